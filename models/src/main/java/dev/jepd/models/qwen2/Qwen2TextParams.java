@@ -1,0 +1,24 @@
+package dev.jepd.models.qwen2;
+
+/**
+ * The sizes of a Qwen2 decoder.
+ *
+ * @param mropeSection rotary frequency counts per position axis (t, h, w) summing to headDim/2, or
+ *     {@code null} for plain 1-D RoPE
+ */
+public record Qwen2TextParams(
+        int hidden,
+        int intermediate,
+        int layers,
+        int heads,
+        int kvHeads,
+        int headDim,
+        int vocab,
+        float rmsNormEps,
+        double ropeTheta,
+        int[] mropeSection,
+        boolean tiedEmbeddings) {
+    public int ropeAxes() {
+        return mropeSection == null ? 1 : mropeSection.length;
+    }
+}

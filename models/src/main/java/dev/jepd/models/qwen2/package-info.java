@@ -1,0 +1,5 @@
+/**
+ * The Qwen2 decoder: RMSNorm, grouped-query attention with q/k/v bias, SwiGLU MLP, rotary positions on
+ * one axis or three (M-RoPE, for the Qwen-VL family), tied or untied head, run over the paged KV cache.
+ */
+package dev.jepd.models.qwen2;

@@ -1,0 +1,267 @@
+package dev.jepd.models.qwen25vl;
+
+import static dev.jepd.models.qwen25vl.Qwen25VlWeights.*;
+
+import dev.jepd.engine.media.PixelValues;
+import dev.jepd.engine.model.VisionEncoder;
+import dev.jepd.engine.model.WeightSpec;
+import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.engine.tensor.Tensor;
+import dev.jepd.engine.tensor.TensorBackend;
+import dev.jepd.engine.tensor.TensorScope;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+
+/**
+ * The Qwen2.5-VL vision transformer (DESIGN §5.3): patch embedding as a matmul on flattened patches, 2-D
+ * rotary on (row, col), windowed attention except in the full-attention blocks, RMSNorm + SwiGLU blocks,
+ * and the merger that groups 2×2 neighbours into one LM-sized token. Several images run as one batch:
+ * their patches are concatenated and attention never crosses an image's frames.
+ */
+public final class Qwen25VisionTower implements VisionEncoder {
+    private static final float EPS = 1e-6f;
+    private static final double ROPE_THETA = 10000.0;
+
+    private final TensorBackend ops;
+    private final Qwen25VlConfig.VisionConfig cfg;
+    // The weights' scope lives exactly as long as this tower.
+    private final TensorScope weightScope;
+    private final Tensor patchEmbed; // [hidden, C*tp*p*p]
+    private final Block[] blocks;
+    private final Tensor mergerNorm;
+    private final Tensor fc1W;
+    private final Tensor fc1B;
+    private final Tensor fc2W;
+    private final Tensor fc2B;
+    private final float[] invFreq; // [headDim/4]
+    private BiConsumer<String, Tensor> tap;
+
+    private record Block(
+            Tensor norm1,
+            Tensor norm2,
+            Tensor qkvW,
+            Tensor qkvB,
+            Tensor projW,
+            Tensor projB,
+            Tensor gateW,
+            Tensor gateB,
+            Tensor upW,
+            Tensor upB,
+            Tensor downW,
+            Tensor downB) {}
+
+    public Qwen25VisionTower(TensorBackend ops, Qwen25VlConfig config, TensorSource weights) {
+        this.ops = ops;
+        this.cfg = config.vision();
+        List<WeightSpec> specs = Qwen25VlWeights.vision(config);
+        this.weightScope = ops.scope();
+        try {
+            Map<String, Tensor> w = Qwen25VlWeights.loader(true).load(weights, specs, ops, "the Qwen2.5-VL vision tower");
+            patchEmbed = ops.reshape(w.get(PATCH_EMBED), cfg.hiddenSize(), cfg.patchDim());
+            blocks = new Block[cfg.depth()];
+            for (int i = 0; i < blocks.length; i++) {
+                String n = Integer.toString(i);
+                blocks[i] = new Block(
+                        w.get(V_NORM1.replace("{}", n)),
+                        w.get(V_NORM2.replace("{}", n)),
+                        w.get(V_QKV_W.replace("{}", n)),
+                        w.get(V_QKV_B.replace("{}", n)),
+                        w.get(V_PROJ_W.replace("{}", n)),
+                        w.get(V_PROJ_B.replace("{}", n)),
+                        w.get(V_GATE_W.replace("{}", n)),
+                        w.get(V_GATE_B.replace("{}", n)),
+                        w.get(V_UP_W.replace("{}", n)),
+                        w.get(V_UP_B.replace("{}", n)),
+                        w.get(V_DOWN_W.replace("{}", n)),
+                        w.get(V_DOWN_B.replace("{}", n)));
+            }
+            mergerNorm = w.get(MERGER_NORM);
+            fc1W = w.get(MERGER_FC1_W);
+            fc1B = w.get(MERGER_FC1_B);
+            fc2W = w.get(MERGER_FC2_W);
+            fc2B = w.get(MERGER_FC2_B);
+        } catch (RuntimeException e) {
+            weightScope.close();
+            throw e;
+        }
+        weightScope.detach();
+        int rotaryDim = cfg.headDim() / 2;
+        invFreq = new float[rotaryDim / 2];
+        for (int k = 0; k < invFreq.length; k++) {
+            float exponent = (float) (2 * k) / rotaryDim;
+            invFreq[k] = 1.0f / (float) Math.pow(ROPE_THETA, exponent);
+        }
+    }
+
+    /** Observes intermediate activations (tests compare them with the reference). */
+    public void setTap(BiConsumer<String, Tensor> tap) {
+        this.tap = tap;
+    }
+
+    @Override
+    public int embeddingDim() {
+        return cfg.outHiddenSize();
+    }
+
+    @Override
+    public List<float[]> encode(List<PixelValues> images) {
+        if (images.isEmpty()) {
+            return List.of();
+        }
+        int merge = cfg.spatialMergeSize();
+        int unit = cfg.mergeUnit();
+        int hidden = cfg.hiddenSize();
+        List<VisionWindows.Grid> grids = new ArrayList<>();
+        int totalPatches = 0;
+        for (PixelValues p : images) {
+            if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
+                throw new IllegalArgumentException("image grid " + p.gridH() + "x" + p.gridW()
+                        + " is not a multiple of the merge size " + merge);
+            }
+            grids.add(new VisionWindows.Grid(p.gridT(), p.gridH(), p.gridW()));
+            totalPatches += p.numPatches();
+        }
+        VisionWindows windows = VisionWindows.of(grids, cfg.windowSize(), cfg.patchSize(), merge);
+        int units = totalPatches / unit;
+
+        try (TensorScope step = ops.scope()) {
+            float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
+            int off = 0;
+            for (PixelValues p : images) {
+                System.arraycopy(p.data(), 0, pixels, off, p.data().length);
+                off += p.data().length;
+            }
+            Tensor x = ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
+            tap("patch_embed", x);
+
+            // Into window order, moving whole merge groups of 4 consecutive patches.
+            Tensor windowIdx = ops.fromLongs(toLongs(windows.windowIndex()), units);
+            x = ops.reshape(ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
+            float[][] cosSin = rotaryTables(grids, windows.windowIndex(), totalPatches);
+            Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
+            Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
+
+            for (int b = 0; b < blocks.length; b++) {
+                int[] segments = cfg.isFullAttention(b) ? windows.frameSegments() : windows.windowSegments();
+                x = block(blocks[b], x, cos, sin, segments);
+                tap("block_out." + b, x);
+            }
+
+            // Merger: RMSNorm, then 4 neighbours side by side, Linear, GELU, Linear.
+            Tensor m = ops.rmsNorm(x, mergerNorm, EPS);
+            m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
+            m = ops.linear(ops.gelu(ops.linear(m, fc1W, fc1B)), fc2W, fc2B); // [N/4, out]
+            m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
+            float[] all = m.toFloats();
+
+            List<float[]> out = new ArrayList<>(images.size());
+            int row = 0;
+            int dim = cfg.outHiddenSize();
+            for (PixelValues p : images) {
+                int tokens = p.numPatches() / unit;
+                float[] e = new float[tokens * dim];
+                System.arraycopy(all, row * dim, e, 0, e.length);
+                out.add(e);
+                row += tokens;
+            }
+            return out;
+        }
+    }
+
+    private Tensor block(Block w, Tensor x, Tensor cos, Tensor sin, int[] segments) {
+        long n = x.dim(0);
+        int heads = cfg.numHeads();
+        int hd = cfg.headDim();
+        Tensor h = ops.rmsNorm(x, w.norm1(), EPS);
+        Tensor qkv = ops.reshape(ops.linear(h, w.qkvW(), w.qkvB()), n, 3, heads, hd); // [N, 3, heads, hd]
+        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]
+        Tensor q = ops.rotary(ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, hd), cos, sin);
+        Tensor k = ops.rotary(ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, hd), cos, sin);
+        Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, hd);
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        List<Tensor> parts = new ArrayList<>(segments.length - 1);
+        for (int s = 0; s + 1 < segments.length; s++) {
+            int a = segments[s];
+            int b = segments[s + 1];
+            parts.add(ops.attention(
+                    ops.slice(q, 1, a, b), ops.slice(k, 1, a, b), ops.slice(v, 1, a, b), null, scale)); // [heads, len, hd]
+        }
+        Tensor attn = parts.size() == 1 ? parts.getFirst() : ops.concat(parts, 1); // [heads, N, hd]
+        attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);
+        x = ops.add(x, ops.linear(attn, w.projW(), w.projB()));
+        Tensor h2 = ops.rmsNorm(x, w.norm2(), EPS);
+        Tensor mlp = ops.mul(ops.silu(ops.linear(h2, w.gateW(), w.gateB())), ops.linear(h2, w.upW(), w.upB()));
+        return ops.add(x, ops.linear(mlp, w.downW(), w.downB()));
+    }
+
+    /**
+     * cos and sin of the 2-D rotary angles, per patch in window order, each row
+     * {@code [h·f, w·f, h·f, w·f]} for the {@code headDim/4} frequencies f.
+     */
+    private float[][] rotaryTables(List<VisionWindows.Grid> grids, int[] windowIndex, int totalPatches) {
+        int merge = cfg.spatialMergeSize();
+        int unit = cfg.mergeUnit();
+        int hd = cfg.headDim();
+        int quarter = invFreq.length;
+        // Row and column of every patch in the processor's order (merge groups contiguous).
+        int[] rows = new int[totalPatches];
+        int[] cols = new int[totalPatches];
+        int p = 0;
+        for (VisionWindows.Grid g : grids) {
+            for (int t = 0; t < g.t(); t++) {
+                for (int bh = 0; bh < g.h() / merge; bh++) {
+                    for (int bw = 0; bw < g.w() / merge; bw++) {
+                        for (int i = 0; i < merge; i++) {
+                            for (int j = 0; j < merge; j++) {
+                                rows[p] = bh * merge + i;
+                                cols[p] = bw * merge + j;
+                                p++;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        float[] cos = new float[totalPatches * hd];
+        float[] sin = new float[totalPatches * hd];
+        int out = 0;
+        for (int wi : windowIndex) {
+            for (int k = 0; k < unit; k++, out++) {
+                int src = wi * unit + k;
+                for (int f = 0; f < quarter; f++) {
+                    float angH = rows[src] * invFreq[f];
+                    float angW = cols[src] * invFreq[f];
+                    for (int rep = 0; rep < 2; rep++) {
+                        int base = out * hd + rep * (hd / 2);
+                        cos[base + f] = (float) Math.cos(angH);
+                        sin[base + f] = (float) Math.sin(angH);
+                        cos[base + quarter + f] = (float) Math.cos(angW);
+                        sin[base + quarter + f] = (float) Math.sin(angW);
+                    }
+                }
+            }
+        }
+        return new float[][] {cos, sin};
+    }
+
+    private void tap(String name, Tensor t) {
+        if (tap != null) {
+            tap.accept(name, t);
+        }
+    }
+
+    static long[] toLongs(int[] a) {
+        long[] out = new long[a.length];
+        for (int i = 0; i < a.length; i++) {
+            out[i] = a[i];
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        weightScope.close();
+    }
+}
