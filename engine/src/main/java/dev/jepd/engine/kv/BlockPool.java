@@ -135,10 +135,11 @@ public final class BlockPool {
             }
             int times = j - i;
             if (refCounts[id] < times) {
-                throw new IllegalStateException(refCounts[id] == 0
-                        ? "double free of KV block " + id + ": it is already free"
-                        : "double free of KV block " + id + ": freed " + times + " times but it has only "
-                                + refCounts[id] + " reference(s)");
+                throw new IllegalStateException(
+                        refCounts[id] == 0
+                                ? "double free of KV block " + id + ": it is already free"
+                                : "double free of KV block " + id + ": freed " + times + " times but it has only "
+                                        + refCounts[id] + " reference(s)");
             }
             i = j;
         }

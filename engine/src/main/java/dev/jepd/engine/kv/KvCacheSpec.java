@@ -27,7 +27,8 @@ public record KvCacheSpec(
         long perBlock = bytesPerBlock(numLayers, numKvHeads, headDim, blockSize, bytesPerElement);
         long blocks = budgetBytes / perBlock;
         if (blocks < 1) {
-            throw new IllegalArgumentException("KV cache budget of " + budgetBytes + " bytes is smaller than one block ("
+            throw new IllegalArgumentException("KV cache budget of " + budgetBytes
+                    + " bytes is smaller than one block ("
                     + perBlock + " bytes: " + numLayers + " layers × 2 × " + numKvHeads + " KV heads × " + headDim
                     + " × " + blockSize + " tokens × " + bytesPerElement + " bytes)");
         }
@@ -35,8 +36,7 @@ public record KvCacheSpec(
                 numLayers, numKvHeads, headDim, blockSize, (int) Math.min(blocks, Integer.MAX_VALUE), bytesPerElement);
     }
 
-    private static long bytesPerBlock(
-            int numLayers, int numKvHeads, int headDim, int blockSize, int bytesPerElement) {
+    private static long bytesPerBlock(int numLayers, int numKvHeads, int headDim, int blockSize, int bytesPerElement) {
         return 2L * numLayers * numKvHeads * headDim * blockSize * bytesPerElement;
     }
 

@@ -118,7 +118,7 @@ class BlockTableTest {
         List<BlockTable> live = new ArrayList<>();
         SplittableRandom rnd = new SplittableRandom(1234);
         int failures = 0;
-        for (int step = 0; step < 20_000; step++) {
+        for (int step = 0; step < 10_000; step++) {
             int op = rnd.nextInt(10);
             if (op < 6 && !live.isEmpty()) {
                 BlockTable t = live.get(rnd.nextInt(live.size()));

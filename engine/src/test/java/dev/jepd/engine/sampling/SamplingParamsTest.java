@@ -57,14 +57,12 @@ class SamplingParamsTest {
                 "min_tokens",
                 "min_tokens must be less than or equal to max_tokens=4, got 5.",
                 () -> SamplingParams.builder().maxTokens(4).minTokens(5).build());
-        rejects(
-                "presence_penalty",
-                "presence_penalty must be in [-2, 2], got 2.5.",
-                () -> SamplingParams.builder().presencePenalty(2.5).build());
-        rejects(
-                "frequency_penalty",
-                "frequency_penalty must be in [-2, 2], got -3.0.",
-                () -> SamplingParams.builder().frequencyPenalty(-3).build());
+        rejects("presence_penalty", "presence_penalty must be in [-2, 2], got 2.5.", () -> SamplingParams.builder()
+                .presencePenalty(2.5)
+                .build());
+        rejects("frequency_penalty", "frequency_penalty must be in [-2, 2], got -3.0.", () -> SamplingParams.builder()
+                .frequencyPenalty(-3)
+                .build());
         rejects(
                 "repetition_penalty",
                 "repetition_penalty must be greater than zero, got 0.0.",
@@ -78,10 +76,13 @@ class SamplingParamsTest {
         rejects(
                 "stop_token_ids",
                 "stop_token_ids must contain only integers, got [1, null].",
-                () -> SamplingParams.builder().stopTokenIds(Arrays.asList(1, null)).build());
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplingParams.builder()
-                                .temperature(-1)
-                                .build())
+                () -> SamplingParams.builder()
+                        .stopTokenIds(Arrays.asList(1, null))
+                        .build());
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> SamplingParams.builder().temperature(-1).build())
                         instanceof InvalidSamplingParameterException);
     }
 
