@@ -1,0 +1,126 @@
+package dev.jepd.models.tiny;
+
+import dev.jepd.engine.safetensors.DType;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.stream.IntStream;
+
+/**
+ * Writes generated tensors as one safetensors file, streaming: the header is known from the shapes alone,
+ * and the data is generated in chunks of {@value #CHUNK} elements (several at once, in parallel) and written
+ * as it comes, so a 1.2 GB embedding never exists as one array. The byte layout is the one
+ * {@link dev.jepd.engine.safetensors.SafetensorsWriter} and Hugging Face's library write ({@code
+ * __metadata__} first, tensors sorted by name, compact JSON, spaces to a multiple of 8), which the golden
+ * file's sha256 pins.
+ */
+final class GeneratedSafetensors {
+    static final int CHUNK = 1 << 20;
+    private static final Pattern SAFE_NAME = Pattern.compile("[A-Za-z0-9_.\\-]+");
+
+    private GeneratedSafetensors() {}
+
+    static long dataBytes(List<TensorSpec> tensors, DType dtype) {
+        return tensors.stream().mapToLong(t -> t.numel() * dtype.byteSize()).sum();
+    }
+
+    /** The header including its 8-byte little-endian length prefix. */
+    static byte[] header(List<TensorSpec> tensors, DType dtype) {
+        StringBuilder json = new StringBuilder("{\"__metadata__\":{\"format\":\"pt\"}");
+        long offset = 0;
+        for (TensorSpec t : sorted(tensors)) {
+            if (!SAFE_NAME.matcher(t.name()).matches()) {
+                throw new IllegalArgumentException("tensor name needs JSON escaping: " + t.name());
+            }
+            long size = t.numel() * dtype.byteSize();
+            json.append(",\"").append(t.name()).append("\":{\"dtype\":\"").append(dtype.name());
+            json.append("\",\"shape\":[");
+            for (int i = 0; i < t.shape().length; i++) {
+                json.append(i == 0 ? "" : ",").append(t.shape()[i]);
+            }
+            json.append("],\"data_offsets\":[")
+                    .append(offset)
+                    .append(',')
+                    .append(offset + size)
+                    .append("]}");
+            offset += size;
+        }
+        json.append('}');
+        byte[] body = json.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (body.length + 7) / 8 * 8;
+        ByteBuffer out = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(padded).put(body);
+        while (out.hasRemaining()) {
+            out.put((byte) ' ');
+        }
+        return out.array();
+    }
+
+    /** Writes the file atomically (temporary sibling, fsync, rename); returns the data section's size. */
+    static long write(Path target, List<TensorSpec> tensors, DType dtype, long seed) throws IOException {
+        List<TensorSpec> order = sorted(tensors);
+        Path dir = target.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+        int parallel = Math.max(1, Runtime.getRuntime().availableProcessors());
+        // One buffer per chunk generated at once: parallel × 4 MiB (f32) of heap, whatever the model size.
+        ByteBuffer[] buffers = new ByteBuffer[parallel];
+        for (int i = 0; i < parallel; i++) {
+            buffers[i] = ByteBuffer.allocate(CHUNK * dtype.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        }
+        long written = 0;
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                writeFully(ch, ByteBuffer.wrap(header(order, dtype)));
+                for (TensorSpec t : order) {
+                    long key = CounterWeights.tensorKey(t.name(), seed);
+                    long numel = t.numel();
+                    for (long base = 0; base < numel; base += (long) CHUNK * parallel) {
+                        long start = base;
+                        int chunks = (int) Math.min(parallel, (numel - base + CHUNK - 1) / CHUNK);
+                        IntStream.range(0, chunks).parallel().forEach(c -> {
+                            long from = start + (long) c * CHUNK;
+                            int count = (int) Math.min(CHUNK, numel - from);
+                            ByteBuffer b = buffers[c].clear();
+                            CounterWeights.fill(t, key, from, count, dtype, b);
+                            b.flip();
+                        });
+                        for (int c = 0; c < chunks; c++) {
+                            written += buffers[c].remaining();
+                            writeFully(ch, buffers[c]);
+                        }
+                    }
+                }
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        return written;
+    }
+
+    private static List<TensorSpec> sorted(List<TensorSpec> tensors) {
+        return tensors.stream().sorted(Comparator.comparing(TensorSpec::name)).toList();
+    }
+
+    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            ch.write(b);
+        }
+    }
+}
