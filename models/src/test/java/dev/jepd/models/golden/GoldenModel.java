@@ -1,13 +1,22 @@
 package dev.jepd.models.golden;
 
+import dev.jepd.models.tiny.TinyModels;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 
-/** Where the golden tiny checkpoint lives for tests. */
-final class GoldenModel {
+/**
+ * The golden tiny checkpoint for tests, written by the deterministic generator (byte-identical to the
+ * fixture's, which TinyQwen25VlWriterTest pins by sha256) into the build directory.
+ */
+public final class GoldenModel {
     private GoldenModel() {}
 
-    static Path dir() {
-        // TODO(jepd): replace with the deterministic writer once it lands (tests must not need ../shared).
-        return Path.of(System.getProperty("jepd.golden.model", "/work/shared/golden/tiny-qwen2.5-vl"));
+    public static synchronized Path dir() {
+        try {
+            return TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }

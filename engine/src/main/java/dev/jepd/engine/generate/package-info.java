@@ -1,0 +1,9 @@
+/**
+ * Generation over the paged KV cache: {@link dev.jepd.engine.generate.EngineCore} keeps the waiting and
+ * running sequences, and each {@link dev.jepd.engine.generate.EngineCore#step()} schedules prefill chunks
+ * and decode tokens under a token budget (continuous batching, chunked prefill), runs one forward pass,
+ * samples, detokenizes and checks stop conditions. When blocks run out the newest running sequence is
+ * preempted and later recomputed, as vLLM does; nothing fails for lack of blocks unless a single request
+ * can never fit.
+ */
+package dev.jepd.engine.generate;

@@ -1,0 +1,51 @@
+package dev.jepd.models;
+
+import dev.jepd.engine.model.HfSnapshot;
+import dev.jepd.engine.model.ModelLoadException;
+import dev.jepd.engine.model.MultimodalModel;
+import dev.jepd.engine.tensor.TensorBackend;
+import dev.jepd.models.qwen25vl.Qwen25VlArchitecture;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/** config.json {@code architectures} → the code that loads it. */
+public final class ModelRegistry {
+    /** Loads one architecture from a snapshot. */
+    @FunctionalInterface
+    public interface Loader {
+        MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts);
+    }
+
+    private static final Map<String, Loader> LOADERS = new LinkedHashMap<>();
+    /** Architectures vLLM serves in this family that JEPD does not implement yet: a clearer error. */
+    private static final Set<String> PLANNED =
+            Set.of("Qwen2VLForConditionalGeneration", "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration");
+
+    static {
+        LOADERS.put("Qwen2_5_VLForConditionalGeneration", Qwen25VlArchitecture::load);
+    }
+
+    private ModelRegistry() {}
+
+    public static Set<String> supported() {
+        return LOADERS.keySet();
+    }
+
+    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts) {
+        for (String arch : snapshot.architectures()) {
+            Loader l = LOADERS.get(arch);
+            if (l != null) {
+                return l.load(snapshot, ops, parts);
+            }
+        }
+        for (String arch : snapshot.architectures()) {
+            if (PLANNED.contains(arch)) {
+                throw new ModelLoadException("architecture " + arch + " (in " + snapshot.dir()
+                        + "/config.json) is not implemented in JEPD yet; supported: " + supported());
+            }
+        }
+        throw new ModelLoadException("unknown architectures " + snapshot.architectures() + " in " + snapshot.dir()
+                + "/config.json; supported: " + supported());
+    }
+}

@@ -1,0 +1,101 @@
+package dev.jepd.models.qwen25vl;
+
+import dev.jepd.engine.model.CausalLm;
+import dev.jepd.engine.model.HfSnapshot;
+import dev.jepd.engine.model.ImageGrid;
+import dev.jepd.engine.model.ModelLoadException;
+import dev.jepd.engine.model.MultimodalModel;
+import dev.jepd.engine.model.PromptPositions;
+import dev.jepd.engine.model.VisionEncoder;
+import dev.jepd.engine.safetensors.Checkpoint;
+import dev.jepd.engine.tensor.TensorBackend;
+import dev.jepd.engine.text.SpecialTokens;
+import dev.jepd.models.ModelParts;
+import dev.jepd.models.qwen2.Qwen2Decoder;
+import java.io.IOException;
+import java.util.List;
+import java.util.Optional;
+
+/** Qwen2_5_VLForConditionalGeneration: the vision tower, the M-RoPE Qwen2 decoder, and their glue. */
+public final class Qwen25VlArchitecture implements MultimodalModel {
+    private final Qwen25VlConfig config;
+    private final Qwen25VisionTower vision;
+    private final Qwen2Decoder language;
+
+    private Qwen25VlArchitecture(Qwen25VlConfig config, Qwen25VisionTower vision, Qwen2Decoder language) {
+        this.config = config;
+        this.vision = vision;
+        this.language = language;
+    }
+
+    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts) {
+        Qwen25VlConfig config;
+        try {
+            config = Qwen25VlConfig.fromJson(snapshot.config());
+        } catch (IOException | IllegalArgumentException e) {
+            throw new ModelLoadException(snapshot.dir() + "/config.json: " + e.getMessage(), e);
+        }
+        // The checkpoint's mapping lives only while the weights are copied into tensors.
+        try (Checkpoint weights = Checkpoint.open(snapshot.dir())) {
+            Qwen25VisionTower tower = parts.vision() ? new Qwen25VisionTower(ops, config, weights) : null;
+            try {
+                Qwen2Decoder decoder = parts.language() ? Qwen25VlModel.decoder(ops, config, weights) : null;
+                return new Qwen25VlArchitecture(config, tower, decoder);
+            } catch (RuntimeException e) {
+                if (tower != null) {
+                    tower.close();
+                }
+                throw e;
+            }
+        }
+    }
+
+    public Qwen25VlConfig config() {
+        return config;
+    }
+
+    @Override
+    public String architecture() {
+        return "Qwen2_5_VLForConditionalGeneration";
+    }
+
+    @Override
+    public Optional<VisionEncoder> vision() {
+        return Optional.ofNullable(vision);
+    }
+
+    @Override
+    public Optional<CausalLm> language() {
+        return Optional.ofNullable(language);
+    }
+
+    @Override
+    public SpecialTokens specialTokens() {
+        return new SpecialTokens(config.imageTokenId(), config.visionStartTokenId(), config.visionEndTokenId());
+    }
+
+    @Override
+    public int mergeSize() {
+        return config.vision().spatialMergeSize();
+    }
+
+    @Override
+    public PromptPositions positions(int[] ids, List<ImageGrid> grids) {
+        return MropePositions.of(ids, grids, config.imageTokenId());
+    }
+
+    @Override
+    public int maxPositionEmbeddings() {
+        return config.maxPositionEmbeddings();
+    }
+
+    @Override
+    public void close() {
+        if (vision != null) {
+            vision.close();
+        }
+        if (language != null) {
+            language.close();
+        }
+    }
+}
