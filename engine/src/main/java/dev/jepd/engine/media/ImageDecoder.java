@@ -137,7 +137,8 @@ public final class ImageDecoder {
     }
 
     private RgbImage decodePng(byte[] bytes, PngHeader header) throws IOException {
-        checkDeclaredSize(ImageFormat.PNG, Integer.toUnsignedLong(header.width()), Integer.toUnsignedLong(header.height()));
+        checkDeclaredSize(
+                ImageFormat.PNG, Integer.toUnsignedLong(header.width()), Integer.toUnsignedLong(header.height()));
         try (Session s = new Session(bytes, ImageFormat.PNG)) {
             BufferedImage image = s.reader.read(0);
             Raster raster = image.getRaster();

@@ -58,7 +58,9 @@ public enum ImageFormat {
         }
         if (b.length >= 12 && regionEquals(b, 4, ascii("ftyp"))) {
             String brand = new String(b, 8, 4, StandardCharsets.ISO_8859_1);
-            return brand.startsWith("avi") ? "AVIF" : brand.startsWith("he") || brand.startsWith("mif") ? "HEIF" : "ISO-BMFF (" + brand.strip() + ")";
+            return brand.startsWith("avi")
+                    ? "AVIF"
+                    : brand.startsWith("he") || brand.startsWith("mif") ? "HEIF" : "ISO-BMFF (" + brand.strip() + ")";
         }
         if (startsWith(b, new byte[] {0, 0, 1, 0})) {
             return "ICO";

@@ -123,7 +123,8 @@ public final class MediaLoader implements AutoCloseable {
         if (payloadLength % 4 != 0) {
             throw new MediaException(
                     MediaException.Reason.BAD_DATA_URL,
-                    "invalid base64 in data URL: length " + payloadLength + " is not a multiple of 4 (missing padding?)");
+                    "invalid base64 in data URL: length " + payloadLength
+                            + " is not a multiple of 4 (missing padding?)");
         }
         byte[] bytes;
         try {
@@ -150,7 +151,8 @@ public final class MediaLoader implements AutoCloseable {
         String authority = uri.getRawAuthority();
         if (authority != null && !authority.isEmpty() && !authority.equalsIgnoreCase("localhost")) {
             throw new MediaException(
-                    MediaException.Reason.BAD_URL, "file URL names host '" + authority + "': only local files are read");
+                    MediaException.Reason.BAD_URL,
+                    "file URL names host '" + authority + "': only local files are read");
         }
         String path = uri.isOpaque() ? uri.getSchemeSpecificPart() : uri.getPath();
         if (path == null || path.isEmpty()) {
@@ -215,7 +217,8 @@ public final class MediaLoader implements AutoCloseable {
     private MediaException forbidden(String shown) {
         return new MediaException(
                 MediaException.Reason.FORBIDDEN_PATH,
-                "the file path " + abbreviate(shown) + " must be a subpath of --allowed-local-media-path " + allowedRoot);
+                "the file path " + abbreviate(shown) + " must be a subpath of --allowed-local-media-path "
+                        + allowedRoot);
     }
 
     // ---- http(s): ---------------------------------------------------------------------------------------
@@ -299,7 +302,8 @@ public final class MediaLoader implements AutoCloseable {
     private MediaException timedOut(String url, Throwable cause) {
         return new MediaException(
                 MediaException.Reason.FETCH_FAILED,
-                "fetching " + abbreviate(url) + " timed out after " + config.fetchTimeout().toMillis() + " ms",
+                "fetching " + abbreviate(url) + " timed out after "
+                        + config.fetchTimeout().toMillis() + " ms",
                 cause);
     }
 

@@ -9,7 +9,8 @@ public record PixelBounds(Long minPixels, Long maxPixels) {
 
     public PixelBounds {
         if ((minPixels != null && minPixels <= 0) || (maxPixels != null && maxPixels <= 0)) {
-            throw new IllegalArgumentException("min_pixels and max_pixels must be positive: " + minPixels + ", " + maxPixels);
+            throw new IllegalArgumentException(
+                    "min_pixels and max_pixels must be positive: " + minPixels + ", " + maxPixels);
         }
     }
 }

@@ -30,6 +30,7 @@ public record PixelValues(float[] data, int gridT, int gridH, int gridW) {
 
     @Override
     public String toString() {
-        return "PixelValues[grid=(" + gridT + ", " + gridH + ", " + gridW + "), " + numPatches() + "x" + patchDim() + "]";
+        return "PixelValues[grid=(" + gridT + ", " + gridH + ", " + gridW + "), " + numPatches() + "x" + patchDim()
+                + "]";
     }
 }

@@ -22,7 +22,8 @@ record PngHeader(int width, int height, int bitDepth, int colorType) {
                 || b[14] != 'D'
                 || b[15] != 'R'
                 || readInt(b, 8) != 13) {
-            throw new MediaException(MediaException.Reason.UNDECODABLE, "corrupt PNG: no IHDR chunk after the signature");
+            throw new MediaException(
+                    MediaException.Reason.UNDECODABLE, "corrupt PNG: no IHDR chunk after the signature");
         }
         int width = readInt(b, 16);
         int height = readInt(b, 20);

@@ -41,11 +41,16 @@ public record PreprocessorConfig(
     /** The newer spelling of the pixel bounds. */
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Size(
-            @JsonProperty("shortest_edge") Long shortestEdge, @JsonProperty("longest_edge") Long longestEdge) {}
+            @JsonProperty("shortest_edge") Long shortestEdge,
+            @JsonProperty("longest_edge") Long longestEdge) {}
 
     public PreprocessorConfig {
-        minPixels = minPixels != null ? minPixels : size != null && size.shortestEdge() != null ? size.shortestEdge() : 56L * 56;
-        maxPixels = maxPixels != null ? maxPixels : size != null && size.longestEdge() != null ? size.longestEdge() : 28L * 28 * 1280;
+        minPixels = minPixels != null
+                ? minPixels
+                : size != null && size.shortestEdge() != null ? size.shortestEdge() : 56L * 56;
+        maxPixels = maxPixels != null
+                ? maxPixels
+                : size != null && size.longestEdge() != null ? size.longestEdge() : 28L * 28 * 1280;
         size = new Size(minPixels, maxPixels);
         patchSize = patchSize != null ? patchSize : 14;
         temporalPatchSize = temporalPatchSize != null ? temporalPatchSize : 2;
@@ -58,7 +63,8 @@ public record PreprocessorConfig(
         doNormalize = doNormalize == null || doNormalize;
         doConvertRgb = doConvertRgb == null || doConvertRgb;
         if (imageMean.size() != 3 || imageStd.size() != 3) {
-            throw new IllegalArgumentException("image_mean and image_std need 3 values (RGB), got " + imageMean + " and " + imageStd);
+            throw new IllegalArgumentException(
+                    "image_mean and image_std need 3 values (RGB), got " + imageMean + " and " + imageStd);
         }
         if (patchSize <= 0 || temporalPatchSize <= 0 || mergeSize <= 0 || minPixels <= 0 || maxPixels < minPixels) {
             throw new IllegalArgumentException("invalid preprocessor config: patch_size=" + patchSize

@@ -60,7 +60,8 @@ public final class QwenImageProcessor {
 
     public PixelValues process(RgbImage image, PixelBounds bounds) {
         ImageGrid grid = grid(image.height(), image.width(), bounds);
-        RgbImage resized = BicubicResize.resize(image, grid.resized().width(), grid.resized().height());
+        RgbImage resized = BicubicResize.resize(
+                image, grid.resized().width(), grid.resized().height());
         int p = config.patchSize();
         int m = config.mergeSize();
         int tp = config.temporalPatchSize();

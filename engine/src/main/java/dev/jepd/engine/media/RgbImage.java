@@ -10,8 +10,8 @@ public record RgbImage(int width, int height, byte[] rgb) {
             throw new IllegalArgumentException("image size " + width + "x" + height);
         }
         if (rgb.length != (long) width * height * 3) {
-            throw new IllegalArgumentException(
-                    "rgb has " + rgb.length + " bytes, " + width + "x" + height + "x3 needs " + (long) width * height * 3);
+            throw new IllegalArgumentException("rgb has " + rgb.length + " bytes, " + width + "x" + height + "x3 needs "
+                    + (long) width * height * 3);
         }
     }
 

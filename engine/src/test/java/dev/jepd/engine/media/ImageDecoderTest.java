@@ -34,9 +34,19 @@ class ImageDecoderTest {
             assertEquals(Integer.parseInt(r[3]), image.height(), file);
             int diff = MediaResources.maxAbsDiff(MediaResources.bytes("decode/" + r[4]), image.rgb());
             int allowed = file.endsWith(".jpg") ? JPEG_TOLERANCE : 0;
-            report.append(file).append(" (PIL mode ").append(r[1]).append("): max |diff| ").append(diff).append('\n');
+            report.append(file)
+                    .append(" (PIL mode ")
+                    .append(r[1])
+                    .append("): max |diff| ")
+                    .append(diff)
+                    .append('\n');
             if (diff > allowed) {
-                failures.append(file).append(": max |diff| ").append(diff).append(" > ").append(allowed).append('\n');
+                failures.append(file)
+                        .append(": max |diff| ")
+                        .append(diff)
+                        .append(" > ")
+                        .append(allowed)
+                        .append('\n');
             }
         }
         System.out.print(report);
@@ -60,16 +70,21 @@ class ImageDecoderTest {
     @Test
     void textIsUnsupported() {
         MediaException e = assertReason(
-                MediaException.Reason.UNSUPPORTED_FORMAT, "hello, this is not an image\n".getBytes(StandardCharsets.UTF_8));
+                MediaException.Reason.UNSUPPORTED_FORMAT,
+                "hello, this is not an image\n".getBytes(StandardCharsets.UTF_8));
         assertTrue(e.getMessage().contains("unrecognised bytes 68:65:6c"), e.getMessage());
     }
 
     @Test
     void webpAndTiffAreNamedAsUnsupported() {
         byte[] webp = "RIFF\0\0\0\0WEBPVP8 ".getBytes(StandardCharsets.ISO_8859_1);
-        assertTrue(assertReason(MediaException.Reason.UNSUPPORTED_FORMAT, webp).getMessage().contains("WebP"));
+        assertTrue(assertReason(MediaException.Reason.UNSUPPORTED_FORMAT, webp)
+                .getMessage()
+                .contains("WebP"));
         byte[] tiff = {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0};
-        assertTrue(assertReason(MediaException.Reason.UNSUPPORTED_FORMAT, tiff).getMessage().contains("TIFF"));
+        assertTrue(assertReason(MediaException.Reason.UNSUPPORTED_FORMAT, tiff)
+                .getMessage()
+                .contains("TIFF"));
     }
 
     @Test
@@ -102,6 +117,20 @@ class ImageDecoderTest {
         byte[] jpeg = MediaResources.bytes("decode/jpeg_420.jpg");
         assertReason(MediaException.Reason.UNDECODABLE, Arrays.copyOf(jpeg, jpeg.length * 2 / 3));
         assertReason(MediaException.Reason.UNDECODABLE, Arrays.copyOf(jpeg, 100)); // inside the tables
+    }
+
+    @Test
+    void jpegWithoutEoiIsRefusedButTrailingBytesAreNot() {
+        // PIL: "image file is truncated" without the EOI marker; bytes after EOI are ignored.
+        byte[] jpeg = MediaResources.bytes("decode/jpeg_420.jpg");
+        assertReason(MediaException.Reason.UNDECODABLE, Arrays.copyOf(jpeg, jpeg.length - 2));
+        byte[] trailing = Arrays.copyOf(jpeg, jpeg.length + 70);
+        Arrays.fill(trailing, jpeg.length, trailing.length, (byte) 'g');
+        assertEquals(
+                0,
+                MediaResources.maxAbsDiff(
+                        MediaResources.bytes("decode/jpeg_420.rgb"),
+                        decoder.decode(trailing).rgb()));
     }
 
     @Test
