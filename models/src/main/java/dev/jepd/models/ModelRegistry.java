@@ -19,8 +19,8 @@ public final class ModelRegistry {
 
     private static final Map<String, Loader> LOADERS = new LinkedHashMap<>();
     /** Architectures vLLM serves in this family that JEPD does not implement yet: a clearer error. */
-    private static final Set<String> PLANNED =
-            Set.of("Qwen2VLForConditionalGeneration", "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration");
+    private static final Set<String> PLANNED = Set.of(
+            "Qwen2VLForConditionalGeneration", "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration");
 
     static {
         LOADERS.put("Qwen2_5_VLForConditionalGeneration", Qwen25VlArchitecture::load);

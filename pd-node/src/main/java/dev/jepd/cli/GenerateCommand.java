@@ -39,7 +39,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, description = "The user's text.")
     String prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "64", description = "Most tokens to generate (default ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-tokens",
+            defaultValue = "64",
+            description = "Most tokens to generate (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
     @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy (default ${DEFAULT-VALUE}).")
@@ -93,8 +96,10 @@ public final class GenerateCommand implements Callable<Integer> {
                 .withSeed(seed == null ? 0 : seed);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (ModelRuntime rt = ModelRuntime.open(model, options)) {
-            List<EncodedImage> encoded = decoded.isEmpty() ? List.of() : rt.encode(decoded, new PixelBounds(minPixels, maxPixels));
-            var request = rt.prepare("generate-0", List.of(ChatMessage.user(parts.toArray(ContentPart[]::new))), encoded, sampling);
+            List<EncodedImage> encoded =
+                    decoded.isEmpty() ? List.of() : rt.encode(decoded, new PixelBounds(minPixels, maxPixels));
+            var request = rt.prepare(
+                    "generate-0", List.of(ChatMessage.user(parts.toArray(ContentPart[]::new))), encoded, sampling);
             rt.generate(request, delta -> {
                 out.print(delta);
                 out.flush();

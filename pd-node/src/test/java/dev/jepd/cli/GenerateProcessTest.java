@@ -19,7 +19,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code jepd generate} as a real JVM process: stdout carries the text only; errors are one clear line. */
 class GenerateProcessTest {
-    static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden").toAbsolutePath().normalize();
+    static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden")
+            .toAbsolutePath()
+            .normalize();
     static Path model;
 
     @TempDir
@@ -47,15 +49,25 @@ class GenerateProcessTest {
         var out = p.getInputStream().readAllBytes();
         var err = p.getErrorStream().readAllBytes();
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), "jepd did not exit");
-        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+        return new Result(
+                p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
     }
 
     @Test
     void printsTheGoldenGreedyTextForBothImages() throws Exception {
         for (String name : new String[] {"img_112x84", "img_100x61"}) {
-            var json = new ObjectMapper().readTree(GOLDEN.resolve("cases/" + name + ".json").toFile());
-            Result r = jepd("generate", "--model", model.toString(), "--image", GOLDEN.resolve("images/" + name + ".png").toString(),
-                    "--prompt", json.get("prompt").asText(), "--max-tokens", "16");
+            var json = new ObjectMapper()
+                    .readTree(GOLDEN.resolve("cases/" + name + ".json").toFile());
+            Result r = jepd(
+                    "generate",
+                    "--model",
+                    model.toString(),
+                    "--image",
+                    GOLDEN.resolve("images/" + name + ".png").toString(),
+                    "--prompt",
+                    json.get("prompt").asText(),
+                    "--max-tokens",
+                    "16");
             assertEquals(0, r.exit(), r.stderr());
             assertEquals(json.get("generated_text").asText() + "\n", r.stdout());
         }
@@ -63,10 +75,30 @@ class GenerateProcessTest {
 
     @Test
     void textOnlyAndSampledRunsAreReproducible() throws Exception {
-        Result a = jepd("generate", "--model", model.toString(), "--prompt", "Hello", "--max-tokens", "8", "--temperature", "0.8",
-                "--seed", "7");
-        Result b = jepd("generate", "--model", model.toString(), "--prompt", "Hello", "--max-tokens", "8", "--temperature", "0.8",
-                "--seed", "7");
+        Result a = jepd(
+                "generate",
+                "--model",
+                model.toString(),
+                "--prompt",
+                "Hello",
+                "--max-tokens",
+                "8",
+                "--temperature",
+                "0.8",
+                "--seed",
+                "7");
+        Result b = jepd(
+                "generate",
+                "--model",
+                model.toString(),
+                "--prompt",
+                "Hello",
+                "--max-tokens",
+                "8",
+                "--temperature",
+                "0.8",
+                "--seed",
+                "7");
         assertEquals(0, a.exit(), a.stderr());
         assertFalse(a.stdout().isBlank());
         assertEquals(a.stdout(), b.stdout());

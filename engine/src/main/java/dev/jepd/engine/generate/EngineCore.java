@@ -44,7 +44,12 @@ public final class EngineCore implements AutoCloseable {
     private final EngineStats stats = new EngineStats();
 
     public EngineCore(
-            CausalLm model, TensorBackend ops, Tokenizer tokenizer, SchedulerConfig config, List<Integer> eosIds, Sampler sampler) {
+            CausalLm model,
+            TensorBackend ops,
+            Tokenizer tokenizer,
+            SchedulerConfig config,
+            List<Integer> eosIds,
+            Sampler sampler) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.config = config;
@@ -75,15 +80,19 @@ public final class EngineCore implements AutoCloseable {
         int prompt = request.promptIds().length;
         int maxTokens = request.stop().maxTokens();
         if (prompt + maxTokens > config.maxModelLen()) {
-            throw new RequestRejectedException("This model's maximum context length is " + config.maxModelLen()
-                    + " tokens. However, you requested " + (prompt + maxTokens) + " tokens (" + prompt
-                    + " in the messages, " + maxTokens + " in the completion). Please reduce the length of the"
-                    + " messages or completion.", "max_tokens");
+            throw new RequestRejectedException(
+                    "This model's maximum context length is " + config.maxModelLen()
+                            + " tokens. However, you requested " + (prompt + maxTokens) + " tokens (" + prompt
+                            + " in the messages, " + maxTokens + " in the completion). Please reduce the length of the"
+                            + " messages or completion.",
+                    "max_tokens");
         }
         int blocks = BlockTable.blocksFor(prompt + maxTokens, config.blockSize());
         if (blocks > config.numBlocks()) {
-            throw new RequestRejectedException("request needs " + blocks + " KV blocks for " + (prompt + maxTokens)
-                    + " tokens but the KV cache holds " + config.numBlocks() + " blocks in all", "max_tokens");
+            throw new RequestRejectedException(
+                    "request needs " + blocks + " KV blocks for " + (prompt + maxTokens)
+                            + " tokens but the KV cache holds " + config.numBlocks() + " blocks in all",
+                    "max_tokens");
         }
         StopConditions stop = request.stop();
         SamplingState sampling = new SamplingState(request.sampling(), request.promptIds(), eosIds);
@@ -239,7 +248,8 @@ public final class EngineCore implements AutoCloseable {
             int a = Math.max(from, span.start());
             int b = Math.min(to, span.end());
             if (a < b) {
-                injected.add(new SequenceChunk.InjectedRows(a - from, b - a, s.request.imageEmbeddings().get(k), a - span.start()));
+                injected.add(new SequenceChunk.InjectedRows(
+                        a - from, b - a, s.request.imageEmbeddings().get(k), a - span.start()));
             }
         }
         return new SequenceChunk(s.tokens(from, to), pos, slots, context, from, injected, to == s.length());
@@ -249,7 +259,8 @@ public final class EngineCore implements AutoCloseable {
         running.remove(s);
         s.table.release();
         stats.finished++;
-        s.sink.onFinish(st.finishReason(), st.stopReason(), new TokenSink.Usage(s.promptLength(), s.stop.outputTokens()));
+        s.sink.onFinish(
+                st.finishReason(), st.stopReason(), new TokenSink.Usage(s.promptLength(), s.stop.outputTokens()));
     }
 
     private void fail(Sequence s, RuntimeException e) {

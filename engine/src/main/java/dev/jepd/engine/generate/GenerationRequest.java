@@ -20,10 +20,12 @@ public record GenerationRequest(
         StopConditions stop) {
     public GenerationRequest {
         if (spans.size() != imageEmbeddings.size()) {
-            throw new IllegalArgumentException(spans.size() + " image spans but " + imageEmbeddings.size() + " embeddings");
+            throw new IllegalArgumentException(
+                    spans.size() + " image spans but " + imageEmbeddings.size() + " embeddings");
         }
         if (positions.length() != promptIds.length) {
-            throw new IllegalArgumentException("positions for " + positions.length() + " tokens, prompt has " + promptIds.length);
+            throw new IllegalArgumentException(
+                    "positions for " + positions.length() + " tokens, prompt has " + promptIds.length);
         }
     }
 }

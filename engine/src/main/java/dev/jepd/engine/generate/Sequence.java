@@ -17,9 +17,16 @@ final class Sequence {
     private int length;
     /** Tokens whose keys and values are in the cache. */
     int computed;
+
     volatile boolean aborted;
 
-    Sequence(GenerationRequest request, TokenSink sink, BlockTable table, SamplingState sampling, StopChecker stop, long arrival) {
+    Sequence(
+            GenerationRequest request,
+            TokenSink sink,
+            BlockTable table,
+            SamplingState sampling,
+            StopChecker stop,
+            long arrival) {
         this.request = request;
         this.sink = sink;
         this.table = table;

@@ -33,7 +33,8 @@ public record HfSnapshot(Path dir, JsonNode config, List<String> architectures, 
         if (arch.isEmpty()) {
             throw new ModelLoadException(config + " names no architectures");
         }
-        return new HfSnapshot(dir, root, List.copyOf(arch), GenerationConfig.read(dir.resolve("generation_config.json")));
+        return new HfSnapshot(
+                dir, root, List.copyOf(arch), GenerationConfig.read(dir.resolve("generation_config.json")));
     }
 
     public Path file(String name) {

@@ -42,7 +42,8 @@ public final class WeightLoader {
             String canonical = stored;
             for (var alias : prefixAliases.entrySet()) {
                 if (stored.startsWith(alias.getKey())) {
-                    canonical = alias.getValue() + stored.substring(alias.getKey().length());
+                    canonical =
+                            alias.getValue() + stored.substring(alias.getKey().length());
                     break;
                 }
             }
@@ -90,7 +91,10 @@ public final class WeightLoader {
                 List<String> named = unexpected.stream()
                         .map(n -> present.get(n) + " (" + src.location(present.get(n)) + ")")
                         .toList();
-                b.append("\n  unexpected (").append(unexpected.size()).append("): ").append(String.join(", ", named));
+                b.append("\n  unexpected (")
+                        .append(unexpected.size())
+                        .append("): ")
+                        .append(String.join(", ", named));
             }
             throw new WeightLoadException(b.toString());
         }

@@ -82,7 +82,10 @@ public final class Checkpoint implements TensorSource {
             throw new SafetensorsException(index + ": no weight_map object");
         }
         Map<String, String> tensorToShard = new TreeMap<>();
-        weightMap.fields().forEachRemaining(e -> tensorToShard.put(e.getKey(), e.getValue().asText()));
+        weightMap
+                .fields()
+                .forEachRemaining(
+                        e -> tensorToShard.put(e.getKey(), e.getValue().asText()));
         List<String> missingShards = tensorToShard.values().stream()
                 .distinct()
                 .filter(s -> !Files.isRegularFile(dir.resolve(s)))

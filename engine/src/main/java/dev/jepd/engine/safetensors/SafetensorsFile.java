@@ -60,8 +60,8 @@ public final class SafetensorsFile implements TensorSource {
             MemorySegment all = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             long headerLen = all.get(LONG_LE, 0);
             if (headerLen < 2 || headerLen > MAX_HEADER || 8 + headerLen > size) {
-                throw new SafetensorsException(path + ": invalid header length " + headerLen + " for a file of "
-                        + size + " bytes (truncated or not safetensors)");
+                throw new SafetensorsException(path + ": invalid header length " + headerLen + " for a file of " + size
+                        + " bytes (truncated or not safetensors)");
             }
             byte[] header = all.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
             MemorySegment data = all.asSlice(8 + headerLen);
@@ -92,7 +92,10 @@ public final class SafetensorsFile implements TensorSource {
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (e.getKey().equals("__metadata__")) {
-                e.getValue().fields().forEachRemaining(m -> metadataOut.put(m.getKey(), m.getValue().asText()));
+                e.getValue()
+                        .fields()
+                        .forEachRemaining(
+                                m -> metadataOut.put(m.getKey(), m.getValue().asText()));
                 continue;
             }
             tensors.put(e.getKey(), parseEntry(path, e.getKey(), e.getValue(), dataSize));
@@ -101,8 +104,8 @@ public final class SafetensorsFile implements TensorSource {
         byOffset.sort(Comparator.comparingLong(TensorInfo::begin));
         for (int i = 1; i < byOffset.size(); i++) {
             if (byOffset.get(i).begin() < byOffset.get(i - 1).end()) {
-                throw new SafetensorsException(path + ": tensors " + byOffset.get(i - 1).name() + " and "
-                        + byOffset.get(i).name() + " overlap");
+                throw new SafetensorsException(path + ": tensors "
+                        + byOffset.get(i - 1).name() + " and " + byOffset.get(i).name() + " overlap");
             }
         }
         return Collections.unmodifiableMap(tensors);

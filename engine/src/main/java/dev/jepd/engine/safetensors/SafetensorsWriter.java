@@ -27,8 +27,8 @@ public final class SafetensorsWriter {
                 numel *= d;
             }
             if (numel * dtype.byteSize() != bytes.length) {
-                throw new IllegalArgumentException("tensor of shape " + java.util.Arrays.toString(shape) + " "
-                        + dtype + " needs " + numel * dtype.byteSize() + " bytes, got " + bytes.length);
+                throw new IllegalArgumentException("tensor of shape " + java.util.Arrays.toString(shape) + " " + dtype
+                        + " needs " + numel * dtype.byteSize() + " bytes, got " + bytes.length);
             }
         }
 
@@ -75,7 +75,10 @@ public final class SafetensorsWriter {
         String sep = metadata.isEmpty() ? "" : ",";
         for (var t : tensors.entrySet()) {
             Entry e = t.getValue();
-            json.append(sep).append(quote(t.getKey())).append(":{\"dtype\":\"").append(e.dtype().name());
+            json.append(sep)
+                    .append(quote(t.getKey()))
+                    .append(":{\"dtype\":\"")
+                    .append(e.dtype().name());
             json.append("\",\"shape\":[");
             for (int i = 0; i < e.shape().length; i++) {
                 json.append(i == 0 ? "" : ",").append(e.shape()[i]);

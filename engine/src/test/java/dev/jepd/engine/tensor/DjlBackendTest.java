@@ -52,12 +52,15 @@ class DjlBackendTest {
     void shapeOpsAndSoftmax() {
         try (TensorScope s = ops.scope()) {
             Tensor a = ops.fromFloats(new float[] {0, 1, 2, 3, 4, 5}, 2, 3);
-            assertArrayEquals(new float[] {0, 3, 1, 4, 2, 5}, ops.permute(a, 1, 0).toFloats());
+            assertArrayEquals(
+                    new float[] {0, 3, 1, 4, 2, 5}, ops.permute(a, 1, 0).toFloats());
             assertArrayEquals(new float[] {1, 2, 4, 5}, ops.slice(a, 1, 1, 3).toFloats());
             assertArrayEquals(new long[] {2, 6}, ops.concat(List.of(a, a), 1).shape());
-            float[] sm = ops.softmaxLastAxis(ops.fromFloats(new float[] {0, 0}, 1, 2)).toFloats();
+            float[] sm = ops.softmaxLastAxis(ops.fromFloats(new float[] {0, 0}, 1, 2))
+                    .toFloats();
             assertArrayEquals(new float[] {0.5f, 0.5f}, sm, 1e-7f);
-            float[] rms = ops.rmsNorm(ops.fromFloats(new float[] {3, 4}, 1, 2), ops.fromFloats(new float[] {1, 2}, 2), 0)
+            float[] rms = ops.rmsNorm(
+                            ops.fromFloats(new float[] {3, 4}, 1, 2), ops.fromFloats(new float[] {1, 2}, 2), 0)
                     .toFloats();
             float r = (float) Math.sqrt(12.5);
             assertArrayEquals(new float[] {3 / r, 8 / r}, rms, 1e-6f);
@@ -76,7 +79,9 @@ class DjlBackendTest {
             assertArrayEquals(new float[] {4, 5, 6, 7, 16, 17, 18, 19}, b.toFloats());
             Tensor c = ops.slice(ops.reshape(a, 3, 8), 1, 4, 8); // [3, 4]
             assertArrayEquals(new float[] {12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}, c.toFloats());
-            Tensor r = ops.rotary(ops.fromFloats(new float[] {1, 2, 3, 4}, 1, 4), ops.fromFloats(new float[] {1, 1, 1, 1}, 1, 4),
+            Tensor r = ops.rotary(
+                    ops.fromFloats(new float[] {1, 2, 3, 4}, 1, 4),
+                    ops.fromFloats(new float[] {1, 1, 1, 1}, 1, 4),
                     ops.fromFloats(new float[] {1, 1, 1, 1}, 1, 4));
             assertArrayEquals(new float[] {1 - 3, 2 - 4, 3 + 1, 4 + 2}, r.toFloats());
         }

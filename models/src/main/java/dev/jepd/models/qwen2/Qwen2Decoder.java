@@ -48,7 +48,11 @@ public final class Qwen2Decoder implements CausalLm {
             Tensor downW) {}
 
     public Qwen2Decoder(
-            TensorBackend ops, Qwen2TextParams params, TensorSource weights, List<WeightSpec> specs, WeightLoader loader) {
+            TensorBackend ops,
+            Qwen2TextParams params,
+            TensorSource weights,
+            List<WeightSpec> specs,
+            WeightLoader loader) {
         this.ops = ops;
         this.p = params;
         this.weightScope = ops.scope();
@@ -149,8 +153,10 @@ public final class Qwen2Decoder implements CausalLm {
             for (int l = 0; l < layers.length; l++) {
                 Layer w = layers[l];
                 Tensor h = ops.rmsNorm(x, w.inNorm(), p.rmsNormEps());
-                Tensor q = ops.rotary(ops.reshape(ops.linear(h, w.qW(), w.qB()), total, p.heads(), p.headDim()), cos, sin);
-                Tensor k = ops.rotary(ops.reshape(ops.linear(h, w.kW(), w.kB()), total, p.kvHeads(), p.headDim()), cos, sin);
+                Tensor q =
+                        ops.rotary(ops.reshape(ops.linear(h, w.qW(), w.qB()), total, p.heads(), p.headDim()), cos, sin);
+                Tensor k = ops.rotary(
+                        ops.reshape(ops.linear(h, w.kW(), w.kB()), total, p.kvHeads(), p.headDim()), cos, sin);
                 Tensor v = ops.reshape(ops.linear(h, w.vW(), w.vB()), total, p.kvHeads(), p.headDim());
                 ops.scatterRows(kv.keys(l), slotIdx, k);
                 ops.scatterRows(kv.values(l), slotIdx, v);

@@ -25,8 +25,7 @@ public final class RotaryTables {
                 sum += s;
             }
             if (sum != half) {
-                throw new IllegalArgumentException(
-                        "mrope_section sums to " + sum + " but head_dim/2 is " + half);
+                throw new IllegalArgumentException("mrope_section sums to " + sum + " but head_dim/2 is " + half);
             }
             int j = 0;
             for (int axis = 0; axis < mropeSection.length; axis++) {

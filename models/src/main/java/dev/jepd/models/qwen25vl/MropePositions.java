@@ -29,15 +29,16 @@ public final class MropePositions {
                 continue;
             }
             if (image >= grids.size()) {
-                throw new IllegalArgumentException("prompt has more image token runs than images (" + grids.size() + ")");
+                throw new IllegalArgumentException(
+                        "prompt has more image token runs than images (" + grids.size() + ")");
             }
             ImageGrid g = grids.get(image++);
             int lh = g.h() / g.merge();
             int lw = g.w() / g.merge();
             int n = g.tokens();
             if (i + n > ids.length) {
-                throw new IllegalArgumentException("image " + (image - 1) + " needs " + n + " tokens, prompt has "
-                        + (ids.length - i) + " left");
+                throw new IllegalArgumentException(
+                        "image " + (image - 1) + " needs " + n + " tokens, prompt has " + (ids.length - i) + " left");
             }
             int k = 0;
             for (int t = 0; t < g.t(); t++) {

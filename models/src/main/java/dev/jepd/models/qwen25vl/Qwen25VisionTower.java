@@ -58,7 +58,8 @@ public final class Qwen25VisionTower implements VisionEncoder {
         List<WeightSpec> specs = Qwen25VlWeights.vision(config);
         this.weightScope = ops.scope();
         try {
-            Map<String, Tensor> w = Qwen25VlWeights.loader(true).load(weights, specs, ops, "the Qwen2.5-VL vision tower");
+            Map<String, Tensor> w =
+                    Qwen25VlWeights.loader(true).load(weights, specs, ops, "the Qwen2.5-VL vision tower");
             patchEmbed = ops.reshape(w.get(PATCH_EMBED), cfg.hiddenSize(), cfg.patchDim());
             blocks = new Block[cfg.depth()];
             for (int i = 0; i < blocks.length; i++) {
@@ -117,8 +118,8 @@ public final class Qwen25VisionTower implements VisionEncoder {
         int totalPatches = 0;
         for (PixelValues p : images) {
             if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
-                throw new IllegalArgumentException("image grid " + p.gridH() + "x" + p.gridW()
-                        + " is not a multiple of the merge size " + merge);
+                throw new IllegalArgumentException(
+                        "image grid " + p.gridH() + "x" + p.gridW() + " is not a multiple of the merge size " + merge);
             }
             grids.add(new VisionWindows.Grid(p.gridT(), p.gridH(), p.gridW()));
             totalPatches += p.numPatches();
@@ -133,12 +134,14 @@ public final class Qwen25VisionTower implements VisionEncoder {
                 System.arraycopy(p.data(), 0, pixels, off, p.data().length);
                 off += p.data().length;
             }
-            Tensor x = ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
+            Tensor x =
+                    ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
             tap("patch_embed", x);
 
             // Into window order, moving whole merge groups of 4 consecutive patches.
             Tensor windowIdx = ops.fromLongs(toLongs(windows.windowIndex()), units);
-            x = ops.reshape(ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
+            x = ops.reshape(
+                    ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
             float[][] cosSin = rotaryTables(grids, windows.windowIndex(), totalPatches);
             Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
             Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
@@ -186,7 +189,11 @@ public final class Qwen25VisionTower implements VisionEncoder {
             int a = segments[s];
             int b = segments[s + 1];
             parts.add(ops.attention(
-                    ops.slice(q, 1, a, b), ops.slice(k, 1, a, b), ops.slice(v, 1, a, b), null, scale)); // [heads, len, hd]
+                    ops.slice(q, 1, a, b),
+                    ops.slice(k, 1, a, b),
+                    ops.slice(v, 1, a, b),
+                    null,
+                    scale)); // [heads, len, hd]
         }
         Tensor attn = parts.size() == 1 ? parts.getFirst() : ops.concat(parts, 1); // [heads, N, hd]
         attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);

@@ -109,7 +109,9 @@ public record Qwen25VlConfig(
         JsonNode text = root.get("text_config");
         if (text != null && text.isObject()) {
             text.fields().forEachRemaining(e -> {
-                if (!flat.has(e.getKey()) || e.getKey().endsWith("_size") || e.getKey().startsWith("num_")) {
+                if (!flat.has(e.getKey())
+                        || e.getKey().endsWith("_size")
+                        || e.getKey().startsWith("num_")) {
                     flat.set(e.getKey(), e.getValue());
                 }
             });

@@ -121,7 +121,8 @@ public final class Qwen25VlWeights {
         List<Pattern> ignored = new ArrayList<>();
         ignored.add(Pattern.compile(".*\\.rotary_emb\\.inv_freq"));
         if (visionPart) {
-            ignored.add(Pattern.compile("(model\\.language_model\\.|language_model\\.|model\\.(?!visual\\.)|lm_head\\.).*"));
+            ignored.add(Pattern.compile(
+                    "(model\\.language_model\\.|language_model\\.|model\\.(?!visual\\.)|lm_head\\.).*"));
         } else {
             ignored.add(Pattern.compile("(model\\.visual\\.|visual\\.).*"));
         }

@@ -6,8 +6,8 @@ import dev.jepd.engine.model.ImageGrid;
 public record EncodedImage(ImageGrid grid, float[] embeddings, int dim) {
     public EncodedImage {
         if (embeddings.length != grid.tokens() * dim) {
-            throw new IllegalArgumentException("embeddings of " + embeddings.length + " floats for " + grid.tokens()
-                    + " tokens of width " + dim);
+            throw new IllegalArgumentException(
+                    "embeddings of " + embeddings.length + " floats for " + grid.tokens() + " tokens of width " + dim);
         }
     }
 }

@@ -85,10 +85,15 @@ public final class ModelRuntime implements AutoCloseable {
             if (model.language().isPresent()) {
                 CausalLm lm = model.language().get();
                 CausalLm.LmShape s = lm.shape();
-                KvCacheSpec spec = KvCacheSpec.forBudget(s.layers(), s.kvHeads(), s.headDim(), options.blockSize(), 4,
-                        options.kvCacheBytes());
-                engine = new EngineCore(lm, ops, tokenizer, options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
-                        snapshot.generation().eosTokenIds(), new Sampler(options.seed()));
+                KvCacheSpec spec = KvCacheSpec.forBudget(
+                        s.layers(), s.kvHeads(), s.headDim(), options.blockSize(), 4, options.kvCacheBytes());
+                engine = new EngineCore(
+                        lm,
+                        ops,
+                        tokenizer,
+                        options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
+                        snapshot.generation().eosTokenIds(),
+                        new Sampler(options.seed()));
             }
             return new ModelRuntime(ops, snapshot, model, tokenizer, new QwenImageProcessor(pre), engine);
         } catch (RuntimeException e) {
@@ -138,14 +143,17 @@ public final class ModelRuntime implements AutoCloseable {
         List<EncodedImage> out = new ArrayList<>(images.size());
         for (int i = 0; i < images.size(); i++) {
             PixelValues p = pixels.get(i);
-            out.add(new EncodedImage(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), model.mergeSize()), embeds.get(i),
+            out.add(new EncodedImage(
+                    new ImageGrid(p.gridT(), p.gridH(), p.gridW(), model.mergeSize()),
+                    embeds.get(i),
                     vision.embeddingDim()));
         }
         return out;
     }
 
     /** A chat prompt with its images (already encoded, in the order their parts appear) made runnable. */
-    public GenerationRequest prepare(String id, List<ChatMessage> messages, List<EncodedImage> images, SamplingParams sampling) {
+    public GenerationRequest prepare(
+            String id, List<ChatMessage> messages, List<EncodedImage> images, SamplingParams sampling) {
         int[] tokens = new int[images.size()];
         List<ImageGrid> grids = new ArrayList<>(images.size());
         List<float[]> embeds = new ArrayList<>(images.size());
@@ -163,7 +171,8 @@ public final class ModelRuntime implements AutoCloseable {
         return request(id, prompts.text(text), List.of(), List.of(), sampling);
     }
 
-    private GenerationRequest request(String id, Prompt p, List<ImageGrid> grids, List<float[]> embeds, SamplingParams sampling) {
+    private GenerationRequest request(
+            String id, Prompt p, List<ImageGrid> grids, List<float[]> embeds, SamplingParams sampling) {
         PromptPositions pos = model.positions(p.ids(), grids);
         int maxLen = engine().config().maxModelLen();
         int maxTokens = sampling.maxTokens() != null ? sampling.maxTokens() : Math.max(maxLen - p.ids().length, 0);

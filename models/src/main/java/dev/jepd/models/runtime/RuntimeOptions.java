@@ -10,7 +10,13 @@ import dev.jepd.models.ModelParts;
  * @param maxModelLen {@code --max-model-len}, or 0 for the model's own limit
  */
 public record RuntimeOptions(
-        ModelParts parts, int maxNumSeqs, int maxNumBatchedTokens, int maxModelLen, int blockSize, long kvCacheBytes, long seed) {
+        ModelParts parts,
+        int maxNumSeqs,
+        int maxNumBatchedTokens,
+        int maxModelLen,
+        int blockSize,
+        long kvCacheBytes,
+        long seed) {
     public static RuntimeOptions defaults(ModelParts parts) {
         return new RuntimeOptions(parts, 256, 8192, 0, 16, 512L << 20, 0);
     }

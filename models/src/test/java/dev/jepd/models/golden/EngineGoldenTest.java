@@ -90,19 +90,32 @@ class EngineGoldenTest {
             long[] grid = g.longs("image_grid_thw");
             ImageGrid ig = new ImageGrid((int) grid[0], (int) grid[1], (int) grid[2], model.mergeSize());
             Prompt p = prompts.chat(
-                    List.of(ChatMessage.user(new ContentPart.Image(0), new ContentPart.Text(g.json().get("prompt").asText()))),
+                    List.of(ChatMessage.user(
+                            new ContentPart.Image(0),
+                            new ContentPart.Text(g.json().get("prompt").asText()))),
                     new int[] {ig.tokens()});
             PromptPositions pos = model.positions(p.ids(), List.of(ig));
-            return new GenerationRequest(id, p.ids(), p.spans(), List.of(g.floats("vision_embeds")), pos,
-                    SamplingParams.greedy(maxTokens), StopConditions.maxTokens(maxTokens));
+            return new GenerationRequest(
+                    id,
+                    p.ids(),
+                    p.spans(),
+                    List.of(g.floats("vision_embeds")),
+                    pos,
+                    SamplingParams.greedy(maxTokens),
+                    StopConditions.maxTokens(maxTokens));
         }
     }
 
     static GenerationRequest textRequest(String id, String text, int maxTokens) {
         Prompt p = prompts.chat(List.of(ChatMessage.user(text)), new int[0]);
-        return new GenerationRequest(id, p.ids(), p.spans(), List.of(), model.positions(p.ids(), List.of()),
-                SamplingParams.greedy(maxTokens), StopConditions.maxTokens(maxTokens)
-                        .withEos(OptionalInt.of(151645), List.of(151645, 151643)));
+        return new GenerationRequest(
+                id,
+                p.ids(),
+                p.spans(),
+                List.of(),
+                model.positions(p.ids(), List.of()),
+                SamplingParams.greedy(maxTokens),
+                StopConditions.maxTokens(maxTokens).withEos(OptionalInt.of(151645), List.of(151645, 151643)));
     }
 
     static long lastPreemptions;
@@ -110,7 +123,8 @@ class EngineGoldenTest {
 
     static Map<String, Collect> run(SchedulerConfig cfg, List<GenerationRequest> requests) {
         Map<String, Collect> out = new LinkedHashMap<>();
-        try (EngineCore core = new EngineCore(model.language().orElseThrow(), ops, tokenizer, cfg, List.of(151645, 151643), new Sampler(0))) {
+        try (EngineCore core = new EngineCore(
+                model.language().orElseThrow(), ops, tokenizer, cfg, List.of(151645, 151643), new Sampler(0))) {
             for (GenerationRequest r : requests) {
                 Collect c = new Collect();
                 out.put(r.id(), c);
@@ -156,7 +170,9 @@ class EngineGoldenTest {
         reqs.add(goldenRequest("img_100x61", "e", 5));
         Map<String, List<Integer>> solo = new LinkedHashMap<>();
         for (GenerationRequest r : reqs) {
-            solo.put(r.id(), run(new SchedulerConfig(1, 4096, 4096, 16, 64), List.of(r)).get(r.id()).ids);
+            solo.put(
+                    r.id(),
+                    run(new SchedulerConfig(1, 4096, 4096, 16, 64), List.of(r)).get(r.id()).ids);
         }
         // Budget of 7 tokens per step splits every prompt into chunks, images included.
         Map<String, Collect> chunked = run(new SchedulerConfig(8, 7, 4096, 16, 64), reqs);

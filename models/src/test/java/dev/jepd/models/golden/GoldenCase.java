@@ -14,7 +14,8 @@ public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Pa
 
     public static Path root() {
         try {
-            return Path.of(GoldenCase.class.getResource("/golden/README.md").toURI()).getParent();
+            return Path.of(GoldenCase.class.getResource("/golden/README.md").toURI())
+                    .getParent();
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
         }
@@ -23,7 +24,8 @@ public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Pa
     public static GoldenCase load(String name) {
         Path dir = root();
         try {
-            JsonNode json = new ObjectMapper().readTree(dir.resolve("cases/" + name + ".json").toFile());
+            JsonNode json = new ObjectMapper()
+                    .readTree(dir.resolve("cases/" + name + ".json").toFile());
             return new GoldenCase(
                     name,
                     json,

@@ -10,14 +10,13 @@ import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
 import dev.jepd.engine.safetensors.Checkpoint;
-import dev.jepd.engine.tensor.Tensor;
 import dev.jepd.engine.tensor.TensorBackend;
 import dev.jepd.engine.tensor.djl.DjlBackend;
+import dev.jepd.models.qwen2.Qwen2Decoder;
 import dev.jepd.models.qwen25vl.MropePositions;
 import dev.jepd.models.qwen25vl.Qwen25VisionTower;
 import dev.jepd.models.qwen25vl.Qwen25VlConfig;
 import dev.jepd.models.qwen25vl.Qwen25VlModel;
-import dev.jepd.models.qwen2.Qwen2Decoder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -69,7 +68,8 @@ class ModelParityTest {
             tower.setTap(null);
             assertTrue(GoldenCase.maxAbsDiff(g.floats("vision_patch_embed"), seen.get("patch_embed")) <= 1e-5);
             if (System.getProperty("jepd.debug") != null) {
-                try (var dbg = dev.jepd.engine.safetensors.SafetensorsFile.open(Path.of(System.getProperty("jepd.debug")))) {
+                try (var dbg =
+                        dev.jepd.engine.safetensors.SafetensorsFile.open(Path.of(System.getProperty("jepd.debug")))) {
                     for (String k : List.of("norm1", "qkv", "attn")) {
                         System.err.println("DEBUG " + k + " " + GoldenCase.maxAbsDiff(dbg.readFloats(k), seen.get(k)));
                     }
@@ -100,7 +100,8 @@ class ModelParityTest {
             PromptPositions pos = MropePositions.of(ids, List.of(ig), config.imageTokenId());
             long[] refPos = g.longs("position_ids");
             for (int a = 0; a < 3; a++) {
-                assertArrayEquals(java.util.Arrays.copyOfRange(refPos, a * ids.length, (a + 1) * ids.length), pos.positions()[a]);
+                assertArrayEquals(
+                        java.util.Arrays.copyOfRange(refPos, a * ids.length, (a + 1) * ids.length), pos.positions()[a]);
             }
             assertEquals(g.longs("rope_delta")[0], pos.delta());
 
@@ -122,16 +123,22 @@ class ModelParityTest {
                 }
                 Map<String, float[]> seen = new HashMap<>();
                 decoder.setTap((k, t) -> seen.put(k, t.toFloats()));
-                SequenceChunk prefill = new SequenceChunk(ids, pos.positions(), java.util.Arrays.copyOf(allSlots, ids.length),
-                        java.util.Arrays.copyOf(allSlots, ids.length), 0,
-                        List.of(new SequenceChunk.InjectedRows(start, ig.tokens(), embeds, 0)), true);
+                SequenceChunk prefill = new SequenceChunk(
+                        ids,
+                        pos.positions(),
+                        java.util.Arrays.copyOf(allSlots, ids.length),
+                        java.util.Arrays.copyOf(allSlots, ids.length),
+                        0,
+                        List.of(new SequenceChunk.InjectedRows(start, ig.tokens(), embeds, 0)),
+                        true);
                 float[] logits = decoder.forward(List.of(prefill), kv).getFirst();
                 decoder.setTap(null);
                 assertTrue(GoldenCase.maxAbsDiff(g.floats("lm_inputs_embeds"), seen.get("inputs_embeds")) <= 1e-6);
                 float[] layers = g.floats("lm_layer_out");
                 int per = layers.length / 2;
                 for (int l = 0; l < 2; l++) {
-                    float d = GoldenCase.maxAbsDiff(java.util.Arrays.copyOfRange(layers, l * per, (l + 1) * per), seen.get("layer_out." + l));
+                    float d = GoldenCase.maxAbsDiff(
+                            java.util.Arrays.copyOfRange(layers, l * per, (l + 1) * per), seen.get("layer_out." + l));
                     assertTrue(d <= 5e-4, "layer " + l + " max abs diff " + d);
                 }
                 float dl = GoldenCase.maxAbsDiff(g.floats("logits_last"), logits);
@@ -149,9 +156,16 @@ class ModelParityTest {
                         break;
                     }
                     long[][] p = PromptPositions.decode(3, seqLen, 1, pos.delta());
-                    assertEquals(refGenPos[expected.length + step], p[1][0], "position of generated token " + (step + 1));
-                    SequenceChunk d = new SequenceChunk(new int[] {next}, p, new long[] {allSlots[seqLen]},
-                            java.util.Arrays.copyOf(allSlots, seqLen + 1), seqLen, List.of(), true);
+                    assertEquals(
+                            refGenPos[expected.length + step], p[1][0], "position of generated token " + (step + 1));
+                    SequenceChunk d = new SequenceChunk(
+                            new int[] {next},
+                            p,
+                            new long[] {allSlots[seqLen]},
+                            java.util.Arrays.copyOf(allSlots, seqLen + 1),
+                            seqLen,
+                            List.of(),
+                            true);
                     next = argmax(decoder.forward(List.of(d), kv).getFirst());
                     seqLen++;
                 }

@@ -39,8 +39,10 @@ class CheckpointVariantsTest {
     static void write() throws Exception {
         bf16 = TinyQwen25VlWriter.write(tmp.resolve("bf16"), Options.golden());
         f32 = TinyQwen25VlWriter.write(tmp.resolve("f32"), Options.golden().withDtype(DType.F32));
-        sharded = TinyQwen25VlWriter.write(tmp.resolve("sharded"), Options.golden().withShards(3));
-        untied = TinyQwen25VlWriter.write(tmp.resolve("untied"), Options.golden().withTiedEmbeddings(false));
+        sharded = TinyQwen25VlWriter.write(
+                tmp.resolve("sharded"), Options.golden().withShards(3));
+        untied =
+                TinyQwen25VlWriter.write(tmp.resolve("untied"), Options.golden().withTiedEmbeddings(false));
     }
 
     @Test
@@ -77,8 +79,11 @@ class CheckpointVariantsTest {
                 ModelRuntime rt = ModelRuntime.open(model, RuntimeOptions.defaults(ModelParts.ALL))) {
             var img = new ImageDecoder().decode(Files.readAllBytes(g.image()));
             var enc = rt.encode(List.of(img), PixelBounds.NONE);
-            var req = rt.prepare("v", List.of(ChatMessage.user(new ContentPart.Image(0), new ContentPart.Text("Describe this image."))),
-                    enc, SamplingParams.greedy(maxTokens));
+            var req = rt.prepare(
+                    "v",
+                    List.of(ChatMessage.user(new ContentPart.Image(0), new ContentPart.Text("Describe this image."))),
+                    enc,
+                    SamplingParams.greedy(maxTokens));
             return rt.generate(req, s -> {});
         }
     }

@@ -29,7 +29,9 @@ class LoadErrorsTest {
     Path tmp;
 
     private static RuntimeException open(Path dir) {
-        return assertThrows(RuntimeException.class, () -> ModelRuntime.open(dir, RuntimeOptions.defaults(ModelParts.ALL)).close());
+        return assertThrows(
+                RuntimeException.class, () -> ModelRuntime.open(dir, RuntimeOptions.defaults(ModelParts.ALL))
+                        .close());
     }
 
     @Test
@@ -40,7 +42,8 @@ class LoadErrorsTest {
         Files.write(file, Arrays.copyOf(all, all.length - 1000));
         RuntimeException e = open(dir);
         assertTrue(e instanceof SafetensorsException, e.toString());
-        assertTrue(e.getMessage().contains("model.safetensors") && e.getMessage().contains("truncated"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("model.safetensors") && e.getMessage().contains("truncated"), e.getMessage());
         Files.write(file, Arrays.copyOf(all, 5));
         assertTrue(open(dir).getMessage().contains("truncated"));
     }
@@ -50,7 +53,8 @@ class LoadErrorsTest {
         Path dir = TinyQwen25VlWriter.write(tmp.resolve("m"), Options.golden().withShards(3));
         Files.delete(dir.resolve("model-00002-of-00003.safetensors"));
         RuntimeException e = open(dir);
-        assertTrue(e.getMessage().contains("missing shard") && e.getMessage().contains("model-00002-of-00003.safetensors"),
+        assertTrue(
+                e.getMessage().contains("missing shard") && e.getMessage().contains("model-00002-of-00003.safetensors"),
                 e.getMessage());
     }
 
@@ -64,18 +68,26 @@ class LoadErrorsTest {
                 if (t.name().equals("model.layers.1.mlp.up_proj.weight")) {
                     continue; // missing
                 }
-                long[] shape = t.name().equals("model.layers.0.self_attn.q_proj.weight") ? new long[] {32, 128} : t.shape();
+                long[] shape =
+                        t.name().equals("model.layers.0.self_attn.q_proj.weight") ? new long[] {32, 128} : t.shape();
                 w.put(t.name(), new SafetensorsWriter.Entry(t.dtype(), shape, f.readBytes(t.name())));
             }
-            w.put("model.layers.7.mlp.extra.weight", new SafetensorsWriter.Entry(f.info("model.norm.weight").dtype(),
-                    f.info("model.norm.weight").shape(), f.readBytes("model.norm.weight")));
+            w.put(
+                    "model.layers.7.mlp.extra.weight",
+                    new SafetensorsWriter.Entry(
+                            f.info("model.norm.weight").dtype(),
+                            f.info("model.norm.weight").shape(),
+                            f.readBytes("model.norm.weight")));
         }
         w.write(file);
         RuntimeException e = open(dir);
         assertTrue(e instanceof WeightLoadException, e.toString());
         String m = e.getMessage();
         assertTrue(m.contains("missing (1): model.layers.1.mlp.up_proj.weight[128, 64]"), m);
-        assertTrue(m.contains("model.layers.0.self_attn.q_proj.weight in " + file + ": expected [64, 64], found [32, 128]"), m);
+        assertTrue(
+                m.contains(
+                        "model.layers.0.self_attn.q_proj.weight in " + file + ": expected [64, 64], found [32, 128]"),
+                m);
         assertTrue(m.contains("unexpected (1): model.layers.7.mlp.extra.weight"), m);
     }
 
@@ -88,20 +100,30 @@ class LoadErrorsTest {
         json.writeValue(dir.resolve("config.json").toFile(), cfg);
         RuntimeException e = open(dir);
         assertTrue(e instanceof ModelLoadException);
-        assertEquals("unknown architectures [LlamaForCausalLM] in " + dir
-                + "/config.json; supported: [Qwen2_5_VLForConditionalGeneration]", e.getMessage());
+        assertEquals(
+                "unknown architectures [LlamaForCausalLM] in " + dir
+                        + "/config.json; supported: [Qwen2_5_VLForConditionalGeneration]",
+                e.getMessage());
         cfg.putArray("architectures").add("Qwen3VLForConditionalGeneration");
         json.writeValue(dir.resolve("config.json").toFile(), cfg);
-        assertTrue(open(dir).getMessage().contains("Qwen3VLForConditionalGeneration (in " + dir + "/config.json) is not implemented"));
+        assertTrue(open(dir)
+                .getMessage()
+                .contains("Qwen3VLForConditionalGeneration (in " + dir + "/config.json) is not implemented"));
         assertTrue(open(tmp.resolve("nope")).getMessage().contains("does not exist"));
     }
 
     @Test
     void badImages() {
         ImageDecoder d = new ImageDecoder();
-        assertEquals(MediaException.Reason.EMPTY, assertThrows(MediaException.class, () -> d.decode(new byte[0])).reason());
-        byte[] corruptPng = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 1, 2, 3};
-        assertEquals(MediaException.Reason.UNDECODABLE, assertThrows(MediaException.class, () -> d.decode(corruptPng)).reason());
+        assertEquals(
+                MediaException.Reason.EMPTY,
+                assertThrows(MediaException.class, () -> d.decode(new byte[0])).reason());
+        byte[] corruptPng = {
+            (byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 1, 2, 3
+        };
+        assertEquals(
+                MediaException.Reason.UNDECODABLE,
+                assertThrows(MediaException.class, () -> d.decode(corruptPng)).reason());
         byte[] webp = "RIFF\0\0\0\0WEBPVP8 ".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
         MediaException e = assertThrows(MediaException.class, () -> d.decode(webp));
         assertEquals(MediaException.Reason.UNSUPPORTED_FORMAT, e.reason());
