@@ -9,7 +9,13 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "jepd 0.1.0",
         description = "JVM-native Encoder / Prefill / Decode serving of Qwen-VL models.",
-        subcommands = {GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            DemoCommand.class,
+            GenerateCommand.class,
+            BenchCommand.class,
+            TinyModelCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class Jepd implements Runnable {
     @Override
     public void run() {

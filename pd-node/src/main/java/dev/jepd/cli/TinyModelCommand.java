@@ -1,0 +1,36 @@
+package dev.jepd.cli;
+
+import dev.jepd.engine.safetensors.DType;
+import dev.jepd.models.tiny.TinyQwen25VlWriter;
+import dev.jepd.models.tiny.TinyQwen25VlWriter.Options;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code jepd tiny-model}: writes the deterministic tiny Qwen2.5-VL snapshot (the golden checkpoint). */
+@Command(
+        name = "tiny-model",
+        mixinStandardHelpOptions = true,
+        description = "Write the built-in tiny Qwen2.5-VL as a Hugging Face snapshot directory (byte-identical to the"
+                + " golden reference checkpoint by default).")
+public final class TinyModelCommand implements Callable<Integer> {
+    @Option(names = "--out", required = true, description = "Directory to write.")
+    Path out;
+
+    @Option(names = "--dtype", defaultValue = "BF16", description = "BF16 (default) or F32 weights.")
+    DType dtype;
+
+    @Option(names = "--shards", defaultValue = "1", description = "Number of safetensors shards (default 1).")
+    int shards;
+
+    @Option(names = "--untied", description = "Write a separate lm_head.weight (tie_word_embeddings false).")
+    boolean untied;
+
+    @Override
+    public Integer call() throws Exception {
+        Options o = Options.golden().withDtype(dtype).withShards(shards).withTiedEmbeddings(!untied);
+        System.out.println(TinyQwen25VlWriter.write(out, o));
+        return 0;
+    }
+}
