@@ -163,18 +163,24 @@ class MediaLoaderTest {
         server.createContext("/missing.png", ex -> respond(ex, 404, new byte[0], -1));
         server.createContext("/big-declared.png", ex -> respond(ex, 200, new byte[5000], 5000));
         server.createContext("/big-chunked.png", ex -> respond(ex, 200, new byte[5000], 0));
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         server.createContext("/slow.png", ex -> {
             try {
-                Thread.sleep(2000);
+                // Answers only when the test is over: the client's timeout must cut it short.
+                release.await(30, java.util.concurrent.TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
             respond(ex, 200, PNG, PNG.length);
         });
+        server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
         server.start();
         String base = "http://127.0.0.1:" + server.getAddress().getPort();
-        MediaConfig config = MediaConfig.defaults().withMaxEncodedBytes(4000).withFetchTimeout(Duration.ofMillis(700));
-        try (MediaLoader http = new MediaLoader(config)) {
+        // Generous for the fetches that must succeed (a loaded 2-core CI machine), short for the slow one.
+        MediaConfig config = MediaConfig.defaults().withMaxEncodedBytes(4000).withFetchTimeout(Duration.ofSeconds(30));
+        MediaConfig impatient = config.withFetchTimeout(Duration.ofMillis(500));
+        try (MediaLoader http = new MediaLoader(config);
+                MediaLoader quick = new MediaLoader(impatient)) {
             LoadedImage image = http.load(base + "/img.png");
             assertArrayEquals(PNG, image.bytes());
             assertEquals(23, image.image().width());
@@ -191,11 +197,12 @@ class MediaLoaderTest {
                     assertThrows(MediaException.class, () -> http.fetch(base + "/big-chunked.png"))
                             .reason());
             long start = System.nanoTime();
-            MediaException slow = assertThrows(MediaException.class, () -> http.fetch(base + "/slow.png"));
+            MediaException slow = assertThrows(MediaException.class, () -> quick.fetch(base + "/slow.png"));
             assertEquals(MediaException.Reason.FETCH_FAILED, slow.reason());
             assertTrue(slow.getMessage().contains("timed out"), slow.getMessage());
-            assertTrue(System.nanoTime() - start < 1_800_000_000L, "the timeout did not cut the fetch short");
+            assertTrue(System.nanoTime() - start < 20_000_000_000L, "the timeout did not cut the 30 s fetch short");
         } finally {
+            release.countDown();
             server.stop(0);
         }
         try (MediaLoader restricted = new MediaLoader(config.withAllowedMediaDomains(Set.of("example.com")))) {
