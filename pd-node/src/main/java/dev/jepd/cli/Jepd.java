@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
         description = "JVM-native Encoder / Prefill / Decode serving of Qwen-VL models.",
         subcommands = {
             DemoCommand.class,
+            ServeCommand.class,
             GenerateCommand.class,
             BenchCommand.class,
             TinyModelCommand.class,

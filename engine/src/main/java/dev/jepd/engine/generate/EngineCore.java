@@ -213,9 +213,10 @@ public final class EngineCore implements AutoCloseable {
             s.sampling.appendOutput(token);
             s.append(token);
             StopChecker.Step st = s.stop.append(token);
-            s.sink.onToken(token, st.delta());
             if (st.finished()) {
-                finish(s, st);
+                finish(s, st, token);
+            } else {
+                s.sink.onToken(token, st.delta());
             }
         }
         return tokens;
@@ -255,12 +256,16 @@ public final class EngineCore implements AutoCloseable {
         return new SequenceChunk(s.tokens(from, to), pos, slots, context, from, injected, to == s.length());
     }
 
-    private void finish(Sequence s, StopChecker.Step st) {
+    private void finish(Sequence s, StopChecker.Step st, int lastToken) {
         running.remove(s);
         s.table.release();
         stats.finished++;
-        s.sink.onFinish(
-                st.finishReason(), st.stopReason(), new TokenSink.Usage(s.promptLength(), s.stop.outputTokens()));
+        s.sink.onLastToken(
+                lastToken,
+                st.delta(),
+                st.finishReason(),
+                st.stopReason(),
+                new TokenSink.Usage(s.promptLength(), s.stop.outputTokens()));
     }
 
     private void fail(Sequence s, RuntimeException e) {

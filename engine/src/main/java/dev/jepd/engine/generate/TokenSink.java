@@ -11,6 +11,15 @@ public interface TokenSink {
     /** The request ended; {@code stopReason} is null on a length cap. */
     void onFinish(FinishReason reason, StopReason stopReason, Usage usage);
 
+    /**
+     * The final token together with the end of the request, delivered as one call so a stream can put the
+     * finish reason on the chunk that carries the last text (as vLLM does) without holding tokens back.
+     */
+    default void onLastToken(int tokenId, String delta, FinishReason reason, StopReason stopReason, Usage usage) {
+        onToken(tokenId, delta);
+        onFinish(reason, stopReason, usage);
+    }
+
     /** The request failed (it is already removed from the engine). */
     void onError(RuntimeException error);
 

@@ -2,6 +2,7 @@ package dev.jepd.models.runtime;
 
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.engine.generate.GenerationRequest;
+import dev.jepd.engine.generate.RequestRejectedException;
 import dev.jepd.engine.generate.Requests;
 import dev.jepd.engine.generate.TokenSink;
 import dev.jepd.engine.kv.KvCacheSpec;
@@ -166,6 +167,11 @@ public final class ModelRuntime implements AutoCloseable {
         return request(id, p, grids, embeds, sampling);
     }
 
+    /** A prompt given as token ids ({@code /v1/completions}). */
+    public GenerationRequest prepareTokens(String id, int[] ids, SamplingParams sampling) {
+        return request(id, prompts.tokens(ids), List.of(), List.of(), sampling);
+    }
+
     /** A raw text prompt ({@code /v1/completions}). */
     public GenerationRequest prepareText(String id, String text, SamplingParams sampling) {
         return request(id, prompts.text(text), List.of(), List.of(), sampling);
@@ -175,7 +181,15 @@ public final class ModelRuntime implements AutoCloseable {
             String id, Prompt p, List<ImageGrid> grids, List<float[]> embeds, SamplingParams sampling) {
         PromptPositions pos = model.positions(p.ids(), grids);
         int maxLen = engine().config().maxModelLen();
-        int maxTokens = sampling.maxTokens() != null ? sampling.maxTokens() : Math.max(maxLen - p.ids().length, 0);
+        if (p.ids().length >= maxLen) {
+            throw new RequestRejectedException(
+                    "This model's maximum context length is " + maxLen
+                            + " tokens. However, your request has " + p.ids().length
+                            + " input tokens. Please reduce the"
+                            + " length of the input messages.",
+                    "messages");
+        }
+        int maxTokens = sampling.maxTokens() != null ? sampling.maxTokens() : maxLen - p.ids().length;
         StopConditions stop = Requests.stopConditions(sampling, maxTokens, modelEos, snapshot.generation());
         return new GenerationRequest(id, p.ids(), p.spans(), embeds, pos, sampling, stop);
     }
