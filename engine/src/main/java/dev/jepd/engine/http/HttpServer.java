@@ -108,13 +108,15 @@ public final class HttpServer implements AutoCloseable {
             return this;
         }
 
+        // The error mapping sits inside the blocking dispatch: the route runs on a worker thread, and an
+        // exception there never travels back through handlers outside the dispatch.
         public Builder get(String path, HttpHandler h) {
-            routes.get(path, new BlockingHandler(h));
+            routes.get(path, new BlockingHandler(new ErrorMapping(h)));
             return this;
         }
 
         public Builder post(String path, HttpHandler h) {
-            routes.post(path, new BlockingHandler(h));
+            routes.post(path, new BlockingHandler(new ErrorMapping(h)));
             return this;
         }
 
