@@ -1,11 +1,148 @@
 package dev.jepd.proxy;
 
-/** Entry point of {@code jepd proxy}. The proxy itself is not built yet (issue 3). */
-public final class ProxyMain {
-    private ProxyMain() {}
+import dev.jepd.proxy.upstream.Routing;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code jepd proxy}: the flags of vLLM's {@code disagg_epd_proxy.py} (so its launch scripts work
+ * unchanged) plus JEPD's routing, time-out and body-size settings.
+ */
+@Command(
+        name = "jepd proxy",
+        mixinStandardHelpOptions = true,
+        version = "jepd proxy (JEPD 0.1.0; flags of vLLM's disagg_epd_proxy.py)",
+        sortOptions = false,
+        usageHelpAutoWidth = true,
+        description = {
+            "OpenAI-compatible proxy in front of disaggregated encoder (E), prefill (P) and decode (D) nodes,"
+                    + " JEPD's or vLLM's: each image goes alone to an encoder, then the request goes to P (E+P+D)"
+                    + " and D, or to a combined PD node (E+PD). Drop-in for vLLM's disagg_epd_proxy.py.",
+            ""
+        })
+public final class ProxyMain implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to bind (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8000", description = "Port to listen on (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(
+            names = "--encode-servers-urls",
+            defaultValue = "",
+            paramLabel = "URLS",
+            description = "Comma-separated encoder base URLs (\"http://e1:8001,http://e2:8002\"). Every image"
+                    + " item of a request goes alone to one of them. Empty: no encode cluster, decode nodes"
+                    + " encode images themselves.")
+    String encodeUrls;
+
+    @Option(
+            names = "--prefill-servers-urls",
+            defaultValue = "",
+            paramLabel = "URLS",
+            description = "Comma-separated prefill base URLs for E+P+D (P returns kv_transfer_params that D"
+                    + " receives verbatim). \"disable\", \"none\" or \"\" (the default) run E+PD.")
+    String prefillUrls;
+
+    @Option(
+            names = "--decode-servers-urls",
+            required = true,
+            paramLabel = "URLS",
+            description = "Comma-separated decode (or prefill+decode) base URLs. Required.")
+    String decodeUrls;
+
+    @Option(
+            names = "--routing",
+            defaultValue = "round-robin",
+            paramLabel = "round-robin|least-loaded",
+            converter = RoutingConverter.class,
+            description = "How each cluster picks a node: round-robin, or least-loaded (encoders by the image"
+                    + " tokens in flight, costed from each image's header without decoding it; P and D by"
+                    + " requests in flight). Default: ${DEFAULT-VALUE}.")
+    Routing routing;
+
+    @Option(
+            names = "--upstream-timeout",
+            defaultValue = "300",
+            paramLabel = "SECONDS",
+            description = "Longest wait for an encoder, prefill or decode answer, and longest silence within"
+                    + " a decode stream; past it the client gets a 504 error (or an error event). Default:"
+                    + " ${DEFAULT-VALUE}.")
+    double upstreamTimeout;
+
+    @Option(
+            names = "--connect-timeout",
+            defaultValue = "5",
+            paramLabel = "SECONDS",
+            description = "Longest wait for a TCP connection to a node; past it the client gets a 502."
+                    + " Default: ${DEFAULT-VALUE}.")
+    double connectTimeout;
+
+    @Option(
+            names = "--max-body-bytes",
+            defaultValue = "" + ProxyConfig.DEFAULT_MAX_BODY_BYTES,
+            paramLabel = "BYTES",
+            description = "Largest request body accepted (data-URL images count); larger is a 413. Default:"
+                    + " ${DEFAULT-VALUE}.")
+    long maxBodyBytes;
+
+    /** The flags as a checked configuration. */
+    ProxyConfig config() {
+        return new ProxyConfig(
+                host,
+                port,
+                ProxyConfig.urls("encode", encodeUrls),
+                ProxyConfig.prefillUrls(prefillUrls),
+                ProxyConfig.urls("decode", decodeUrls),
+                routing,
+                ProxyConfig.seconds("--upstream-timeout", upstreamTimeout),
+                ProxyConfig.seconds("--connect-timeout", connectTimeout),
+                maxBodyBytes);
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        ProxyConfig config;
+        try {
+            config = config();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
+        }
+        ProxyServer server = ProxyServer.start(config);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            server.close();
+                            stopped.countDown();
+                        },
+                        "jepd-proxy-shutdown"));
+        stopped.await();
+        return 0;
+    }
 
     public static void main(String[] args) {
-        System.err.println("jepd proxy: not implemented yet (E+PD serving is the next milestone; see README status)");
-        System.exit(2);
+        // Idle upstream connections are dropped before uvicorn's 5 s keep-alive closes them under us.
+        if (System.getProperty("jdk.httpclient.keepalive.timeout") == null) {
+            System.setProperty("jdk.httpclient.keepalive.timeout", "4");
+        }
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine() {
+        return new CommandLine(new ProxyMain());
+    }
+
+    static final class RoutingConverter implements CommandLine.ITypeConverter<Routing> {
+        @Override
+        public Routing convert(String value) {
+            return Routing.parse(value);
+        }
     }
 }

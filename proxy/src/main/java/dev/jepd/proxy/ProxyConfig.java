@@ -1,0 +1,77 @@
+package dev.jepd.proxy;
+
+import dev.jepd.proxy.upstream.Node;
+import dev.jepd.proxy.upstream.Routing;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** The proxy's settings, checked once: what {@code jepd proxy}'s flags say (see {@link ProxyMain}). */
+public record ProxyConfig(
+        String host,
+        int port,
+        List<Node> encode,
+        List<Node> prefill,
+        List<Node> decode,
+        Routing routing,
+        Duration upstreamTimeout,
+        Duration connectTimeout,
+        long maxBodyBytes) {
+
+    public static final long DEFAULT_MAX_BODY_BYTES = 128L << 20;
+
+    public ProxyConfig {
+        encode = List.copyOf(encode);
+        prefill = List.copyOf(prefill);
+        decode = List.copyOf(decode);
+        if (decode.isEmpty()) {
+            throw new IllegalArgumentException("--decode-servers-urls needs at least one URL");
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("--port must be 0-65535, got " + port);
+        }
+        if (upstreamTimeout.isNegative() || upstreamTimeout.isZero()) {
+            throw new IllegalArgumentException("--upstream-timeout must be positive");
+        }
+        if (connectTimeout.isNegative() || connectTimeout.isZero()) {
+            throw new IllegalArgumentException("--connect-timeout must be positive");
+        }
+        if (maxBodyBytes <= 0) {
+            throw new IllegalArgumentException("--max-body-bytes must be positive");
+        }
+    }
+
+    /** Whether a prefill cluster is configured (E+P+D) rather than E+PD. */
+    public boolean disaggregatedPrefill() {
+        return !prefill.isEmpty();
+    }
+
+    /** A comma-separated URL list, blanks ignored (as {@code disagg_epd_proxy.py} splits it). */
+    public static List<Node> urls(String role, String csv) {
+        List<Node> nodes = new ArrayList<>();
+        if (csv == null) {
+            return nodes;
+        }
+        for (String part : csv.split(",")) {
+            if (!part.isBlank()) {
+                nodes.add(Node.parse(role, part));
+            }
+        }
+        return nodes;
+    }
+
+    /** {@code --prefill-servers-urls}: {@code disable}, {@code none} or empty mean E+PD (no prefill cluster). */
+    public static List<Node> prefillUrls(String csv) {
+        String v = csv == null ? "" : csv.strip().toLowerCase(Locale.ROOT);
+        return v.isEmpty() || v.equals("disable") || v.equals("none") ? List.of() : urls("prefill", csv);
+    }
+
+    /** Seconds as a duration; fractions allowed ({@code 0.5}). */
+    public static Duration seconds(String flag, double s) {
+        if (!(s > 0) || Double.isInfinite(s)) {
+            throw new IllegalArgumentException(flag + " must be a positive number of seconds, got " + s);
+        }
+        return Duration.ofNanos((long) (s * 1e9));
+    }
+}

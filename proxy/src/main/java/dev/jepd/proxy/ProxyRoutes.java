@@ -1,0 +1,135 @@
+package dev.jepd.proxy;
+
+import dev.jepd.engine.http.ApiException;
+import dev.jepd.engine.http.HttpServer;
+import dev.jepd.engine.http.Json;
+import dev.jepd.engine.http.Sse;
+import dev.jepd.proxy.flow.ClusterHealth;
+import dev.jepd.proxy.flow.Disaggregation;
+import dev.jepd.proxy.flow.ProfileFanout;
+import dev.jepd.proxy.flow.ProxyReply;
+import dev.jepd.proxy.flow.RequestContext;
+import dev.jepd.proxy.upstream.Node;
+import dev.jepd.proxy.upstream.UpstreamClient;
+import dev.jepd.proxy.upstream.UpstreamResponse;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Headers;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The proxy's routes: each reads the request, calls one flow and writes what came back. Nothing else
+ * happens here; {@link ProxyServer} composes them into the server.
+ */
+final class ProxyRoutes {
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyRoutes.class);
+
+    private final Disaggregation flow;
+    private final ClusterHealth health;
+    private final ProfileFanout profile;
+    private final UpstreamClient client;
+    private final Node firstDecode;
+    private final long maxBodyBytes;
+
+    ProxyRoutes(
+            Disaggregation flow,
+            ClusterHealth health,
+            ProfileFanout profile,
+            UpstreamClient client,
+            Node firstDecode,
+            long maxBodyBytes) {
+        this.flow = flow;
+        this.health = health;
+        this.profile = profile;
+        this.client = client;
+        this.firstDecode = firstDecode;
+        this.maxBodyBytes = maxBodyBytes;
+    }
+
+    void chat(HttpServerExchange ex) {
+        byte[] body = body(ex);
+        RequestContext ctx = context(ex);
+        write(ex, flow.chat(body, ctx), ctx);
+    }
+
+    void completions(HttpServerExchange ex) {
+        byte[] body = body(ex);
+        RequestContext ctx = context(ex);
+        write(ex, flow.completions(body, ctx), ctx);
+    }
+
+    void models(HttpServerExchange ex) {
+        RequestContext ctx = context(ex);
+        send(ex, client.get(firstDecode, "/v1/models", ctx.authOnly()));
+    }
+
+    void health(HttpServerExchange ex) {
+        ClusterHealth.Report report = health.check(context(ex));
+        Json.send(ex, report.status(), report.body());
+    }
+
+    void profile(HttpServerExchange ex, String command) {
+        byte[] body = body(ex);
+        Json.send(ex, 200, profile.run(command, body, context(ex)));
+    }
+
+    private static void write(HttpServerExchange ex, ProxyReply reply, RequestContext ctx) {
+        try (reply) {
+            switch (reply) {
+                case ProxyReply.Whole whole -> send(ex, whole.response());
+                case ProxyReply.Streamed streamed -> {
+                    String type = streamed.stream().contentType();
+                    ex.setStatusCode(streamed.stream().status());
+                    ex.getResponseHeaders().put(Headers.CONTENT_TYPE, type != null ? type : Sse.CONTENT_TYPE);
+                    try {
+                        streamed.stream().relayTo(ex.getOutputStream());
+                    } catch (IOException e) {
+                        LOG.info("[{}] client went away mid-stream; upstream cancelled", ctx.requestId());
+                    }
+                }
+            }
+        }
+    }
+
+    private static void send(HttpServerExchange ex, UpstreamResponse r) {
+        ex.setStatusCode(r.status());
+        ex.getResponseHeaders()
+                .put(Headers.CONTENT_TYPE, r.contentType() != null ? r.contentType() : "application/json");
+        ex.getResponseSender().send(ByteBuffer.wrap(r.body()));
+    }
+
+    /** The client's id, or a fresh one that the client then sees echoed. */
+    private static RequestContext context(HttpServerExchange ex) {
+        String id = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
+        if (id == null || id.isBlank()) {
+            id = UUID.randomUUID().toString();
+            ex.getResponseHeaders().put(HttpServer.REQUEST_ID, id);
+        }
+        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION));
+    }
+
+    /** The raw request body, up to {@code --max-body-bytes}. */
+    private byte[] body(HttpServerExchange ex) {
+        long declared = ex.getRequestContentLength();
+        if (declared > maxBodyBytes) {
+            throw tooLarge();
+        }
+        byte[] body;
+        try { // blocking mode: the server's BlockingHandler has set it up
+            body = ex.getInputStream().readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
+        } catch (IOException e) {
+            throw new ApiException(400, "could not read the request body: " + e.getMessage(), null);
+        }
+        if (body.length > maxBodyBytes) {
+            throw tooLarge();
+        }
+        return body;
+    }
+
+    private ApiException tooLarge() {
+        return new ApiException(413, "request body exceeds --max-body-bytes (" + maxBodyBytes + " bytes)", null);
+    }
+}

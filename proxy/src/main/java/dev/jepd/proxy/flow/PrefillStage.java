@@ -1,0 +1,73 @@
+package dev.jepd.proxy.flow;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jepd.engine.http.ApiException;
+import dev.jepd.engine.http.Json;
+import dev.jepd.proxy.upstream.Cluster;
+import dev.jepd.proxy.upstream.Router;
+import dev.jepd.proxy.upstream.UpstreamClient;
+import dev.jepd.proxy.upstream.UpstreamResponse;
+import java.io.IOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The prefill request of E+P+D (DESIGN §4.4): the client's body with {@code kv_transfer_params} asking for
+ * a remote decode, {@code stream:false}, {@code max_tokens:1} (and {@code max_completion_tokens:1} if the
+ * client set it), no {@code stream_options}; the answer's top-level {@code kv_transfer_params} go to the
+ * decode node verbatim. P and D get the same {@code x-request-id}.
+ */
+public final class PrefillStage {
+    private static final Logger LOG = LoggerFactory.getLogger(PrefillStage.class);
+
+    private final Cluster prefill;
+    private final UpstreamClient client;
+
+    public PrefillStage(Cluster prefill, UpstreamClient client) {
+        this.prefill = prefill;
+        this.client = client;
+    }
+
+    /** The body for the decode node: {@code body} plus P's {@code kv_transfer_params}. */
+    public ObjectNode run(ObjectNode body, String path, RequestContext ctx) {
+        UpstreamResponse answer;
+        try (Router.Lease lease = prefill.router().acquire(1)) {
+            answer = client.post(lease.node(), path, Json.bytes(prefillRequest(body)), ctx.headers());
+        }
+        JsonNode json;
+        try {
+            json = Json.MAPPER.readTree(answer.body());
+        } catch (IOException e) {
+            throw new ApiException(502, answer.node() + " answered with invalid JSON: " + e.getMessage(), null);
+        }
+        JsonNode params = json == null ? null : json.get("kv_transfer_params");
+        if (params == null || params.isNull() || (params.isContainerNode() && params.isEmpty())) {
+            // As vLLM's proxy: decode then prefills by itself.
+            LOG.warn("[{}] {} returned no kv_transfer_params", ctx.requestId(), answer.node());
+            return body;
+        }
+        ObjectNode decode = Json.MAPPER.createObjectNode().setAll(body);
+        decode.set("kv_transfer_params", params);
+        return decode;
+    }
+
+    static ObjectNode prefillRequest(ObjectNode body) {
+        ObjectNode p = Json.MAPPER.createObjectNode().setAll(body); // shallow: only top-level fields change
+        ObjectNode kv = Json.MAPPER.createObjectNode();
+        kv.put("do_remote_decode", true);
+        kv.put("do_remote_prefill", false);
+        kv.putNull("remote_engine_id");
+        kv.putNull("remote_block_ids");
+        kv.putNull("remote_host");
+        kv.putNull("remote_port");
+        p.set("kv_transfer_params", kv);
+        p.put("stream", false);
+        p.put("max_tokens", 1);
+        if (p.has("max_completion_tokens")) {
+            p.put("max_completion_tokens", 1);
+        }
+        p.remove("stream_options");
+        return p;
+    }
+}

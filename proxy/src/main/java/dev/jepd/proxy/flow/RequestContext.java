@@ -1,0 +1,31 @@
+package dev.jepd.proxy.flow;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * What a client request passes on to its upstream requests: its id ({@code x-request-id}, the same for
+ * prefill and decode so that their KV transfer matches up) and its {@code Authorization} header, so that
+ * nodes started with {@code --api-key} accept the proxied request.
+ */
+public record RequestContext(String requestId, String authorization) {
+    /** Headers for prefill and decode requests. */
+    public Map<String, String> headers() {
+        return headers(requestId);
+    }
+
+    /** Headers with another request id (an encoder request's child id). */
+    public Map<String, String> headers(String id) {
+        Map<String, String> h = new HashMap<>(2);
+        h.put("x-request-id", id);
+        if (authorization != null) {
+            h.put("Authorization", authorization);
+        }
+        return h;
+    }
+
+    /** Only the authorization, for requests that are not part of one client request (probes, profile). */
+    public Map<String, String> authOnly() {
+        return authorization == null ? Map.of() : Map.of("Authorization", authorization);
+    }
+}

@@ -1,0 +1,45 @@
+package dev.jepd.proxy.upstream;
+
+import java.util.List;
+
+/** How a cluster picks a node: the value of {@code --routing}. */
+public enum Routing {
+    /** Each cluster cycles through its nodes (vLLM's proxy does this for the encoders). */
+    ROUND_ROBIN("round-robin"),
+    /**
+     * The node with the least estimated work in flight: image tokens for encoders, one per request for
+     * prefill and decode nodes.
+     */
+    LEAST_LOADED("least-loaded");
+
+    private final String flag;
+
+    Routing(String flag) {
+        this.flag = flag;
+    }
+
+    public String flag() {
+        return flag;
+    }
+
+    public static Routing parse(String text) {
+        for (Routing r : values()) {
+            if (r.flag.equalsIgnoreCase(text.strip()) || r.name().equalsIgnoreCase(text.strip())) {
+                return r;
+            }
+        }
+        throw new IllegalArgumentException("unknown routing '" + text + "' (expected round-robin or least-loaded)");
+    }
+
+    public Router router(List<Node> nodes) {
+        return switch (this) {
+            case ROUND_ROBIN -> new RoundRobinRouter(nodes);
+            case LEAST_LOADED -> new LeastLoadedRouter(nodes);
+        };
+    }
+
+    @Override
+    public String toString() {
+        return flag;
+    }
+}

@@ -1,0 +1,203 @@
+package dev.jepd.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jepd.proxy.upstream.Node;
+import dev.jepd.proxy.upstream.Routing;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Every failure reaches the client as OpenAI error JSON with the right status, within a bounded time. */
+class ProxyErrorsTest {
+    private static final String CHAT = "/v1/chat/completions";
+    private static final String IMAGE_REQUEST = """
+            {"model":"m","messages":[{"role":"user","content":[
+              {"type":"image_url","image_url":{"url":"%s"}},{"type":"text","text":"?"}]}]}""".formatted(TestImages.dataUrl("png", 8, 8));
+
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (AutoCloseable c : open.reversed()) {
+            c.close();
+        }
+    }
+
+    private StubNode stub() throws Exception {
+        StubNode s = new StubNode();
+        open.add(s);
+        return s;
+    }
+
+    private ProxyHarness proxy(ProxyConfig config) {
+        ProxyHarness h = new ProxyHarness(config);
+        open.add(h);
+        return h;
+    }
+
+    private ProxyHarness proxy(List<StubNode> e, List<StubNode> p, List<StubNode> d) {
+        return proxy(ProxyHarness.config(e, p, d, Routing.ROUND_ROBIN, Duration.ofSeconds(30)));
+    }
+
+    private static JsonNode error(HttpResponse<byte[]> r) throws Exception {
+        assertEquals("application/json", r.headers().firstValue("Content-Type").orElseThrow());
+        JsonNode body = ProxyHarness.json(r);
+        JsonNode err = body.get("error");
+        assertTrue(err != null && err.has("message") && err.has("type") && err.has("param"), body.toString());
+        assertEquals(r.statusCode(), err.get("code").asInt());
+        return err;
+    }
+
+    private static String closedPortUrl() throws Exception {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return "http://127.0.0.1:" + s.getLocalPort();
+        }
+    }
+
+    @Test
+    void malformedJsonIsA400() throws Exception {
+        StubNode d = stub();
+        ProxyHarness proxy = proxy(List.of(), List.of(), List.of(d));
+
+        HttpResponse<byte[]> r = proxy.post(CHAT, "{\"model\": \"m\", \"messages\": [");
+        assertEquals(400, r.statusCode());
+        assertEquals("BadRequestError", error(r).get("type").asText());
+
+        assertEquals(400, proxy.post(CHAT, "[1,2]").statusCode(), "not an object");
+        assertEquals(400, proxy.post("/v1/completions", "").statusCode(), "empty");
+        assertTrue(d.received.isEmpty());
+    }
+
+    @Test
+    void aDeadEncoderIsA502Quickly() throws Exception {
+        StubNode d = stub();
+        String dead = closedPortUrl();
+        ProxyHarness proxy = proxy(new ProxyConfig(
+                "127.0.0.1",
+                0,
+                List.of(Node.parse("encode", dead)),
+                List.of(),
+                List.of(Node.parse("decode", d.url())),
+                Routing.ROUND_ROBIN,
+                Duration.ofSeconds(60),
+                Duration.ofSeconds(2),
+                ProxyConfig.DEFAULT_MAX_BODY_BYTES));
+
+        long t0 = System.nanoTime();
+        HttpResponse<byte[]> r = proxy.post(CHAT, IMAGE_REQUEST);
+        long millis = (System.nanoTime() - t0) / 1_000_000;
+
+        assertEquals(502, r.statusCode());
+        JsonNode err = error(r);
+        assertEquals("BadGatewayError", err.get("type").asText());
+        assertTrue(err.get("message").asText().contains(dead), err.toString());
+        assertTrue(millis < 10_000, "a refused connection fails at once, not after 60 s: " + millis + " ms");
+        assertTrue(d.received.isEmpty(), "decode is not called when an encoder failed");
+    }
+
+    @Test
+    void aHangingEncoderIsA504WithinTheUpstreamTimeout() throws Exception {
+        StubNode e = stub();
+        e.hang(CHAT);
+        StubNode d = stub();
+        ProxyHarness proxy = proxy(
+                ProxyHarness.config(List.of(e), List.of(), List.of(d), Routing.ROUND_ROBIN, Duration.ofMillis(700)));
+
+        long t0 = System.nanoTime();
+        HttpResponse<byte[]> r = proxy.post(CHAT, IMAGE_REQUEST);
+        long millis = (System.nanoTime() - t0) / 1_000_000;
+
+        assertEquals(504, r.statusCode());
+        JsonNode err = error(r);
+        assertEquals("TimeoutError", err.get("type").asText());
+        assertTrue(err.get("message").asText().contains(e.url()), err.toString());
+        assertTrue(millis >= 700 && millis < 10_000, "took " + millis + " ms");
+        assertTrue(d.received.isEmpty());
+    }
+
+    @Test
+    void anEncoderThatRejectsTheImagePassesItsStatusAndBodyThrough() throws Exception {
+        String rejection = "{\"error\":{\"message\":\"cannot identify image file\",\"type\":\"BadRequestError\","
+                + "\"param\":null,\"code\":400}}";
+        StubNode e = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 400, "application/json", rejection));
+        StubNode d = stub();
+        ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
+
+        HttpResponse<byte[]> r = proxy.post(CHAT, IMAGE_REQUEST);
+
+        assertEquals(400, r.statusCode());
+        assertEquals(StubNode.JSON.readTree(rejection), ProxyHarness.json(r));
+        assertTrue(d.received.isEmpty());
+    }
+
+    @Test
+    void upstream5xxAndNonJsonErrorsBecome502() throws Exception {
+        StubNode e = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 500, "text/plain", "Internal Server Error"));
+        StubNode d = stub();
+        ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
+
+        HttpResponse<byte[]> r = proxy.post(CHAT, IMAGE_REQUEST);
+
+        assertEquals(502, r.statusCode());
+        String message = error(r).get("message").asText();
+        assertTrue(message.contains("HTTP 500") && message.contains("Internal Server Error"), message);
+    }
+
+    @Test
+    void prefillAndDecodeFailuresAreErrorsToo() throws Exception {
+        StubNode p = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 503, "application/json", "{}"));
+        StubNode d = stub();
+        ProxyHarness proxy = proxy(List.of(), List.of(p), List.of(d));
+        String text = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+        HttpResponse<byte[]> r = proxy.post(CHAT, text);
+        assertEquals(502, r.statusCode());
+        assertTrue(error(r).get("message").asText().contains("prefill " + p.url()));
+        assertTrue(d.received.isEmpty());
+
+        StubNode d2 = stub().on(
+                        CHAT,
+                        (q, ex) -> StubNode.respond(
+                                ex,
+                                422,
+                                "application/json",
+                                "{\"error\":{\"message\":\"bad\",\"type\":\"BadRequestError\",\"param\":null,\"code\":422}}"));
+        ProxyHarness proxy2 = proxy(List.of(), List.of(), List.of(d2));
+        HttpResponse<byte[]> r2 = proxy2.post(CHAT, text);
+        assertEquals(422, r2.statusCode(), "a decode 4xx passes through");
+        assertEquals("bad", error(r2).get("message").asText());
+
+        ProxyHarness proxy3 = proxy(new ProxyConfig(
+                "127.0.0.1",
+                0,
+                List.of(),
+                List.of(),
+                List.of(Node.parse("decode", closedPortUrl())),
+                Routing.ROUND_ROBIN,
+                Duration.ofSeconds(30),
+                Duration.ofSeconds(2),
+                1024));
+        assertEquals(502, proxy3.post(CHAT, text).statusCode());
+        HttpResponse<byte[]> big = proxy3.post(CHAT, "{\"pad\":\"" + "x".repeat(2000) + "\"}");
+        assertEquals(413, big.statusCode());
+        error(big);
+    }
+
+    @Test
+    void unknownRoutesAreJson404s() throws Exception {
+        ProxyHarness proxy = proxy(List.of(), List.of(), List.of(stub()));
+
+        HttpResponse<byte[]> r = proxy.get("/v1/nope");
+
+        assertEquals(404, r.statusCode());
+        assertEquals("NotFoundError", error(r).get("type").asText());
+    }
+}

@@ -1,0 +1,178 @@
+package dev.jepd.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.jepd.engine.media.ImageSize;
+import dev.jepd.engine.media.PreprocessorConfig;
+import dev.jepd.engine.media.QwenImageProcessor;
+import dev.jepd.proxy.items.ImageCost;
+import dev.jepd.proxy.items.ImageDimensions;
+import dev.jepd.proxy.items.MediaItem;
+import dev.jepd.proxy.items.Modality;
+import dev.jepd.proxy.upstream.LeastLoadedRouter;
+import dev.jepd.proxy.upstream.Node;
+import dev.jepd.proxy.upstream.RoundRobinRouter;
+import dev.jepd.proxy.upstream.Router;
+import dev.jepd.proxy.upstream.Routing;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Round-robin and least-loaded routing, and the image cost that least-loaded routing reads from headers. */
+class ProxyRoutingTest {
+    private static final List<Node> THREE = List.of(
+            new Node("encode", "http://a:1"), new Node("encode", "http://b:1"), new Node("encode", "http://c:1"));
+
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (AutoCloseable c : open.reversed()) {
+            c.close();
+        }
+    }
+
+    @Test
+    void roundRobinSpreadsConcurrentRequestsEvenly() {
+        Router router = new RoundRobinRouter(THREE);
+        Map<String, AtomicInteger> counts = new ConcurrentHashMap<>();
+        IntStream.range(0, 3000).parallel().forEach(i -> {
+            try (Router.Lease lease = router.acquire(1)) {
+                counts.computeIfAbsent(lease.node().url(), k -> new AtomicInteger())
+                        .incrementAndGet();
+            }
+        });
+        for (Node n : THREE) {
+            assertEquals(1000, counts.get(n.url()).get());
+        }
+    }
+
+    @Test
+    void leastLoadedPicksTheNodeWithTheLeastCostInFlight() {
+        LeastLoadedRouter router = new LeastLoadedRouter(THREE);
+        Router.Lease big = router.acquire(1280);
+        Router.Lease mid = router.acquire(300);
+        Router.Lease small = router.acquire(64);
+        assertEquals(List.of("http://a:1", "http://b:1", "http://c:1"), urls(big, mid, small), "idle nodes rotate");
+
+        assertEquals("http://c:1", router.acquire(100).node().url(), "c carries 64");
+        assertArrayEquals(new long[] {1280, 300, 164}, router.inFlight());
+        big.close();
+        big.close(); // twice is harmless
+        assertEquals("http://a:1", router.acquire(10).node().url(), "a is free again");
+        assertArrayEquals(new long[] {10, 300, 164}, router.inFlight());
+    }
+
+    private static List<String> urls(Router.Lease... leases) {
+        return List.of(leases).stream().map(l -> l.node().url()).toList();
+    }
+
+    @Test
+    void headersGiveTheSizeOfEveryFormatWithoutDecoding() {
+        for (String format : List.of("png", "jpeg", "gif", "bmp")) {
+            byte[] file = TestImages.encode(format, 123, 45);
+            assertEquals(Optional.of(new ImageSize(45, 123)), ImageDimensions.read(file), format);
+            // the header alone is enough
+            byte[] head = java.util.Arrays.copyOf(file, Math.min(file.length, 700));
+            assertEquals(Optional.of(new ImageSize(45, 123)), ImageDimensions.read(head), format + " prefix");
+        }
+        assertEquals(Optional.of(new ImageSize(200, 300)), ImageDimensions.read(webpVp8x(300, 200)));
+        assertEquals(Optional.empty(), ImageDimensions.read(new byte[] {1, 2, 3}));
+        assertEquals(
+                Optional.empty(), ImageDimensions.read(java.util.Arrays.copyOf(TestImages.encode("png", 9, 9), 20)));
+    }
+
+    private static byte[] webpVp8x(int w, int h) {
+        byte[] b = new byte[30];
+        System.arraycopy("RIFF".getBytes(), 0, b, 0, 4);
+        System.arraycopy("WEBPVP8X".getBytes(), 0, b, 8, 8);
+        int wm = w - 1;
+        int hm = h - 1;
+        b[24] = (byte) wm;
+        b[25] = (byte) (wm >> 8);
+        b[26] = (byte) (wm >> 16);
+        b[27] = (byte) hm;
+        b[28] = (byte) (hm >> 8);
+        b[29] = (byte) (hm >> 16);
+        return b;
+    }
+
+    @Test
+    void anImageCostsTheTokensTheEncoderWillProduce() {
+        ImageCost cost = ImageCost.qwenDefaults();
+        QwenImageProcessor qwen = new QwenImageProcessor(PreprocessorConfig.defaults());
+        String url = TestImages.dataUrl("jpeg", 640, 480);
+        long expected = qwen.grid(480, 640).numTokens();
+        assertEquals(expected, cost.tokens(item(url)));
+        assertEquals(1280, cost.unknownCost(), "max_pixels / 28² for the Qwen defaults");
+        assertEquals(1280, cost.tokens(item("https://example.com/x.png")), "a remote image is not fetched");
+        assertEquals(1280, cost.tokens(item("data:image/png;base64,!!!!")));
+    }
+
+    private static MediaItem item(String url) {
+        return new MediaItem(StubNode.JSON.createObjectNode(), Modality.IMAGE, url, "messages[0].content[0]");
+    }
+
+    @Test
+    void routingNamesParse() {
+        assertEquals(Routing.LEAST_LOADED, Routing.parse("least-loaded"));
+        assertEquals(Routing.ROUND_ROBIN, Routing.parse("round-robin"));
+        assertThrows(IllegalArgumentException.class, () -> Routing.parse("random"));
+    }
+
+    /**
+     * One big and two small images, held by the encoders until all three arrived: round-robin would put
+     * two on the first encoder, least-loaded puts the big one alone.
+     */
+    @Test
+    void leastLoadedSendsSmallImagesAwayFromTheEncoderBusyWithABigOne() throws Exception {
+        CountDownLatch allArrived = new CountDownLatch(3);
+        List<StubNode> encoders = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            StubNode e = new StubNode();
+            open.add(e);
+            e.on("/v1/chat/completions", (r, ex) -> {
+                allArrived.countDown();
+                allArrived.await(10, TimeUnit.SECONDS);
+                StubNode.respond(ex, 200, "application/json", StubNode.chatCompletion("x"));
+            });
+            encoders.add(e);
+        }
+        StubNode d = new StubNode();
+        open.add(d);
+        ProxyHarness proxy = new ProxyHarness(
+                ProxyHarness.config(encoders, List.of(), List.of(d), Routing.LEAST_LOADED, Duration.ofSeconds(30)));
+        open.add(proxy);
+        String big = TestImages.dataUrl("png", 1400, 1000);
+        String small1 = TestImages.dataUrl("png", 60, 60);
+        String small2 = TestImages.dataUrl("png", 50, 70);
+        String body = """
+                {"model":"m","messages":[{"role":"user","content":[
+                  {"type":"image_url","image_url":{"url":"%s"}},
+                  {"type":"image_url","image_url":{"url":"%s"}},
+                  {"type":"image_url","image_url":{"url":"%s"}}]}]}""".formatted(big, small1, small2);
+
+        assertEquals(200, proxy.post("/v1/chat/completions", body).statusCode());
+
+        assertEquals(1, encoders.get(0).received.size(), "the big image alone");
+        assertEquals(2, encoders.get(1).received.size(), "both small ones");
+        String first = encoders.get(0)
+                .received
+                .getFirst()
+                .json()
+                .at("/messages/0/content/0/image_url/url")
+                .asText();
+        assertEquals(big, first);
+    }
+}
