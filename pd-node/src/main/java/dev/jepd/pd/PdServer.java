@@ -63,6 +63,10 @@ public final class PdServer implements AutoCloseable {
                 .numWaiting());
         metrics.gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", () -> runtime.engine()
                 .kvUsage());
+        metrics.gauge(
+                "jepd:peak_num_requests_running",
+                "Most requests that ran together in one engine step since start (continuous batching at work).",
+                loop::maxRunningSeen);
         this.http = server.get("/health", ex -> ex.setStatusCode(200))
                 .get(
                         "/version",

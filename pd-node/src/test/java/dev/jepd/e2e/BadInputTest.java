@@ -55,20 +55,45 @@ class BadInputTest {
                 new Case("not an object", pd, "[1,2]", 400, auth),
                 new Case("empty body", pd, "", 400, auth),
                 new Case("no messages", pd, "{\"model\":\"tiny\"}", 400, auth),
-                new Case("unknown model", pd, Requests.chat("gpt-9", null, "hi", 4, false).toString(), 404, auth),
+                new Case(
+                        "unknown model",
+                        pd,
+                        Requests.chat("gpt-9", null, "hi", 4, false).toString(),
+                        404,
+                        auth),
                 new Case("image URL that fails", pd, chat("http://127.0.0.1:1/x.png"), 400, auth),
                 new Case("file:// outside the allowed path", pd, chat("file:///etc/passwd"), 403, auth),
-                new Case("file:// with .. traversal", pd, chat("file://" + images + "/../cases/img_112x84.json"), 403, auth),
+                new Case(
+                        "file:// with .. traversal",
+                        pd,
+                        chat("file://" + images + "/../cases/img_112x84.json"),
+                        403,
+                        auth),
                 new Case("bad base64", pd, chat(badB64), 400, auth),
-                new Case("not an image", pd, chat("data:image/png;base64," + Base64.getEncoder().encodeToString(
-                        "hello".getBytes())), 400, auth),
+                new Case(
+                        "not an image",
+                        pd,
+                        chat("data:image/png;base64," + Base64.getEncoder().encodeToString("hello".getBytes())),
+                        400,
+                        auth),
                 new Case("uuid with a slash", pd, withUuid(good, "a/b"), 400, auth),
                 new Case("uuid ..", pd, withUuid(good, ".."), 400, auth),
                 new Case("image over the size limit", pd, chat(big), 413, auth),
                 new Case("max_tokens beyond --max-model-len", pd, tooLong.toString(), 400, auth),
-                new Case("negative max_tokens", pd, Requests.chat("tiny", null, "hi", -1, false).toString(), 400, auth),
-                new Case("temperature out of range", pd, Requests.chat("tiny", null, "hi", 4, false)
-                        .put("temperature", -1).toString(), 400, auth),
+                new Case(
+                        "negative max_tokens",
+                        pd,
+                        Requests.chat("tiny", null, "hi", -1, false).toString(),
+                        400,
+                        auth),
+                new Case(
+                        "temperature out of range",
+                        pd,
+                        Requests.chat("tiny", null, "hi", 4, false)
+                                .put("temperature", -1)
+                                .toString(),
+                        400,
+                        auth),
                 new Case("wrong api key", pd, chat(good), 401, new String[] {"Authorization", "Bearer nope"}),
                 new Case("missing api key", pd, chat(good), 401, none),
                 new Case("encoder: uuid with ..", enc, withUuid(good, "../../escape"), 400, none),
@@ -84,14 +109,20 @@ class BadInputTest {
             assertEquals(c.status(), err.path("code").asInt(), c.what());
             assertFalse(r.body().contains("\tat ") || r.body().contains("Exception:"), "no stack trace: " + r.body());
         }
-        assertEquals("max_tokens", Http.post(pd.url() + "/v1/chat/completions", tooLong.toString(), auth)
-                .json().at("/error/param").asText());
+        assertEquals(
+                "max_tokens",
+                Http.post(pd.url() + "/v1/chat/completions", tooLong.toString(), auth)
+                        .json()
+                        .at("/error/param")
+                        .asText());
         assertEquals(ecBefore, listing(EpdNodesTest.ec), "no EC file or directory left behind");
         assertFalse(Files.exists(EpdNodesTest.ec.resolve("escape")));
         assertEquals(0.0, Http.metric(pd.url(), "vllm:num_requests_running"));
         assertEquals(0.0, Http.metric(pd.url(), "vllm:kv_cache_usage_perc"));
         // The nodes still serve.
-        assertEquals(200, Http.post(pd.url() + "/v1/chat/completions", chat(good), auth).status());
+        assertEquals(
+                200,
+                Http.post(pd.url() + "/v1/chat/completions", chat(good), auth).status());
         assertTrue(pd.alive() && enc.alive());
     }
 

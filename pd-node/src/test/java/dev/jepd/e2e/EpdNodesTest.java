@@ -33,7 +33,9 @@ import org.junit.jupiter.api.Test;
  * official OpenAI Java SDK and raw HTTP.
  */
 class EpdNodesTest {
-    static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden").toAbsolutePath().normalize();
+    static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden")
+            .toAbsolutePath()
+            .normalize();
     static final String KEY = "sk-e2e";
     static Path model;
     static Path ec;
@@ -46,11 +48,30 @@ class EpdNodesTest {
         ec = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "ec-");
         String cfg = "{\"ec_connector\":\"ECExampleConnector\",\"ec_role\":\"%s\","
                 + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"" + ec + "\"}}";
-        encoder = NodeProcess.serve("encoder", model, "--served-model-name", "tiny", "--allowed-local-media-path",
-                GOLDEN.resolve("images").toString(), "--ec-transfer-config", cfg.formatted("ec_producer"));
-        pd = NodeProcess.serve("pd", model, "--served-model-name", "tiny", "--allowed-local-media-path",
-                GOLDEN.resolve("images").toString(), "--ec-transfer-config", cfg.formatted("ec_consumer"),
-                "--api-key", KEY, "--max-model-len", "1024", "--max-image-bytes", "100000");
+        encoder = NodeProcess.serve(
+                "encoder",
+                model,
+                "--served-model-name",
+                "tiny",
+                "--allowed-local-media-path",
+                GOLDEN.resolve("images").toString(),
+                "--ec-transfer-config",
+                cfg.formatted("ec_producer"));
+        pd = NodeProcess.serve(
+                "pd",
+                model,
+                "--served-model-name",
+                "tiny",
+                "--allowed-local-media-path",
+                GOLDEN.resolve("images").toString(),
+                "--ec-transfer-config",
+                cfg.formatted("ec_consumer"),
+                "--api-key",
+                KEY,
+                "--max-model-len",
+                "1024",
+                "--max-image-bytes",
+                "100000");
     }
 
     @AfterAll
@@ -68,11 +89,17 @@ class EpdNodesTest {
     }
 
     static String golden(String name) throws Exception {
-        return Http.JSON.readTree(GOLDEN.resolve("cases/" + name + ".json").toFile()).get("generated_text").asText();
+        return Http.JSON
+                .readTree(GOLDEN.resolve("cases/" + name + ".json").toFile())
+                .get("generated_text")
+                .asText();
     }
 
     static OpenAIClient sdk() {
-        return OpenAIOkHttpClient.builder().baseUrl(pd.url() + "/v1").apiKey(KEY).build();
+        return OpenAIOkHttpClient.builder()
+                .baseUrl(pd.url() + "/v1")
+                .apiKey(KEY)
+                .build();
     }
 
     static ChatCompletionCreateParams sdkParams(String imageUrl) {
@@ -80,7 +107,9 @@ class EpdNodesTest {
                 .model("tiny")
                 .addUserMessageOfArrayOfContentParts(List.of(
                         ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
-                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder().url(imageUrl).build())
+                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder()
+                                        .url(imageUrl)
+                                        .build())
                                 .build()),
                         ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder()
                                 .text("Describe this image.")
@@ -93,8 +122,11 @@ class EpdNodesTest {
     @Test
     void encoderWritesTheEcFileThenThePdNodeAnswersFromItAndRepeatsAreHits() throws Exception {
         for (String name : List.of("img_112x84", "img_100x61")) {
-            Http.Response e = Http.post(encoder.url() + "/v1/chat/completions",
-                    Requests.encoderRequest("tiny", image(name)).toString(), "x-request-id", "parent:0:abc123");
+            Http.Response e = Http.post(
+                    encoder.url() + "/v1/chat/completions",
+                    Requests.encoderRequest("tiny", image(name)).toString(),
+                    "x-request-id",
+                    "parent:0:abc123");
             assertEquals(200, e.status(), e.body());
             JsonNode written = e.json().path("jepd").path("ec").get(0);
             assertTrue(written.path("computed").asBoolean(), e.body());
@@ -104,22 +136,30 @@ class EpdNodesTest {
                 assertEquals(List.of("ec_cache"), List.copyOf(f.names()));
                 assertEquals(DType.BF16, f.info("ec_cache").dtype());
                 long tokens = name.equals("img_112x84") ? 12 : 8;
-                assertEquals(List.of(tokens, 64L), Stream.of(f.info("ec_cache").shape()).flatMapToLong(java.util.Arrays::stream).boxed().toList());
+                assertEquals(
+                        List.of(tokens, 64L),
+                        Stream.of(f.info("ec_cache").shape())
+                                .flatMapToLong(java.util.Arrays::stream)
+                                .boxed()
+                                .toList());
             }
             double hits = Http.metric(pd.url(), "jepd:ec_hits_total");
             ChatCompletion c = sdk().chat().completions().create(sdkParams(image(name)));
-            assertEquals(golden(name), c.choices().getFirst().message().content().orElseThrow());
+            assertEquals(
+                    golden(name), c.choices().getFirst().message().content().orElseThrow());
             assertEquals(hits + 1, Http.metric(pd.url(), "jepd:ec_hits_total"), "the PD node used the EC file");
         }
         // A repeat: the encoder does not recompute, the PD node hits again.
         double encoded = Http.metric(encoder.url(), "jepd:encoded_images_total");
-        Http.Response again = Http.post(encoder.url() + "/v1/chat/completions",
+        Http.Response again = Http.post(
+                encoder.url() + "/v1/chat/completions",
                 Requests.encoderRequest("tiny", image("img_112x84")).toString());
         assertFalse(again.json().at("/jepd/ec/0/computed").asBoolean(), again.body());
         assertEquals(encoded, Http.metric(encoder.url(), "jepd:encoded_images_total"));
         double hits = Http.metric(pd.url(), "jepd:ec_hits_total");
         ChatCompletion c = sdk().chat().completions().create(sdkParams(image("img_112x84")));
-        assertEquals(golden("img_112x84"), c.choices().getFirst().message().content().orElseThrow());
+        assertEquals(
+                golden("img_112x84"), c.choices().getFirst().message().content().orElseThrow());
         assertEquals(hits + 1, Http.metric(pd.url(), "jepd:ec_hits_total"));
     }
 
@@ -127,13 +167,20 @@ class EpdNodesTest {
     void aMissIsEncodedLocallyAndCounted() throws Exception {
         byte[] png = Files.readAllBytes(GOLDEN.resolve("images/img_100x61.png"));
         // A uuid never written by the encoder: the PD node must miss and encode it itself.
-        var body = Requests.chat("tiny", "data:image/png;base64," + Base64.getEncoder().encodeToString(png),
-                "Describe this image.", 16, false);
-        ((com.fasterxml.jackson.databind.node.ObjectNode) body.at("/messages/0/content/0")).put("uuid", "never-encoded-1");
+        var body = Requests.chat(
+                "tiny",
+                "data:image/png;base64," + Base64.getEncoder().encodeToString(png),
+                "Describe this image.",
+                16,
+                false);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) body.at("/messages/0/content/0"))
+                .put("uuid", "never-encoded-1");
         double misses = Http.metric(pd.url(), "jepd:ec_misses_total");
-        Http.Response r = Http.post(pd.url() + "/v1/chat/completions", body.toString(), "Authorization", "Bearer " + KEY);
+        Http.Response r =
+                Http.post(pd.url() + "/v1/chat/completions", body.toString(), "Authorization", "Bearer " + KEY);
         assertEquals(200, r.status(), r.body());
-        assertEquals(golden("img_100x61"), r.json().at("/choices/0/message/content").asText());
+        assertEquals(
+                golden("img_100x61"), r.json().at("/choices/0/message/content").asText());
         assertEquals(misses + 1, Http.metric(pd.url(), "jepd:ec_misses_total"));
         assertFalse(Files.exists(ec.resolve("never-encoded-1")), "a consumer does not write the EC");
     }
@@ -142,7 +189,8 @@ class EpdNodesTest {
     void streamsSseExactlyAsVllmDoes() throws Exception {
         var body = Requests.chat("tiny", image("img_112x84"), "Describe this image.", 16, true);
         body.putObject("stream_options").put("include_usage", true);
-        Http.Response r = Http.post(pd.url() + "/v1/chat/completions", body.toString(), "Authorization", "Bearer " + KEY);
+        Http.Response r =
+                Http.post(pd.url() + "/v1/chat/completions", body.toString(), "Authorization", "Bearer " + KEY);
         assertEquals(200, r.status(), r.body());
         assertTrue(r.body().endsWith("data: [DONE]\n\n"), r.body());
         String[] events = r.body().split("\n\n");
@@ -162,8 +210,11 @@ class EpdNodesTest {
             assertEquals(id, c.path("id").asText());
             assertEquals("chat.completion.chunk", c.path("object").asText());
             text.append(c.at("/choices/0/delta/content").asText());
-            assertEquals(i == chunks.size() - 2 ? "length" : null, c.at("/choices/0/finish_reason").isNull() ? null
-                    : c.at("/choices/0/finish_reason").asText());
+            assertEquals(
+                    i == chunks.size() - 2 ? "length" : null,
+                    c.at("/choices/0/finish_reason").isNull()
+                            ? null
+                            : c.at("/choices/0/finish_reason").asText());
         }
         assertEquals(golden("img_112x84"), text.toString());
         JsonNode usage = chunks.getLast();
@@ -173,8 +224,10 @@ class EpdNodesTest {
 
         // The SDK's streaming client reads the same stream.
         StringBuilder viaSdk = new StringBuilder();
-        try (StreamResponse<ChatCompletionChunk> s = sdk().chat().completions().createStreaming(sdkParams(image("img_112x84")))) {
-            s.stream().forEach(ch -> ch.choices().forEach(c -> c.delta().content().ifPresent(viaSdk::append)));
+        try (StreamResponse<ChatCompletionChunk> s =
+                sdk().chat().completions().createStreaming(sdkParams(image("img_112x84")))) {
+            s.stream()
+                    .forEach(ch -> ch.choices().forEach(c -> c.delta().content().ifPresent(viaSdk::append)));
         }
         assertEquals(golden("img_112x84"), viaSdk.toString());
     }

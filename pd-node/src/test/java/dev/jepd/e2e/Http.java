@@ -45,7 +45,9 @@ public final class Http {
 
     public static Response get(String url) throws Exception {
         HttpResponse<String> r = CLIENT.send(
-                HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30)).build(),
+                HttpRequest.newBuilder(URI.create(url))
+                        .timeout(Duration.ofSeconds(30))
+                        .build(),
                 HttpResponse.BodyHandlers.ofString());
         return new Response(r.statusCode(), r.body());
     }
@@ -53,7 +55,8 @@ public final class Http {
     /** The value of one Prometheus sample line ({@code name{labels} value}), summed over label sets; 0 if absent. */
     public static double metric(String baseUrl, String name) throws Exception {
         String text = get(baseUrl + "/metrics").body();
-        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? ([0-9.eE+-]+)$").matcher(text);
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? ([0-9.eE+-]+)$")
+                .matcher(text);
         double sum = 0;
         while (m.find()) {
             sum += Double.parseDouble(m.group(2));

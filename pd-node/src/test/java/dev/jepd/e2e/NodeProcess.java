@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
  * port is read from its "ready" line; its output goes to {@code target/e2e-logs/<name>.log}.
  */
 public final class NodeProcess implements AutoCloseable {
-    private static final Pattern READY = Pattern.compile("ready role=\\S+ port=(\\d+)|listening on http://[^:]+:(\\d+)");
+    private static final Pattern READY =
+            Pattern.compile("ready role=\\S+ port=(\\d+)|listening on http://[^:]+:(\\d+)");
 
     private final String name;
     private final Process process;
@@ -51,12 +52,15 @@ public final class NodeProcess implements AutoCloseable {
         p.getOutputStream().close();
         CompletableFuture<Integer> port = new CompletableFuture<>();
         Thread.ofPlatform().daemon().name("log-" + name).start(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            try (BufferedReader r =
+                            new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
                     PrintWriter w = new PrintWriter(Files.newBufferedWriter(log), true)) {
                 for (String line; (line = r.readLine()) != null; ) {
                     w.println(line);
                     Matcher m = READY.matcher(line);
-                    if (m.find() && !port.isDone() && line.contains(mainClass.endsWith("ProxyMain") ? "listening" : "ready")) {
+                    if (m.find()
+                            && !port.isDone()
+                            && line.contains(mainClass.endsWith("ProxyMain") ? "listening" : "ready")) {
                         port.complete(Integer.parseInt(m.group(1) != null ? m.group(1) : m.group(2)));
                     }
                 }
@@ -69,7 +73,8 @@ public final class NodeProcess implements AutoCloseable {
             return new NodeProcess(name, p, port.get(180, TimeUnit.SECONDS));
         } catch (Exception e) {
             p.destroyForcibly();
-            throw new IllegalStateException("node " + name + " did not start: " + e.getMessage() + " (log: " + log + ")", e);
+            throw new IllegalStateException(
+                    "node " + name + " did not start: " + e.getMessage() + " (log: " + log + ")", e);
         }
     }
 

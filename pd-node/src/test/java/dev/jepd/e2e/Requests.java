@@ -10,7 +10,8 @@ public final class Requests {
     public static ObjectNode chat(String model, String imageUrl, String text, int maxTokens, boolean stream) {
         ObjectNode body = Http.JSON.createObjectNode();
         body.put("model", model);
-        ArrayNode content = body.putArray("messages").addObject().put("role", "user").putArray("content");
+        ArrayNode content =
+                body.putArray("messages").addObject().put("role", "user").putArray("content");
         if (imageUrl != null) {
             content.addObject().put("type", "image_url").putObject("image_url").put("url", imageUrl);
         }

@@ -1,7 +1,5 @@
 package dev.jepd.proxy;
 
-import dev.jepd.engine.http.ApiException;
-import dev.jepd.engine.http.Errors;
 import dev.jepd.engine.http.HttpServer;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
@@ -9,7 +7,6 @@ import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.UpstreamClient;
-import io.undertow.server.HttpHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,12 +48,12 @@ public final class ProxyServer implements AutoCloseable {
                     .port(config.port())
                     .workerThreads(WORKER_THREADS)
                     .maxEntityBytes(config.maxBodyBytes())
-                    .post("/v1/chat/completions", guarded(routes::chat))
-                    .post("/v1/completions", guarded(routes::completions))
-                    .get("/v1/models", guarded(routes::models))
-                    .get("/health", guarded(routes::health))
-                    .post("/start_profile", guarded(ex -> routes.profile(ex, "start")))
-                    .post("/stop_profile", guarded(ex -> routes.profile(ex, "stop")))
+                    .post("/v1/chat/completions", routes::chat)
+                    .post("/v1/completions", routes::completions)
+                    .get("/v1/models", routes::models)
+                    .get("/health", routes::health)
+                    .post("/start_profile", ex -> routes.profile(ex, "start"))
+                    .post("/stop_profile", ex -> routes.profile(ex, "stop"))
                     .start();
         } catch (RuntimeException e) {
             client.close();
@@ -71,27 +68,6 @@ public final class ProxyServer implements AutoCloseable {
                 config.routing(),
                 config.upstreamTimeout());
         return new ProxyServer(server, client);
-    }
-
-    /**
-     * Maps a route's exceptions to OpenAI errors on the worker thread that runs it. The engine's
-     * {@code HttpServer} maps errors around the routing handler, but its {@code BlockingHandler} dispatches
-     * each route to a worker, so a route's exception would otherwise reach Undertow as a bare 500.
-     */
-    private static HttpHandler guarded(HttpHandler route) {
-        return ex -> {
-            try {
-                route.handleRequest(ex);
-            } catch (ApiException e) {
-                Errors.send(ex, e);
-            } catch (Exception | Error e) {
-                LOG.error("unhandled error on {} {}", ex.getRequestMethod(), ex.getRequestPath(), e);
-                Errors.send(
-                        ex,
-                        new ApiException(
-                                500, "internal proxy error: " + e.getClass().getSimpleName(), null));
-            }
-        };
     }
 
     public int port() {
