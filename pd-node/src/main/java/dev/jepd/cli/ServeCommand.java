@@ -182,6 +182,7 @@ public final class ServeCommand implements Callable<Integer> {
         List<AutoCloseable> closeables = new ArrayList<>();
         ModelRuntime runtime = ModelRuntime.open(model, options);
         closeables.add(runtime);
+        runtime.warmUp();
         MediaLoader media = new MediaLoader(mediaConfig);
         closeables.add(media);
         EncodeBatcher batcher = new EncodeBatcher(runtime, maxEncoderBatch);

@@ -194,6 +194,24 @@ public final class ModelRuntime implements AutoCloseable {
         return new GenerationRequest(id, p.ids(), p.spans(), embeds, pos, sampling, stop);
     }
 
+    /**
+     * Runs each loaded part once on a small input (a 56×56 image, a few-token prompt), as vLLM's start-up
+     * profile run does, so the first client request does not pay JIT and native warm-up. Call before serving,
+     * from the thread that will not yet be stepping the engine.
+     */
+    public void warmUp() {
+        if (model.vision().isPresent()) {
+            byte[] rgb = new byte[56 * 56 * 3];
+            for (int i = 0; i < rgb.length; i++) {
+                rgb[i] = (byte) (i * 31);
+            }
+            encode(List.of(new RgbImage(56, 56, rgb)), PixelBounds.NONE);
+        }
+        if (engine != null) {
+            generate(prepareText("warmup", "Hello", SamplingParams.greedy(2)), s -> {});
+        }
+    }
+
     /** Result of a blocking generation. */
     public record Generated(String text, List<Integer> tokenIds, FinishReason finishReason, TokenSink.Usage usage) {}
 
