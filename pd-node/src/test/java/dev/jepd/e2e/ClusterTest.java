@@ -3,12 +3,10 @@ package dev.jepd.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.models.chat.completions.ChatCompletionChunk;
-import dev.jepd.models.tiny.TinyModels;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -22,67 +20,22 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** proxy → encoder → PD, all real processes on loopback, clients through the proxy only. */
 class ClusterTest {
-    static final Path GOLDEN = EpdNodesTest.GOLDEN;
-    static Path model;
-    static Path ec;
+    static final Path GOLDEN = SharedCluster.GOLDEN;
     static NodeProcess encoder;
     static NodeProcess pd;
     static NodeProcess proxy;
 
     @BeforeAll
     static void start() throws Exception {
-        model = TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
-        ec = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "ec-cluster-");
-        String cfg = "{\"ec_connector\":\"ECExampleConnector\",\"ec_role\":\"%s\","
-                + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"" + ec + "\"}}";
-        String media = GOLDEN.resolve("images").toString();
-        encoder = NodeProcess.serve(
-                "cluster-encoder",
-                model,
-                "--served-model-name",
-                "tiny",
-                "--allowed-local-media-path",
-                media,
-                "--ec-transfer-config",
-                cfg.formatted("ec_producer"));
-        pd = NodeProcess.serve(
-                "cluster-pd",
-                model,
-                "--served-model-name",
-                "tiny",
-                "--allowed-local-media-path",
-                media,
-                "--ec-transfer-config",
-                cfg.formatted("ec_consumer"),
-                "--max-num-seqs",
-                "64");
-        proxy = NodeProcess.start(
-                "cluster-proxy",
-                "dev.jepd.proxy.ProxyMain",
-                List.of(
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        "0",
-                        "--encode-servers-urls",
-                        encoder.url(),
-                        "--decode-servers-urls",
-                        pd.url()));
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        for (NodeProcess p : new NodeProcess[] {proxy, pd, encoder}) {
-            if (p != null) {
-                p.close();
-            }
-        }
+        SharedCluster c = SharedCluster.get();
+        encoder = c.encoder();
+        pd = c.pd();
+        proxy = c.proxy();
     }
 
     static OpenAIClient sdk() {
@@ -176,22 +129,7 @@ class ClusterTest {
             if (r.statusCode() != 200) {
                 throw new AssertionError(r.statusCode() + ": " + r.body());
             }
-            StringBuilder text = new StringBuilder();
-            for (String event : r.body().split("\n\n")) {
-                if (event.equals("data: [DONE]")) {
-                    continue;
-                }
-                try {
-                    JsonNode c = Http.JSON.readTree(event.substring(6));
-                    if (c.has("error")) {
-                        throw new AssertionError(event);
-                    }
-                    text.append(c.at("/choices/0/delta/content").asText(""));
-                } catch (java.io.IOException e) {
-                    throw new AssertionError(event, e);
-                }
-            }
-            return text.toString();
+            return ClusterTestSupport.sseText(r.body());
         });
     }
 

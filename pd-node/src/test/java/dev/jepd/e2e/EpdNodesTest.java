@@ -16,14 +16,12 @@ import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import dev.jepd.engine.safetensors.DType;
 import dev.jepd.engine.safetensors.SafetensorsFile;
-import dev.jepd.models.tiny.TinyModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -33,72 +31,32 @@ import org.junit.jupiter.api.Test;
  * official OpenAI Java SDK and raw HTTP.
  */
 class EpdNodesTest {
-    static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden")
-            .toAbsolutePath()
-            .normalize();
-    static final String KEY = "sk-e2e";
-    static Path model;
+    static final Path GOLDEN = SharedCluster.GOLDEN;
+    static SharedCluster cluster;
     static Path ec;
     static NodeProcess encoder;
     static NodeProcess pd;
 
     @BeforeAll
     static void start() throws Exception {
-        model = TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
-        ec = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "ec-");
-        String cfg = "{\"ec_connector\":\"ECExampleConnector\",\"ec_role\":\"%s\","
-                + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"" + ec + "\"}}";
-        encoder = NodeProcess.serve(
-                "encoder",
-                model,
-                "--served-model-name",
-                "tiny",
-                "--allowed-local-media-path",
-                GOLDEN.resolve("images").toString(),
-                "--ec-transfer-config",
-                cfg.formatted("ec_producer"));
-        pd = NodeProcess.serve(
-                "pd",
-                model,
-                "--served-model-name",
-                "tiny",
-                "--allowed-local-media-path",
-                GOLDEN.resolve("images").toString(),
-                "--ec-transfer-config",
-                cfg.formatted("ec_consumer"),
-                "--api-key",
-                KEY,
-                "--max-model-len",
-                "1024",
-                "--max-image-bytes",
-                "100000");
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (encoder != null) {
-            encoder.close();
-        }
-        if (pd != null) {
-            pd.close();
-        }
+        cluster = SharedCluster.get();
+        ec = cluster.ec();
+        encoder = cluster.encoder();
+        pd = cluster.pd();
     }
 
     static String image(String name) {
-        return "file://" + GOLDEN.resolve("images/" + name + ".png");
+        return SharedCluster.image(name);
     }
 
     static String golden(String name) throws Exception {
-        return Http.JSON
-                .readTree(GOLDEN.resolve("cases/" + name + ".json").toFile())
-                .get("generated_text")
-                .asText();
+        return SharedCluster.golden(name);
     }
 
     static OpenAIClient sdk() {
         return OpenAIOkHttpClient.builder()
                 .baseUrl(pd.url() + "/v1")
-                .apiKey(KEY)
+                .apiKey("unused")
                 .build();
     }
 
@@ -176,8 +134,7 @@ class EpdNodesTest {
         ((com.fasterxml.jackson.databind.node.ObjectNode) body.at("/messages/0/content/0"))
                 .put("uuid", "never-encoded-1");
         double misses = Http.metric(pd.url(), "jepd:ec_misses_total");
-        Http.Response r =
-                Http.post(pd.url() + "/v1/chat/completions", body.toString(), "Authorization", "Bearer " + KEY);
+        Http.Response r = Http.post(pd.url() + "/v1/chat/completions", body.toString());
         assertEquals(200, r.status(), r.body());
         assertEquals(
                 golden("img_100x61"), r.json().at("/choices/0/message/content").asText());
@@ -189,8 +146,7 @@ class EpdNodesTest {
     void streamsSseExactlyAsVllmDoes() throws Exception {
         var body = Requests.chat("tiny", image("img_112x84"), "Describe this image.", 16, true);
         body.putObject("stream_options").put("include_usage", true);
-        Http.Response r =
-                Http.post(pd.url() + "/v1/chat/completions", body.toString(), "Authorization", "Bearer " + KEY);
+        Http.Response r = Http.post(pd.url() + "/v1/chat/completions", body.toString());
         assertEquals(200, r.status(), r.body());
         assertTrue(r.body().endsWith("data: [DONE]\n\n"), r.body());
         String[] events = r.body().split("\n\n");
