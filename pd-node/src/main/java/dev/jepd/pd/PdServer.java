@@ -64,6 +64,10 @@ public final class PdServer implements AutoCloseable {
         metrics.gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", () -> runtime.engine()
                 .kvUsage());
         metrics.gauge(
+                "jepd:num_requests_aborted",
+                "Requests aborted because their client went away (their KV blocks were freed).",
+                () -> runtime.engine().stats().aborted());
+        metrics.gauge(
                 "jepd:peak_num_requests_running",
                 "Most requests that ran together in one engine step since start (continuous batching at work).",
                 loop::maxRunningSeen);

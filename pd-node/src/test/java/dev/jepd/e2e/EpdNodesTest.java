@@ -187,4 +187,34 @@ class EpdNodesTest {
         }
         assertEquals(golden("img_112x84"), viaSdk.toString());
     }
+
+    @Test
+    void aClientThatHangsUpAbortsItsRequestAndFreesItsBlocks() throws Exception {
+        double aborted = Http.metric(pd.url(), "jepd:num_requests_aborted");
+        var body = Requests.chat("tiny", null, "Write a very long story.", 900, true)
+                .put("ignore_eos", true);
+        byte[] payload = body.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", pd.port())) {
+            var out = s.getOutputStream();
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            + "Content-Length: " + payload.length + "\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            out.write(payload);
+            out.flush();
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream()));
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.startsWith("data: {")) {
+                    break; // the stream is running: hang up now
+                }
+            }
+        }
+        // Liveness bound, not a speed target: the request would need ~900 steps to finish on its own.
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        while (Http.metric(pd.url(), "jepd:num_requests_aborted") < aborted + 1 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertEquals(aborted + 1, Http.metric(pd.url(), "jepd:num_requests_aborted"));
+        assertEquals(0.0, Http.metric(pd.url(), "vllm:num_requests_running"));
+        assertEquals(0.0, Http.metric(pd.url(), "vllm:kv_cache_usage_perc"), "its KV blocks are free again");
+    }
 }
