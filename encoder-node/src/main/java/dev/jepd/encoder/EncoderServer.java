@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.engine.api.RequestParser;
 import dev.jepd.engine.api.Responses;
-import dev.jepd.engine.http.ApiException;
+import dev.jepd.engine.api.ServedModels;
 import dev.jepd.engine.http.HttpServer;
 import dev.jepd.engine.http.Json;
 import dev.jepd.engine.media.PixelBounds;
@@ -22,7 +22,7 @@ import java.util.UUID;
  */
 public final class EncoderServer implements AutoCloseable {
     private final MultimodalInputs inputs;
-    private final List<String> servedNames;
+    private final ServedModels served;
     private final long maxBodyBytes;
     private final HttpServer http;
 
@@ -35,13 +35,11 @@ public final class EncoderServer implements AutoCloseable {
             HttpServer.Builder server,
             long maxBodyBytes) {
         this.inputs = inputs;
-        this.servedNames = servedNames;
+        this.served = new ServedModels(servedNames);
         this.maxBodyBytes = maxBodyBytes;
         this.http = server.get("/health", ex -> ex.setStatusCode(200))
                 .get("/metrics", metrics.handler())
-                .get(
-                        "/v1/models",
-                        ex -> Json.send(ex, 200, Responses.models(servedNames.getFirst(), modelRoot, maxModelLen)))
+                .get("/v1/models", ex -> Json.send(ex, 200, Responses.models(served.first(), modelRoot, maxModelLen)))
                 .post("/v1/chat/completions", this::encode)
                 .post("/start_profile", ex -> ex.setStatusCode(200))
                 .post("/stop_profile", ex -> ex.setStatusCode(200))
@@ -55,9 +53,7 @@ public final class EncoderServer implements AutoCloseable {
     private void encode(HttpServerExchange ex) {
         ObjectNode body = Json.readObject(ex, maxBodyBytes);
         RequestParser.Chat c = RequestParser.chat(body);
-        if (c.model() != null && !servedNames.contains(c.model())) {
-            throw new ApiException(404, "NotFoundError", "The model `" + c.model() + "` does not exist.", "model");
-        }
+        String model = served.resolve(c.model());
         PixelBounds bounds = inputs.bounds(c.mmProcessorKwargs());
         List<MultimodalInputs.Item> items = inputs.load(c.images(), c.hasProcessorKwargs(), bounds);
         List<MultimodalInputs.Produced> produced = inputs.produce(items, bounds);
@@ -65,7 +61,7 @@ public final class EncoderServer implements AutoCloseable {
         String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
         String id = "chatcmpl-"
                 + (given != null ? given : UUID.randomUUID().toString().replace("-", ""));
-        Responses r = new Responses(id, c.model() == null ? servedNames.getFirst() : c.model(), true);
+        Responses r = new Responses(id, model, true);
         ObjectNode out = r.complete("", FinishReason.LENGTH.wireName(), null, imageTokens, 1, null);
         ArrayNode ec = out.putObject("jepd").putArray("ec");
         for (MultimodalInputs.Produced p : produced) {

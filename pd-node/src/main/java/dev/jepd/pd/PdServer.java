@@ -3,6 +3,7 @@ package dev.jepd.pd;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.engine.api.RequestParser;
 import dev.jepd.engine.api.Responses;
+import dev.jepd.engine.api.ServedModels;
 import dev.jepd.engine.generate.GenerationRequest;
 import dev.jepd.engine.generate.RequestRejectedException;
 import dev.jepd.engine.http.ApiException;
@@ -35,7 +36,7 @@ public final class PdServer implements AutoCloseable {
     private final MultimodalInputs inputs;
     private final EngineLoop loop;
     private final ServingMetrics metrics;
-    private final List<String> servedNames;
+    private final ServedModels served;
     private final String modelRoot;
     private final long maxBodyBytes;
     private final AtomicLong seq = new AtomicLong();
@@ -52,7 +53,7 @@ public final class PdServer implements AutoCloseable {
         this.runtime = runtime;
         this.inputs = inputs;
         this.metrics = metrics;
-        this.servedNames = servedNames;
+        this.served = new ServedModels(servedNames);
         this.modelRoot = modelRoot;
         this.maxBodyBytes = maxBodyBytes;
         this.loop = new EngineLoop(runtime.engine());
@@ -100,12 +101,6 @@ public final class PdServer implements AutoCloseable {
         return loop;
     }
 
-    private void checkModel(String model) {
-        if (model != null && !servedNames.contains(model)) {
-            throw new ApiException(404, "NotFoundError", "The model `" + model + "` does not exist.", "model");
-        }
-    }
-
     private static void rejectRemoteKv(com.fasterxml.jackson.databind.JsonNode kv) {
         if (kv != null
                 && !kv.isNull()
@@ -129,7 +124,7 @@ public final class PdServer implements AutoCloseable {
         long arrival = System.nanoTime();
         ObjectNode body = Json.readObject(ex, maxBodyBytes);
         RequestParser.Chat c = RequestParser.chat(body);
-        checkModel(c.model());
+        String model = served.resolve(c.model());
         rejectRemoteKv(c.kvTransferParams());
         PixelBounds bounds = inputs.bounds(c.mmProcessorKwargs());
         List<MultimodalInputs.Item> items = inputs.load(c.images(), c.hasProcessorKwargs(), bounds);
@@ -143,20 +138,14 @@ public final class PdServer implements AutoCloseable {
         } catch (RequestRejectedException e) {
             throw ApiException.badRequest(e.getMessage(), e.param());
         }
-        run(
-                ex,
-                request,
-                new Responses(id, c.model() == null ? servedNames.getFirst() : c.model(), true),
-                c.stream(),
-                c.includeUsage(),
-                arrival);
+        run(ex, request, new Responses(id, model, true), c.stream(), c.includeUsage(), arrival);
     }
 
     private void completion(HttpServerExchange ex) {
         long arrival = System.nanoTime();
         ObjectNode body = Json.readObject(ex, maxBodyBytes);
         RequestParser.Completion c = RequestParser.completion(body);
-        checkModel(c.model());
+        String model = served.resolve(c.model());
         rejectRemoteKv(c.kvTransferParams());
         if (c.echo()) {
             throw ApiException.badRequest("echo is not supported", "echo");
@@ -173,13 +162,7 @@ public final class PdServer implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw ApiException.badRequest(e.getMessage(), "prompt");
         }
-        run(
-                ex,
-                request,
-                new Responses(id, c.model() == null ? servedNames.getFirst() : c.model(), false),
-                c.stream(),
-                c.includeUsage(),
-                arrival);
+        run(ex, request, new Responses(id, model, false), c.stream(), c.includeUsage(), arrival);
     }
 
     /** Submits, then streams or collects the output on this worker thread. */

@@ -9,6 +9,8 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -59,13 +61,35 @@ public final class SafetensorsWriter {
         return this;
     }
 
+    /** One tensor's header entry; its byte size follows from dtype and shape. */
+    public record HeaderEntry(String name, DType dtype, long[] shape) {
+        public long byteSize() {
+            long n = dtype.byteSize();
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+    }
+
     /** The header bytes including the 8-byte length prefix. */
     byte[] header() {
+        List<HeaderEntry> entries = new ArrayList<>(tensors.size());
+        tensors.forEach((name, e) -> entries.add(new HeaderEntry(name, e.dtype(), e.shape())));
+        return header(metadata, entries);
+    }
+
+    /**
+     * The header for tensors whose data follows in the given order: the 8-byte little-endian length, compact
+     * JSON with {@code __metadata__} first (when present), then space padding to a multiple of 8. Streaming
+     * writers that produce the data themselves use this too.
+     */
+    public static byte[] header(Map<String, String> metadata, List<HeaderEntry> entries) {
         StringBuilder json = new StringBuilder("{");
         if (!metadata.isEmpty()) {
             json.append("\"__metadata__\":{");
             String sep = "";
-            for (var m : metadata.entrySet()) {
+            for (var m : new TreeMap<>(metadata).entrySet()) {
                 json.append(sep).append(quote(m.getKey())).append(':').append(quote(m.getValue()));
                 sep = ",";
             }
@@ -73,10 +97,9 @@ public final class SafetensorsWriter {
         }
         long offset = 0;
         String sep = metadata.isEmpty() ? "" : ",";
-        for (var t : tensors.entrySet()) {
-            Entry e = t.getValue();
+        for (HeaderEntry e : entries) {
             json.append(sep)
-                    .append(quote(t.getKey()))
+                    .append(quote(e.name()))
                     .append(":{\"dtype\":\"")
                     .append(e.dtype().name());
             json.append("\",\"shape\":[");
@@ -86,9 +109,9 @@ public final class SafetensorsWriter {
             json.append("],\"data_offsets\":[")
                     .append(offset)
                     .append(',')
-                    .append(offset + e.bytes().length)
+                    .append(offset + e.byteSize())
                     .append("]}");
-            offset += e.bytes().length;
+            offset += e.byteSize();
             sep = ",";
         }
         json.append('}');

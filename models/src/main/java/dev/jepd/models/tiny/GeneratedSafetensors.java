@@ -1,19 +1,20 @@
 package dev.jepd.models.tiny;
 
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.engine.safetensors.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.regex.Pattern;
+import java.util.Map;
 import java.util.stream.IntStream;
 
 /**
@@ -26,7 +27,6 @@ import java.util.stream.IntStream;
  */
 final class GeneratedSafetensors {
     static final int CHUNK = 1 << 20;
-    private static final Pattern SAFE_NAME = Pattern.compile("[A-Za-z0-9_.\\-]+");
 
     private GeneratedSafetensors() {}
 
@@ -34,36 +34,13 @@ final class GeneratedSafetensors {
         return tensors.stream().mapToLong(t -> t.numel() * dtype.byteSize()).sum();
     }
 
-    /** The header including its 8-byte little-endian length prefix. */
+    /** The header including its 8-byte little-endian length prefix, in the layout of the golden file. */
     static byte[] header(List<TensorSpec> tensors, DType dtype) {
-        StringBuilder json = new StringBuilder("{\"__metadata__\":{\"format\":\"pt\"}");
-        long offset = 0;
+        List<SafetensorsWriter.HeaderEntry> entries = new ArrayList<>();
         for (TensorSpec t : sorted(tensors)) {
-            if (!SAFE_NAME.matcher(t.name()).matches()) {
-                throw new IllegalArgumentException("tensor name needs JSON escaping: " + t.name());
-            }
-            long size = t.numel() * dtype.byteSize();
-            json.append(",\"").append(t.name()).append("\":{\"dtype\":\"").append(dtype.name());
-            json.append("\",\"shape\":[");
-            for (int i = 0; i < t.shape().length; i++) {
-                json.append(i == 0 ? "" : ",").append(t.shape()[i]);
-            }
-            json.append("],\"data_offsets\":[")
-                    .append(offset)
-                    .append(',')
-                    .append(offset + size)
-                    .append("]}");
-            offset += size;
+            entries.add(new SafetensorsWriter.HeaderEntry(t.name(), dtype, t.shape()));
         }
-        json.append('}');
-        byte[] body = json.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (body.length + 7) / 8 * 8;
-        ByteBuffer out = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-        out.putLong(padded).put(body);
-        while (out.hasRemaining()) {
-            out.put((byte) ' ');
-        }
-        return out.array();
+        return SafetensorsWriter.header(Map.of("format", "pt"), entries);
     }
 
     /** Writes the file atomically (temporary sibling, fsync, rename); returns the data section's size. */
