@@ -10,7 +10,12 @@ import picocli.CommandLine.Spec;
         name = "bench",
         mixinStandardHelpOptions = true,
         description = "Benchmarks; results belong in docs/PERF.md.",
-        subcommands = {ModelBenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            ModelBenchCommand.class,
+            ServeBenchCommand.class,
+            ProxyBenchCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;

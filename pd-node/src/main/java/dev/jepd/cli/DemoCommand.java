@@ -10,25 +10,13 @@ import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import dev.jepd.models.tiny.TinyModels;
-import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -52,80 +40,28 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--work-dir", description = "Model, EC and logs go here (default: <jepd home>/target/demo).")
     Path workDir;
 
-    private final List<Process> children = new ArrayList<>();
-
     @Override
     public Integer call() throws Exception {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         Path home = Path.of(System.getProperty("jepd.home", ".")).toAbsolutePath();
-        String launcher =
-                System.getProperty("jepd.launcher", home.resolve("bin/jepd").toString());
         Path dir = workDir != null ? workDir : home.resolve("target").resolve("demo");
         Path model = TinyModels.ensureGolden(home.resolve("target").resolve("tiny-qwen2.5-vl"));
-        Path ec = Files.createDirectories(dir.resolve("ec"));
-        Path logs = Files.createDirectories(dir.resolve("logs"));
-        Runtime.getRuntime().addShutdownHook(new Thread(this::stopChildren));
-
-        int ePort = freePort();
-        int pdPort = freePort();
-        int proxyPort = freePort();
-        String cfg = "{\"ec_connector\":\"ECExampleConnector\",\"ec_role\":\"%s\","
-                + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"" + ec + "\"}}";
         out.println("model : " + model + " (tiny random-weight Qwen2.5-VL: the answer is gibberish by design)");
-        out.println("logs  : " + logs);
+        out.println("logs  : " + dir.resolve("logs"));
         long t0 = System.nanoTime();
-        start(
-                launcher,
-                logs.resolve("encoder.log"),
-                "serve",
-                model.toString(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "" + ePort,
-                "--served-model-name",
-                "tiny",
-                "--ec-transfer-config",
-                cfg.formatted("ec_producer"));
-        start(
-                launcher,
-                logs.resolve("pd.log"),
-                "serve",
-                model.toString(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "" + pdPort,
-                "--served-model-name",
-                "tiny",
-                "--ec-transfer-config",
-                cfg.formatted("ec_consumer"));
-        start(
-                launcher,
-                logs.resolve("proxy.log"),
-                "proxy",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "" + proxyPort,
-                "--encode-servers-urls",
-                "http://127.0.0.1:" + ePort,
-                "--decode-servers-urls",
-                "http://127.0.0.1:" + pdPort);
-        String proxy = "http://127.0.0.1:" + proxyPort;
-        String pd = "http://127.0.0.1:" + pdPort;
-        for (String url : List.of("http://127.0.0.1:" + ePort, pd, proxy)) {
-            awaitHealthy(url, logs);
-        }
+        LocalCluster cluster = LocalCluster.start(dir, model, List.of());
+        String proxy = cluster.proxyUrl();
+        String pd = cluster.pdUrl();
+        Path ec = cluster.ec();
         out.printf(
-                "nodes : encoder :%d, PD :%d, proxy :%d — up in %.1f s%n",
-                ePort, pdPort, proxyPort, (System.nanoTime() - t0) / 1e9);
+                "nodes : encoder %s, PD %s, proxy %s — up in %.1f s%n",
+                cluster.encoderUrl(), pd, proxy, (System.nanoTime() - t0) / 1e9);
 
         byte[] png;
         try (InputStream in = DemoCommand.class.getResourceAsStream("/dev/jepd/demo/demo.png")) {
             png = in.readAllBytes();
         }
-        double hitsBefore = metric(pd, "jepd:ec_hits_total");
+        double hitsBefore = LocalCluster.metric(pd, "jepd:ec_hits_total");
         OpenAIClient client = OpenAIOkHttpClient.builder()
                 .baseUrl(proxy + "/v1")
                 .apiKey("demo")
@@ -153,7 +89,7 @@ public final class DemoCommand implements Callable<Integer> {
         out.print("answer: ");
         Run first = ask(client, params, out);
         out.println();
-        boolean hit = metric(pd, "jepd:ec_hits_total") > hitsBefore;
+        boolean hit = LocalCluster.metric(pd, "jepd:ec_hits_total") > hitsBefore;
         out.println("timing: " + first.describe() + "  (first request: encoder run + EC write, then PD prefill)");
         out.println("EC    : "
                 + (hit
@@ -162,7 +98,7 @@ public final class DemoCommand implements Callable<Integer> {
         Run again = ask(client, params, null);
         out.println("repeat: " + again.describe() + "  (same image: EC hit, no encoder recompute)");
         if (once) {
-            stopChildren();
+            cluster.close();
             return 0;
         }
         out.println("serving: " + proxy + "/v1/chat/completions (OpenAI API) — Ctrl-C stops all nodes");
@@ -198,75 +134,5 @@ public final class DemoCommand implements Callable<Integer> {
             });
         }
         return new Run(sent, first[0], System.nanoTime(), tokens[0]);
-    }
-
-    private void start(String launcher, Path log, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(launcher));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-        // This JVM was started by the launcher after its build check: the nodes need not check again.
-        pb.environment().put("JEPD_NO_BUILD", "1");
-        children.add(pb.start());
-    }
-
-    private void awaitHealthy(String url, Path logs) throws Exception {
-        HttpClient http = HttpClient.newHttpClient();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (System.nanoTime() < deadline) {
-            for (Process p : children) {
-                if (!p.isAlive()) {
-                    throw new IllegalStateException("a node exited during start-up; see the logs in " + logs);
-                }
-            }
-            try {
-                var r = http.send(
-                        HttpRequest.newBuilder(URI.create(url + "/health"))
-                                .timeout(Duration.ofSeconds(2))
-                                .build(),
-                        HttpResponse.BodyHandlers.discarding());
-                if (r.statusCode() == 200) {
-                    return;
-                }
-            } catch (IOException e) {
-                // not up yet
-            }
-            Thread.sleep(250);
-        }
-        throw new IllegalStateException(url + " did not become healthy within 180 s; see the logs in " + logs);
-    }
-
-    private static double metric(String base, String name) throws Exception {
-        String text = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
-                        HttpResponse.BodyHandlers.ofString())
-                .body();
-        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? ([0-9.eE+-]+)$")
-                .matcher(text);
-        return m.find() ? Double.parseDouble(m.group(2)) : 0;
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
-    }
-
-    private synchronized void stopChildren() {
-        for (Process p : children) {
-            p.descendants().forEach(ProcessHandle::destroy);
-            p.destroy();
-        }
-        for (Process p : children) {
-            try {
-                if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                    p.descendants().forEach(ProcessHandle::destroyForcibly);
-                    p.destroyForcibly();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        children.clear();
     }
 }
