@@ -404,6 +404,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         return leases.heldBlocks();
     }
 
+    /** The leases of blocks held for remote decodes. */
+    public KvLeaseRegistry leases() {
+        return leases;
+    }
+
     /** Frees the blocks of leases past their deadline; returns how many leases ended. */
     public synchronized int expireLeases() {
         return leases.expire(System.nanoTime());

@@ -18,6 +18,8 @@ public final class KvLeaseRegistry {
 
     private final Map<String, Lease> leases = new LinkedHashMap<>();
     private int heldBlocks;
+    private long released;
+    private long expired;
 
     /**
      * Takes over {@code table} (its blocks stay allocated) until {@code deadline}. Returns the ids of the
@@ -50,6 +52,7 @@ public final class KvLeaseRegistry {
             return false;
         }
         free(l);
+        released++;
         return true;
     }
 
@@ -61,6 +64,7 @@ public final class KvLeaseRegistry {
             if (l.deadline - now <= 0) {
                 it.remove();
                 free(l);
+                expired++;
                 n++;
             }
         }
@@ -70,6 +74,16 @@ public final class KvLeaseRegistry {
     /** Blocks held in all leases (the {@code jepd:kv_blocks_held} gauge). */
     public synchronized int heldBlocks() {
         return heldBlocks;
+    }
+
+    /** Leases ended by a decode node's confirmation, since start. */
+    public synchronized long releasedTotal() {
+        return released;
+    }
+
+    /** Leases that ran out unconfirmed, since start. */
+    public synchronized long expiredTotal() {
+        return expired;
     }
 
     public synchronized int size() {
