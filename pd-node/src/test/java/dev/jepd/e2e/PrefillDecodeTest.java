@@ -12,7 +12,6 @@ import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -55,13 +54,13 @@ class PrefillDecodeTest {
 
     /** A PD node reading the shared EC directory, with a KV role. */
     static NodeProcess pdNode(String name, String kvConfig) throws Exception {
-        return pdNode(name, kvConfig, shared.ec());
+        return pdNode(name, kvConfig, shared.model(), shared.ec());
     }
 
-    static NodeProcess pdNode(String name, String kvConfig, Path ec) throws Exception {
+    static NodeProcess pdNode(String name, String kvConfig, Path model, Path ec) throws Exception {
         return NodeProcess.serve(
                 name,
-                shared.model(),
+                model,
                 "--served-model-name",
                 "tiny",
                 "--allowed-local-media-path",
@@ -289,9 +288,5 @@ class PrefillDecodeTest {
                 shared.pd().url() + "/v1/completions", forPrefill(tokens(5, 4)).toString());
         assertEquals(400, noConfig.status(), noConfig.body());
         assertTrue(noConfig.json().at("/error/message").asText().contains("--kv-transfer-config"), noConfig.body());
-    }
-
-    static List<String> lines(String s) {
-        return new ArrayList<>(List.of(s.split("\n")));
     }
 }
