@@ -21,16 +21,25 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code jepd demo}: the whole E+PD cluster on the built-in tiny model. Proxy, one encoder node and one PD
- * node start as separate processes on free loopback ports with a shared EC directory; one image request goes
- * through the proxy with the OpenAI SDK; the streamed answer, TTFT and the EC outcome are printed.
+ * {@code jepd demo}: a whole disaggregated cluster on the built-in tiny model. Proxy, encoder nodes and either PD
+ * nodes ({@code --topology 1e1pd}, the default) or prefill and decode nodes ({@code 1e1p1d}, {@code 2e2p2d}) start
+ * as separate processes on free loopback ports with a shared EC directory; one image request goes through the
+ * proxy with the OpenAI SDK; the streamed answer, TTFT, the EC outcome and (E+P+D) the KV transfer are printed.
  */
 @Command(
         name = "demo",
         mixinStandardHelpOptions = true,
-        description = "Start proxy + encoder + PD on the built-in tiny model, send an image request through the proxy"
-                + " with the OpenAI SDK, print the answer and its timings; keep serving until Ctrl-C.")
+        description = "Start proxy + encoder + PD (or prefill + decode) nodes on the built-in tiny model, send an"
+                + " image request through the proxy with the OpenAI SDK, print the answer and its timings; keep"
+                + " serving until Ctrl-C.")
 public final class DemoCommand implements Callable<Integer> {
+    @Option(
+            names = "--topology",
+            defaultValue = "1e1pd",
+            description = "Nodes to start: <n>e<n>pd (E+PD) or <n>e<n>p<n>d (E+P+D), e.g. 1e1pd (default),"
+                    + " 1e1p1d, 2e2p2d.")
+    String topology;
+
     @Option(names = "--once", description = "Exit (stopping the nodes) after the request.")
     boolean once;
 
@@ -49,19 +58,29 @@ public final class DemoCommand implements Callable<Integer> {
         out.println("model : " + model + " (tiny random-weight Qwen2.5-VL: the answer is gibberish by design)");
         out.println("logs  : " + dir.resolve("logs"));
         long t0 = System.nanoTime();
-        LocalCluster cluster = LocalCluster.start(dir, model, List.of());
+        LocalCluster.Topology topo = LocalCluster.Topology.parse(topology);
+        LocalCluster cluster = LocalCluster.start(dir, model, List.of(), topo);
         String proxy = cluster.proxyUrl();
-        String pd = cluster.pdUrl();
         Path ec = cluster.ec();
+        List<String> lm = new java.util.ArrayList<>(cluster.prefillUrls());
+        lm.addAll(cluster.decodeUrls());
         out.printf(
-                "nodes : encoder %s, PD %s, proxy %s — up in %.1f s%n",
-                cluster.encoderUrl(), pd, proxy, (System.nanoTime() - t0) / 1e9);
+                "nodes : %s — encoder %s, %sproxy %s — up in %.1f s%n",
+                topo,
+                String.join(" ", cluster.encoderUrls()),
+                topo.disaggregatedPrefill()
+                        ? "prefill " + String.join(" ", cluster.prefillUrls()) + ", decode "
+                                + String.join(" ", cluster.decodeUrls()) + ", "
+                        : "PD " + String.join(" ", cluster.decodeUrls()) + ", ",
+                proxy,
+                (System.nanoTime() - t0) / 1e9);
 
         byte[] png;
         try (InputStream in = DemoCommand.class.getResourceAsStream("/dev/jepd/demo/demo.png")) {
             png = in.readAllBytes();
         }
-        double hitsBefore = LocalCluster.metric(pd, "jepd:ec_hits_total");
+        double hitsBefore = sum(lm, "jepd:ec_hits_total");
+        double kvBefore = sum(cluster.decodeUrls(), "jepd:kv_remote_prefill_tokens_total");
         OpenAIClient client = OpenAIOkHttpClient.builder()
                 .baseUrl(proxy + "/v1")
                 .apiKey("demo")
@@ -89,12 +108,22 @@ public final class DemoCommand implements Callable<Integer> {
         out.print("answer: ");
         Run first = ask(client, params, out);
         out.println();
-        boolean hit = LocalCluster.metric(pd, "jepd:ec_hits_total") > hitsBefore;
-        out.println("timing: " + first.describe() + "  (first request: encoder run + EC write, then PD prefill)");
+        boolean hit = sum(lm, "jepd:ec_hits_total") > hitsBefore;
+        out.println("timing: " + first.describe()
+                + (topo.disaggregatedPrefill()
+                        ? "  (first request: encoder run + EC write, prefill, KV pull, then decode)"
+                        : "  (first request: encoder run + EC write, then PD prefill)"));
         out.println("EC    : "
                 + (hit
-                        ? "hit — the PD node injected the encoder node's embeddings from " + ec
-                        : "miss — the PD node encoded the image itself"));
+                        ? "hit — the language-model nodes injected the encoder node's embeddings from " + ec
+                        : "miss — the language-model node encoded the image itself"));
+        if (topo.disaggregatedPrefill()) {
+            double kv = sum(cluster.decodeUrls(), "jepd:kv_remote_prefill_tokens_total") - kvBefore;
+            out.printf(
+                    "KV    : the decode node loaded %.0f prompt tokens' KV from the prefill node over JEPD's side"
+                            + " channel and computed only the last prompt token itself%n",
+                    kv);
+        }
         Run again = ask(client, params, null);
         out.println("repeat: " + again.describe() + "  (same image: EC hit, no encoder recompute)");
         if (once) {
@@ -104,6 +133,14 @@ public final class DemoCommand implements Callable<Integer> {
         out.println("serving: " + proxy + "/v1/chat/completions (OpenAI API) — Ctrl-C stops all nodes");
         Thread.currentThread().join();
         return 0;
+    }
+
+    private static double sum(List<String> urls, String metric) throws Exception {
+        double total = 0;
+        for (String u : urls) {
+            total += LocalCluster.metric(u, metric);
+        }
+        return total;
     }
 
     /** One streamed request's timings, measured at the client. */

@@ -16,16 +16,54 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * An E+PD cluster on this machine: one encoder node, one PD node and the proxy, each a separate process
- * started through the {@code jepd} launcher on free loopback ports, sharing an EC directory. Used by
- * {@code jepd demo} and {@code jepd bench serve}.
+ * A disaggregated cluster on this machine: encoder nodes, then either PD nodes (E+PD) or prefill and decode
+ * nodes (E+P+D, JEPD's KV side channel between them), and the proxy, each a separate process started through
+ * the {@code jepd} launcher on free loopback ports, sharing an EC directory. Used by {@code jepd demo} and
+ * {@code jepd bench serve}.
  */
 final class LocalCluster implements AutoCloseable {
+    /**
+     * How many nodes of each kind: {@code 1e1pd} (E+PD), {@code 1e1p1d}, {@code 2e2p2d}, … ({@code prefill} 0
+     * means the decode nodes prefill themselves).
+     */
+    record Topology(int encoders, int prefills, int decodes) {
+        private static final Pattern FORM = Pattern.compile("(\\d+)e(?:(\\d+)pd|(\\d+)p(\\d+)d)");
+
+        Topology {
+            if (encoders < 1 || prefills < 0 || decodes < 1 || encoders > 16 || prefills > 16 || decodes > 16) {
+                throw new IllegalArgumentException("a local topology needs 1..16 encoders and decode nodes and"
+                        + " 0..16 prefill nodes, got " + encoders + "/" + prefills + "/" + decodes);
+            }
+        }
+
+        static Topology parse(String s) {
+            Matcher m = FORM.matcher(s.trim().toLowerCase(java.util.Locale.ROOT));
+            if (!m.matches()) {
+                throw new IllegalArgumentException(
+                        "topology " + s + " is not of the form <n>e<n>pd or <n>e<n>p<n>d (1e1pd, 1e1p1d, 2e2p2d)");
+            }
+            int e = Integer.parseInt(m.group(1));
+            return m.group(2) != null
+                    ? new Topology(e, 0, Integer.parseInt(m.group(2)))
+                    : new Topology(e, Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)));
+        }
+
+        boolean disaggregatedPrefill() {
+            return prefills > 0;
+        }
+
+        @Override
+        public String toString() {
+            return encoders + "e" + (prefills > 0 ? prefills + "p" + decodes + "d" : decodes + "pd");
+        }
+    }
+
     private final List<Process> children = new ArrayList<>();
     private final Path ec;
     private final Path logs;
-    private String encoder;
-    private String pd;
+    private final List<String> encoders = new ArrayList<>();
+    private final List<String> prefills = new ArrayList<>();
+    private final List<String> decodes = new ArrayList<>();
     private String proxy;
 
     private LocalCluster(Path ec, Path logs) {
@@ -34,6 +72,10 @@ final class LocalCluster implements AutoCloseable {
     }
 
     static LocalCluster start(Path workDir, Path model, List<String> pdArgs) throws Exception {
+        return start(workDir, model, pdArgs, new Topology(1, 0, 1));
+    }
+
+    static LocalCluster start(Path workDir, Path model, List<String> pdArgs, Topology topology) throws Exception {
         Path home = Path.of(System.getProperty("jepd.home", ".")).toAbsolutePath();
         String launcher =
                 System.getProperty("jepd.launcher", home.resolve("bin/jepd").toString());
@@ -41,37 +83,42 @@ final class LocalCluster implements AutoCloseable {
                 Files.createDirectories(workDir.resolve("ec")), Files.createDirectories(workDir.resolve("logs")));
         Runtime.getRuntime().addShutdownHook(new Thread(c::close));
         try {
-            int ePort = freePort();
-            int pdPort = freePort();
-            int proxyPort = freePort();
             String cfg = "{\"ec_connector\":\"ECExampleConnector\",\"ec_role\":\"%s\","
                     + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"" + c.ec + "\"}}";
-            c.launch(
-                    launcher,
-                    "encoder.log",
-                    "serve",
-                    model.toString(),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "" + ePort,
-                    "--served-model-name",
-                    "tiny",
-                    "--ec-transfer-config",
-                    cfg.formatted("ec_producer"));
-            List<String> pd = new ArrayList<>(List.of(
-                    "serve",
-                    model.toString(),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "" + pdPort,
-                    "--served-model-name",
-                    "tiny",
-                    "--ec-transfer-config",
-                    cfg.formatted("ec_consumer")));
-            pd.addAll(pdArgs);
-            c.launch(launcher, "pd.log", pd.toArray(String[]::new));
+            for (int i = 0; i < topology.encoders(); i++) {
+                int port = freePort();
+                c.launch(
+                        launcher,
+                        topology.encoders() == 1 ? "encoder.log" : "encoder-" + i + ".log",
+                        "serve",
+                        model.toString(),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        "" + port,
+                        "--served-model-name",
+                        "tiny",
+                        "--ec-transfer-config",
+                        cfg.formatted("ec_producer"));
+                c.encoders.add("http://127.0.0.1:" + port);
+            }
+            for (int i = 0; i < topology.prefills(); i++) {
+                // The side channel's port is chosen here, like the HTTP port, so no log needs parsing.
+                String kv = "{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_producer\","
+                        + "\"kv_connector_extra_config\":{\"side_channel_port\":" + freePort() + "}}";
+                c.prefills.add(
+                        c.launchPd(launcher, model, "prefill-" + i + ".log", cfg.formatted("ec_consumer"), kv, pdArgs));
+            }
+            for (int i = 0; i < topology.decodes(); i++) {
+                String kv = topology.disaggregatedPrefill()
+                        ? "{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_consumer\"}"
+                        : null;
+                String log = topology.disaggregatedPrefill()
+                        ? "decode-" + i + ".log"
+                        : topology.decodes() == 1 ? "pd.log" : "pd-" + i + ".log";
+                c.decodes.add(c.launchPd(launcher, model, log, cfg.formatted("ec_consumer"), kv, pdArgs));
+            }
+            int proxyPort = freePort();
             c.launch(
                     launcher,
                     "proxy.log",
@@ -81,13 +128,17 @@ final class LocalCluster implements AutoCloseable {
                     "--port",
                     "" + proxyPort,
                     "--encode-servers-urls",
-                    "http://127.0.0.1:" + ePort,
+                    String.join(",", c.encoders),
+                    "--prefill-servers-urls",
+                    String.join(",", c.prefills),
                     "--decode-servers-urls",
-                    "http://127.0.0.1:" + pdPort);
-            c.encoder = "http://127.0.0.1:" + ePort;
-            c.pd = "http://127.0.0.1:" + pdPort;
+                    String.join(",", c.decodes));
             c.proxy = "http://127.0.0.1:" + proxyPort;
-            for (String url : List.of(c.encoder, c.pd, c.proxy)) {
+            List<String> all = new ArrayList<>(c.encoders);
+            all.addAll(c.prefills);
+            all.addAll(c.decodes);
+            all.add(c.proxy);
+            for (String url : all) {
                 c.awaitHealthy(url);
             }
             return c;
@@ -97,12 +148,48 @@ final class LocalCluster implements AutoCloseable {
         }
     }
 
-    String encoderUrl() {
-        return encoder;
+    private String launchPd(String launcher, Path model, String log, String ecCfg, String kvCfg, List<String> extra)
+            throws IOException {
+        int port = freePort();
+        List<String> args = new ArrayList<>(List.of(
+                "serve",
+                model.toString(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "" + port,
+                "--served-model-name",
+                "tiny",
+                "--ec-transfer-config",
+                ecCfg));
+        if (kvCfg != null) {
+            args.add("--kv-transfer-config");
+            args.add(kvCfg);
+        }
+        args.addAll(extra);
+        launch(launcher, log, args.toArray(String[]::new));
+        return "http://127.0.0.1:" + port;
     }
 
+    List<String> encoderUrls() {
+        return encoders;
+    }
+
+    List<String> prefillUrls() {
+        return prefills;
+    }
+
+    List<String> decodeUrls() {
+        return decodes;
+    }
+
+    String encoderUrl() {
+        return encoders.getFirst();
+    }
+
+    /** The first decode (or PD) node. */
     String pdUrl() {
-        return pd;
+        return decodes.getFirst();
     }
 
     String proxyUrl() {

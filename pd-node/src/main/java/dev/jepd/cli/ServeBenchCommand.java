@@ -51,6 +51,12 @@ public final class ServeBenchCommand implements Callable<Integer> {
     @Option(names = "--image-ratio", defaultValue = "0.5", description = "Share of requests with an image (0.5).")
     double imageRatio;
 
+    @Option(
+            names = "--topology",
+            defaultValue = "1e1pd",
+            description = "Cluster to start when no --base-url is given: 1e1pd (default), 1e1p1d, 2e2p2d, ….")
+    String topology;
+
     @Option(names = "--json", description = "Also write the results as JSON here.")
     Path json;
 
@@ -62,8 +68,9 @@ public final class ServeBenchCommand implements Callable<Integer> {
         if (base == null) {
             Path home = Path.of(System.getProperty("jepd.home", ".")).toAbsolutePath();
             Path modelDir = TinyModels.ensureGolden(home.resolve("target").resolve("tiny-qwen2.5-vl"));
-            System.err.println("bench serve: starting the demo cluster (logs in target/bench-serve/logs)");
-            cluster = LocalCluster.start(home.resolve("target").resolve("bench-serve"), modelDir, List.of());
+            LocalCluster.Topology topo = LocalCluster.Topology.parse(topology);
+            System.err.println("bench serve: starting a " + topo + " demo cluster (logs in target/bench-serve/logs)");
+            cluster = LocalCluster.start(home.resolve("target").resolve("bench-serve"), modelDir, List.of(), topo);
             base = cluster.proxyUrl();
         }
         try {

@@ -8,6 +8,7 @@ import dev.jepd.engine.ec.MmHasher;
 import dev.jepd.engine.ec.SharedStorageEcConnector;
 import dev.jepd.engine.http.HttpServer;
 import dev.jepd.engine.http.Json;
+import dev.jepd.engine.kv.transfer.KvTransferConfig;
 import dev.jepd.engine.media.MediaConfig;
 import dev.jepd.engine.media.MediaLoader;
 import dev.jepd.engine.media.PixelBounds;
@@ -18,6 +19,7 @@ import dev.jepd.models.runtime.EncodeBatcher;
 import dev.jepd.models.runtime.ModelRuntime;
 import dev.jepd.models.runtime.MultimodalInputs;
 import dev.jepd.models.runtime.RuntimeOptions;
+import dev.jepd.pd.PdKvTransfer;
 import dev.jepd.pd.PdServer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -91,7 +93,11 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Option(
             names = "--kv-transfer-config",
-            description = "KV connector JSON (prefill/decode roles: not available yet).")
+            description = "KV connector JSON (vLLM's KVTransferConfig): kv_role kv_producer (prefill node),"
+                    + " kv_consumer (decode node) or kv_both; kv_connector NixlConnector or JepdConnector (both"
+                    + " use JEPD's own side channel); kv_connector_extra_config: side_channel_port (5600; 0 ="
+                    + " any), side_channel_host, lease_seconds (480), transfer_timeout_seconds (30),"
+                    + " kv_load_failure_policy (fail|recompute).")
     String kvTransferConfig;
 
     @Option(names = "--mm-encoder-only", description = "Run only the vision tower (implied by ec_producer).")
@@ -153,12 +159,13 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (kvTransferConfig != null) {
-            throw new IllegalArgumentException("--kv-transfer-config: prefill/decode disaggregation is not available in"
-                    + " this JEPD version (E+PD only)");
-        }
+        KvTransferConfig kv = kvTransferConfig == null ? null : KvTransferConfig.parse(kvTransferConfig);
         EcTransferConfig ec = ecTransferConfig == null ? null : EcTransferConfig.parse(ecTransferConfig);
         boolean encoderOnly = mmEncoderOnly || (ec != null && ec.role() == EcTransferConfig.Role.EC_PRODUCER);
+        if (encoderOnly && kv != null) {
+            throw new IllegalArgumentException(
+                    "--kv-transfer-config is for prefill/decode nodes; an encoder-only node has no KV cache");
+        }
         String modelString = model.toString();
         List<String> names =
                 servedModelName == null || servedModelName.isEmpty() ? List.of(modelString) : servedModelName;
@@ -208,6 +215,7 @@ public final class ServeCommand implements Callable<Integer> {
                 .workerThreads(Math.max(64, 2 * maxNumSeqs));
         long maxBody = maxImageBytes * 2 + (1 << 20);
         int boundPort;
+        String kvReady = "";
         if (encoderOnly) {
             if (connector == null) {
                 throw new IllegalArgumentException(
@@ -218,12 +226,19 @@ public final class ServeCommand implements Callable<Integer> {
             closeables.add(server);
             boundPort = server.port();
         } else {
-            PdServer server = new PdServer(runtime, inputs, metrics, names, modelString, http, maxBody);
+            PdKvTransfer kvTransfer = kv == null ? null : PdKvTransfer.start(kv, runtime.engine(), host);
+            if (kvTransfer != null) {
+                closeables.add(kvTransfer);
+                kvReady = " kv_role=" + kv.role().jsonName() + " kv_engine_id=" + kvTransfer.engineId()
+                        + (kv.isProducer() ? " kv_port=" + kvTransfer.sideChannelPort() : "");
+            }
+            PdServer server = new PdServer(runtime, inputs, metrics, names, modelString, http, maxBody, kvTransfer);
             closeables.add(server);
             boundPort = server.port();
         }
         // One line a supervisor (jepd demo, tests) can wait for.
-        System.err.println("jepd serve: ready role=" + (encoderOnly ? "encoder" : "pd") + " port=" + boundPort);
+        System.err.println(
+                "jepd serve: ready role=" + (encoderOnly ? "encoder" : "pd") + " port=" + boundPort + kvReady);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (int i = closeables.size() - 1; i >= 0; i--) {

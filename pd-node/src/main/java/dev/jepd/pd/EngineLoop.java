@@ -3,6 +3,8 @@ package dev.jepd.pd;
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.engine.generate.GenerationRequest;
 import dev.jepd.engine.generate.TokenSink;
+import dev.jepd.engine.kv.transfer.KvBlocks;
+import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +39,24 @@ public final class EngineLoop implements AutoCloseable {
         }
     }
 
+    /** Submits a prefill whose blocks are held for a decode node for up to {@code lease}. */
+    public void submitForRemoteDecode(GenerationRequest request, TokenSink sink, Duration lease) {
+        core.submitForRemoteDecode(request, sink, lease);
+        wake();
+    }
+
+    /** Submits a request whose prompt KV was pulled from a prefill node. */
+    public void submitWithRemoteKv(GenerationRequest request, TokenSink sink, KvBlocks pulled) {
+        core.submitWithRemoteKv(request, sink, pulled);
+        wake();
+    }
+
+    private void wake() {
+        synchronized (signal) {
+            signal.notifyAll();
+        }
+    }
+
     public void abort(String requestId) {
         core.abort(requestId);
         synchronized (signal) {
@@ -47,6 +67,8 @@ public final class EngineLoop implements AutoCloseable {
     private void run() {
         while (running) {
             try {
+                // Leases of blocks held for decode nodes run out here, between steps, even when idle.
+                core.expireLeases();
                 if (core.hasWork()) {
                     core.step();
                     maxRunningSeen = Math.max(maxRunningSeen, core.numRunning());

@@ -1,5 +1,6 @@
 package dev.jepd.pd;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.engine.api.RequestParser;
 import dev.jepd.engine.api.Responses;
@@ -10,6 +11,10 @@ import dev.jepd.engine.http.ApiException;
 import dev.jepd.engine.http.HttpServer;
 import dev.jepd.engine.http.Json;
 import dev.jepd.engine.http.Sse;
+import dev.jepd.engine.kv.transfer.KvBlocks;
+import dev.jepd.engine.kv.transfer.KvTransferConfig;
+import dev.jepd.engine.kv.transfer.KvTransferException;
+import dev.jepd.engine.kv.transfer.KvTransferParams;
 import dev.jepd.engine.media.PixelBounds;
 import dev.jepd.engine.metrics.ServingMetrics;
 import dev.jepd.engine.text.PromptException;
@@ -41,6 +46,10 @@ public final class PdServer implements AutoCloseable {
     private final long maxBodyBytes;
     private final AtomicLong seq = new AtomicLong();
     private final HttpServer http;
+    /** Null when the node has no {@code --kv-transfer-config}: then kv_transfer_params are refused. */
+    private final PdKvTransfer kvTransfer;
+
+    private final AtomicLong kvTransferFailures = new AtomicLong();
 
     public PdServer(
             ModelRuntime runtime,
@@ -49,7 +58,9 @@ public final class PdServer implements AutoCloseable {
             List<String> servedNames,
             String modelRoot,
             HttpServer.Builder server,
-            long maxBodyBytes) {
+            long maxBodyBytes,
+            PdKvTransfer kvTransfer) {
+        this.kvTransfer = kvTransfer;
         this.runtime = runtime;
         this.inputs = inputs;
         this.metrics = metrics;
@@ -72,6 +83,26 @@ public final class PdServer implements AutoCloseable {
                 "jepd:peak_num_requests_running",
                 "Most requests that ran together in one engine step since start (continuous batching at work).",
                 loop::maxRunningSeen);
+        metrics.gauge(
+                "jepd:kv_blocks_held",
+                "KV blocks a prefill node holds for decode nodes (until confirmed or their lease expires).",
+                () -> runtime.engine().heldBlocks());
+        metrics.gauge(
+                "jepd:kv_leases_confirmed_total",
+                "Held prompts freed because their decode node confirmed its copy.",
+                () -> runtime.engine().leases().releasedTotal());
+        metrics.gauge(
+                "jepd:kv_leases_expired_total",
+                "Held prompts freed because no decode node confirmed them within the lease.",
+                () -> runtime.engine().leases().expiredTotal());
+        metrics.gauge(
+                "jepd:kv_remote_prefill_tokens_total",
+                "Prompt tokens whose KV a decode node loaded from a prefill node instead of computing.",
+                () -> runtime.engine().stats().remoteKvTokens());
+        metrics.gauge(
+                "jepd:kv_transfer_failures_total",
+                "KV pulls from a prefill node that failed (answered with an error, or recomputed by policy).",
+                kvTransferFailures::get);
         this.http = server.get("/health", ex -> ex.setStatusCode(200))
                 .get(
                         "/version",
@@ -101,15 +132,38 @@ public final class PdServer implements AutoCloseable {
         return loop;
     }
 
-    private static void rejectRemoteKv(com.fasterxml.jackson.databind.JsonNode kv) {
-        if (kv != null
-                && !kv.isNull()
-                && (kv.path("do_remote_decode").asBoolean(false)
-                        || kv.path("do_remote_prefill").asBoolean(false))) {
+    /** The request's kv_transfer_params, checked against this node's role; null when there are none. */
+    private KvTransferParams kvParams(JsonNode node) {
+        KvTransferParams kv;
+        try {
+            kv = KvTransferParams.parse(node);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest(e.getMessage(), "kv_transfer_params");
+        }
+        if (kv == null || (!kv.doRemoteDecode() && !kv.doRemotePrefill())) {
+            return null;
+        }
+        if (kvTransfer == null) {
             throw ApiException.badRequest(
-                    "kv_transfer_params: prefill/decode disaggregation is not available on this node yet",
+                    "kv_transfer_params: this node was started without --kv-transfer-config, so it takes no part in"
+                            + " prefill/decode disaggregation",
                     "kv_transfer_params");
         }
+        KvTransferConfig cfg = kvTransfer.config();
+        if (kv.doRemoteDecode() && !cfg.isProducer()) {
+            throw ApiException.badRequest(
+                    "kv_transfer_params.do_remote_decode: this node is "
+                            + cfg.role().jsonName() + ", only kv_producer or kv_both nodes prefill for a remote decode",
+                    "kv_transfer_params");
+        }
+        if (kv.doRemotePrefill() && !cfg.isConsumer()) {
+            throw ApiException.badRequest(
+                    "kv_transfer_params.do_remote_prefill: this node is "
+                            + cfg.role().jsonName()
+                            + ", only kv_consumer or kv_both nodes decode from a remote prefill",
+                    "kv_transfer_params");
+        }
+        return kv;
     }
 
     private String responseId(HttpServerExchange ex, String prefix) {
@@ -125,7 +179,7 @@ public final class PdServer implements AutoCloseable {
         ObjectNode body = Json.readObject(ex, maxBodyBytes);
         RequestParser.Chat c = RequestParser.chat(body);
         String model = served.resolve(c.model());
-        rejectRemoteKv(c.kvTransferParams());
+        KvTransferParams kv = kvParams(c.kvTransferParams());
         PixelBounds bounds = inputs.bounds(c.mmProcessorKwargs());
         List<MultimodalInputs.Item> items = inputs.load(c.images(), c.hasProcessorKwargs(), bounds);
         List<EncodedImage> encoded = items.isEmpty() ? List.of() : inputs.resolve(items, bounds);
@@ -138,7 +192,7 @@ public final class PdServer implements AutoCloseable {
         } catch (RequestRejectedException e) {
             throw ApiException.badRequest(e.getMessage(), e.param());
         }
-        run(ex, request, new Responses(id, model, true), c.stream(), c.includeUsage(), arrival);
+        run(ex, request, new Responses(id, model, true), c.stream(), c.includeUsage(), arrival, kv);
     }
 
     private void completion(HttpServerExchange ex) {
@@ -146,7 +200,7 @@ public final class PdServer implements AutoCloseable {
         ObjectNode body = Json.readObject(ex, maxBodyBytes);
         RequestParser.Completion c = RequestParser.completion(body);
         String model = served.resolve(c.model());
-        rejectRemoteKv(c.kvTransferParams());
+        KvTransferParams kv = kvParams(c.kvTransferParams());
         if (c.echo()) {
             throw ApiException.badRequest("echo is not supported", "echo");
         }
@@ -162,7 +216,7 @@ public final class PdServer implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw ApiException.badRequest(e.getMessage(), "prompt");
         }
-        run(ex, request, new Responses(id, model, false), c.stream(), c.includeUsage(), arrival);
+        run(ex, request, new Responses(id, model, false), c.stream(), c.includeUsage(), arrival, kv);
     }
 
     /** Submits, then streams or collects the output on this worker thread. */
@@ -172,10 +226,25 @@ public final class PdServer implements AutoCloseable {
             Responses out,
             boolean stream,
             boolean usage,
-            long arrival) {
+            long arrival,
+            KvTransferParams kv) {
         RequestEvents events = new RequestEvents();
+        // A prefill for a remote decode holds its blocks only when it answers in one piece, as the proxy asks:
+        // a stream has nowhere to put the kv_transfer_params.
+        boolean hold = kv != null && kv.doRemoteDecode() && !stream;
         try {
-            loop.submit(request, events);
+            if (hold) {
+                loop.submitForRemoteDecode(request, events, kvTransfer.config().lease());
+            } else if (kv != null && kv.doRemotePrefill()) {
+                KvBlocks pulled = pull(kv, request);
+                if (pulled != null) {
+                    loop.submitWithRemoteKv(request, events, pulled);
+                } else {
+                    loop.submit(request, events);
+                }
+            } else {
+                loop.submit(request, events);
+            }
         } catch (RequestRejectedException e) {
             throw ApiException.badRequest(e.getMessage(), e.param());
         }
@@ -185,11 +254,58 @@ public final class PdServer implements AutoCloseable {
         if (stream) {
             stream(ex, events, out, usage, arrival, request.id());
         } else {
-            collect(ex, events, out, arrival);
+            collect(ex, events, out, arrival, hold ? request.id() : null);
         }
     }
 
-    private void collect(HttpServerExchange ex, RequestEvents events, Responses out, long arrival) {
+    /**
+     * Pulls the prompt's KV from the prefill node named in {@code kv} and confirms, so it frees its blocks.
+     * Returns null when the pull failed and the policy is to recompute; a failure otherwise is a 502.
+     */
+    private KvBlocks pull(KvTransferParams kv, GenerationRequest request) {
+        KvBlocks pulled;
+        try {
+            pulled = kvTransfer
+                    .transport()
+                    .pull(kv, request.promptIds().length, runtime.engine().layout());
+        } catch (KvTransferException e) {
+            kvTransferFailures.incrementAndGet();
+            if (kvTransfer.config().failurePolicy() == KvTransferConfig.FailurePolicy.RECOMPUTE) {
+                LOG.warn(
+                        "[{}] KV pull failed, prefilling locally (kv_load_failure_policy recompute): {}",
+                        request.id(),
+                        e.getMessage());
+                return null;
+            }
+            throw new ApiException(
+                    502, "KV transfer from the prefill node failed: " + e.getMessage(), "kv_transfer_params");
+        }
+        try {
+            kvTransfer.transport().confirm(kv);
+        } catch (KvTransferException e) {
+            // We have our copy; the prefill node frees the blocks when their lease expires.
+            LOG.warn("[{}] KV confirm failed: {}", request.id(), e.getMessage());
+        }
+        return pulled;
+    }
+
+    /** The kv_transfer_params a prefill node answers with for a request whose blocks it now holds. */
+    private JsonNode heldParams(String requestId) {
+        int[] ids = runtime.engine().heldBlockIds(requestId);
+        if (ids == null) {
+            return null; // the lease already ended: the decode node will prefill by itself
+        }
+        return KvTransferParams.held(
+                        kvTransfer.engineId(),
+                        ids,
+                        requestId,
+                        kvTransfer.advertisedHost(),
+                        kvTransfer.sideChannelPort())
+                .toJson();
+    }
+
+    private void collect(
+            HttpServerExchange ex, RequestEvents events, Responses out, long arrival, String heldRequestId) {
         StringBuilder text = new StringBuilder();
         Timing timing = new Timing(arrival);
         while (true) {
@@ -214,7 +330,7 @@ public final class PdServer implements AutoCloseable {
                                     f.stopReason(),
                                     f.usage().promptTokens(),
                                     f.usage().completionTokens(),
-                                    null));
+                                    heldRequestId == null ? null : heldParams(heldRequestId)));
                     return;
                 }
                 case RequestEvents.Failure fail -> throw asApi(fail.error());

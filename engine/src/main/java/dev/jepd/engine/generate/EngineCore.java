@@ -3,19 +3,28 @@ package dev.jepd.engine.generate;
 import dev.jepd.engine.kv.BlockPool;
 import dev.jepd.engine.kv.BlockTable;
 import dev.jepd.engine.kv.PagedKvStore;
+import dev.jepd.engine.kv.transfer.KvBlockSource;
+import dev.jepd.engine.kv.transfer.KvBlocks;
+import dev.jepd.engine.kv.transfer.KvLayout;
+import dev.jepd.engine.kv.transfer.KvLeaseRegistry;
+import dev.jepd.engine.kv.transfer.KvTransferException;
 import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
 import dev.jepd.engine.sampling.Sampler;
 import dev.jepd.engine.sampling.SamplingState;
+import dev.jepd.engine.tensor.Tensor;
 import dev.jepd.engine.tensor.TensorBackend;
+import dev.jepd.engine.tensor.TensorScope;
 import dev.jepd.engine.text.ImageSpan;
 import dev.jepd.engine.text.IncrementalDetokenizer;
 import dev.jepd.engine.text.StopChecker;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.Tokenizer;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
@@ -28,9 +37,20 @@ import java.util.concurrent.atomic.AtomicLong;
  * token budget allow (FCFS), give every running sequence its next chunk (one token when decoding, up to
  * the remaining budget when prefilling), run them as one batch, then sample, detokenize, check stops and
  * release finished sequences' blocks.
+ *
+ * <p>Prefill/decode disaggregation (DESIGN §4.4) adds two kinds of request. One submitted
+ * {@linkplain #submitForRemoteDecode for a remote decode} does not free its blocks when it finishes: they go to a
+ * {@link KvLeaseRegistry} until a decode node {@linkplain #release confirms} its copy or the lease expires
+ * ({@link #expireLeases}). One submitted {@linkplain #submitWithRemoteKv with pulled KV} has, when admitted, the
+ * pulled rows of all its prompt tokens but the last written into its own blocks; the step then computes the last
+ * prompt token and samples the first output as usual. The engine is the transfer's {@link KvBlockSource}: reads
+ * take this object's lock, so they never race a step.
  */
-public final class EngineCore implements AutoCloseable {
+public final class EngineCore implements AutoCloseable, KvBlockSource {
     private final CausalLm model;
+    private final TensorBackend ops;
+    private final KvLayout layout;
+    private final KvLeaseRegistry leases = new KvLeaseRegistry();
     private final Tokenizer tokenizer;
     private final SchedulerConfig config;
     private final BlockPool pool;
@@ -51,11 +71,13 @@ public final class EngineCore implements AutoCloseable {
             List<Integer> eosIds,
             Sampler sampler) {
         this.model = model;
+        this.ops = ops;
         this.tokenizer = tokenizer;
         this.config = config;
         this.pool = new BlockPool(config.numBlocks(), config.blockSize());
         CausalLm.LmShape s = model.shape();
         this.kv = new PagedKvStore(ops, s.layers(), s.kvHeads(), s.headDim(), config.numBlocks(), config.blockSize());
+        this.layout = new KvLayout(s.layers(), s.kvHeads(), s.headDim(), config.blockSize());
         this.sampler = sampler;
         this.eosIds = eosIds.stream().mapToInt(Integer::intValue).toArray();
     }
@@ -77,6 +99,37 @@ public final class EngineCore implements AutoCloseable {
      * blocks than the whole cache) are rejected here, synchronously.
      */
     public void submit(GenerationRequest request, TokenSink sink) {
+        incoming.add(sequence(request, sink));
+    }
+
+    /**
+     * As {@link #submit}, but at the end the blocks are held for a decode node for up to {@code lease}; the
+     * held prompt block ids are then {@link #heldBlockIds}, available before the sink hears of the finish.
+     */
+    public void submitForRemoteDecode(GenerationRequest request, TokenSink sink, Duration lease) {
+        Sequence s = sequence(request, sink);
+        s.holdNanos = Math.max(1, lease.toNanos());
+        incoming.add(s);
+    }
+
+    /**
+     * As {@link #submit}, with the prompt's KV already computed elsewhere: {@code pulled} must hold at least
+     * the prompt's tokens, in this engine's layout. The last prompt token is recomputed here.
+     */
+    public void submitWithRemoteKv(GenerationRequest request, TokenSink sink, KvBlocks pulled) {
+        if (!pulled.layout().equals(layout)) {
+            throw new KvTransferException("pulled KV layout " + pulled.layout() + " differs from " + layout);
+        }
+        if (pulled.tokens() < request.promptIds().length) {
+            throw new KvTransferException("pulled KV holds " + pulled.tokens() + " positions, the prompt has "
+                    + request.promptIds().length + " tokens");
+        }
+        Sequence s = sequence(request, sink);
+        s.pulled = pulled;
+        incoming.add(s);
+    }
+
+    private Sequence sequence(GenerationRequest request, TokenSink sink) {
         int prompt = request.promptIds().length;
         int maxTokens = request.stop().maxTokens();
         if (prompt + maxTokens > config.maxModelLen()) {
@@ -97,7 +150,7 @@ public final class EngineCore implements AutoCloseable {
         StopConditions stop = request.stop();
         SamplingState sampling = new SamplingState(request.sampling(), request.promptIds(), eosIds);
         StopChecker checker = new StopChecker(stop, IncrementalDetokenizer.of(tokenizer, true));
-        incoming.add(new Sequence(request, sink, new BlockTable(pool), sampling, checker, arrivals.incrementAndGet()));
+        return new Sequence(request, sink, new BlockTable(pool), sampling, checker, arrivals.incrementAndGet());
     }
 
     /** Marks a request aborted (client gone); its blocks are freed at the next step. */
@@ -168,6 +221,18 @@ public final class EngineCore implements AutoCloseable {
         // Then admit waiting sequences while seats, budget and blocks allow.
         while (!waiting.isEmpty() && budget > 0 && running.size() < config.maxNumSeqs()) {
             Sequence s = waiting.peekFirst();
+            if (s.pulled != null) {
+                if (!s.table.ensureCapacity(s.length())) {
+                    break;
+                }
+                try {
+                    loadPulled(s);
+                } catch (RuntimeException e) {
+                    waiting.pollFirst();
+                    fail(s, e);
+                    continue;
+                }
+            }
             int n = Math.min(s.length() - s.computed, budget);
             if (!s.table.ensureCapacity(s.computed + n)) {
                 break;
@@ -256,9 +321,43 @@ public final class EngineCore implements AutoCloseable {
         return new SequenceChunk(s.tokens(from, to), pos, slots, context, from, injected, to == s.length());
     }
 
+    /** Writes the pulled rows of prompt positions {@code [0, promptLength - 1)} into the sequence's own slots. */
+    private void loadPulled(Sequence s) {
+        KvBlocks pulled = s.pulled;
+        s.pulled = null; // a preempted sequence recomputes from scratch
+        int rows = s.promptLength() - 1;
+        if (rows > 0) {
+            int[] slotsInt = s.table.slotMapping(0, rows);
+            long[] slots = new long[rows];
+            for (int i = 0; i < rows; i++) {
+                slots[i] = slotsInt[i];
+            }
+            int width = layout.rowFloats();
+            try (TensorScope scope = ops.scope()) {
+                Tensor idx = ops.fromLongs(slots, rows);
+                for (int l = 0; l < layout.layers(); l++) {
+                    // [rows, kvHeads, headDim]: the first rows of the pulled blocks are positions 0..rows-1
+                    Tensor k = ops.fromFloats(
+                            Arrays.copyOf(pulled.keys()[l], rows * width), rows, layout.kvHeads(), layout.headDim());
+                    Tensor v = ops.fromFloats(
+                            Arrays.copyOf(pulled.values()[l], rows * width), rows, layout.kvHeads(), layout.headDim());
+                    ops.scatterRows(kv.keys(l), idx, k);
+                    ops.scatterRows(kv.values(l), idx, v);
+                }
+            }
+        }
+        s.computed = Math.max(0, rows);
+        s.table.setNumTokens(s.computed);
+        stats.remoteKvTokens += s.computed;
+    }
+
     private void finish(Sequence s, StopChecker.Step st, int lastToken) {
         running.remove(s);
-        s.table.release();
+        if (s.holdNanos > 0) {
+            leases.hold(s.request.id(), s.table, s.promptLength(), System.nanoTime() + s.holdNanos);
+        } else {
+            s.table.release();
+        }
         stats.finished++;
         s.sink.onLastToken(
                 lastToken,
@@ -292,6 +391,72 @@ public final class EngineCore implements AutoCloseable {
                 stats.aborted++;
             }
         }
+    }
+
+    /** The prompt block ids held for a remote decode of {@code requestId}, or null when none are held. */
+    public int[] heldBlockIds(String requestId) {
+        KvLeaseRegistry.Lease l = leases.get(requestId);
+        return l == null ? null : l.promptBlockIds().clone();
+    }
+
+    /** Blocks held for remote decodes (the {@code jepd:kv_blocks_held} gauge). */
+    public int heldBlocks() {
+        return leases.heldBlocks();
+    }
+
+    /** The leases of blocks held for remote decodes. */
+    public KvLeaseRegistry leases() {
+        return leases;
+    }
+
+    /** Frees the blocks of leases past their deadline; returns how many leases ended. */
+    public synchronized int expireLeases() {
+        return leases.expire(System.nanoTime());
+    }
+
+    @Override
+    public KvLayout layout() {
+        return layout;
+    }
+
+    @Override
+    public synchronized KvBlocks read(String requestId, int[] blockIds, int promptTokens) {
+        KvLeaseRegistry.Lease lease = leases.get(requestId);
+        if (lease == null) {
+            throw new KvTransferException("no KV blocks held for request " + requestId
+                    + " (never prefilled here, already confirmed, or its lease expired)");
+        }
+        if (lease.promptTokens() != promptTokens) {
+            throw new KvTransferException("request " + requestId + " was prefilled with " + lease.promptTokens()
+                    + " prompt tokens, the decode node has " + promptTokens + " (a different prompt?)");
+        }
+        if (!Arrays.equals(lease.promptBlockIds(), blockIds)) {
+            throw new KvTransferException("request " + requestId + " holds blocks "
+                    + Arrays.toString(lease.promptBlockIds()) + ", not " + Arrays.toString(blockIds));
+        }
+        int bs = layout.blockSize();
+        long[] slots = new long[blockIds.length * bs];
+        for (int b = 0; b < blockIds.length; b++) {
+            for (int j = 0; j < bs; j++) {
+                slots[b * bs + j] = (long) blockIds[b] * bs + j;
+            }
+        }
+        float[][] keys = new float[layout.layers()][];
+        float[][] values = new float[layout.layers()][];
+        // Its own scope: called on a side-channel thread, which has none.
+        try (TensorScope scope = ops.scope()) {
+            Tensor idx = ops.fromLongs(slots, slots.length);
+            for (int l = 0; l < layout.layers(); l++) {
+                keys[l] = ops.gatherRows(kv.keys(l), idx).toFloats(); // [blocks*bs, kvHeads, headDim]
+                values[l] = ops.gatherRows(kv.values(l), idx).toFloats();
+            }
+        }
+        return new KvBlocks(layout, blockIds.length, keys, values);
+    }
+
+    @Override
+    public synchronized boolean release(String requestId) {
+        return leases.release(requestId);
     }
 
     /** Blocks in use (for tests and the {@code vllm:kv_cache_usage_perc} gauge). */

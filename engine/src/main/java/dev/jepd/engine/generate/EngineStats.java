@@ -7,6 +7,7 @@ public final class EngineStats {
     volatile long finished;
     volatile long preemptions;
     volatile long aborted;
+    volatile long remoteKvTokens;
 
     public long steps() {
         return steps;
@@ -26,5 +27,10 @@ public final class EngineStats {
 
     public long aborted() {
         return aborted;
+    }
+
+    /** Prompt tokens whose KV was loaded from a prefill node instead of computed here. */
+    public long remoteKvTokens() {
+        return remoteKvTokens;
     }
 }

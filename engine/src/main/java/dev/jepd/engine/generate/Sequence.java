@@ -1,6 +1,7 @@
 package dev.jepd.engine.generate;
 
 import dev.jepd.engine.kv.BlockTable;
+import dev.jepd.engine.kv.transfer.KvBlocks;
 import dev.jepd.engine.sampling.SamplingState;
 import dev.jepd.engine.text.StopChecker;
 import java.util.Arrays;
@@ -19,6 +20,10 @@ final class Sequence {
     int computed;
 
     volatile boolean aborted;
+    /** More than 0: at the end, hold the blocks this long for a remote decode instead of freeing them. */
+    long holdNanos;
+    /** Prompt KV pulled from a prefill node, loaded into the cache when the sequence is admitted. */
+    KvBlocks pulled;
 
     Sequence(
             GenerationRequest request,
