@@ -14,6 +14,7 @@ import picocli.CommandLine.Spec;
             ModelBenchCommand.class,
             ServeBenchCommand.class,
             ProxyBenchCommand.class,
+            KvBenchCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class BenchCommand implements Runnable {

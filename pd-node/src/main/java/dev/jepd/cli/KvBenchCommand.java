@@ -1,0 +1,162 @@
+package dev.jepd.cli;
+
+import dev.jepd.engine.kv.transfer.JepdKvClient;
+import dev.jepd.engine.kv.transfer.JepdKvServer;
+import dev.jepd.engine.kv.transfer.KvBlockSource;
+import dev.jepd.engine.kv.transfer.KvBlocks;
+import dev.jepd.engine.kv.transfer.KvLayout;
+import dev.jepd.engine.kv.transfer.KvTransferParams;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code jepd bench kv}: the JEPD KV transport pulling one prompt's blocks over loopback, next to raw loopback
+ * TCP moving the same number of bytes in the same run. The blocks come from a synthetic source with a real
+ * model's KV layout, so only the transport (framing, copies, socket) is measured, not the engine.
+ */
+@Command(
+        name = "kv",
+        mixinStandardHelpOptions = true,
+        description = "KV transfer throughput (GB/s) for one prompt vs raw loopback TCP in the same run.")
+public final class KvBenchCommand implements Callable<Integer> {
+    @Option(names = "--prompt-tokens", defaultValue = "2000", description = "Prompt length (default ${DEFAULT-VALUE}).")
+    int promptTokens;
+
+    @Option(names = "--layers", defaultValue = "36", description = "Decoder layers (default 36: Qwen2.5-VL-3B).")
+    int layers;
+
+    @Option(names = "--kv-heads", defaultValue = "2", description = "KV heads (default 2: Qwen2.5-VL-3B).")
+    int kvHeads;
+
+    @Option(names = "--head-dim", defaultValue = "128", description = "Head dim (default 128: Qwen2.5-VL-3B).")
+    int headDim;
+
+    @Option(names = "--block-size", defaultValue = "16", description = "Tokens per block (default 16).")
+    int blockSize;
+
+    @Option(names = "--iterations", defaultValue = "10", description = "Timed pulls (default ${DEFAULT-VALUE}).")
+    int iterations;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        KvLayout layout = new KvLayout(layers, kvHeads, headDim, blockSize);
+        int blocks = (promptTokens + blockSize - 1) / blockSize;
+        int floats = Math.toIntExact(layout.blockFloats(blocks));
+        float[][] keys = new float[layers][];
+        float[][] values = new float[layers][];
+        SplittableRandom r = new SplittableRandom(7);
+        for (int l = 0; l < layers; l++) {
+            keys[l] = new float[floats];
+            values[l] = new float[floats];
+            for (int i = 0; i < floats; i++) {
+                keys[l][i] = (float) r.nextDouble();
+                values[l][i] = (float) r.nextDouble();
+            }
+        }
+        KvBlocks data = new KvBlocks(layout, blocks, keys, values);
+        long bytes = 2L * layers * floats * Float.BYTES;
+        int[] ids = new int[blocks];
+        Arrays.setAll(ids, i -> i);
+        KvBlockSource source = new KvBlockSource() {
+            @Override
+            public KvLayout layout() {
+                return layout;
+            }
+
+            @Override
+            public KvBlocks read(String requestId, int[] blockIds, int tokens) {
+                return data;
+            }
+
+            @Override
+            public boolean release(String requestId) {
+                return true;
+            }
+        };
+        double[] kvSeconds = new double[iterations];
+        try (JepdKvServer server = new JepdKvServer(source, "bench", "127.0.0.1", 0, Duration.ofSeconds(120))) {
+            JepdKvClient client = new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(120));
+            KvTransferParams p = KvTransferParams.held("bench", ids, "bench-request", "127.0.0.1", server.port());
+            for (int i = -2; i < iterations; i++) {
+                long t = System.nanoTime();
+                KvBlocks got = client.pull(p, promptTokens, layout);
+                double s = (System.nanoTime() - t) / 1e9;
+                if (got.numBlocks() != blocks) {
+                    throw new IllegalStateException("pulled " + got.numBlocks() + " blocks, expected " + blocks);
+                }
+                if (i >= 0) {
+                    kvSeconds[i] = s;
+                }
+            }
+        }
+        double[] tcpSeconds = rawTcp(bytes);
+        Arrays.sort(kvSeconds);
+        Arrays.sort(tcpSeconds);
+        double kv = bytes / kvSeconds[iterations / 2] / 1e9;
+        double tcp = bytes / tcpSeconds[iterations / 2] / 1e9;
+        out.printf(
+                "jepd bench kv: %d-token prompt, layout %d layers x %d KV heads x %d head dim, block %d ->"
+                        + " %d blocks, %.1f MB of f32 K+V%n",
+                promptTokens, layers, kvHeads, headDim, blockSize, blocks, bytes / 1e6);
+        out.println("| path | median s | best s | GB/s (median) | ratio to raw TCP |");
+        out.println("|---|---|---|---|---|");
+        out.printf(
+                "| raw loopback TCP (one socket, 1 MiB writes) | %.4f | %.4f | %.2f | 1.00 |%n",
+                tcpSeconds[iterations / 2], tcpSeconds[0], tcp);
+        out.printf(
+                "| JEPD KV pull (framing + copies + socket) | %.4f | %.4f | %.2f | %.2f |%n",
+                kvSeconds[iterations / 2], kvSeconds[0], kv, kv / tcp);
+        return 0;
+    }
+
+    /** Moves {@code bytes} over a fresh loopback connection per iteration; returns the seconds of each. */
+    private double[] rawTcp(long bytes) throws Exception {
+        double[] seconds = new double[iterations];
+        byte[] chunk = new byte[1 << 20];
+        try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Thread sender = Thread.ofPlatform().daemon().start(() -> {
+                for (int i = -2; i < iterations; i++) {
+                    try (Socket s = ss.accept();
+                            OutputStream os = s.getOutputStream()) {
+                        for (long left = bytes; left > 0; left -= chunk.length) {
+                            os.write(chunk, 0, (int) Math.min(chunk.length, left));
+                        }
+                    } catch (Exception e) {
+                        return;
+                    }
+                }
+            });
+            byte[] buf = new byte[1 << 20];
+            for (int i = -2; i < iterations; i++) {
+                long t = System.nanoTime();
+                try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ss.getLocalPort());
+                        InputStream in = s.getInputStream()) {
+                    long got = 0;
+                    for (int n; (n = in.read(buf)) > 0; ) {
+                        got += n;
+                    }
+                    if (got != bytes) {
+                        throw new IllegalStateException("raw TCP moved " + got + " of " + bytes + " bytes");
+                    }
+                }
+                if (i >= 0) {
+                    seconds[i] = (System.nanoTime() - t) / 1e9;
+                }
+            }
+            sender.join();
+        }
+        return seconds;
+    }
+}
