@@ -53,6 +53,10 @@ public record BackendLimits(
         static Rate of(String label, String unit, Timing t, double amount, double scale) {
             return new Rate(label, unit, t.medianRate(amount) / scale, t.bestRate(amount) / scale);
         }
+
+        static Rate max(Rate a, Rate b) {
+            return new Rate(a.label(), a.unit(), Math.max(a.median(), b.median()), Math.max(a.best(), b.best()));
+        }
     }
 
     /**
@@ -204,6 +208,21 @@ public record BackendLimits(
         }
         return new BackendLimits(
                 ops.name(), sizes, gemm, gemmLinear, gemv, gemvFlops, read, copyFresh, copyInPlace, segmentCopy);
+    }
+
+    /** The better of two measurements, probe by probe (median with median, best with best). */
+    public static BackendLimits ceiling(BackendLimits a, BackendLimits b) {
+        return new BackendLimits(
+                a.backend(),
+                a.sizes(),
+                Rate.max(a.gemm(), b.gemm()),
+                Rate.max(a.gemmLinear(), b.gemmLinear()),
+                Rate.max(a.gemv(), b.gemv()),
+                Rate.max(a.gemvFlops(), b.gemvFlops()),
+                Rate.max(a.read(), b.read()),
+                Rate.max(a.copyFresh(), b.copyFresh()),
+                Rate.max(a.copyInPlace(), b.copyInPlace()),
+                Rate.max(a.segmentCopy(), b.segmentCopy()));
     }
 
     /** Runs one op in its own scope, so its output is freed before the next sample. */

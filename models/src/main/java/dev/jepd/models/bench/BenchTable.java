@@ -1,11 +1,14 @@
 package dev.jepd.models.bench;
 
 import dev.jepd.models.bench.BackendLimits.Rate;
+import dev.jepd.models.bench.ModelBenchResult.DecodeRatios;
 import dev.jepd.models.bench.ModelBenchResult.DecodeResult;
 import dev.jepd.models.bench.ModelBenchResult.FullModelEstimate;
 import dev.jepd.models.bench.ModelBenchResult.ModelInfo;
 import dev.jepd.models.bench.ModelBenchResult.PrefillResult;
+import dev.jepd.models.bench.ModelBenchResult.Ratio;
 import dev.jepd.models.bench.ModelBenchResult.VisionResult;
+import java.util.List;
 import java.util.Locale;
 
 /** The human-readable report of a {@link ModelBenchResult}: limits first, then the model next to them. */
@@ -24,10 +27,10 @@ public final class BenchTable {
                 s.fullTextLayers(),
                 m.visionBlocks(),
                 s.fullVisionBlocks());
+        line(b, "  model    %s", m.dir());
         line(
                 b,
-                "  model    %s (checkpoint %s, compute f32; text hidden %d, vocab %d; vision hidden %d), loaded in %.1f s",
-                m.dir(),
+                "           checkpoint %s, compute f32; text hidden %d, vocab %d; vision hidden %d; loaded in %.1f s",
                 m.checkpointDtype(),
                 m.textHidden(),
                 m.vocab(),
@@ -35,136 +38,168 @@ public final class BenchTable {
                 m.loadSeconds());
         line(
                 b,
-                "  backend  %s on %d CPUs; %s; load average %.2f at start, %.2f at end (includes this run)",
-                r.limits().backend(),
+                "  backend  %s on %d CPUs, OMP_WAIT_POLICY %s; %s",
+                r.limitsBefore().backend(),
                 r.machine().cpus(),
-                r.machine().java(),
+                r.machine().ompWaitPolicy(),
+                r.machine().java());
+        line(
+                b,
+                "  load     1-min load average %.2f at start, %.2f at end (the end includes this run's own threads)",
                 r.machine().loadAverageStart(),
                 r.machine().loadAverageEnd());
         line(
                 b,
-                "  runs     %d warmup + %d timed (decode: %d timed steps per batch); median and best",
+                "  runs     %d warmup + %d timed; decode: %d timed steps per batch; rates at the median and best sample",
                 s.warmup(),
                 s.iterations(),
                 s.decodeTokens());
         b.append('\n');
 
-        BackendLimits l = r.limits();
+        BackendLimits before = r.limitsBefore();
+        BackendLimits after = r.limitsAfter();
         line(
                 b,
-                "%-66s %-8s %9s %9s",
+                "%-66s %-8s %17s %17s",
                 "Backend limits (same backend, through the tensor SPI)",
                 "unit",
-                "median",
-                "best");
-        for (Rate rate : new Rate[] {
-            l.gemm(), l.gemmLinear(), l.gemvFlops(), l.gemv(), l.read(), l.copyFresh(), l.copyInPlace(), l.segmentCopy()
-        }) {
-            line(b, "  %-64s %-8s %9.1f %9.1f", rate.label(), rate.unit(), rate.median(), rate.best());
+                "before the model",
+                "after the model");
+        line(b, "%-66s %-8s %8s %8s %8s %8s", "", "", "median", "best", "median", "best");
+        List<Rate> rb = rates(before);
+        List<Rate> ra = rates(after);
+        for (int i = 0; i < rb.size(); i++) {
+            Rate x = rb.get(i);
+            Rate y = ra.get(i);
+            line(
+                    b,
+                    "  %-64s %-8s %8.1f %8.1f %8.1f %8.1f",
+                    x.label(),
+                    x.unit(),
+                    x.median(),
+                    x.best(),
+                    y.median(),
+                    y.best());
         }
+        line(b, "  (the ratios below divide by the better of the two, probe by probe)");
         b.append('\n');
 
         VisionResult v = r.vision();
         PrefillResult p = r.prefill();
-        line(b, "%-46s %-9s %9s %9s   %-18s %s", "Model", "unit", "median", "best", "achieved", "of limit (median)");
+        var ratios = r.ratios();
         line(
                 b,
-                "  %-44s %-9s %9.2f %9.2f   %-18s %s",
-                String.format(
-                        Locale.ROOT,
-                        "vision tower, %dx%d image (%d patches -> %d tokens)",
-                        v.imageSize(),
-                        v.imageSize(),
-                        v.patches(),
-                        v.tokens()),
+                "%-46s %-9s %8s %8s   %-24s %s",
+                "Model",
+                "unit",
+                "median",
+                "best",
+                "achieved (median, best)",
+                "of the limit (median, best)");
+        line(
+                b,
+                "  %-44s %-9s %8.2f %8.2f   %-24s %s",
+                String.format(Locale.ROOT, "vision tower, %dx%d image", v.imageSize(), v.imageSize()),
                 "images/s",
                 1 / v.tower().median(),
                 1 / v.tower().min(),
-                String.format(Locale.ROOT, "%.1f GFLOP/s", v.gflops()),
-                pct(v.ofGemmPeak()) + " of GEMM");
+                String.format(Locale.ROOT, "%.1f, %.1f GFLOP/s", v.gflops(), v.gflopsBest()),
+                pair(ratios.visionOfGemm()) + " of GEMM");
         line(
                 b,
-                "  %-44s %-9s %9.1f %9.1f",
-                "  image preprocessing (processor, CPU, Java)",
+                "  %-44s",
+                String.format(
+                        Locale.ROOT,
+                        "  (%d patches -> %d tokens, %.1f GFLOP)",
+                        v.patches(),
+                        v.tokens(),
+                        v.flops() / 1e9));
+        line(
+                b,
+                "  %-44s %-9s %8.1f %8.1f",
+                "  image preprocessing (Java, one thread)",
                 "ms",
                 v.preprocess().median() * 1e3,
                 v.preprocess().min() * 1e3);
         line(
                 b,
-                "  %-44s %-9s %9.1f %9.1f   %-18s %s",
+                "  %-44s %-9s %8.1f %8.1f   %-24s %s",
                 "prefill, " + p.tokens() + " tokens, batch 1",
                 "tokens/s",
                 p.tokensPerSecond(),
                 p.tokens() / p.step().min(),
-                String.format(Locale.ROOT, "%.1f GFLOP/s", p.gflops()),
-                pct(p.ofGemmPeak()) + " of GEMM");
-        for (DecodeResult d : r.decode()) {
+                String.format(Locale.ROOT, "%.1f, %.1f GFLOP/s", p.gflops(), p.gflopsBest()),
+                pair(ratios.prefillOfGemm()) + " of GEMM");
+        for (int i = 0; i < r.decode().size(); i++) {
+            DecodeResult d = r.decode().get(i);
+            DecodeRatios dr = ratios.decode().get(i);
             line(
                     b,
-                    "  %-44s %-9s %9.1f %9.1f   %-18s %s",
+                    "  %-44s %-9s %8.2f %8.2f   %-24s %s",
                     "decode, batch " + d.batch() + ", context " + d.context(),
                     "tokens/s",
                     d.tokensPerSecond(),
                     d.batch() / d.step().min(),
-                    String.format(Locale.ROOT, "%.1f GB/s weights", d.weightGbPerS()),
-                    pct(d.ofRead()) + " of read, " + pct(d.ofGemv()) + " of GEMV");
+                    String.format(Locale.ROOT, "%.1f, %.1f GB/s weights", d.weightGbPerS(), d.weightGbPerSBest()),
+                    pair(dr.ofRead()) + " of read, " + pair(dr.ofGemv()) + " of GEMV");
         }
         b.append('\n');
 
         line(b, "Per layer (median; the full model repeats these linearly)");
         line(
                 b,
-                "  %-62s %8.1f ms  %6.1f GFLOP/s",
+                "  %-66s %9.1f ms  %6.1f GFLOP/s",
                 "vision block, windowed attention",
                 v.windowBlock() * 1e3,
                 v.windowBlockFlops() / v.windowBlock() / 1e9);
         line(
                 b,
-                "  %-62s %8.1f ms  %6.1f GFLOP/s%s",
+                "  %-66s %9.1f ms  %6.1f GFLOP/s%s",
                 "vision block, full attention",
                 v.fullBlock() * 1e3,
                 v.fullBlockFlops() / v.fullBlock() / 1e9,
-                v.fullBlockMeasured() ? "" : "  (not in this depth: scaled by FLOPs)");
-        line(b, "  %-62s %8.1f ms", "vision before the blocks (pixels in, patch embedding)", v.patchEmbed() * 1e3);
-        line(b, "  %-62s %8.1f ms", "vision after the blocks (merger, embeddings out)", v.merger() * 1e3);
+                v.fullBlockMeasured() ? "" : "  (none at this depth: windowed block scaled by FLOPs)");
+        line(b, "  %-66s %9.1f ms", "vision before the blocks (pixels in, patch embedding)", v.patchEmbed() * 1e3);
+        line(b, "  %-66s %9.1f ms", "vision after the blocks (merger, embeddings out)", v.merger() * 1e3);
         line(
                 b,
-                "  %-62s %8.1f ms  %6.1f GFLOP/s",
+                "  %-66s %9.1f ms  %6.1f GFLOP/s",
                 "decoder layer, prefill " + p.tokens() + " tokens",
                 p.layer() * 1e3,
                 p.layerFlops() / p.layer() / 1e9);
         line(
                 b,
-                "  %-62s %8.1f ms",
-                "decoder outside the layers, prefill (embed, norm, LM head, sample)",
+                "  %-66s %9.1f ms",
+                "decoder outside the layers, prefill (embedding, LM head, sampling)",
                 p.outsideLayers() * 1e3);
         for (DecodeResult d : r.decode()) {
+            long head = d.weightBytes() - (long) m.textLayers() * d.layerWeightBytes();
             line(
                     b,
-                    "  %-62s %8.2f ms  %6.1f GB/s",
-                    "decoder layer, decode batch " + d.batch() + " (" + mb(d.layerWeightBytes()) + " weights)",
+                    "  %-66s %9.2f ms  %6.1f GB/s",
+                    "decoder layer, decode batch " + d.batch() + " (" + mb(d.layerWeightBytes()) + " of weights)",
                     d.layer() * 1e3,
                     d.layerWeightBytes() / d.layer() / 1e9);
             line(
                     b,
-                    "  %-62s %8.2f ms  %6.1f GB/s",
-                    "decoder outside the layers, decode batch " + d.batch() + " (LM head "
-                            + mb(d.weightBytes() - r.model().textLayers() * d.layerWeightBytes()) + ")",
+                    "  %-66s %9.2f ms  %6.1f GB/s",
+                    "decoder outside the layers, decode batch " + d.batch() + " (LM head " + mb(head) + ")",
                     d.outsideLayers() * 1e3,
-                    (d.weightBytes() - r.model().textLayers() * d.layerWeightBytes()) / d.outsideLayers() / 1e9);
+                    head / d.outsideLayers() / 1e9);
         }
         b.append('\n');
 
         FullModelEstimate f = r.fullModel();
         line(
                 b,
-                "Estimate at full depth (%d text layers, %d vision blocks of which %d full-attention): measured + missing layers x per-layer time",
+                "Estimate at full depth (%d text layers, %d vision blocks of which %d full-attention):",
                 f.textLayers(),
                 f.visionBlocks(),
                 f.visionFullAttentionBlocks());
+        line(b, "the median run plus the missing layers at their median per-layer time");
         line(
                 b,
-                "  vision tower   %8.2f images/s  (%.2f s per %dx%d image)",
+                "  vision tower   %8.3f images/s  (%.2f s per %dx%d image)",
                 f.imagesPerSecond(),
                 f.visionSeconds(),
                 v.imageSize(),
@@ -177,19 +212,31 @@ public final class BenchTable {
                 p.tokens());
         line(
                 b,
-                "  decode, b=1    %8.2f tokens/s  (%.1f ms per step, %s of f32 weights read)",
+                "  decode, b=1    %8.2f tokens/s  (%.0f ms per step, %s of f32 weights read)",
                 f.decodeTokensPerSecond(),
                 f.decodeStepSeconds() * 1e3,
                 mb(f.decodeWeightBytes()));
         return b.toString();
     }
 
+    private static List<Rate> rates(BackendLimits l) {
+        return List.of(
+                l.gemm(),
+                l.gemmLinear(),
+                l.gemvFlops(),
+                l.gemv(),
+                l.read(),
+                l.copyFresh(),
+                l.copyInPlace(),
+                l.segmentCopy());
+    }
+
     private static void line(StringBuilder b, String format, Object... args) {
         b.append(String.format(Locale.ROOT, format, args)).append('\n');
     }
 
-    private static String pct(double ratio) {
-        return String.format(Locale.ROOT, "%.0f%%", ratio * 100);
+    private static String pair(Ratio r) {
+        return String.format(Locale.ROOT, "%.0f%%, %.0f%%", r.median() * 100, r.best() * 100);
     }
 
     private static String mb(long bytes) {

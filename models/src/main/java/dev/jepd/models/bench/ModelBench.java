@@ -34,10 +34,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs {@code jepd bench model}: the backend's limits first (on their own backend instance, freed before
- * the model loads), then the vision tower, prefill and decode of a Qwen2.5-VL checkpoint through
- * {@link ModelRuntime} and its {@link EngineCore}, exactly as {@code jepd generate} runs them. Requests
- * are built from token ids directly, so the prompt has exactly the asked length.
+ * Runs {@code jepd bench model}: the backend's limits (on a backend instance of their own, before the
+ * model loads and again after it is closed), and between them the vision tower, prefill and decode of a
+ * Qwen2.5-VL checkpoint through {@link ModelRuntime} and its {@link EngineCore}, exactly as
+ * {@code jepd generate} runs them. Requests are built from token ids directly, so the prompt has exactly
+ * the asked length.
  */
 public final class ModelBench {
     private static final Logger LOG = LoggerFactory.getLogger(ModelBench.class);
@@ -47,14 +48,14 @@ public final class ModelBench {
 
     public static ModelBenchResult run(Path modelDir, BenchSettings s, BackendLimits.Sizes sizes) {
         ModelBenchResult.Machine machine = ModelBenchResult.Machine.current();
-        BackendLimits limits;
-        try (TensorBackend ops = new DjlBackend()) {
-            LOG.info("measuring the limits of {} ({} CPUs)", ops.name(), machine.cpus());
-            limits = BackendLimits.measure(ops, sizes, s.warmup(), s.iterations());
-        }
+        BackendLimits before = limits(sizes, s, "before loading the model");
         LOG.info("loading {}", modelDir);
         long t0 = System.nanoTime();
         Qwen25VlConfig cfg = config(modelDir);
+        ModelInfo info;
+        VisionResult vision;
+        PrefillResult prefill;
+        List<DecodeResult> decode = new ArrayList<>();
         try (ModelRuntime rt = ModelRuntime.open(modelDir, runtimeOptions(cfg, s))) {
             double load = (System.nanoTime() - t0) / 1e9;
             if (!rt.model().architecture().equals(ARCHITECTURE)) {
@@ -66,7 +67,7 @@ public final class ModelBench {
                 fullAttention += cfg.vision().isFullAttention(b) ? 1 : 0;
             }
             String checkpointDtype = rt.snapshot().config().path("torch_dtype").asText("unknown");
-            ModelInfo info = new ModelInfo(
+            info = new ModelInfo(
                     modelDir.toString(),
                     ARCHITECTURE,
                     checkpointDtype,
@@ -80,21 +81,33 @@ public final class ModelBench {
                     load);
             LOG.info("loaded in {} s", fmt(load));
 
-            VisionResult vision = vision(rt, cfg, s, limits);
-            PrefillResult prefill = prefill(rt, cfg, s, limits);
-            List<DecodeResult> decode = new ArrayList<>();
+            vision = vision(rt, cfg, s);
+            prefill = prefill(rt, cfg, s);
             for (int batch : s.decodeBatches()) {
-                decode.add(decode(rt, cfg, s, limits, batch));
+                decode.add(decode(rt, cfg, s, batch));
             }
-            return new ModelBenchResult(
-                    machine.withLoadAtEnd(),
-                    info,
-                    s,
-                    limits,
-                    vision,
-                    prefill,
-                    decode,
-                    estimate(cfg, s, vision, prefill, decode));
+        }
+        BackendLimits after = limits(sizes, s, "after closing the model");
+        BackendLimits ceiling = BackendLimits.ceiling(before, after);
+        return new ModelBenchResult(
+                machine.withLoadAtEnd(),
+                info,
+                s,
+                before,
+                after,
+                ceiling,
+                vision,
+                prefill,
+                decode,
+                ModelBenchResult.Ratios.of(vision, prefill, decode, ceiling),
+                estimate(cfg, s, vision, prefill, decode));
+    }
+
+    /** On a backend instance of its own, freed before the model loads (or after it is closed). */
+    private static BackendLimits limits(BackendLimits.Sizes sizes, BenchSettings s, String when) {
+        try (TensorBackend ops = new DjlBackend()) {
+            LOG.info("measuring the limits of {} {}", ops.name(), when);
+            return BackendLimits.measure(ops, sizes, s.warmup(), s.iterations());
         }
     }
 
@@ -116,7 +129,7 @@ public final class ModelBench {
 
     // ---- vision tower
 
-    private static VisionResult vision(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s, BackendLimits limits) {
+    private static VisionResult vision(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s) {
         VisionEncoder encoder = rt.model().vision().orElseThrow();
         RgbImage image = syntheticImage(s.imageSize());
         LOG.info("vision: preprocessing a {}x{} image", s.imageSize(), s.imageSize());
@@ -158,7 +171,6 @@ public final class ModelBench {
             windowBlock = fullBlock * flops.windowBlock() / flops.fullBlock();
         }
         Timing tower = run.total();
-        double gemm = limits.gemm().median();
         double gflops = tower.medianRate(flops.total()) / 1e9;
         return new VisionResult(
                 s.imageSize(),
@@ -170,7 +182,7 @@ public final class ModelBench {
                 1 / tower.median(),
                 flops.total(),
                 gflops,
-                gflops / gemm,
+                tower.bestRate(flops.total()) / 1e9,
                 median(run.before()),
                 windowBlock,
                 flops.windowBlock(),
@@ -189,7 +201,7 @@ public final class ModelBench {
 
     // ---- prefill
 
-    private static PrefillResult prefill(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s, BackendLimits limits) {
+    private static PrefillResult prefill(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s) {
         EngineCore engine = rt.engine();
         CausalLm lm = rt.model().language().orElseThrow();
         int n = s.promptTokens();
@@ -220,7 +232,7 @@ public final class ModelBench {
                 n / step.median(),
                 flops,
                 gflops,
-                gflops / limits.gemm().median(),
+                step.bestRate(flops) / 1e9,
                 layer,
                 Qwen25VlWork.layerFlops(cfg, n, n),
                 median(sum(run.before(), run.after())));
@@ -228,8 +240,7 @@ public final class ModelBench {
 
     // ---- decode
 
-    private static DecodeResult decode(
-            ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s, BackendLimits limits, int batch) {
+    private static DecodeResult decode(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s, int batch) {
         EngineCore engine = rt.engine();
         int n = s.promptTokens();
         int maxTokens = 1 + s.warmup() + s.decodeTokens(); // the first comes from prefill
@@ -274,8 +285,7 @@ public final class ModelBench {
                 batch / step.median(),
                 bytes,
                 gbps,
-                gbps / limits.read().median(),
-                gbps / limits.gemv().median(),
+                step.bestRate(bytes) / 1e9,
                 layer,
                 Qwen25VlWork.layerWeightBytes(cfg),
                 median(outside));

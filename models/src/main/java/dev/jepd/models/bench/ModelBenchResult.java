@@ -9,15 +9,23 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-/** Everything one {@code jepd bench model} run measured; {@link BenchTable} prints it, Jackson writes it. */
+/**
+ * Everything one {@code jepd bench model} run measured; {@link BenchTable} prints it, Jackson writes it.
+ * The limits are measured twice, before the model loads and after it is closed, because on a shared
+ * machine a neighbour's build can halve them for a minute; the {@code ceiling} is the better of the two
+ * per probe, and the ratios divide by it.
+ */
 public record ModelBenchResult(
         @JsonProperty("machine") Machine machine,
         @JsonProperty("model") ModelInfo model,
         @JsonProperty("settings") BenchSettings settings,
-        @JsonProperty("limits") BackendLimits limits,
+        @JsonProperty("limits_before") BackendLimits limitsBefore,
+        @JsonProperty("limits_after") BackendLimits limitsAfter,
+        @JsonProperty("ceiling") BackendLimits ceiling,
         @JsonProperty("vision") VisionResult vision,
         @JsonProperty("prefill") PrefillResult prefill,
         @JsonProperty("decode") List<DecodeResult> decode,
+        @JsonProperty("ratios") Ratios ratios,
         @JsonProperty("full_model_estimate") FullModelEstimate fullModel) {
 
     /** Writes this result as indented JSON (snake_case keys, seconds and bytes as plain numbers). */
@@ -39,7 +47,8 @@ public record ModelBenchResult(
             @JsonProperty("java") String java,
             @JsonProperty("max_heap_bytes") long maxHeapBytes,
             @JsonProperty("load_average_start") double loadAverageStart,
-            @JsonProperty("load_average_end") double loadAverageEnd) {
+            @JsonProperty("load_average_end") double loadAverageEnd,
+            @JsonProperty("omp_wait_policy") String ompWaitPolicy) {
         static Machine current() {
             return new Machine(
                     Runtime.getRuntime().availableProcessors(),
@@ -48,11 +57,14 @@ public record ModelBenchResult(
                     System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"),
                     Runtime.getRuntime().maxMemory(),
                     loadAverage(),
-                    Double.NaN);
+                    Double.NaN,
+                    // libtorch's OpenMP threads spin while waiting by default; on a CPU shared with other work
+                    // PASSIVE changes small-op timings by an order of magnitude, so a result records it.
+                    System.getenv().getOrDefault("OMP_WAIT_POLICY", "unset"));
         }
 
         Machine withLoadAtEnd() {
-            return new Machine(cpus, os, java, maxHeapBytes, loadAverageStart, loadAverage());
+            return new Machine(cpus, os, java, maxHeapBytes, loadAverageStart, loadAverage(), ompWaitPolicy);
         }
 
         private static double loadAverage() {
@@ -97,7 +109,7 @@ public record ModelBenchResult(
             @JsonProperty("images_per_s") double imagesPerSecond,
             @JsonProperty("flops") long flops,
             @JsonProperty("gflops_per_s") double gflops,
-            @JsonProperty("of_gemm_peak") double ofGemmPeak,
+            @JsonProperty("gflops_per_s_best") double gflopsBest,
             @JsonProperty("patch_embed_s") double patchEmbed,
             @JsonProperty("window_block_s") double windowBlock,
             @JsonProperty("window_block_flops") long windowBlockFlops,
@@ -120,7 +132,7 @@ public record ModelBenchResult(
             @JsonProperty("tokens_per_s") double tokensPerSecond,
             @JsonProperty("flops") long flops,
             @JsonProperty("gflops_per_s") double gflops,
-            @JsonProperty("of_gemm_peak") double ofGemmPeak,
+            @JsonProperty("gflops_per_s_best") double gflopsBest,
             @JsonProperty("layer_s") double layer,
             @JsonProperty("layer_flops") long layerFlops,
             @JsonProperty("outside_layers_s") double outsideLayers) {}
@@ -131,8 +143,7 @@ public record ModelBenchResult(
      * @param step per-step times
      * @param weightBytes f32 weight bytes one step reads ({@link Qwen25VlWork#decodeWeightBytes})
      * @param weightGbPerS weight bytes per second at the median step
-     * @param ofRead that over the backend's read bandwidth
-     * @param ofGemv that over the backend's streaming matrix-vector product
+     * @param weightGbPerSBest at the best step
      */
     public record DecodeResult(
             @JsonProperty("batch") int batch,
@@ -141,11 +152,48 @@ public record ModelBenchResult(
             @JsonProperty("tokens_per_s") double tokensPerSecond,
             @JsonProperty("weight_bytes") long weightBytes,
             @JsonProperty("weight_gb_per_s") double weightGbPerS,
-            @JsonProperty("of_read") double ofRead,
-            @JsonProperty("of_gemv") double ofGemv,
+            @JsonProperty("weight_gb_per_s_best") double weightGbPerSBest,
             @JsonProperty("layer_s") double layer,
             @JsonProperty("layer_weight_bytes") long layerWeightBytes,
             @JsonProperty("outside_layers_s") double outsideLayers) {}
+
+    /**
+     * Achieved rates over the backend's ceiling, at the median (model median over ceiling median) and at
+     * the best sample (best over best).
+     */
+    public record Ratios(
+            @JsonProperty("vision_of_gemm") Ratio visionOfGemm,
+            @JsonProperty("prefill_of_gemm") Ratio prefillOfGemm,
+            @JsonProperty("decode") List<DecodeRatios> decode) {
+
+        static Ratios of(VisionResult v, PrefillResult p, List<DecodeResult> decode, BackendLimits ceiling) {
+            BackendLimits.Rate gemm = ceiling.gemm();
+            List<DecodeRatios> d = decode.stream()
+                    .map(r -> new DecodeRatios(
+                            r.batch(),
+                            new Ratio(
+                                    r.weightGbPerS() / ceiling.read().median(),
+                                    r.weightGbPerSBest() / ceiling.read().best()),
+                            new Ratio(
+                                    r.weightGbPerS() / ceiling.gemv().median(),
+                                    r.weightGbPerSBest() / ceiling.gemv().best())))
+                    .toList();
+            return new Ratios(
+                    new Ratio(v.gflops() / gemm.median(), v.gflopsBest() / gemm.best()),
+                    new Ratio(p.gflops() / gemm.median(), p.gflopsBest() / gemm.best()),
+                    d);
+        }
+    }
+
+    public record Ratio(
+            @JsonProperty("median") double median,
+            @JsonProperty("best") double best) {}
+
+    /** Decode's weight-read rate over the read probe's and over the streaming GEMV's. */
+    public record DecodeRatios(
+            @JsonProperty("batch") int batch,
+            @JsonProperty("of_read") Ratio ofRead,
+            @JsonProperty("of_gemv") Ratio ofGemv) {}
 
     /**
      * The measured parts scaled to the full depth: per-layer times × the full layer count, plus what lies

@@ -26,19 +26,27 @@ class ModelBenchSmokeTest {
         BenchSettings s = new BenchSettings(112, 24, 3, List.of(1, 2), 0, 1, 36, 32);
         ModelBenchResult r = ModelBench.run(dir, s, BackendLimits.Sizes.small());
 
-        BackendLimits l = r.limits();
-        for (Rate rate : List.of(
-                l.gemm(),
-                l.gemmLinear(),
-                l.gemv(),
-                l.gemvFlops(),
-                l.read(),
-                l.copyFresh(),
-                l.copyInPlace(),
-                l.segmentCopy())) {
-            positive(rate.label(), rate.median());
-            positive(rate.label(), rate.best());
+        for (BackendLimits l : List.of(r.limitsBefore(), r.limitsAfter(), r.ceiling())) {
+            for (Rate rate : List.of(
+                    l.gemm(),
+                    l.gemmLinear(),
+                    l.gemv(),
+                    l.gemvFlops(),
+                    l.read(),
+                    l.copyFresh(),
+                    l.copyInPlace(),
+                    l.segmentCopy())) {
+                positive(rate.label(), rate.median());
+                positive(rate.label(), rate.best());
+            }
         }
+        assertEquals(
+                Math.max(r.limitsBefore().gemm().best(), r.limitsAfter().gemm().best()),
+                r.ceiling().gemm().best());
+        positive("vision of GEMM", r.ratios().visionOfGemm().median());
+        positive("prefill of GEMM", r.ratios().prefillOfGemm().best());
+        assertEquals(2, r.ratios().decode().size());
+        positive("decode of read", r.ratios().decode().get(1).ofRead().median());
         assertEquals(2, r.model().textLayers());
         assertEquals(4, r.model().visionBlocks());
         assertEquals(2, r.model().visionFullAttentionBlocks());
@@ -80,7 +88,14 @@ class ModelBenchSmokeTest {
         r.writeJson(json);
         JsonNode node = new ObjectMapper().readTree(Files.readString(json));
         assertEquals(24, node.path("prefill").path("tokens").asInt());
-        assertTrue(node.path("limits").path("gemm").path("median").asDouble() > 0);
+        assertTrue(node.path("ceiling").path("gemm").path("median").asDouble() > 0);
+        assertTrue(node.path("ratios")
+                        .path("decode")
+                        .get(0)
+                        .path("of_read")
+                        .path("best")
+                        .asDouble()
+                > 0);
     }
 
     private static void positive(String what, double v) {
