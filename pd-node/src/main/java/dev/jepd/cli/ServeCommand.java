@@ -1,6 +1,5 @@
 package dev.jepd.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.jepd.encoder.EncoderServer;
 import dev.jepd.engine.ec.EcConnector;
 import dev.jepd.engine.ec.EcTransferConfig;
@@ -169,13 +168,9 @@ public final class ServeCommand implements Callable<Integer> {
         String modelString = model.toString();
         List<String> names =
                 servedModelName == null || servedModelName.isEmpty() ? List.of(modelString) : servedModelName;
-        PixelBounds bounds = PixelBounds.NONE;
-        if (mmProcessorKwargs != null) {
-            JsonNode kw = Json.MAPPER.readTree(mmProcessorKwargs);
-            bounds = new PixelBounds(
-                    kw.has("min_pixels") ? kw.get("min_pixels").asLong() : null,
-                    kw.has("max_pixels") ? kw.get("max_pixels").asLong() : null);
-        }
+        PixelBounds bounds = mmProcessorKwargs == null
+                ? PixelBounds.NONE
+                : PixelBounds.NONE.overriddenBy(Json.MAPPER.readTree(mmProcessorKwargs));
         String key = apiKey != null ? apiKey : System.getenv("VLLM_API_KEY");
         MediaConfig mediaConfig = MediaConfig.defaults().withMaxEncodedBytes(maxImageBytes);
         if (allowedLocalMediaPath != null) {

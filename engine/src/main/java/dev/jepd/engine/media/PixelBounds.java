@@ -1,5 +1,7 @@
 package dev.jepd.engine.media;
 
+import com.fasterxml.jackson.databind.JsonNode;
+
 /**
  * Per-request overrides of the resize bounds (vLLM's {@code mm_processor_kwargs}
  * {@code {"min_pixels": ..., "max_pixels": ...}}); a null field keeps the preprocessor config's value.
@@ -12,5 +14,19 @@ public record PixelBounds(Long minPixels, Long maxPixels) {
             throw new IllegalArgumentException(
                     "min_pixels and max_pixels must be positive: " + minPixels + ", " + maxPixels);
         }
+    }
+
+    /**
+     * These bounds with {@code min_pixels} / {@code max_pixels} of an {@code mm_processor_kwargs} object laid
+     * over them (the server's {@code --mm-processor-kwargs} over the preprocessor config, a request's over the
+     * server's). Null or empty kwargs change nothing; non-positive values are an IllegalArgumentException.
+     */
+    public PixelBounds overriddenBy(JsonNode kwargs) {
+        if (kwargs == null || kwargs.isNull() || kwargs.isEmpty()) {
+            return this;
+        }
+        return new PixelBounds(
+                kwargs.has("min_pixels") ? kwargs.get("min_pixels").asLong() : minPixels,
+                kwargs.has("max_pixels") ? kwargs.get("max_pixels").asLong() : maxPixels);
     }
 }

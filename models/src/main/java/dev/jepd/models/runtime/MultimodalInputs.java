@@ -73,13 +73,8 @@ public final class MultimodalInputs {
 
     /** Per-request pixel bounds: {@code mm_processor_kwargs} over the server's defaults. */
     public PixelBounds bounds(com.fasterxml.jackson.databind.JsonNode kwargs) {
-        if (kwargs == null || kwargs.isNull() || kwargs.isEmpty()) {
-            return defaultBounds;
-        }
-        Long min = kwargs.has("min_pixels") ? kwargs.get("min_pixels").asLong() : defaultBounds.minPixels();
-        Long max = kwargs.has("max_pixels") ? kwargs.get("max_pixels").asLong() : defaultBounds.maxPixels();
         try {
-            return new PixelBounds(min, max);
+            return defaultBounds.overriddenBy(kwargs);
         } catch (IllegalArgumentException e) {
             throw ApiException.badRequest(e.getMessage(), "mm_processor_kwargs");
         }
