@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -58,7 +57,7 @@ final class LocalCluster implements AutoCloseable {
         }
     }
 
-    private final List<Process> children = new ArrayList<>();
+    private final ChildProcesses children = new ChildProcesses();
     private final Path ec;
     private final Path logs;
     private final List<String> encoders = new ArrayList<>();
@@ -207,39 +206,18 @@ final class LocalCluster implements AutoCloseable {
     private void launch(String launcher, String log, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(launcher));
         cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd)
-                .redirectErrorStream(true)
-                .redirectOutput(logs.resolve(log).toFile());
-        // This JVM was started by the launcher after its build check: the nodes need not check again.
-        pb.environment().put("JEPD_NO_BUILD", "1");
-        children.add(pb.start());
+        children.start(logs.resolve(log), cmd);
     }
 
     private void awaitHealthy(String url) throws Exception {
-        HttpClient http =
-                HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (System.nanoTime() < deadline) {
-            for (Process p : children) {
+        if (!ChildProcesses.awaitHealthy(url, Duration.ofSeconds(180), children.all())) {
+            for (Process p : children.all()) {
                 if (!p.isAlive()) {
                     throw new IllegalStateException("a node exited during start-up; see the logs in " + logs);
                 }
             }
-            try {
-                var r = http.send(
-                        HttpRequest.newBuilder(URI.create(url + "/health"))
-                                .timeout(Duration.ofSeconds(2))
-                                .build(),
-                        HttpResponse.BodyHandlers.discarding());
-                if (r.statusCode() == 200) {
-                    return;
-                }
-            } catch (IOException e) {
-                // not up yet
-            }
-            Thread.sleep(250);
+            throw new IllegalStateException(url + " did not become healthy within 180 s; see the logs in " + logs);
         }
-        throw new IllegalStateException(url + " did not become healthy within 180 s; see the logs in " + logs);
     }
 
     /** One Prometheus sample's value (the first label set), 0 when absent. */
@@ -263,21 +241,7 @@ final class LocalCluster implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        for (Process p : children) {
-            p.descendants().forEach(ProcessHandle::destroy);
-            p.destroy();
-        }
-        for (Process p : children) {
-            try {
-                if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                    p.descendants().forEach(ProcessHandle::destroyForcibly);
-                    p.destroyForcibly();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        children.clear();
+    public void close() {
+        children.close();
     }
 }

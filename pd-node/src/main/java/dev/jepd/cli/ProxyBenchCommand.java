@@ -7,10 +7,6 @@ import io.undertow.util.Headers;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,7 +14,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -47,7 +42,7 @@ public final class ProxyBenchCommand implements Callable<Integer> {
     @Option(names = "--seed-proxy", description = "Path of client_ec_disaggregated.py (default: ../shared/seeds/).")
     Path seedProxy;
 
-    private final List<Process> children = new ArrayList<>();
+    private final ChildProcesses children = new ChildProcesses();
 
     @Override
     public Integer call() throws Exception {
@@ -62,7 +57,7 @@ public final class ProxyBenchCommand implements Callable<Integer> {
             String e = "http://127.0.0.1:" + encoder.port();
             String d = "http://127.0.0.1:" + decode.port();
             int jepdPort = LocalCluster.freePort();
-            launch(
+            Process jepdProcess = launch(
                     logs.resolve("jepd-proxy.log"),
                     launcher,
                     "proxy",
@@ -79,9 +74,10 @@ public final class ProxyBenchCommand implements Callable<Integer> {
                     ? seedProxy
                     : home.resolve("../shared/seeds/client_ec_disaggregated.py").normalize();
             String python = null;
+            Process seedProcess = null;
             if (Files.isRegularFile(seed)) {
                 int seedPort = LocalCluster.freePort();
-                launch(
+                seedProcess = launch(
                         logs.resolve("seed-proxy.log"),
                         "/usr/bin/python3",
                         seed.toString(),
@@ -95,8 +91,10 @@ public final class ProxyBenchCommand implements Callable<Integer> {
                         d);
                 python = "http://127.0.0.1:" + seedPort;
             }
-            await(jepd);
-            if (python != null && !tryAwait(python)) {
+            if (!ChildProcesses.awaitHealthy(jepd, Duration.ofSeconds(60), List.of(jepdProcess))) {
+                throw new IllegalStateException(jepd + " did not become healthy");
+            }
+            if (python != null && !ChildProcesses.awaitHealthy(python, Duration.ofSeconds(60), List.of(seedProcess))) {
                 System.err.println("bench proxy: the seed proxy did not start (see " + logs + "); measuring JEPD only");
                 python = null;
             }
@@ -208,45 +206,11 @@ public final class ProxyBenchCommand implements Callable<Integer> {
                 .start();
     }
 
-    private void launch(Path log, String... cmd) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-        pb.environment().put("JEPD_NO_BUILD", "1");
-        children.add(pb.start());
+    private Process launch(Path log, String... cmd) throws IOException {
+        return children.start(log, List.of(cmd));
     }
 
-    private static void await(String url) throws Exception {
-        if (!tryAwait(url)) {
-            throw new IllegalStateException(url + " did not become healthy");
-        }
-    }
-
-    private static boolean tryAwait(String url) throws Exception {
-        HttpClient http =
-                HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            try {
-                var r = http.send(
-                        HttpRequest.newBuilder(URI.create(url + "/health"))
-                                .timeout(Duration.ofSeconds(2))
-                                .build(),
-                        HttpResponse.BodyHandlers.discarding());
-                if (r.statusCode() == 200) {
-                    return true;
-                }
-            } catch (IOException notYet) {
-                // starting
-            }
-            Thread.sleep(200);
-        }
-        return false;
-    }
-
-    private synchronized void stop() {
-        for (Process p : children) {
-            p.descendants().forEach(ProcessHandle::destroy);
-            p.destroy();
-        }
-        children.clear();
+    private void stop() {
+        children.close();
     }
 }
