@@ -225,6 +225,7 @@ public final class ServeCommand implements Callable<Integer> {
             if (kvTransfer != null) {
                 closeables.add(kvTransfer);
                 kvReady = " kv_role=" + kv.role().jsonName() + " kv_engine_id=" + kvTransfer.engineId()
+                        + " kv_transport=" + kvTransfer.transportName()
                         + (kv.isProducer() ? " kv_port=" + kvTransfer.sideChannelPort() : "");
             }
             PdServer server = new PdServer(runtime, inputs, metrics, names, modelString, http, maxBody, kvTransfer);

@@ -3,17 +3,27 @@ package dev.jepd.pd;
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.engine.kv.transfer.JepdKvClient;
 import dev.jepd.engine.kv.transfer.JepdKvServer;
+import dev.jepd.engine.kv.transfer.KvBlockSource;
 import dev.jepd.engine.kv.transfer.KvTransferConfig;
+import dev.jepd.engine.kv.transfer.KvTransferConfigException;
 import dev.jepd.engine.kv.transfer.KvTransport;
+import dev.jepd.engine.kv.transfer.nixl.NixlKvClient;
+import dev.jepd.engine.kv.transfer.nixl.NixlKvProducer;
+import dev.jepd.ffi.nixl.NixlException;
+import dev.jepd.ffi.nixl.NixlLibrary;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * A PD node's part in prefill/decode disaggregation, from its {@code --kv-transfer-config}: as a producer it runs
- * the side channel that serves held blocks; as a consumer it pulls them. {@code kv_both} does both.
+ * the side channel that serves held blocks; as a consumer it pulls them. {@code kv_both} does both. With NIXL (see
+ * {@link KvTransferConfig}) the producer also stages blocks for NIXL reads and the consumer reads with NIXL.
  */
 public final class PdKvTransfer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PdKvTransfer.class);
@@ -24,14 +34,24 @@ public final class PdKvTransfer implements AutoCloseable {
     private final String advertisedHost;
     private final JepdKvServer server;
     private final KvTransport transport;
+    private final String transportName;
+    private final List<AutoCloseable> owned;
 
     private PdKvTransfer(
-            KvTransferConfig config, String engineId, String advertisedHost, JepdKvServer server, KvTransport t) {
+            KvTransferConfig config,
+            String engineId,
+            String advertisedHost,
+            JepdKvServer server,
+            KvTransport t,
+            String transportName,
+            List<AutoCloseable> owned) {
         this.config = config;
         this.engineId = engineId;
         this.advertisedHost = advertisedHost;
         this.server = server;
         this.transport = t;
+        this.transportName = transportName;
+        this.owned = owned;
     }
 
     /** Starts the side channel (producers) on {@code listenHost}, and the client (consumers). */
@@ -42,16 +62,96 @@ public final class PdKvTransfer implements AutoCloseable {
         String advertised = config.sideChannelHost() != null
                 ? config.sideChannelHost()
                 : (listenHost.equals("0.0.0.0") || listenHost.equals("::") ? "127.0.0.1" : listenHost);
-        if ("NixlConnector".equals(config.connector())) {
-            LOG.info("kv_connector NixlConnector: blocks travel over JEPD's own side channel (NIXL through Panama"
-                    + " is not implemented); peers must be JEPD nodes");
+        Optional<NixlLibrary> nixl = nixlLibrary(config);
+        List<AutoCloseable> owned = new ArrayList<>();
+        try {
+            KvBlockSource source = engine;
+            NixlKvProducer producer = null;
+            if (config.isProducer() && nixl.isPresent()) {
+                producer = new NixlKvProducer(
+                        nixl.get(),
+                        "jepd-prefill-" + engineId,
+                        config.nixlBackends(),
+                        engine,
+                        (long) config.nixlStagingMib() << 20,
+                        config.lease());
+                owned.add(producer);
+                source = producer;
+            }
+            JepdKvServer server = config.isProducer()
+                    ? new JepdKvServer(
+                            source, producer, engineId, listenHost, config.sideChannelPort(), config.transferTimeout())
+                    : null;
+            if (server != null) {
+                owned.add(server);
+            }
+            Duration connect =
+                    config.transferTimeout().compareTo(MAX_CONNECT) < 0 ? config.transferTimeout() : MAX_CONNECT;
+            KvTransport client = null;
+            if (config.isConsumer()) {
+                JepdKvClient sideChannel = new JepdKvClient(connect, config.transferTimeout());
+                if (nixl.isPresent()) {
+                    NixlKvClient c = new NixlKvClient(
+                            nixl.get(),
+                            "jepd-decode-" + engineId,
+                            config.nixlBackends(),
+                            sideChannel,
+                            config.transferTimeout());
+                    owned.add(c);
+                    client = c;
+                } else {
+                    client = sideChannel;
+                }
+            }
+            String name = nixl.isPresent() ? "nixl" : "tcp";
+            LOG.info(
+                    "KV transfer: {} as {} over {} (engine {})",
+                    config.connector(),
+                    config.role().jsonName(),
+                    nixl.isPresent()
+                            ? "NIXL " + config.nixlBackends() + " from "
+                                    + nixl.get().location()
+                            : "JEPD's TCP side channel",
+                    engineId);
+            return new PdKvTransfer(config, engineId, advertised, server, client, name, owned);
+        } catch (NixlException e) {
+            closeAll(owned);
+            throw new KvTransferConfigException("NIXL could not start: " + e.getMessage()
+                    + (config.transport() == KvTransferConfig.Transport.AUTO
+                            ? " (set kv_connector_extra_config.kv_transport to tcp to run without NIXL)"
+                            : ""));
+        } catch (IOException | RuntimeException e) {
+            closeAll(owned);
+            throw e;
         }
-        JepdKvServer server = config.isProducer()
-                ? new JepdKvServer(engine, engineId, listenHost, config.sideChannelPort(), config.transferTimeout())
-                : null;
-        Duration connect = config.transferTimeout().compareTo(MAX_CONNECT) < 0 ? config.transferTimeout() : MAX_CONNECT;
-        KvTransport client = config.isConsumer() ? new JepdKvClient(connect, config.transferTimeout()) : null;
-        return new PdKvTransfer(config, engineId, advertised, server, client);
+    }
+
+    /** The NIXL library when this node should and can use it; a clear error when it must and cannot. */
+    private static Optional<NixlLibrary> nixlLibrary(KvTransferConfig config) {
+        if (!config.wantsNixl()) {
+            return Optional.empty();
+        }
+        Optional<NixlLibrary> lib = NixlLibrary.find();
+        if (lib.isEmpty()) {
+            if (config.transport() == KvTransferConfig.Transport.NIXL) {
+                NixlLibrary.require(); // throws, saying where it looked
+            }
+            LOG.info(
+                    "kv_connector NixlConnector: libnixl_capi not found ({}); blocks travel over JEPD's TCP side"
+                            + " channel instead",
+                    NixlLibrary.absentReason());
+        }
+        return lib;
+    }
+
+    private static void closeAll(List<AutoCloseable> owned) {
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try {
+                owned.get(i).close();
+            } catch (Exception e) {
+                LOG.warn("closing {} failed: {}", owned.get(i), e.toString());
+            }
+        }
     }
 
     public KvTransferConfig config() {
@@ -72,6 +172,16 @@ public final class PdKvTransfer implements AutoCloseable {
         return server == null ? -1 : server.port();
     }
 
+    /** {@code nixl} or {@code tcp}: what this node reads and serves blocks with. */
+    public String transportName() {
+        return transportName;
+    }
+
+    /** Pulls this decode node made with NIXL since start. */
+    public long nixlPulls() {
+        return transport instanceof NixlKvClient c ? c.nixlPulls() : 0;
+    }
+
     /** The client; null on a producer-only node. */
     public KvTransport transport() {
         return transport;
@@ -79,8 +189,6 @@ public final class PdKvTransfer implements AutoCloseable {
 
     @Override
     public void close() {
-        if (server != null) {
-            server.close();
-        }
+        closeAll(owned);
     }
 }

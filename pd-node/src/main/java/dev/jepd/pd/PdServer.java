@@ -100,6 +100,10 @@ public final class PdServer implements AutoCloseable {
                 "Prompt tokens whose KV a decode node loaded from a prefill node instead of computing.",
                 () -> runtime.engine().stats().remoteKvTokens());
         metrics.gauge(
+                "jepd:kv_nixl_pulls_total",
+                "KV pulls this decode node read with NIXL (the rest, if any, went over JEPD's TCP side channel).",
+                () -> kvTransfer == null ? 0 : kvTransfer.nixlPulls());
+        metrics.gauge(
                 "jepd:kv_transfer_failures_total",
                 "KV pulls from a prefill node that failed (answered with an error, or recomputed by policy).",
                 kvTransferFailures::get);

@@ -25,16 +25,35 @@ public final class JepdKvClient implements KvTransport {
 
     @Override
     public KvBlocks pull(KvTransferParams remote, int promptTokens, KvLayout expected) {
+        int[] ids = checkedBlockIds(remote, promptTokens, expected);
+        return call(
+                remote,
+                KvWire.Request.read(remote.remoteEngineId(), remote.remoteRequestId(), promptTokens, ids),
+                in -> KvWire.readBlocks(in, expected, ids.length));
+    }
+
+    /**
+     * The NIXL handshake: asks the prefill node to stage the blocks for a NIXL read.
+     *
+     * @throws KvWire.RemoteError with {@link KvWire.Status#NOT_SUPPORTED} when the prefill node has no NIXL
+     */
+    public KvWire.Staged stage(KvTransferParams remote, int promptTokens, KvLayout expected) {
+        int[] ids = checkedBlockIds(remote, promptTokens, expected);
+        return call(
+                remote,
+                KvWire.Request.stage(remote.remoteEngineId(), remote.remoteRequestId(), promptTokens, ids),
+                in -> KvWire.readStaged(in, expected, ids.length));
+    }
+
+    /** The block ids in {@code remote}, if they are as many as a prompt of {@code promptTokens} needs. */
+    private static int[] checkedBlockIds(KvTransferParams remote, int promptTokens, KvLayout expected) {
         int[] ids = remote.remoteBlockIds();
         int needed = (promptTokens + expected.blockSize() - 1) / expected.blockSize();
         if (ids.length != needed) {
             throw new KvTransferException("the prefill node holds " + ids.length + " blocks, a prompt of "
                     + promptTokens + " tokens needs " + needed + " (different prompt or --block-size?)");
         }
-        return call(
-                remote,
-                KvWire.Request.read(remote.remoteEngineId(), remote.remoteRequestId(), promptTokens, ids),
-                in -> KvWire.readBlocks(in, expected, ids.length));
+        return ids;
     }
 
     @Override
@@ -59,6 +78,9 @@ public final class JepdKvClient implements KvTransport {
             KvWire.writeRequest(out, request);
             return reader.read(new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 16)));
         } catch (KvWire.RemoteError e) {
+            if (e.status() == KvWire.Status.NOT_SUPPORTED) {
+                throw e; // the caller picks another way
+            }
             throw new KvTransferException(
                     "prefill node " + where + " refused " + request.op() + " of " + request.requestId() + ": "
                             + e.getMessage(),

@@ -24,6 +24,7 @@ public final class JepdKvServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(JepdKvServer.class);
 
     private final KvBlockSource source;
+    private final KvStager stager;
     private final String engineId;
     private final ServerSocket socket;
     private final int timeoutMillis;
@@ -31,10 +32,17 @@ public final class JepdKvServer implements AutoCloseable {
     private final Thread acceptor;
     private volatile boolean open = true;
 
-    /** Binds {@code host:port} (port 0 picks a free one) and starts accepting. */
+    /** Binds {@code host:port} (port 0 picks a free one) and starts accepting; STAGE is not supported. */
     public JepdKvServer(KvBlockSource source, String engineId, String host, int port, Duration timeout)
             throws IOException {
+        this(source, null, engineId, host, port, timeout);
+    }
+
+    /** As above, with {@code stager} (null: none) answering the NIXL handshake, STAGE. */
+    public JepdKvServer(KvBlockSource source, KvStager stager, String engineId, String host, int port, Duration timeout)
+            throws IOException {
         this.source = source;
+        this.stager = stager;
         this.engineId = engineId;
         this.timeoutMillis = (int) Math.min(Integer.MAX_VALUE, timeout.toMillis());
         this.socket = new ServerSocket();
@@ -82,22 +90,24 @@ public final class JepdKvServer implements AutoCloseable {
                 return;
             }
             switch (r.op()) {
-                case READ -> {
-                    KvBlocks blocks;
-                    try {
-                        blocks = source.read(r.requestId(), r.blockIds(), r.promptTokens());
-                    } catch (KvWire.RemoteError e) {
-                        KvWire.writeError(out, e.status(), e.getMessage());
-                        return;
-                    } catch (KvTransferException e) {
-                        KvWire.writeError(out, KvWire.Status.REJECTED, e.getMessage());
-                        return;
-                    } catch (RuntimeException e) {
-                        LOG.error("KV read for {} failed", r.requestId(), e);
-                        KvWire.writeError(out, KvWire.Status.INTERNAL, e.toString());
+                case READ ->
+                    answer(out, r, () -> {
+                        KvBlocks blocks = source.read(r.requestId(), r.blockIds(), r.promptTokens());
+                        return () -> KvWire.writeBlocks(out, blocks);
+                    });
+                case STAGE -> {
+                    if (stager == null) {
+                        KvWire.writeError(
+                                out,
+                                KvWire.Status.NOT_SUPPORTED,
+                                "prefill node " + engineId + " has no NIXL agent (kv_transport tcp, or libnixl_capi"
+                                        + " absent there)");
                         return;
                     }
-                    KvWire.writeBlocks(out, blocks);
+                    answer(out, r, () -> {
+                        KvWire.Staged staged = stager.stage(r.requestId(), r.blockIds(), r.promptTokens());
+                        return () -> KvWire.writeStaged(out, staged);
+                    });
                 }
                 case RELEASE -> {
                     if (source.release(r.requestId())) {
@@ -112,6 +122,33 @@ public final class JepdKvServer implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             LOG.warn("KV side channel request failed: {}", e.toString());
         }
+    }
+
+    private interface Reply {
+        void write() throws IOException;
+    }
+
+    private interface Work {
+        Reply run();
+    }
+
+    /** Runs {@code work} and writes its reply, or the error it raised as the right status. */
+    private static void answer(DataOutputStream out, KvWire.Request r, Work work) throws IOException {
+        Reply reply;
+        try {
+            reply = work.run();
+        } catch (KvWire.RemoteError e) {
+            KvWire.writeError(out, e.status(), e.getMessage());
+            return;
+        } catch (KvTransferException e) {
+            KvWire.writeError(out, KvWire.Status.REJECTED, e.getMessage());
+            return;
+        } catch (RuntimeException e) {
+            LOG.error("KV {} for {} failed", r.op(), r.requestId(), e);
+            KvWire.writeError(out, KvWire.Status.INTERNAL, e.toString());
+            return;
+        }
+        reply.write();
     }
 
     @Override

@@ -4,15 +4,20 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The {@code --kv-transfer-config} JSON, named as vLLM's {@code KVTransferConfig}, so one launch line serves both.
  *
- * <p>{@code kv_connector} {@code NixlConnector} is accepted with its meaning in JEPD: JEPD's own TCP transport
- * carries the blocks (NIXL through Panama is not implemented). {@code JepdConnector} names that transport
- * directly. {@code kv_connector_extra_config} holds JEPD's settings: {@code side_channel_port} (default 5600, as
+ * <p>{@code kv_connector} {@code NixlConnector} is accepted with its meaning: the decode node reads the blocks with
+ * NIXL (through Panama, on {@code libnixl_capi}) where the library is installed, after a handshake over JEPD's side
+ * channel; where it is not, JEPD's own TCP transport carries them, and the log says why. {@code JepdConnector}
+ * names the TCP transport. {@code kv_connector_extra_config} holds JEPD's settings: {@code kv_transport}
+ * ({@code auto}, the default: as just said; {@code nixl}: NIXL or refuse to start; {@code tcp}), {@code backends}
+ * (NIXL backends, as vLLM's NixlConnector; default {@code ["UCX"]}), {@code nixl_staging_mib} (the prefill node's
+ * NIXL-registered staging buffer; default 256), {@code side_channel_port} (default 5600, as
  * vLLM's {@code VLLM_NIXL_SIDE_CHANNEL_PORT}; 0 picks a free port), {@code side_channel_host} (the address the
  * prefill node advertises; default the listen host, or 127.0.0.1 when listening on all interfaces),
  * {@code lease_seconds} (how long a prefill node holds blocks no decode node has confirmed; default 480, as
@@ -30,12 +35,16 @@ public record KvTransferConfig(
         String sideChannelHost,
         Duration lease,
         Duration transferTimeout,
-        FailurePolicy failurePolicy) {
+        FailurePolicy failurePolicy,
+        Transport transport,
+        List<String> nixlBackends,
+        int nixlStagingMib) {
 
     public static final List<String> ACCEPTED_CONNECTORS = List.of("NixlConnector", "JepdConnector");
     public static final int DEFAULT_SIDE_CHANNEL_PORT = 5600;
     public static final int DEFAULT_LEASE_SECONDS = 480;
     public static final int DEFAULT_TRANSFER_TIMEOUT_SECONDS = 30;
+    public static final int DEFAULT_NIXL_STAGING_MIB = 256;
 
     private static final List<String> KNOWN_FIELDS =
             List.of("kv_connector", "kv_role", "kv_connector_extra_config", "engine_id", "kv_load_failure_policy");
@@ -55,7 +64,10 @@ public record KvTransferConfig(
             "side_channel_host",
             "lease_seconds",
             "transfer_timeout_seconds",
-            "kv_load_failure_policy");
+            "kv_load_failure_policy",
+            "kv_transport",
+            "backends",
+            "nixl_staging_mib");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -100,6 +112,24 @@ public record KvTransferConfig(
         }
     }
 
+    /** What carries the blocks: {@code auto} follows {@code kv_connector} and the library's presence. */
+    public enum Transport {
+        AUTO,
+        NIXL,
+        TCP;
+
+        static Transport parse(String name) {
+            return switch (name) {
+                case "auto" -> AUTO;
+                case "nixl" -> NIXL;
+                case "tcp" -> TCP;
+                default ->
+                    throw new KvTransferConfigException("kv_connector_extra_config.kv_transport " + name
+                            + " is not supported; accepted: auto," + " nixl, tcp");
+            };
+        }
+    }
+
     public KvTransferConfig {
         if (!ACCEPTED_CONNECTORS.contains(connector)) {
             throw new KvTransferConfigException("kv_connector " + connector + " is not supported; accepted: "
@@ -117,6 +147,16 @@ public record KvTransferConfig(
         }
         if (transferTimeout.isNegative() || transferTimeout.isZero()) {
             throw new KvTransferConfigException("kv_connector_extra_config.transfer_timeout_seconds must be positive");
+        }
+        if (nixlBackends.isEmpty()) {
+            throw new KvTransferConfigException("kv_connector_extra_config.backends must name a NIXL backend");
+        }
+        nixlBackends = List.copyOf(nixlBackends);
+        if (nixlStagingMib < 1) {
+            throw new KvTransferConfigException("kv_connector_extra_config.nixl_staging_mib must be positive");
+        }
+        if (transport == Transport.NIXL && !"NixlConnector".equals(connector)) {
+            throw new KvTransferConfigException("kv_transport nixl needs kv_connector NixlConnector");
         }
     }
 
@@ -168,6 +208,22 @@ public record KvTransferConfig(
                 : tree.hasNonNull("kv_load_failure_policy")
                         ? tree.get("kv_load_failure_policy").asText()
                         : "fail";
+        List<String> backends = List.of("UCX");
+        JsonNode b = extra.get("backends");
+        if (b != null && !b.isNull()) {
+            if (!b.isArray()) {
+                throw new KvTransferConfigException("kv_connector_extra_config.backends must be a list of names");
+            }
+            backends = new ArrayList<>();
+            for (JsonNode n : b) {
+                if (!n.isTextual()) {
+                    throw new KvTransferConfigException("kv_connector_extra_config.backends must be a list of names");
+                }
+                backends.add(n.asText());
+            }
+        }
+        String transport =
+                extra.hasNonNull("kv_transport") ? extra.get("kv_transport").asText() : "auto";
         return new KvTransferConfig(
                 connector.asText(),
                 Role.parse(role.asText()),
@@ -176,7 +232,10 @@ public record KvTransferConfig(
                 host,
                 Duration.ofSeconds(lease),
                 Duration.ofSeconds(timeout),
-                FailurePolicy.parse(policy));
+                FailurePolicy.parse(policy),
+                Transport.parse(transport),
+                backends,
+                wholeNumber(extra, "nixl_staging_mib", DEFAULT_NIXL_STAGING_MIB));
     }
 
     public boolean isProducer() {
@@ -185,6 +244,11 @@ public record KvTransferConfig(
 
     public boolean isConsumer() {
         return role == Role.KV_CONSUMER || role == Role.KV_BOTH;
+    }
+
+    /** Whether this node should try NIXL at all: {@code auto} with NixlConnector, or {@code nixl}. */
+    public boolean wantsNixl() {
+        return transport == Transport.NIXL || (transport == Transport.AUTO && "NixlConnector".equals(connector));
     }
 
     private static int envPort() {

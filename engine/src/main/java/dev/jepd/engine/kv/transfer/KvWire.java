@@ -12,16 +12,23 @@ import java.nio.charset.StandardCharsets;
  * The frames of JEPD's KV side channel; every integer and float is little-endian.
  *
  * <pre>
- * request  = magic:u32 op:u8 engine_id:str request_id:str [READ: prompt_tokens:u32 n:u32 block_id:u32 × n]
+ * request  = magic:u32 op:u8 engine_id:str request_id:str
+ *            [READ, STAGE: prompt_tokens:u32 n:u32 block_id:u32 × n]
  * reply    = magic:u32 status:u8 (status ≠ OK: message:str)
- *            [READ, OK: layers:u32 kv_heads:u32 head_dim:u32 block_size:u32 n:u32
- *                       then per layer: K f32 × (n·block_size·kv_heads·head_dim), V the same]
+ *            [READ, OK: layout then per layer: K f32 × (n·block_size·kv_heads·head_dim), V the same]
+ *            [STAGE, OK: layout agent:str metadata_length:u32 metadata address:u64 bytes:u64]
+ * layout   = layers:u32 kv_heads:u32 head_dim:u32 block_size:u32 n:u32
  * str      = length:u16 utf-8 bytes
  * </pre>
  *
  * K and V rows are those of the requested blocks' slots in request order, each row {@code [kv_heads, head_dim]}.
  * One request per connection. Sizes are checked before anything is allocated, so a corrupt or hostile frame is
  * an exception, never a huge allocation.
+ *
+ * <p>STAGE is the handshake of the NIXL path: the prefill node copies the blocks into its NIXL-registered staging
+ * buffer, in the READ body's order and encoding, and answers where they are ({@code address}, {@code bytes}) and
+ * its agent's metadata; the decode node then reads them with NIXL and tells the prefill node, by a NIXL
+ * notification, when it may free them. A prefill node without NIXL answers {@link Status#NOT_SUPPORTED}.
  */
 public final class KvWire {
     /** "JKV1". */
@@ -29,13 +36,15 @@ public final class KvWire {
 
     static final int MAX_STRING_BYTES = 4096;
     static final int MAX_BLOCKS = 1 << 20;
+    static final int MAX_METADATA_BYTES = 64 << 20;
     private static final int CHUNK_FLOATS = 1 << 16;
 
     private KvWire() {}
 
     public enum Op {
         READ(1),
-        RELEASE(2);
+        RELEASE(2),
+        STAGE(3);
 
         final int code;
 
@@ -47,6 +56,7 @@ public final class KvWire {
             return switch (code) {
                 case 1 -> READ;
                 case 2 -> RELEASE;
+                case 3 -> STAGE;
                 default -> throw new KvTransferException("unknown KV side-channel op " + code);
             };
         }
@@ -58,7 +68,9 @@ public final class KvWire {
         NOT_FOUND(1),
         /** The request does not match the lease (block ids, token count) or is malformed. */
         REJECTED(2),
-        INTERNAL(3);
+        INTERNAL(3),
+        /** The prefill node cannot serve this op (STAGE without NIXL). */
+        NOT_SUPPORTED(4);
 
         final int code;
 
@@ -85,6 +97,21 @@ public final class KvWire {
         public static Request release(String engineId, String requestId) {
             return new Request(Op.RELEASE, engineId, requestId, 0, new int[0]);
         }
+
+        public static Request stage(String engineId, String requestId, int promptTokens, int[] blockIds) {
+            return new Request(Op.STAGE, engineId, requestId, promptTokens, blockIds);
+        }
+    }
+
+    /**
+     * Where a prefill node staged a request's blocks for a NIXL read: {@code bytes} bytes at {@code address} in
+     * memory registered with agent {@code agent}, whose metadata is {@code metadata}.
+     */
+    public record Staged(KvLayout layout, int numBlocks, String agent, byte[] metadata, long address, long bytes) {
+        /** The staged size that {@code numBlocks} blocks of {@code layout} take. */
+        public static long bytesFor(KvLayout layout, int numBlocks) {
+            return 2L * layout.layers() * layout.blockFloats(numBlocks) * Float.BYTES;
+        }
     }
 
     /** A reply that is not OK, as the client sees it. */
@@ -106,7 +133,7 @@ public final class KvWire {
         out.writeByte(r.op().code);
         writeString(out, r.engineId() == null ? "" : r.engineId());
         writeString(out, r.requestId());
-        if (r.op() == Op.READ) {
+        if (r.op() == Op.READ || r.op() == Op.STAGE) {
             if (r.blockIds().length > MAX_BLOCKS) {
                 throw new KvTransferException("too many blocks in one read: " + r.blockIds().length);
             }
@@ -136,7 +163,7 @@ public final class KvWire {
         for (int i = 0; i < n; i++) {
             ids[i] = readInt(in);
         }
-        return Request.read(engine, request, tokens, ids);
+        return new Request(op, engine, request, tokens, ids);
     }
 
     public static void writeError(DataOutputStream out, Status status, String message) throws IOException {
@@ -159,17 +186,51 @@ public final class KvWire {
         writeInt(out, MAGIC);
         out.writeByte(Status.OK.code);
         KvLayout l = blocks.layout();
-        writeInt(out, l.layers());
-        writeInt(out, l.kvHeads());
-        writeInt(out, l.headDim());
-        writeInt(out, l.blockSize());
-        writeInt(out, blocks.numBlocks());
+        writeLayout(out, l, blocks.numBlocks());
         ByteBuffer buf = ByteBuffer.allocate(CHUNK_FLOATS * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (int layer = 0; layer < l.layers(); layer++) {
             writeFloats(out, blocks.keys()[layer], buf);
             writeFloats(out, blocks.values()[layer], buf);
         }
         out.flush();
+    }
+
+    /** The reply to a stage. */
+    public static void writeStaged(DataOutputStream out, Staged s) throws IOException {
+        writeInt(out, MAGIC);
+        out.writeByte(Status.OK.code);
+        writeLayout(out, s.layout(), s.numBlocks());
+        writeString(out, s.agent());
+        writeInt(out, s.metadata().length);
+        out.write(s.metadata());
+        out.writeLong(Long.reverseBytes(s.address()));
+        out.writeLong(Long.reverseBytes(s.bytes()));
+        out.flush();
+    }
+
+    /**
+     * Reads a stage's reply; the layout must be {@code expected}, the block count {@code numBlocks} and the size
+     * what those blocks take.
+     *
+     * @throws RemoteError when the server refused
+     */
+    public static Staged readStaged(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
+        readStatus(in);
+        readLayout(in, expected, numBlocks);
+        String agent = readString(in);
+        int mdLength = readInt(in);
+        if (mdLength <= 0 || mdLength > MAX_METADATA_BYTES) {
+            throw new KvTransferException("NIXL metadata of " + mdLength + " bytes outside 1.." + MAX_METADATA_BYTES);
+        }
+        byte[] md = new byte[mdLength];
+        in.readFully(md);
+        long address = Long.reverseBytes(in.readLong());
+        long bytes = Long.reverseBytes(in.readLong());
+        if (bytes != Staged.bytesFor(expected, numBlocks)) {
+            throw new KvTransferException("the prefill node staged " + bytes + " bytes, " + numBlocks + " blocks take "
+                    + Staged.bytesFor(expected, numBlocks));
+        }
+        return new Staged(expected, numBlocks, agent, md, address, bytes);
     }
 
     /** Reads an OK-or-error reply without a body (a release). */
@@ -184,15 +245,7 @@ public final class KvWire {
      */
     public static KvBlocks readBlocks(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
         readStatus(in);
-        KvLayout got = new KvLayout(readInt(in), readInt(in), readInt(in), readInt(in));
-        if (!got.equals(expected)) {
-            throw new KvTransferException("the prefill node's KV layout " + got + " differs from this node's "
-                    + expected + " (same model and --block-size on both?)");
-        }
-        int n = readInt(in);
-        if (n != numBlocks) {
-            throw new KvTransferException("asked for " + numBlocks + " blocks, the prefill node sent " + n);
-        }
+        int n = readLayout(in, expected, numBlocks);
         long floats = expected.blockFloats(n);
         if (floats > Integer.MAX_VALUE - 8) {
             throw new KvTransferException("one layer of " + n + " blocks is too large for one transfer");
@@ -205,6 +258,27 @@ public final class KvWire {
             values[layer] = readFloats(in, (int) floats, chunk);
         }
         return new KvBlocks(expected, n, keys, values);
+    }
+
+    private static void writeLayout(DataOutputStream out, KvLayout l, int numBlocks) throws IOException {
+        writeInt(out, l.layers());
+        writeInt(out, l.kvHeads());
+        writeInt(out, l.headDim());
+        writeInt(out, l.blockSize());
+        writeInt(out, numBlocks);
+    }
+
+    private static int readLayout(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
+        KvLayout got = new KvLayout(readInt(in), readInt(in), readInt(in), readInt(in));
+        if (!got.equals(expected)) {
+            throw new KvTransferException("the prefill node's KV layout " + got + " differs from this node's "
+                    + expected + " (same model and --block-size on both?)");
+        }
+        int n = readInt(in);
+        if (n != numBlocks) {
+            throw new KvTransferException("asked for " + numBlocks + " blocks, the prefill node sent " + n);
+        }
+        return n;
     }
 
     private static void readStatus(DataInputStream in) throws IOException {

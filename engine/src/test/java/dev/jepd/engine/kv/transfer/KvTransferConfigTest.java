@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class KvTransferConfigTest {
@@ -18,6 +19,10 @@ class KvTransferConfigTest {
         assertEquals(Duration.ofSeconds(480), c.lease());
         assertEquals(KvTransferConfig.FailurePolicy.FAIL, c.failurePolicy());
         assertNull(c.engineId());
+        assertEquals(KvTransferConfig.Transport.AUTO, c.transport());
+        assertTrue(c.wantsNixl(), "NixlConnector means NIXL where the library is");
+        assertEquals(List.of("UCX"), c.nixlBackends());
+        assertEquals(256, c.nixlStagingMib());
         if (System.getenv("VLLM_NIXL_SIDE_CHANNEL_PORT") == null) {
             assertEquals(5600, c.sideChannelPort());
         }
@@ -43,6 +48,42 @@ class KvTransferConfigTest {
                                 + "\"kv_load_failure_policy\":\"recompute\"}")
                         .failurePolicy(),
                 "newer vLLM's top-level field");
+    }
+
+    @Test
+    void nixlSettings() {
+        KvTransferConfig c = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                + "\"kv_connector_extra_config\":{\"kv_transport\":\"nixl\",\"backends\":[\"UCX\",\"LIBFABRIC\"],"
+                + "\"nixl_staging_mib\":8}}");
+        assertEquals(KvTransferConfig.Transport.NIXL, c.transport());
+        assertEquals(List.of("UCX", "LIBFABRIC"), c.nixlBackends());
+        assertEquals(8, c.nixlStagingMib());
+        assertTrue(c.wantsNixl());
+        KvTransferConfig tcp = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                + "\"kv_connector_extra_config\":{\"kv_transport\":\"tcp\"}}");
+        assertFalse(tcp.wantsNixl());
+        assertFalse(KvTransferConfig.parse("{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_both\"}")
+                .wantsNixl());
+        assertMessage(
+                "{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"kv_transport\":\"nixl\"}}",
+                "needs kv_connector NixlConnector");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"kv_transport\":\"rdma\"}}",
+                "auto, nixl, tcp");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"backends\":\"UCX\"}}",
+                "list of names");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"backends\":[]}}",
+                "must name a NIXL backend");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"nixl_staging_mib\":0}}",
+                "nixl_staging_mib must be positive");
     }
 
     @Test

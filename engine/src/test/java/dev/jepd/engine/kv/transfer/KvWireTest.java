@@ -174,6 +174,73 @@ class KvWireTest {
     }
 
     @Test
+    void stageRequestAndReplyRoundTrip() throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        KvWire.writeRequest(new DataOutputStream(bytes), KvWire.Request.stage("eng", "req-1", 9, new int[] {3, 1}));
+        assertEquals(3, bytes.toByteArray()[4], "op STAGE");
+        KvWire.Request r = KvWire.readRequest(in(bytes));
+        assertEquals(KvWire.Op.STAGE, r.op());
+        assertEquals(9, r.promptTokens());
+        assertArrayEquals(new int[] {3, 1}, r.blockIds());
+
+        long size = KvWire.Staged.bytesFor(LAYOUT, 2);
+        assertEquals(2L * 2 * (2 * 4 * 2 * 4) * 4, size, "K and V of 2 layers, 2 blocks of 4 tokens × 2 heads × 4");
+        byte[] md = {1, 2, 3, 0, 5};
+        bytes = new ByteArrayOutputStream();
+        KvWire.writeStaged(
+                new DataOutputStream(bytes), new KvWire.Staged(LAYOUT, 2, "agent-p", md, 0x7f00_1234_5000L, size));
+        KvWire.Staged got = KvWire.readStaged(in(bytes), LAYOUT, 2);
+        assertEquals("agent-p", got.agent());
+        assertArrayEquals(md, got.metadata());
+        assertEquals(0x7f00_1234_5000L, got.address());
+        assertEquals(size, got.bytes());
+
+        // A size that does not match the blocks is refused, as is a foreign layout.
+        bytes = new ByteArrayOutputStream();
+        KvWire.writeStaged(new DataOutputStream(bytes), new KvWire.Staged(LAYOUT, 2, "a", md, 64, size - 4));
+        ByteArrayOutputStream wrongSize = bytes;
+        assertThrows(KvTransferException.class, () -> KvWire.readStaged(in(wrongSize), LAYOUT, 2));
+        bytes = new ByteArrayOutputStream();
+        KvWire.writeStaged(new DataOutputStream(bytes), new KvWire.Staged(LAYOUT, 2, "a", md, 64, size));
+        ByteArrayOutputStream other = bytes;
+        assertThrows(KvTransferException.class, () -> KvWire.readStaged(in(other), new KvLayout(2, 2, 4, 8), 2));
+    }
+
+    @Test
+    void aSideChannelWithoutNixlAnswersStageNotSupportedAndStillServesReads() throws IOException {
+        FixedSource source = new FixedSource();
+        try (JepdKvServer server = new JepdKvServer(source, "eng-1", "127.0.0.1", 0, Duration.ofSeconds(5))) {
+            JepdKvClient client = new JepdKvClient(Duration.ofSeconds(2), Duration.ofSeconds(5));
+            KvTransferParams ok = KvTransferParams.held("eng-1", new int[] {4, 5}, "r1", "127.0.0.1", server.port());
+            KvWire.RemoteError e = assertThrows(KvWire.RemoteError.class, () -> client.stage(ok, 6, LAYOUT));
+            assertEquals(KvWire.Status.NOT_SUPPORTED, e.status());
+            assertTrue(e.getMessage().contains("no NIXL agent"), e.getMessage());
+            assertArrayEquals(blocks(2).values()[0], client.pull(ok, 6, LAYOUT).values()[0]);
+        }
+    }
+
+    @Test
+    void aStagerAnswersStageAndItsErrorsKeepTheirStatus() throws IOException {
+        FixedSource source = new FixedSource();
+        KvStager stager = (id, ids, tokens) -> {
+            source.read(id, ids, tokens); // the lease check, as the NIXL stager does
+            return new KvWire.Staged(
+                    LAYOUT, ids.length, "agent-p", new byte[] {9}, 4096, KvWire.Staged.bytesFor(LAYOUT, ids.length));
+        };
+        try (JepdKvServer server = new JepdKvServer(source, stager, "eng-1", "127.0.0.1", 0, Duration.ofSeconds(5))) {
+            JepdKvClient client = new JepdKvClient(Duration.ofSeconds(2), Duration.ofSeconds(5));
+            KvTransferParams ok = KvTransferParams.held("eng-1", new int[] {4, 5}, "r1", "127.0.0.1", server.port());
+            KvWire.Staged s = client.stage(ok, 6, LAYOUT);
+            assertEquals("agent-p", s.agent());
+            assertEquals(4096, s.address());
+            KvTransferParams unknown =
+                    KvTransferParams.held("eng-1", new int[] {4, 5}, "r2", "127.0.0.1", server.port());
+            KvTransferException e = assertThrows(KvTransferException.class, () -> client.stage(unknown, 6, LAYOUT));
+            assertTrue(e.getMessage().contains("no KV blocks held for request r2"), e.getMessage());
+        }
+    }
+
+    @Test
     void aDeadPeerIsAnExceptionNotAHang() throws IOException {
         int port;
         try (var s = new java.net.ServerSocket(0)) {
