@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -33,6 +34,12 @@ public final class NodeProcess implements AutoCloseable {
     }
 
     public static NodeProcess start(String name, String mainClass, List<String> args) throws IOException {
+        return start(name, mainClass, args, Map.of());
+    }
+
+    /** As above, with {@code env} added to the inherited environment. */
+    public static NodeProcess start(String name, String mainClass, List<String> args, Map<String, String> env)
+            throws IOException {
         List<String> cmd = new ArrayList<>(List.of(
                 ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED",
@@ -48,6 +55,7 @@ public final class NodeProcess implements AutoCloseable {
         Path log = logs.resolve(name + ".log");
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("OPT_OUT_TRACKING", "true");
+        pb.environment().putAll(env);
         Process p = pb.start();
         p.getOutputStream().close();
         CompletableFuture<Integer> port = new CompletableFuture<>();
@@ -80,9 +88,20 @@ public final class NodeProcess implements AutoCloseable {
 
     /** {@code jepd serve MODEL args...}. */
     public static NodeProcess serve(String name, Path model, String... args) throws IOException {
+        return serve(name, model, Map.of(), args);
+    }
+
+    /** {@code jepd serve MODEL args...} with {@code env} added. */
+    public static NodeProcess serve(String name, Path model, Map<String, String> env, String... args)
+            throws IOException {
         List<String> a = new ArrayList<>(List.of("serve", model.toString(), "--host", "127.0.0.1", "--port", "0"));
         a.addAll(List.of(args));
-        return start(name, "dev.jepd.cli.Jepd", a);
+        return start(name, "dev.jepd.cli.Jepd", a, env);
+    }
+
+    /** The log of a node started under {@code name} (also of one that failed to start). */
+    public static Path log(String name) {
+        return Path.of("target", "e2e-logs", name + ".log");
     }
 
     public String url() {

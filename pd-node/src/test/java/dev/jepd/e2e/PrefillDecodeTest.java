@@ -58,9 +58,15 @@ class PrefillDecodeTest {
     }
 
     static NodeProcess pdNode(String name, String kvConfig, Path model, Path ec) throws Exception {
+        return pdNode(name, kvConfig, model, ec, java.util.Map.of());
+    }
+
+    static NodeProcess pdNode(String name, String kvConfig, Path model, Path ec, java.util.Map<String, String> env)
+            throws Exception {
         return NodeProcess.serve(
                 name,
                 model,
+                env,
                 "--served-model-name",
                 "tiny",
                 "--allowed-local-media-path",
@@ -177,7 +183,7 @@ class PrefillDecodeTest {
 
     @Test
     void textPromptsAroundBlockBoundariesEqualASingleNode() throws Exception {
-        for (int n : new int[] {15, 16, 17, 33, 2000}) {
+        for (int n : new int[] {1, 15, 16, 17, 33, 2000}) {
             ObjectNode body = tokens(n, 16);
             // The prefill node is a whole PD node too: without kv_transfer_params it answers by itself.
             Http.Response single = Http.post(prefill.url() + "/v1/completions", body.toString());
