@@ -6,6 +6,9 @@ import dev.jepd.engine.kv.transfer.KvBlockSource;
 import dev.jepd.engine.kv.transfer.KvBlocks;
 import dev.jepd.engine.kv.transfer.KvLayout;
 import dev.jepd.engine.kv.transfer.KvTransferParams;
+import dev.jepd.engine.kv.transfer.nixl.NixlKvClient;
+import dev.jepd.engine.kv.transfer.nixl.NixlKvProducer;
+import dev.jepd.ffi.nixl.NixlLibrary;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -15,15 +18,19 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * {@code jepd bench kv}: the JEPD KV transport pulling one prompt's blocks over loopback, next to raw loopback
- * TCP moving the same number of bytes in the same run. The blocks come from a synthetic source with a real
- * model's KV layout, so only the transport (framing, copies, socket) is measured, not the engine.
+ * TCP moving the same number of bytes in the same run; and, where {@code libnixl_capi} is installed, the NIXL
+ * transport (STAGE handshake, copy into the registered staging buffer, UCX read, copy out). The blocks come from a
+ * synthetic source with a real model's KV layout, so only the transport is measured, not the engine.
  */
 @Command(
         name = "kv",
@@ -85,26 +92,41 @@ public final class KvBenchCommand implements Callable<Integer> {
                 return true;
             }
         };
-        double[] kvSeconds = new double[iterations];
+        double[] kvSeconds;
         try (JepdKvServer server = new JepdKvServer(source, "bench", "127.0.0.1", 0, Duration.ofSeconds(120))) {
             JepdKvClient client = new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(120));
             KvTransferParams p = KvTransferParams.held("bench", ids, "bench-request", "127.0.0.1", server.port());
-            for (int i = -2; i < iterations; i++) {
-                long t = System.nanoTime();
-                KvBlocks got = client.pull(p, promptTokens, layout);
-                double s = (System.nanoTime() - t) / 1e9;
-                if (got.numBlocks() != blocks) {
-                    throw new IllegalStateException("pulled " + got.numBlocks() + " blocks, expected " + blocks);
-                }
-                if (i >= 0) {
-                    kvSeconds[i] = s;
+            kvSeconds = time(() -> client.pull(p, promptTokens, layout), blocks);
+        }
+        Optional<NixlLibrary> nixl = NixlLibrary.find();
+        double[] nixlSeconds = null;
+        if (nixl.isPresent()) {
+            List<String> ucx = List.of("UCX");
+            try (NixlKvProducer producer = new NixlKvProducer(
+                            nixl.get(), "bench-prefill", ucx, source, 2 * bytes + (1 << 20), Duration.ofMinutes(5));
+                    JepdKvServer server =
+                            new JepdKvServer(producer, producer, "bench", "127.0.0.1", 0, Duration.ofSeconds(120));
+                    NixlKvClient client = new NixlKvClient(
+                            nixl.get(),
+                            "bench-decode",
+                            ucx,
+                            new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(120)),
+                            Duration.ofSeconds(120))) {
+                KvTransferParams p = KvTransferParams.held("bench", ids, "bench-request", "127.0.0.1", server.port());
+                nixlSeconds = time(
+                        () -> {
+                            KvBlocks got = client.pull(p, promptTokens, layout);
+                            client.confirm(p);
+                            return got;
+                        },
+                        blocks);
+                if (client.nixlPulls() != iterations + 2) {
+                    throw new IllegalStateException("only " + client.nixlPulls() + " pulls went through NIXL");
                 }
             }
         }
         double[] tcpSeconds = rawTcp(bytes);
-        Arrays.sort(kvSeconds);
         Arrays.sort(tcpSeconds);
-        double kv = bytes / kvSeconds[iterations / 2] / 1e9;
         double tcp = bytes / tcpSeconds[iterations / 2] / 1e9;
         out.printf(
                 "jepd bench kv: %d-token prompt, layout %d layers x %d KV heads x %d head dim, block %d ->"
@@ -115,10 +137,36 @@ public final class KvBenchCommand implements Callable<Integer> {
         out.printf(
                 "| raw loopback TCP (one socket, 1 MiB writes) | %.4f | %.4f | %.2f | 1.00 |%n",
                 tcpSeconds[iterations / 2], tcpSeconds[0], tcp);
-        out.printf(
-                "| JEPD KV pull (framing + copies + socket) | %.4f | %.4f | %.2f | %.2f |%n",
-                kvSeconds[iterations / 2], kvSeconds[0], kv, kv / tcp);
+        row(out, "JEPD KV pull (framing + copies + socket)", kvSeconds, bytes, tcp);
+        if (nixlSeconds != null) {
+            row(out, "NIXL KV pull (STAGE + staging copy + UCX read + copy out)", nixlSeconds, bytes, tcp);
+        } else {
+            out.println("| NIXL KV pull | not measured: " + NixlLibrary.absentReason() + " | | | |");
+        }
         return 0;
+    }
+
+    /** Seconds of each timed pull, sorted, after two untimed warm-up pulls. */
+    private double[] time(Supplier<KvBlocks> pull, int blocks) {
+        double[] seconds = new double[iterations];
+        for (int i = -2; i < iterations; i++) {
+            long t = System.nanoTime();
+            KvBlocks got = pull.get();
+            double s = (System.nanoTime() - t) / 1e9;
+            if (got.numBlocks() != blocks) {
+                throw new IllegalStateException("pulled " + got.numBlocks() + " blocks, expected " + blocks);
+            }
+            if (i >= 0) {
+                seconds[i] = s;
+            }
+        }
+        Arrays.sort(seconds);
+        return seconds;
+    }
+
+    private void row(PrintStream out, String path, double[] sorted, long bytes, double tcp) {
+        double gbs = bytes / sorted[iterations / 2] / 1e9;
+        out.printf("| %s | %.4f | %.4f | %.2f | %.2f |%n", path, sorted[iterations / 2], sorted[0], gbs, gbs / tcp);
     }
 
     /** Moves {@code bytes} over a fresh loopback connection per iteration; returns the seconds of each. */
