@@ -69,7 +69,8 @@ class PrefillDecodeNixlTest {
                 "pd-auto-decode", auto.formatted("kv_consumer"), shared.model(), shared.ec(), absent);
         proxy = PrefillDecodeTest.proxy("pd-auto-proxy", shared.encoder().url(), prefill.url(), decode.url());
         ObjectNode body = PrefillDecodeTest.tokens(40, 8);
-        Http.Response single = Http.post(shared.pd().url() + "/v1/completions", body.toString());
+        Http.Response single = Http.post(prefill.url() + "/v1/completions", body.toString());
+        assertEquals(200, single.status(), single.body());
         Http.Response pd = Http.post(proxy.url() + "/v1/completions", body.toString());
         assertEquals(200, pd.status(), pd.body());
         assertEquals(
@@ -88,8 +89,14 @@ class PrefillDecodeNixlTest {
                 NixlLibrary.find().isPresent(),
                 "needs libnixl_capi (NIXL's C API) and NIXL's UCX plugin: " + NixlLibrary.absentReason());
         SharedCluster shared = SharedCluster.get();
-        prefill = PrefillDecodeTest.pdNode("pd-nixl-prefill", nixlConfig("kv_producer", "\"nixl_staging_mib\":64"));
-        decode = PrefillDecodeTest.pdNode("pd-nixl-decode", nixlConfig("kv_consumer", ""));
+        prefill = PrefillDecodeTest.pdNode(
+                "pd-nixl-prefill",
+                nixlConfig("kv_producer", "\"nixl_staging_mib\":64"),
+                shared.model(),
+                shared.ec(),
+                Map.of());
+        decode = PrefillDecodeTest.pdNode(
+                "pd-nixl-decode", nixlConfig("kv_consumer", ""), shared.model(), shared.ec(), Map.of());
         proxy = PrefillDecodeTest.proxy("pd-nixl-proxy", shared.encoder().url(), prefill.url(), decode.url());
         for (String name : List.of("img_112x84", "img_100x61")) {
             var params = EpdNodesTest.sdkParams(EpdNodesTest.image(name));
@@ -107,7 +114,9 @@ class PrefillDecodeNixlTest {
         double pulls = 2;
         for (int n : new int[] {1, 16, 17, 2000}) {
             ObjectNode body = PrefillDecodeTest.tokens(n, 16);
-            Http.Response single = Http.post(shared.pd().url() + "/v1/completions", body.toString());
+            // The prefill node is a whole PD node too: without kv_transfer_params it answers by itself.
+            Http.Response single = Http.post(prefill.url() + "/v1/completions", body.toString());
+            assertEquals(200, single.status(), single.body());
             Http.Response pd = Http.post(proxy.url() + "/v1/completions", body.toString());
             assertEquals(200, pd.status(), pd.body());
             assertEquals(
