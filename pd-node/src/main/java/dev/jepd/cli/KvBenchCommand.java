@@ -110,6 +110,7 @@ public final class KvBenchCommand implements Callable<Integer> {
                             nixl.get(),
                             "bench-decode",
                             ucx,
+                            2 * bytes + (1 << 20),
                             new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(120)),
                             Duration.ofSeconds(120))) {
                 KvTransferParams p = KvTransferParams.held("bench", ids, "bench-request", "127.0.0.1", server.port());

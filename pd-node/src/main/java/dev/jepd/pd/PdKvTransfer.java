@@ -95,6 +95,7 @@ public final class PdKvTransfer implements AutoCloseable {
                             nixl.get(),
                             "jepd-decode-" + engineId,
                             config.nixlBackends(),
+                            (long) config.nixlStagingMib() << 20,
                             sideChannel,
                             config.transferTimeout());
                     owned.add(c);

@@ -54,14 +54,7 @@ class ClusterTest {
     void throughTheProxyTheAnswerIsTheSingleNodeAnswerAndRepeatsHitTheCache() throws Exception {
         for (String name : List.of("img_112x84", "img_100x61")) {
             var params = EpdNodesTest.sdkParams(EpdNodesTest.image(name));
-            String whole = sdk().chat()
-                    .completions()
-                    .create(params)
-                    .choices()
-                    .getFirst()
-                    .message()
-                    .content()
-                    .orElseThrow();
+            String whole = EpdNodesTest.answer(sdk(), params);
             assertEquals(EpdNodesTest.golden(name), whole);
             StringBuilder streamed = new StringBuilder();
             try (StreamResponse<ChatCompletionChunk> s =

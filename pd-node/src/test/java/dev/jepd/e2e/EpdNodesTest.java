@@ -60,6 +60,18 @@ class EpdNodesTest {
                 .build();
     }
 
+    /** The assistant's text of one non-streamed chat completion through the SDK. */
+    static String answer(OpenAIClient client, ChatCompletionCreateParams params) {
+        return client.chat()
+                .completions()
+                .create(params)
+                .choices()
+                .getFirst()
+                .message()
+                .content()
+                .orElseThrow();
+    }
+
     static ChatCompletionCreateParams sdkParams(String imageUrl) {
         return ChatCompletionCreateParams.builder()
                 .model("tiny")

@@ -120,6 +120,15 @@ public final class NodeProcess implements AutoCloseable {
         return process.isAlive();
     }
 
+    /** Stops each node that was started (null ones are skipped), in the order given. */
+    public static void closeAll(NodeProcess... nodes) throws InterruptedException {
+        for (NodeProcess p : nodes) {
+            if (p != null) {
+                p.close();
+            }
+        }
+    }
+
     /** Kills the process (a dead upstream for failure tests). */
     public void kill() throws InterruptedException {
         process.destroyForcibly();

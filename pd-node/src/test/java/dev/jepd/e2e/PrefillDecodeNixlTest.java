@@ -25,11 +25,7 @@ class PrefillDecodeNixlTest {
 
     @AfterEach
     void stop() throws Exception {
-        for (NodeProcess p : new NodeProcess[] {proxy, decode, prefill}) {
-            if (p != null) {
-                p.close();
-            }
-        }
+        NodeProcess.closeAll(proxy, decode, prefill);
     }
 
     static String nixlConfig(String role, String extra) {
@@ -100,15 +96,7 @@ class PrefillDecodeNixlTest {
         proxy = PrefillDecodeTest.proxy("pd-nixl-proxy", shared.encoder().url(), prefill.url(), decode.url());
         for (String name : List.of("img_112x84", "img_100x61")) {
             var params = EpdNodesTest.sdkParams(EpdNodesTest.image(name));
-            String answer = PrefillDecodeTest.sdk(proxy)
-                    .chat()
-                    .completions()
-                    .create(params)
-                    .choices()
-                    .getFirst()
-                    .message()
-                    .content()
-                    .orElseThrow();
+            String answer = EpdNodesTest.answer(PrefillDecodeTest.sdk(proxy), params);
             assertEquals(EpdNodesTest.golden(name), answer, name);
         }
         double pulls = 2;

@@ -39,11 +39,7 @@ class PrefillDecodeTest {
 
     @AfterAll
     static void stop() throws Exception {
-        for (NodeProcess p : new NodeProcess[] {proxy, decode, prefill}) {
-            if (p != null) {
-                p.close();
-            }
-        }
+        NodeProcess.closeAll(proxy, decode, prefill);
     }
 
     static String kvConfig(String role, String extra) {
@@ -155,15 +151,7 @@ class PrefillDecodeTest {
         double confirmed = Http.metric(prefill.url(), "jepd:kv_leases_confirmed_total");
         for (String name : List.of("img_112x84", "img_100x61")) {
             var params = EpdNodesTest.sdkParams(EpdNodesTest.image(name));
-            String whole = sdk(proxy)
-                    .chat()
-                    .completions()
-                    .create(params)
-                    .choices()
-                    .getFirst()
-                    .message()
-                    .content()
-                    .orElseThrow();
+            String whole = EpdNodesTest.answer(sdk(proxy), params);
             assertEquals(EpdNodesTest.golden(name), whole, name);
             StringBuilder streamed = new StringBuilder();
             try (StreamResponse<ChatCompletionChunk> s =

@@ -20,12 +20,10 @@ public record SharedCluster(Path model, Path ec, NodeProcess encoder, NodeProces
         if (instance == null) {
             instance = start();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                for (NodeProcess p : new NodeProcess[] {instance.proxy, instance.pd, instance.encoder}) {
-                    try {
-                        p.close();
-                    } catch (InterruptedException ignored) {
-                        // exiting anyway
-                    }
+                try {
+                    NodeProcess.closeAll(instance.proxy, instance.pd, instance.encoder);
+                } catch (InterruptedException ignored) {
+                    // exiting anyway
                 }
             }));
         }

@@ -76,7 +76,8 @@ class NixlKvTransferTest {
                 NixlKvProducer producer = new NixlKvProducer(lib, "t-prefill", UCX, p, 8 << 20, Duration.ofMinutes(5));
                 JepdKvServer server =
                         new JepdKvServer(producer, producer, "eng-p", "127.0.0.1", 0, Duration.ofSeconds(20));
-                NixlKvClient client = new NixlKvClient(lib, "t-decode", UCX, sideChannel(), Duration.ofSeconds(20))) {
+                NixlKvClient client =
+                        new NixlKvClient(lib, "t-decode", UCX, 8 << 20, sideChannel(), Duration.ofSeconds(20))) {
             GenerationRequest prefill = EngineGoldenTest.goldenRequest(name, "p-1", 1);
             int prompt = prefill.promptIds().length;
             p.submitForRemoteDecode(prefill, new EngineGoldenTest.Collect(), Duration.ofMinutes(5));
@@ -120,7 +121,8 @@ class NixlKvTransferTest {
         NixlLibrary lib = NixlLibrary.require();
         try (EngineCore p = RemoteKvEngineTest.engine();
                 JepdKvServer tcpOnly = new JepdKvServer(p, "eng-t", "127.0.0.1", 0, Duration.ofSeconds(20));
-                NixlKvClient client = new NixlKvClient(lib, "t-decode-2", UCX, sideChannel(), Duration.ofSeconds(20))) {
+                NixlKvClient client =
+                        new NixlKvClient(lib, "t-decode-2", UCX, 8 << 20, sideChannel(), Duration.ofSeconds(20))) {
             p.submitForRemoteDecode(
                     EngineGoldenTest.textRequest("t-1", "Hello there, how are you today?", 1),
                     new EngineGoldenTest.Collect(),

@@ -17,7 +17,7 @@ import java.util.Map;
  * names the TCP transport. {@code kv_connector_extra_config} holds JEPD's settings: {@code kv_transport}
  * ({@code auto}, the default: as just said; {@code nixl}: NIXL or refuse to start; {@code tcp}), {@code backends}
  * (NIXL backends, as vLLM's NixlConnector; default {@code ["UCX"]}), {@code nixl_staging_mib} (the prefill node's
- * NIXL-registered staging buffer; default 256), {@code side_channel_port} (default 5600, as
+ * NIXL-registered staging buffer and the decode node's receive buffer; default 256), {@code side_channel_port} (default 5600, as
  * vLLM's {@code VLLM_NIXL_SIDE_CHANNEL_PORT}; 0 picks a free port), {@code side_channel_host} (the address the
  * prefill node advertises; default the listen host, or 127.0.0.1 when listening on all interfaces),
  * {@code lease_seconds} (how long a prefill node holds blocks no decode node has confirmed; default 480, as

@@ -22,14 +22,18 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The decode node's NIXL transport: STAGE over the side channel (the handshake, which also carries the prefill
- * agent's metadata), a one-sided NIXL read of the staged blocks into memory registered for that read, and the
- * confirmation as a NIXL notification. A prefill node without NIXL answers the handshake NOT_SUPPORTED, and the
+ * agent's metadata), a one-sided NIXL read of the staged blocks into a receive buffer registered once at start
+ * (a pull that does not fit registers a buffer of its own), and the confirmation as a NIXL notification. A prefill node without NIXL answers the handshake NOT_SUPPORTED, and the
  * pull goes over the side channel instead, so mixed clusters work.
  */
 public final class NixlKvClient implements KvTransport, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NixlKvClient.class);
 
     private final NixlAgent agent;
+    // Registered once and reused: registering and first-touching fresh memory per pull costs more than the read.
+    private final NativeMemory receive;
+    private final NixlAgent.Registration receiveRegistration;
+    private final StagingArea receiveArea;
     private final JepdKvClient sideChannel;
     private final Duration timeout;
     /** Pulls read with NIXL, by prefill engine and request, until confirmed: the agent to notify. */
@@ -39,16 +43,29 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
     private final AtomicLong tcpPulls = new AtomicLong();
 
     public NixlKvClient(
-            NixlLibrary lib, String agentName, List<String> backends, JepdKvClient sideChannel, Duration timeout) {
+            NixlLibrary lib,
+            String agentName,
+            List<String> backends,
+            long receiveBytes,
+            JepdKvClient sideChannel,
+            Duration timeout) {
         this.agent = NixlAgent.create(lib, agentName);
+        NativeMemory memory = null;
         try {
             for (String b : backends) {
                 agent.createBackend(b, Map.of());
             }
+            memory = NativeMemory.allocate(receiveBytes);
+            this.receiveRegistration = agent.registerDram(memory.segment());
         } catch (RuntimeException e) {
             agent.close();
+            if (memory != null) {
+                memory.close();
+            }
             throw e;
         }
+        this.receive = memory;
+        this.receiveArea = new StagingArea(receiveBytes);
         this.sideChannel = sideChannel;
         this.timeout = timeout;
     }
@@ -72,14 +89,11 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
             return sideChannel.pull(remote, promptTokens, expected);
         }
         String peer = loadPeer(staged);
-        try (NativeMemory buffer = NativeMemory.allocate(staged.bytes());
-                NixlAgent.Registration reg = agent.registerDram(buffer.segment());
-                NixlAgent.Transfer read = agent.read(buffer.segment(), peer, staged.address(), null)) {
-            if (!read.await(timeout)) {
-                throw new KvTransferException("NIXL read of " + staged.bytes() + " bytes from " + peer + " did not"
-                        + " finish within " + timeout.toSeconds() + " s");
-            }
-            KvBlocks blocks = decode(buffer.segment(), expected, staged.numBlocks());
+        var offset = receiveArea.allocate(staged.bytes());
+        try {
+            KvBlocks blocks = offset.isPresent()
+                    ? read(peer, staged, receive.segment().asSlice(offset.getAsLong(), staged.bytes()), expected)
+                    : readIntoOwnBuffer(peer, staged, expected);
             pulledFrom.put(key(remote), peer);
             nixlPulls.incrementAndGet();
             return blocks;
@@ -88,7 +102,29 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
                     "NIXL read from prefill node " + remote.remoteHost() + ":" + remote.remotePort() + " failed: "
                             + e.getMessage(),
                     e);
+        } finally {
+            if (offset.isPresent()) {
+                receiveArea.free(offset.getAsLong());
+            }
         }
+    }
+
+    private KvBlocks readIntoOwnBuffer(String peer, KvWire.Staged staged, KvLayout expected) {
+        try (NativeMemory buffer = NativeMemory.allocate(staged.bytes());
+                NixlAgent.Registration reg = agent.registerDram(buffer.segment())) {
+            return read(peer, staged, buffer.segment(), expected);
+        }
+    }
+
+    /** Reads the staged bytes into {@code into} (registered memory) and decodes them. */
+    private KvBlocks read(String peer, KvWire.Staged staged, MemorySegment into, KvLayout expected) {
+        try (NixlAgent.Transfer read = agent.read(into, peer, staged.address(), null)) {
+            if (!read.await(timeout)) {
+                throw new KvTransferException("NIXL read of " + staged.bytes() + " bytes from " + peer + " did not"
+                        + " finish within " + timeout.toSeconds() + " s");
+            }
+        }
+        return decode(into, expected, staged.numBlocks());
     }
 
     @Override
@@ -156,6 +192,11 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
 
     @Override
     public void close() {
-        agent.close();
+        try {
+            receiveRegistration.close();
+        } finally {
+            agent.close();
+            receive.close();
+        }
     }
 }
