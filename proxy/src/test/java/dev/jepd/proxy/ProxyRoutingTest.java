@@ -4,11 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.jepd.engine.media.ImageDimensions;
 import dev.jepd.engine.media.ImageSize;
 import dev.jepd.engine.media.PreprocessorConfig;
 import dev.jepd.engine.media.QwenImageProcessor;
 import dev.jepd.proxy.items.ImageCost;
-import dev.jepd.proxy.items.ImageDimensions;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.Modality;
 import dev.jepd.proxy.upstream.LeastLoadedRouter;

@@ -1,5 +1,6 @@
 package dev.jepd.proxy.items;
 
+import dev.jepd.engine.media.ImageDimensions;
 import dev.jepd.engine.media.ImageSize;
 import dev.jepd.engine.media.PreprocessorConfig;
 import dev.jepd.engine.media.QwenImageProcessor;

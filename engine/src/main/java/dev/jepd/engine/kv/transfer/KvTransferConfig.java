@@ -17,9 +17,9 @@ import java.util.Map;
  * names the TCP transport. {@code kv_connector_extra_config} holds JEPD's settings: {@code kv_transport}
  * ({@code auto}, the default: as just said; {@code nixl}: NIXL or refuse to start; {@code tcp}), {@code backends}
  * (NIXL backends, as vLLM's NixlConnector; default {@code ["UCX"]}), {@code nixl_staging_mib} (the prefill node's
- * NIXL-registered staging buffer and the decode node's receive buffer; default 256), {@code side_channel_port} (default 5600, as
- * vLLM's {@code VLLM_NIXL_SIDE_CHANNEL_PORT}; 0 picks a free port), {@code side_channel_host} (the address the
- * prefill node advertises; default the listen host, or 127.0.0.1 when listening on all interfaces),
+ * NIXL-registered staging buffer and the decode node's receive buffer; default 256), {@code side_channel_port}
+ * (default 5600, as vLLM's {@code VLLM_NIXL_SIDE_CHANNEL_PORT}; 0 picks a free port), {@code side_channel_host}
+ * (the address the prefill node advertises; default the listen host, or 127.0.0.1 when listening on all interfaces),
  * {@code lease_seconds} (how long a prefill node holds blocks no decode node has confirmed; default 480, as
  * vLLM), {@code transfer_timeout_seconds} (bound on one pull; default 30) and {@code kv_load_failure_policy}
  * ({@code fail}, the default: the decode request fails with 502; {@code recompute}: the decode node prefills

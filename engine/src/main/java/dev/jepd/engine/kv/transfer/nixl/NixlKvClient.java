@@ -23,8 +23,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The decode node's NIXL transport: STAGE over the side channel (the handshake, which also carries the prefill
  * agent's metadata), a one-sided NIXL read of the staged blocks into a receive buffer registered once at start
- * (a pull that does not fit registers a buffer of its own), and the confirmation as a NIXL notification. A prefill node without NIXL answers the handshake NOT_SUPPORTED, and the
- * pull goes over the side channel instead, so mixed clusters work.
+ * (a pull that does not fit registers a buffer of its own), and the confirmation as a NIXL notification. A
+ * prefill node without NIXL answers the handshake NOT_SUPPORTED, and the pull goes over the side channel
+ * instead, so mixed clusters work.
  */
 public final class NixlKvClient implements KvTransport, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NixlKvClient.class);

@@ -1,13 +1,14 @@
-package dev.jepd.proxy.items;
+package dev.jepd.engine.media;
 
-import dev.jepd.engine.media.ImageSize;
 import java.util.Optional;
 
 /**
  * An image's size read from the first bytes of its file, without decoding it: the PNG IHDR, the JPEG
  * start-of-frame marker, the GIF logical screen, the BMP info header, the WebP VP8/VP8L/VP8X header.
- * Empty when the bytes are not one of those or the header is not within them (a JPEG whose EXIF or ICC
- * segments run past the prefix, a truncated file): the caller then falls back to a default.
+ * Lenient, unlike the decoder's own header parsing: for callers that need only the size, from a prefix (the
+ * proxy weighs images by it). Empty when the bytes are not one of those or the header is not within them (a
+ * JPEG whose EXIF or ICC segments run past the prefix, a truncated file): the caller then falls back to a
+ * default.
  */
 public final class ImageDimensions {
     private ImageDimensions() {}
