@@ -15,33 +15,19 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A chat request through the real proxy to stub E / P / D nodes over loopback HTTP. */
 class ProxyChatFlowTest {
     private static final String CHAT = "/v1/chat/completions";
     private static final Pattern CHILD_ID = Pattern.compile("parent-1:(\\d+):[0-9a-f]{6}");
 
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
-
-    private StubNode stub() throws Exception {
-        StubNode s = new StubNode();
-        open.add(s);
-        return s;
-    }
+    @RegisterExtension
+    final TestResources open = new TestResources();
 
     private ProxyHarness proxy(List<StubNode> e, List<StubNode> p, List<StubNode> d) {
-        ProxyHarness h = ProxyHarness.start(e, p, d);
-        open.add(h);
-        return h;
+        return open.add(ProxyHarness.start(e, p, d));
     }
 
     static final String PNG = TestImages.dataUrl("png", 64, 48);
@@ -60,9 +46,9 @@ class ProxyChatFlowTest {
 
     @Test
     void eachImageGoesAloneToAnEncoderWithAUuidThenTheDecodeNodeGetsTheSameUuids() throws Exception {
-        StubNode e1 = stub();
-        StubNode e2 = stub();
-        StubNode d = stub();
+        StubNode e1 = open.stub();
+        StubNode e2 = open.stub();
+        StubNode d = open.stub();
         d.on(CHAT, (r, ex) -> StubNode.respond(ex, 200, "application/json", StubNode.chatCompletion("from-d")));
         ProxyHarness proxy = proxy(List.of(e1, e2), List.of(), List.of(d));
 
@@ -107,8 +93,8 @@ class ProxyChatFlowTest {
 
     @Test
     void theSameImageMapsToTheSameUuidAcrossRequestsAndIsEncodedOncePerRequest() throws Exception {
-        StubNode e = stub();
-        StubNode d = stub();
+        StubNode e = open.stub();
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
         String body = """
                 {"model":"m","messages":[{"role":"user","content":[
@@ -131,8 +117,8 @@ class ProxyChatFlowTest {
 
     @Test
     void aClientUuidIsKeptAndOtherImageSpellingsAreFound() throws Exception {
-        StubNode e = stub();
-        StubNode d = stub();
+        StubNode e = open.stub();
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
         String body = """
                 {"model":"m","messages":[{"role":"user","content":[
@@ -171,8 +157,8 @@ class ProxyChatFlowTest {
 
     @Test
     void anInvalidClientUuidIsA400() throws Exception {
-        StubNode e = stub();
-        StubNode d = stub();
+        StubNode e = open.stub();
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
         String body = """
                 {"model":"m","messages":[{"role":"user","content":[
@@ -189,8 +175,8 @@ class ProxyChatFlowTest {
 
     @Test
     void aTextOnlyRequestSkipsTheEncodersAndReachesDecodeByteForByte() throws Exception {
-        StubNode e = stub();
-        StubNode d = stub();
+        StubNode e = open.stub();
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
         String body = "{\"model\":\"m\",  \"messages\":[{\"role\":\"user\",\"content\":\"hi \\u00e9\"}]}";
 
@@ -205,11 +191,11 @@ class ProxyChatFlowTest {
 
     @Test
     void epdSendsKvTransferParamsToPrefillAndItsAnswerVerbatimToDecode() throws Exception {
-        StubNode e = stub();
-        StubNode p1 = stub();
-        StubNode p2 = stub();
-        StubNode d1 = stub();
-        StubNode d2 = stub();
+        StubNode e = open.stub();
+        StubNode p1 = open.stub();
+        StubNode p2 = open.stub();
+        StubNode d1 = open.stub();
+        StubNode d2 = open.stub();
         String kv = """
                 {"do_remote_prefill":true,"do_remote_decode":false,"remote_engine_id":"engine-7",\
                 "remote_block_ids":[4,5,6],"remote_request_id":"parent-1","remote_host":"10.0.0.2",\
@@ -264,9 +250,9 @@ class ProxyChatFlowTest {
 
     @Test
     void completionsGoThroughPrefillAndDecodeWithoutEncoders() throws Exception {
-        StubNode e = stub();
-        StubNode p = stub();
-        StubNode d = stub();
+        StubNode e = open.stub();
+        StubNode p = open.stub();
+        StubNode d = open.stub();
         p.on("/v1/completions", (r, ex) -> StubNode.respond(ex, 200, "application/json", """
                 {"id":"c","object":"text_completion","choices":[],"kv_transfer_params":{"remote_block_ids":[1]}}"""));
         d.on("/v1/completions", (r, ex) -> StubNode.respond(ex, 200, "application/json", """

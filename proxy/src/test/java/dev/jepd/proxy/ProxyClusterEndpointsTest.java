@@ -12,37 +12,19 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@code /health}, {@code /v1/models} and the profile fan-out. */
 class ProxyClusterEndpointsTest {
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
-
-    private StubNode stub() throws Exception {
-        StubNode s = new StubNode();
-        open.add(s);
-        return s;
-    }
-
-    private ProxyHarness proxy(ProxyConfig config) {
-        ProxyHarness h = new ProxyHarness(config);
-        open.add(h);
-        return h;
-    }
+    @RegisterExtension
+    final TestResources open = new TestResources();
 
     @Test
     void healthReportsEachClusterAndIs503WhenOneIsUnhealthy() throws Exception {
-        StubNode e = stub();
-        StubNode d = stub();
-        ProxyHarness healthy = proxy(
+        StubNode e = open.stub();
+        StubNode d = open.stub();
+        ProxyHarness healthy = open.proxy(
                 ProxyHarness.config(List.of(e), List.of(), List.of(d), Routing.ROUND_ROBIN, Duration.ofSeconds(30)));
 
         HttpResponse<byte[]> ok = healthy.get("/health");
@@ -56,8 +38,8 @@ class ProxyClusterEndpointsTest {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             dead = "http://127.0.0.1:" + s.getLocalPort();
         }
-        StubNode sick = stub().on("/health", (r, ex) -> StubNode.respond(ex, 500, "text/plain", "no"));
-        ProxyHarness broken = proxy(new ProxyConfig(
+        StubNode sick = open.stub().on("/health", (r, ex) -> StubNode.respond(ex, 500, "text/plain", "no"));
+        ProxyHarness broken = open.proxy(new ProxyConfig(
                 "127.0.0.1",
                 0,
                 List.of(Node.parse("encode", e.url()), Node.parse("encode", dead)),
@@ -79,9 +61,9 @@ class ProxyClusterEndpointsTest {
     void modelsComeFromTheFirstDecodeNode() throws Exception {
         String models =
                 "{\"object\":\"list\",\"data\":[{\"id\":\"Qwen/Qwen2.5-VL-3B-Instruct\",\"object\":\"model\"}]}";
-        StubNode d1 = stub().on("/v1/models", (r, ex) -> StubNode.respond(ex, 200, "application/json", models));
-        StubNode d2 = stub();
-        ProxyHarness proxy = proxy(ProxyHarness.config(
+        StubNode d1 = open.stub().on("/v1/models", (r, ex) -> StubNode.respond(ex, 200, "application/json", models));
+        StubNode d2 = open.stub();
+        ProxyHarness proxy = open.proxy(ProxyHarness.config(
                 List.of(), List.of(), List.of(d1, d2), Routing.ROUND_ROBIN, Duration.ofSeconds(30)));
 
         HttpResponse<byte[]> r = proxy.get("/v1/models");
@@ -95,12 +77,12 @@ class ProxyClusterEndpointsTest {
     void profileCommandsReachEveryNode() throws Exception {
         List<StubNode> nodes = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            StubNode n = stub();
+            StubNode n = open.stub();
             n.on("/start_profile", (r, ex) -> StubNode.respond(ex, 200, "application/json", ""));
             n.on("/stop_profile", (r, ex) -> StubNode.respond(ex, 200, "application/json", "{\"ok\":true}"));
             nodes.add(n);
         }
-        ProxyHarness proxy = proxy(ProxyHarness.config(
+        ProxyHarness proxy = open.proxy(ProxyHarness.config(
                 nodes.subList(0, 2),
                 nodes.subList(2, 3),
                 nodes.subList(3, 5),
@@ -127,8 +109,8 @@ class ProxyClusterEndpointsTest {
 
     @Test
     void profilingDisabledEverywhereIsA503() throws Exception {
-        StubNode d = stub(); // answers 404 to /start_profile
-        ProxyHarness proxy = proxy(
+        StubNode d = open.stub(); // answers 404 to /start_profile
+        ProxyHarness proxy = open.proxy(
                 ProxyHarness.config(List.of(), List.of(), List.of(d), Routing.ROUND_ROBIN, Duration.ofSeconds(30)));
 
         HttpResponse<byte[]> r = proxy.post("/start_profile", "{}");

@@ -10,10 +10,9 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Every failure reaches the client as OpenAI error JSON with the right status, within a bounded time. */
 class ProxyErrorsTest {
@@ -22,29 +21,11 @@ class ProxyErrorsTest {
             {"model":"m","messages":[{"role":"user","content":[
               {"type":"image_url","image_url":{"url":"%s"}},{"type":"text","text":"?"}]}]}""".formatted(TestImages.dataUrl("png", 8, 8));
 
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
-
-    private StubNode stub() throws Exception {
-        StubNode s = new StubNode();
-        open.add(s);
-        return s;
-    }
-
-    private ProxyHarness proxy(ProxyConfig config) {
-        ProxyHarness h = new ProxyHarness(config);
-        open.add(h);
-        return h;
-    }
+    @RegisterExtension
+    final TestResources open = new TestResources();
 
     private ProxyHarness proxy(List<StubNode> e, List<StubNode> p, List<StubNode> d) {
-        return proxy(ProxyHarness.config(e, p, d, Routing.ROUND_ROBIN, Duration.ofSeconds(30)));
+        return open.proxy(ProxyHarness.config(e, p, d, Routing.ROUND_ROBIN, Duration.ofSeconds(30)));
     }
 
     private static JsonNode error(HttpResponse<byte[]> r) throws Exception {
@@ -64,7 +45,7 @@ class ProxyErrorsTest {
 
     @Test
     void malformedJsonIsA400() throws Exception {
-        StubNode d = stub();
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(), List.of(), List.of(d));
 
         HttpResponse<byte[]> r = proxy.post(CHAT, "{\"model\": \"m\", \"messages\": [");
@@ -78,9 +59,9 @@ class ProxyErrorsTest {
 
     @Test
     void aDeadEncoderIsA502Quickly() throws Exception {
-        StubNode d = stub();
+        StubNode d = open.stub();
         String dead = closedPortUrl();
-        ProxyHarness proxy = proxy(new ProxyConfig(
+        ProxyHarness proxy = open.proxy(new ProxyConfig(
                 "127.0.0.1",
                 0,
                 List.of(Node.parse("encode", dead)),
@@ -105,10 +86,10 @@ class ProxyErrorsTest {
 
     @Test
     void aHangingEncoderIsA504WithinTheUpstreamTimeout() throws Exception {
-        StubNode e = stub();
+        StubNode e = open.stub();
         e.hang(CHAT);
-        StubNode d = stub();
-        ProxyHarness proxy = proxy(
+        StubNode d = open.stub();
+        ProxyHarness proxy = open.proxy(
                 ProxyHarness.config(List.of(e), List.of(), List.of(d), Routing.ROUND_ROBIN, Duration.ofMillis(700)));
 
         long t0 = System.nanoTime();
@@ -127,8 +108,8 @@ class ProxyErrorsTest {
     void anEncoderThatRejectsTheImagePassesItsStatusAndBodyThrough() throws Exception {
         String rejection = "{\"error\":{\"message\":\"cannot identify image file\",\"type\":\"BadRequestError\","
                 + "\"param\":null,\"code\":400}}";
-        StubNode e = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 400, "application/json", rejection));
-        StubNode d = stub();
+        StubNode e = open.stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 400, "application/json", rejection));
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
 
         HttpResponse<byte[]> r = proxy.post(CHAT, IMAGE_REQUEST);
@@ -140,8 +121,8 @@ class ProxyErrorsTest {
 
     @Test
     void upstream5xxAndNonJsonErrorsBecome502() throws Exception {
-        StubNode e = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 500, "text/plain", "Internal Server Error"));
-        StubNode d = stub();
+        StubNode e = open.stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 500, "text/plain", "Internal Server Error"));
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(e), List.of(), List.of(d));
 
         HttpResponse<byte[]> r = proxy.post(CHAT, IMAGE_REQUEST);
@@ -153,8 +134,8 @@ class ProxyErrorsTest {
 
     @Test
     void prefillAndDecodeFailuresAreErrorsToo() throws Exception {
-        StubNode p = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 503, "application/json", "{}"));
-        StubNode d = stub();
+        StubNode p = open.stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 503, "application/json", "{}"));
+        StubNode d = open.stub();
         ProxyHarness proxy = proxy(List.of(), List.of(p), List.of(d));
         String text = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
@@ -163,7 +144,8 @@ class ProxyErrorsTest {
         assertTrue(error(r).get("message").asText().contains("prefill " + p.url()));
         assertTrue(d.received.isEmpty());
 
-        StubNode d2 = stub().on(
+        StubNode d2 = open.stub()
+                .on(
                         CHAT,
                         (q, ex) -> StubNode.respond(
                                 ex,
@@ -175,7 +157,7 @@ class ProxyErrorsTest {
         assertEquals(422, r2.statusCode(), "a decode 4xx passes through");
         assertEquals("bad", error(r2).get("message").asText());
 
-        ProxyHarness proxy3 = proxy(new ProxyConfig(
+        ProxyHarness proxy3 = open.proxy(new ProxyConfig(
                 "127.0.0.1",
                 0,
                 List.of(),
@@ -193,7 +175,7 @@ class ProxyErrorsTest {
 
     @Test
     void unknownRoutesAreJson404s() throws Exception {
-        ProxyHarness proxy = proxy(List.of(), List.of(), List.of(stub()));
+        ProxyHarness proxy = proxy(List.of(), List.of(), List.of(open.stub()));
 
         HttpResponse<byte[]> r = proxy.get("/v1/nope");
 

@@ -13,23 +13,16 @@ import com.openai.models.chat.completions.ChatCompletionContentPartImage;
 import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The official OpenAI Java SDK as the client: a chat with an image, whole and streamed, through the proxy. */
 class ProxyOpenAiSdkTest {
     private static final String CHAT = "/v1/chat/completions";
 
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
+    @RegisterExtension
+    final TestResources open = new TestResources();
 
     private static ChatCompletionCreateParams params() {
         return ChatCompletionCreateParams.builder()
@@ -55,10 +48,8 @@ class ProxyOpenAiSdkTest {
 
     @Test
     void sdkChatThroughTheProxyWholeAndStreamed() throws Exception {
-        StubNode e = new StubNode();
-        open.add(e);
-        StubNode d = new StubNode();
-        open.add(d);
+        StubNode e = open.stub();
+        StubNode d = open.stub();
         List<byte[]> chunks = List.of(
                 chunk("{\"role\":\"assistant\",\"content\":\"A \"}", "null").getBytes(StandardCharsets.UTF_8),
                 chunk("{\"content\":\"square\"}", "null").getBytes(StandardCharsets.UTF_8),

@@ -26,22 +26,16 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Round-robin and least-loaded routing, and the image cost that least-loaded routing reads from headers. */
 class ProxyRoutingTest {
     private static final List<Node> THREE = List.of(
             new Node("encode", "http://a:1"), new Node("encode", "http://b:1"), new Node("encode", "http://c:1"));
 
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
+    @RegisterExtension
+    final TestResources open = new TestResources();
 
     @Test
     void roundRobinSpreadsConcurrentRequestsEvenly() {
@@ -140,8 +134,7 @@ class ProxyRoutingTest {
         CountDownLatch allArrived = new CountDownLatch(3);
         List<StubNode> encoders = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
-            StubNode e = new StubNode();
-            open.add(e);
+            StubNode e = open.stub();
             e.on("/v1/chat/completions", (r, ex) -> {
                 allArrived.countDown();
                 allArrived.await(10, TimeUnit.SECONDS);
@@ -149,8 +142,7 @@ class ProxyRoutingTest {
             });
             encoders.add(e);
         }
-        StubNode d = new StubNode();
-        open.add(d);
+        StubNode d = open.stub();
         ProxyHarness proxy = new ProxyHarness(
                 ProxyHarness.config(encoders, List.of(), List.of(d), Routing.LEAST_LOADED, Duration.ofSeconds(30)));
         open.add(proxy);

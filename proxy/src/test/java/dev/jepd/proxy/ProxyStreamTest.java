@@ -23,8 +23,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Decode streams through the proxy: bytes unchanged, flushed as they come, failures as error events. */
 class ProxyStreamTest {
@@ -32,26 +32,11 @@ class ProxyStreamTest {
     private static final String STREAM_REQUEST =
             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}";
 
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
-
-    private StubNode stub() throws Exception {
-        StubNode s = new StubNode();
-        open.add(s);
-        return s;
-    }
+    @RegisterExtension
+    final TestResources open = new TestResources();
 
     private ProxyHarness proxy(StubNode d, Duration timeout) {
-        ProxyHarness h =
-                new ProxyHarness(ProxyHarness.config(List.of(), List.of(), List.of(d), Routing.ROUND_ROBIN, timeout));
-        open.add(h);
-        return h;
+        return open.proxy(ProxyHarness.config(List.of(), List.of(), List.of(d), Routing.ROUND_ROBIN, timeout));
     }
 
     static byte[] event(String json) {
@@ -78,7 +63,7 @@ class ProxyStreamTest {
                 event("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"),
                 "data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
         CountDownLatch firstSeen = new CountDownLatch(1);
-        StubNode d = stub().on(CHAT, (r, ex) -> {
+        StubNode d = open.stub().on(CHAT, (r, ex) -> {
             ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
             ex.sendResponseHeaders(200, 0);
             OutputStream out = ex.getResponseBody();
@@ -188,7 +173,7 @@ class ProxyStreamTest {
     @Test
     void aSilentDecodeNodeEndsTheStreamAfterTheUpstreamTimeout() throws Exception {
         byte[] first = event("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}");
-        StubNode d = stub();
+        StubNode d = open.stub();
         d.on(CHAT, (r, ex) -> {
             ex.getResponseHeaders().set("Content-Type", "text/event-stream");
             ex.sendResponseHeaders(200, 0);
@@ -219,7 +204,7 @@ class ProxyStreamTest {
             chunks.add(event("{\"i\":" + i + "}"));
         }
         chunks.add("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-        StubNode d = stub().on(CHAT, (r, ex) -> StubNode.stream(ex, chunks, 250)); // ~2.2 s in all
+        StubNode d = open.stub().on(CHAT, (r, ex) -> StubNode.stream(ex, chunks, 250)); // ~2.2 s in all
         ProxyHarness proxy = proxy(d, Duration.ofSeconds(1));
 
         HttpResponse<byte[]> r = proxy.post(CHAT, STREAM_REQUEST);
@@ -231,7 +216,7 @@ class ProxyStreamTest {
     @Test
     void aClientThatHangsUpCancelsTheDecodeRequest() throws Exception {
         CountDownLatch upstreamCut = new CountDownLatch(1);
-        StubNode d = stub().on(CHAT, (r, ex) -> {
+        StubNode d = open.stub().on(CHAT, (r, ex) -> {
             ex.getResponseHeaders().set("Content-Type", "text/event-stream");
             ex.sendResponseHeaders(200, 0);
             OutputStream out = ex.getResponseBody();
@@ -263,7 +248,7 @@ class ProxyStreamTest {
     void aDecodeErrorBeforeTheStreamStartsIsAJsonError() throws Exception {
         String error = "{\"error\":{\"message\":\"max_tokens too large\",\"type\":\"BadRequestError\","
                 + "\"param\":\"max_tokens\",\"code\":400}}";
-        StubNode d = stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 400, "application/json", error));
+        StubNode d = open.stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 400, "application/json", error));
         ProxyHarness proxy = proxy(d, Duration.ofSeconds(30));
 
         HttpResponse<byte[]> r = proxy.post(CHAT, STREAM_REQUEST);
