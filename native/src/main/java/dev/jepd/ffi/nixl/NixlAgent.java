@@ -55,6 +55,20 @@ public final class NixlAgent implements AutoCloseable {
         }
     }
 
+    /** A new agent with a backend from each of {@code plugins}, each with its default parameters. */
+    public static NixlAgent create(NixlLibrary lib, String name, List<String> plugins) {
+        NixlAgent agent = create(lib, name);
+        try {
+            for (String p : plugins) {
+                agent.createBackend(p, Map.of());
+            }
+            return agent;
+        } catch (RuntimeException e) {
+            agent.close();
+            throw e;
+        }
+    }
+
     public String name() {
         return name;
     }

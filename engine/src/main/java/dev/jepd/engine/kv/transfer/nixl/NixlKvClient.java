@@ -13,6 +13,7 @@ import dev.jepd.ffi.nixl.NixlException;
 import dev.jepd.ffi.nixl.NixlLibrary;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -31,14 +32,13 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NixlKvClient.class);
 
     private final NixlAgent agent;
-    // Registered once and reused: registering and first-touching fresh memory per pull costs more than the read.
-    private final NativeMemory receive;
-    private final NixlAgent.Registration receiveRegistration;
-    private final StagingArea receiveArea;
+    private final RegisteredArea receive;
     private final JepdKvClient sideChannel;
     private final Duration timeout;
     /** Pulls read with NIXL, by prefill engine and request, until confirmed: the agent to notify. */
     private final Map<String, String> pulledFrom = new ConcurrentHashMap<>();
+    /** The metadata loaded for each prefill agent. */
+    private final Map<String, byte[]> loadedMetadata = new ConcurrentHashMap<>();
 
     private final AtomicLong nixlPulls = new AtomicLong();
     private final AtomicLong tcpPulls = new AtomicLong();
@@ -50,23 +50,13 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
             long receiveBytes,
             JepdKvClient sideChannel,
             Duration timeout) {
-        this.agent = NixlAgent.create(lib, agentName);
-        NativeMemory memory = null;
+        this.agent = NixlAgent.create(lib, agentName, backends);
         try {
-            for (String b : backends) {
-                agent.createBackend(b, Map.of());
-            }
-            memory = NativeMemory.allocate(receiveBytes);
-            this.receiveRegistration = agent.registerDram(memory.segment());
+            this.receive = new RegisteredArea(agent, receiveBytes);
         } catch (RuntimeException e) {
             agent.close();
-            if (memory != null) {
-                memory.close();
-            }
             throw e;
         }
-        this.receive = memory;
-        this.receiveArea = new StagingArea(receiveBytes);
         this.sideChannel = sideChannel;
         this.timeout = timeout;
     }
@@ -90,10 +80,10 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
             return sideChannel.pull(remote, promptTokens, expected);
         }
         String peer = loadPeer(staged);
-        var offset = receiveArea.allocate(staged.bytes());
+        var offset = receive.allocate(staged.bytes());
         try {
             KvBlocks blocks = offset.isPresent()
-                    ? read(peer, staged, receive.segment().asSlice(offset.getAsLong(), staged.bytes()), expected)
+                    ? read(peer, staged, receive.slice(offset.getAsLong(), staged.bytes()), expected)
                     : readIntoOwnBuffer(peer, staged, expected);
             pulledFrom.put(key(remote), peer);
             nixlPulls.incrementAndGet();
@@ -105,7 +95,7 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
                     e);
         } finally {
             if (offset.isPresent()) {
-                receiveArea.free(offset.getAsLong());
+                receive.free(offset.getAsLong());
             }
         }
     }
@@ -156,19 +146,30 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
         return tcpPulls.get();
     }
 
+    /**
+     * Loads the prefill agent's metadata unless this exact metadata is already loaded: a prefill agent registers
+     * once, so its metadata is the same on every pull and need not be parsed again.
+     */
     private String loadPeer(KvWire.Staged staged) {
+        String peer = staged.agent();
+        if (Arrays.equals(loadedMetadata.get(peer), staged.metadata())) {
+            return peer;
+        }
+        String loaded;
         try {
-            return agent.loadRemote(staged.metadata());
+            loaded = agent.loadRemote(staged.metadata());
         } catch (NixlException first) {
             // Metadata under a known name that no longer matches: that agent restarted. Forget it, load afresh.
             try {
-                agent.invalidateRemote(staged.agent());
+                agent.invalidateRemote(peer);
             } catch (NixlException ignored) {
                 throw new KvTransferException(
-                        "cannot load the NIXL metadata of " + staged.agent() + ": " + first.getMessage(), first);
+                        "cannot load the NIXL metadata of " + peer + ": " + first.getMessage(), first);
             }
-            return agent.loadRemote(staged.metadata());
+            loaded = agent.loadRemote(staged.metadata());
         }
+        loadedMetadata.put(loaded, staged.metadata());
+        return loaded;
     }
 
     private static KvBlocks decode(MemorySegment data, KvLayout layout, int numBlocks) {
@@ -194,10 +195,9 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
     @Override
     public void close() {
         try {
-            receiveRegistration.close();
+            receive.close();
         } finally {
             agent.close();
-            receive.close();
         }
     }
 }

@@ -6,7 +6,6 @@ import dev.jepd.engine.kv.transfer.KvLayout;
 import dev.jepd.engine.kv.transfer.KvStager;
 import dev.jepd.engine.kv.transfer.KvTransferException;
 import dev.jepd.engine.kv.transfer.KvWire;
-import dev.jepd.ffi.NativeMemory;
 import dev.jepd.ffi.nixl.NixlAgent;
 import dev.jepd.ffi.nixl.NixlLibrary;
 import java.lang.foreign.MemorySegment;
@@ -42,11 +41,8 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
 
     private final KvBlockSource source;
     private final NixlAgent agent;
-    // Lives as long as the agent: registered once at start, deregistered at close.
-    private final NativeMemory staging;
-    private final NixlAgent.Registration registration;
+    private final RegisteredArea staging;
     private final byte[] metadata;
-    private final StagingArea area;
     private final long leaseNanos;
     private final Map<String, Range> staged = new HashMap<>();
     private final Thread poller;
@@ -61,19 +57,19 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
             Duration lease) {
         this.source = source;
         this.leaseNanos = lease.toNanos();
-        this.agent = NixlAgent.create(lib, agentName);
+        this.agent = NixlAgent.create(lib, agentName, backends);
+        RegisteredArea area = null;
         try {
-            for (String b : backends) {
-                agent.createBackend(b, Map.of());
-            }
-            this.staging = NativeMemory.allocate(stagingBytes);
-            this.registration = agent.registerDram(staging.segment());
-            this.metadata = agent.localMetadata();
+            area = new RegisteredArea(agent, stagingBytes);
+            this.metadata = agent.localMetadata(); // after the registration, which it describes
         } catch (RuntimeException e) {
+            if (area != null) {
+                area.close();
+            }
             agent.close();
             throw e;
         }
-        this.area = new StagingArea(stagingBytes);
+        this.staging = area;
         this.poller =
                 Thread.ofPlatform().name("jepd-nixl-notifications").daemon().start(this::poll);
     }
@@ -100,15 +96,16 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
         synchronized (this) {
             Range previous = staged.remove(requestId); // a retried handshake: stage afresh
             if (previous != null) {
-                area.free(previous.offset);
+                staging.free(previous.offset);
             }
-            offset = area.allocate(bytes)
-                    .orElseThrow(() -> new KvTransferException("the NIXL staging buffer (" + (area.capacity() >> 20)
-                            + " MiB, " + (area.usedBytes() >> 20) + " MiB in use) has no room for " + bytes
+            offset = staging.allocate(bytes)
+                    .orElseThrow(() -> new KvTransferException("the NIXL staging buffer ("
+                            + (staging.capacity() >> 20) + " MiB, " + (staging.usedBytes() >> 20)
+                            + " MiB in use) has no room for " + bytes
                             + " bytes; raise kv_connector_extra_config.nixl_staging_mib on the prefill node"));
             staged.put(requestId, new Range(offset, System.nanoTime() + leaseNanos));
         }
-        MemorySegment dst = staging.segment().asSlice(offset, bytes);
+        MemorySegment dst = staging.slice(offset, bytes);
         long pos = 0;
         for (int l = 0; l < blocks.layout().layers(); l++) {
             for (float[] rows : new float[][] {blocks.keys()[l], blocks.values()[l]}) {
@@ -117,7 +114,7 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
             }
         }
         return new KvWire.Staged(
-                blocks.layout(), blocks.numBlocks(), agent.name(), metadata, staging.address() + offset, bytes);
+                blocks.layout(), blocks.numBlocks(), agent.name(), metadata, staging.address(offset), bytes);
     }
 
     @Override
@@ -129,13 +126,13 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
     private synchronized void unstage(String requestId) {
         Range r = staged.remove(requestId);
         if (r != null) {
-            area.free(r.offset);
+            staging.free(r.offset);
         }
     }
 
     /** Bytes of staging in use (for tests). */
     public long stagedBytes() {
-        return area.usedBytes();
+        return staging.usedBytes();
     }
 
     private void poll() {
@@ -168,7 +165,7 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
             Range r = it.next().getValue();
             if (r.deadline - now <= 0) {
                 it.remove();
-                area.free(r.offset);
+                staging.free(r.offset);
             }
         }
     }
@@ -187,10 +184,9 @@ public final class NixlKvProducer implements KvBlockSource, KvStager, AutoClosea
             Thread.currentThread().interrupt();
         }
         try {
-            registration.close();
+            staging.close();
         } finally {
             agent.close();
-            staging.close();
         }
     }
 }
