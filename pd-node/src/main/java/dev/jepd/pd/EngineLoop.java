@@ -1,9 +1,9 @@
 package dev.jepd.pd;
 
+import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.engine.generate.GenerationRequest;
 import dev.jepd.engine.generate.TokenSink;
-import dev.jepd.engine.kv.transfer.KvBlocks;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

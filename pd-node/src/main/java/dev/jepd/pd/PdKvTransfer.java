@@ -1,16 +1,16 @@
 package dev.jepd.pd;
 
+import dev.jepd.engine.connector.KvBlockSource;
 import dev.jepd.engine.generate.EngineCore;
-import dev.jepd.engine.kv.transfer.JepdKvClient;
-import dev.jepd.engine.kv.transfer.JepdKvServer;
-import dev.jepd.engine.kv.transfer.KvBlockSource;
-import dev.jepd.engine.kv.transfer.KvTransferConfig;
-import dev.jepd.engine.kv.transfer.KvTransferConfigException;
-import dev.jepd.engine.kv.transfer.KvTransport;
-import dev.jepd.engine.kv.transfer.nixl.NixlKvClient;
-import dev.jepd.engine.kv.transfer.nixl.NixlKvProducer;
 import dev.jepd.ffi.nixl.NixlException;
 import dev.jepd.ffi.nixl.NixlLibrary;
+import dev.jepd.transfer.kv.JepdKvClient;
+import dev.jepd.transfer.kv.JepdKvServer;
+import dev.jepd.transfer.kv.KvTransferConfig;
+import dev.jepd.transfer.kv.KvTransferConfigException;
+import dev.jepd.transfer.kv.KvTransport;
+import dev.jepd.transfer.nixl.NixlKvClient;
+import dev.jepd.transfer.nixl.NixlKvProducer;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -1,9 +1,9 @@
 package dev.jepd.proxy;
 
-import dev.jepd.engine.http.ApiException;
-import dev.jepd.engine.http.HttpServer;
-import dev.jepd.engine.http.Json;
-import dev.jepd.engine.http.Sse;
+import dev.jepd.api.ApiException;
+import dev.jepd.api.HttpServer;
+import dev.jepd.api.Json;
+import dev.jepd.api.Sse;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
 import dev.jepd.proxy.flow.ProfileFanout;

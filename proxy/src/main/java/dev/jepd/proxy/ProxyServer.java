@@ -1,6 +1,6 @@
 package dev.jepd.proxy;
 
-import dev.jepd.engine.http.HttpServer;
+import dev.jepd.api.HttpServer;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
 import dev.jepd.proxy.flow.ProfileFanout;

@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.jepd.engine.media.ImageDimensions;
-import dev.jepd.engine.media.ImageSize;
-import dev.jepd.engine.media.PreprocessorConfig;
-import dev.jepd.engine.media.QwenImageProcessor;
+import dev.jepd.media.ImageDimensions;
+import dev.jepd.media.ImageSize;
+import dev.jepd.media.PreprocessorConfig;
+import dev.jepd.media.QwenImageProcessor;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.Modality;

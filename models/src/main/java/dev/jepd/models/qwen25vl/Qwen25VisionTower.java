@@ -2,13 +2,13 @@ package dev.jepd.models.qwen25vl;
 
 import static dev.jepd.models.qwen25vl.Qwen25VlWeights.*;
 
-import dev.jepd.engine.media.PixelValues;
 import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.model.WeightSpec;
 import dev.jepd.engine.safetensors.TensorSource;
-import dev.jepd.engine.tensor.Tensor;
-import dev.jepd.engine.tensor.TensorBackend;
-import dev.jepd.engine.tensor.TensorScope;
+import dev.jepd.media.PixelValues;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import dev.jepd.tensor.TensorScope;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

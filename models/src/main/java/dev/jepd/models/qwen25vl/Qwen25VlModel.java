@@ -1,9 +1,9 @@
 package dev.jepd.models.qwen25vl;
 
 import dev.jepd.engine.safetensors.TensorSource;
-import dev.jepd.engine.tensor.TensorBackend;
 import dev.jepd.models.qwen2.Qwen2Decoder;
 import dev.jepd.models.qwen2.Qwen2TextParams;
+import dev.jepd.tensor.TensorBackend;
 
 /** Builds the Qwen2.5-VL parts from a config and a checkpoint. */
 public final class Qwen25VlModel {

@@ -12,13 +12,27 @@ import java.nio.file.Path;
 public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Path image) implements AutoCloseable {
     public static final String[] NAMES = {"img_112x84", "img_100x61"};
 
+    /**
+     * The golden folder: this module's test resources, also when the helpers run from the models test-jar in a module
+     * above (then the checkout's {@code models/src/test/resources/golden}, found from the working directory up).
+     */
     public static Path root() {
         try {
-            return Path.of(GoldenCase.class.getResource("/golden/README.md").toURI())
-                    .getParent();
+            java.net.URL url = GoldenCase.class.getResource("/golden/README.md");
+            if (url != null && url.getProtocol().equals("file")) {
+                return Path.of(url.toURI()).getParent();
+            }
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
         }
+        for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
+            Path golden = d.resolve("models/src/test/resources/golden");
+            if (java.nio.file.Files.isRegularFile(golden.resolve("README.md"))) {
+                return golden;
+            }
+        }
+        throw new IllegalStateException("models/src/test/resources/golden not found above "
+                + Path.of("").toAbsolutePath());
     }
 
     public static GoldenCase load(String name) {

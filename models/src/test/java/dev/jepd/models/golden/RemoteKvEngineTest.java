@@ -7,11 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.engine.generate.GenerationRequest;
 import dev.jepd.engine.generate.SchedulerConfig;
-import dev.jepd.engine.kv.transfer.KvBlocks;
-import dev.jepd.engine.kv.transfer.KvTransferException;
 import dev.jepd.engine.sampling.Sampler;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -121,7 +121,7 @@ class RemoteKvEngineTest {
     @Test
     void pulledBlocksOfAnotherLayoutAreRefused() {
         try (EngineCore d = engine()) {
-            var other = new dev.jepd.engine.kv.transfer.KvLayout(
+            var other = new dev.jepd.engine.connector.KvLayout(
                     d.layout().layers(), d.layout().kvHeads(), d.layout().headDim(), 32);
             KvBlocks foreign = new KvBlocks(other, 0, new float[other.layers()][0], new float[other.layers()][0]);
             assertThrows(

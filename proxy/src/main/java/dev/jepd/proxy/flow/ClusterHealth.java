@@ -1,7 +1,7 @@
 package dev.jepd.proxy.flow;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.jepd.engine.http.Json;
+import dev.jepd.api.Json;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.UpstreamClient;

@@ -1,7 +1,7 @@
 package dev.jepd.proxy.flow;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.jepd.engine.http.Json;
+import dev.jepd.api.Json;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.ItemUuids;
 import dev.jepd.proxy.items.MediaItem;

@@ -2,8 +2,8 @@ package dev.jepd.proxy.flow;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.jepd.engine.http.ApiException;
-import dev.jepd.engine.http.Json;
+import dev.jepd.api.ApiException;
+import dev.jepd.api.Json;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.upstream.Cluster;

@@ -1,9 +1,9 @@
 package dev.jepd.proxy.items;
 
-import dev.jepd.engine.media.ImageDimensions;
-import dev.jepd.engine.media.ImageSize;
-import dev.jepd.engine.media.PreprocessorConfig;
-import dev.jepd.engine.media.QwenImageProcessor;
+import dev.jepd.media.ImageDimensions;
+import dev.jepd.media.ImageSize;
+import dev.jepd.media.PreprocessorConfig;
+import dev.jepd.media.QwenImageProcessor;
 import java.util.Base64;
 import java.util.Optional;
 

@@ -1,6 +1,6 @@
 package dev.jepd.proxy.items;
 
-import dev.jepd.engine.http.ApiException;
+import dev.jepd.api.ApiException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

@@ -20,7 +20,7 @@ import java.util.concurrent.TimeoutException;
  * connections). HTTP/1.1 as the nodes speak it; a short connect time-out so that a dead node fails fast;
  * {@link #timeout()} bounds each wait for an answer, and for a stream each silence between two reads.
  * Every wait here ends within its limit: on time-out the request is cancelled and the failure becomes an
- * {@link dev.jepd.engine.http.ApiException} (see {@link UpstreamFailure}).
+ * {@link dev.jepd.api.ApiException} (see {@link UpstreamFailure}).
  */
 public final class UpstreamClient implements AutoCloseable {
     /** How much of a failed streaming answer is read for the error message. */

@@ -2,8 +2,8 @@ package dev.jepd.proxy.upstream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.jepd.engine.http.ApiException;
-import dev.jepd.engine.http.Json;
+import dev.jepd.api.ApiException;
+import dev.jepd.api.Json;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.http.HttpConnectTimeoutException;

@@ -1,7 +1,7 @@
 package dev.jepd.proxy.upstream;
 
-import dev.jepd.engine.http.ApiException;
-import dev.jepd.engine.http.Sse;
+import dev.jepd.api.ApiException;
+import dev.jepd.api.Sse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;

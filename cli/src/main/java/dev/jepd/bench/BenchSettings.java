@@ -1,0 +1,59 @@
+package dev.jepd.bench;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+
+/**
+ * What {@code jepd bench model} measures and how often.
+ *
+ * @param imageSize the synthetic square image's side in pixels (448 → a 32 × 32 patch grid)
+ * @param promptTokens prefill length, and the context every decode step attends to
+ * @param decodeTokens timed decode steps per batch size (after {@code warmup} untimed ones)
+ * @param decodeBatches the batch sizes decode runs at
+ * @param warmup untimed runs before the timed ones
+ * @param iterations timed runs of the limits, the vision tower and prefill
+ * @param fullTextLayers the depth to extrapolate the decoder to (Qwen2.5-VL-3B: 36)
+ * @param fullVisionBlocks the depth to extrapolate the vision tower to (Qwen2.5-VL-3B: 32)
+ */
+public record BenchSettings(
+        @JsonProperty("image_size") int imageSize,
+        @JsonProperty("prompt_tokens") int promptTokens,
+        @JsonProperty("decode_tokens") int decodeTokens,
+        @JsonProperty("decode_batches") List<Integer> decodeBatches,
+        @JsonProperty("warmup") int warmup,
+        @JsonProperty("iterations") int iterations,
+        @JsonProperty("full_text_layers") int fullTextLayers,
+        @JsonProperty("full_vision_blocks") int fullVisionBlocks) {
+
+    public static final int QWEN25_VL_3B_TEXT_LAYERS = 36;
+    public static final int QWEN25_VL_3B_VISION_BLOCKS = 32;
+
+    public BenchSettings {
+        positive("image size", imageSize);
+        positive("prompt tokens", promptTokens);
+        positive("decode tokens", decodeTokens);
+        positive("iterations", iterations);
+        if (warmup < 0) {
+            throw new IllegalArgumentException("warmup must not be negative, got " + warmup);
+        }
+        decodeBatches = List.copyOf(decodeBatches);
+        for (int b : decodeBatches) {
+            positive("decode batch", b);
+        }
+    }
+
+    public static BenchSettings defaults() {
+        return new BenchSettings(
+                448, 512, 64, List.of(1, 8), 1, 5, QWEN25_VL_3B_TEXT_LAYERS, QWEN25_VL_3B_VISION_BLOCKS);
+    }
+
+    int maxDecodeBatch() {
+        return decodeBatches.stream().mapToInt(Integer::intValue).max().orElse(1);
+    }
+
+    private static void positive(String what, int v) {
+        if (v < 1) {
+            throw new IllegalArgumentException(what + " must be at least 1, got " + v);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+package dev.jepd.cli;
+
+import dev.jepd.engine.connector.KvBlockSource;
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.ffi.nixl.NixlLibrary;
+import dev.jepd.transfer.kv.JepdKvClient;
+import dev.jepd.transfer.kv.JepdKvServer;
+import dev.jepd.transfer.kv.KvTransferParams;
+import dev.jepd.transfer.nixl.NixlKvClient;
+import dev.jepd.transfer.nixl.NixlKvProducer;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code jepd bench kv}: the JEPD KV transport pulling one prompt's blocks over loopback, next to raw loopback
+ * TCP moving the same number of bytes in the same run; and, where {@code libnixl_capi} is installed, the NIXL
+ * transport (STAGE handshake, copy into the registered staging buffer, UCX read, copy out). The blocks come from a
+ * synthetic source with a real model's KV layout, so only the transport is measured, not the engine.
+ */
+@Command(
+        name = "kv",
+        mixinStandardHelpOptions = true,
+        description = "KV transfer throughput (GB/s) for one prompt vs raw loopback TCP in the same run.")
+public final class KvBenchCommand implements Callable<Integer> {
+    @Option(names = "--prompt-tokens", defaultValue = "2000", description = "Prompt length (default ${DEFAULT-VALUE}).")
+    int promptTokens;
+
+    @Option(names = "--layers", defaultValue = "36", description = "Decoder layers (default 36: Qwen2.5-VL-3B).")
+    int layers;
+
+    @Option(names = "--kv-heads", defaultValue = "2", description = "KV heads (default 2: Qwen2.5-VL-3B).")
+    int kvHeads;
+
+    @Option(names = "--head-dim", defaultValue = "128", description = "Head dim (default 128: Qwen2.5-VL-3B).")
+    int headDim;
+
+    @Option(names = "--block-size", defaultValue = "16", description = "Tokens per block (default 16).")
+    int blockSize;
+
+    @Option(names = "--iterations", defaultValue = "10", description = "Timed pulls (default ${DEFAULT-VALUE}).")
+    int iterations;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        KvLayout layout = new KvLayout(layers, kvHeads, headDim, blockSize);
+        int blocks = (promptTokens + blockSize - 1) / blockSize;
+        int floats = Math.toIntExact(layout.blockFloats(blocks));
+        float[][] keys = new float[layers][];
+        float[][] values = new float[layers][];
+        SplittableRandom r = new SplittableRandom(7);
+        for (int l = 0; l < layers; l++) {
+            keys[l] = new float[floats];
+            values[l] = new float[floats];
+            for (int i = 0; i < floats; i++) {
+                keys[l][i] = (float) r.nextDouble();
+                values[l][i] = (float) r.nextDouble();
+            }
+        }
+        KvBlocks data = new KvBlocks(layout, blocks, keys, values);
+        long bytes = 2L * layers * floats * Float.BYTES;
+        int[] ids = new int[blocks];
+        Arrays.setAll(ids, i -> i);
+        KvBlockSource source = new KvBlockSource() {
+            @Override
+            public KvLayout layout() {
+                return layout;
+            }
+
+            @Override
+            public KvBlocks read(String requestId, int[] blockIds, int tokens) {
+                return data;
+            }
+
+            @Override
+            public boolean release(String requestId) {
+                return true;
+            }
+        };
+        double[] kvSeconds;
+        try (JepdKvServer server = new JepdKvServer(source, "bench", "127.0.0.1", 0, Duration.ofSeconds(120))) {
+            JepdKvClient client = new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(120));
+            KvTransferParams p = KvTransferParams.held("bench", ids, "bench-request", "127.0.0.1", server.port());
+            kvSeconds = time(() -> client.pull(p, promptTokens, layout), blocks);
+        }
+        Optional<NixlLibrary> nixl = NixlLibrary.find();
+        double[] nixlSeconds = null;
+        if (nixl.isPresent()) {
+            List<String> ucx = List.of("UCX");
+            try (NixlKvProducer producer = new NixlKvProducer(
+                            nixl.get(), "bench-prefill", ucx, source, 2 * bytes + (1 << 20), Duration.ofMinutes(5));
+                    JepdKvServer server =
+                            new JepdKvServer(producer, producer, "bench", "127.0.0.1", 0, Duration.ofSeconds(120));
+                    NixlKvClient client = new NixlKvClient(
+                            nixl.get(),
+                            "bench-decode",
+                            ucx,
+                            2 * bytes + (1 << 20),
+                            new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(120)),
+                            Duration.ofSeconds(120))) {
+                KvTransferParams p = KvTransferParams.held("bench", ids, "bench-request", "127.0.0.1", server.port());
+                nixlSeconds = time(
+                        () -> {
+                            KvBlocks got = client.pull(p, promptTokens, layout);
+                            client.confirm(p);
+                            return got;
+                        },
+                        blocks);
+                if (client.nixlPulls() != iterations + 2) {
+                    throw new IllegalStateException("only " + client.nixlPulls() + " pulls went through NIXL");
+                }
+            }
+        }
+        double[] tcpSeconds = rawTcp(bytes);
+        Arrays.sort(tcpSeconds);
+        double tcp = bytes / tcpSeconds[iterations / 2] / 1e9;
+        out.printf(
+                "jepd bench kv: %d-token prompt, layout %d layers x %d KV heads x %d head dim, block %d ->"
+                        + " %d blocks, %.1f MB of f32 K+V%n",
+                promptTokens, layers, kvHeads, headDim, blockSize, blocks, bytes / 1e6);
+        out.println("| path | median s | best s | GB/s (median) | ratio to raw TCP |");
+        out.println("|---|---|---|---|---|");
+        out.printf(
+                "| raw loopback TCP (one socket, 1 MiB writes) | %.4f | %.4f | %.2f | 1.00 |%n",
+                tcpSeconds[iterations / 2], tcpSeconds[0], tcp);
+        row(out, "JEPD KV pull (framing + copies + socket)", kvSeconds, bytes, tcp);
+        if (nixlSeconds != null) {
+            row(out, "NIXL KV pull (STAGE + staging copy + UCX read + copy out)", nixlSeconds, bytes, tcp);
+        } else {
+            out.println("| NIXL KV pull | not measured: " + NixlLibrary.absentReason() + " | | | |");
+        }
+        return 0;
+    }
+
+    /** Seconds of each timed pull, sorted, after two untimed warm-up pulls. */
+    private double[] time(Supplier<KvBlocks> pull, int blocks) {
+        double[] seconds = new double[iterations];
+        for (int i = -2; i < iterations; i++) {
+            long t = System.nanoTime();
+            KvBlocks got = pull.get();
+            double s = (System.nanoTime() - t) / 1e9;
+            if (got.numBlocks() != blocks) {
+                throw new IllegalStateException("pulled " + got.numBlocks() + " blocks, expected " + blocks);
+            }
+            if (i >= 0) {
+                seconds[i] = s;
+            }
+        }
+        Arrays.sort(seconds);
+        return seconds;
+    }
+
+    private void row(PrintStream out, String path, double[] sorted, long bytes, double tcp) {
+        double gbs = bytes / sorted[iterations / 2] / 1e9;
+        out.printf("| %s | %.4f | %.4f | %.2f | %.2f |%n", path, sorted[iterations / 2], sorted[0], gbs, gbs / tcp);
+    }
+
+    /** Moves {@code bytes} over a fresh loopback connection per iteration; returns the seconds of each. */
+    private double[] rawTcp(long bytes) throws Exception {
+        double[] seconds = new double[iterations];
+        byte[] chunk = new byte[1 << 20];
+        try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Thread sender = Thread.ofPlatform().daemon().start(() -> {
+                for (int i = -2; i < iterations; i++) {
+                    try (Socket s = ss.accept();
+                            OutputStream os = s.getOutputStream()) {
+                        for (long left = bytes; left > 0; left -= chunk.length) {
+                            os.write(chunk, 0, (int) Math.min(chunk.length, left));
+                        }
+                    } catch (Exception e) {
+                        return;
+                    }
+                }
+            });
+            byte[] buf = new byte[1 << 20];
+            for (int i = -2; i < iterations; i++) {
+                long t = System.nanoTime();
+                try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ss.getLocalPort());
+                        InputStream in = s.getInputStream()) {
+                    long got = 0;
+                    for (int n; (n = in.read(buf)) > 0; ) {
+                        got += n;
+                    }
+                    if (got != bytes) {
+                        throw new IllegalStateException("raw TCP moved " + got + " of " + bytes + " bytes");
+                    }
+                }
+                if (i >= 0) {
+                    seconds[i] = (System.nanoTime() - t) / 1e9;
+                }
+            }
+            sender.join();
+        }
+        return seconds;
+    }
+}

@@ -1,0 +1,144 @@
+package dev.jepd.cli;
+
+import dev.jepd.bench.BackendLimits;
+import dev.jepd.bench.BenchCheckpoints;
+import dev.jepd.bench.BenchSettings;
+import dev.jepd.bench.BenchTable;
+import dev.jepd.bench.ModelBench;
+import dev.jepd.bench.ModelBenchResult;
+import dev.jepd.engine.safetensors.DType;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/** {@code jepd bench model}: vision, prefill and decode throughput next to the backend's limits. */
+@Command(
+        name = "model",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Vision-tower images/s, LM prefill and decode tokens/s through the real engine path, next to the"
+                    + " GEMM GFLOP/s and memory GB/s the same tensor backend reaches on this machine.",
+            "Without --model it runs on a Qwen2.5-VL-3B-shaped checkpoint with random weights and fewer layers,"
+                    + " written once under target/bench-models/. The table goes to stdout, logs to stderr."
+        })
+public final class ModelBenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(
+            names = "--model",
+            description = "Qwen2.5-VL snapshot directory (default: the 3B-shaped checkpoint, written if absent).")
+    Path model;
+
+    @Option(
+            names = "--text-layers",
+            defaultValue = "2",
+            description =
+                    "Decoder layers of the 3B-shaped checkpoint (the real model has 36; default ${DEFAULT-VALUE}).")
+    int textLayers;
+
+    @Option(
+            names = "--vision-layers",
+            defaultValue = "2",
+            description = "Vision blocks of the 3B-shaped checkpoint (the real model has 32, blocks 7, 15, 23, 31 with"
+                    + " full attention; default ${DEFAULT-VALUE}).")
+    int visionLayers;
+
+    @Option(
+            names = "--dtype",
+            defaultValue = "bf16",
+            description = "Weights on disk, bf16 or f32 (compute is always f32; default ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(
+            names = "--image-size",
+            defaultValue = "448",
+            description = "Square image side in pixels (default ${DEFAULT-VALUE}).")
+    int imageSize;
+
+    @Option(
+            names = "--prompt-tokens",
+            defaultValue = "512",
+            description = "Prefill length and decode context (default ${DEFAULT-VALUE}).")
+    int promptTokens;
+
+    @Option(
+            names = "--decode-tokens",
+            defaultValue = "64",
+            description = "Timed decode steps per batch size (default ${DEFAULT-VALUE}).")
+    int decodeTokens;
+
+    @Option(
+            names = "--decode-batch",
+            split = ",",
+            defaultValue = "1,8",
+            description = "Decode batch sizes, comma-separated (default ${DEFAULT-VALUE}).")
+    List<Integer> decodeBatches = new ArrayList<>();
+
+    @Option(
+            names = "--warmup",
+            defaultValue = "1",
+            description = "Untimed runs before the timed ones (default ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--iterations", defaultValue = "5", description = "Timed runs (default ${DEFAULT-VALUE}).")
+    int iterations;
+
+    @Option(names = "--json", description = "Also write the results to this file as JSON.")
+    Path json;
+
+    @Override
+    public Integer call() throws IOException {
+        BenchSettings settings;
+        try {
+            settings = new BenchSettings(
+                    imageSize,
+                    promptTokens,
+                    decodeTokens,
+                    decodeBatches,
+                    warmup,
+                    iterations,
+                    BenchSettings.QWEN25_VL_3B_TEXT_LAYERS,
+                    BenchSettings.QWEN25_VL_3B_VISION_BLOCKS);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        Path dir = model != null ? model : defaultModel();
+        ModelBenchResult result = ModelBench.run(dir, settings, BackendLimits.Sizes.standard());
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        out.print(BenchTable.render(result));
+        if (json != null) {
+            result.writeJson(json);
+            System.err.println("jepd bench model: results written to " + json);
+        }
+        return 0;
+    }
+
+    private Path defaultModel() throws IOException {
+        DType d =
+                switch (dtype) {
+                    case "bf16" -> DType.BF16;
+                    case "f32" -> DType.F32;
+                    default ->
+                        throw new ParameterException(spec.commandLine(), "--dtype must be bf16 or f32, got " + dtype);
+                };
+        if (textLayers < 1 || visionLayers < 1) {
+            throw new ParameterException(spec.commandLine(), "--text-layers and --vision-layers must be at least 1");
+        }
+        // bin/jepd sets jepd.home to the project root; elsewhere the working directory stands in.
+        Path home = Path.of(System.getProperty("jepd.home", "."));
+        Path dir = home.resolve("target")
+                .resolve("bench-models")
+                .resolve(BenchCheckpoints.name(textLayers, visionLayers, d));
+        return BenchCheckpoints.ensure3BShaped(dir, textLayers, visionLayers, d);
+    }
+}

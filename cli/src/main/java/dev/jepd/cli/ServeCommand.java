@@ -1,0 +1,252 @@
+package dev.jepd.cli;
+
+import dev.jepd.api.HttpServer;
+import dev.jepd.api.Json;
+import dev.jepd.encoder.EncoderServer;
+import dev.jepd.engine.connector.EcConnector;
+import dev.jepd.engine.safetensors.DType;
+import dev.jepd.media.MediaConfig;
+import dev.jepd.media.MediaLoader;
+import dev.jepd.media.PixelBounds;
+import dev.jepd.models.ModelParts;
+import dev.jepd.pd.PdKvTransfer;
+import dev.jepd.pd.PdServer;
+import dev.jepd.serving.EncodeBatcher;
+import dev.jepd.serving.ModelRuntime;
+import dev.jepd.serving.MultimodalInputs;
+import dev.jepd.serving.RuntimeOptions;
+import dev.jepd.serving.ServingMetrics;
+import dev.jepd.transfer.ec.EcTransferConfig;
+import dev.jepd.transfer.ec.MmHasher;
+import dev.jepd.transfer.ec.SharedStorageEcConnector;
+import dev.jepd.transfer.kv.KvTransferConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code jepd serve MODEL}: vLLM's {@code vllm serve} for Qwen-VL. The role follows from the transfer
+ * configs, as in vLLM: {@code "ec_role":"ec_producer"} (or {@code --mm-encoder-only}) makes an encoder node
+ * that never loads the language model; otherwise a PD node.
+ */
+@Command(
+        name = "serve",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = "Serve a Qwen-VL snapshot over the OpenAI API: an encoder node (ec_producer) or a PD node.")
+public final class ServeCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Hugging Face snapshot directory (no downloads).")
+    Path model;
+
+    @Option(
+            names = "--host",
+            defaultValue = "0.0.0.0",
+            description = "Address to listen on (default ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(
+            names = "--port",
+            defaultValue = "8000",
+            description = "Port (default ${DEFAULT-VALUE}; 0 = any free port).")
+    int port;
+
+    @Option(
+            names = "--served-model-name",
+            arity = "1..*",
+            description = "Name(s) clients use; default: MODEL as given.")
+    List<String> servedModelName;
+
+    @Option(
+            names = "--max-model-len",
+            defaultValue = "0",
+            description = "Longest prompt + output; default: the model's.")
+    int maxModelLen;
+
+    @Option(
+            names = "--max-num-seqs",
+            defaultValue = "256",
+            description = "Sequences batched at once (default ${DEFAULT-VALUE}).")
+    int maxNumSeqs;
+
+    @Option(
+            names = "--max-num-batched-tokens",
+            defaultValue = "8192",
+            description = "Tokens per engine step, prefill chunks included (default ${DEFAULT-VALUE}).")
+    int maxNumBatchedTokens;
+
+    @Option(
+            names = "--allowed-local-media-path",
+            description = "Directory file:// image URLs may read from (default: none).")
+    Path allowedLocalMediaPath;
+
+    @Option(names = "--enable-request-id-headers", description = "Echo X-Request-Id (always on in JEPD; accepted).")
+    boolean enableRequestIdHeaders;
+
+    @Option(names = "--ec-transfer-config", description = "Encoder-cache connector JSON (vLLM's ECTransferConfig).")
+    String ecTransferConfig;
+
+    @Option(
+            names = "--kv-transfer-config",
+            description = "KV connector JSON (vLLM's KVTransferConfig): kv_role kv_producer (prefill node),"
+                    + " kv_consumer (decode node) or kv_both; kv_connector NixlConnector or JepdConnector (both"
+                    + " use JEPD's own side channel); kv_connector_extra_config: side_channel_port (5600; 0 ="
+                    + " any), side_channel_host, lease_seconds (480), transfer_timeout_seconds (30),"
+                    + " kv_load_failure_policy (fail|recompute).")
+    String kvTransferConfig;
+
+    @Option(names = "--mm-encoder-only", description = "Run only the vision tower (implied by ec_producer).")
+    boolean mmEncoderOnly;
+
+    @Option(names = "--mm-processor-kwargs", description = "Processor defaults, e.g. '{\"max_pixels\": 802816}'.")
+    String mmProcessorKwargs;
+
+    @Option(
+            names = "--mm-hasher-algorithm",
+            defaultValue = "blake3",
+            description = "blake3 (default), sha256 or sha512.")
+    String mmHasherAlgorithm;
+
+    @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on /v1/* (also VLLM_API_KEY).")
+    String apiKey;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampler's global generator.")
+    long seed;
+
+    @Option(
+            names = "--kv-cache-memory-bytes",
+            defaultValue = "536870912",
+            description = "Memory for the KV cache (default 512 MiB); the block count follows.")
+    long kvCacheBytes;
+
+    @Option(
+            names = "--block-size",
+            defaultValue = "16",
+            description = "Tokens per KV block (default ${DEFAULT-VALUE}).")
+    int blockSize;
+
+    @Option(
+            names = "--max-image-bytes",
+            defaultValue = "67108864",
+            description = "Largest encoded image accepted (64 MiB).")
+    long maxImageBytes;
+
+    @Option(names = "--max-encoder-batch", defaultValue = "16", description = "Images per vision-tower batch.")
+    int maxEncoderBatch;
+
+    // vLLM's GPU-only flags: accepted so launch scripts run unchanged; meaningless on the CPU backend.
+    @Option(names = "--enforce-eager", description = "Accepted (CUDA graphs do not apply; JEPD is always eager).")
+    boolean enforceEager;
+
+    @Option(
+            names = "--gpu-memory-utilization",
+            description = "Accepted and ignored on CPU (see --kv-cache-memory-bytes).")
+    Double gpuMemoryUtilization;
+
+    @Option(names = "--no-enable-prefix-caching", description = "Accepted (JEPD has no prefix caching yet).")
+    boolean noEnablePrefixCaching;
+
+    @Option(names = "--mm-processor-cache-gb", description = "Accepted and ignored (JEPD keeps no processor cache).")
+    Double mmProcessorCacheGb;
+
+    @Option(names = "--trust-remote-code", description = "Accepted and ignored (no remote code is ever run).")
+    boolean trustRemoteCode;
+
+    @Override
+    public Integer call() throws Exception {
+        KvTransferConfig kv = kvTransferConfig == null ? null : KvTransferConfig.parse(kvTransferConfig);
+        EcTransferConfig ec = ecTransferConfig == null ? null : EcTransferConfig.parse(ecTransferConfig);
+        boolean encoderOnly = mmEncoderOnly || (ec != null && ec.role() == EcTransferConfig.Role.EC_PRODUCER);
+        if (encoderOnly && kv != null) {
+            throw new IllegalArgumentException(
+                    "--kv-transfer-config is for prefill/decode nodes; an encoder-only node has no KV cache");
+        }
+        String modelString = model.toString();
+        List<String> names =
+                servedModelName == null || servedModelName.isEmpty() ? List.of(modelString) : servedModelName;
+        PixelBounds bounds = mmProcessorKwargs == null
+                ? PixelBounds.NONE
+                : PixelBounds.NONE.overriddenBy(Json.MAPPER.readTree(mmProcessorKwargs));
+        String key = apiKey != null ? apiKey : System.getenv("VLLM_API_KEY");
+        MediaConfig mediaConfig = MediaConfig.defaults().withMaxEncodedBytes(maxImageBytes);
+        if (allowedLocalMediaPath != null) {
+            mediaConfig = mediaConfig.withAllowedLocalMediaPath(allowedLocalMediaPath);
+        }
+        RuntimeOptions options = RuntimeOptions.defaults(encoderOnly ? ModelParts.VISION : ModelParts.ALL)
+                .withMaxModelLen(maxModelLen)
+                .withBatching(maxNumSeqs, maxNumBatchedTokens)
+                .withKvCacheBytes(kvCacheBytes)
+                .withSeed(seed);
+        List<AutoCloseable> closeables = new ArrayList<>();
+        ModelRuntime runtime = ModelRuntime.open(model, options);
+        closeables.add(runtime);
+        runtime.warmUp();
+        MediaLoader media = new MediaLoader(mediaConfig);
+        closeables.add(media);
+        EncodeBatcher batcher = new EncodeBatcher(runtime, maxEncoderBatch);
+        closeables.add(batcher);
+        EcConnector connector = ec == null ? null : SharedStorageEcConnector.open(ec, DType.BF16);
+        ServingMetrics metrics = new ServingMetrics(names.getFirst());
+        MmHasher hasher = new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), MmHasher.DEFAULT.format());
+        MultimodalInputs inputs = new MultimodalInputs(
+                runtime,
+                media,
+                batcher,
+                connector,
+                ec != null && ec.isConsumer(),
+                ec != null && ec.isProducer(),
+                hasher,
+                modelString,
+                bounds,
+                metrics);
+        HttpServer.Builder http = HttpServer.builder(encoderOnly ? "jepd encoder node" : "jepd PD node")
+                .host(host)
+                .port(port)
+                .apiKey(key)
+                .workerThreads(Math.max(64, 2 * maxNumSeqs));
+        long maxBody = maxImageBytes * 2 + (1 << 20);
+        int boundPort;
+        String kvReady = "";
+        if (encoderOnly) {
+            if (connector == null) {
+                throw new IllegalArgumentException(
+                        "an encoder-only node needs --ec-transfer-config with a shared_storage_path");
+            }
+            EncoderServer server = new EncoderServer(
+                    inputs, metrics, names, modelString, runtime.model().maxPositionEmbeddings(), http, maxBody);
+            closeables.add(server);
+            boundPort = server.port();
+        } else {
+            PdKvTransfer kvTransfer = kv == null ? null : PdKvTransfer.start(kv, runtime.engine(), host);
+            if (kvTransfer != null) {
+                closeables.add(kvTransfer);
+                kvReady = " kv_role=" + kv.role().jsonName() + " kv_engine_id=" + kvTransfer.engineId()
+                        + " kv_transport=" + kvTransfer.transportName()
+                        + (kv.isProducer() ? " kv_port=" + kvTransfer.sideChannelPort() : "");
+            }
+            PdServer server = new PdServer(runtime, inputs, metrics, names, modelString, http, maxBody, kvTransfer);
+            closeables.add(server);
+            boundPort = server.port();
+        }
+        // One line a supervisor (jepd demo, tests) can wait for.
+        System.err.println(
+                "jepd serve: ready role=" + (encoderOnly ? "encoder" : "pd") + " port=" + boundPort + kvReady);
+        CountDownLatch stop = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            for (int i = closeables.size() - 1; i >= 0; i--) {
+                try {
+                    closeables.get(i).close();
+                } catch (Exception ignored) {
+                    // shutting down anyway
+                }
+            }
+            stop.countDown();
+        }));
+        stop.await();
+        return 0;
+    }
+}

@@ -1,0 +1,42 @@
+package dev.jepd.engine.connector;
+
+import java.util.Optional;
+
+/**
+ * Moves encoder outputs between an encoder node (producer) and prefill/decode nodes (consumers), keyed by
+ * {@code EcKeys}. The shared-directory store is {@code transfer.ec.SharedStorageEcConnector}; a NIXL transport will implement the
+ * same interface. Implementations are thread-safe.
+ *
+ * <p>A consumer treats every failure to get a usable entry as a miss and recomputes the embedding locally, so
+ * {@link #load} never throws for bad stored data; {@link #save} throws, because the encoder must not answer 200 for
+ * an item it could not store (the proxy relies on that ordering).
+ */
+public interface EcConnector {
+    /** Whether an entry for {@code key} is present now; cheap, used by the encoder to skip recomputation. */
+    boolean contains(String key);
+
+    /**
+     * The entry for {@code key} if it is present and has exactly the expected shape; empty on any miss (absent,
+     * damaged, foreign dtype, other shape), which is counted.
+     */
+    Optional<EcEntry> load(String key, int expectedTokens, int expectedDim);
+
+    /**
+     * Stores {@code rows} (row-major {@code [numTokens, dim]}) under {@code key}; once this returns, a concurrent
+     * {@link #load} on any node sharing the store sees either the whole entry or nothing.
+     *
+     * @throws EcStoreException when the entry could not be written
+     */
+    void save(String key, float[] rows, int numTokens, int dim);
+
+    long hits();
+
+    long misses();
+
+    long saves();
+
+    long evictions();
+
+    /** Bytes of the entries this connector currently accounts for (the figure its capacity cap applies to). */
+    long bytesStored();
+}

@@ -1,0 +1,471 @@
+package dev.jepd.engine.generate;
+
+import dev.jepd.engine.connector.KvBlockSource;
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.engine.connector.KvLeaseRegistry;
+import dev.jepd.engine.connector.KvTransferException;
+import dev.jepd.engine.kv.BlockPool;
+import dev.jepd.engine.kv.BlockTable;
+import dev.jepd.engine.kv.PagedKvStore;
+import dev.jepd.engine.model.CausalLm;
+import dev.jepd.engine.model.PromptPositions;
+import dev.jepd.engine.model.SequenceChunk;
+import dev.jepd.engine.sampling.Sampler;
+import dev.jepd.engine.sampling.SamplingState;
+import dev.jepd.engine.text.ImageSpan;
+import dev.jepd.engine.text.IncrementalDetokenizer;
+import dev.jepd.engine.text.StopChecker;
+import dev.jepd.engine.text.StopConditions;
+import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import dev.jepd.tensor.TensorScope;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The scheduler and step loop of one language model. {@link #submit} may be called from any thread;
+ * {@link #step()} from one engine thread only. Each step: admit waiting sequences while blocks and the
+ * token budget allow (FCFS), give every running sequence its next chunk (one token when decoding, up to
+ * the remaining budget when prefilling), run them as one batch, then sample, detokenize, check stops and
+ * release finished sequences' blocks.
+ *
+ * <p>Prefill/decode disaggregation (DESIGN §4.4) adds two kinds of request. One submitted
+ * {@linkplain #submitForRemoteDecode for a remote decode} does not free its blocks when it finishes: they go to a
+ * {@link KvLeaseRegistry} until a decode node {@linkplain #release confirms} its copy or the lease expires
+ * ({@link #expireLeases}). One submitted {@linkplain #submitWithRemoteKv with pulled KV} has, when admitted, the
+ * pulled rows of all its prompt tokens but the last written into its own blocks; the step then computes the last
+ * prompt token and samples the first output as usual. The engine is the transfer's {@link KvBlockSource}: reads
+ * take this object's lock, so they never race a step.
+ */
+public final class EngineCore implements AutoCloseable, KvBlockSource {
+    private final CausalLm model;
+    private final TensorBackend ops;
+    private final KvLayout layout;
+    private final KvLeaseRegistry leases = new KvLeaseRegistry();
+    private final Tokenizer tokenizer;
+    private final SchedulerConfig config;
+    private final BlockPool pool;
+    private final PagedKvStore kv;
+    private final Sampler sampler;
+    private final int[] eosIds;
+    private final ConcurrentLinkedQueue<Sequence> incoming = new ConcurrentLinkedQueue<>();
+    private final Deque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private final AtomicLong arrivals = new AtomicLong();
+    private final EngineStats stats = new EngineStats();
+
+    public EngineCore(
+            CausalLm model,
+            TensorBackend ops,
+            Tokenizer tokenizer,
+            SchedulerConfig config,
+            List<Integer> eosIds,
+            Sampler sampler) {
+        this.model = model;
+        this.ops = ops;
+        this.tokenizer = tokenizer;
+        this.config = config;
+        this.pool = new BlockPool(config.numBlocks(), config.blockSize());
+        CausalLm.LmShape s = model.shape();
+        this.kv = new PagedKvStore(ops, s.layers(), s.kvHeads(), s.headDim(), config.numBlocks(), config.blockSize());
+        this.layout = new KvLayout(s.layers(), s.kvHeads(), s.headDim(), config.blockSize());
+        this.sampler = sampler;
+        this.eosIds = eosIds.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    public SchedulerConfig config() {
+        return config;
+    }
+
+    public EngineStats stats() {
+        return stats;
+    }
+
+    public double kvUsage() {
+        return pool.usage();
+    }
+
+    /**
+     * Queues a request. Requests that could never run (longer than {@code max_model_len}, or needing more
+     * blocks than the whole cache) are rejected here, synchronously.
+     */
+    public void submit(GenerationRequest request, TokenSink sink) {
+        incoming.add(sequence(request, sink));
+    }
+
+    /**
+     * As {@link #submit}, but at the end the blocks are held for a decode node for up to {@code lease}; the
+     * held prompt block ids are then {@link #heldBlockIds}, available before the sink hears of the finish.
+     */
+    public void submitForRemoteDecode(GenerationRequest request, TokenSink sink, Duration lease) {
+        Sequence s = sequence(request, sink);
+        s.holdNanos = Math.max(1, lease.toNanos());
+        incoming.add(s);
+    }
+
+    /**
+     * As {@link #submit}, with the prompt's KV already computed elsewhere: {@code pulled} must hold at least
+     * the prompt's tokens, in this engine's layout. The last prompt token is recomputed here.
+     */
+    public void submitWithRemoteKv(GenerationRequest request, TokenSink sink, KvBlocks pulled) {
+        if (!pulled.layout().equals(layout)) {
+            throw new KvTransferException("pulled KV layout " + pulled.layout() + " differs from " + layout);
+        }
+        if (pulled.tokens() < request.promptIds().length) {
+            throw new KvTransferException("pulled KV holds " + pulled.tokens() + " positions, the prompt has "
+                    + request.promptIds().length + " tokens");
+        }
+        Sequence s = sequence(request, sink);
+        s.pulled = pulled;
+        incoming.add(s);
+    }
+
+    private Sequence sequence(GenerationRequest request, TokenSink sink) {
+        int prompt = request.promptIds().length;
+        int maxTokens = request.stop().maxTokens();
+        if (prompt + maxTokens > config.maxModelLen()) {
+            throw new RequestRejectedException(
+                    "This model's maximum context length is " + config.maxModelLen()
+                            + " tokens. However, you requested " + (prompt + maxTokens) + " tokens (" + prompt
+                            + " in the messages, " + maxTokens + " in the completion). Please reduce the length of the"
+                            + " messages or completion.",
+                    "max_tokens");
+        }
+        int blocks = BlockTable.blocksFor(prompt + maxTokens, config.blockSize());
+        if (blocks > config.numBlocks()) {
+            throw new RequestRejectedException(
+                    "request needs " + blocks + " KV blocks for " + (prompt + maxTokens)
+                            + " tokens but the KV cache holds " + config.numBlocks() + " blocks in all",
+                    "max_tokens");
+        }
+        StopConditions stop = request.stop();
+        SamplingState sampling = new SamplingState(request.sampling(), request.promptIds(), eosIds);
+        StopChecker checker = new StopChecker(stop, IncrementalDetokenizer.of(tokenizer, true));
+        return new Sequence(request, sink, new BlockTable(pool), sampling, checker, arrivals.incrementAndGet());
+    }
+
+    /** Marks a request aborted (client gone); its blocks are freed at the next step. */
+    public void abort(String requestId) {
+        for (Sequence s : incoming) {
+            if (s.request.id().equals(requestId)) {
+                s.aborted = true;
+            }
+        }
+        synchronized (this) {
+            for (Sequence s : running) {
+                if (s.request.id().equals(requestId)) {
+                    s.aborted = true;
+                }
+            }
+            for (Sequence s : waiting) {
+                if (s.request.id().equals(requestId)) {
+                    s.aborted = true;
+                }
+            }
+        }
+    }
+
+    public boolean hasWork() {
+        return !incoming.isEmpty() || !waiting.isEmpty() || !running.isEmpty();
+    }
+
+    public int numRunning() {
+        return running.size();
+    }
+
+    public int numWaiting() {
+        return waiting.size() + incoming.size();
+    }
+
+    /** Runs one scheduling step and forward pass; returns the number of tokens processed. */
+    public synchronized int step() {
+        for (Sequence s; (s = incoming.poll()) != null; ) {
+            waiting.addLast(s);
+        }
+        dropAborted();
+        List<Sequence> batch = new ArrayList<>();
+        List<Integer> chunkLen = new ArrayList<>();
+        int budget = config.maxNumBatchedTokens();
+
+        // Running sequences first, oldest first; a sequence that cannot get blocks preempts the newest.
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            Sequence s = running.get(i);
+            int n = Math.min(s.length() - s.computed, budget);
+            while (!s.table.ensureCapacity(s.computed + n)) {
+                Sequence victim = running.getLast();
+                running.removeLast();
+                victim.preempt();
+                waiting.addFirst(victim);
+                stats.preemptions++;
+                if (victim == s) {
+                    n = 0;
+                    break;
+                }
+            }
+            if (n == 0 || !running.contains(s)) {
+                break;
+            }
+            batch.add(s);
+            chunkLen.add(n);
+            budget -= n;
+        }
+        // Then admit waiting sequences while seats, budget and blocks allow.
+        while (!waiting.isEmpty() && budget > 0 && running.size() < config.maxNumSeqs()) {
+            Sequence s = waiting.peekFirst();
+            if (s.pulled != null) {
+                if (!s.table.ensureCapacity(s.length())) {
+                    break;
+                }
+                try {
+                    loadPulled(s);
+                } catch (RuntimeException e) {
+                    waiting.pollFirst();
+                    fail(s, e);
+                    continue;
+                }
+            }
+            int n = Math.min(s.length() - s.computed, budget);
+            if (!s.table.ensureCapacity(s.computed + n)) {
+                break;
+            }
+            waiting.pollFirst();
+            running.add(s);
+            batch.add(s);
+            chunkLen.add(n);
+            budget -= n;
+        }
+        if (batch.isEmpty()) {
+            return 0;
+        }
+
+        List<SequenceChunk> chunks = new ArrayList<>(batch.size());
+        int tokens = 0;
+        for (int b = 0; b < batch.size(); b++) {
+            chunks.add(chunk(batch.get(b), chunkLen.get(b)));
+            tokens += chunkLen.get(b);
+        }
+        List<float[]> logits;
+        try {
+            logits = model.forward(chunks, kv);
+        } catch (RuntimeException e) {
+            for (Sequence s : batch) {
+                fail(s, e);
+            }
+            return 0;
+        }
+        stats.steps++;
+        stats.tokens += tokens;
+
+        int li = 0;
+        for (int b = 0; b < batch.size(); b++) {
+            Sequence s = batch.get(b);
+            s.computed += chunkLen.get(b);
+            s.table.setNumTokens(s.computed);
+            if (!chunks.get(b).wantLogits()) {
+                continue;
+            }
+            float[] row = logits.get(li++);
+            int token = sampler.sample(row, s.sampling);
+            s.sampling.appendOutput(token);
+            s.append(token);
+            StopChecker.Step st = s.stop.append(token);
+            if (st.finished()) {
+                finish(s, st, token);
+            } else {
+                s.sink.onToken(token, st.delta());
+            }
+        }
+        return tokens;
+    }
+
+    private SequenceChunk chunk(Sequence s, int n) {
+        int from = s.computed;
+        int to = from + n;
+        int promptLen = s.promptLength();
+        int[] slotsInt = s.table.slotMapping(0, to);
+        long[] context = new long[to];
+        for (int i = 0; i < to; i++) {
+            context[i] = slotsInt[i];
+        }
+        long[] slots = new long[n];
+        System.arraycopy(context, from, slots, 0, n);
+        PromptPositions pp = s.request.positions();
+        int axes = pp.positions().length;
+        long[][] pos = new long[axes][n];
+        for (int i = 0; i < n; i++) {
+            int idx = from + i;
+            for (int a = 0; a < axes; a++) {
+                pos[a][i] = idx < promptLen ? pp.positions()[a][idx] : idx + pp.delta();
+            }
+        }
+        List<SequenceChunk.InjectedRows> injected = new ArrayList<>();
+        List<ImageSpan> spans = s.request.spans();
+        for (int k = 0; k < spans.size(); k++) {
+            ImageSpan span = spans.get(k);
+            int a = Math.max(from, span.start());
+            int b = Math.min(to, span.end());
+            if (a < b) {
+                injected.add(new SequenceChunk.InjectedRows(
+                        a - from, b - a, s.request.imageEmbeddings().get(k), a - span.start()));
+            }
+        }
+        return new SequenceChunk(s.tokens(from, to), pos, slots, context, from, injected, to == s.length());
+    }
+
+    /** Writes the pulled rows of prompt positions {@code [0, promptLength - 1)} into the sequence's own slots. */
+    private void loadPulled(Sequence s) {
+        KvBlocks pulled = s.pulled;
+        s.pulled = null; // a preempted sequence recomputes from scratch
+        int rows = s.promptLength() - 1;
+        if (rows > 0) {
+            int[] slotsInt = s.table.slotMapping(0, rows);
+            long[] slots = new long[rows];
+            for (int i = 0; i < rows; i++) {
+                slots[i] = slotsInt[i];
+            }
+            int width = layout.rowFloats();
+            try (TensorScope scope = ops.scope()) {
+                Tensor idx = ops.fromLongs(slots, rows);
+                for (int l = 0; l < layout.layers(); l++) {
+                    // [rows, kvHeads, headDim]: the first rows of the pulled blocks are positions 0..rows-1
+                    Tensor k = ops.fromFloats(
+                            Arrays.copyOf(pulled.keys()[l], rows * width), rows, layout.kvHeads(), layout.headDim());
+                    Tensor v = ops.fromFloats(
+                            Arrays.copyOf(pulled.values()[l], rows * width), rows, layout.kvHeads(), layout.headDim());
+                    ops.scatterRows(kv.keys(l), idx, k);
+                    ops.scatterRows(kv.values(l), idx, v);
+                }
+            }
+        }
+        s.computed = Math.max(0, rows);
+        s.table.setNumTokens(s.computed);
+        stats.remoteKvTokens += s.computed;
+    }
+
+    private void finish(Sequence s, StopChecker.Step st, int lastToken) {
+        running.remove(s);
+        if (s.holdNanos > 0) {
+            leases.hold(s.request.id(), s.table, s.promptLength(), System.nanoTime() + s.holdNanos);
+        } else {
+            s.table.release();
+        }
+        stats.finished++;
+        s.sink.onLastToken(
+                lastToken,
+                st.delta(),
+                st.finishReason(),
+                st.stopReason(),
+                new TokenSink.Usage(s.promptLength(), s.stop.outputTokens()));
+    }
+
+    private void fail(Sequence s, RuntimeException e) {
+        running.remove(s);
+        waiting.remove(s);
+        s.table.release();
+        s.sink.onError(e);
+    }
+
+    private void dropAborted() {
+        for (Iterator<Sequence> it = running.iterator(); it.hasNext(); ) {
+            Sequence s = it.next();
+            if (s.aborted) {
+                it.remove();
+                s.table.release();
+                stats.aborted++;
+            }
+        }
+        for (Iterator<Sequence> it = waiting.iterator(); it.hasNext(); ) {
+            Sequence s = it.next();
+            if (s.aborted) {
+                it.remove();
+                s.table.release();
+                stats.aborted++;
+            }
+        }
+    }
+
+    /** The prompt block ids held for a remote decode of {@code requestId}, or null when none are held. */
+    public int[] heldBlockIds(String requestId) {
+        KvLeaseRegistry.Lease l = leases.get(requestId);
+        return l == null ? null : l.promptBlockIds().clone();
+    }
+
+    /** Blocks held for remote decodes (the {@code jepd:kv_blocks_held} gauge). */
+    public int heldBlocks() {
+        return leases.heldBlocks();
+    }
+
+    /** The leases of blocks held for remote decodes. */
+    public KvLeaseRegistry leases() {
+        return leases;
+    }
+
+    /** Frees the blocks of leases past their deadline; returns how many leases ended. */
+    public synchronized int expireLeases() {
+        return leases.expire(System.nanoTime());
+    }
+
+    @Override
+    public KvLayout layout() {
+        return layout;
+    }
+
+    @Override
+    public synchronized KvBlocks read(String requestId, int[] blockIds, int promptTokens) {
+        KvLeaseRegistry.Lease lease = leases.get(requestId);
+        if (lease == null) {
+            throw new KvTransferException("no KV blocks held for request " + requestId
+                    + " (never prefilled here, already confirmed, or its lease expired)");
+        }
+        if (lease.promptTokens() != promptTokens) {
+            throw new KvTransferException("request " + requestId + " was prefilled with " + lease.promptTokens()
+                    + " prompt tokens, the decode node has " + promptTokens + " (a different prompt?)");
+        }
+        if (!Arrays.equals(lease.promptBlockIds(), blockIds)) {
+            throw new KvTransferException("request " + requestId + " holds blocks "
+                    + Arrays.toString(lease.promptBlockIds()) + ", not " + Arrays.toString(blockIds));
+        }
+        int bs = layout.blockSize();
+        long[] slots = new long[blockIds.length * bs];
+        for (int b = 0; b < blockIds.length; b++) {
+            for (int j = 0; j < bs; j++) {
+                slots[b * bs + j] = (long) blockIds[b] * bs + j;
+            }
+        }
+        float[][] keys = new float[layout.layers()][];
+        float[][] values = new float[layout.layers()][];
+        // Its own scope: called on a side-channel thread, which has none.
+        try (TensorScope scope = ops.scope()) {
+            Tensor idx = ops.fromLongs(slots, slots.length);
+            for (int l = 0; l < layout.layers(); l++) {
+                keys[l] = ops.gatherRows(kv.keys(l), idx).toFloats(); // [blocks*bs, kvHeads, headDim]
+                values[l] = ops.gatherRows(kv.values(l), idx).toFloats();
+            }
+        }
+        return new KvBlocks(layout, blockIds.length, keys, values);
+    }
+
+    @Override
+    public synchronized boolean release(String requestId) {
+        return leases.release(requestId);
+    }
+
+    /** Blocks in use (for tests and the {@code vllm:kv_cache_usage_perc} gauge). */
+    public int usedBlocks() {
+        return pool.numUsedBlocks();
+    }
+
+    @Override
+    public void close() {
+        kv.close();
+    }
+}

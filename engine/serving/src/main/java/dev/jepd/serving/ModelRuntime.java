@@ -1,0 +1,266 @@
+package dev.jepd.serving;
+
+import dev.jepd.engine.generate.EngineCore;
+import dev.jepd.engine.generate.GenerationRequest;
+import dev.jepd.engine.generate.RequestRejectedException;
+import dev.jepd.engine.generate.Requests;
+import dev.jepd.engine.generate.TokenSink;
+import dev.jepd.engine.kv.KvCacheSpec;
+import dev.jepd.engine.model.CausalLm;
+import dev.jepd.engine.model.HfSnapshot;
+import dev.jepd.engine.model.ImageGrid;
+import dev.jepd.engine.model.ModelLoadException;
+import dev.jepd.engine.model.MultimodalModel;
+import dev.jepd.engine.model.PromptPositions;
+import dev.jepd.engine.model.VisionEncoder;
+import dev.jepd.engine.sampling.Sampler;
+import dev.jepd.engine.sampling.SamplingParams;
+import dev.jepd.engine.text.ChatMessage;
+import dev.jepd.engine.text.FinishReason;
+import dev.jepd.engine.text.Prompt;
+import dev.jepd.engine.text.PromptBuilder;
+import dev.jepd.engine.text.QwenChatTemplate;
+import dev.jepd.engine.text.StopConditions;
+import dev.jepd.engine.text.StopReason;
+import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.media.PixelBounds;
+import dev.jepd.media.PixelValues;
+import dev.jepd.media.PreprocessorConfig;
+import dev.jepd.media.QwenImageProcessor;
+import dev.jepd.media.RgbImage;
+import dev.jepd.models.ModelRegistry;
+import dev.jepd.tensor.TensorBackend;
+import dev.jepd.tensor.djl.DjlBackend;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.function.Consumer;
+
+/** A model opened for serving or generation; one per process. */
+public final class ModelRuntime implements AutoCloseable {
+    private final TensorBackend ops;
+    private final HfSnapshot snapshot;
+    private final MultimodalModel model;
+    private final Tokenizer tokenizer;
+    private final QwenImageProcessor processor;
+    private final PromptBuilder prompts;
+    private final EngineCore engine;
+    private final OptionalInt modelEos;
+
+    private ModelRuntime(
+            TensorBackend ops,
+            HfSnapshot snapshot,
+            MultimodalModel model,
+            Tokenizer tokenizer,
+            QwenImageProcessor processor,
+            EngineCore engine) {
+        this.ops = ops;
+        this.snapshot = snapshot;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.processor = processor;
+        this.prompts = new PromptBuilder(tokenizer, model.specialTokens(), QwenChatTemplate.DEFAULT);
+        this.engine = engine;
+        int eos = snapshot.config().path("eos_token_id").asInt(-1);
+        this.modelEos = eos >= 0 ? OptionalInt.of(eos) : OptionalInt.empty();
+    }
+
+    public static ModelRuntime open(Path dir, RuntimeOptions options) {
+        HfSnapshot snapshot = HfSnapshot.open(dir);
+        if (!Files.isRegularFile(snapshot.tokenizerJson())) {
+            throw new ModelLoadException(dir + " has no tokenizer.json");
+        }
+        TensorBackend ops = new DjlBackend();
+        MultimodalModel model = null;
+        Tokenizer tokenizer = null;
+        try {
+            model = ModelRegistry.load(snapshot, ops, options.parts());
+            tokenizer = Tokenizer.load(snapshot.tokenizerJson());
+            model.specialTokens().checkAgainst(tokenizer);
+            PreprocessorConfig pre = Files.isRegularFile(snapshot.preprocessorConfig())
+                    ? PreprocessorConfig.read(snapshot.preprocessorConfig())
+                    : PreprocessorConfig.defaults();
+            EngineCore engine = null;
+            if (model.language().isPresent()) {
+                CausalLm lm = model.language().get();
+                CausalLm.LmShape s = lm.shape();
+                KvCacheSpec spec = KvCacheSpec.forBudget(
+                        s.layers(), s.kvHeads(), s.headDim(), options.blockSize(), 4, options.kvCacheBytes());
+                engine = new EngineCore(
+                        lm,
+                        ops,
+                        tokenizer,
+                        options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
+                        snapshot.generation().eosTokenIds(),
+                        new Sampler(options.seed()));
+            }
+            return new ModelRuntime(ops, snapshot, model, tokenizer, new QwenImageProcessor(pre), engine);
+        } catch (RuntimeException e) {
+            if (tokenizer != null) {
+                tokenizer.close();
+            }
+            if (model != null) {
+                model.close();
+            }
+            ops.close();
+            throw e;
+        }
+    }
+
+    public HfSnapshot snapshot() {
+        return snapshot;
+    }
+
+    public MultimodalModel model() {
+        return model;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public QwenImageProcessor processor() {
+        return processor;
+    }
+
+    public EngineCore engine() {
+        if (engine == null) {
+            throw new IllegalStateException("this runtime has no language model (encoder only)");
+        }
+        return engine;
+    }
+
+    /** Preprocesses and encodes images in one batch through the vision tower. */
+    public List<EncodedImage> encode(List<RgbImage> images, PixelBounds bounds) {
+        VisionEncoder vision = model.vision()
+                .orElseThrow(() -> new IllegalStateException("this runtime has no vision tower (language model only)"));
+        List<PixelValues> pixels = new ArrayList<>(images.size());
+        for (RgbImage img : images) {
+            pixels.add(processor.process(img, bounds));
+        }
+        List<float[]> embeds = vision.encode(pixels);
+        List<EncodedImage> out = new ArrayList<>(images.size());
+        for (int i = 0; i < images.size(); i++) {
+            PixelValues p = pixels.get(i);
+            out.add(new EncodedImage(
+                    new ImageGrid(p.gridT(), p.gridH(), p.gridW(), model.mergeSize()),
+                    embeds.get(i),
+                    vision.embeddingDim()));
+        }
+        return out;
+    }
+
+    /** A chat prompt with its images (already encoded, in the order their parts appear) made runnable. */
+    public GenerationRequest prepare(
+            String id, List<ChatMessage> messages, List<EncodedImage> images, SamplingParams sampling) {
+        int[] tokens = new int[images.size()];
+        List<ImageGrid> grids = new ArrayList<>(images.size());
+        List<float[]> embeds = new ArrayList<>(images.size());
+        for (int i = 0; i < images.size(); i++) {
+            tokens[i] = images.get(i).grid().tokens();
+            grids.add(images.get(i).grid());
+            embeds.add(images.get(i).embeddings());
+        }
+        Prompt p = prompts.chat(messages, tokens);
+        return request(id, p, grids, embeds, sampling);
+    }
+
+    /** A prompt given as token ids ({@code /v1/completions}). */
+    public GenerationRequest prepareTokens(String id, int[] ids, SamplingParams sampling) {
+        return request(id, prompts.tokens(ids), List.of(), List.of(), sampling);
+    }
+
+    /** A raw text prompt ({@code /v1/completions}). */
+    public GenerationRequest prepareText(String id, String text, SamplingParams sampling) {
+        return request(id, prompts.text(text), List.of(), List.of(), sampling);
+    }
+
+    private GenerationRequest request(
+            String id, Prompt p, List<ImageGrid> grids, List<float[]> embeds, SamplingParams sampling) {
+        PromptPositions pos = model.positions(p.ids(), grids);
+        int maxLen = engine().config().maxModelLen();
+        if (p.ids().length >= maxLen) {
+            throw new RequestRejectedException(
+                    "This model's maximum context length is " + maxLen
+                            + " tokens. However, your request has " + p.ids().length
+                            + " input tokens. Please reduce the"
+                            + " length of the input messages.",
+                    "messages");
+        }
+        int maxTokens = sampling.maxTokens() != null ? sampling.maxTokens() : maxLen - p.ids().length;
+        StopConditions stop = Requests.stopConditions(sampling, maxTokens, modelEos, snapshot.generation());
+        return new GenerationRequest(id, p.ids(), p.spans(), embeds, pos, sampling, stop);
+    }
+
+    /**
+     * Runs each loaded part once on a small input (a 56×56 image, a few-token prompt), as vLLM's start-up
+     * profile run does, so the first client request does not pay JIT and native warm-up. Call before serving,
+     * from the thread that will not yet be stepping the engine.
+     */
+    public void warmUp() {
+        if (model.vision().isPresent()) {
+            byte[] rgb = new byte[56 * 56 * 3];
+            for (int i = 0; i < rgb.length; i++) {
+                rgb[i] = (byte) (i * 31);
+            }
+            encode(List.of(new RgbImage(56, 56, rgb)), PixelBounds.NONE);
+        }
+        if (engine != null) {
+            generate(prepareText("warmup", "Hello", SamplingParams.greedy(2)), s -> {});
+        }
+    }
+
+    /** Result of a blocking generation. */
+    public record Generated(String text, List<Integer> tokenIds, FinishReason finishReason, TokenSink.Usage usage) {}
+
+    /**
+     * Runs one request to the end on the calling thread, streaming text deltas to {@code onText}. For
+     * tools and tests; servers drive the engine from their own loop.
+     */
+    public Generated generate(GenerationRequest request, Consumer<String> onText) {
+        List<Integer> ids = new ArrayList<>();
+        StringBuilder text = new StringBuilder();
+        Object[] end = new Object[2];
+        RuntimeException[] error = new RuntimeException[1];
+        engine().submit(request, new TokenSink() {
+            @Override
+            public void onToken(int tokenId, String delta) {
+                ids.add(tokenId);
+                text.append(delta);
+                if (!delta.isEmpty()) {
+                    onText.accept(delta);
+                }
+            }
+
+            @Override
+            public void onFinish(FinishReason reason, StopReason stopReason, Usage usage) {
+                end[0] = reason;
+                end[1] = usage;
+            }
+
+            @Override
+            public void onError(RuntimeException e) {
+                error[0] = e;
+            }
+        });
+        while (end[0] == null && error[0] == null && engine.hasWork()) {
+            engine.step();
+        }
+        if (error[0] != null) {
+            throw error[0];
+        }
+        return new Generated(text.toString(), ids, (FinishReason) end[0], (TokenSink.Usage) end[1]);
+    }
+
+    @Override
+    public void close() {
+        if (engine != null) {
+            engine.close();
+        }
+        model.close();
+        tokenizer.close();
+        ops.close();
+    }
+}

@@ -1,8 +1,0 @@
-package dev.jepd.engine.ec;
-
-/** An EC entry could not be written; the message names the path and the cause. */
-public final class EcStoreException extends RuntimeException {
-    public EcStoreException(String message, Throwable cause) {
-        super(message, cause);
-    }
-}

@@ -1,7 +1,0 @@
-/**
- * The HTTP plumbing every JEPD process shares (encoder node, PD node, proxy): an Undertow server whose
- * handler chain is composed in one place ({@link dev.jepd.engine.http.HttpServer}), OpenAI error JSON
- * ({@link dev.jepd.engine.http.ApiException}), Server-Sent Events framing ({@link dev.jepd.engine.http.Sse})
- * and JSON helpers. Nothing here touches tensors, so the proxy can use it without tensor libraries.
- */
-package dev.jepd.engine.http;

@@ -1,0 +1,291 @@
+package dev.jepd.tensor.djl;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import dev.jepd.tensor.TensorScope;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+
+/** {@link TensorBackend} on DJL's PyTorch engine (CPU, float32). */
+public final class DjlBackend implements TensorBackend {
+    static {
+        // Never reach for the network: libtorch must come from the classpath jar.
+        System.setProperty("ai.djl.offline", "true");
+    }
+
+    // The root manager lives as long as the backend; every scope is a sub-manager of it.
+    private final NDManager root;
+    private final ThreadLocal<Deque<DjlScope>> current = ThreadLocal.withInitial(ArrayDeque::new);
+
+    public DjlBackend() {
+        this.root = Engine.getEngine("PyTorch").newBaseManager();
+    }
+
+    @Override
+    public String name() {
+        return "djl-pytorch-cpu (libtorch " + Engine.getEngine("PyTorch").getVersion() + ")";
+    }
+
+    @Override
+    public TensorScope scope() {
+        Deque<DjlScope> stack = current.get();
+        DjlScope parent = stack.peek();
+        NDManager m = (parent == null ? root : parent.manager).newSubManager();
+        DjlScope s = new DjlScope(this, parent, m);
+        stack.push(s);
+        return s;
+    }
+
+    void pop(DjlScope s) {
+        Deque<DjlScope> stack = current.get();
+        if (!stack.isEmpty() && stack.peek() == s) {
+            stack.pop();
+        } else {
+            stack.remove(s);
+        }
+    }
+
+    private NDManager target() {
+        DjlScope s = current.get().peek();
+        if (s == null) {
+            throw new IllegalStateException("tensor op outside any TensorScope: open one with backend.scope()");
+        }
+        return s.manager;
+    }
+
+    /** Attaches a fresh result to the current scope, whatever manager DJL put it in. */
+    private Tensor own(NDArray a) {
+        a.attach(target());
+        return new DjlTensor(a);
+    }
+
+    static NDArray nd(Tensor t) {
+        return ((DjlTensor) t).array;
+    }
+
+    @Override
+    public Tensor fromFloats(float[] data, long... shape) {
+        // Through a direct buffer: DJL copies heap arrays into one anyway.
+        ByteBuffer buf = ByteBuffer.allocateDirect(data.length * 4).order(ByteOrder.nativeOrder());
+        buf.asFloatBuffer().put(data);
+        return new DjlTensor(target().create(buf, new Shape(shape), DataType.FLOAT32));
+    }
+
+    @Override
+    public Tensor fromLongs(long[] data, long... shape) {
+        return new DjlTensor(target().create(data, new Shape(shape)));
+    }
+
+    @Override
+    public Tensor zeros(long... shape) {
+        return new DjlTensor(target().zeros(new Shape(shape), DataType.FLOAT32));
+    }
+
+    @Override
+    public Tensor add(Tensor a, Tensor b) {
+        return own(nd(a).add(nd(b)));
+    }
+
+    @Override
+    public Tensor sub(Tensor a, Tensor b) {
+        return own(nd(a).sub(nd(b)));
+    }
+
+    @Override
+    public Tensor mul(Tensor a, Tensor b) {
+        return own(nd(a).mul(nd(b)));
+    }
+
+    @Override
+    public Tensor div(Tensor a, Tensor b) {
+        return own(nd(a).div(nd(b)));
+    }
+
+    @Override
+    public Tensor scale(Tensor a, float s) {
+        return own(nd(a).mul(s));
+    }
+
+    @Override
+    public Tensor addScalar(Tensor a, float s) {
+        return own(nd(a).add(s));
+    }
+
+    @Override
+    public Tensor neg(Tensor a) {
+        return own(nd(a).neg());
+    }
+
+    @Override
+    public Tensor cos(Tensor a) {
+        return own(nd(a).cos());
+    }
+
+    @Override
+    public Tensor sin(Tensor a) {
+        return own(nd(a).sin());
+    }
+
+    @Override
+    public Tensor sqrt(Tensor a) {
+        return own(nd(a).sqrt());
+    }
+
+    @Override
+    public Tensor sigmoid(Tensor a) {
+        return own(nd(a).getNDArrayInternal().sigmoid());
+    }
+
+    @Override
+    public Tensor silu(Tensor a) {
+        NDArray x = nd(a);
+        NDArray sig = x.getNDArrayInternal().sigmoid();
+        NDArray out = x.mul(sig);
+        sig.close();
+        return own(out);
+    }
+
+    @Override
+    public Tensor gelu(Tensor a) {
+        return own(nd(a).getNDArrayInternal().gelu());
+    }
+
+    @Override
+    public Tensor meanLastAxis(Tensor a) {
+        return own(nd(a).mean(new int[] {-1}, true));
+    }
+
+    @Override
+    public Tensor softmaxLastAxis(Tensor a) {
+        return own(nd(a).softmax(-1));
+    }
+
+    @Override
+    public Tensor matmul(Tensor a, Tensor b) {
+        return own(nd(a).matMul(nd(b)));
+    }
+
+    @Override
+    public Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        NDArray xa = nd(x);
+        NDArray wa = nd(w);
+        long[] xs = xa.getShape().getShape();
+        long in = xs[xs.length - 1];
+        long out = wa.getShape().get(0);
+        long rows = xa.getShape().size() / in;
+        NDArray y;
+        if (rows == 1) {
+            // Matrix-vector: W [out, in] · x [in], reading W once in its stored order.
+            NDArray xv = xa.reshape(in);
+            NDArray yv = wa.matMul(xv); // [out]
+            long[] ys = xs.clone();
+            ys[ys.length - 1] = out;
+            y = yv.reshape(ys);
+            xv.close();
+            yv.close();
+        } else {
+            NDArray wt = wa.transpose(1, 0); // a strided view: GEMM reads it transposed, no copy
+            y = xa.matMul(wt); // [..., out]
+            wt.close();
+        }
+        if (bias != null) {
+            NDArray yb = y.add(nd(bias));
+            y.close();
+            y = yb;
+        }
+        return own(y);
+    }
+
+    @Override
+    public Tensor reshape(Tensor a, long... shape) {
+        return own(nd(a).reshape(shape));
+    }
+
+    @Override
+    public Tensor permute(Tensor a, int... axes) {
+        return own(nd(a).transpose(axes));
+    }
+
+    @Override
+    public Tensor concat(List<Tensor> parts, int axis) {
+        NDList list = new NDList(parts.size());
+        for (Tensor t : parts) {
+            list.add(nd(t));
+        }
+        return own(NDArrays.concat(list, axis));
+    }
+
+    @Override
+    public Tensor slice(Tensor a, int axis, long start, long end) {
+        NDArray x = nd(a);
+        int ax = axis < 0 ? x.getShape().dimension() + axis : axis;
+        return own(x.get(NDIndex.sliceAxis(ax, start, end)));
+    }
+
+    @Override
+    public Tensor gatherRows(Tensor a, Tensor index) {
+        return own(nd(a).get(new NDIndex("{}", nd(index))));
+    }
+
+    @Override
+    public void scatterRows(Tensor dst, Tensor index, Tensor src) {
+        nd(dst).set(new NDIndex("{}", nd(index)), nd(src));
+    }
+
+    @Override
+    public void close() {
+        root.close();
+    }
+
+    /** A scope backed by a DJL sub-manager. */
+    static final class DjlScope implements TensorScope {
+        private final DjlBackend backend;
+        private final DjlScope parent;
+        final NDManager manager;
+        private boolean closed;
+
+        DjlScope(DjlBackend backend, DjlScope parent, NDManager manager) {
+            this.backend = backend;
+            this.parent = parent;
+            this.manager = manager;
+        }
+
+        @Override
+        public <T extends Tensor> T keep(T t) {
+            nd(t).attach(parent == null ? backend.root : parent.manager);
+            return t;
+        }
+
+        @Override
+        public <T extends Tensor> T moveTo(TensorScope target, T t) {
+            nd(t).attach(((DjlScope) target).manager);
+            return t;
+        }
+
+        @Override
+        public TensorScope detach() {
+            backend.pop(this);
+            return this;
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                backend.pop(this);
+                manager.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+package dev.jepd.transfer.ec;
+
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+
+/**
+ * The {@code --ec-transfer-config} JSON, field for field as vLLM's {@code ECTransferConfig} names it, so that one
+ * command line serves both. vLLM fields that only its other connectors use are accepted and ignored; anything else is
+ * refused so that a typo does not silently disable the EC store.
+ *
+ * @param connector {@code ec_connector}: one of {@link #ACCEPTED_CONNECTORS}, all of which are the shared-directory
+ *     layout of vLLM's {@code ECExampleConnector}
+ * @param role {@code ec_role}
+ * @param extraConfig {@code ec_connector_extra_config}: {@code shared_storage_path} (required) and JEPD's optional
+ *     {@code capacity_bytes}
+ * @param engineId {@code engine_id}, for logs only; may be null
+ */
+@JsonIgnoreProperties(ignoreUnknown = true) // parse() refuses unknown fields itself, with a better message
+public record EcTransferConfig(
+        @JsonProperty("ec_connector") String connector,
+        @JsonProperty("ec_role") Role role,
+        @JsonProperty("ec_connector_extra_config") Map<String, Object> extraConfig,
+        @JsonProperty("engine_id") String engineId) {
+
+    /**
+     * vLLM's current name, its name before the rename (vLLM's {@code ECSharedStorageConnector}) and JEPD's own; all
+     * three read and write the same files.
+     */
+    public static final List<String> ACCEPTED_CONNECTORS =
+            List.of("ECExampleConnector", "ECSharedStorageConnector", "JepdSharedStorageConnector");
+
+    public static final String SHARED_STORAGE_PATH = "shared_storage_path";
+    public static final String CAPACITY_BYTES = "capacity_bytes";
+
+    private static final List<String> KNOWN_FIELDS =
+            List.of("ec_connector", "ec_role", "ec_connector_extra_config", "engine_id");
+    /** The rest of vLLM's ECTransferConfig: only its other connectors use them. */
+    private static final List<String> IGNORED_VLLM_FIELDS = List.of(
+            "ec_buffer_device",
+            "ec_buffer_size",
+            "ec_rank",
+            "ec_parallel_size",
+            "ec_ip",
+            "ec_port",
+            "ec_connector_module_path");
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public enum Role {
+        EC_PRODUCER("ec_producer"),
+        EC_CONSUMER("ec_consumer"),
+        EC_BOTH("ec_both");
+
+        private final String jsonName;
+
+        Role(String jsonName) {
+            this.jsonName = jsonName;
+        }
+
+        public String jsonName() {
+            return jsonName;
+        }
+
+        @JsonCreator
+        public static Role parse(String name) {
+            for (Role r : values()) {
+                if (r.jsonName.equals(name)) {
+                    return r;
+                }
+            }
+            throw new EcConfigException(
+                    "ec_role " + name + " is not supported; accepted: ec_producer, ec_consumer, ec_both");
+        }
+    }
+
+    public EcTransferConfig {
+        if (connector == null) {
+            throw new EcConfigException(
+                    "ec_connector is required; accepted: " + String.join(", ", ACCEPTED_CONNECTORS));
+        }
+        if (!ACCEPTED_CONNECTORS.contains(connector)) {
+            throw new EcConfigException("ec_connector " + connector + " is not supported; accepted: "
+                    + String.join(", ", ACCEPTED_CONNECTORS));
+        }
+        if (role == null) {
+            // vLLM refuses a connector without a role too.
+            throw new EcConfigException(
+                    "ec_role is required when ec_connector is set; accepted: ec_producer, ec_consumer, ec_both");
+        }
+        // Not Map.copyOf: JSON allows null values in the extra config.
+        extraConfig = extraConfig == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(extraConfig));
+        // Validate the derived values now, so a bad config fails at start-up and not on the first image.
+        requireStoragePath(extraConfig);
+        capacityOf(extraConfig);
+    }
+
+    /** Parses the JSON given to {@code --ec-transfer-config}. */
+    public static EcTransferConfig parse(String json) {
+        try {
+            JsonNode tree = JSON.readTree(json);
+            if (tree == null || !tree.isObject()) {
+                throw new EcConfigException("--ec-transfer-config must be a JSON object, got " + json);
+            }
+            // Checked before binding so that a misspelt field is reported as such, not as the field it shadows.
+            for (Map.Entry<String, JsonNode> property : tree.properties()) {
+                String field = property.getKey();
+                if (!KNOWN_FIELDS.contains(field) && !IGNORED_VLLM_FIELDS.contains(field)) {
+                    throw new EcConfigException("--ec-transfer-config has an unknown field " + field + "; JEPD accepts "
+                            + String.join(", ", KNOWN_FIELDS) + " and ignores vLLM's "
+                            + String.join(", ", IGNORED_VLLM_FIELDS));
+                }
+            }
+            return JSON.treeToValue(tree, EcTransferConfig.class);
+        } catch (JsonProcessingException e) {
+            // Our own validation errors arrive wrapped by Jackson; surface them as they were written.
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof EcConfigException ec) {
+                    throw ec;
+                }
+            }
+            throw new EcConfigException("--ec-transfer-config is not valid: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    public boolean isProducer() {
+        return role == Role.EC_PRODUCER || role == Role.EC_BOTH;
+    }
+
+    public boolean isConsumer() {
+        return role == Role.EC_CONSUMER || role == Role.EC_BOTH;
+    }
+
+    /** {@code ec_connector_extra_config.shared_storage_path}. */
+    public Path sharedStoragePath() {
+        return requireStoragePath(extraConfig);
+    }
+
+    /** JEPD's {@code capacity_bytes}; empty means unlimited, as vLLM (which never deletes) behaves. */
+    public OptionalLong capacityBytes() {
+        return capacityOf(extraConfig);
+    }
+
+    private static Path requireStoragePath(Map<String, Object> extra) {
+        // vLLM falls back to /tmp; JEPD refuses, because a node reading another directory than its peers only misses.
+        Object p = extra.get(SHARED_STORAGE_PATH);
+        if (!(p instanceof String s) || s.isBlank()) {
+            throw new EcConfigException("ec_connector_extra_config." + SHARED_STORAGE_PATH
+                    + " is required (a directory shared by the encoder and prefill/decode nodes), got " + p);
+        }
+        try {
+            return Path.of(s);
+        } catch (RuntimeException e) {
+            throw new EcConfigException("ec_connector_extra_config." + SHARED_STORAGE_PATH + " " + s
+                    + " is not a valid path: " + e.getMessage());
+        }
+    }
+
+    private static OptionalLong capacityOf(Map<String, Object> extra) {
+        Object c = extra.get(CAPACITY_BYTES);
+        if (c == null) {
+            return OptionalLong.empty();
+        }
+        long bytes;
+        if (c instanceof Integer || c instanceof Long) {
+            bytes = ((Number) c).longValue();
+        } else if (c instanceof Number n
+                && n.doubleValue() == Math.rint(n.doubleValue())
+                && Math.abs(n.doubleValue()) < 0x1p62) {
+            bytes = (long) n.doubleValue(); // 1e9 spelled the way vLLM's ec_buffer_size is
+        } else {
+            throw new EcConfigException(
+                    "ec_connector_extra_config." + CAPACITY_BYTES + " must be a whole number of bytes, got " + c);
+        }
+        if (bytes <= 0) {
+            throw new EcConfigException("ec_connector_extra_config." + CAPACITY_BYTES
+                    + " must be positive (leave it out for no limit), got " + c);
+        }
+        return OptionalLong.of(bytes);
+    }
+}

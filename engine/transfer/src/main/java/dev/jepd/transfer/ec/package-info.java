@@ -1,0 +1,11 @@
+/**
+ * The encoder cache (EC) store that lets an encoder node hand vision embeddings to prefill/decode nodes, in the
+ * layout of vLLM's {@code ECExampleConnector} so that JEPD and stock vLLM nodes can share one directory: one
+ * {@code <shared_storage_path>/<key>/encoder_cache.safetensors} per multimodal item holding a single {@code ec_cache}
+ * tensor of shape {@code [num_tokens, D]}. {@link dev.jepd.transfer.ec.EcKeys} decides the key (a client's {@code
+ * uuid}, or vLLM's mm_hash from {@link dev.jepd.transfer.ec.MmHasher}) and {@link
+ * dev.jepd.transfer.ec.SharedStorageEcConnector} implements the engine's {@code EcConnector} over a shared directory,
+ * adding what vLLM lacks: atomic writes, an optional LRU capacity cap and hit/miss counters. A damaged or foreign
+ * file is always a counted miss, never an exception or a crash, because the encoder can recompute it.
+ */
+package dev.jepd.transfer.ec;

@@ -1,0 +1,17 @@
+package dev.jepd.transfer.kv;
+
+import dev.jepd.engine.connector.KvBlockSource;
+import dev.jepd.engine.connector.KvTransferException;
+
+/**
+ * The prefill side of a NIXL pull: copies a held request's blocks where the decode node can read them with NIXL
+ * and says where. Implemented by the NIXL transport; a side channel without one answers STAGE with
+ * {@link KvWire.Status#NOT_SUPPORTED}.
+ */
+public interface KvStager {
+    /**
+     * @throws KvTransferException when the blocks are not held for {@code requestId} (see
+     *     {@link KvBlockSource#read}) or there is no room to stage them
+     */
+    KvWire.Staged stage(String requestId, int[] blockIds, int promptTokens);
+}

@@ -1,0 +1,277 @@
+package dev.jepd.transfer.kv;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The {@code --kv-transfer-config} JSON, named as vLLM's {@code KVTransferConfig}, so one launch line serves both.
+ *
+ * <p>{@code kv_connector} {@code NixlConnector} is accepted with its meaning: the decode node reads the blocks with
+ * NIXL (through Panama, on {@code libnixl_capi}) where the library is installed, after a handshake over JEPD's side
+ * channel; where it is not, JEPD's own TCP transport carries them, and the log says why. {@code JepdConnector}
+ * names the TCP transport. {@code kv_connector_extra_config} holds JEPD's settings: {@code kv_transport}
+ * ({@code auto}, the default: as just said; {@code nixl}: NIXL or refuse to start; {@code tcp}), {@code backends}
+ * (NIXL backends, as vLLM's NixlConnector; default {@code ["UCX"]}), {@code nixl_staging_mib} (the prefill node's
+ * NIXL-registered staging buffer and the decode node's receive buffer; default 256), {@code side_channel_port}
+ * (default 5600, as vLLM's {@code VLLM_NIXL_SIDE_CHANNEL_PORT}; 0 picks a free port), {@code side_channel_host}
+ * (the address the prefill node advertises; default the listen host, or 127.0.0.1 when listening on all interfaces),
+ * {@code lease_seconds} (how long a prefill node holds blocks no decode node has confirmed; default 480, as
+ * vLLM), {@code transfer_timeout_seconds} (bound on one pull; default 30) and {@code kv_load_failure_policy}
+ * ({@code fail}, the default: the decode request fails with 502; {@code recompute}: the decode node prefills
+ * itself). {@code kv_load_failure_policy} is also accepted at the top level, where newer vLLM puts it.
+ *
+ * @param engineId {@code engine_id}, or null to let the node make one up
+ */
+public record KvTransferConfig(
+        String connector,
+        Role role,
+        String engineId,
+        int sideChannelPort,
+        String sideChannelHost,
+        Duration lease,
+        Duration transferTimeout,
+        FailurePolicy failurePolicy,
+        Transport transport,
+        List<String> nixlBackends,
+        int nixlStagingMib) {
+
+    public static final List<String> ACCEPTED_CONNECTORS = List.of("NixlConnector", "JepdConnector");
+    public static final int DEFAULT_SIDE_CHANNEL_PORT = 5600;
+    public static final int DEFAULT_LEASE_SECONDS = 480;
+    public static final int DEFAULT_TRANSFER_TIMEOUT_SECONDS = 30;
+    public static final int DEFAULT_NIXL_STAGING_MIB = 256;
+
+    private static final List<String> KNOWN_FIELDS =
+            List.of("kv_connector", "kv_role", "kv_connector_extra_config", "engine_id", "kv_load_failure_policy");
+    /** The rest of vLLM's KVTransferConfig: meaningful only to its other connectors or to multi-GPU setups. */
+    private static final List<String> IGNORED_VLLM_FIELDS = List.of(
+            "kv_buffer_device",
+            "kv_buffer_size",
+            "kv_rank",
+            "kv_parallel_size",
+            "kv_ip",
+            "kv_port",
+            "kv_connector_module_path",
+            "enable_permute_local_kv");
+
+    private static final List<String> EXTRA_FIELDS = List.of(
+            "side_channel_port",
+            "side_channel_host",
+            "lease_seconds",
+            "transfer_timeout_seconds",
+            "kv_load_failure_policy",
+            "kv_transport",
+            "backends",
+            "nixl_staging_mib");
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public enum Role {
+        KV_PRODUCER("kv_producer"),
+        KV_CONSUMER("kv_consumer"),
+        KV_BOTH("kv_both");
+
+        private final String jsonName;
+
+        Role(String jsonName) {
+            this.jsonName = jsonName;
+        }
+
+        public String jsonName() {
+            return jsonName;
+        }
+
+        static Role parse(String name) {
+            for (Role r : values()) {
+                if (r.jsonName.equals(name)) {
+                    return r;
+                }
+            }
+            throw new KvTransferConfigException(
+                    "kv_role " + name + " is not supported; accepted: kv_producer, kv_consumer, kv_both");
+        }
+    }
+
+    public enum FailurePolicy {
+        FAIL,
+        RECOMPUTE;
+
+        static FailurePolicy parse(String name) {
+            return switch (name) {
+                case "fail" -> FAIL;
+                case "recompute" -> RECOMPUTE;
+                default ->
+                    throw new KvTransferConfigException(
+                            "kv_load_failure_policy " + name + " is not supported; accepted: fail, recompute");
+            };
+        }
+    }
+
+    /** What carries the blocks: {@code auto} follows {@code kv_connector} and the library's presence. */
+    public enum Transport {
+        AUTO,
+        NIXL,
+        TCP;
+
+        static Transport parse(String name) {
+            return switch (name) {
+                case "auto" -> AUTO;
+                case "nixl" -> NIXL;
+                case "tcp" -> TCP;
+                default ->
+                    throw new KvTransferConfigException("kv_connector_extra_config.kv_transport " + name
+                            + " is not supported; accepted: auto," + " nixl, tcp");
+            };
+        }
+    }
+
+    public KvTransferConfig {
+        if (!ACCEPTED_CONNECTORS.contains(connector)) {
+            throw new KvTransferConfigException("kv_connector " + connector + " is not supported; accepted: "
+                    + String.join(", ", ACCEPTED_CONNECTORS));
+        }
+        if (role == null) {
+            throw new KvTransferConfigException("kv_role is required; accepted: kv_producer, kv_consumer, kv_both");
+        }
+        if (sideChannelPort < 0 || sideChannelPort > 65535) {
+            throw new KvTransferConfigException(
+                    "kv_connector_extra_config.side_channel_port must be 0..65535, got " + sideChannelPort);
+        }
+        if (lease.isNegative() || lease.isZero()) {
+            throw new KvTransferConfigException("kv_connector_extra_config.lease_seconds must be positive");
+        }
+        if (transferTimeout.isNegative() || transferTimeout.isZero()) {
+            throw new KvTransferConfigException("kv_connector_extra_config.transfer_timeout_seconds must be positive");
+        }
+        if (nixlBackends.isEmpty()) {
+            throw new KvTransferConfigException("kv_connector_extra_config.backends must name a NIXL backend");
+        }
+        nixlBackends = List.copyOf(nixlBackends);
+        if (nixlStagingMib < 1) {
+            throw new KvTransferConfigException("kv_connector_extra_config.nixl_staging_mib must be positive");
+        }
+        if (transport == Transport.NIXL && !"NixlConnector".equals(connector)) {
+            throw new KvTransferConfigException("kv_transport nixl needs kv_connector NixlConnector");
+        }
+    }
+
+    /** Parses the JSON given to {@code --kv-transfer-config}. */
+    public static KvTransferConfig parse(String json) {
+        JsonNode tree;
+        try {
+            tree = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new KvTransferConfigException("--kv-transfer-config is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (tree == null || !tree.isObject()) {
+            throw new KvTransferConfigException("--kv-transfer-config must be a JSON object, got " + json);
+        }
+        for (Map.Entry<String, JsonNode> p : tree.properties()) {
+            if (!KNOWN_FIELDS.contains(p.getKey()) && !IGNORED_VLLM_FIELDS.contains(p.getKey())) {
+                throw new KvTransferConfigException("--kv-transfer-config has an unknown field " + p.getKey()
+                        + "; JEPD accepts " + String.join(", ", KNOWN_FIELDS) + " and ignores vLLM's "
+                        + String.join(", ", IGNORED_VLLM_FIELDS));
+            }
+        }
+        JsonNode connector = tree.get("kv_connector");
+        if (connector == null || !connector.isTextual()) {
+            throw new KvTransferConfigException(
+                    "kv_connector is required; accepted: " + String.join(", ", ACCEPTED_CONNECTORS));
+        }
+        JsonNode role = tree.get("kv_role");
+        if (role == null || !role.isTextual()) {
+            throw new KvTransferConfigException("kv_role is required; accepted: kv_producer, kv_consumer, kv_both");
+        }
+        JsonNode extra = tree.path("kv_connector_extra_config");
+        if (!extra.isMissingNode() && !extra.isNull() && !extra.isObject()) {
+            throw new KvTransferConfigException("kv_connector_extra_config must be an object");
+        }
+        for (Map.Entry<String, JsonNode> p : extra.properties()) {
+            if (!EXTRA_FIELDS.contains(p.getKey())) {
+                throw new KvTransferConfigException("kv_connector_extra_config has an unknown field " + p.getKey()
+                        + "; JEPD accepts " + String.join(", ", EXTRA_FIELDS));
+            }
+        }
+        int port = wholeNumber(extra, "side_channel_port", envPort());
+        String host = extra.hasNonNull("side_channel_host")
+                ? extra.get("side_channel_host").asText()
+                : System.getenv("VLLM_NIXL_SIDE_CHANNEL_HOST");
+        int lease = wholeNumber(extra, "lease_seconds", DEFAULT_LEASE_SECONDS);
+        int timeout = wholeNumber(extra, "transfer_timeout_seconds", DEFAULT_TRANSFER_TIMEOUT_SECONDS);
+        String policy = extra.hasNonNull("kv_load_failure_policy")
+                ? extra.get("kv_load_failure_policy").asText()
+                : tree.hasNonNull("kv_load_failure_policy")
+                        ? tree.get("kv_load_failure_policy").asText()
+                        : "fail";
+        List<String> backends = List.of("UCX");
+        JsonNode b = extra.get("backends");
+        if (b != null && !b.isNull()) {
+            if (!b.isArray()) {
+                throw new KvTransferConfigException("kv_connector_extra_config.backends must be a list of names");
+            }
+            backends = new ArrayList<>();
+            for (JsonNode n : b) {
+                if (!n.isTextual()) {
+                    throw new KvTransferConfigException("kv_connector_extra_config.backends must be a list of names");
+                }
+                backends.add(n.asText());
+            }
+        }
+        String transport =
+                extra.hasNonNull("kv_transport") ? extra.get("kv_transport").asText() : "auto";
+        return new KvTransferConfig(
+                connector.asText(),
+                Role.parse(role.asText()),
+                tree.hasNonNull("engine_id") ? tree.get("engine_id").asText() : null,
+                port,
+                host,
+                Duration.ofSeconds(lease),
+                Duration.ofSeconds(timeout),
+                FailurePolicy.parse(policy),
+                Transport.parse(transport),
+                backends,
+                wholeNumber(extra, "nixl_staging_mib", DEFAULT_NIXL_STAGING_MIB));
+    }
+
+    public boolean isProducer() {
+        return role == Role.KV_PRODUCER || role == Role.KV_BOTH;
+    }
+
+    public boolean isConsumer() {
+        return role == Role.KV_CONSUMER || role == Role.KV_BOTH;
+    }
+
+    /** Whether this node should try NIXL at all: {@code auto} with NixlConnector, or {@code nixl}. */
+    public boolean wantsNixl() {
+        return transport == Transport.NIXL || (transport == Transport.AUTO && "NixlConnector".equals(connector));
+    }
+
+    private static int envPort() {
+        String env = System.getenv("VLLM_NIXL_SIDE_CHANNEL_PORT");
+        if (env == null || env.isBlank()) {
+            return DEFAULT_SIDE_CHANNEL_PORT;
+        }
+        try {
+            return Integer.parseInt(env.trim());
+        } catch (NumberFormatException e) {
+            throw new KvTransferConfigException("VLLM_NIXL_SIDE_CHANNEL_PORT is not a port number: " + env);
+        }
+    }
+
+    private static int wholeNumber(JsonNode extra, String field, int fallback) {
+        JsonNode v = extra.get(field);
+        if (v == null || v.isNull()) {
+            return fallback;
+        }
+        if (!v.canConvertToInt() || (v.isFloatingPointNumber() && v.asDouble() != Math.rint(v.asDouble()))) {
+            throw new KvTransferConfigException(
+                    "kv_connector_extra_config." + field + " must be a whole number, got " + v);
+        }
+        return v.asInt();
+    }
+}

@@ -1,0 +1,354 @@
+package dev.jepd.transfer.kv;
+
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.engine.connector.KvTransferException;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The frames of JEPD's KV side channel; every integer and float is little-endian.
+ *
+ * <pre>
+ * request  = magic:u32 op:u8 engine_id:str request_id:str
+ *            [READ, STAGE: prompt_tokens:u32 n:u32 block_id:u32 × n]
+ * reply    = magic:u32 status:u8 (status ≠ OK: message:str)
+ *            [READ, OK: layout then per layer: K f32 × (n·block_size·kv_heads·head_dim), V the same]
+ *            [STAGE, OK: layout agent:str metadata_length:u32 metadata address:u64 bytes:u64]
+ * layout   = layers:u32 kv_heads:u32 head_dim:u32 block_size:u32 n:u32
+ * str      = length:u16 utf-8 bytes
+ * </pre>
+ *
+ * K and V rows are those of the requested blocks' slots in request order, each row {@code [kv_heads, head_dim]}.
+ * One request per connection. Sizes are checked before anything is allocated, so a corrupt or hostile frame is
+ * an exception, never a huge allocation.
+ *
+ * <p>STAGE is the handshake of the NIXL path: the prefill node copies the blocks into its NIXL-registered staging
+ * buffer, in the READ body's order and encoding, and answers where they are ({@code address}, {@code bytes}) and
+ * its agent's metadata; the decode node then reads them with NIXL and tells the prefill node, by a NIXL
+ * notification, when it may free them. A prefill node without NIXL answers {@link Status#NOT_SUPPORTED}.
+ */
+public final class KvWire {
+    /** "JKV1". */
+    public static final int MAGIC = 0x314B564A;
+
+    static final int MAX_STRING_BYTES = 4096;
+    static final int MAX_BLOCKS = 1 << 20;
+    static final int MAX_METADATA_BYTES = 64 << 20;
+    private static final int CHUNK_FLOATS = 1 << 16;
+
+    private KvWire() {}
+
+    public enum Op {
+        READ(1),
+        RELEASE(2),
+        STAGE(3);
+
+        final int code;
+
+        Op(int code) {
+            this.code = code;
+        }
+
+        static Op of(int code) {
+            return switch (code) {
+                case 1 -> READ;
+                case 2 -> RELEASE;
+                case 3 -> STAGE;
+                default -> throw new KvTransferException("unknown KV side-channel op " + code);
+            };
+        }
+    }
+
+    public enum Status {
+        OK(0),
+        /** No lease under that request id (never held, confirmed or expired) or another engine. */
+        NOT_FOUND(1),
+        /** The request does not match the lease (block ids, token count) or is malformed. */
+        REJECTED(2),
+        INTERNAL(3),
+        /** The prefill node cannot serve this op (STAGE without NIXL). */
+        NOT_SUPPORTED(4);
+
+        final int code;
+
+        Status(int code) {
+            this.code = code;
+        }
+
+        static Status of(int code) {
+            for (Status s : values()) {
+                if (s.code == code) {
+                    return s;
+                }
+            }
+            throw new KvTransferException("unknown KV side-channel status " + code);
+        }
+    }
+
+    /** One request; {@code promptTokens} and {@code blockIds} only matter for {@link Op#READ}. */
+    public record Request(Op op, String engineId, String requestId, int promptTokens, int[] blockIds) {
+        public static Request read(String engineId, String requestId, int promptTokens, int[] blockIds) {
+            return new Request(Op.READ, engineId, requestId, promptTokens, blockIds);
+        }
+
+        public static Request release(String engineId, String requestId) {
+            return new Request(Op.RELEASE, engineId, requestId, 0, new int[0]);
+        }
+
+        public static Request stage(String engineId, String requestId, int promptTokens, int[] blockIds) {
+            return new Request(Op.STAGE, engineId, requestId, promptTokens, blockIds);
+        }
+    }
+
+    /**
+     * Where a prefill node staged a request's blocks for a NIXL read: {@code bytes} bytes at {@code address} in
+     * memory registered with agent {@code agent}, whose metadata is {@code metadata}.
+     */
+    public record Staged(KvLayout layout, int numBlocks, String agent, byte[] metadata, long address, long bytes) {
+        /** The staged size that {@code numBlocks} blocks of {@code layout} take. */
+        public static long bytesFor(KvLayout layout, int numBlocks) {
+            return 2L * layout.layers() * layout.blockFloats(numBlocks) * Float.BYTES;
+        }
+    }
+
+    /** A reply that is not OK, as the client sees it. */
+    public static final class RemoteError extends KvTransferException {
+        private final Status status;
+
+        RemoteError(Status status, String message) {
+            super(message);
+            this.status = status;
+        }
+
+        public Status status() {
+            return status;
+        }
+    }
+
+    public static void writeRequest(DataOutputStream out, Request r) throws IOException {
+        writeInt(out, MAGIC);
+        out.writeByte(r.op().code);
+        writeString(out, r.engineId() == null ? "" : r.engineId());
+        writeString(out, r.requestId());
+        if (r.op() == Op.READ || r.op() == Op.STAGE) {
+            if (r.blockIds().length > MAX_BLOCKS) {
+                throw new KvTransferException("too many blocks in one read: " + r.blockIds().length);
+            }
+            writeInt(out, r.promptTokens());
+            writeInt(out, r.blockIds().length);
+            for (int id : r.blockIds()) {
+                writeInt(out, id);
+            }
+        }
+        out.flush();
+    }
+
+    public static Request readRequest(DataInputStream in) throws IOException {
+        checkMagic(in);
+        Op op = Op.of(in.readUnsignedByte());
+        String engine = readString(in);
+        String request = readString(in);
+        if (op == Op.RELEASE) {
+            return Request.release(engine, request);
+        }
+        int tokens = readInt(in);
+        int n = readInt(in);
+        if (n < 0 || n > MAX_BLOCKS) {
+            throw new KvTransferException("block count " + n + " outside 0.." + MAX_BLOCKS);
+        }
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = readInt(in);
+        }
+        return new Request(op, engine, request, tokens, ids);
+    }
+
+    public static void writeError(DataOutputStream out, Status status, String message) throws IOException {
+        writeInt(out, MAGIC);
+        out.writeByte(status.code);
+        byte[] b = message.getBytes(StandardCharsets.UTF_8);
+        writeString(out, b.length > MAX_STRING_BYTES ? message.substring(0, MAX_STRING_BYTES / 4) : message);
+        out.flush();
+    }
+
+    /** The reply to a release. */
+    public static void writeOk(DataOutputStream out) throws IOException {
+        writeInt(out, MAGIC);
+        out.writeByte(Status.OK.code);
+        out.flush();
+    }
+
+    /** The reply to a read. */
+    public static void writeBlocks(DataOutputStream out, KvBlocks blocks) throws IOException {
+        writeInt(out, MAGIC);
+        out.writeByte(Status.OK.code);
+        KvLayout l = blocks.layout();
+        writeLayout(out, l, blocks.numBlocks());
+        ByteBuffer buf = ByteBuffer.allocate(CHUNK_FLOATS * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int layer = 0; layer < l.layers(); layer++) {
+            writeFloats(out, blocks.keys()[layer], buf);
+            writeFloats(out, blocks.values()[layer], buf);
+        }
+        out.flush();
+    }
+
+    /** The reply to a stage. */
+    public static void writeStaged(DataOutputStream out, Staged s) throws IOException {
+        writeInt(out, MAGIC);
+        out.writeByte(Status.OK.code);
+        writeLayout(out, s.layout(), s.numBlocks());
+        writeString(out, s.agent());
+        writeInt(out, s.metadata().length);
+        out.write(s.metadata());
+        out.writeLong(Long.reverseBytes(s.address()));
+        out.writeLong(Long.reverseBytes(s.bytes()));
+        out.flush();
+    }
+
+    /**
+     * Reads a stage's reply; the layout must be {@code expected}, the block count {@code numBlocks} and the size
+     * what those blocks take.
+     *
+     * @throws RemoteError when the server refused
+     */
+    public static Staged readStaged(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
+        readStatus(in);
+        readLayout(in, expected, numBlocks);
+        String agent = readString(in);
+        int mdLength = readInt(in);
+        if (mdLength <= 0 || mdLength > MAX_METADATA_BYTES) {
+            throw new KvTransferException("NIXL metadata of " + mdLength + " bytes outside 1.." + MAX_METADATA_BYTES);
+        }
+        byte[] md = new byte[mdLength];
+        in.readFully(md);
+        long address = Long.reverseBytes(in.readLong());
+        long bytes = Long.reverseBytes(in.readLong());
+        if (bytes != Staged.bytesFor(expected, numBlocks)) {
+            throw new KvTransferException("the prefill node staged " + bytes + " bytes, " + numBlocks + " blocks take "
+                    + Staged.bytesFor(expected, numBlocks));
+        }
+        return new Staged(expected, numBlocks, agent, md, address, bytes);
+    }
+
+    /** Reads an OK-or-error reply without a body (a release). */
+    public static void readOk(DataInputStream in) throws IOException {
+        readStatus(in);
+    }
+
+    /**
+     * Reads a read's reply; the layout must be {@code expected} and the block count {@code numBlocks}.
+     *
+     * @throws RemoteError when the server refused
+     */
+    public static KvBlocks readBlocks(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
+        readStatus(in);
+        int n = readLayout(in, expected, numBlocks);
+        long floats = expected.blockFloats(n);
+        if (floats > Integer.MAX_VALUE - 8) {
+            throw new KvTransferException("one layer of " + n + " blocks is too large for one transfer");
+        }
+        byte[] chunk = new byte[CHUNK_FLOATS * 4];
+        float[][] keys = new float[expected.layers()][];
+        float[][] values = new float[expected.layers()][];
+        for (int layer = 0; layer < expected.layers(); layer++) {
+            keys[layer] = readFloats(in, (int) floats, chunk);
+            values[layer] = readFloats(in, (int) floats, chunk);
+        }
+        return new KvBlocks(expected, n, keys, values);
+    }
+
+    private static void writeLayout(DataOutputStream out, KvLayout l, int numBlocks) throws IOException {
+        writeInt(out, l.layers());
+        writeInt(out, l.kvHeads());
+        writeInt(out, l.headDim());
+        writeInt(out, l.blockSize());
+        writeInt(out, numBlocks);
+    }
+
+    private static int readLayout(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
+        KvLayout got = new KvLayout(readInt(in), readInt(in), readInt(in), readInt(in));
+        if (!got.equals(expected)) {
+            throw new KvTransferException("the prefill node's KV layout " + got + " differs from this node's "
+                    + expected + " (same model and --block-size on both?)");
+        }
+        int n = readInt(in);
+        if (n != numBlocks) {
+            throw new KvTransferException("asked for " + numBlocks + " blocks, the prefill node sent " + n);
+        }
+        return n;
+    }
+
+    private static void readStatus(DataInputStream in) throws IOException {
+        checkMagic(in);
+        Status s = Status.of(in.readUnsignedByte());
+        if (s != Status.OK) {
+            throw new RemoteError(s, readString(in));
+        }
+    }
+
+    private static void checkMagic(DataInputStream in) throws IOException {
+        int m;
+        try {
+            m = readInt(in);
+        } catch (EOFException e) {
+            throw new KvTransferException("the peer closed the KV side channel before a frame");
+        }
+        if (m != MAGIC) {
+            throw new KvTransferException("not a JEPD KV side-channel frame (magic 0x" + Integer.toHexString(m) + ")");
+        }
+    }
+
+    private static void writeFloats(DataOutputStream out, float[] data, ByteBuffer buf) throws IOException {
+        for (int off = 0; off < data.length; off += CHUNK_FLOATS) {
+            int n = Math.min(CHUNK_FLOATS, data.length - off);
+            buf.clear();
+            buf.asFloatBuffer().put(data, off, n);
+            out.write(buf.array(), 0, n * 4);
+        }
+    }
+
+    private static float[] readFloats(DataInputStream in, int count, byte[] chunk) throws IOException {
+        float[] out = new float[count];
+        ByteBuffer buf = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
+        for (int off = 0; off < count; off += CHUNK_FLOATS) {
+            int n = Math.min(CHUNK_FLOATS, count - off);
+            in.readFully(chunk, 0, n * 4);
+            buf.clear();
+            buf.asFloatBuffer().get(out, off, n);
+        }
+        return out;
+    }
+
+    private static void writeInt(DataOutputStream out, int v) throws IOException {
+        out.writeInt(Integer.reverseBytes(v));
+    }
+
+    private static int readInt(DataInputStream in) throws IOException {
+        return Integer.reverseBytes(in.readInt());
+    }
+
+    private static void writeString(DataOutputStream out, String s) throws IOException {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        if (b.length > MAX_STRING_BYTES) {
+            throw new KvTransferException("string of " + b.length + " bytes exceeds " + MAX_STRING_BYTES);
+        }
+        out.writeShort(Short.reverseBytes((short) b.length));
+        out.write(b);
+    }
+
+    private static String readString(DataInputStream in) throws IOException {
+        int len = Short.reverseBytes(in.readShort()) & 0xFFFF;
+        if (len > MAX_STRING_BYTES) {
+            throw new KvTransferException("string of " + len + " bytes exceeds " + MAX_STRING_BYTES);
+        }
+        byte[] b = new byte[len];
+        in.readFully(b);
+        return new String(b, StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,64 @@
+package dev.jepd.transfer.nixl;
+
+import dev.jepd.ffi.NativeMemory;
+import dev.jepd.ffi.nixl.NixlAgent;
+import java.lang.foreign.MemorySegment;
+import java.util.OptionalLong;
+
+/**
+ * One buffer from the C heap, registered with a NIXL agent once, with ranges handed out of it first-fit: the
+ * prefill node's staging buffer and the decode node's receive buffer. Registered once so that the agent's
+ * metadata never changes, and so that no pull pays for registering and first-touching fresh memory. Must be
+ * closed before its agent.
+ */
+final class RegisteredArea implements AutoCloseable {
+    private final NativeMemory memory;
+    private final NixlAgent.Registration registration;
+    private final StagingArea ranges;
+
+    RegisteredArea(NixlAgent agent, long bytes) {
+        this.memory = NativeMemory.allocate(bytes);
+        try {
+            this.registration = agent.registerDram(memory.segment());
+        } catch (RuntimeException e) {
+            memory.close();
+            throw e;
+        }
+        this.ranges = new StagingArea(bytes);
+    }
+
+    /** The offset of a fresh range of at least {@code bytes}, or empty when none is free. */
+    OptionalLong allocate(long bytes) {
+        return ranges.allocate(bytes);
+    }
+
+    void free(long offset) {
+        ranges.free(offset);
+    }
+
+    MemorySegment slice(long offset, long bytes) {
+        return memory.segment().asSlice(offset, bytes);
+    }
+
+    /** The address of {@code offset}, as a peer reads it. */
+    long address(long offset) {
+        return memory.address() + offset;
+    }
+
+    long capacity() {
+        return ranges.capacity();
+    }
+
+    long usedBytes() {
+        return ranges.usedBytes();
+    }
+
+    @Override
+    public void close() {
+        try {
+            registration.close();
+        } finally {
+            memory.close();
+        }
+    }
+}

@@ -1,0 +1,208 @@
+package dev.jepd.transfer.ec;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.jepd.transfer.ec.MmHasher.Algorithm;
+import dev.jepd.transfer.ec.MmHasher.Format;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HashSet;
+import java.util.Set;
+import org.apache.commons.codec.binary.Hex;
+import org.apache.commons.codec.digest.Blake3;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
+
+class MmHasherTest {
+    private static final String MODEL = "Qwen/Qwen2.5-VL-3B-Instruct";
+
+    /** The "image file" of the pinned vectors; make_mm_hash_vectors.sh builds the same bytes. */
+    private static byte[] image() {
+        byte[] b = new byte[1000];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (byte) ((i * 31 + 7) & 0xFF);
+        }
+        return b;
+    }
+
+    /**
+     * BLAKE3's official test vectors (input byte i = i % 251), as b3sum 1.2.0 prints them: they pin that commons-codec's
+     * Blake3 is the real BLAKE3 across the chunk (1024) and tree boundaries.
+     */
+    @ParameterizedTest
+    @CsvSource({
+        "0, af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+        "1, 2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213",
+        "1023, 10108970eeda3eb932baac1428c7a2163b0e924c9a9e25b35bba72b28f70bd11",
+        "1024, 42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7",
+        "1025, d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444",
+        "2048, e776b6028c7cd22a4d0ba182a8bf62205d2ef576467e838ed6f2529b85fba24a",
+        "2049, 5f4d72f40d7a5f82b15ca2b2e44b1de3c2ef86c426c95c1af0b6879522563030",
+        "3072, b98cb0ff3623be03326b373de6b9095218513e64f1ee2edd2525c7ad1e5cffd2",
+        "4097, 9b4052b38f1c5fc8b1f9ff7ac7b27cd242487b3d890d15c96a1c25b8aa0fb995",
+        "5120, 9cadc15fed8b5d854562b26a9536d9707cadeda9b143978f319ab34230535833",
+        "31744, 62b6960e1a44bcc1eb1a611a8d6235b6b4b78f32e7abc4fb4c6cdcce94895c47",
+        "102400, bc3e3d41a1146b069abffad3c0d44860cf664390afce4d9661f7902e7943e085"
+    })
+    void commonsCodecBlake3MatchesOfficialVectors(int length, String expected) {
+        byte[] input = new byte[length];
+        for (int i = 0; i < length; i++) {
+            input[i] = (byte) (i % 251);
+        }
+        assertEquals(expected, Hex.encodeHexString(Blake3.hash(input)));
+        // Streaming in uneven pieces, as the hasher feeds chunks, gives the same digest.
+        Blake3 b = Blake3.initHash();
+        for (int off = 0; off < length; off += 333) {
+            b.update(input, off, Math.min(333, length - off));
+        }
+        assertEquals(expected, Hex.encodeHexString(b.doFinalize(32)));
+    }
+
+    @Test
+    void shaKnownVectors() throws Exception {
+        byte[] abc = "abc".getBytes(StandardCharsets.US_ASCII);
+        assertEquals(
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                Hex.encodeHexString(MessageDigest.getInstance("SHA-256").digest(abc)));
+        assertEquals(
+                "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                        + "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+                Hex.encodeHexString(MessageDigest.getInstance("SHA-512").digest(abc)));
+    }
+
+    /** The stream each format feeds to the digest, rebuilt here from the format definition alone. */
+    private static byte[] stream(Format format, String model, byte[] image) {
+        byte[] m = model.getBytes(StandardCharsets.UTF_8);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        switch (format) {
+            case UNFRAMED -> {
+                out.writeBytes(bytes("model_id"));
+                out.writeBytes(m);
+                out.writeBytes(bytes("image")); // the kwarg name (the modality)
+                out.writeBytes(bytes("image")); // MediaWithBytes' own key for original_bytes
+                out.writeBytes(image);
+            }
+            case UNFRAMED_SORTED -> {
+                out.writeBytes(bytes("image"));
+                out.writeBytes(bytes("image"));
+                out.writeBytes(image);
+                out.writeBytes(bytes("model_id"));
+                out.writeBytes(m);
+            }
+            case FRAMED -> {
+                out.writeBytes(lengthPrefixed(bytes("image")));
+                out.write(0x03);
+                out.writeBytes(lengthPrefixed(bytes("image")));
+                out.write(0x03);
+                out.writeBytes(lengthPrefixed(image));
+                out.writeBytes(lengthPrefixed(bytes("model_id")));
+                out.write(0x03);
+                out.writeBytes(lengthPrefixed(m));
+            }
+        }
+        return out.toByteArray();
+    }
+
+    private static byte[] lengthPrefixed(byte[] chunk) {
+        return ByteBuffer.allocate(8 + chunk.length)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(chunk.length)
+                .put(chunk)
+                .array();
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private static String digest(Algorithm algorithm, byte[] data) throws Exception {
+        return switch (algorithm) {
+            case BLAKE3 -> Hex.encodeHexString(Blake3.hash(data));
+            case SHA256 ->
+                Hex.encodeHexString(MessageDigest.getInstance("SHA-256").digest(data));
+            case SHA512 ->
+                Hex.encodeHexString(MessageDigest.getInstance("SHA-512").digest(data));
+        };
+    }
+
+    @ParameterizedTest
+    @EnumSource(Format.class)
+    void keyIsTheDigestOfTheHandBuiltStream(Format format) throws Exception {
+        byte[] image = image();
+        for (Algorithm a : Algorithm.values()) {
+            assertEquals(
+                    digest(a, stream(format, MODEL, image)),
+                    new MmHasher(a, format).key(MODEL, image),
+                    a + " " + format);
+        }
+    }
+
+    /** Digests computed outside the JVM by make_mm_hash_vectors.sh (python3 + b3sum / sha256sum / sha512sum). */
+    @Test
+    void matchesExternallyComputedVectors() throws IOException {
+        int checked = 0;
+        try (InputStream in = MmHasherTest.class.getResourceAsStream("/ec/mm_hash_vectors.txt")) {
+            assertNotNull(in, "ec/mm_hash_vectors.txt on the test classpath");
+            for (String line : new String(in.readAllBytes(), StandardCharsets.US_ASCII).split("\n")) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                String[] f = line.trim().split(" ");
+                MmHasher h = new MmHasher(Algorithm.parse(f[1]), Format.valueOf(f[0]));
+                assertEquals(f[2], h.key(MODEL, image()), line);
+                checked++;
+            }
+        }
+        assertEquals(9, checked);
+    }
+
+    @Test
+    void formatsAndAlgorithmsGiveDistinctKeys() {
+        Set<String> keys = new HashSet<>();
+        for (Format f : Format.values()) {
+            for (Algorithm a : Algorithm.values()) {
+                keys.add(new MmHasher(a, f).key(MODEL, image()));
+            }
+        }
+        assertEquals(9, keys.size());
+        assertEquals(64, MmHasher.DEFAULT.key(MODEL, image()).length());
+        assertEquals(
+                128,
+                new MmHasher(Algorithm.SHA512, Format.FRAMED)
+                        .key(MODEL, image())
+                        .length());
+    }
+
+    @Test
+    void keyDependsOnModelStringAndEveryByte() {
+        byte[] image = image();
+        String k = MmHasher.DEFAULT.key(MODEL, image);
+        assertEquals(k, MmHasher.DEFAULT.key(MODEL, image.clone()));
+        assertNotEquals(k, MmHasher.DEFAULT.key("Qwen/Qwen2.5-VL-7B-Instruct", image));
+        image[999] ^= 1;
+        assertNotEquals(k, MmHasher.DEFAULT.key(MODEL, image));
+        // Unicode model names are hashed as UTF-8, as Python's str.encode("utf-8").
+        assertEquals(
+                new MmHasher(Algorithm.BLAKE3, Format.UNFRAMED).key("modèle", new byte[0]),
+                Hex.encodeHexString(Blake3.hash("model_idmodèleimageimage".getBytes(StandardCharsets.UTF_8))));
+    }
+
+    @Test
+    void algorithmNamesAsVllmSpellsThem() {
+        assertEquals(Algorithm.BLAKE3, Algorithm.parse("blake3"));
+        assertEquals(Algorithm.SHA256, Algorithm.parse("SHA256"));
+        assertEquals(Algorithm.SHA512, Algorithm.parse("sha512"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Algorithm.parse("md5"));
+        assertEquals("unsupported --mm-hasher-algorithm md5 (accepted: blake3, sha256, sha512)", e.getMessage());
+    }
+}

@@ -1,0 +1,123 @@
+package dev.jepd.transfer.kv;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class KvTransferConfigTest {
+    @Test
+    void vllmsNixlLineParsesWithDefaults() {
+        KvTransferConfig c = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\"}");
+        assertEquals(KvTransferConfig.Role.KV_BOTH, c.role());
+        assertTrue(c.isProducer() && c.isConsumer());
+        assertEquals(Duration.ofSeconds(480), c.lease());
+        assertEquals(KvTransferConfig.FailurePolicy.FAIL, c.failurePolicy());
+        assertNull(c.engineId());
+        assertEquals(KvTransferConfig.Transport.AUTO, c.transport());
+        assertTrue(c.wantsNixl(), "NixlConnector means NIXL where the library is");
+        assertEquals(List.of("UCX"), c.nixlBackends());
+        assertEquals(256, c.nixlStagingMib());
+        if (System.getenv("VLLM_NIXL_SIDE_CHANNEL_PORT") == null) {
+            assertEquals(5600, c.sideChannelPort());
+        }
+    }
+
+    @Test
+    void extraConfigIsRead() {
+        KvTransferConfig c = KvTransferConfig.parse("{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_consumer\","
+                + "\"engine_id\":\"d0\",\"kv_connector_extra_config\":{\"side_channel_port\":0,"
+                + "\"side_channel_host\":\"10.0.0.2\",\"lease_seconds\":5,\"transfer_timeout_seconds\":7,"
+                + "\"kv_load_failure_policy\":\"recompute\"}}");
+        assertFalse(c.isProducer());
+        assertTrue(c.isConsumer());
+        assertEquals(0, c.sideChannelPort());
+        assertEquals("10.0.0.2", c.sideChannelHost());
+        assertEquals(Duration.ofSeconds(5), c.lease());
+        assertEquals(Duration.ofSeconds(7), c.transferTimeout());
+        assertEquals(KvTransferConfig.FailurePolicy.RECOMPUTE, c.failurePolicy());
+        assertEquals("d0", c.engineId());
+        assertEquals(
+                KvTransferConfig.FailurePolicy.RECOMPUTE,
+                KvTransferConfig.parse("{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_consumer\","
+                                + "\"kv_load_failure_policy\":\"recompute\"}")
+                        .failurePolicy(),
+                "newer vLLM's top-level field");
+    }
+
+    @Test
+    void nixlSettings() {
+        KvTransferConfig c = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                + "\"kv_connector_extra_config\":{\"kv_transport\":\"nixl\",\"backends\":[\"UCX\",\"LIBFABRIC\"],"
+                + "\"nixl_staging_mib\":8}}");
+        assertEquals(KvTransferConfig.Transport.NIXL, c.transport());
+        assertEquals(List.of("UCX", "LIBFABRIC"), c.nixlBackends());
+        assertEquals(8, c.nixlStagingMib());
+        assertTrue(c.wantsNixl());
+        KvTransferConfig tcp = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                + "\"kv_connector_extra_config\":{\"kv_transport\":\"tcp\"}}");
+        assertFalse(tcp.wantsNixl());
+        assertFalse(KvTransferConfig.parse("{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_both\"}")
+                .wantsNixl());
+        assertMessage(
+                "{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"kv_transport\":\"nixl\"}}",
+                "needs kv_connector NixlConnector");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"kv_transport\":\"rdma\"}}",
+                "auto, nixl, tcp");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"backends\":\"UCX\"}}",
+                "list of names");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"backends\":[]}}",
+                "must name a NIXL backend");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"nixl_staging_mib\":0}}",
+                "nixl_staging_mib must be positive");
+    }
+
+    @Test
+    void errorsSayWhatIsWrong() {
+        assertMessage(
+                "{\"kv_connector\":\"P2pNcclConnector\",\"kv_role\":\"kv_both\"}", "NixlConnector, JepdConnector");
+        assertMessage("{\"kv_connector\":\"NixlConnector\"}", "kv_role is required");
+        assertMessage("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_prod\"}", "kv_role kv_prod");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\",\"kv_rol\":1}", "unknown field kv_rol");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"lease_second\":1}}",
+                "unknown field lease_second");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"lease_seconds\":0}}",
+                "lease_seconds must be positive");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"side_channel_port\":70000}}",
+                "0..65535");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"kv_load_failure_policy\":\"retry\"}}",
+                "fail, recompute");
+        assertMessage("not json", "not valid JSON");
+        // vLLM fields other connectors use are accepted and ignored.
+        KvTransferConfig.parse(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\",\"kv_buffer_device\":\"cuda\"}");
+    }
+
+    private static void assertMessage(String json, String part) {
+        KvTransferConfigException e = assertThrows(KvTransferConfigException.class, () -> KvTransferConfig.parse(json));
+        assertTrue(e.getMessage().contains(part), e.getMessage());
+    }
+}
