@@ -2,10 +2,8 @@ package dev.jepd.cli;
 
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
-import dev.jepd.api.Sse;
-import io.undertow.util.Headers;
+import dev.jepd.proxy.bench.StubUpstreams;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -52,8 +50,8 @@ public final class ProxyBenchCommand implements Callable<Integer> {
                 System.getProperty("jepd.launcher", home.resolve("bin/jepd").toString());
         Path logs = Files.createDirectories(home.resolve("target").resolve("bench-proxy"));
         Runtime.getRuntime().addShutdownHook(new Thread(this::stop));
-        try (HttpServer encoder = stubEncoder();
-                HttpServer decode = stubDecode()) {
+        try (HttpServer encoder = StubUpstreams.encoder();
+                HttpServer decode = StubUpstreams.decode(chunks)) {
             String e = "http://127.0.0.1:" + encoder.port();
             String d = "http://127.0.0.1:" + decode.port();
             int jepdPort = LocalCluster.freePort();
@@ -153,57 +151,6 @@ public final class ProxyBenchCommand implements Callable<Integer> {
         b.put("max_tokens", chunks);
         b.put("stream", true);
         return b.toString();
-    }
-
-    private static HttpServer stubEncoder() {
-        String answer = "{\"id\":\"e\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"\"},\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":1,"
-                + "\"completion_tokens\":1,\"total_tokens\":2}}";
-        return HttpServer.builder("stub encoder")
-                .port(0)
-                .get("/health", ex -> ex.setStatusCode(200))
-                .post("/v1/chat/completions", ex -> {
-                    ex.startBlocking();
-                    ex.getInputStream().readAllBytes();
-                    ex.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
-                    ex.getResponseSender().send(answer);
-                })
-                .start();
-    }
-
-    private HttpServer stubDecode() {
-        List<byte[]> events = new ArrayList<>();
-        for (int i = 0; i < chunks; i++) {
-            var c = Json.MAPPER.createObjectNode().put("id", "d").put("object", "chat.completion.chunk");
-            var choice = c.putArray("choices").addObject().put("index", 0);
-            var delta = choice.putObject("delta");
-            if (i == 0) {
-                delta.put("role", "assistant");
-            }
-            delta.put("content", "tok" + i + " ");
-            if (i == chunks - 1) {
-                choice.put("finish_reason", "length");
-            } else {
-                choice.putNull("finish_reason");
-            }
-            events.add(Sse.event(c));
-        }
-        events.add(Sse.DONE);
-        return HttpServer.builder("stub decode")
-                .port(0)
-                .get("/health", ex -> ex.setStatusCode(200))
-                .post("/v1/chat/completions", ex -> {
-                    ex.startBlocking();
-                    ex.getInputStream().readAllBytes();
-                    ex.getResponseHeaders().put(Headers.CONTENT_TYPE, Sse.CONTENT_TYPE);
-                    OutputStream os = ex.getOutputStream();
-                    for (byte[] e : events) {
-                        os.write(e);
-                        os.flush();
-                    }
-                    ex.endExchange();
-                })
-                .start();
     }
 
     private Process launch(Path log, String... cmd) throws IOException {
