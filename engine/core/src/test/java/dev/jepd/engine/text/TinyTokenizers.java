@@ -13,12 +13,12 @@ import java.util.List;
  * 0–255 are the bytes, 256 "ab", 257 "abc", 258 the special {@code <|end|>}, 259 the non-special
  * {@code <tool>}), and a pure-Java byte-level decoder with the same ids for tests that need no native code.
  */
-final class TinyTokenizers {
+public final class TinyTokenizers {
     static final int AB = 256;
     static final int ABC = 257;
-    static final int END = 258;
+    public static final int END = 258;
     static final int TOOL = 259;
-    static final int VOCAB = 260;
+    public static final int VOCAB = 260;
 
     private TinyTokenizers() {}
 
@@ -47,7 +47,7 @@ final class TinyTokenizers {
         return chars;
     }
 
-    static byte[] tokenizerJson() {
+    public static byte[] tokenizerJson() {
         ObjectMapper json = new ObjectMapper();
         ObjectNode root = json.createObjectNode();
         root.put("version", "1.0");

@@ -1,0 +1,285 @@
+package dev.jepd.engine.generate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvTransferException;
+import dev.jepd.engine.kv.PagedKvStore;
+import dev.jepd.engine.model.CausalLm;
+import dev.jepd.engine.model.PromptPositions;
+import dev.jepd.engine.model.SequenceChunk;
+import dev.jepd.engine.sampling.Sampler;
+import dev.jepd.engine.sampling.SamplingParams;
+import dev.jepd.engine.text.FinishReason;
+import dev.jepd.engine.text.StopConditions;
+import dev.jepd.engine.text.StopReason;
+import dev.jepd.engine.text.TinyTokenizers;
+import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import dev.jepd.tensor.TensorScope;
+import dev.jepd.tensor.djl.DjlBackend;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The scheduler and the paged KV cache without a real model: {@link ToyLm} writes one key row per token into the
+ * cache and reads every row it attends to back through the slots the scheduler gave it, so its next token depends on
+ * every earlier token being at the right slot. A wrong block table, a lost chunk, a preemption that does not recompute,
+ * or pulled KV at the wrong place all change the tokens, which are checked against {@link #expected}, a closed form
+ * computed here without the engine.
+ */
+class SchedulerTest {
+    static TensorBackend ops;
+    static Tokenizer tokenizer;
+
+    @BeforeAll
+    static void load() {
+        ops = new DjlBackend();
+        tokenizer = Tokenizer.fromJson(TinyTokenizers.tokenizerJson(), "tiny");
+    }
+
+    @AfterAll
+    static void close() {
+        ops.close();
+    }
+
+    /** Next token of a sequence: a letter chosen by a weighted sum over every (token, position) before it. */
+    static int next(List<Integer> tokens) {
+        long h = 0;
+        for (int j = 0; j < tokens.size(); j++) {
+            h = (h + (j + 1L) * (tokens.get(j) * 31L + j)) % 1_000_003L;
+        }
+        return 'a' + (int) (h % 26);
+    }
+
+    /** What greedy generation of {@code n} tokens must give, computed without the engine or the cache. */
+    static List<Integer> expected(int[] prompt, int n) {
+        List<Integer> seq = new ArrayList<>();
+        for (int t : prompt) {
+            seq.add(t);
+        }
+        List<Integer> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int t = next(seq);
+            out.add(t);
+            seq.add(t);
+        }
+        return out;
+    }
+
+    /** One layer, one KV head, head dim 4: the key row of a token is {@code [token, position, 1, 0]}. */
+    static final class ToyLm implements CausalLm {
+        @Override
+        public LmShape shape() {
+            return new LmShape(1, 1, 4, 4, TinyTokenizers.VOCAB, 1);
+        }
+
+        @Override
+        public List<float[]> forward(List<SequenceChunk> chunks, PagedKvStore kv) {
+            try (TensorScope step = ops.scope()) { // as a model does: one scope per step
+                return forwardInScope(chunks, kv);
+            }
+        }
+
+        private List<float[]> forwardInScope(List<SequenceChunk> chunks, PagedKvStore kv) {
+            List<float[]> logits = new ArrayList<>();
+            for (SequenceChunk c : chunks) {
+                int n = c.length();
+                float[] rows = new float[n * 4];
+                for (int i = 0; i < n; i++) {
+                    rows[4 * i] = c.tokenIds()[i];
+                    rows[4 * i + 1] = c.positions()[0][i];
+                    rows[4 * i + 2] = 1;
+                }
+                Tensor k = ops.fromFloats(rows, n, 1, 4); // [n, kvHeads, headDim]
+                Tensor slots = ops.fromLongs(c.slots(), n);
+                ops.scatterRows(kv.keys(0), slots, k);
+                ops.scatterRows(kv.values(0), slots, k);
+                if (!c.wantLogits()) {
+                    continue;
+                }
+                // Everything attended to, read back through the scheduler's slots: [start + n, 1, 4]
+                long[] context = c.contextSlots();
+                float[] ctx = ops.gatherRows(kv.keys(0), ops.fromLongs(context, context.length))
+                        .toFloats();
+                List<Integer> seq = new ArrayList<>();
+                for (int j = 0; j < context.length; j++) {
+                    assertEquals(j, (int) ctx[4 * j + 1], "position stored at context slot " + j);
+                    assertEquals(1f, ctx[4 * j + 2], "context slot " + j + " was written");
+                    seq.add((int) ctx[4 * j]);
+                }
+                float[] l = new float[TinyTokenizers.VOCAB];
+                l[next(seq)] = 1;
+                logits.add(l);
+            }
+            return logits;
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    static final class Collect implements TokenSink {
+        final List<Integer> ids = new ArrayList<>();
+        FinishReason finish;
+        RuntimeException error;
+
+        @Override
+        public void onToken(int tokenId, String delta) {
+            ids.add(tokenId);
+        }
+
+        @Override
+        public void onFinish(FinishReason reason, StopReason stopReason, Usage usage) {
+            finish = reason;
+        }
+
+        @Override
+        public void onError(RuntimeException e) {
+            error = e;
+        }
+    }
+
+    static int[] prompt(String text) {
+        return text.chars().toArray();
+    }
+
+    static GenerationRequest request(String id, int[] prompt, int maxTokens) {
+        long[][] pos = {new long[prompt.length]};
+        for (int i = 0; i < prompt.length; i++) {
+            pos[0][i] = i;
+        }
+        return new GenerationRequest(
+                id,
+                prompt,
+                List.of(),
+                List.of(),
+                new PromptPositions(pos, 0),
+                SamplingParams.greedy(maxTokens),
+                StopConditions.maxTokens(maxTokens));
+    }
+
+    static EngineCore engine(SchedulerConfig cfg) {
+        return new EngineCore(new ToyLm(), ops, tokenizer, cfg, List.of(TinyTokenizers.END), new Sampler(0));
+    }
+
+    static void drain(EngineCore core) {
+        for (int guard = 0; core.hasWork(); guard++) {
+            assertTrue(guard < 10_000, "engine did not converge");
+            core.step();
+        }
+    }
+
+    record Run(Map<String, Collect> out, long preemptions, int maxRunning) {}
+
+    static Run run(SchedulerConfig cfg, List<GenerationRequest> requests) {
+        Map<String, Collect> out = new LinkedHashMap<>();
+        int maxRunning = 0;
+        try (EngineCore core = engine(cfg)) {
+            for (GenerationRequest r : requests) {
+                Collect c = new Collect();
+                out.put(r.id(), c);
+                core.submit(r, c);
+            }
+            for (int guard = 0; core.hasWork(); guard++) {
+                assertTrue(guard < 10_000, "engine did not converge");
+                core.step();
+                maxRunning = Math.max(maxRunning, core.numRunning());
+            }
+            assertEquals(0, core.usedBlocks(), "all blocks returned");
+            return new Run(out, core.stats().preemptions(), maxRunning);
+        }
+    }
+
+    static final List<GenerationRequest> MIXED = List.of(
+            request("a", prompt("the quick brown fox jumps over the lazy dog"), 16),
+            request("b", prompt("hello"), 12),
+            request("c", prompt("a prompt of exactly thirty-two b"), 20),
+            request("d", prompt("x"), 9),
+            request("e", prompt("seventeen letters"), 5));
+
+    @Test
+    void soloRunsGiveTheClosedFormTokens() {
+        for (GenerationRequest r : MIXED) {
+            Collect c = run(new SchedulerConfig(1, 4096, 4096, 16, 64), List.of(r))
+                    .out()
+                    .get(r.id());
+            assertNull(c.error);
+            assertEquals(expected(r.promptIds(), r.stop().maxTokens()), c.ids, r.id());
+            assertEquals(FinishReason.LENGTH, c.finish);
+        }
+    }
+
+    @Test
+    void batchedChunkedAndPreemptedRunsGiveTheSameTokens() {
+        // A budget of 7 tokens per step splits every longer prompt into chunks and mixes them with decodes.
+        Run chunked = run(new SchedulerConfig(8, 7, 4096, 16, 64), MIXED);
+        assertTrue(chunked.maxRunning() > 1, "several sequences ran in one step");
+        // 16 blocks of 4 tokens cannot hold all five at once: the newest are preempted and recomputed.
+        Run tight = run(new SchedulerConfig(8, 64, 4096, 4, 16), MIXED);
+        assertTrue(tight.preemptions() > 0, "the tight pool forced preemptions");
+        for (GenerationRequest r : MIXED) {
+            List<Integer> want = expected(r.promptIds(), r.stop().maxTokens());
+            assertEquals(want, chunked.out().get(r.id()).ids, "chunked " + r.id());
+            assertEquals(want, tight.out().get(r.id()).ids, "tight KV " + r.id());
+        }
+    }
+
+    @Test
+    void aDecodeEngineFromPulledBlocksContinuesTheSequence() {
+        SchedulerConfig cfg = new SchedulerConfig(8, 4096, 4096, 16, 64);
+        int[] prompt = prompt("a prompt that spans more than two blocks of sixteen tokens each");
+        try (EngineCore p = engine(cfg);
+                EngineCore d = engine(cfg)) {
+            Collect first = new Collect();
+            p.submitForRemoteDecode(request("p", prompt, 1), first, Duration.ofMinutes(5));
+            drain(p);
+            int[] held = p.heldBlockIds("p");
+            assertEquals((prompt.length + 15) / 16, held.length);
+            assertEquals(held.length, p.usedBlocks(), "blocks held after the finish");
+            assertThrows(KvTransferException.class, () -> p.read("p", held, prompt.length + 1));
+            assertThrows(KvTransferException.class, () -> p.read("nobody", held, prompt.length));
+            KvBlocks blocks = p.read("p", held, prompt.length);
+            assertTrue(p.release("p"));
+            assertFalse(p.release("p"));
+            assertEquals(0, p.usedBlocks(), "confirmed: every block back in the pool");
+
+            // Occupy the decode engine's first blocks so the pulled rows land at other slots than on P.
+            d.submit(request("other", prompt("occupies the first blocks"), 4), new Collect());
+            d.step();
+            Collect out = new Collect();
+            d.submitWithRemoteKv(request("d", prompt, 16), out, blocks);
+            drain(d);
+            assertNull(out.error);
+            assertEquals(expected(prompt, 16), out.ids);
+            assertEquals(first.ids.getFirst(), out.ids.getFirst(), "P's token is D's first token");
+            assertEquals(prompt.length - 1, d.stats().remoteKvTokens(), "only the last prompt token ran on D");
+            assertEquals(0, d.usedBlocks());
+        }
+    }
+
+    @Test
+    void anUnconfirmedLeaseExpiresAndFreesItsBlocks() throws Exception {
+        try (EngineCore p = engine(new SchedulerConfig(8, 4096, 4096, 16, 64))) {
+            p.submitForRemoteDecode(
+                    request("p", prompt("held for a decode node"), 1), new Collect(), Duration.ofMillis(1));
+            drain(p);
+            assertTrue(p.usedBlocks() > 0, "held");
+            Thread.sleep(5);
+            assertEquals(1, p.expireLeases());
+            assertEquals(0, p.usedBlocks(), "an expired lease gives its blocks back");
+            assertFalse(p.release("p"), "nothing left to confirm");
+        }
+    }
+}
