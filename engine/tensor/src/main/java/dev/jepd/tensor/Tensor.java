@@ -1,8 +1,15 @@
 package dev.jepd.tensor;
 
-/** A dense, row-major tensor owned by a {@link TensorScope}; float32 unless made from integers. */
+/**
+ * A dense, row-major tensor owned by a {@link TensorScope}. Its {@link #dtype()} is the backend's compute
+ * type for floating-point data (F32 in the DJL and reference backends) or I64 when made from integers.
+ */
 public interface Tensor {
     long[] shape();
+
+    DType dtype();
+
+    Device device();
 
     default int rank() {
         return shape().length;

@@ -1,6 +1,9 @@
 package dev.jepd.tensor;
 
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The ops models are written in (~30). Shapes follow PyTorch conventions: the last axis is contiguous,
@@ -11,6 +14,9 @@ import java.util.List;
 public interface TensorBackend extends AutoCloseable {
     String name();
 
+    /** The device every tensor of this backend lives on. */
+    Device device();
+
     /** Opens a child of the thread's current scope (or a root scope) and makes it current. */
     TensorScope scope();
 
@@ -20,6 +26,27 @@ public interface TensorBackend extends AutoCloseable {
     Tensor fromLongs(long[] data, long... shape);
 
     Tensor zeros(long... shape);
+
+    /**
+     * A tensor of {@code shape} made straight from stored bytes, e.g. a slice of a memory-mapped
+     * safetensors file: row-major little-endian elements of {@code storedType} (BF16, F16 or F32 at least).
+     * The result owns a copy (the caller may unmap {@code stored} afterwards) in the backend's dtype for
+     * that stored type, which may be wider (the DJL and reference backends widen to F32; widening is exact).
+     */
+    Tensor load(MemorySegment stored, DType storedType, long... shape);
+
+    /**
+     * Writes {@code t}'s elements to {@code dst} row-major, little-endian, in {@code t.dtype()}:
+     * {@code t.numel() * t.dtype().byteSize()} bytes from offset 0.
+     */
+    void copyOut(Tensor t, MemorySegment dst);
+
+    /**
+     * The memory that holds {@code t}, when a transport (NIXL) may register it and read or write it in
+     * place: row-major, little-endian, {@code t.dtype()}. Empty when the backend keeps no such segment
+     * (then copy through {@link #copyOut}).
+     */
+    Optional<MemorySegment> registrable(Tensor t);
 
     // ---- elementwise (broadcasting)
     Tensor add(Tensor a, Tensor b);
@@ -111,6 +138,84 @@ public interface TensorBackend extends AutoCloseable {
             scores = add(scores, mask);
         }
         return matmul(softmaxLastAxis(scores), v); // [..., T, d]
+    }
+
+    /**
+     * Causal attention of one sequence's new tokens over its paged KV cache (the decoder's attention; vLLM's
+     * {@code paged_attention}, flash-attention with a block table). Grouped-query: query head {@code h}
+     * reads KV head {@code h / (H / kvH)}.
+     *
+     * @param q the new tokens' queries {@code [n, H, d]}
+     * @param k the new tokens' keys {@code [n, kvH, d]}, already written to {@code keyCache} at the last
+     *     {@code n} entries of {@code contextSlots}; a backend may read them here instead of from the cache
+     * @param v the new tokens' values {@code [n, kvH, d]}, likewise in {@code valueCache}
+     * @param keyCache the layer's key cache {@code [slots, kvH, d]}
+     * @param valueCache the layer's value cache {@code [slots, kvH, d]}
+     * @param contextSlots int64 {@code [S]}: the cache slots of sequence positions {@code 0..S-1} in order,
+     *     {@code S = queryStart + n}
+     * @param queryStart the sequence position of the first new token: query {@code i} sees positions
+     *     {@code 0..queryStart+i}
+     * @return {@code [n, H, d]}
+     */
+    default Tensor pagedAttention(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor keyCache,
+            Tensor valueCache,
+            Tensor contextSlots,
+            int queryStart,
+            float scale) {
+        long n = q.dim(0);
+        long heads = q.dim(1);
+        long d = q.dim(2);
+        long kvHeads = k.dim(1);
+        long s = contextSlots.dim(0);
+        Tensor qg = permute(reshape(q, n, kvHeads, heads / kvHeads, d), 1, 2, 0, 3); // [kvH, g, n, d]
+        Tensor kc;
+        Tensor vc;
+        if (queryStart == 0 && s == n) {
+            kc = k; // a fresh sequence: the new keys are the whole context
+            vc = v;
+        } else {
+            kc = gatherRows(keyCache, contextSlots); // [S, kvH, d]
+            vc = gatherRows(valueCache, contextSlots);
+        }
+        kc = reshape(permute(kc, 1, 0, 2), kvHeads, 1, s, d); // [kvH, 1, S, d]
+        vc = reshape(permute(vc, 1, 0, 2), kvHeads, 1, s, d);
+        Tensor mask = null;
+        if (queryStart + 1 < s) { // some query has a later position in the context: mask it
+            float[] m = new float[Math.toIntExact(n * s)];
+            for (int i = 0; i < n; i++) {
+                for (long j = queryStart + i + 1; j < s; j++) {
+                    m[(int) (i * s + j)] = Float.NEGATIVE_INFINITY;
+                }
+            }
+            mask = fromFloats(m, n, s); // [n, S]
+        }
+        Tensor out = attention(qg, kc, vc, mask, scale); // [kvH, g, n, d]
+        return reshape(permute(out, 2, 0, 1, 3), n, heads, d);
+    }
+
+    /**
+     * Block-diagonal (variable-length) attention without a mask: tokens {@code cuSeqlens[i]..cuSeqlens[i+1]}
+     * attend only to each other (the vision tower's per-image and per-window attention; flash-attention's
+     * {@code varlen} with {@code cu_seqlens}).
+     *
+     * @param q {@code [H, N, d]}
+     * @param k {@code [H, N, d]}
+     * @param v {@code [H, N, d]}
+     * @param cuSeqlens cumulative boundaries {@code [0, ..., N]}, non-decreasing
+     * @return {@code [H, N, d]}
+     */
+    default Tensor varlenAttention(Tensor q, Tensor k, Tensor v, int[] cuSeqlens, float scale) {
+        List<Tensor> parts = new ArrayList<>(cuSeqlens.length - 1);
+        for (int s = 0; s + 1 < cuSeqlens.length; s++) {
+            int a = cuSeqlens[s];
+            int b = cuSeqlens[s + 1];
+            parts.add(attention(slice(q, 1, a, b), slice(k, 1, a, b), slice(v, 1, a, b), null, scale)); // [H, len, d]
+        }
+        return parts.size() == 1 ? parts.getFirst() : concat(parts, 1); // [H, N, d]
     }
 
     /**

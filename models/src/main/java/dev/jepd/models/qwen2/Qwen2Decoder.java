@@ -204,49 +204,26 @@ public final class Qwen2Decoder implements CausalLm {
         private final SequenceChunk c;
         private final int offset;
         private final Tensor ctxIdx;
-        private final Tensor mask;
 
         ChunkAttention(SequenceChunk c, int offset) {
             this.c = c;
             this.offset = offset;
-            int n = c.length();
-            int s = c.contextSlots().length;
-            boolean fresh = c.start() == 0 && s == n;
-            this.ctxIdx = fresh ? null : ops.fromLongs(c.contextSlots(), s);
-            this.mask = n == 1 ? null : causalMask(n, s, c.start());
+            this.ctxIdx = ops.fromLongs(c.contextSlots(), c.contextSlots().length); // [S]
         }
 
         Tensor attend(Tensor q, Tensor k, Tensor v, PagedKvStore kv, int layer) {
             int n = c.length();
-            int g = p.heads() / p.kvHeads();
-            Tensor qc = ops.slice(q, 0, offset, offset + n); // [n, heads, hd]
-            qc = ops.permute(ops.reshape(qc, n, p.kvHeads(), g, p.headDim()), 1, 2, 0, 3); // [kvH, g, n, hd]
-            Tensor kc;
-            Tensor vc;
-            if (ctxIdx == null) {
-                kc = ops.slice(k, 0, offset, offset + n);
-                vc = ops.slice(v, 0, offset, offset + n);
-            } else {
-                kc = ops.gatherRows(kv.keys(layer), ctxIdx); // [S, kvH, hd]
-                vc = ops.gatherRows(kv.values(layer), ctxIdx);
-            }
-            long s = kc.dim(0);
-            kc = ops.reshape(ops.permute(kc, 1, 0, 2), p.kvHeads(), 1, s, p.headDim()); // [kvH, 1, S, hd]
-            vc = ops.reshape(ops.permute(vc, 1, 0, 2), p.kvHeads(), 1, s, p.headDim());
-            Tensor out = ops.attention(qc, kc, vc, mask, (float) (1.0 / Math.sqrt(p.headDim()))); // [kvH, g, n, hd]
-            return ops.reshape(ops.permute(out, 2, 0, 1, 3), n, (long) p.heads() * p.headDim());
+            Tensor out = ops.pagedAttention(
+                    ops.slice(q, 0, offset, offset + n), // [n, heads, hd]
+                    ops.slice(k, 0, offset, offset + n), // [n, kvH, hd]
+                    ops.slice(v, 0, offset, offset + n),
+                    kv.keys(layer),
+                    kv.values(layer),
+                    ctxIdx,
+                    c.start(),
+                    (float) (1.0 / Math.sqrt(p.headDim()))); // [n, heads, hd]
+            return ops.reshape(out, n, (long) p.heads() * p.headDim());
         }
-    }
-
-    /** Additive mask [n, s]: query i (sequence index start+i) sees keys 0..start+i. */
-    private Tensor causalMask(int n, int s, int start) {
-        float[] m = new float[n * s];
-        for (int i = 0; i < n; i++) {
-            for (int j = start + i + 1; j < s; j++) {
-                m[i * s + j] = Float.NEGATIVE_INFINITY;
-            }
-        }
-        return ops.fromFloats(m, n, s);
     }
 
     private void tap(String name, Tensor t) {

@@ -184,18 +184,7 @@ public final class Qwen25VisionTower implements VisionEncoder {
         Tensor k = ops.rotary(ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, hd), cos, sin);
         Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, hd);
         float scale = (float) (1.0 / Math.sqrt(hd));
-        List<Tensor> parts = new ArrayList<>(segments.length - 1);
-        for (int s = 0; s + 1 < segments.length; s++) {
-            int a = segments[s];
-            int b = segments[s + 1];
-            parts.add(ops.attention(
-                    ops.slice(q, 1, a, b),
-                    ops.slice(k, 1, a, b),
-                    ops.slice(v, 1, a, b),
-                    null,
-                    scale)); // [heads, len, hd]
-        }
-        Tensor attn = parts.size() == 1 ? parts.getFirst() : ops.concat(parts, 1); // [heads, N, hd]
+        Tensor attn = ops.varlenAttention(q, k, v, segments, scale); // [heads, N, hd]
         attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);
         x = ops.add(x, ops.linear(attn, w.projW(), w.projB()));
         Tensor h2 = ops.rmsNorm(x, w.norm2(), EPS);

@@ -102,15 +102,21 @@ public final class WeightLoader {
     }
 
     /**
-     * Checks, then loads every expected tensor widened to float32 into the current scope of
-     * {@code ops}. Returns canonical name → tensor.
+     * Checks, then loads every expected tensor into the current scope of {@code ops}, straight from the
+     * mapped checkpoint bytes ({@link TensorBackend#load}: the backend widens bf16/f16 to its compute dtype);
+     * only dtypes the tensor SPI has no type for (F64) go through a float[] first. Returns canonical name →
+     * tensor.
      */
     public Map<String, Tensor> load(TensorSource src, List<WeightSpec> specs, TensorBackend ops, String what) {
         Map<String, String> resolved = check(src, specs, what);
         Map<String, Tensor> out = new HashMap<>();
         for (var e : resolved.entrySet()) {
             TensorInfo info = src.info(e.getValue());
-            out.put(e.getKey(), ops.fromFloats(src.readFloats(e.getValue()), info.shape()));
+            Tensor t = info.dtype()
+                    .tensorType()
+                    .map(dt -> ops.load(src.segment(e.getValue()), dt, info.shape()))
+                    .orElseGet(() -> ops.fromFloats(src.readFloats(e.getValue()), info.shape()));
+            out.put(e.getKey(), t);
         }
         return out;
     }

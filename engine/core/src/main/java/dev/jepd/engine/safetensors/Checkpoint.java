@@ -3,6 +3,7 @@ package dev.jepd.engine.safetensors;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -140,6 +141,11 @@ public final class Checkpoint implements TensorSource {
     @Override
     public long[] readLongs(String name) {
         return file(name).readLongs(name);
+    }
+
+    @Override
+    public MemorySegment segment(String name) {
+        return file(name).segment(name);
     }
 
     @Override

@@ -30,6 +30,21 @@ public enum DType {
         };
     }
 
+    /**
+     * The tensor SPI's element type for this storage type, where it has one: the one place the two enums
+     * meet (the storage enum also spells F64, I16, I8, U8 and BOOL, which no tensor holds).
+     */
+    public java.util.Optional<dev.jepd.tensor.DType> tensorType() {
+        return switch (this) {
+            case BF16 -> java.util.Optional.of(dev.jepd.tensor.DType.BF16);
+            case F16 -> java.util.Optional.of(dev.jepd.tensor.DType.F16);
+            case F32 -> java.util.Optional.of(dev.jepd.tensor.DType.F32);
+            case I64 -> java.util.Optional.of(dev.jepd.tensor.DType.I64);
+            case I32 -> java.util.Optional.of(dev.jepd.tensor.DType.I32);
+            case F64, I16, I8, U8, BOOL -> java.util.Optional.empty();
+        };
+    }
+
     /** Parses the header spelling ("BF16", "F32", ...). */
     public static DType parse(String name) {
         for (DType d : values()) {

@@ -174,6 +174,7 @@ public final class SafetensorsFile implements TensorSource {
     }
 
     /** The stored bytes of one tensor, valid while this file is open. */
+    @Override
     public MemorySegment segment(String name) {
         TensorInfo t = require(name);
         return data.asSlice(t.begin(), t.byteSize());

@@ -1,5 +1,6 @@
 package dev.jepd.engine.safetensors;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Set;
 
 /** Named tensors readable as Java arrays: one safetensors file or a sharded checkpoint. */
@@ -17,6 +18,9 @@ public interface TensorSource extends AutoCloseable {
 
     /** An integer tensor (I64, I32, I16, I8, U8, BOOL) as longs. */
     long[] readLongs(String name);
+
+    /** The stored little-endian bytes in place (a slice of the mapping), valid while this source is open. */
+    MemorySegment segment(String name);
 
     /** The raw stored bytes. */
     byte[] readBytes(String name);

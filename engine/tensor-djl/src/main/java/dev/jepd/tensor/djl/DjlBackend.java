@@ -8,20 +8,29 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Device;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.TensorScope;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
+import java.util.Optional;
 
 /** {@link TensorBackend} on DJL's PyTorch engine (CPU, float32). */
 public final class DjlBackend implements TensorBackend {
     static {
         // Never reach for the network: libtorch must come from the classpath jar.
         System.setProperty("ai.djl.offline", "true");
+        // load and copyOut move bytes between little-endian storage and libtorch's native-order buffers.
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new ExceptionInInitializerError("DjlBackend needs a little-endian host");
+        }
     }
 
     // The root manager lives as long as the backend; every scope is a sub-manager of it.
@@ -35,6 +44,11 @@ public final class DjlBackend implements TensorBackend {
     @Override
     public String name() {
         return "djl-pytorch-cpu (libtorch " + Engine.getEngine("PyTorch").getVersion() + ")";
+    }
+
+    @Override
+    public Device device() {
+        return Device.CPU;
     }
 
     @Override
@@ -90,6 +104,57 @@ public final class DjlBackend implements TensorBackend {
     @Override
     public Tensor zeros(long... shape) {
         return new DjlTensor(target().zeros(new Shape(shape), DataType.FLOAT32));
+    }
+
+    /**
+     * Widens into a direct buffer of our own straight from {@code stored}, with no float[] of the whole
+     * tensor in between: a BFLOAT16 NDArray aborts the JVM in this JNI build, and libtorch keeps a pointer
+     * to the buffer it is given, so the mapping itself must not be handed over.
+     */
+    @Override
+    public Tensor load(MemorySegment stored, DType storedType, long... shape) {
+        long numel = numel(shape);
+        if (stored.byteSize() != numel * storedType.byteSize()) {
+            throw new IllegalArgumentException("stored " + storedType + " tensor of shape " + shapeString(shape)
+                    + " needs " + numel * storedType.byteSize() + " bytes, got " + stored.byteSize());
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(Math.toIntExact(numel * 4)).order(ByteOrder.nativeOrder());
+        MemorySegment dst = MemorySegment.ofBuffer(buf);
+        switch (storedType) {
+            case F32 -> MemorySegment.copy(stored, 0, dst, 0, stored.byteSize());
+            case BF16, F16 -> {
+                for (long i = 0; i < numel; i++) {
+                    dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, storedType.getFloat(stored, i));
+                }
+            }
+            case I64, I32 -> throw new UnsupportedOperationException("load " + storedType + " weights into DJL");
+        }
+        return new DjlTensor(target().create(buf, new Shape(shape), DataType.FLOAT32));
+    }
+
+    @Override
+    public void copyOut(Tensor t, MemorySegment dst) {
+        ByteBuffer bytes = nd(t).toByteBuffer(); // native order, contiguous, row-major
+        MemorySegment src = MemorySegment.ofBuffer(bytes);
+        MemorySegment.copy(src, 0, dst, 0, src.byteSize());
+    }
+
+    /** libtorch owns its memory and may move it; nothing here is safe to register. */
+    @Override
+    public Optional<MemorySegment> registrable(Tensor t) {
+        return Optional.empty();
+    }
+
+    private static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+
+    private static String shapeString(long[] shape) {
+        return java.util.Arrays.toString(shape);
     }
 
     @Override

@@ -2,6 +2,8 @@ package dev.jepd.tensor.djl;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Device;
 import dev.jepd.tensor.Tensor;
 
 /** A DJL NDArray seen through the SPI. */
@@ -15,6 +17,24 @@ final class DjlTensor implements Tensor {
     @Override
     public long[] shape() {
         return array.getShape().getShape();
+    }
+
+    @Override
+    public DType dtype() {
+        DataType t = array.getDataType();
+        return switch (t) {
+            case FLOAT32 -> DType.F32;
+            case INT64 -> DType.I64;
+            case INT32 -> DType.I32;
+            case FLOAT16 -> DType.F16;
+            case BFLOAT16 -> DType.BF16;
+            default -> throw new UnsupportedOperationException("DJL data type " + t + " has no tensor DType");
+        };
+    }
+
+    @Override
+    public Device device() {
+        return Device.CPU;
     }
 
     @Override

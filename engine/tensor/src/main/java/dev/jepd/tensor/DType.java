@@ -1,0 +1,95 @@
+package dev.jepd.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The element type of a {@link Tensor}. Every stored form is row-major little-endian (what safetensors
+ * files and {@link TensorBackend#copyOut} use); the element accessors here read and write that form, so a
+ * backend needs no conversion code of its own.
+ */
+public enum DType {
+    F32(4),
+    BF16(2),
+    F16(2),
+    I64(8),
+    I32(4);
+
+    private static final ValueLayout.OfShort SHORT_LE =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LONG_LE =
+            ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT_LE =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final int byteSize;
+
+    DType(int byteSize) {
+        this.byteSize = byteSize;
+    }
+
+    public int byteSize() {
+        return byteSize;
+    }
+
+    public boolean isFloatingPoint() {
+        return switch (this) {
+            case F32, BF16, F16 -> true;
+            case I64, I32 -> false;
+        };
+    }
+
+    /** Element {@code i} of {@code seg} (stored as this type) as a float; bf16 and f16 widen exactly. */
+    public float getFloat(MemorySegment seg, long i) {
+        return switch (this) {
+            case F32 -> seg.get(FLOAT_LE, 4 * i);
+            case BF16 -> Float.intBitsToFloat((seg.get(SHORT_LE, 2 * i) & 0xFFFF) << 16);
+            case F16 -> Float.float16ToFloat(seg.get(SHORT_LE, 2 * i));
+            case I64 -> seg.get(LONG_LE, 8 * i);
+            case I32 -> seg.get(INT_LE, 4 * i);
+        };
+    }
+
+    /**
+     * Stores {@code v} as element {@code i}: bf16 rounds to nearest even (torch's {@code .to(torch.bfloat16)}),
+     * f16 as {@link Float#floatToFloat16}, integers truncate toward zero.
+     */
+    public void setFloat(MemorySegment seg, long i, float v) {
+        switch (this) {
+            case F32 -> seg.set(FLOAT_LE, 4 * i, v);
+            case BF16 -> seg.set(SHORT_LE, 2 * i, floatToBf16(v));
+            case F16 -> seg.set(SHORT_LE, 2 * i, Float.floatToFloat16(v));
+            case I64 -> seg.set(LONG_LE, 8 * i, (long) v);
+            case I32 -> seg.set(INT_LE, 4 * i, (int) v);
+        }
+    }
+
+    /** Element {@code i} as a long; floating-point values truncate toward zero. */
+    public long getLong(MemorySegment seg, long i) {
+        return switch (this) {
+            case I64 -> seg.get(LONG_LE, 8 * i);
+            case I32 -> seg.get(INT_LE, 4 * i);
+            case F32, BF16, F16 -> (long) getFloat(seg, i);
+        };
+    }
+
+    /** Stores {@code v} as element {@code i}; I32 keeps the low 32 bits. */
+    public void setLong(MemorySegment seg, long i, long v) {
+        switch (this) {
+            case I64 -> seg.set(LONG_LE, 8 * i, v);
+            case I32 -> seg.set(INT_LE, 4 * i, (int) v);
+            case F32, BF16, F16 -> setFloat(seg, i, v);
+        }
+    }
+
+    private static short floatToBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        int lsb = (bits >>> 16) & 1;
+        return (short) ((bits + 0x7FFF + lsb) >>> 16);
+    }
+}
