@@ -1,7 +1,5 @@
 package dev.jepd.models;
 
-import ai.djl.ndarray.NDManager;
-
 /** Which halves of a vision-language checkpoint to load. */
 public enum ModelParts {
     /** Vision tower only: an encoder node ({@code ec_producer}, {@code --mm-encoder-only}). */
@@ -17,8 +15,5 @@ public enum ModelParts {
 
     public boolean language() {
         return this != VISION;
-    }
-    static NDManager leak() {
-        return NDManager.newBaseManager();
     }
 }
