@@ -11,8 +11,8 @@ import java.util.Optional;
  * What encoding an item will cost, in vision tokens after the merger, for least-loaded routing. An image
  * in a {@code data:} URL is costed exactly from its size ({@link QwenImageProcessor#grid} with the Qwen
  * defaults, the same arithmetic as the encoder's smart resize); only the first {@link #HEADER_BYTES} of
- * its base64 are decoded, to read the header. Anything else (a remote URL the proxy does not fetch,
- * audio, an unreadable header) costs {@link #unknownCost()}: the most tokens one image can produce, so
+ * its base64 are decoded, to read the header. Anything else (a remote URL the proxy does not fetch, an
+ * unreadable header) costs {@link #unknownCost()}: the most tokens one image can produce, so
  * that an unknown item is never mistaken for a cheap one.
  */
 public final class ImageCost {
