@@ -1,5 +1,6 @@
 package dev.jepd.proxy;
 
+import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.Routing;
 import java.time.Duration;
@@ -17,9 +18,34 @@ public record ProxyConfig(
         Routing routing,
         Duration upstreamTimeout,
         Duration connectTimeout,
-        long maxBodyBytes) {
+        long maxBodyBytes,
+        ModelFamily modelFamily) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 128L << 20;
+
+    /** The settings for the default model family ({@link ModelFamily#DEFAULT}). */
+    public ProxyConfig(
+            String host,
+            int port,
+            List<Node> encode,
+            List<Node> prefill,
+            List<Node> decode,
+            Routing routing,
+            Duration upstreamTimeout,
+            Duration connectTimeout,
+            long maxBodyBytes) {
+        this(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                ModelFamily.DEFAULT);
+    }
 
     public ProxyConfig {
         encode = List.copyOf(encode);
@@ -37,6 +63,7 @@ public record ProxyConfig(
         if (connectTimeout.isNegative() || connectTimeout.isZero()) {
             throw new IllegalArgumentException("--connect-timeout must be positive");
         }
+        java.util.Objects.requireNonNull(modelFamily, "modelFamily");
         if (maxBodyBytes <= 0) {
             throw new IllegalArgumentException("--max-body-bytes must be positive");
         }

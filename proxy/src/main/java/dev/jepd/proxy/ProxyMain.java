@@ -1,5 +1,6 @@
 package dev.jepd.proxy;
 
+import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Routing;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -92,6 +93,28 @@ public final class ProxyMain implements Callable<Integer> {
                     + " ${DEFAULT-VALUE}.")
     long maxBodyBytes;
 
+    @Option(
+            names = "--model-family",
+            defaultValue = "qwen2.5-vl",
+            paramLabel = "qwen2.5-vl|qwen2-vl|qwen3-vl",
+            converter = ModelFamilyConverter.class,
+            description = "The served model's family, for the image-token cost of --routing least-loaded: one"
+                    + " token per 28x28 pixels for qwen2-vl and qwen2.5-vl, per 32x32 for qwen3-vl, within the"
+                    + " family's default pixel bounds. Default: ${DEFAULT-VALUE}.")
+    ModelFamily modelFamily;
+
+    /** {@code --model-family} names as {@link ModelFamily#parse} reads them. */
+    static final class ModelFamilyConverter implements CommandLine.ITypeConverter<ModelFamily> {
+        @Override
+        public ModelFamily convert(String value) {
+            try {
+                return ModelFamily.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
     /** The flags as a checked configuration. */
     ProxyConfig config() {
         return new ProxyConfig(
@@ -103,7 +126,8 @@ public final class ProxyMain implements Callable<Integer> {
                 routing,
                 ProxyConfig.seconds("--upstream-timeout", upstreamTimeout),
                 ProxyConfig.seconds("--connect-timeout", connectTimeout),
-                maxBodyBytes);
+                maxBodyBytes,
+                modelFamily);
     }
 
     @Override

@@ -35,7 +35,7 @@ public final class ProxyServer implements AutoCloseable {
         Cluster prefill = Cluster.of("prefill", config.prefill(), config.routing());
         Cluster decode = Cluster.of("decode", config.decode(), config.routing());
         ProxyRoutes routes = new ProxyRoutes(
-                new Disaggregation(encode, prefill, decode, client, ImageCost.qwenDefaults()),
+                new Disaggregation(encode, prefill, decode, client, ImageCost.of(config.modelFamily())),
                 new ClusterHealth(encode, prefill, decode, client),
                 new ProfileFanout(encode, prefill, decode, client),
                 client,

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Routing;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -37,6 +38,7 @@ class ProxyMainTest {
                 "--upstream-timeout",
                 "--connect-timeout",
                 "--max-body-bytes",
+                "--model-family",
                 "--version")) {
             assertTrue(out.toString().contains(flag), flag + " missing from:\n" + out);
         }
@@ -61,6 +63,28 @@ class ProxyMainTest {
         assertEquals(Routing.ROUND_ROBIN, c.routing());
         assertEquals(Duration.ofSeconds(300), c.upstreamTimeout());
         assertEquals(Duration.ofSeconds(5), c.connectTimeout());
+        assertEquals(ModelFamily.QWEN2_5_VL, c.modelFamily(), "the default family");
+    }
+
+    @Test
+    void modelFamilyNamesParseAndAnUnknownOneFails() {
+        for (ModelFamily f : ModelFamily.values()) {
+            assertEquals(
+                    f,
+                    parse("--decode-servers-urls", "http://d:1", "--model-family", f.flag())
+                            .config()
+                            .modelFamily());
+        }
+        assertEquals(
+                ModelFamily.QWEN3_VL,
+                parse("--decode-servers-urls=http://d:1", "--model-family=qwen3-vl")
+                        .config()
+                        .modelFamily());
+        StringWriter err = new StringWriter();
+        CommandLine cmd = ProxyMain.commandLine();
+        cmd.setErr(new PrintWriter(err));
+        assertNotEquals(0, cmd.execute("--decode-servers-urls", "http://d:1", "--model-family", "llava"));
+        assertTrue(err.toString().contains("qwen2-vl, qwen2.5-vl, qwen3-vl"), err.toString());
     }
 
     @Test

@@ -104,7 +104,7 @@ class ProxyRoutingTest {
 
     @Test
     void anImageCostsTheTokensTheEncoderWillProduce() {
-        ImageCost cost = ImageCost.qwenDefaults();
+        ImageCost cost = ImageCost.of(dev.jepd.media.ModelFamily.QWEN2_5_VL);
         QwenImageProcessor qwen = new QwenImageProcessor(PreprocessorConfig.defaults());
         String url = TestImages.dataUrl("jpeg", 640, 480);
         long expected = qwen.grid(480, 640).numTokens();
@@ -112,6 +112,14 @@ class ProxyRoutingTest {
         assertEquals(1280, cost.unknownCost(), "max_pixels / 28² for the Qwen defaults");
         assertEquals(1280, cost.tokens(item("https://example.com/x.png")), "a remote image is not fetched");
         assertEquals(1280, cost.tokens(item("data:image/png;base64,!!!!")));
+        assertEquals(17 * 23, expected, "640x480 resizes to 644x476 in 28-pixel tokens");
+    }
+
+    @Test
+    void qwen3VlCostsOneTokenPer32By32Pixels() {
+        ImageCost cost = ImageCost.of(dev.jepd.media.ModelFamily.QWEN3_VL);
+        assertEquals(20 * 15, cost.tokens(item(TestImages.dataUrl("jpeg", 640, 480))), "640x480 is 20x15 tokens");
+        assertEquals(4096L * 4096 / (32 * 32), cost.unknownCost(), "max_pixels / 32²");
     }
 
     private static MediaItem item(String url) {

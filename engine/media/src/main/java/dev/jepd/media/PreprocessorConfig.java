@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * A Qwen-VL {@code preprocessor_config.json}. Absent keys take Hugging Face's
- * {@code Qwen2VLImageProcessor} class defaults. The pixel bounds may be spelled {@code min_pixels} /
+ * {@code Qwen2VLImageProcessor} class defaults ({@link ModelFamily#DEFAULT}). The pixel bounds may be spelled {@code min_pixels} /
  * {@code max_pixels} or, as newer checkpoints and transformers 5 write them,
  * {@code size: {shortest_edge, longest_edge}}; as in HF's constructor, explicit {@code min_pixels} /
  * {@code max_pixels} win over {@code size}. The compact constructor resolves all of that once, so every
@@ -47,16 +47,16 @@ public record PreprocessorConfig(
     public PreprocessorConfig {
         minPixels = minPixels != null
                 ? minPixels
-                : size != null && size.shortestEdge() != null ? size.shortestEdge() : 56L * 56;
+                : size != null && size.shortestEdge() != null ? size.shortestEdge() : ModelFamily.DEFAULT.minPixels();
         maxPixels = maxPixels != null
                 ? maxPixels
-                : size != null && size.longestEdge() != null ? size.longestEdge() : 28L * 28 * 1280;
+                : size != null && size.longestEdge() != null ? size.longestEdge() : ModelFamily.DEFAULT.maxPixels();
         size = new Size(minPixels, maxPixels);
-        patchSize = patchSize != null ? patchSize : 14;
-        temporalPatchSize = temporalPatchSize != null ? temporalPatchSize : 2;
-        mergeSize = mergeSize != null ? mergeSize : 2;
-        imageMean = imageMean != null ? List.copyOf(imageMean) : CLIP_MEAN;
-        imageStd = imageStd != null ? List.copyOf(imageStd) : CLIP_STD;
+        patchSize = patchSize != null ? patchSize : ModelFamily.DEFAULT.patchSize();
+        temporalPatchSize = temporalPatchSize != null ? temporalPatchSize : ModelFamily.DEFAULT.temporalPatchSize();
+        mergeSize = mergeSize != null ? mergeSize : ModelFamily.DEFAULT.mergeSize();
+        imageMean = imageMean != null ? List.copyOf(imageMean) : ModelFamily.DEFAULT.imageMean();
+        imageStd = imageStd != null ? List.copyOf(imageStd) : ModelFamily.DEFAULT.imageStd();
         rescaleFactor = rescaleFactor != null ? rescaleFactor : 1 / 255.0;
         doResize = doResize == null || doResize;
         doRescale = doRescale == null || doRescale;
@@ -73,9 +73,9 @@ public record PreprocessorConfig(
         }
     }
 
-    /** The Qwen2/2.5-VL defaults (patch 14, merge 2, temporal 2, CLIP mean/std). */
+    /** The Qwen2/2.5-VL defaults ({@link ModelFamily#DEFAULT}: patch 14, merge 2, temporal 2, CLIP mean/std). */
     public static PreprocessorConfig defaults() {
-        return new PreprocessorConfig(null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return ModelFamily.DEFAULT.preprocessorDefaults();
     }
 
     public static PreprocessorConfig read(Path path) {

@@ -3,6 +3,7 @@ package dev.jepd.serving;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
+import dev.jepd.api.ChatContentParts;
 import dev.jepd.api.ImageItem;
 import dev.jepd.engine.sampling.InvalidSamplingParameterException;
 import dev.jepd.engine.sampling.SamplingParams;
@@ -70,7 +71,7 @@ public final class RequestParser {
                 parts.add(new ContentPart.Text(content.asText()));
             } else if (content.isArray()) {
                 for (int p = 0; p < content.size(); p++) {
-                    parts.add(part(content.get(p), at + ".content[" + p + "]", images));
+                    part(content.get(p), at + ".content[" + p + "]", images, parts);
                 }
             } else {
                 throw ApiException.badRequest(at + ".content must be a string or an array of parts", at + ".content");
@@ -127,31 +128,17 @@ public final class RequestParser {
                 body.get("kv_transfer_params"));
     }
 
-    private static ContentPart part(JsonNode part, String at, List<ImageItem> images) {
-        if (!part.isObject()) {
-            throw ApiException.badRequest(at + " must be an object", at);
-        }
-        String type = part.path("type").asText("");
-        return switch (type) {
-            case "text" -> new ContentPart.Text(text(part, "text", at + ".text"));
-            case "image_url" -> {
-                JsonNode iu = part.get("image_url");
-                String url = iu == null
-                        ? null
-                        : iu.isTextual() ? iu.asText() : iu.path("url").asText(null);
-                if (url == null || url.isEmpty()) {
-                    throw ApiException.badRequest(at + ".image_url.url is required", at + ".image_url.url");
-                }
-                JsonNode uuid = part.get("uuid");
-                ImageItem item =
-                        new ImageItem(images.size(), url, uuid == null || uuid.isNull() ? null : uuid.asText(), at);
+    /** One content part through the grammar shared with the proxy ({@link ChatContentParts}). */
+    private static void part(JsonNode part, String at, List<ImageItem> images, List<ContentPart> parts) {
+        switch (ChatContentParts.parse(part, at).orElse(null)) {
+            case null -> {} // a text-like part without text: vLLM skips it
+            case ChatContentParts.Text t -> parts.add(new ContentPart.Text(t.text()));
+            case ChatContentParts.Image i -> {
+                ImageItem item = new ImageItem(images.size(), i.url(), i.uuid(), at);
                 images.add(item);
-                yield new ContentPart.Image(item.index());
+                parts.add(new ContentPart.Image(item.index()));
             }
-            case "video_url", "input_audio", "audio_url" ->
-                throw ApiException.badRequest("content part type '" + type + "' is not supported", at + ".type");
-            default -> throw ApiException.badRequest("unknown content part type '" + type + "'", at + ".type");
-        };
+        }
     }
 
     private static String model(ObjectNode body) {

@@ -1,5 +1,6 @@
 package dev.jepd.proxy.flow;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.Json;
 import dev.jepd.proxy.items.ImageCost;
@@ -11,11 +12,14 @@ import dev.jepd.proxy.upstream.Router;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamStream;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * One client request through the clusters: uuids stamped, encoders (chat requests with media only), then
- * prefill when configured, then decode. The decode node gets the client's body unchanged except for the
- * stamped uuids and P's {@code kv_transfer_params}; when nothing changed, the client's bytes themselves.
+ * prefill when configured, then decode. The prefill (or, without a prefill cluster, the decode) node gets the
+ * client's body unchanged except for the stamped uuids and the encoders' {@code ec_transfer_params} (copied
+ * verbatim, as P's {@code kv_transfer_params} are to D); the decode node gets that body plus P's
+ * {@code kv_transfer_params}; when nothing changed, the client's bytes themselves.
  */
 public final class Disaggregation {
     public static final String CHAT = "/v1/chat/completions";
@@ -39,9 +43,13 @@ public final class Disaggregation {
     public ProxyReply chat(byte[] raw, RequestContext ctx) {
         ObjectNode body = Json.parseObject(raw);
         List<MediaItem> items = MediaItems.find(body);
-        boolean stamped = ItemUuids.stamp(body.path("model").asText(""), items);
-        encoders.run(body, items, ctx);
-        return prefillThenDecode(raw, body, stamped, CHAT, ctx);
+        boolean changed = ItemUuids.stamp(body.path("model").asText(""), items);
+        Optional<JsonNode> ec = encoders.run(body, items, ctx);
+        if (ec.isPresent()) {
+            body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
+            changed = true;
+        }
+        return prefillThenDecode(raw, body, changed, CHAT, ctx);
     }
 
     /** {@code POST /v1/completions}: text only, P (if configured), D. */

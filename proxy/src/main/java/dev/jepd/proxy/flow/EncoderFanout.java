@@ -11,10 +11,12 @@ import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.Router;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamFailure;
+import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -29,12 +31,17 @@ import org.slf4j.LoggerFactory;
  * Sends every media item of a request alone to an encoder (DESIGN §4.3), all at once, and returns when
  * every encoder answered 2xx: an encoder writes the item's EC file before it answers, so the decode node
  * will find it. The first failure cancels the rest and is what the client sees; the whole fan-out is
- * bounded by the upstream time-out. An item that appears twice in one request (same uuid) is encoded once;
- * an item without media (a bare uuid naming a cached item) is not sent.
+ * bounded by the upstream time-out. An item that appears twice in one request (same uuid) is encoded once.
+ *
+ * <p>What the encoders answer with at top level as {@code ec_transfer_params} (where their connector says
+ * where the encoder cache lies) is returned for the prefill request, as raw JSON: one answer's value verbatim;
+ * several answers' objects merged key by key (each encoder's keys name its own items, as vLLM's consumer
+ * looks them up by {@code mm_hash}). Answers without it (JEPD's shared-storage encoder today) add nothing.
  */
 public final class EncoderFanout {
     private static final Logger LOG = LoggerFactory.getLogger(EncoderFanout.class);
     private static final String PATH = "/v1/chat/completions";
+    public static final String EC_TRANSFER_PARAMS = "ec_transfer_params";
     /** Request fields the encoder needs to compute the same key and the same pixels as the decode node. */
     private static final List<String> MEDIA_FIELDS = List.of("mm_processor_kwargs", "media_io_kwargs");
 
@@ -48,9 +55,10 @@ public final class EncoderFanout {
         this.cost = cost;
     }
 
-    public void run(ObjectNode body, List<MediaItem> items, RequestContext ctx) {
+    /** Encodes every item; returns the encoders' {@code ec_transfer_params}, if any answered with some. */
+    public Optional<JsonNode> run(ObjectNode body, List<MediaItem> items, RequestContext ctx) {
         if (encoders.isEmpty()) {
-            return; // no encode cluster: the decode node encodes its images itself
+            return Optional.empty(); // no encode cluster: the decode node encodes its images itself
         }
         List<Sent> sent = new ArrayList<>();
         CompletableFuture<Void> outcome = new CompletableFuture<>();
@@ -64,7 +72,7 @@ public final class EncoderFanout {
             }
         }
         if (indexes.isEmpty()) {
-            return;
+            return Optional.empty();
         }
         AtomicInteger pending = new AtomicInteger(indexes.size());
         for (int idx : indexes) {
@@ -95,6 +103,38 @@ public final class EncoderFanout {
         }
         await(outcome, sent, ctx);
         LOG.debug("[{}] {} encoder request(s) done", ctx.requestId(), sent.size());
+        List<JsonNode> params = new ArrayList<>();
+        for (Sent s : sent) {
+            ecTransferParams(s.future.join().body()).ifPresent(params::add);
+        }
+        return merge(params);
+    }
+
+    /** The top-level {@code ec_transfer_params} of one encoder answer; empty when absent, null or empty. */
+    static Optional<JsonNode> ecTransferParams(byte[] answer) {
+        JsonNode json;
+        try {
+            json = Json.MAPPER.readTree(answer);
+        } catch (IOException e) {
+            return Optional.empty(); // only the status of an encoder's answer is checked otherwise
+        }
+        JsonNode p = json == null ? null : json.get(EC_TRANSFER_PARAMS);
+        return p == null || p.isNull() || (p.isContainerNode() && p.isEmpty()) ? Optional.empty() : Optional.of(p);
+    }
+
+    static Optional<JsonNode> merge(List<JsonNode> params) {
+        if (params.size() <= 1) {
+            return params.stream().findFirst();
+        }
+        ObjectNode merged = Json.MAPPER.createObjectNode();
+        for (JsonNode p : params) {
+            if (!(p instanceof ObjectNode o)) {
+                throw new ApiException(
+                        502, "encoders answered with " + EC_TRANSFER_PARAMS + " that is not an object: " + p, null);
+            }
+            merged.setAll(o);
+        }
+        return Optional.of(merged);
     }
 
     /** {@code {"model", "messages":[{"role":"user","content":[item]}], "max_tokens":1, "stream":false}}. */

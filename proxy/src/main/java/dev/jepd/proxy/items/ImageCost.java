@@ -2,6 +2,7 @@ package dev.jepd.proxy.items;
 
 import dev.jepd.media.ImageDimensions;
 import dev.jepd.media.ImageSize;
+import dev.jepd.media.ModelFamily;
 import dev.jepd.media.PreprocessorConfig;
 import dev.jepd.media.QwenImageProcessor;
 import java.util.Base64;
@@ -9,10 +10,10 @@ import java.util.Optional;
 
 /**
  * What encoding an item will cost, in vision tokens after the merger, for least-loaded routing. An image
- * in a {@code data:} URL is costed exactly from its size ({@link QwenImageProcessor#grid} with the Qwen
- * defaults, the same arithmetic as the encoder's smart resize); only the first {@link #HEADER_BYTES} of
- * its base64 are decoded, to read the header. Anything else (a remote URL the proxy does not fetch,
- * audio, an unreadable header) costs {@link #unknownCost()}: the most tokens one image can produce, so
+ * in a {@code data:} URL is costed exactly from its size ({@link QwenImageProcessor#grid} with the served
+ * {@link ModelFamily}'s defaults, the same arithmetic as the encoder's smart resize); only the first {@link #HEADER_BYTES} of
+ * its base64 are decoded, to read the header. Anything else (a remote URL the proxy does not fetch, an
+ * unreadable header) costs {@link #unknownCost()}: the most tokens one image can produce, so
  * that an unknown item is never mistaken for a cheap one.
  */
 public final class ImageCost {
@@ -27,8 +28,9 @@ public final class ImageCost {
         this.unknownCost = config.maxPixels() / ((long) config.factor() * config.factor());
     }
 
-    public static ImageCost qwenDefaults() {
-        return new ImageCost(PreprocessorConfig.defaults());
+    /** The cost for a model family's default preprocessor ({@code --model-family}). */
+    public static ImageCost of(ModelFamily family) {
+        return new ImageCost(family.preprocessorDefaults());
     }
 
     public long unknownCost() {

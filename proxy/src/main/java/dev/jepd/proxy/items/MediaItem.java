@@ -4,9 +4,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * One multimodal content part of a request, still part of the request's tree (stamping its uuid changes
- * the request). {@code source} is the media as the client gave it (URL, data URL, or for
- * {@code input_audio} the data URL vLLM builds from it); null when the part only names a cached item by
- * its uuid. {@code path} locates the part for error messages, e.g. {@code messages[1].content[0]}.
+ * the request). {@code source} is the image URL as the client gave it (a remote or {@code data:} URL).
+ * {@code path} locates the part for error messages, e.g. {@code messages[1].content[0]}.
  */
 public record MediaItem(ObjectNode part, Modality modality, String source, String path) {
     /** The part's uuid, or null if it has none. */

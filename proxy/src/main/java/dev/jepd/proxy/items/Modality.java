@@ -1,9 +1,11 @@
 package dev.jepd.proxy.items;
 
-/** The media kinds the proxy sends to encoders, named as in vLLM's multimodal data dict. */
+/**
+ * The media kinds the proxy sends to encoders, named as in vLLM's multimodal data dict; the name is part of
+ * every derived uuid ({@link ItemUuids}). Images only: the content-part grammar rejects the rest.
+ */
 public enum Modality {
-    IMAGE("image"),
-    AUDIO("audio");
+    IMAGE("image");
 
     private final String key;
 
