@@ -4,8 +4,9 @@ import java.util.Optional;
 
 /**
  * Moves encoder outputs between an encoder node (producer) and prefill/decode nodes (consumers), keyed by
- * {@code EcKeys}. The shared-directory store is {@code transfer.ec.SharedStorageEcConnector}; a NIXL transport will implement the
- * same interface. Implementations are thread-safe.
+ * {@code EcKeys}. The shared-directory store is {@code transfer.ec.SharedStorageEcConnector}; a point-to-point
+ * transport (NIXL) would implement the same interface, describing where an entry is with {@link EcTransferParams}
+ * ({@link #publish}, {@link #lookup}). Implementations are thread-safe.
  *
  * <p>A consumer treats every failure to get a usable entry as a miss and recomputes the embedding locally, so
  * {@link #load} never throws for bad stored data; {@link #save} throws, because the encoder must not answer 200 for
@@ -28,6 +29,26 @@ public interface EcConnector {
      * @throws EcStoreException when the entry could not be written
      */
     void save(String key, float[] rows, int numTokens, int dim);
+
+    /**
+     * As {@link #load}, for an entry the encoder described with {@code params} (what its {@link #publish}
+     * returned, passed on verbatim as {@code ec_transfer_params}). A connector that moves entries point to point
+     * reads them from the peer named there; shared storage needs only the key.
+     */
+    default Optional<EcEntry> lookup(String key, EcTransferParams params, int expectedTokens, int expectedDim) {
+        return load(key, expectedTokens, expectedDim);
+    }
+
+    /**
+     * As {@link #save}, and returns what a consumer needs besides the key to find the entry (the encoder's
+     * answer carries it as {@code ec_transfer_params}).
+     *
+     * @throws EcStoreException when the entry could not be written
+     */
+    default EcTransferParams publish(String key, float[] rows, int numTokens, int dim) {
+        save(key, rows, numTokens, dim);
+        return EcTransferParams.none();
+    }
 
     long hits();
 

@@ -2,31 +2,27 @@ package dev.jepd.engine.connector;
 
 import dev.jepd.engine.kv.BlockTable;
 import java.util.Arrays;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.List;
 
 /**
  * The finished prompts whose blocks a prefill node holds for a decode node: each until the decode node confirms
  * its copy ({@link #release}) or its lease runs out ({@link #expire}), whichever comes first; then the blocks go
- * back to the pool. Times are {@link System#nanoTime()} values passed in, so tests need no clock.
- * Thread-safe.
+ * back to the pool: a {@link LeaseRegistry} of block tables that also counts the blocks held. Times are
+ * {@link System#nanoTime()} values passed in, so tests need no clock. Thread-safe.
  */
 public final class KvLeaseRegistry {
     /** One held prompt: its block table (all blocks it had) and the ids that hold the prompt's tokens. */
     public record Lease(String requestId, BlockTable table, int[] promptBlockIds, int promptTokens, long deadline) {}
 
-    private final Map<String, Lease> leases = new LinkedHashMap<>();
+    private final LeaseRegistry<Lease> leases = new LeaseRegistry<>();
     private int heldBlocks;
-    private long released;
-    private long expired;
 
     /**
      * Takes over {@code table} (its blocks stay allocated) until {@code deadline}. Returns the ids of the
      * blocks that hold positions {@code [0, promptTokens)}.
      */
     public synchronized int[] hold(String requestId, BlockTable table, int promptTokens, long deadline) {
-        if (leases.containsKey(requestId)) {
+        if (leases.get(requestId) != null) {
             throw new IllegalStateException("KV blocks are already held for request " + requestId);
         }
         int n = BlockTable.blocksFor(promptTokens, table.blockSize());
@@ -35,40 +31,32 @@ public final class KvLeaseRegistry {
                     + " blocks, its prompt of " + promptTokens + " tokens needs " + n);
         }
         int[] ids = Arrays.copyOf(table.blocks(), n);
-        leases.put(requestId, new Lease(requestId, table, ids, promptTokens, deadline));
+        leases.hold(requestId, new Lease(requestId, table, ids, promptTokens, deadline), deadline);
         heldBlocks += table.numBlocks();
         return ids.clone();
     }
 
     /** The lease of a request, or null when none is held (never was, confirmed or expired). */
     public synchronized Lease get(String requestId) {
-        return leases.get(requestId);
+        LeaseRegistry.Lease<Lease> l = leases.get(requestId);
+        return l == null ? null : l.value();
     }
 
     /** Frees a request's held blocks; false when none were held. */
     public synchronized boolean release(String requestId) {
-        Lease l = leases.remove(requestId);
+        Lease l = leases.release(requestId);
         if (l == null) {
             return false;
         }
         free(l);
-        released++;
         return true;
     }
 
     /** Frees every lease whose deadline is at or before {@code now}; returns how many. */
     public synchronized int expire(long now) {
-        int n = 0;
-        for (Iterator<Lease> it = leases.values().iterator(); it.hasNext(); ) {
-            Lease l = it.next();
-            if (l.deadline - now <= 0) {
-                it.remove();
-                free(l);
-                expired++;
-                n++;
-            }
-        }
-        return n;
+        List<Lease> ended = leases.expire(now);
+        ended.forEach(this::free);
+        return ended.size();
     }
 
     /** Blocks held in all leases (the {@code jepd:kv_blocks_held} gauge). */
@@ -77,16 +65,16 @@ public final class KvLeaseRegistry {
     }
 
     /** Leases ended by a decode node's confirmation, since start. */
-    public synchronized long releasedTotal() {
-        return released;
+    public long releasedTotal() {
+        return leases.releasedTotal();
     }
 
     /** Leases that ran out unconfirmed, since start. */
-    public synchronized long expiredTotal() {
-        return expired;
+    public long expiredTotal() {
+        return leases.expiredTotal();
     }
 
-    public synchronized int size() {
+    public int size() {
         return leases.size();
     }
 

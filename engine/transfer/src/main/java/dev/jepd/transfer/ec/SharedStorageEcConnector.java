@@ -4,6 +4,7 @@ import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
 import dev.jepd.engine.connector.EcMissReason;
 import dev.jepd.engine.connector.EcStoreException;
+import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.engine.safetensors.DType;
 import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
@@ -154,6 +155,19 @@ public final class SharedStorageEcConnector implements EcConnector {
             }
         }
         return result;
+    }
+
+    /** Shared storage needs only the key: {@code params} (always {@link EcTransferParams#none()} here) are unused. */
+    @Override
+    public Optional<EcEntry> lookup(String key, EcTransferParams params, int expectedTokens, int expectedDim) {
+        return load(key, expectedTokens, expectedDim);
+    }
+
+    /** Every node sharing the directory finds the entry by its key, so the answer is {@link EcTransferParams#none()}. */
+    @Override
+    public EcTransferParams publish(String key, float[] rows, int numTokens, int dim) {
+        save(key, rows, numTokens, dim);
+        return EcTransferParams.none();
     }
 
     @Override

@@ -7,5 +7,12 @@
  * dev.jepd.transfer.ec.SharedStorageEcConnector} implements the engine's {@code EcConnector} over a shared directory,
  * adding what vLLM lacks: atomic writes, an optional LRU capacity cap and hit/miss counters. A damaged or foreign
  * file is always a counted miss, never an exception or a crash, because the encoder can recompute it.
+ *
+ * <p>Over shared storage the key alone finds an entry, so {@code publish} answers {@code EcTransferParams.none()}
+ * and {@code lookup} ignores the params. A NIXL EC connector (not written) would need only the generic pieces the
+ * KV transfer already uses: publish would export the entry's bytes under its key with a {@code
+ * dev.jepd.transfer.nixl.NixlExporter} and answer the encoder's side channel in {@code EcTransferParams}; lookup
+ * would ask that side channel ({@code dev.jepd.transfer.channel}, one more op handler) where the bytes are, read
+ * them with a {@code dev.jepd.transfer.nixl.NixlPuller} and notify the encoder to release them.
  */
 package dev.jepd.transfer.ec;

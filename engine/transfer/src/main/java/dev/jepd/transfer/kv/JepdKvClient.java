@@ -3,27 +3,21 @@ package dev.jepd.transfer.kv;
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvLayout;
 import dev.jepd.engine.connector.KvTransferException;
-import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.net.SocketTimeoutException;
+import dev.jepd.transfer.channel.ChannelException;
+import dev.jepd.transfer.channel.ChannelIoException;
+import dev.jepd.transfer.channel.SideChannelClient;
 import java.time.Duration;
 
 /**
- * The decode node's end of JEPD's side channel. Every call is bounded: the connect by {@code connectTimeout},
- * every read by {@code readTimeout}, so a dead or stuck prefill node is an exception, never a hang.
+ * The decode node's end of JEPD's side channel: {@link KvWire} requests over a {@link SideChannelClient}. Every
+ * call is bounded: the connect by {@code connectTimeout}, every read by {@code readTimeout}, so a dead or stuck
+ * prefill node is an exception, never a hang.
  */
 public final class JepdKvClient implements KvTransport {
-    private final int connectMillis;
-    private final int readMillis;
+    private final SideChannelClient channel;
 
     public JepdKvClient(Duration connectTimeout, Duration readTimeout) {
-        this.connectMillis = (int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis());
-        this.readMillis = (int) Math.min(Integer.MAX_VALUE, readTimeout.toMillis());
+        this.channel = new SideChannelClient(connectTimeout, readTimeout);
     }
 
     @Override
@@ -32,7 +26,7 @@ public final class JepdKvClient implements KvTransport {
         return call(
                 remote,
                 KvWire.Request.read(remote.remoteEngineId(), remote.remoteRequestId(), promptTokens, ids),
-                in -> KvWire.readBlocks(in, expected, ids.length));
+                in -> KvWire.readBlocksBody(in, expected, ids.length));
     }
 
     /**
@@ -45,7 +39,7 @@ public final class JepdKvClient implements KvTransport {
         return call(
                 remote,
                 KvWire.Request.stage(remote.remoteEngineId(), remote.remoteRequestId(), promptTokens, ids),
-                in -> KvWire.readStaged(in, expected, ids.length));
+                in -> KvWire.readStagedBody(in, expected, ids.length));
     }
 
     /** The block ids in {@code remote}, if they are as many as a prompt of {@code promptTokens} needs. */
@@ -61,37 +55,30 @@ public final class JepdKvClient implements KvTransport {
 
     @Override
     public void confirm(KvTransferParams remote) {
-        call(remote, KvWire.Request.release(remote.remoteEngineId(), remote.remoteRequestId()), in -> {
-            KvWire.readOk(in);
-            return null;
-        });
+        call(remote, KvWire.Request.release(remote.remoteEngineId(), remote.remoteRequestId()), in -> null);
     }
 
-    private interface Reader<T> {
-        T read(DataInputStream in) throws IOException;
-    }
-
-    private <T> T call(KvTransferParams remote, KvWire.Request request, Reader<T> reader) {
+    private <T> T call(KvTransferParams remote, KvWire.Request request, SideChannelClient.BodyReader<T> reader) {
         String where = remote.remoteHost() + ":" + remote.remotePort();
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(remote.remoteHost(), remote.remotePort()), connectMillis);
-            s.setSoTimeout(readMillis);
-            s.setTcpNoDelay(true);
-            DataOutputStream out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream()));
-            KvWire.writeRequest(out, request);
-            return reader.read(new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 16)));
-        } catch (KvWire.RemoteError e) {
-            if (e.status() == KvWire.Status.NOT_SUPPORTED) {
-                throw e; // the caller picks another way
+        try {
+            return channel.call(
+                    remote.remoteHost(),
+                    remote.remotePort(),
+                    KvWire.MAGIC,
+                    request.op().code,
+                    out -> KvWire.writeRequestBody(out, request),
+                    reader);
+        } catch (ChannelException e) {
+            KvWire.Status status = KvWire.Status.of(e.status());
+            if (status == KvWire.Status.NOT_SUPPORTED) {
+                throw new KvWire.RemoteError(status, e.getMessage()); // the caller picks another way
             }
             throw new KvTransferException(
                     "prefill node " + where + " refused " + request.op() + " of " + request.requestId() + ": "
                             + e.getMessage(),
-                    e);
-        } catch (SocketTimeoutException e) {
-            throw new KvTransferException("prefill node " + where + " timed out (" + e.getMessage() + ")", e);
-        } catch (IOException e) {
-            throw new KvTransferException("prefill node " + where + " unreachable: " + e, e);
+                    new KvWire.RemoteError(status, e.getMessage()));
+        } catch (ChannelIoException e) {
+            throw new KvTransferException("KV side channel to the prefill node: " + e.getMessage(), e);
         }
     }
 }

@@ -3,37 +3,27 @@ package dev.jepd.transfer.kv;
 import dev.jepd.engine.connector.KvBlockSource;
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvTransferException;
-import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
+import dev.jepd.transfer.channel.ChannelException;
+import dev.jepd.transfer.channel.ChannelHandler;
+import dev.jepd.transfer.channel.ChannelStatus;
+import dev.jepd.transfer.channel.SideChannelServer;
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.net.SocketException;
 import java.time.Duration;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.Map;
+import java.util.function.Function;
 
 /**
- * The prefill node's side channel: answers {@link KvWire} reads and releases from decode nodes, one request per
- * connection, each on its own virtual thread. A connection that sends nothing within the timeout is dropped.
+ * The prefill node's side channel: a {@link SideChannelServer} with one handler per {@link KvWire} op — READ from
+ * the {@link KvBlockSource}, RELEASE to it, STAGE to the {@link KvStager} (or {@link KvWire.Status#NOT_SUPPORTED}
+ * without one). One request per connection, each on its own virtual thread; a connection that sends nothing
+ * within the timeout is dropped.
  */
 public final class JepdKvServer implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(JepdKvServer.class);
-
     private final KvBlockSource source;
     private final KvStager stager;
     private final String engineId;
-    private final ServerSocket socket;
-    private final int timeoutMillis;
-    private final ExecutorService connections = Executors.newVirtualThreadPerTaskExecutor();
-    private final Thread acceptor;
-    private volatile boolean open = true;
+    private final SideChannelServer server;
 
     /** Binds {@code host:port} (port 0 picks a free one) and starts accepting; STAGE is not supported. */
     public JepdKvServer(KvBlockSource source, String engineId, String host, int port, Duration timeout)
@@ -47,122 +37,69 @@ public final class JepdKvServer implements AutoCloseable {
         this.source = source;
         this.stager = stager;
         this.engineId = engineId;
-        this.timeoutMillis = (int) Math.min(Integer.MAX_VALUE, timeout.toMillis());
-        this.socket = new ServerSocket();
-        socket.setReuseAddress(true);
-        socket.bind(new InetSocketAddress(InetAddress.getByName(host), port), 64);
-        this.acceptor =
-                Thread.ofPlatform().name("jepd-kv-side-channel").daemon().start(this::accept);
+        this.server = new SideChannelServer(
+                "jepd-kv-side-channel",
+                KvWire.MAGIC,
+                Map.of(
+                        KvWire.Op.READ.code, handler(KvWire.Op.READ, this::read),
+                        KvWire.Op.RELEASE.code, handler(KvWire.Op.RELEASE, this::release),
+                        KvWire.Op.STAGE.code, handler(KvWire.Op.STAGE, this::stage)),
+                host,
+                port,
+                timeout);
     }
 
     public int port() {
-        return socket.getLocalPort();
+        return server.port();
     }
 
-    private void accept() {
-        while (open) {
-            try {
-                Socket s = socket.accept();
-                connections.submit(() -> serve(s));
-            } catch (IOException e) {
-                if (open) {
-                    LOG.warn("KV side channel accept failed: {}", e.toString());
-                }
-            }
+    private ChannelHandler.Reply read(KvWire.Request r) {
+        KvBlocks blocks = source.read(r.requestId(), r.blockIds(), r.promptTokens());
+        return out -> KvWire.writeBlocksBody(out, blocks);
+    }
+
+    private ChannelHandler.Reply release(KvWire.Request r) {
+        if (!source.release(r.requestId())) {
+            throw new ChannelException(ChannelStatus.NOT_FOUND, "no KV blocks held for " + r.requestId());
         }
+        return ChannelHandler.Reply.EMPTY;
     }
 
-    private void serve(Socket s) {
-        try (s) {
-            s.setSoTimeout(timeoutMillis);
-            s.setTcpNoDelay(true);
-            DataInputStream in = new DataInputStream(new BufferedInputStream(s.getInputStream()));
-            DataOutputStream out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 16));
-            KvWire.Request r;
+    private ChannelHandler.Reply stage(KvWire.Request r) {
+        if (stager == null) {
+            throw new ChannelException(
+                    ChannelStatus.NOT_SUPPORTED,
+                    "prefill node " + engineId + " has no NIXL agent (kv_transport tcp, or libnixl_capi absent"
+                            + " there)");
+        }
+        KvWire.Staged staged = stager.stage(r.requestId(), r.blockIds(), r.promptTokens());
+        return out -> KvWire.writeStagedBody(out, staged);
+    }
+
+    /**
+     * The handler of {@code op}: parses the request, refuses another engine's, and maps the KV errors onto the
+     * channel's statuses (a refusal keeps its status, any other transfer error is REJECTED).
+     */
+    private ChannelHandler handler(KvWire.Op op, Function<KvWire.Request, ChannelHandler.Reply> work) {
+        return (DataInputStream body) -> {
             try {
-                r = KvWire.readRequest(in);
+                KvWire.Request r = KvWire.readRequestBody(op, body);
+                if (!engineId.equals(r.engineId())) {
+                    throw new ChannelException(
+                            ChannelStatus.NOT_FOUND,
+                            "this is engine " + engineId + ", not " + r.engineId() + " (the prefill node restarted?)");
+                }
+                return work.apply(r);
+            } catch (KvWire.RemoteError e) {
+                throw new ChannelException(e.status().channel(), e.getMessage());
             } catch (KvTransferException e) {
-                KvWire.writeError(out, KvWire.Status.REJECTED, e.getMessage());
-                return;
+                throw new ChannelException(ChannelStatus.REJECTED, e.getMessage());
             }
-            if (!engineId.equals(r.engineId())) {
-                KvWire.writeError(
-                        out,
-                        KvWire.Status.NOT_FOUND,
-                        "this is engine " + engineId + ", not " + r.engineId() + " (the prefill node restarted?)");
-                return;
-            }
-            switch (r.op()) {
-                case READ ->
-                    answer(out, r, () -> {
-                        KvBlocks blocks = source.read(r.requestId(), r.blockIds(), r.promptTokens());
-                        return () -> KvWire.writeBlocks(out, blocks);
-                    });
-                case STAGE -> {
-                    if (stager == null) {
-                        KvWire.writeError(
-                                out,
-                                KvWire.Status.NOT_SUPPORTED,
-                                "prefill node " + engineId + " has no NIXL agent (kv_transport tcp, or libnixl_capi"
-                                        + " absent there)");
-                        return;
-                    }
-                    answer(out, r, () -> {
-                        KvWire.Staged staged = stager.stage(r.requestId(), r.blockIds(), r.promptTokens());
-                        return () -> KvWire.writeStaged(out, staged);
-                    });
-                }
-                case RELEASE -> {
-                    if (source.release(r.requestId())) {
-                        KvWire.writeOk(out);
-                    } else {
-                        KvWire.writeError(out, KvWire.Status.NOT_FOUND, "no KV blocks held for " + r.requestId());
-                    }
-                }
-            }
-        } catch (SocketException e) {
-            LOG.debug("KV side channel connection dropped: {}", e.toString());
-        } catch (IOException | RuntimeException e) {
-            LOG.warn("KV side channel request failed: {}", e.toString());
-        }
-    }
-
-    private interface Reply {
-        void write() throws IOException;
-    }
-
-    private interface Work {
-        Reply run();
-    }
-
-    /** Runs {@code work} and writes its reply, or the error it raised as the right status. */
-    private static void answer(DataOutputStream out, KvWire.Request r, Work work) throws IOException {
-        Reply reply;
-        try {
-            reply = work.run();
-        } catch (KvWire.RemoteError e) {
-            KvWire.writeError(out, e.status(), e.getMessage());
-            return;
-        } catch (KvTransferException e) {
-            KvWire.writeError(out, KvWire.Status.REJECTED, e.getMessage());
-            return;
-        } catch (RuntimeException e) {
-            LOG.error("KV {} for {} failed", r.op(), r.requestId(), e);
-            KvWire.writeError(out, KvWire.Status.INTERNAL, e.toString());
-            return;
-        }
-        reply.write();
+        };
     }
 
     @Override
     public void close() {
-        open = false;
-        try {
-            socket.close();
-        } catch (IOException ignored) {
-            // closing anyway
-        }
-        acceptor.interrupt();
-        connections.shutdownNow();
+        server.close();
     }
 }

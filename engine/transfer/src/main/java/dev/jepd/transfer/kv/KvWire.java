@@ -3,6 +3,7 @@ package dev.jepd.transfer.kv;
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvLayout;
 import dev.jepd.engine.connector.KvTransferException;
+import dev.jepd.transfer.channel.ChannelStatus;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -32,6 +33,11 @@ import java.nio.charset.StandardCharsets;
  * buffer, in the READ body's order and encoding, and answers where they are ({@code address}, {@code bytes}) and
  * its agent's metadata; the decode node then reads them with NIXL and tells the prefill node, by a NIXL
  * notification, when it may free them. A prefill node without NIXL answers {@link Status#NOT_SUPPORTED}.
+ *
+ * <p>The envelope ({@code magic op} and {@code magic status}, the error message) is that of the generic side
+ * channel ({@code dev.jepd.transfer.channel.Frames}), and the status codes are its {@code ChannelStatus} codes:
+ * {@link JepdKvServer} is a {@code SideChannelServer} with one handler per op and {@link JepdKvClient} a
+ * {@code SideChannelClient}, which is why this class also offers each frame's body alone.
  */
 public final class KvWire {
     /** "JKV1". */
@@ -79,6 +85,15 @@ public final class KvWire {
 
         Status(int code) {
             this.code = code;
+        }
+
+        /** The same code as the generic side channel's status (the KV protocol's codes are the channel's). */
+        ChannelStatus channel() {
+            return ChannelStatus.of(code);
+        }
+
+        static Status of(ChannelStatus s) {
+            return of(s.code());
         }
 
         static Status of(int code) {
@@ -134,6 +149,12 @@ public final class KvWire {
     public static void writeRequest(DataOutputStream out, Request r) throws IOException {
         writeInt(out, MAGIC);
         out.writeByte(r.op().code);
+        writeRequestBody(out, r);
+        out.flush();
+    }
+
+    /** A request after its envelope ({@code magic op}): what the side-channel client sends as the body. */
+    static void writeRequestBody(DataOutputStream out, Request r) throws IOException {
         writeString(out, r.engineId() == null ? "" : r.engineId());
         writeString(out, r.requestId());
         if (r.op() == Op.READ || r.op() == Op.STAGE) {
@@ -146,12 +167,15 @@ public final class KvWire {
                 writeInt(out, id);
             }
         }
-        out.flush();
     }
 
     public static Request readRequest(DataInputStream in) throws IOException {
         checkMagic(in);
-        Op op = Op.of(in.readUnsignedByte());
+        return readRequestBody(Op.of(in.readUnsignedByte()), in);
+    }
+
+    /** The rest of an {@code op} request after its envelope: what a side-channel handler reads. */
+    static Request readRequestBody(Op op, DataInputStream in) throws IOException {
         String engine = readString(in);
         String request = readString(in);
         if (op == Op.RELEASE) {
@@ -188,6 +212,12 @@ public final class KvWire {
     public static void writeBlocks(DataOutputStream out, KvBlocks blocks) throws IOException {
         writeInt(out, MAGIC);
         out.writeByte(Status.OK.code);
+        writeBlocksBody(out, blocks);
+        out.flush();
+    }
+
+    /** The body of a read's OK reply. */
+    static void writeBlocksBody(DataOutputStream out, KvBlocks blocks) throws IOException {
         KvLayout l = blocks.layout();
         writeLayout(out, l, blocks.numBlocks());
         ByteBuffer buf = ByteBuffer.allocate(CHUNK_FLOATS * 4).order(ByteOrder.LITTLE_ENDIAN);
@@ -195,20 +225,24 @@ public final class KvWire {
             writeFloats(out, blocks.keys()[layer], buf);
             writeFloats(out, blocks.values()[layer], buf);
         }
-        out.flush();
     }
 
     /** The reply to a stage. */
     public static void writeStaged(DataOutputStream out, Staged s) throws IOException {
         writeInt(out, MAGIC);
         out.writeByte(Status.OK.code);
+        writeStagedBody(out, s);
+        out.flush();
+    }
+
+    /** The body of a stage's OK reply. */
+    static void writeStagedBody(DataOutputStream out, Staged s) throws IOException {
         writeLayout(out, s.layout(), s.numBlocks());
         writeString(out, s.agent());
         writeInt(out, s.metadata().length);
         out.write(s.metadata());
         out.writeLong(Long.reverseBytes(s.address()));
         out.writeLong(Long.reverseBytes(s.bytes()));
-        out.flush();
     }
 
     /**
@@ -219,6 +253,11 @@ public final class KvWire {
      */
     public static Staged readStaged(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
         readStatus(in);
+        return readStagedBody(in, expected, numBlocks);
+    }
+
+    /** The body of a stage's OK reply, checked as {@link #readStaged} checks it. */
+    static Staged readStagedBody(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
         readLayout(in, expected, numBlocks);
         String agent = readString(in);
         int mdLength = readInt(in);
@@ -248,6 +287,11 @@ public final class KvWire {
      */
     public static KvBlocks readBlocks(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
         readStatus(in);
+        return readBlocksBody(in, expected, numBlocks);
+    }
+
+    /** The body of a read's OK reply, checked as {@link #readBlocks} checks it. */
+    static KvBlocks readBlocksBody(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
         int n = readLayout(in, expected, numBlocks);
         long floats = expected.blockFloats(n);
         if (floats > Integer.MAX_VALUE - 8) {

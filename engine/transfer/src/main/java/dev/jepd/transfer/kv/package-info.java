@@ -8,6 +8,8 @@
  * side-channel TCP protocol ({@link dev.jepd.transfer.kv.KvWire}, {@link
  * dev.jepd.transfer.kv.JepdKvServer}, {@link dev.jepd.transfer.kv.JepdKvClient}): binary frames,
  * block-granular float32 little-endian rows straight from the paged cache, one request per connection, bounded
- * timeouts. The NIXL transport is in {@code dev.jepd.transfer.nixl}.
+ * timeouts; READ, RELEASE and STAGE are three handlers on the generic side channel of {@code
+ * dev.jepd.transfer.channel}. The NIXL transport, a KV client of the generic NIXL exporter and puller, is in
+ * {@code dev.jepd.transfer.nixl}.
  */
 package dev.jepd.transfer.kv;
