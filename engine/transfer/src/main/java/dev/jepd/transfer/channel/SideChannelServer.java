@@ -101,6 +101,7 @@ public final class SideChannelServer implements AutoCloseable {
                 reply = handler.handle(in);
             } catch (ChannelException e) {
                 Frames.writeError(out, magic, e.status(), e.getMessage());
+                lingerAfterError(s, in);
                 return;
             } catch (EOFException e) {
                 LOG.debug("{}: the peer closed the connection mid-request", name);
@@ -108,6 +109,7 @@ public final class SideChannelServer implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.error("{} op {} failed", name, op, e);
                 Frames.writeError(out, magic, ChannelStatus.INTERNAL, e.toString());
+                lingerAfterError(s, in);
                 return;
             }
             Frames.writeHeader(out, magic, ChannelStatus.OK.code());
@@ -117,6 +119,24 @@ public final class SideChannelServer implements AutoCloseable {
             LOG.debug("{} connection dropped: {}", name, e.toString());
         } catch (IOException | RuntimeException e) {
             LOG.warn("{} request failed: {}", name, e.toString());
+        }
+    }
+
+    /**
+     * After an error frame the request may be partly unread; closing a socket with unread input makes Linux send a
+     * reset, which can destroy the error frame before the peer reads it. So: end our side, then read and drop what is
+     * left (bounded in bytes and time) before closing.
+     */
+    private static void lingerAfterError(Socket s, DataInputStream in) {
+        try {
+            s.shutdownOutput();
+            s.setSoTimeout(500);
+            byte[] sink = new byte[8192];
+            for (int total = 0, n; total < (64 << 10) && (n = in.read(sink)) > 0; total += n) {
+                // drop
+            }
+        } catch (IOException e) {
+            // the peer went away first: nothing left to protect
         }
     }
 
