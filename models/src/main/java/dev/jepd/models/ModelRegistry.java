@@ -28,8 +28,14 @@ public final class ModelRegistry {
 
     private ModelRegistry() {}
 
+    /** The architectures JEPD implements; each has a tiny fixture and goldens (ModelRegistryFixturesTest). */
     public static Set<String> supported() {
         return LOADERS.keySet();
+    }
+
+    /** Architectures named here only to fail with "not implemented yet"; none of them loads. */
+    public static Set<String> planned() {
+        return PLANNED;
     }
 
     public static MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts) {

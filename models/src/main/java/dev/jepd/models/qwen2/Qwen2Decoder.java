@@ -1,19 +1,16 @@
 package dev.jepd.models.qwen2;
 
-import static dev.jepd.models.qwen25vl.Qwen25VlWeights.*;
-
 import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.SequenceChunk;
 import dev.jepd.engine.model.WeightLoader;
-import dev.jepd.engine.model.WeightSpec;
 import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.models.qwen2.Qwen2Weights.Layer;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.TensorScope;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.function.BiConsumer;
 
 /**
@@ -28,56 +25,28 @@ public final class Qwen2Decoder implements CausalLm {
     private final TensorScope weightScope;
     private final Tensor embed; // [vocab, hidden]
     private final Tensor head; // [vocab, hidden]: the embedding itself when tied
-    private final Tensor finalNorm;
+    private final Tensor finalNorm; // [hidden]
     private final Layer[] layers;
     private final RotaryTables rotary;
     private BiConsumer<String, Tensor> tap;
 
-    private record Layer(
-            Tensor inNorm,
-            Tensor postNorm,
-            Tensor qW,
-            Tensor qB,
-            Tensor kW,
-            Tensor kB,
-            Tensor vW,
-            Tensor vB,
-            Tensor oW,
-            Tensor gateW,
-            Tensor upW,
-            Tensor downW) {}
-
-    public Qwen2Decoder(
-            TensorBackend ops,
-            Qwen2TextParams params,
-            TensorSource weights,
-            List<WeightSpec> specs,
-            WeightLoader loader) {
+    /**
+     * Loads the decoder's tensors ({@link Qwen2Weights#table}) from {@code weights}.
+     *
+     * @param loader maps the checkpoint's names onto Qwen2ForCausalLM's (a VL model's prefixes) and says
+     *     which of the checkpoint's other tensors to ignore
+     */
+    public Qwen2Decoder(TensorBackend ops, Qwen2TextParams params, TensorSource weights, WeightLoader loader) {
         this.ops = ops;
         this.p = params;
         this.weightScope = ops.scope();
         try {
-            Map<String, Tensor> w = loader.load(weights, specs, ops, "the Qwen2 language model");
-            embed = w.get(EMBED);
-            head = params.tiedEmbeddings() ? embed : w.get(LM_HEAD);
-            finalNorm = w.get(FINAL_NORM);
-            layers = new Layer[params.layers()];
-            for (int i = 0; i < layers.length; i++) {
-                String n = Integer.toString(i);
-                layers[i] = new Layer(
-                        w.get(IN_NORM.replace("{}", n)),
-                        w.get(POST_NORM.replace("{}", n)),
-                        w.get(Q_W.replace("{}", n)),
-                        w.get(Q_B.replace("{}", n)),
-                        w.get(K_W.replace("{}", n)),
-                        w.get(K_B.replace("{}", n)),
-                        w.get(V_W.replace("{}", n)),
-                        w.get(V_B.replace("{}", n)),
-                        w.get(O_W.replace("{}", n)),
-                        w.get(GATE_W.replace("{}", n)),
-                        w.get(UP_W.replace("{}", n)),
-                        w.get(DOWN_W.replace("{}", n)));
-            }
+            Qwen2Weights.Bound w = Qwen2Weights.Bound.of(
+                    Qwen2Weights.table(params).load(loader, weights, ops, "the Qwen2 language model"), params);
+            embed = w.embed();
+            head = w.head();
+            finalNorm = w.finalNorm();
+            layers = w.layers().toArray(Layer[]::new);
         } catch (RuntimeException e) {
             weightScope.close();
             throw e;

@@ -5,6 +5,8 @@ package dev.jepd.models.qwen2;
  *
  * @param mropeSection rotary frequency counts per position axis (t, h, w) summing to headDim/2, or
  *     {@code null} for plain 1-D RoPE
+ * @param tiedEmbeddings the head is the embedding (no {@code lm_head.weight} in the checkpoint)
+ * @param qkvBias the q/k/v projections have biases (every Qwen2 and Qwen2.5 checkpoint does)
  */
 public record Qwen2TextParams(
         int hidden,
@@ -17,7 +19,36 @@ public record Qwen2TextParams(
         float rmsNormEps,
         double ropeTheta,
         int[] mropeSection,
-        boolean tiedEmbeddings) {
+        boolean tiedEmbeddings,
+        boolean qkvBias) {
+    /** Qwen2's usual decoder: q/k/v projections with bias. */
+    public Qwen2TextParams(
+            int hidden,
+            int intermediate,
+            int layers,
+            int heads,
+            int kvHeads,
+            int headDim,
+            int vocab,
+            float rmsNormEps,
+            double ropeTheta,
+            int[] mropeSection,
+            boolean tiedEmbeddings) {
+        this(
+                hidden,
+                intermediate,
+                layers,
+                heads,
+                kvHeads,
+                headDim,
+                vocab,
+                rmsNormEps,
+                ropeTheta,
+                mropeSection,
+                tiedEmbeddings,
+                true);
+    }
+
     public int ropeAxes() {
         return mropeSection == null ? 1 : mropeSection.length;
     }

@@ -1,17 +1,14 @@
 package dev.jepd.models.qwen25vl;
 
-import static dev.jepd.models.qwen25vl.Qwen25VlWeights.*;
-
 import dev.jepd.engine.model.VisionEncoder;
-import dev.jepd.engine.model.WeightSpec;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.PixelValues;
+import dev.jepd.models.qwen25vl.Qwen25VlWeights.Block;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.TensorScope;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.function.BiConsumer;
 
 /**
@@ -30,59 +27,31 @@ public final class Qwen25VisionTower implements VisionEncoder {
     private final TensorScope weightScope;
     private final Tensor patchEmbed; // [hidden, C*tp*p*p]
     private final Block[] blocks;
-    private final Tensor mergerNorm;
-    private final Tensor fc1W;
-    private final Tensor fc1B;
-    private final Tensor fc2W;
-    private final Tensor fc2B;
+    private final Tensor mergerNorm; // [hidden]
+    private final Tensor fc1W; // [4*hidden, 4*hidden]
+    private final Tensor fc1B; // [4*hidden]
+    private final Tensor fc2W; // [out, 4*hidden]
+    private final Tensor fc2B; // [out]
     private final float[] invFreq; // [headDim/4]
     private BiConsumer<String, Tensor> tap;
-
-    private record Block(
-            Tensor norm1,
-            Tensor norm2,
-            Tensor qkvW,
-            Tensor qkvB,
-            Tensor projW,
-            Tensor projB,
-            Tensor gateW,
-            Tensor gateB,
-            Tensor upW,
-            Tensor upB,
-            Tensor downW,
-            Tensor downB) {}
 
     public Qwen25VisionTower(TensorBackend ops, Qwen25VlConfig config, TensorSource weights) {
         this.ops = ops;
         this.cfg = config.vision();
-        List<WeightSpec> specs = Qwen25VlWeights.vision(config);
         this.weightScope = ops.scope();
         try {
-            Map<String, Tensor> w =
-                    Qwen25VlWeights.loader(true).load(weights, specs, ops, "the Qwen2.5-VL vision tower");
-            patchEmbed = ops.reshape(w.get(PATCH_EMBED), cfg.hiddenSize(), cfg.patchDim());
-            blocks = new Block[cfg.depth()];
-            for (int i = 0; i < blocks.length; i++) {
-                String n = Integer.toString(i);
-                blocks[i] = new Block(
-                        w.get(V_NORM1.replace("{}", n)),
-                        w.get(V_NORM2.replace("{}", n)),
-                        w.get(V_QKV_W.replace("{}", n)),
-                        w.get(V_QKV_B.replace("{}", n)),
-                        w.get(V_PROJ_W.replace("{}", n)),
-                        w.get(V_PROJ_B.replace("{}", n)),
-                        w.get(V_GATE_W.replace("{}", n)),
-                        w.get(V_GATE_B.replace("{}", n)),
-                        w.get(V_UP_W.replace("{}", n)),
-                        w.get(V_UP_B.replace("{}", n)),
-                        w.get(V_DOWN_W.replace("{}", n)),
-                        w.get(V_DOWN_B.replace("{}", n)));
-            }
-            mergerNorm = w.get(MERGER_NORM);
-            fc1W = w.get(MERGER_FC1_W);
-            fc1B = w.get(MERGER_FC1_B);
-            fc2W = w.get(MERGER_FC2_W);
-            fc2B = w.get(MERGER_FC2_B);
+            Qwen25VlWeights.Vision w = Qwen25VlWeights.Vision.of(
+                    Qwen25VlWeights.visionTable(config)
+                            .load(Qwen25VlWeights.loader(true), weights, ops, "the Qwen2.5-VL vision tower"),
+                    cfg,
+                    ops);
+            patchEmbed = w.patchEmbed();
+            blocks = w.blocks().toArray(Block[]::new);
+            mergerNorm = w.mergerNorm();
+            fc1W = w.fc1W();
+            fc1B = w.fc1B();
+            fc2W = w.fc2W();
+            fc2B = w.fc2B();
         } catch (RuntimeException e) {
             weightScope.close();
             throw e;

@@ -11,6 +11,7 @@ import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.text.SpecialTokens;
 import dev.jepd.models.ModelParts;
 import dev.jepd.models.qwen2.Qwen2Decoder;
+import dev.jepd.models.qwenvl.MropePositions;
 import dev.jepd.tensor.TensorBackend;
 import java.io.IOException;
 import java.util.List;

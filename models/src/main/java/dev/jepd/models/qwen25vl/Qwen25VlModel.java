@@ -25,7 +25,6 @@ public final class Qwen25VlModel {
     }
 
     public static Qwen2Decoder decoder(TensorBackend ops, Qwen25VlConfig c, TensorSource weights) {
-        return new Qwen2Decoder(
-                ops, textParams(c), weights, Qwen25VlWeights.language(c), Qwen25VlWeights.loader(false));
+        return new Qwen2Decoder(ops, textParams(c), weights, Qwen25VlWeights.loader(false));
     }
 }

@@ -6,9 +6,23 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /** Ready-made tiny checkpoints for tests and the demo. */
 public final class TinyModels {
+    /** Makes a directory hold an architecture's tiny snapshot; returns the directory. */
+    @FunctionalInterface
+    public interface Fixture {
+        Path ensure(Path dir) throws IOException;
+    }
+
+    /**
+     * The tiny fixture of every architecture the registry implements, keyed like the registry (config.json
+     * {@code architectures}); each writes the checkpoint the goldens were made from.
+     */
+    public static final Map<String, Fixture> BY_ARCHITECTURE =
+            Map.of("Qwen2_5_VLForConditionalGeneration", TinyModels::ensureGolden);
+
     private TinyModels() {}
 
     /**

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.models.qwen25vl.Qwen25VlConfig;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -33,7 +34,8 @@ import java.util.stream.Stream;
  * <p>With {@link Options#golden()} the result is byte-identical to shared/golden/tiny-qwen2.5-vl. The
  * non-weight files are the golden's own, shipped as resources under {@value #RESOURCES}; a variant's
  * config.json is the golden config with the variant's changes applied. Tensor names and shapes are derived
- * from that config ({@link Qwen25VlLayout}), so the two cannot disagree.
+ * from that config by the model's own weight tables ({@link Qwen25VlLayout}), so the fixture, the config and
+ * the loader cannot disagree.
  */
 public final class TinyQwen25VlWriter {
     public static final String RESOURCES = "/dev/jepd/models/tiny/";
@@ -147,7 +149,11 @@ public final class TinyQwen25VlWriter {
 
     /** Every tensor {@code options} produces, sorted by name. */
     public static List<TensorSpec> tensors(Options options) {
-        return Qwen25VlLayout.tensors(Qwen25VlLayout.Dims.of(config(options)));
+        try {
+            return Qwen25VlLayout.tensors(Qwen25VlConfig.fromJson(config(options)));
+        } catch (IOException e) {
+            throw new UncheckedIOException("the generated config.json does not parse", e);
+        }
     }
 
     /** Writes the snapshot into {@code dir} (created if needed), replacing an earlier one; returns {@code dir}. */

@@ -3,7 +3,8 @@
  * golden tiny model of {@code shared/golden} reproduced byte for byte (weights from a counter-based
  * splitmix64 generator keyed by tensor name, so any element can be computed on its own), plus variants
  * (f32 copy, sharded, untied head, Qwen2.5-VL-3B dimensions with few layers). Tensor names and shapes come
- * from the config; how each tensor is initialised is a table of name patterns
+ * from the config through the model's own weight tables; how each tensor is initialised is a table of name
+ * patterns
  * ({@link dev.jepd.models.tiny.Qwen25VlLayout}). Files are streamed chunk by chunk, never held whole.
  */
 package dev.jepd.models.tiny;

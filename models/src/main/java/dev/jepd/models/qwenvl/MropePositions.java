@@ -1,4 +1,4 @@
-package dev.jepd.models.qwen25vl;
+package dev.jepd.models.qwenvl;
 
 import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.PromptPositions;
