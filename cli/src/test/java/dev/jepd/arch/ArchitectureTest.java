@@ -118,4 +118,13 @@ class ArchitectureTest {
             .orShould()
             .dependOnClassesThat()
             .resideInAPackage("dev.jepd.cli..");
+
+    /** The text decoder is a text decoder: a vision-language model adds a prefix map and a vision tower around it. */
+    @ArchTest
+    static final ArchRule textDecoderKnowsNoVisionLanguageModel = noClasses()
+            .that()
+            .resideInAPackage("dev.jepd.models.qwen2..")
+            .should()
+            .dependOnClassesThat()
+            .resideInAnyPackage("dev.jepd.models.qwen25vl..", "dev.jepd.models.qwenvl..", "dev.jepd.models.tiny..");
 }

@@ -1,16 +1,12 @@
 package dev.jepd.models.tiny;
 
+import dev.jepd.engine.io.AtomicFiles;
 import dev.jepd.engine.safetensors.DType;
 import dev.jepd.engine.safetensors.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -46,58 +42,39 @@ final class GeneratedSafetensors {
     /** Writes the file atomically (temporary sibling, fsync, rename); returns the data section's size. */
     static long write(Path target, List<TensorSpec> tensors, DType dtype, long seed) throws IOException {
         List<TensorSpec> order = sorted(tensors);
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
         int parallel = Math.max(1, Runtime.getRuntime().availableProcessors());
         // One buffer per chunk generated at once: parallel × 4 MiB (f32) of heap, whatever the model size.
         ByteBuffer[] buffers = new ByteBuffer[parallel];
         for (int i = 0; i < parallel; i++) {
             buffers[i] = ByteBuffer.allocate(CHUNK * dtype.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
         }
-        long written = 0;
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                writeFully(ch, ByteBuffer.wrap(header(order, dtype)));
-                for (TensorSpec t : order) {
-                    long key = CounterWeights.tensorKey(t.name(), seed);
-                    long numel = t.numel();
-                    for (long base = 0; base < numel; base += (long) CHUNK * parallel) {
-                        long start = base;
-                        int chunks = (int) Math.min(parallel, (numel - base + CHUNK - 1) / CHUNK);
-                        IntStream.range(0, chunks).parallel().forEach(c -> {
-                            long from = start + (long) c * CHUNK;
-                            int count = (int) Math.min(CHUNK, numel - from);
-                            ByteBuffer b = buffers[c].clear();
-                            CounterWeights.fill(t, key, from, count, dtype, b);
-                            b.flip();
-                        });
-                        for (int c = 0; c < chunks; c++) {
-                            written += buffers[c].remaining();
-                            writeFully(ch, buffers[c]);
-                        }
+        long[] written = {0};
+        AtomicFiles.write(target, ch -> {
+            AtomicFiles.writeFully(ch, ByteBuffer.wrap(header(order, dtype)));
+            for (TensorSpec t : order) {
+                long key = CounterWeights.tensorKey(t.name(), seed);
+                long numel = t.numel();
+                for (long base = 0; base < numel; base += (long) CHUNK * parallel) {
+                    long start = base;
+                    int chunks = (int) Math.min(parallel, (numel - base + CHUNK - 1) / CHUNK);
+                    IntStream.range(0, chunks).parallel().forEach(c -> {
+                        long from = start + (long) c * CHUNK;
+                        int count = (int) Math.min(CHUNK, numel - from);
+                        ByteBuffer b = buffers[c].clear();
+                        CounterWeights.fill(t, key, from, count, dtype, b);
+                        b.flip();
+                    });
+                    for (int c = 0; c < chunks; c++) {
+                        written[0] += buffers[c].remaining();
+                        AtomicFiles.writeFully(ch, buffers[c]);
                     }
                 }
-                ch.force(true);
             }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-        return written;
+        });
+        return written[0];
     }
 
     private static List<TensorSpec> sorted(List<TensorSpec> tensors) {
         return tensors.stream().sorted(Comparator.comparing(TensorSpec::name)).toList();
-    }
-
-    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) {
-            ch.write(b);
-        }
     }
 }

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jepd.engine.io.AtomicFiles;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.safetensors.DType;
 import dev.jepd.models.qwen25vl.Qwen25VlConfig;
@@ -14,10 +15,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -160,9 +159,9 @@ public final class TinyQwen25VlWriter {
     public static Path write(Path dir, Options options) throws IOException {
         Files.createDirectories(dir);
         byte[] config = options.goldenConfig() ? resource(CONFIG) : pretty(config(options));
-        writeAtomically(dir.resolve(CONFIG), config);
+        AtomicFiles.write(dir.resolve(CONFIG), config);
         for (String f : COPIED_FILES) {
-            writeAtomically(dir.resolve(f), resource(f));
+            AtomicFiles.write(dir.resolve(f), resource(f));
         }
         List<TensorSpec> tensors = tensors(options);
         List<String> weightFiles = new ArrayList<>();
@@ -184,7 +183,7 @@ public final class TinyQwen25VlWriter {
             index.putObject("metadata").put("total_size", GeneratedSafetensors.dataBytes(tensors, options.dtype()));
             ObjectNode map = index.putObject("weight_map");
             weightMap.forEach(map::put);
-            writeAtomically(dir.resolve(Checkpoint.INDEX), pretty(index));
+            AtomicFiles.write(dir.resolve(Checkpoint.INDEX), pretty(index));
             weightFiles.add(Checkpoint.INDEX);
         }
         removeStaleWeights(dir, Set.copyOf(weightFiles));
@@ -280,20 +279,6 @@ public final class TinyQwen25VlWriter {
     private static void ints(ArrayNode array, int... values) {
         for (int v : values) {
             array.add(v);
-        }
-    }
-
-    private static void writeAtomically(Path target, byte[] bytes) throws IOException {
-        Path tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName() + ".", ".tmp");
-        try {
-            Files.write(tmp, bytes);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
         }
     }
 }

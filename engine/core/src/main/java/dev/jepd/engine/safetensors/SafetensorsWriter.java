@@ -1,14 +1,11 @@
 package dev.jepd.engine.safetensors;
 
+import dev.jepd.engine.io.AtomicFiles;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -127,27 +124,12 @@ public final class SafetensorsWriter {
 
     /** Writes the file atomically: a temporary sibling, fsync, then rename over {@code target}. */
     public void write(Path target) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-        try {
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                out.write(header());
-                for (Entry e : tensors.values()) {
-                    out.write(e.bytes());
-                }
+        AtomicFiles.write(target, ch -> {
+            AtomicFiles.writeFully(ch, ByteBuffer.wrap(header()));
+            for (Entry e : tensors.values()) {
+                AtomicFiles.writeFully(ch, ByteBuffer.wrap(e.bytes()));
             }
-            try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        });
     }
 
     private static String quote(String s) {
