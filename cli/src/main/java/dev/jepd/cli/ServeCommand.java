@@ -9,8 +9,9 @@ import dev.jepd.media.MediaConfig;
 import dev.jepd.media.MediaLoader;
 import dev.jepd.media.PixelBounds;
 import dev.jepd.models.ModelParts;
+import dev.jepd.pd.PdAssembly;
 import dev.jepd.pd.PdKvTransfer;
-import dev.jepd.pd.PdServer;
+import dev.jepd.pd.PdNode;
 import dev.jepd.serving.EncodeBatcher;
 import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.MultimodalInputs;
@@ -228,7 +229,7 @@ public final class ServeCommand implements Callable<Integer> {
                         + " kv_transport=" + kvTransfer.transportName()
                         + (kv.isProducer() ? " kv_port=" + kvTransfer.sideChannelPort() : "");
             }
-            PdServer server = new PdServer(runtime, inputs, metrics, names, modelString, http, maxBody, kvTransfer);
+            PdNode server = PdAssembly.start(runtime, inputs, metrics, names, modelString, http, maxBody, kvTransfer);
             closeables.add(server);
             boundPort = server.port();
         }

@@ -1,15 +1,18 @@
 package dev.jepd.pd;
 
 import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvTransferException;
+import dev.jepd.engine.generate.EngineClient;
 import dev.jepd.engine.generate.EngineCore;
-import dev.jepd.engine.generate.GenerationRequest;
+import dev.jepd.engine.generate.EngineInfo;
+import dev.jepd.engine.generate.EngineRequest;
+import dev.jepd.engine.generate.KvHandoff;
 import dev.jepd.engine.generate.TokenSink;
-import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** The one thread that steps the engine; sleeps when there is nothing to do, wakes on submit. */
-public final class EngineLoop implements AutoCloseable {
+public final class EngineLoop implements EngineClient, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(EngineLoop.class);
 
     private final EngineCore core;
@@ -32,23 +35,42 @@ public final class EngineLoop implements AutoCloseable {
         return maxRunningSeen;
     }
 
-    public void submit(GenerationRequest request, TokenSink sink) {
-        core.submit(request, sink);
-        synchronized (signal) {
-            signal.notifyAll();
+    @Override
+    public EngineInfo info() {
+        return new EngineInfo(core.config().maxModelLen());
+    }
+
+    @Override
+    public void submit(EngineRequest request, TokenSink sink) {
+        switch (request.kv()) {
+            case KvHandoff.None n -> core.submit(request.generation(), sink);
+            case KvHandoff.HoldForRemote h -> core.submitForRemoteDecode(request.generation(), sink, h.lease());
+            case KvHandoff.LoadRemote l -> {
+                KvBlocks pulled = pull(request, l);
+                if (pulled != null) {
+                    core.submitWithRemoteKv(request.generation(), sink, pulled);
+                } else {
+                    core.submit(request.generation(), sink);
+                }
+            }
         }
-    }
-
-    /** Submits a prefill whose blocks are held for a decode node for up to {@code lease}. */
-    public void submitForRemoteDecode(GenerationRequest request, TokenSink sink, Duration lease) {
-        core.submitForRemoteDecode(request, sink, lease);
         wake();
     }
 
-    /** Submits a request whose prompt KV was pulled from a prefill node. */
-    public void submitWithRemoteKv(GenerationRequest request, TokenSink sink, KvBlocks pulled) {
-        core.submitWithRemoteKv(request, sink, pulled);
-        wake();
+    /** The pulled blocks, or null when the pull failed and the policy is to prefill here instead. */
+    private KvBlocks pull(EngineRequest request, KvHandoff.LoadRemote load) {
+        try {
+            return load.source().pull(core.layout(), request.generation().promptIds().length);
+        } catch (KvTransferException e) {
+            if (!load.recomputeOnFailure()) {
+                throw e;
+            }
+            LOG.warn(
+                    "[{}] KV pull failed, prefilling locally (kv_load_failure_policy recompute): {}",
+                    request.id(),
+                    e.getMessage());
+            return null;
+        }
     }
 
     private void wake() {
@@ -57,11 +79,10 @@ public final class EngineLoop implements AutoCloseable {
         }
     }
 
+    @Override
     public void abort(String requestId) {
         core.abort(requestId);
-        synchronized (signal) {
-            signal.notifyAll();
-        }
+        wake();
     }
 
     private void run() {
