@@ -3,11 +3,14 @@ package dev.jepd.pd;
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
 import dev.jepd.api.ServedModels;
+import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.generate.EngineClient;
 import dev.jepd.engine.generate.EngineCore;
-import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.MultimodalInputs;
+import dev.jepd.serving.NodeContext;
+import dev.jepd.serving.NodeRole;
 import dev.jepd.serving.ServingMetrics;
+import java.io.IOException;
 import java.util.List;
 
 /**
@@ -17,31 +20,40 @@ import java.util.List;
 public final class PdAssembly {
     private PdAssembly() {}
 
-    /** Starts the engine thread and the HTTP server; {@code kvTransfer} is null without --kv-transfer-config. */
+    /**
+     * Starts the KV side channel (when the role has a KV part), the engine thread and the HTTP server.
+     * {@code listenHost} is where the side channel listens too.
+     */
     public static PdNode start(
-            ModelRuntime runtime,
-            MultimodalInputs inputs,
-            ServingMetrics metrics,
-            List<String> servedNames,
-            String modelRoot,
-            HttpServer.Builder server,
-            long maxBodyBytes,
-            PdKvTransfer kvTransfer) {
-        EngineCore core = runtime.engine();
-        EngineLoop loop = new EngineLoop(core);
-        KvHandoffs kv = kvTransfer == null ? KvHandoffs.disabled() : new KvHandoffs(kvTransfer, core::heldBlockIds);
-        registerGauges(metrics, loop, kv, kvTransfer);
-        HttpServer http = routes(
-                server,
-                loop,
-                PromptPreparer.of(runtime),
-                InputResolver.ecFirst(inputs),
-                kv,
-                metrics,
-                servedNames,
-                modelRoot,
-                maxBodyBytes);
-        return new PdNode(http, loop);
+            NodeRole.PrefillDecode role, NodeContext ctx, HttpServer.Builder server, String listenHost)
+            throws IOException {
+        EngineCore core = ctx.runtime().engine();
+        PdKvTransfer kvTransfer =
+                role.kv().isPresent() ? PdKvTransfer.start(role.kv().get(), core, listenHost) : null;
+        try {
+            EcConnector ec = role.consumer().or(role::producer).orElse(null);
+            MultimodalInputs inputs =
+                    ctx.inputs(ec, role.consumer().isPresent(), role.producer().isPresent());
+            EngineLoop loop = new EngineLoop(core);
+            KvHandoffs kv = kvTransfer == null ? KvHandoffs.disabled() : new KvHandoffs(kvTransfer, core::heldBlockIds);
+            registerGauges(ctx.metrics(), loop, kv, kvTransfer);
+            HttpServer http = routes(
+                    server,
+                    loop,
+                    PromptPreparer.of(ctx.runtime()),
+                    InputResolver.ecFirst(inputs),
+                    kv,
+                    ctx.metrics(),
+                    ctx.servedNames(),
+                    ctx.modelString(),
+                    ctx.maxBodyBytes());
+            return new PdNode(http, loop, kvTransfer);
+        } catch (RuntimeException e) {
+            if (kvTransfer != null) {
+                kvTransfer.close();
+            }
+            throw e;
+        }
     }
 
     /** The handler chain over any engine client (the tests use a fake one). */
