@@ -36,7 +36,7 @@ public final class PdAssembly {
                     ctx.inputs(ec, role.consumer().isPresent(), role.producer().isPresent());
             EngineLoop loop = new EngineLoop(core);
             KvHandoffs kv = kvTransfer == null ? KvHandoffs.disabled() : new KvHandoffs(kvTransfer, core::heldBlockIds);
-            registerGauges(ctx.metrics(), loop, kv, kvTransfer);
+            registerMetrics(ctx.metrics(), loop, kv, kvTransfer);
             HttpServer http = routes(
                     server,
                     loop,
@@ -82,43 +82,9 @@ public final class PdAssembly {
                 .start();
     }
 
-    private static void registerGauges(
+    private static void registerMetrics(
             ServingMetrics metrics, EngineLoop loop, KvHandoffs kv, PdKvTransfer kvTransfer) {
-        EngineCore core = loop.core();
-        metrics.gauge("vllm:num_requests_running", "Number of requests in model execution batches.", core::numRunning);
-        metrics.gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", core::numWaiting);
-        metrics.gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", core::kvUsage);
-        metrics.gauge(
-                "jepd:num_requests_aborted",
-                "Requests aborted because their client went away (their KV blocks were freed).",
-                () -> core.stats().aborted());
-        metrics.gauge(
-                "jepd:peak_num_requests_running",
-                "Most requests that ran together in one engine step since start (continuous batching at work).",
-                loop::maxRunningSeen);
-        metrics.gauge(
-                "jepd:kv_blocks_held",
-                "KV blocks a prefill node holds for decode nodes (until confirmed or their lease expires).",
-                core::heldBlocks);
-        metrics.gauge(
-                "jepd:kv_leases_confirmed_total",
-                "Held prompts freed because their decode node confirmed its copy.",
-                () -> core.leases().releasedTotal());
-        metrics.gauge(
-                "jepd:kv_leases_expired_total",
-                "Held prompts freed because no decode node confirmed them within the lease.",
-                () -> core.leases().expiredTotal());
-        metrics.gauge(
-                "jepd:kv_remote_prefill_tokens_total",
-                "Prompt tokens whose KV a decode node loaded from a prefill node instead of computing.",
-                () -> core.stats().remoteKvTokens());
-        metrics.gauge(
-                "jepd:kv_nixl_pulls_total",
-                "KV pulls this decode node read with NIXL (the rest, if any, went over JEPD's TCP side channel).",
-                () -> kvTransfer == null ? 0 : kvTransfer.nixlPulls());
-        metrics.gauge(
-                "jepd:kv_transfer_failures_total",
-                "KV pulls from a prefill node that failed (answered with an error, or recomputed by policy).",
-                kv::failures);
+        metrics.engine(loop.core(), loop::maxRunningSeen);
+        metrics.kvTransfer(() -> kvTransfer == null ? 0 : kvTransfer.nixlPulls(), kv::failures);
     }
 }

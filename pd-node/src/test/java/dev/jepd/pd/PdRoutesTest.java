@@ -233,6 +233,20 @@ class PdRoutesTest {
         assertEquals(4096, model.path("max_model_len").asInt());
     }
 
+    @Test
+    void metricsCountTheRequest() throws Exception {
+        post("/v1/chat/completions", CHAT + "}");
+        String text = client.send(
+                        HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
+        assertTrue(text.contains("vllm:prompt_tokens_total{model_name=\"tiny\",} 2.0"), text);
+        assertTrue(text.contains("vllm:generation_tokens_total{model_name=\"tiny\",} 3.0"), text);
+        assertTrue(
+                text.contains("vllm:request_success_total{model_name=\"tiny\",finished_reason=\"length\",} 1.0"), text);
+        assertTrue(text.contains("vllm:time_to_first_token_seconds_count{model_name=\"tiny\",} 1.0"), text);
+    }
+
     private static JsonNode error(HttpResponse<String> r, int status) throws Exception {
         assertEquals(status, r.statusCode(), r.body());
         JsonNode err = Json.MAPPER.readTree(r.body()).path("error");
