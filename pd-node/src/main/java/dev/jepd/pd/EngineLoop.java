@@ -1,12 +1,9 @@
 package dev.jepd.pd;
 
-import dev.jepd.engine.connector.KvBlocks;
-import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.generate.EngineClient;
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.engine.generate.EngineInfo;
 import dev.jepd.engine.generate.EngineRequest;
-import dev.jepd.engine.generate.KvHandoff;
 import dev.jepd.engine.generate.TokenSink;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,6 +20,7 @@ public final class EngineLoop implements EngineClient, AutoCloseable {
 
     public EngineLoop(EngineCore core) {
         this.core = core;
+        core.onRemoteKvReady(this::wake);
         this.thread = Thread.ofPlatform().name("jepd-engine").daemon().start(this::run);
     }
 
@@ -40,37 +38,11 @@ public final class EngineLoop implements EngineClient, AutoCloseable {
         return new EngineInfo(core.config().maxModelLen());
     }
 
+    /** Queues the request; a decode's KV pull runs on the engine's transfer threads, not the caller's. */
     @Override
     public void submit(EngineRequest request, TokenSink sink) {
-        switch (request.kv()) {
-            case KvHandoff.None n -> core.submit(request.generation(), sink);
-            case KvHandoff.HoldForRemote h -> core.submitForRemoteDecode(request.generation(), sink, h.lease());
-            case KvHandoff.LoadRemote l -> {
-                KvBlocks pulled = pull(request, l);
-                if (pulled != null) {
-                    core.submitWithRemoteKv(request.generation(), sink, pulled);
-                } else {
-                    core.submit(request.generation(), sink);
-                }
-            }
-        }
+        core.submit(request, sink);
         wake();
-    }
-
-    /** The pulled blocks, or null when the pull failed and the policy is to prefill here instead. */
-    private KvBlocks pull(EngineRequest request, KvHandoff.LoadRemote load) {
-        try {
-            return load.source().pull(core.layout(), request.generation().promptIds().length);
-        } catch (KvTransferException e) {
-            if (!load.recomputeOnFailure()) {
-                throw e;
-            }
-            LOG.warn(
-                    "[{}] KV pull failed, prefilling locally (kv_load_failure_policy recompute): {}",
-                    request.id(),
-                    e.getMessage());
-            return null;
-        }
     }
 
     private void wake() {
