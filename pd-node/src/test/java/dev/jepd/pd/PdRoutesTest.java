@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
+import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.generate.EngineClient;
 import dev.jepd.engine.generate.EngineInfo;
 import dev.jepd.engine.generate.EngineRequest;
@@ -290,5 +291,20 @@ class PdRoutesTest {
         JsonNode err = error(post("/v1/completions", "{\"prompt\":\"a\"}"), 500);
         assertEquals(
                 "generation failed: IllegalStateException", err.path("message").asText());
+    }
+
+    @Test
+    void aFailedKvPullIsA502EvenWhenStreaming() throws Exception {
+        // What the engine reports when a decode's KV pull fails under kv_load_failure_policy fail.
+        engine.failWith = new KvTransferException("prefill node unreachable");
+        JsonNode err = error(post("/v1/completions", "{\"prompt\":\"a\"}"), 502);
+        assertEquals(
+                "KV transfer from the prefill node failed: prefill node unreachable",
+                err.path("message").asText());
+        assertEquals("kv_transfer_params", err.path("param").asText());
+        // Nothing was streamed yet, so the client gets the HTTP error rather than a 200 with an error event.
+        HttpResponse<String> r = post("/v1/chat/completions", CHAT + ",\"stream\":true}");
+        assertEquals("kv_transfer_params", error(r, 502).path("param").asText());
+        assertFalse(r.body().contains("data:"), r.body());
     }
 }
