@@ -2,18 +2,19 @@ package dev.jepd.cli;
 
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
-import dev.jepd.encoder.EncoderServer;
+import dev.jepd.encoder.EncoderAssembly;
+import dev.jepd.encoder.EncoderNode;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.safetensors.DType;
 import dev.jepd.media.MediaConfig;
 import dev.jepd.media.MediaLoader;
 import dev.jepd.media.PixelBounds;
-import dev.jepd.models.ModelParts;
-import dev.jepd.pd.PdKvTransfer;
-import dev.jepd.pd.PdServer;
+import dev.jepd.pd.PdAssembly;
+import dev.jepd.pd.PdNode;
 import dev.jepd.serving.EncodeBatcher;
 import dev.jepd.serving.ModelRuntime;
-import dev.jepd.serving.MultimodalInputs;
+import dev.jepd.serving.NodeContext;
+import dev.jepd.serving.NodeRole;
 import dev.jepd.serving.RuntimeOptions;
 import dev.jepd.serving.ServingMetrics;
 import dev.jepd.transfer.ec.EcTransferConfig;
@@ -23,6 +24,7 @@ import dev.jepd.transfer.kv.KvTransferConfig;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -160,11 +162,7 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         KvTransferConfig kv = kvTransferConfig == null ? null : KvTransferConfig.parse(kvTransferConfig);
         EcTransferConfig ec = ecTransferConfig == null ? null : EcTransferConfig.parse(ecTransferConfig);
-        boolean encoderOnly = mmEncoderOnly || (ec != null && ec.role() == EcTransferConfig.Role.EC_PRODUCER);
-        if (encoderOnly && kv != null) {
-            throw new IllegalArgumentException(
-                    "--kv-transfer-config is for prefill/decode nodes; an encoder-only node has no KV cache");
-        }
+        NodeRole role = role(ec, kv);
         String modelString = model.toString();
         List<String> names =
                 servedModelName == null || servedModelName.isEmpty() ? List.of(modelString) : servedModelName;
@@ -176,7 +174,7 @@ public final class ServeCommand implements Callable<Integer> {
         if (allowedLocalMediaPath != null) {
             mediaConfig = mediaConfig.withAllowedLocalMediaPath(allowedLocalMediaPath);
         }
-        RuntimeOptions options = RuntimeOptions.defaults(encoderOnly ? ModelParts.VISION : ModelParts.ALL)
+        RuntimeOptions options = RuntimeOptions.defaults(role.parts())
                 .withMaxModelLen(maxModelLen)
                 .withBatching(maxNumSeqs, maxNumBatchedTokens)
                 .withKvCacheBytes(kvCacheBytes)
@@ -189,52 +187,32 @@ public final class ServeCommand implements Callable<Integer> {
         closeables.add(media);
         EncodeBatcher batcher = new EncodeBatcher(runtime, maxEncoderBatch);
         closeables.add(batcher);
-        EcConnector connector = ec == null ? null : SharedStorageEcConnector.open(ec, DType.BF16);
         ServingMetrics metrics = new ServingMetrics(names.getFirst());
         MmHasher hasher = new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), MmHasher.DEFAULT.format());
-        MultimodalInputs inputs = new MultimodalInputs(
-                runtime,
-                media,
-                batcher,
-                connector,
-                ec != null && ec.isConsumer(),
-                ec != null && ec.isProducer(),
-                hasher,
-                modelString,
-                bounds,
-                metrics);
-        HttpServer.Builder http = HttpServer.builder(encoderOnly ? "jepd encoder node" : "jepd PD node")
+        long maxBody = maxImageBytes * 2 + (1 << 20);
+        NodeContext ctx =
+                new NodeContext(runtime, media, batcher, hasher, modelString, bounds, metrics, names, maxBody);
+        HttpServer.Builder http = HttpServer.builder(
+                        role instanceof NodeRole.Encoder ? "jepd encoder node" : "jepd PD node")
                 .host(host)
                 .port(port)
                 .apiKey(key)
                 .workerThreads(Math.max(64, 2 * maxNumSeqs));
-        long maxBody = maxImageBytes * 2 + (1 << 20);
-        int boundPort;
-        String kvReady = "";
-        if (encoderOnly) {
-            if (connector == null) {
-                throw new IllegalArgumentException(
-                        "an encoder-only node needs --ec-transfer-config with a shared_storage_path");
-            }
-            EncoderServer server = new EncoderServer(
-                    inputs, metrics, names, modelString, runtime.model().maxPositionEmbeddings(), http, maxBody);
-            closeables.add(server);
-            boundPort = server.port();
-        } else {
-            PdKvTransfer kvTransfer = kv == null ? null : PdKvTransfer.start(kv, runtime.engine(), host);
-            if (kvTransfer != null) {
-                closeables.add(kvTransfer);
-                kvReady = " kv_role=" + kv.role().jsonName() + " kv_engine_id=" + kvTransfer.engineId()
-                        + " kv_transport=" + kvTransfer.transportName()
-                        + (kv.isProducer() ? " kv_port=" + kvTransfer.sideChannelPort() : "");
-            }
-            PdServer server = new PdServer(runtime, inputs, metrics, names, modelString, http, maxBody, kvTransfer);
-            closeables.add(server);
-            boundPort = server.port();
-        }
         // One line a supervisor (jepd demo, tests) can wait for.
-        System.err.println(
-                "jepd serve: ready role=" + (encoderOnly ? "encoder" : "pd") + " port=" + boundPort + kvReady);
+        String ready =
+                switch (role) {
+                    case NodeRole.Encoder e -> {
+                        EncoderNode server = EncoderAssembly.start(e, ctx, http);
+                        closeables.add(server);
+                        yield "role=encoder port=" + server.port();
+                    }
+                    case NodeRole.PrefillDecode pd -> {
+                        PdNode server = PdAssembly.start(pd, ctx, http, host);
+                        closeables.add(server);
+                        yield "role=pd port=" + server.port() + server.kvReadyFields();
+                    }
+                };
+        System.err.println("jepd serve: ready " + ready);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (int i = closeables.size() - 1; i >= 0; i--) {
@@ -248,5 +226,30 @@ public final class ServeCommand implements Callable<Integer> {
         }));
         stop.await();
         return 0;
+    }
+
+    /**
+     * The node's role from its transfer configs, as vLLM decides: {@code ec_producer} (or
+     * {@code --mm-encoder-only}) is an encoder node; anything else a PD node.
+     */
+    private NodeRole role(EcTransferConfig ec, KvTransferConfig kv) {
+        boolean encoderOnly = mmEncoderOnly || (ec != null && ec.role() == EcTransferConfig.Role.EC_PRODUCER);
+        if (encoderOnly) {
+            if (kv != null) {
+                throw new IllegalArgumentException(
+                        "--kv-transfer-config is for prefill/decode nodes; an encoder-only node has no KV cache");
+            }
+            if (ec == null) {
+                throw new IllegalArgumentException(
+                        "an encoder-only node needs --ec-transfer-config with a shared_storage_path");
+            }
+            return new NodeRole.Encoder(SharedStorageEcConnector.open(ec, DType.BF16));
+        }
+        Optional<EcConnector> connector =
+                ec == null ? Optional.empty() : Optional.of(SharedStorageEcConnector.open(ec, DType.BF16));
+        return new NodeRole.PrefillDecode(
+                connector.filter(c -> ec.isConsumer()),
+                connector.filter(c -> ec.isProducer()),
+                Optional.ofNullable(kv));
     }
 }

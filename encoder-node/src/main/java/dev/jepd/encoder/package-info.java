@@ -1,5 +1,6 @@
 /**
- * The encoder node ({@code ec_producer}): runs only the vision tower for every image of a request and writes
- * each image's embeddings to the encoder cache before answering, as vLLM's encoder instance does.
+ * The encoder node: only the vision tower. {@link dev.jepd.encoder.EncoderAssembly} composes it; its
+ * {@code EncodeRoute} loads and keys a request's images and {@link dev.jepd.encoder.EncoderRunner} encodes
+ * the ones the encoder cache lacks (through the batcher shared with PD nodes) and saves them before answering.
  */
 package dev.jepd.encoder;

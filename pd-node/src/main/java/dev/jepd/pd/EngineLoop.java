@@ -1,15 +1,15 @@
 package dev.jepd.pd;
 
-import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.generate.EngineClient;
 import dev.jepd.engine.generate.EngineCore;
-import dev.jepd.engine.generate.GenerationRequest;
+import dev.jepd.engine.generate.EngineInfo;
+import dev.jepd.engine.generate.EngineRequest;
 import dev.jepd.engine.generate.TokenSink;
-import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** The one thread that steps the engine; sleeps when there is nothing to do, wakes on submit. */
-public final class EngineLoop implements AutoCloseable {
+public final class EngineLoop implements EngineClient, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(EngineLoop.class);
 
     private final EngineCore core;
@@ -20,6 +20,7 @@ public final class EngineLoop implements AutoCloseable {
 
     public EngineLoop(EngineCore core) {
         this.core = core;
+        core.onRemoteKvReady(this::wake);
         this.thread = Thread.ofPlatform().name("jepd-engine").daemon().start(this::run);
     }
 
@@ -32,22 +33,15 @@ public final class EngineLoop implements AutoCloseable {
         return maxRunningSeen;
     }
 
-    public void submit(GenerationRequest request, TokenSink sink) {
+    @Override
+    public EngineInfo info() {
+        return new EngineInfo(core.config().maxModelLen());
+    }
+
+    /** Queues the request; a decode's KV pull runs on the engine's transfer threads, not the caller's. */
+    @Override
+    public void submit(EngineRequest request, TokenSink sink) {
         core.submit(request, sink);
-        synchronized (signal) {
-            signal.notifyAll();
-        }
-    }
-
-    /** Submits a prefill whose blocks are held for a decode node for up to {@code lease}. */
-    public void submitForRemoteDecode(GenerationRequest request, TokenSink sink, Duration lease) {
-        core.submitForRemoteDecode(request, sink, lease);
-        wake();
-    }
-
-    /** Submits a request whose prompt KV was pulled from a prefill node. */
-    public void submitWithRemoteKv(GenerationRequest request, TokenSink sink, KvBlocks pulled) {
-        core.submitWithRemoteKv(request, sink, pulled);
         wake();
     }
 
@@ -57,11 +51,10 @@ public final class EngineLoop implements AutoCloseable {
         }
     }
 
+    @Override
     public void abort(String requestId) {
         core.abort(requestId);
-        synchronized (signal) {
-            signal.notifyAll();
-        }
+        wake();
     }
 
     private void run() {

@@ -1,10 +1,15 @@
 package dev.jepd.serving;
 
+import dev.jepd.api.ApiException;
+import dev.jepd.api.MediaErrors;
+import dev.jepd.media.MediaException;
 import dev.jepd.media.PixelBounds;
 import dev.jepd.media.RgbImage;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -91,6 +96,28 @@ public final class EncodeBatcher implements AutoCloseable {
             for (Job j : batch) {
                 j.result().completeExceptionally(e);
             }
+        }
+    }
+
+    /**
+     * Waits for one image's embedding; a media failure becomes the request's 400, an interrupt a 503, and an
+     * encoder failure is rethrown as is.
+     */
+    public static EncodedImage join(CompletableFuture<EncodedImage> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ApiException(503, "interrupted while encoding", null);
+        } catch (ExecutionException | CompletionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof MediaException me) {
+                throw MediaErrors.toApi(me, null);
+            }
+            if (c instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IllegalStateException(c);
         }
     }
 

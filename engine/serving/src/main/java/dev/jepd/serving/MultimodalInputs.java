@@ -17,13 +17,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 
 /**
  * From a request's image items to what the nodes need: each item's bytes, its EC key (uuid or mm_hash, DESIGN
  * §4.2), its grid, and its embeddings — from the encoder cache when the file is there and well-formed, else
- * from the local vision tower. Used by the encoder node ({@link #produce}) and the PD node ({@link #resolve}).
+ * from the local vision tower. Used by the encoder node (loading and keying; its encoder-node EncoderRunner encodes and saves) and the PD node ({@link #resolve}).
  */
 public final class MultimodalInputs {
     private final ModelRuntime runtime;
@@ -66,9 +64,6 @@ public final class MultimodalInputs {
 
     /** An item loaded and keyed, not yet encoded. */
     public record Item(ImageItem source, LoadedImage image, String key, ImageGrid grid) {}
-
-    /** What the encoder node did for one item. */
-    public record Produced(String key, ImageGrid grid, boolean computed) {}
 
     /** Per-request pixel bounds: {@code mm_processor_kwargs} over the server's defaults. */
     public PixelBounds bounds(com.fasterxml.jackson.databind.JsonNode kwargs) {
@@ -143,7 +138,7 @@ public final class MultimodalInputs {
             pendingIdx.add(i);
         }
         for (int k = 0; k < pending.size(); k++) {
-            EncodedImage e = join(pending.get(k));
+            EncodedImage e = EncodeBatcher.join(pending.get(k));
             int i = pendingIdx.get(k);
             out[i] = e;
             metrics.encodedImages(1);
@@ -153,48 +148,5 @@ public final class MultimodalInputs {
             }
         }
         return List.of(out);
-    }
-
-    /** Encoder node: makes sure every item's EC file exists; an item already on disk is not recomputed. */
-    public List<Produced> produce(List<Item> items, PixelBounds bounds) {
-        List<Produced> out = new ArrayList<>(items.size());
-        List<CompletableFuture<EncodedImage>> pending = new ArrayList<>();
-        List<Item> todo = new ArrayList<>();
-        for (Item it : items) {
-            if (ec.contains(it.key())) {
-                out.add(new Produced(it.key(), it.grid(), false));
-            } else {
-                pending.add(encoder.submit(it.image().image(), bounds));
-                todo.add(it);
-            }
-        }
-        for (int k = 0; k < pending.size(); k++) {
-            EncodedImage e = join(pending.get(k));
-            Item it = todo.get(k);
-            // Written (atomically) before the node answers: the proxy calls the PD only after our 200.
-            ec.save(it.key(), e.embeddings(), e.grid().tokens(), e.dim());
-            metrics.encodedImages(1);
-            metrics.ecSave();
-            out.add(new Produced(it.key(), e.grid(), true));
-        }
-        return out;
-    }
-
-    private static EncodedImage join(CompletableFuture<EncodedImage> f) {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new ApiException(503, "interrupted while encoding", null);
-        } catch (ExecutionException | CompletionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof MediaException me) {
-                throw MediaErrors.toApi(me, null);
-            }
-            if (c instanceof RuntimeException re) {
-                throw re;
-            }
-            throw new IllegalStateException(c);
-        }
     }
 }

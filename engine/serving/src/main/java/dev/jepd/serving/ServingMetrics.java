@@ -1,7 +1,10 @@
 package dev.jepd.serving;
 
+import dev.jepd.engine.generate.EngineCore;
+import io.prometheus.client.Collector;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.Counter;
+import io.prometheus.client.CounterMetricFamily;
 import io.prometheus.client.Gauge;
 import io.prometheus.client.Histogram;
 import io.prometheus.client.exporter.common.TextFormat;
@@ -14,8 +17,15 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.DoubleSupplier;
+import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
 
-/** One process's metrics registry, labelled with the served model name as vLLM does. */
+/**
+ * One node's metrics, labelled with the served model name as vLLM does: the request histograms and counters
+ * every node records, and the engine's and KV transfer's figures a PD node registers ({@link #engine},
+ * {@link #kvTransfer}). Running totals are Prometheus counters (exposed as {@code name_total}); levels are
+ * gauges.
+ */
 public final class ServingMetrics {
     private static final double[] LATENCY_BUCKETS = {
         0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0
@@ -71,6 +81,65 @@ public final class ServingMetrics {
     public void gauge(String name, String help, DoubleSupplier value) {
         Gauge g = Gauge.build().name(name).help(help).labelNames("model_name").register(registry);
         refreshers.add(() -> g.labels(model).set(value.getAsDouble()));
+    }
+
+    /**
+     * A counter whose running total is kept elsewhere (the engine, a transfer client) and read when scraped.
+     * {@code name} ends in {@code _total}, which is how it is exposed.
+     */
+    public void counter(String name, String help, DoubleSupplier total) {
+        new Collector() {
+            @Override
+            public List<MetricFamilySamples> collect() {
+                CounterMetricFamily family = new CounterMetricFamily(name, help, List.of("model_name"));
+                family.addMetric(List.of(model), total.getAsDouble());
+                return List.of(family);
+            }
+        }.register(registry);
+    }
+
+    /** A PD node's engine: batch, queue and KV cache levels, and the KV hand-off totals. */
+    public void engine(EngineCore core, IntSupplier peakRunning) {
+        gauge("vllm:num_requests_running", "Number of requests in model execution batches.", core::numRunning);
+        gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", core::numWaiting);
+        gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", core::kvUsage);
+        // A running total, but a gauge since its first release: as a counter it would be renamed ..._total.
+        gauge(
+                "jepd:num_requests_aborted",
+                "Requests aborted because their client went away (their KV blocks were freed).",
+                () -> core.stats().aborted());
+        gauge(
+                "jepd:peak_num_requests_running",
+                "Most requests that ran together in one engine step since start (continuous batching at work).",
+                peakRunning::getAsInt);
+        gauge(
+                "jepd:kv_blocks_held",
+                "KV blocks a prefill node holds for decode nodes (until confirmed or their lease expires).",
+                core::heldBlocks);
+        counter(
+                "jepd:kv_leases_confirmed_total",
+                "Held prompts freed because their decode node confirmed its copy.",
+                () -> core.leases().releasedTotal());
+        counter(
+                "jepd:kv_leases_expired_total",
+                "Held prompts freed because no decode node confirmed them within the lease.",
+                () -> core.leases().expiredTotal());
+        counter(
+                "jepd:kv_remote_prefill_tokens_total",
+                "Prompt tokens whose KV a decode node loaded from a prefill node instead of computing.",
+                () -> core.stats().remoteKvTokens());
+    }
+
+    /** A PD node's KV pulls (both zero on a node without --kv-transfer-config). */
+    public void kvTransfer(LongSupplier nixlPulls, LongSupplier failures) {
+        counter(
+                "jepd:kv_nixl_pulls_total",
+                "KV pulls this decode node read with NIXL (the rest, if any, went over JEPD's TCP side channel).",
+                nixlPulls::getAsLong);
+        counter(
+                "jepd:kv_transfer_failures_total",
+                "KV pulls from a prefill node that failed (answered with an error, or recomputed by policy).",
+                failures::getAsLong);
     }
 
     public void timeToFirstToken(double seconds) {

@@ -21,4 +21,19 @@ class ServingMetricsTest {
         assertTrue(text.contains("jepd:ec_hits_total{model_name=\"tiny\",} 1.0"), text);
         assertFalse(text.contains("{vllm:"), "no quoted UTF-8 names: " + text);
     }
+
+    @Test
+    void runningTotalsAreCountersUnderTheirOldNames() {
+        ServingMetrics m = new ServingMetrics("tiny");
+        long[] failures = {0};
+        m.kvTransfer(() -> 4, () -> failures[0]);
+        failures[0] = 2; // read at scrape time, not at registration
+        String text = m.scrape();
+        assertTrue(text.contains("# TYPE jepd:kv_nixl_pulls_total counter"), text);
+        assertTrue(text.contains("# TYPE jepd:kv_transfer_failures_total counter"), text);
+        assertTrue(text.contains("jepd:kv_nixl_pulls_total{model_name=\"tiny\",} 4.0"), text);
+        assertTrue(text.contains("jepd:kv_transfer_failures_total{model_name=\"tiny\",} 2.0"), text);
+        assertFalse(text.contains("_total_total"), text);
+        assertFalse(text.contains("gauge\njepd:kv_transfer_failures_total"), text);
+    }
 }

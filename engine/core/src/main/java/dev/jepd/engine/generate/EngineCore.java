@@ -28,8 +28,15 @@ import java.util.Arrays;
 import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The scheduler and step loop of one language model. {@link #submit} may be called from any thread;
@@ -45,8 +52,23 @@ import java.util.concurrent.atomic.AtomicLong;
  * pulled rows of all its prompt tokens but the last written into its own blocks; the step then computes the last
  * prompt token and samples the first output as usual. The engine is the transfer's {@link KvBlockSource}: reads
  * take this object's lock, so they never race a step.
+ *
+ * <p>A request submitted with {@link KvHandoff.LoadRemote} waits in {@link RequestState#WAITING_FOR_REMOTE_KV}
+ * (vLLM's {@code WAITING_FOR_REMOTE_KVS}) while a transfer thread pulls its prompt's KV, so no caller blocks on
+ * the network; when the pull ends it joins the waiting queue with the blocks (or, when the pull failed and the
+ * policy is recompute, without them), or fails at the next step.
  */
 public final class EngineCore implements AutoCloseable, KvBlockSource {
+    private static final Logger LOG = LoggerFactory.getLogger(EngineCore.class);
+
+    /** Where a request is in the scheduler. */
+    public enum RequestState {
+        /** Its prompt KV is being pulled from a prefill node; it is not yet scheduled. */
+        WAITING_FOR_REMOTE_KV,
+        WAITING,
+        RUNNING
+    }
+
     private final CausalLm model;
     private final TensorBackend ops;
     private final KvLayout layout;
@@ -62,6 +84,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     private final List<Sequence> running = new ArrayList<>();
     private final AtomicLong arrivals = new AtomicLong();
     private final EngineStats stats = new EngineStats();
+    private final Set<Sequence> waitingForRemoteKv = ConcurrentHashMap.newKeySet();
+    // Pulls block on the network for up to the transfer timeout; one thread each, created as needed.
+    private final ExecutorService pulls = Executors.newCachedThreadPool(
+            Thread.ofPlatform().name("jepd-kv-pull-", 0).daemon(true).factory());
+    private volatile Runnable onRemoteKvReady = () -> {};
 
     public EngineCore(
             CausalLm model,
@@ -102,6 +129,47 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         incoming.add(sequence(request, sink));
     }
 
+    /** Queues a request with its KV hand-off; a {@link KvHandoff.LoadRemote} pull runs on a transfer thread. */
+    public void submit(EngineRequest request, TokenSink sink) {
+        switch (request.kv()) {
+            case KvHandoff.None n -> submit(request.generation(), sink);
+            case KvHandoff.HoldForRemote h -> submitForRemoteDecode(request.generation(), sink, h.lease());
+            case KvHandoff.LoadRemote l -> submitLoadingRemoteKv(request.generation(), sink, l);
+        }
+    }
+
+    /** Called (on a transfer thread) when a pull has ended, so a sleeping engine thread can step again. */
+    public void onRemoteKvReady(Runnable wake) {
+        this.onRemoteKvReady = wake;
+    }
+
+    private void submitLoadingRemoteKv(GenerationRequest request, TokenSink sink, KvHandoff.LoadRemote load) {
+        Sequence s = sequence(request, sink); // rejected here, synchronously, like any request
+        waitingForRemoteKv.add(s);
+        pulls.execute(() -> {
+            try {
+                KvBlocks pulled = load.source().pull(layout, request.promptIds().length);
+                checkPulled(request, pulled);
+                s.pulled = pulled;
+            } catch (KvTransferException e) {
+                if (load.recomputeOnFailure()) {
+                    LOG.warn(
+                            "[{}] KV pull failed, prefilling locally (kv_load_failure_policy recompute): {}",
+                            request.id(),
+                            e.getMessage());
+                } else {
+                    s.remoteKvFailure = e;
+                }
+            } catch (RuntimeException e) {
+                s.remoteKvFailure = e;
+            }
+            // Into the queue before out of the set: counted as waiting throughout.
+            incoming.add(s);
+            waitingForRemoteKv.remove(s);
+            onRemoteKvReady.run();
+        });
+    }
+
     /**
      * As {@link #submit}, but at the end the blocks are held for a decode node for up to {@code lease}; the
      * held prompt block ids are then {@link #heldBlockIds}, available before the sink hears of the finish.
@@ -117,6 +185,13 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
      * the prompt's tokens, in this engine's layout. The last prompt token is recomputed here.
      */
     public void submitWithRemoteKv(GenerationRequest request, TokenSink sink, KvBlocks pulled) {
+        checkPulled(request, pulled);
+        Sequence s = sequence(request, sink);
+        s.pulled = pulled;
+        incoming.add(s);
+    }
+
+    private void checkPulled(GenerationRequest request, KvBlocks pulled) {
         if (!pulled.layout().equals(layout)) {
             throw new KvTransferException("pulled KV layout " + pulled.layout() + " differs from " + layout);
         }
@@ -124,9 +199,6 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             throw new KvTransferException("pulled KV holds " + pulled.tokens() + " positions, the prompt has "
                     + request.promptIds().length + " tokens");
         }
-        Sequence s = sequence(request, sink);
-        s.pulled = pulled;
-        incoming.add(s);
     }
 
     private Sequence sequence(GenerationRequest request, TokenSink sink) {
@@ -155,6 +227,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
 
     /** Marks a request aborted (client gone); its blocks are freed at the next step. */
     public void abort(String requestId) {
+        for (Sequence s : waitingForRemoteKv) {
+            if (s.request.id().equals(requestId)) {
+                s.aborted = true; // dropped when its pull ends
+            }
+        }
         for (Sequence s : incoming) {
             if (s.request.id().equals(requestId)) {
                 s.aborted = true;
@@ -182,14 +259,49 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         return running.size();
     }
 
+    /** Requests not yet running, those waiting for remote KV included (as vLLM counts them). */
     public int numWaiting() {
-        return waiting.size() + incoming.size();
+        return waiting.size() + incoming.size() + waitingForRemoteKv.size();
+    }
+
+    /** Requests whose prompt KV is being pulled. */
+    public int numWaitingForRemoteKv() {
+        return waitingForRemoteKv.size();
+    }
+
+    /** Where {@code requestId} is, or empty when it is not (or no longer) in the scheduler. */
+    public synchronized Optional<RequestState> state(String requestId) {
+        for (Sequence s : running) {
+            if (s.request.id().equals(requestId)) {
+                return Optional.of(RequestState.RUNNING);
+            }
+        }
+        for (Sequence s : incoming) {
+            if (s.request.id().equals(requestId)) {
+                return Optional.of(RequestState.WAITING);
+            }
+        }
+        for (Sequence s : waiting) {
+            if (s.request.id().equals(requestId)) {
+                return Optional.of(RequestState.WAITING);
+            }
+        }
+        for (Sequence s : waitingForRemoteKv) {
+            if (s.request.id().equals(requestId)) {
+                return Optional.of(RequestState.WAITING_FOR_REMOTE_KV);
+            }
+        }
+        return Optional.empty();
     }
 
     /** Runs one scheduling step and forward pass; returns the number of tokens processed. */
     public synchronized int step() {
         for (Sequence s; (s = incoming.poll()) != null; ) {
-            waiting.addLast(s);
+            if (s.remoteKvFailure != null && !s.aborted) {
+                fail(s, s.remoteKvFailure); // kv_load_failure_policy fail
+            } else {
+                waiting.addLast(s);
+            }
         }
         dropAborted();
         List<Sequence> batch = new ArrayList<>();
@@ -466,6 +578,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
 
     @Override
     public void close() {
+        pulls.shutdownNow();
         kv.close();
     }
 }

@@ -24,6 +24,8 @@ final class Sequence {
     long holdNanos;
     /** Prompt KV pulled from a prefill node, loaded into the cache when the sequence is admitted. */
     KvBlocks pulled;
+    /** Set by a transfer thread when the pull failed and the policy is to fail the request. */
+    volatile RuntimeException remoteKvFailure;
 
     Sequence(
             GenerationRequest request,

@@ -28,6 +28,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -265,6 +268,99 @@ class SchedulerTest {
             assertEquals(expected(prompt, 16), out.ids);
             assertEquals(first.ids.getFirst(), out.ids.getFirst(), "P's token is D's first token");
             assertEquals(prompt.length - 1, d.stats().remoteKvTokens(), "only the last prompt token ran on D");
+            assertEquals(0, d.usedBlocks());
+        }
+    }
+
+    /** Polls until {@code id} has left WAITING_FOR_REMOTE_KV (its pull ended on a transfer thread). */
+    static void awaitPullEnded(EngineCore core, String id) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (core.state(id).orElse(null) == EngineCore.RequestState.WAITING_FOR_REMOTE_KV) {
+            assertTrue(System.nanoTime() < deadline, "the pull never ended");
+            Thread.sleep(5);
+        }
+    }
+
+    @Test
+    void aDecodeWaitsForRemoteKvWithoutBlockingTheCallerOrOtherRequests() throws Exception {
+        SchedulerConfig cfg = new SchedulerConfig(8, 4096, 4096, 16, 64);
+        int[] prompt = prompt("a prompt that spans more than two blocks of sixteen tokens each");
+        try (EngineCore p = engine(cfg);
+                EngineCore d = engine(cfg)) {
+            p.submitForRemoteDecode(request("p", prompt, 1), new Collect(), Duration.ofMinutes(5));
+            drain(p);
+            KvBlocks blocks = p.read("p", p.heldBlockIds("p"), prompt.length);
+
+            Collect other = new Collect();
+            d.submit(request("other", prompt("runs while the pull waits"), 6), other);
+            CountDownLatch transferred = new CountDownLatch(1);
+            AtomicInteger wakes = new AtomicInteger();
+            d.onRemoteKvReady(wakes::incrementAndGet);
+            Collect out = new Collect();
+            KvHandoff.LoadRemote load = new KvHandoff.LoadRemote(
+                    (layout, promptTokens) -> {
+                        assertEquals(prompt.length, promptTokens);
+                        try {
+                            transferred.await();
+                        } catch (InterruptedException e) {
+                            throw new KvTransferException("interrupted", e);
+                        }
+                        return blocks;
+                    },
+                    false);
+            d.submit(new EngineRequest(request("d", prompt, 16), load), out); // returns at once
+
+            assertEquals(Optional.of(EngineCore.RequestState.WAITING_FOR_REMOTE_KV), d.state("d"));
+            assertEquals(1, d.numWaitingForRemoteKv());
+            assertEquals(2, d.numWaiting(), "a request waiting for KV counts as waiting");
+            drain(d); // only "other" is work: it runs to the end while "d" waits
+            assertEquals(expected(prompt("runs while the pull waits"), 6), other.ids);
+            assertEquals(Optional.of(EngineCore.RequestState.WAITING_FOR_REMOTE_KV), d.state("d"));
+            assertTrue(out.ids.isEmpty());
+            assertFalse(d.hasWork(), "nothing to step while the pull runs");
+
+            transferred.countDown();
+            awaitPullEnded(d, "d");
+            // The wake comes last on the transfer thread, after the request left WAITING_FOR_REMOTE_KV.
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (wakes.get() == 0) {
+                assertTrue(System.nanoTime() < deadline, "the engine thread was never woken");
+                Thread.sleep(5);
+            }
+            assertEquals(1, wakes.get());
+            assertEquals(0, d.numWaitingForRemoteKv());
+            drain(d);
+            assertNull(out.error);
+            assertEquals(expected(prompt, 16), out.ids);
+            assertEquals(prompt.length - 1, d.stats().remoteKvTokens(), "admitted with the pulled KV");
+            assertEquals(0, d.usedBlocks());
+        }
+    }
+
+    @Test
+    void aFailedPullFailsTheRequestOrRecomputesItByPolicy() throws Exception {
+        SchedulerConfig cfg = new SchedulerConfig(8, 4096, 4096, 16, 64);
+        int[] prompt = prompt("the prefill node went away");
+        KvHandoff.RemoteKv unreachable = (layout, promptTokens) -> {
+            throw new KvTransferException("prefill node unreachable");
+        };
+        try (EngineCore d = engine(cfg)) {
+            Collect failed = new Collect();
+            d.submit(
+                    new EngineRequest(request("fail", prompt, 8), new KvHandoff.LoadRemote(unreachable, false)),
+                    failed);
+            Collect recomputed = new Collect();
+            d.submit(
+                    new EngineRequest(request("recompute", prompt, 8), new KvHandoff.LoadRemote(unreachable, true)),
+                    recomputed);
+            awaitPullEnded(d, "fail");
+            awaitPullEnded(d, "recompute");
+            drain(d);
+            assertTrue(failed.error instanceof KvTransferException, String.valueOf(failed.error));
+            assertTrue(failed.ids.isEmpty());
+            assertNull(recomputed.error);
+            assertEquals(expected(prompt, 8), recomputed.ids, "prefilled locally instead");
+            assertEquals(0, d.stats().remoteKvTokens());
             assertEquals(0, d.usedBlocks());
         }
     }

@@ -1,0 +1,55 @@
+package dev.jepd.encoder;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jepd.api.HttpServer;
+import dev.jepd.api.Json;
+import dev.jepd.api.ServedModels;
+import dev.jepd.engine.text.FinishReason;
+import dev.jepd.media.PixelBounds;
+import dev.jepd.serving.MultimodalInputs;
+import dev.jepd.serving.RequestParser;
+import dev.jepd.serving.Responses;
+import io.undertow.server.HttpHandler;
+import io.undertow.server.HttpServerExchange;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * {@code POST /v1/chat/completions} on an encoder node: encodes every image item (skipping keys already in the
+ * cache), writes the EC files, then answers a one-token completion with {@code finish_reason "length"}; the EC
+ * keys it wrote are listed under {@code jepd.ec} for observability.
+ */
+final class EncodeRoute implements HttpHandler {
+    private final ServedModels served;
+    private final long maxBodyBytes;
+    private final MultimodalInputs inputs;
+    private final EncoderRunner runner;
+
+    EncodeRoute(ServedModels served, long maxBodyBytes, MultimodalInputs inputs, EncoderRunner runner) {
+        this.served = served;
+        this.maxBodyBytes = maxBodyBytes;
+        this.inputs = inputs;
+        this.runner = runner;
+    }
+
+    @Override
+    public void handleRequest(HttpServerExchange ex) {
+        RequestParser.Chat c = RequestParser.chat(Json.readObject(ex, maxBodyBytes));
+        String model = served.resolve(c.model());
+        PixelBounds bounds = inputs.bounds(c.mmProcessorKwargs());
+        List<MultimodalInputs.Item> items = inputs.load(c.images(), c.hasProcessorKwargs(), bounds);
+        List<EncoderRunner.Produced> produced = runner.produce(items, bounds);
+        int imageTokens = produced.stream().mapToInt(p -> p.grid().tokens()).sum();
+        String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
+        String id = "chatcmpl-"
+                + (given != null ? given : UUID.randomUUID().toString().replace("-", ""));
+        Responses r = new Responses(id, model, true);
+        ObjectNode out = r.complete("", FinishReason.LENGTH.wireName(), null, imageTokens, 1, null);
+        ArrayNode ec = out.putObject("jepd").putArray("ec");
+        for (EncoderRunner.Produced p : produced) {
+            ec.addObject().put("key", p.key()).put("tokens", p.grid().tokens()).put("computed", p.computed());
+        }
+        Json.send(ex, 200, out);
+    }
+}

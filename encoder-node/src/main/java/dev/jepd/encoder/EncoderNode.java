@@ -1,0 +1,21 @@
+package dev.jepd.encoder;
+
+import dev.jepd.api.HttpServer;
+
+/** A running encoder node: its HTTP server (the vision tower's batcher is owned by whoever started it). */
+public final class EncoderNode implements AutoCloseable {
+    private final HttpServer http;
+
+    EncoderNode(HttpServer http) {
+        this.http = http;
+    }
+
+    public int port() {
+        return http.port();
+    }
+
+    @Override
+    public void close() {
+        http.close();
+    }
+}

@@ -1,0 +1,55 @@
+package dev.jepd.encoder;
+
+import dev.jepd.engine.connector.EcConnector;
+import dev.jepd.engine.model.ImageGrid;
+import dev.jepd.media.PixelBounds;
+import dev.jepd.serving.EncodeBatcher;
+import dev.jepd.serving.EncodedImage;
+import dev.jepd.serving.MultimodalInputs;
+import dev.jepd.serving.ServingMetrics;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The encoder node's work: makes sure every item's EC file exists. Items already in the cache are not
+ * recomputed; the rest go through the shared vision-tower batcher and are saved before the node answers.
+ */
+public final class EncoderRunner {
+    /** What the encoder node did for one item: its EC key, its grid and whether it was computed now. */
+    public record Produced(String key, ImageGrid grid, boolean computed) {}
+
+    private final EncodeBatcher batcher;
+    private final EcConnector producer;
+    private final ServingMetrics metrics;
+
+    public EncoderRunner(EncodeBatcher batcher, EcConnector producer, ServingMetrics metrics) {
+        this.batcher = batcher;
+        this.producer = producer;
+        this.metrics = metrics;
+    }
+
+    public List<Produced> produce(List<MultimodalInputs.Item> items, PixelBounds bounds) {
+        List<Produced> out = new ArrayList<>(items.size());
+        List<CompletableFuture<EncodedImage>> pending = new ArrayList<>();
+        List<MultimodalInputs.Item> todo = new ArrayList<>();
+        for (MultimodalInputs.Item it : items) {
+            if (producer.contains(it.key())) {
+                out.add(new Produced(it.key(), it.grid(), false));
+            } else {
+                pending.add(batcher.submit(it.image().image(), bounds));
+                todo.add(it);
+            }
+        }
+        for (int k = 0; k < pending.size(); k++) {
+            EncodedImage e = EncodeBatcher.join(pending.get(k));
+            MultimodalInputs.Item it = todo.get(k);
+            // Written (atomically) before the node answers: the proxy calls the PD only after our 200.
+            producer.save(it.key(), e.embeddings(), e.grid().tokens(), e.dim());
+            metrics.encodedImages(1);
+            metrics.ecSave();
+            out.add(new Produced(it.key(), e.grid(), true));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,40 @@
+package dev.jepd.engine.generate;
+
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.engine.connector.KvTransferException;
+import java.time.Duration;
+import java.util.Objects;
+
+/** What a request's prompt KV does across nodes (vLLM's {@code kv_transfer_params}, as the engine sees it). */
+public sealed interface KvHandoff {
+    KvHandoff NONE = new None();
+
+    /** Computed here, freed at the end. */
+    record None() implements KvHandoff {}
+
+    /** Prefill for a decode node: at the end the blocks are held for up to {@code lease}, then freed. */
+    record HoldForRemote(Duration lease) implements KvHandoff {
+        public HoldForRemote {
+            Objects.requireNonNull(lease, "lease");
+        }
+    }
+
+    /**
+     * Decode after a remote prefill: the prompt's KV comes from {@code source}. When the pull fails the
+     * request is prefilled here if {@code recomputeOnFailure} ({@code kv_load_failure_policy recompute}),
+     * and fails with the {@link KvTransferException} otherwise.
+     */
+    record LoadRemote(RemoteKv source, boolean recomputeOnFailure) implements KvHandoff {
+        public LoadRemote {
+            Objects.requireNonNull(source, "source");
+        }
+    }
+
+    /** Where a decode node's prompt KV comes from: a pull from the prefill node that holds it. */
+    @FunctionalInterface
+    interface RemoteKv {
+        /** Blocks holding at least {@code promptTokens} positions in {@code layout}; blocks while it transfers. */
+        KvBlocks pull(KvLayout layout, int promptTokens) throws KvTransferException;
+    }
+}
