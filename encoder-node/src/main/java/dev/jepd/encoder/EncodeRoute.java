@@ -50,6 +50,17 @@ final class EncodeRoute implements HttpHandler {
         for (EncoderRunner.Produced p : produced) {
             ec.addObject().put("key", p.key()).put("tokens", p.grid().tokens()).put("computed", p.computed());
         }
+        // What a point-to-point connector published, keyed by item, for the proxy to copy to the PD request
+        // verbatim (vLLM's consumers read params.get(mm_hash)); shared storage publishes nothing, so nothing is added.
+        ObjectNode params = Json.MAPPER.createObjectNode();
+        for (EncoderRunner.Produced p : produced) {
+            if (!p.params().isNone()) {
+                params.set(p.key(), Json.MAPPER.valueToTree(p.params()));
+            }
+        }
+        if (!params.isEmpty()) {
+            out.set("ec_transfer_params", params);
+        }
         Json.send(ex, 200, out);
     }
 }

@@ -1,6 +1,7 @@
 package dev.jepd.encoder;
 
 import dev.jepd.engine.connector.EcConnector;
+import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.media.PixelBounds;
 import dev.jepd.serving.EncodeBatcher;
@@ -17,7 +18,8 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class EncoderRunner {
     /** What the encoder node did for one item: its EC key, its grid and whether it was computed now. */
-    public record Produced(String key, ImageGrid grid, boolean computed) {}
+    /** One item's outcome; {@code params} is what the connector published for it ({@code none()} if nothing new). */
+    public record Produced(String key, ImageGrid grid, boolean computed, EcTransferParams params) {}
 
     private final EncodeBatcher batcher;
     private final EcConnector producer;
@@ -35,7 +37,7 @@ public final class EncoderRunner {
         List<MultimodalInputs.Item> todo = new ArrayList<>();
         for (MultimodalInputs.Item it : items) {
             if (producer.contains(it.key())) {
-                out.add(new Produced(it.key(), it.grid(), false));
+                out.add(new Produced(it.key(), it.grid(), false, EcTransferParams.none()));
             } else {
                 pending.add(batcher.submit(it.image().image(), bounds));
                 todo.add(it);
@@ -45,10 +47,11 @@ public final class EncoderRunner {
             EncodedImage e = EncodeBatcher.join(pending.get(k));
             MultimodalInputs.Item it = todo.get(k);
             // Written (atomically) before the node answers: the proxy calls the PD only after our 200.
-            producer.save(it.key(), e.embeddings(), e.grid().tokens(), e.dim());
+            EcTransferParams params =
+                    producer.publish(it.key(), e.embeddings(), e.grid().tokens(), e.dim());
             metrics.encodedImages(1);
             metrics.ecSave();
-            out.add(new Produced(it.key(), e.grid(), true));
+            out.add(new Produced(it.key(), e.grid(), true, params));
         }
         return out;
     }

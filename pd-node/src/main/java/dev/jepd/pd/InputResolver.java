@@ -16,7 +16,7 @@ interface InputResolver {
         return chat -> {
             PixelBounds bounds = inputs.bounds(chat.mmProcessorKwargs());
             List<MultimodalInputs.Item> items = inputs.load(chat.images(), chat.hasProcessorKwargs(), bounds);
-            return items.isEmpty() ? List.of() : inputs.resolve(items, bounds);
+            return items.isEmpty() ? List.of() : inputs.resolve(items, bounds, chat.ecTransferParams());
         };
     }
 }

@@ -5,6 +5,7 @@ import dev.jepd.api.ImageItem;
 import dev.jepd.api.MediaErrors;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
+import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.media.LoadedImage;
 import dev.jepd.media.MediaException;
@@ -15,6 +16,7 @@ import dev.jepd.transfer.ec.InvalidEcKeyException;
 import dev.jepd.transfer.ec.MmHasher;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
@@ -115,6 +117,14 @@ public final class MultimodalInputs {
 
     /** PD node: embeddings for every item, EC first, local encoding on a miss (batched). */
     public List<EncodedImage> resolve(List<Item> items, PixelBounds bounds) {
+        return resolve(items, bounds, Map.of());
+    }
+
+    /**
+     * As {@link #resolve(List, PixelBounds)}, with what the encoders published per item key ({@code
+     * ec_transfer_params}) handed to the connector's lookup.
+     */
+    public List<EncodedImage> resolve(List<Item> items, PixelBounds bounds, Map<String, EcTransferParams> from) {
         int dim = runtime.model()
                 .vision()
                 .map(v -> v.embeddingDim())
@@ -126,7 +136,11 @@ public final class MultimodalInputs {
         for (int i = 0; i < items.size(); i++) {
             Item it = items.get(i);
             if (ec != null && consume) {
-                Optional<EcEntry> hit = ec.load(it.key(), it.grid().tokens(), dim);
+                Optional<EcEntry> hit = ec.lookup(
+                        it.key(),
+                        from.getOrDefault(it.key(), EcTransferParams.none()),
+                        it.grid().tokens(),
+                        dim);
                 if (hit.isPresent()) {
                     metrics.ecHit();
                     out[i] = new EncodedImage(it.grid(), hit.get().rows(), dim);

@@ -1,17 +1,22 @@
 package dev.jepd.serving;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
 import dev.jepd.api.ChatContentParts;
 import dev.jepd.api.ImageItem;
+import dev.jepd.api.Json;
+import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.engine.sampling.InvalidSamplingParameterException;
 import dev.jepd.engine.sampling.SamplingParams;
 import dev.jepd.engine.text.ChatMessage;
 import dev.jepd.engine.text.ContentPart;
 import dev.jepd.engine.text.Role;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** Parses OpenAI request bodies; every problem is a 400 naming the offending parameter. */
 public final class RequestParser {
@@ -27,7 +32,8 @@ public final class RequestParser {
             SamplingParams sampling,
             boolean hasProcessorKwargs,
             JsonNode mmProcessorKwargs,
-            JsonNode kvTransferParams) {}
+            JsonNode kvTransferParams,
+            Map<String, EcTransferParams> ecTransferParams) {}
 
     /** A parsed {@code /v1/completions} body (one text prompt). */
     public record Completion(
@@ -91,7 +97,35 @@ public final class RequestParser {
                 sampling(body),
                 hasKwargs,
                 kwargs,
-                body.get("kv_transfer_params"));
+                body.get("kv_transfer_params"),
+                ecTransferParams(body.get("ec_transfer_params")));
+    }
+
+    /**
+     * {@code ec_transfer_params}: what the encoders' connectors published, keyed by the item's EC key (vLLM's
+     * consumers read it as {@code params.get(mm_hash)}), copied here verbatim by the proxy. Absent or null: none.
+     */
+    static Map<String, EcTransferParams> ecTransferParams(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return Map.of();
+        }
+        if (!node.isObject()) {
+            throw ApiException.badRequest("'ec_transfer_params' must be an object keyed by item", "ec_transfer_params");
+        }
+        Map<String, EcTransferParams> out = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
+            String at = "ec_transfer_params." + e.getKey();
+            if (!e.getValue().isObject()) {
+                throw ApiException.badRequest("'" + at + "' must be an object", at);
+            }
+            try {
+                out.put(e.getKey(), Json.MAPPER.treeToValue(e.getValue(), EcTransferParams.class));
+            } catch (JsonProcessingException | IllegalArgumentException ex) {
+                Throwable cause = ex.getCause() instanceof IllegalArgumentException iae ? iae : ex;
+                throw ApiException.badRequest("'" + at + "' is not valid: " + cause.getMessage(), at);
+            }
+        }
+        return Map.copyOf(out);
     }
 
     public static Completion completion(ObjectNode body) {
