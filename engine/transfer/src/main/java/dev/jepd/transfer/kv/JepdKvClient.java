@@ -5,6 +5,7 @@ import dev.jepd.engine.connector.KvLayout;
 import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.transfer.channel.ChannelException;
 import dev.jepd.transfer.channel.ChannelIoException;
+import dev.jepd.transfer.channel.ChannelStatus;
 import dev.jepd.transfer.channel.SideChannelClient;
 import java.time.Duration;
 
@@ -32,7 +33,7 @@ public final class JepdKvClient implements KvTransport {
     /**
      * The NIXL handshake: asks the prefill node to stage the blocks for a NIXL read.
      *
-     * @throws KvWire.RemoteError with {@link KvWire.Status#NOT_SUPPORTED} when the prefill node has no NIXL
+     * @throws KvWire.RemoteError with {@link ChannelStatus#NOT_SUPPORTED} when the prefill node has no NIXL
      */
     public KvWire.Staged stage(KvTransferParams remote, int promptTokens, KvLayout expected) {
         int[] ids = checkedBlockIds(remote, promptTokens, expected);
@@ -69,8 +70,8 @@ public final class JepdKvClient implements KvTransport {
                     out -> KvWire.writeRequestBody(out, request),
                     reader);
         } catch (ChannelException e) {
-            KvWire.Status status = KvWire.Status.of(e.status());
-            if (status == KvWire.Status.NOT_SUPPORTED) {
+            ChannelStatus status = e.status();
+            if (status == ChannelStatus.NOT_SUPPORTED) {
                 throw new KvWire.RemoteError(status, e.getMessage()); // the caller picks another way
             }
             throw new KvTransferException(

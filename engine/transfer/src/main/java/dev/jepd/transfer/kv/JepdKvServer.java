@@ -15,7 +15,7 @@ import java.util.function.Function;
 
 /**
  * The prefill node's side channel: a {@link SideChannelServer} with one handler per {@link KvWire} op — READ from
- * the {@link KvBlockSource}, RELEASE to it, STAGE to the {@link KvStager} (or {@link KvWire.Status#NOT_SUPPORTED}
+ * the {@link KvBlockSource}, RELEASE to it, STAGE to the {@link KvStager} (or {@link ChannelStatus#NOT_SUPPORTED}
  * without one). One request per connection, each on its own virtual thread; a connection that sends nothing
  * within the timeout is dropped.
  */
@@ -91,7 +91,7 @@ public final class JepdKvServer implements AutoCloseable {
                 }
                 return work.apply(r);
             } catch (KvWire.RemoteError e) {
-                throw new ChannelException(e.status().channel(), e.getMessage());
+                throw new ChannelException(e.status(), e.getMessage());
             } catch (KvTransferException e) {
                 throw new ChannelException(ChannelStatus.REJECTED, e.getMessage());
             }

@@ -2,11 +2,12 @@ package dev.jepd.transfer.kv;
 
 import dev.jepd.engine.connector.KvBlockSource;
 import dev.jepd.engine.connector.KvTransferException;
+import dev.jepd.transfer.channel.ChannelStatus;
 
 /**
  * The prefill side of a NIXL pull: copies a held request's blocks where the decode node can read them with NIXL
  * and says where. Implemented by the NIXL transport; a side channel without one answers STAGE with
- * {@link KvWire.Status#NOT_SUPPORTED}.
+ * {@link ChannelStatus#NOT_SUPPORTED}.
  */
 public interface KvStager {
     /**

@@ -32,7 +32,7 @@ import java.nio.charset.StandardCharsets;
  * <p>STAGE is the handshake of the NIXL path: the prefill node copies the blocks into its NIXL-registered staging
  * buffer, in the READ body's order and encoding, and answers where they are ({@code address}, {@code bytes}) and
  * its agent's metadata; the decode node then reads them with NIXL and tells the prefill node, by a NIXL
- * notification, when it may free them. A prefill node without NIXL answers {@link Status#NOT_SUPPORTED}.
+ * notification, when it may free them. A prefill node without NIXL answers {@link ChannelStatus#NOT_SUPPORTED}.
  *
  * <p>The envelope ({@code magic op} and {@code magic status}, the error message) is that of the generic side
  * channel ({@code dev.jepd.transfer.channel.Frames}), and the status codes are its {@code ChannelStatus} codes:
@@ -71,41 +71,6 @@ public final class KvWire {
         }
     }
 
-    public enum Status {
-        OK(0),
-        /** No lease under that request id (never held, confirmed or expired) or another engine. */
-        NOT_FOUND(1),
-        /** The request does not match the lease (block ids, token count) or is malformed. */
-        REJECTED(2),
-        INTERNAL(3),
-        /** The prefill node cannot serve this op (STAGE without NIXL). */
-        NOT_SUPPORTED(4);
-
-        final int code;
-
-        Status(int code) {
-            this.code = code;
-        }
-
-        /** The same code as the generic side channel's status (the KV protocol's codes are the channel's). */
-        ChannelStatus channel() {
-            return ChannelStatus.of(code);
-        }
-
-        static Status of(ChannelStatus s) {
-            return of(s.code());
-        }
-
-        static Status of(int code) {
-            for (Status s : values()) {
-                if (s.code == code) {
-                    return s;
-                }
-            }
-            throw new KvTransferException("unknown KV side-channel status " + code);
-        }
-    }
-
     /** One request; {@code promptTokens} and {@code blockIds} only matter for {@link Op#READ}. */
     public record Request(Op op, String engineId, String requestId, int promptTokens, int[] blockIds) {
         public static Request read(String engineId, String requestId, int promptTokens, int[] blockIds) {
@@ -134,14 +99,14 @@ public final class KvWire {
 
     /** A reply that is not OK, as the client sees it. */
     public static final class RemoteError extends KvTransferException {
-        private final Status status;
+        private final ChannelStatus status;
 
-        RemoteError(Status status, String message) {
+        RemoteError(ChannelStatus status, String message) {
             super(message);
             this.status = status;
         }
 
-        public Status status() {
+        public ChannelStatus status() {
             return status;
         }
     }
@@ -193,9 +158,9 @@ public final class KvWire {
         return new Request(op, engine, request, tokens, ids);
     }
 
-    public static void writeError(DataOutputStream out, Status status, String message) throws IOException {
+    public static void writeError(DataOutputStream out, ChannelStatus status, String message) throws IOException {
         writeInt(out, MAGIC);
-        out.writeByte(status.code);
+        out.writeByte(status.code());
         byte[] b = message.getBytes(StandardCharsets.UTF_8);
         writeString(out, b.length > MAX_STRING_BYTES ? message.substring(0, MAX_STRING_BYTES / 4) : message);
         out.flush();
@@ -204,14 +169,14 @@ public final class KvWire {
     /** The reply to a release. */
     public static void writeOk(DataOutputStream out) throws IOException {
         writeInt(out, MAGIC);
-        out.writeByte(Status.OK.code);
+        out.writeByte(ChannelStatus.OK.code());
         out.flush();
     }
 
     /** The reply to a read. */
     public static void writeBlocks(DataOutputStream out, KvBlocks blocks) throws IOException {
         writeInt(out, MAGIC);
-        out.writeByte(Status.OK.code);
+        out.writeByte(ChannelStatus.OK.code());
         writeBlocksBody(out, blocks);
         out.flush();
     }
@@ -230,7 +195,7 @@ public final class KvWire {
     /** The reply to a stage. */
     public static void writeStaged(DataOutputStream out, Staged s) throws IOException {
         writeInt(out, MAGIC);
-        out.writeByte(Status.OK.code);
+        out.writeByte(ChannelStatus.OK.code());
         writeStagedBody(out, s);
         out.flush();
     }
@@ -330,8 +295,12 @@ public final class KvWire {
 
     private static void readStatus(DataInputStream in) throws IOException {
         checkMagic(in);
-        Status s = Status.of(in.readUnsignedByte());
-        if (s != Status.OK) {
+        int code = in.readUnsignedByte();
+        ChannelStatus s = ChannelStatus.of(code);
+        if (s == null) {
+            throw new KvTransferException("unknown KV side-channel status " + code);
+        }
+        if (s != ChannelStatus.OK) {
             throw new RemoteError(s, readString(in));
         }
     }

@@ -5,6 +5,7 @@ import dev.jepd.engine.connector.KvLayout;
 import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.ffi.nixl.NixlException;
 import dev.jepd.ffi.nixl.NixlLibrary;
+import dev.jepd.transfer.channel.ChannelStatus;
 import dev.jepd.transfer.kv.JepdKvClient;
 import dev.jepd.transfer.kv.KvTransferParams;
 import dev.jepd.transfer.kv.KvTransport;
@@ -52,7 +53,7 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
         try {
             staged = sideChannel.stage(remote, promptTokens, expected);
         } catch (KvWire.RemoteError e) {
-            if (e.status() != KvWire.Status.NOT_SUPPORTED) {
+            if (e.status() != ChannelStatus.NOT_SUPPORTED) {
                 throw e;
             }
             if (tcpPulls.getAndIncrement() == 0) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.transfer.channel.ChannelStatus;
 import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -48,7 +49,7 @@ class KvSideChannelCompatibilityTest {
                             server.port(),
                             KvWire.Request.read("eng-1", "r2", 6, new int[] {4, 5}),
                             in -> KvWire.readBlocks(in, KvWireTest.LAYOUT, 2)));
-            assertEquals(KvWire.Status.REJECTED, missing.status(), "a KV transfer error is REJECTED, as before");
+            assertEquals(ChannelStatus.REJECTED, missing.status(), "a KV transfer error is REJECTED, as before");
 
             KvWire.RemoteError stage = assertThrows(
                     KvWire.RemoteError.class,
@@ -56,7 +57,7 @@ class KvSideChannelCompatibilityTest {
                             server.port(),
                             KvWire.Request.stage("eng-1", "r1", 6, new int[] {4, 5}),
                             in -> KvWire.readStaged(in, KvWireTest.LAYOUT, 2)));
-            assertEquals(KvWire.Status.NOT_SUPPORTED, stage.status());
+            assertEquals(ChannelStatus.NOT_SUPPORTED, stage.status());
 
             KvWire.RemoteError other = assertThrows(
                     KvWire.RemoteError.class,
@@ -64,7 +65,7 @@ class KvSideChannelCompatibilityTest {
                         KvWire.readOk(in);
                         return null;
                     }));
-            assertEquals(KvWire.Status.NOT_FOUND, other.status());
+            assertEquals(ChannelStatus.NOT_FOUND, other.status());
 
             exchange(server.port(), KvWire.Request.release("eng-1", "r1"), in -> {
                 KvWire.readOk(in);
@@ -86,7 +87,7 @@ class KvSideChannelCompatibilityTest {
             out.flush();
             KvWire.RemoteError e = assertThrows(
                     KvWire.RemoteError.class, () -> KvWire.readOk(new DataInputStream(s.getInputStream())));
-            assertEquals(KvWire.Status.REJECTED, e.status());
+            assertEquals(ChannelStatus.REJECTED, e.status());
             assertTrue(e.getMessage().contains("unknown side-channel op 77"), e.getMessage());
         }
     }

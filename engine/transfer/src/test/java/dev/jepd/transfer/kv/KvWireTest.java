@@ -9,6 +9,7 @@ import dev.jepd.engine.connector.KvBlockSource;
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvLayout;
 import dev.jepd.engine.connector.KvTransferException;
+import dev.jepd.transfer.channel.ChannelStatus;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -88,9 +89,9 @@ class KvWireTest {
     @Test
     void anErrorReplyIsARemoteErrorWithItsStatusAndMessage() throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        KvWire.writeError(new DataOutputStream(bytes), KvWire.Status.NOT_FOUND, "no KV blocks held for x");
+        KvWire.writeError(new DataOutputStream(bytes), ChannelStatus.NOT_FOUND, "no KV blocks held for x");
         KvWire.RemoteError e = assertThrows(KvWire.RemoteError.class, () -> KvWire.readBlocks(in(bytes), LAYOUT, 1));
-        assertEquals(KvWire.Status.NOT_FOUND, e.status());
+        assertEquals(ChannelStatus.NOT_FOUND, e.status());
         assertEquals("no KV blocks held for x", e.getMessage());
     }
 
@@ -217,7 +218,7 @@ class KvWireTest {
             JepdKvClient client = new JepdKvClient(Duration.ofSeconds(2), Duration.ofSeconds(5));
             KvTransferParams ok = KvTransferParams.held("eng-1", new int[] {4, 5}, "r1", "127.0.0.1", server.port());
             KvWire.RemoteError e = assertThrows(KvWire.RemoteError.class, () -> client.stage(ok, 6, LAYOUT));
-            assertEquals(KvWire.Status.NOT_SUPPORTED, e.status());
+            assertEquals(ChannelStatus.NOT_SUPPORTED, e.status());
             assertTrue(e.getMessage().contains("no NIXL agent"), e.getMessage());
             assertArrayEquals(blocks(2).values()[0], client.pull(ok, 6, LAYOUT).values()[0]);
         }
