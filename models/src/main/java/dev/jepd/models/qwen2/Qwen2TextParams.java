@@ -21,33 +21,6 @@ public record Qwen2TextParams(
         int[] mropeSection,
         boolean tiedEmbeddings,
         boolean qkvBias) {
-    /** Qwen2's usual decoder: q/k/v projections with bias. */
-    public Qwen2TextParams(
-            int hidden,
-            int intermediate,
-            int layers,
-            int heads,
-            int kvHeads,
-            int headDim,
-            int vocab,
-            float rmsNormEps,
-            double ropeTheta,
-            int[] mropeSection,
-            boolean tiedEmbeddings) {
-        this(
-                hidden,
-                intermediate,
-                layers,
-                heads,
-                kvHeads,
-                headDim,
-                vocab,
-                rmsNormEps,
-                ropeTheta,
-                mropeSection,
-                tiedEmbeddings,
-                true);
-    }
 
     public int ropeAxes() {
         return mropeSection == null ? 1 : mropeSection.length;

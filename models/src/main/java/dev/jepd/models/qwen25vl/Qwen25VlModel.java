@@ -21,7 +21,8 @@ public final class Qwen25VlModel {
                 (float) c.rmsNormEps(),
                 c.ropeTheta(),
                 c.mropeSection(),
-                c.tieWordEmbeddings());
+                c.tieWordEmbeddings(),
+                true); // every Qwen2.5-VL checkpoint has q/k/v biases
     }
 
     public static Qwen2Decoder decoder(TensorBackend ops, Qwen25VlConfig c, TensorSource weights) {
