@@ -147,8 +147,11 @@ public interface TensorBackend extends AutoCloseable {
      *
      * @param q the new tokens' queries {@code [n, H, d]}
      * @param k the new tokens' keys {@code [n, kvH, d]}, already written to {@code keyCache} at the last
-     *     {@code n} entries of {@code contextSlots}; a backend may read them here instead of from the cache
-     * @param v the new tokens' values {@code [n, kvH, d]}, likewise in {@code valueCache}
+     *     {@code n} entries of {@code contextSlots}; a backend may read them here instead of from the cache. May be
+     *     null when the chunk continues a cached context ({@code queryStart > 0}): then they are read from the cache
+     *     like the rest, and a caller need not cut them out of the step's batch
+     * @param v the new tokens' values {@code [n, kvH, d]}, likewise in {@code valueCache}; null exactly when {@code k}
+     *     is
      * @param keyCache the layer's key cache {@code [slots, kvH, d]}
      * @param valueCache the layer's value cache {@code [slots, kvH, d]}
      * @param contextSlots int64 {@code [S]}: the cache slots of sequence positions {@code 0..S-1} in order,
@@ -169,12 +172,12 @@ public interface TensorBackend extends AutoCloseable {
         long n = q.dim(0);
         long heads = q.dim(1);
         long d = q.dim(2);
-        long kvHeads = k.dim(1);
+        long kvHeads = keyCache.dim(1);
         long s = contextSlots.dim(0);
         Tensor qg = permute(reshape(q, n, kvHeads, heads / kvHeads, d), 1, 2, 0, 3); // [kvH, g, n, d]
         Tensor kc;
         Tensor vc;
-        if (queryStart == 0 && s == n) {
+        if (k != null && queryStart == 0 && s == n) {
             kc = k; // a fresh sequence: the new keys are the whole context
             vc = v;
         } else {

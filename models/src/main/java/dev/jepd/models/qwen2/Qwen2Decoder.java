@@ -173,19 +173,22 @@ public final class Qwen2Decoder implements CausalLm {
         private final SequenceChunk c;
         private final int offset;
         private final Tensor ctxIdx;
+        /** A fresh sequence's keys are the whole context: hand them over; otherwise they are read from the cache. */
+        private final boolean fresh;
 
         ChunkAttention(SequenceChunk c, int offset) {
             this.c = c;
             this.offset = offset;
             this.ctxIdx = ops.fromLongs(c.contextSlots(), c.contextSlots().length); // [S]
+            this.fresh = c.start() == 0 && c.contextSlots().length == c.length();
         }
 
         Tensor attend(Tensor q, Tensor k, Tensor v, PagedKvStore kv, int layer) {
             int n = c.length();
             Tensor out = ops.pagedAttention(
                     ops.slice(q, 0, offset, offset + n), // [n, heads, hd]
-                    ops.slice(k, 0, offset, offset + n), // [n, kvH, hd]
-                    ops.slice(v, 0, offset, offset + n),
+                    fresh ? ops.slice(k, 0, offset, offset + n) : null, // [n, kvH, hd]
+                    fresh ? ops.slice(v, 0, offset, offset + n) : null,
                     kv.keys(layer),
                     kv.values(layer),
                     ctxIdx,

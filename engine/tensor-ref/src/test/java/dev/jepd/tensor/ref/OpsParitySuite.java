@@ -296,6 +296,11 @@ public abstract class OpsParitySuite {
 
     /** A GQA cache of 10 slots, 2 KV heads, d = 4, 4 query heads; the sequence lives at scattered slots. */
     private void pagedCase(String what, int start, int n) {
+        pagedCase(what, start, n, true);
+    }
+
+    /** {@code passNew}: hand the new keys/values to the op, or pass null and let it read them from the cache. */
+    private void pagedCase(String what, int start, int n, boolean passNew) {
         long[] slots = {7, 2, 9, 0, 5, 3, 8};
         int s = start + n;
         Arg keys = rand(10, 2, 4);
@@ -310,7 +315,7 @@ public abstract class OpsParitySuite {
             Tensor vc = o.add(t[4], o.zeros(10, 2, 4));
             o.scatterRows(kc, t[6], t[1]);
             o.scatterRows(vc, t[6], t[2]);
-            return o.pagedAttention(t[0], t[1], t[2], kc, vc, t[5], start, 0.5f);
+            return o.pagedAttention(t[0], passNew ? t[1] : null, passNew ? t[2] : null, kc, vc, t[5], start, 0.5f);
         };
         agree(what, SUMS, op, q, k, v, keys, values, ctx, fresh);
     }
@@ -321,6 +326,8 @@ public abstract class OpsParitySuite {
         pagedCase("paged attention, one-token prompt", 0, 1);
         pagedCase("paged attention, chunk continuing a sequence", 3, 4);
         pagedCase("paged attention, decode", 6, 1);
+        pagedCase("paged attention, continuing chunk, new keys read from the cache", 3, 4, false);
+        pagedCase("paged attention, decode, new keys read from the cache", 6, 1, false);
     }
 
     @Test
