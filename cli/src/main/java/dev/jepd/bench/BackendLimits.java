@@ -1,9 +1,10 @@
 package dev.jepd.bench;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -100,38 +101,38 @@ public record BackendLimits(
 
     private static final int ROW = 4096; // row width of the streaming probes' tensors
 
-    public static BackendLimits measure(TensorBackend ops, Sizes sizes, int warmup, int iterations) {
+    public static BackendLimits measure(TensorBackend backend, Sizes sizes, int warmup, int iterations) {
         Rate gemm;
         Rate gemmLinear;
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
             int n = sizes.gemmN();
-            Tensor a = filled(ops, 0.5f, n, n);
-            Tensor b = filled(ops, 0.25f, n, n);
+            Tensor a = filled(backend, s, 0.5f, n, n);
+            Tensor b = filled(backend, s, 0.25f, n, n);
             double flops = 2.0 * n * n * n;
             LOG.info("limits: f32 GEMM {}x{}x{}", n, n, n);
             gemm = Rate.of(
                     "f32 GEMM " + n + "x" + n + "x" + n + " (matmul)",
                     "GFLOP/s",
-                    Timing.measure(warmup, iterations, () -> step(ops, () -> ops.matmul(a, b))),
+                    Timing.measure(warmup, iterations, () -> step(backend, o -> o.matmul(a, b))),
                     flops,
                     1e9);
             gemmLinear = Rate.of(
                     "f32 GEMM " + n + "x" + n + "x" + n + " (linear, x·Wᵀ)",
                     "GFLOP/s",
-                    Timing.measure(warmup, iterations, () -> step(ops, () -> ops.linear(a, b, null))),
+                    Timing.measure(warmup, iterations, () -> step(backend, o -> o.linear(a, b, null))),
                     flops,
                     1e9);
         }
 
         Rate gemv;
         Rate gemvFlops;
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
             int k = sizes.gemvMatrices();
             List<Tensor> ring = new ArrayList<>(k);
             for (int i = 0; i < k; i++) {
-                ring.add(filled(ops, 0.001f * (i + 1), sizes.gemvOut(), sizes.gemvIn())); // [out, in]
+                ring.add(filled(backend, s, 0.001f * (i + 1), sizes.gemvOut(), sizes.gemvIn())); // [out, in]
             }
-            Tensor x = filled(ops, 1f, 1, sizes.gemvIn()); // [1, in]
+            Tensor x = filled(backend, s, 1f, 1, sizes.gemvIn()); // [1, in]
             long bytes = k * sizes.gemvMatrixBytes();
             LOG.info(
                     "limits: f32 GEMV 1x{} · {}x{} over {} matrices ({} MB)",
@@ -143,9 +144,9 @@ public record BackendLimits(
             Timing t = Timing.measure(
                     warmup,
                     iterations,
-                    () -> step(ops, () -> {
+                    () -> step(backend, o -> {
                         for (Tensor w : ring) {
-                            ops.linear(x, w, null); // [1, out]
+                            o.linear(x, w, null); // [1, out]
                         }
                         return null;
                     }));
@@ -160,22 +161,23 @@ public record BackendLimits(
         Rate read;
         Rate copyFresh;
         Rate copyInPlace;
-        try (TensorScope s = ops.scope()) {
-            Tensor src = filled(ops, 1f, rows, ROW);
+        try (Scope s = backend.open()) {
+            Ops ops = backend.ops(s);
+            Tensor src = filled(backend, s, 1f, rows, ROW);
             LOG.info("limits: streaming over {}", mb(bytes));
             read = Rate.of(
                     "read: mean over the last axis of " + mb(bytes),
                     "GB/s",
-                    Timing.measure(warmup, iterations, () -> step(ops, () -> ops.meanLastAxis(src))),
+                    Timing.measure(warmup, iterations, () -> step(backend, o -> o.meanLastAxis(src))),
                     bytes,
                     1e9);
             copyFresh = Rate.of(
                     "copy: x + 1 into a fresh output, " + mb(bytes) + " (read + write)",
                     "GB/s",
-                    Timing.measure(warmup, iterations, () -> step(ops, () -> ops.addScalar(src, 1f))),
+                    Timing.measure(warmup, iterations, () -> step(backend, o -> o.addScalar(src, 1f))),
                     2.0 * bytes,
                     1e9);
-            Tensor dst = filled(ops, 0f, rows, ROW);
+            Tensor dst = filled(backend, s, 0f, rows, ROW);
             long[] order = new long[(int) rows];
             for (int i = 0; i < order.length; i++) {
                 order[i] = i;
@@ -207,7 +209,7 @@ public record BackendLimits(
             }
         }
         return new BackendLimits(
-                ops.name(), sizes, gemm, gemmLinear, gemv, gemvFlops, read, copyFresh, copyInPlace, segmentCopy);
+                backend.name(), sizes, gemm, gemmLinear, gemv, gemvFlops, read, copyFresh, copyInPlace, segmentCopy);
     }
 
     /** The better of two measurements, probe by probe (median with median, best with best). */
@@ -226,18 +228,19 @@ public record BackendLimits(
     }
 
     /** Runs one op in its own scope, so its output is freed before the next sample. */
-    private static void step(TensorBackend ops, java.util.function.Supplier<Tensor> op) {
-        try (TensorScope s = ops.scope()) {
-            op.get();
+    private static void step(TensorBackend backend, java.util.function.Function<Ops, Tensor> op) {
+        try (Scope s = backend.open()) {
+            op.apply(backend.ops(s));
         }
     }
 
     /**
-     * A tensor of {@code value} in the current scope whose pages are all written: {@code zeros} alone might
+     * A tensor of {@code value} in {@code into} whose pages are all written: {@code zeros} alone might
      * map untouched pages, which read from the zero page and would make reads look free.
      */
-    private static Tensor filled(TensorBackend ops, float value, long... shape) {
-        try (TensorScope s = ops.scope()) {
+    private static Tensor filled(TensorBackend backend, Scope into, float value, long... shape) {
+        try (Scope s = into.child()) {
+            Ops ops = backend.ops(s);
             return s.keep(ops.addScalar(ops.zeros(shape), value));
         }
     }

@@ -22,6 +22,7 @@ import dev.jepd.models.qwen25vl.Qwen25VisionTower;
 import dev.jepd.models.qwen25vl.Qwen25VlConfig;
 import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.RuntimeOptions;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.djl.DjlBackend;
 import java.nio.file.Path;
@@ -140,7 +141,12 @@ public final class ModelBench {
         LOG.info("vision: tower on {} ({} tokens)", pixels, tokens);
 
         LayerClock clock = new LayerClock("block_out.");
-        Clocked run = clocked(encoder, clock, s, () -> encoder.encode(List.of(pixels)));
+        TensorBackend backend = rt.backend();
+        Clocked run = clocked(encoder, clock, s, () -> {
+            try (Scope scope = backend.open()) {
+                encoder.encode(List.of(pixels), backend.ops(scope)).getFirst().toFloats(); // as a node copies it out
+            }
+        });
         Qwen25VlWork.VisionFlops flops =
                 Qwen25VlWork.vision(cfg.vision(), pixels.gridT(), pixels.gridH(), pixels.gridW());
 

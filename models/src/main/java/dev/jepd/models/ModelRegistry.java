@@ -14,7 +14,7 @@ public final class ModelRegistry {
     /** Loads one architecture from a snapshot. */
     @FunctionalInterface
     public interface Loader {
-        MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts);
+        MultimodalModel load(HfSnapshot snapshot, TensorBackend backend, ModelParts parts);
     }
 
     private static final Map<String, Loader> LOADERS = new LinkedHashMap<>();
@@ -38,11 +38,11 @@ public final class ModelRegistry {
         return PLANNED;
     }
 
-    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts) {
+    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend backend, ModelParts parts) {
         for (String arch : snapshot.architectures()) {
             Loader l = LOADERS.get(arch);
             if (l != null) {
-                return l.load(snapshot, ops, parts);
+                return l.load(snapshot, backend, parts);
             }
         }
         for (String arch : snapshot.architectures()) {

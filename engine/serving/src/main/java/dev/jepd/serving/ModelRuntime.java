@@ -29,6 +29,8 @@ import dev.jepd.media.PreprocessorConfig;
 import dev.jepd.media.QwenImageProcessor;
 import dev.jepd.media.RgbImage;
 import dev.jepd.models.ModelRegistry;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.djl.DjlBackend;
 import java.nio.file.Files;
@@ -40,7 +42,7 @@ import java.util.function.Consumer;
 
 /** A model opened for serving or generation; one per process. */
 public final class ModelRuntime implements AutoCloseable {
-    private final TensorBackend ops;
+    private final TensorBackend backend;
     private final HfSnapshot snapshot;
     private final MultimodalModel model;
     private final Tokenizer tokenizer;
@@ -50,13 +52,13 @@ public final class ModelRuntime implements AutoCloseable {
     private final OptionalInt modelEos;
 
     private ModelRuntime(
-            TensorBackend ops,
+            TensorBackend backend,
             HfSnapshot snapshot,
             MultimodalModel model,
             Tokenizer tokenizer,
             QwenImageProcessor processor,
             EngineCore engine) {
-        this.ops = ops;
+        this.backend = backend;
         this.snapshot = snapshot;
         this.model = model;
         this.tokenizer = tokenizer;
@@ -67,16 +69,21 @@ public final class ModelRuntime implements AutoCloseable {
         this.modelEos = eos >= 0 ? OptionalInt.of(eos) : OptionalInt.empty();
     }
 
+    /** The tensor backend the model runs on. */
+    public TensorBackend backend() {
+        return backend;
+    }
+
     public static ModelRuntime open(Path dir, RuntimeOptions options) {
         HfSnapshot snapshot = HfSnapshot.open(dir);
         if (!Files.isRegularFile(snapshot.tokenizerJson())) {
             throw new ModelLoadException(dir + " has no tokenizer.json");
         }
-        TensorBackend ops = new DjlBackend();
+        TensorBackend backend = new DjlBackend();
         MultimodalModel model = null;
         Tokenizer tokenizer = null;
         try {
-            model = ModelRegistry.load(snapshot, ops, options.parts());
+            model = ModelRegistry.load(snapshot, backend, options.parts());
             tokenizer = Tokenizer.load(snapshot.tokenizerJson());
             model.specialTokens().checkAgainst(tokenizer);
             PreprocessorConfig pre = Files.isRegularFile(snapshot.preprocessorConfig())
@@ -90,13 +97,13 @@ public final class ModelRuntime implements AutoCloseable {
                         s.layers(), s.kvHeads(), s.headDim(), options.blockSize(), 4, options.kvCacheBytes());
                 engine = new EngineCore(
                         lm,
-                        ops,
+                        backend,
                         tokenizer,
                         options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
                         snapshot.generation().eosTokenIds(),
                         new Sampler(options.seed()));
             }
-            return new ModelRuntime(ops, snapshot, model, tokenizer, new QwenImageProcessor(pre), engine);
+            return new ModelRuntime(backend, snapshot, model, tokenizer, new QwenImageProcessor(pre), engine);
         } catch (RuntimeException e) {
             if (tokenizer != null) {
                 tokenizer.close();
@@ -104,7 +111,7 @@ public final class ModelRuntime implements AutoCloseable {
             if (model != null) {
                 model.close();
             }
-            ops.close();
+            backend.close();
             throw e;
         }
     }
@@ -140,14 +147,16 @@ public final class ModelRuntime implements AutoCloseable {
         for (RgbImage img : images) {
             pixels.add(processor.process(img, bounds));
         }
-        List<float[]> embeds = vision.encode(pixels);
         List<EncodedImage> out = new ArrayList<>(images.size());
-        for (int i = 0; i < images.size(); i++) {
-            PixelValues p = pixels.get(i);
-            out.add(new EncodedImage(
-                    new ImageGrid(p.gridT(), p.gridH(), p.gridW(), model.mergeSize()),
-                    embeds.get(i),
-                    vision.embeddingDim()));
+        try (Scope scope = backend.open()) {
+            List<Tensor> embeds = vision.encode(pixels, backend.ops(scope));
+            for (int i = 0; i < images.size(); i++) {
+                PixelValues p = pixels.get(i);
+                out.add(new EncodedImage(
+                        new ImageGrid(p.gridT(), p.gridH(), p.gridW(), model.mergeSize()),
+                        embeds.get(i).toFloats(),
+                        vision.embeddingDim()));
+            }
         }
         return out;
     }
@@ -261,6 +270,6 @@ public final class ModelRuntime implements AutoCloseable {
         }
         model.close();
         tokenizer.close();
-        ops.close();
+        backend.close();
     }
 }

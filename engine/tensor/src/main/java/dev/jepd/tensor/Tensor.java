@@ -1,7 +1,7 @@
 package dev.jepd.tensor;
 
 /**
- * A dense, row-major tensor owned by a {@link TensorScope}. Its {@link #dtype()} is the backend's compute
+ * A dense, row-major tensor owned by a {@link Scope}. Its {@link #dtype()} is the backend's compute
  * type for floating-point data (F32 in the DJL and reference backends) or I64 when made from integers.
  */
 public interface Tensor {

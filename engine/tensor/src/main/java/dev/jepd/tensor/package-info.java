@@ -1,9 +1,10 @@
 /**
- * The narrow tensor SPI every model is written against: {@link dev.jepd.tensor.Tensor}, the ops of
- * a {@link dev.jepd.tensor.TensorBackend}, and {@link dev.jepd.tensor.TensorScope}, which owns
- * native memory. Op results land in the calling thread's innermost open scope and die with it unless
- * {@link dev.jepd.tensor.TensorScope#keep} hands them to the parent. Backends live in sub-packages
- * ({@code djl}); no backend type appears outside its package, so a second backend (CUDA through Panama,
- * JavaCPP) replaces one class, not the models.
+ * The narrow tensor SPI every model is written against: {@link dev.jepd.tensor.Tensor}, the
+ * {@link dev.jepd.tensor.Ops} of a {@link dev.jepd.tensor.TensorBackend}, and
+ * {@link dev.jepd.tensor.Scope}, which owns native memory. Scopes are explicit values, never a
+ * thread's hidden "current": {@code backend.ops(scope)} gives ops whose results belong to {@code scope}
+ * and die with it unless {@link dev.jepd.tensor.Scope#keep} hands them to the parent. Backends live in
+ * their own modules ({@code tensor-ref}, {@code tensor-djl}); no backend type appears outside its
+ * module, so a second backend replaces one class, not the models.
  */
 package dev.jepd.tensor;

@@ -4,9 +4,10 @@ import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen25vl.Qwen25VlWeights.Block;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
@@ -21,10 +22,9 @@ public final class Qwen25VisionTower implements VisionEncoder {
     private static final float EPS = 1e-6f;
     private static final double ROPE_THETA = 10000.0;
 
-    private final TensorBackend ops;
     private final Qwen25VlConfig.VisionConfig cfg;
     // The weights' scope lives exactly as long as this tower.
-    private final TensorScope weightScope;
+    private final Scope weightScope;
     private final Tensor patchEmbed; // [hidden, C*tp*p*p]
     private final Block[] blocks;
     private final Tensor mergerNorm; // [hidden]
@@ -35,11 +35,11 @@ public final class Qwen25VisionTower implements VisionEncoder {
     private final float[] invFreq; // [headDim/4]
     private BiConsumer<String, Tensor> tap;
 
-    public Qwen25VisionTower(TensorBackend ops, Qwen25VlConfig config, TensorSource weights) {
-        this.ops = ops;
+    public Qwen25VisionTower(TensorBackend backend, Qwen25VlConfig config, TensorSource weights) {
         this.cfg = config.vision();
-        this.weightScope = ops.scope();
+        this.weightScope = backend.open();
         try {
+            Ops ops = backend.ops(weightScope);
             Qwen25VlWeights.Vision w = Qwen25VlWeights.Vision.of(
                     Qwen25VlWeights.visionTable(config)
                             .load(Qwen25VlWeights.loader(true), weights, ops, "the Qwen2.5-VL vision tower"),
@@ -56,7 +56,6 @@ public final class Qwen25VisionTower implements VisionEncoder {
             weightScope.close();
             throw e;
         }
-        weightScope.detach();
         int rotaryDim = cfg.headDim() / 2;
         invFreq = new float[rotaryDim / 2];
         for (int k = 0; k < invFreq.length; k++) {
@@ -76,7 +75,7 @@ public final class Qwen25VisionTower implements VisionEncoder {
     }
 
     @Override
-    public List<float[]> encode(List<PixelValues> images) {
+    public List<Tensor> encode(List<PixelValues> images, Ops ops) {
         if (images.isEmpty()) {
             return List.of();
         }
@@ -96,53 +95,47 @@ public final class Qwen25VisionTower implements VisionEncoder {
         VisionWindows windows = VisionWindows.of(grids, cfg.windowSize(), cfg.patchSize(), merge);
         int units = totalPatches / unit;
 
-        try (TensorScope step = ops.scope()) {
-            float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
-            int off = 0;
-            for (PixelValues p : images) {
-                System.arraycopy(p.data(), 0, pixels, off, p.data().length);
-                off += p.data().length;
-            }
-            Tensor x =
-                    ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
-            tap("patch_embed", x);
-
-            // Into window order, moving whole merge groups of 4 consecutive patches.
-            Tensor windowIdx = ops.fromLongs(toLongs(windows.windowIndex()), units);
-            x = ops.reshape(
-                    ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
-            float[][] cosSin = rotaryTables(grids, windows.windowIndex(), totalPatches);
-            Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
-            Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
-
-            for (int b = 0; b < blocks.length; b++) {
-                int[] segments = cfg.isFullAttention(b) ? windows.frameSegments() : windows.windowSegments();
-                x = block(blocks[b], x, cos, sin, segments);
-                tap("block_out." + b, x);
-            }
-
-            // Merger: RMSNorm, then 4 neighbours side by side, Linear, GELU, Linear.
-            Tensor m = ops.rmsNorm(x, mergerNorm, EPS);
-            m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
-            m = ops.linear(ops.gelu(ops.linear(m, fc1W, fc1B)), fc2W, fc2B); // [N/4, out]
-            m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
-            float[] all = m.toFloats();
-
-            List<float[]> out = new ArrayList<>(images.size());
-            int row = 0;
-            int dim = cfg.outHiddenSize();
-            for (PixelValues p : images) {
-                int tokens = p.numPatches() / unit;
-                float[] e = new float[tokens * dim];
-                System.arraycopy(all, row * dim, e, 0, e.length);
-                out.add(e);
-                row += tokens;
-            }
-            return out;
+        float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
+        int off = 0;
+        for (PixelValues p : images) {
+            System.arraycopy(p.data(), 0, pixels, off, p.data().length);
+            off += p.data().length;
         }
+        Tensor x = ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
+        tap("patch_embed", x);
+
+        // Into window order, moving whole merge groups of 4 consecutive patches.
+        Tensor windowIdx = ops.fromLongs(toLongs(windows.windowIndex()), units);
+        x = ops.reshape(ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
+        float[][] cosSin = rotaryTables(grids, windows.windowIndex(), totalPatches);
+        Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
+        Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
+
+        for (int b = 0; b < blocks.length; b++) {
+            int[] segments = cfg.isFullAttention(b) ? windows.frameSegments() : windows.windowSegments();
+            x = block(ops, blocks[b], x, cos, sin, segments);
+            tap("block_out." + b, x);
+        }
+
+        // Merger: RMSNorm, then 4 neighbours side by side, Linear, GELU, Linear.
+        Tensor m = ops.rmsNorm(x, mergerNorm, EPS);
+        m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
+        m = ops.linear(ops.gelu(ops.linear(m, fc1W, fc1B)), fc2W, fc2B); // [N/4, out]
+        m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
+        if (images.size() == 1) {
+            return List.of(m);
+        }
+        List<Tensor> out = new ArrayList<>(images.size());
+        int row = 0;
+        for (PixelValues p : images) {
+            int tokens = p.numPatches() / unit;
+            out.add(ops.slice(m, 0, row, row + tokens)); // [tokens, out]
+            row += tokens;
+        }
+        return out;
     }
 
-    private Tensor block(Block w, Tensor x, Tensor cos, Tensor sin, int[] segments) {
+    private Tensor block(Ops ops, Block w, Tensor x, Tensor cos, Tensor sin, int[] segments) {
         long n = x.dim(0);
         int heads = cfg.numHeads();
         int hd = cfg.headDim();

@@ -29,7 +29,7 @@ public final class Qwen25VlArchitecture implements MultimodalModel {
         this.language = language;
     }
 
-    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend ops, ModelParts parts) {
+    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend backend, ModelParts parts) {
         Qwen25VlConfig config;
         try {
             config = Qwen25VlConfig.fromJson(snapshot.config());
@@ -38,9 +38,9 @@ public final class Qwen25VlArchitecture implements MultimodalModel {
         }
         // The checkpoint's mapping lives only while the weights are copied into tensors.
         try (Checkpoint weights = Checkpoint.open(snapshot.dir())) {
-            Qwen25VisionTower tower = parts.vision() ? new Qwen25VisionTower(ops, config, weights) : null;
+            Qwen25VisionTower tower = parts.vision() ? new Qwen25VisionTower(backend, config, weights) : null;
             try {
-                Qwen2Decoder decoder = parts.language() ? Qwen25VlModel.decoder(ops, config, weights) : null;
+                Qwen2Decoder decoder = parts.language() ? Qwen25VlModel.decoder(backend, config, weights) : null;
                 return new Qwen25VlArchitecture(config, tower, decoder);
             } catch (RuntimeException e) {
                 if (tower != null) {

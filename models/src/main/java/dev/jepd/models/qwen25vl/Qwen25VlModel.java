@@ -25,7 +25,7 @@ public final class Qwen25VlModel {
                 true); // every Qwen2.5-VL checkpoint has q/k/v biases
     }
 
-    public static Qwen2Decoder decoder(TensorBackend ops, Qwen25VlConfig c, TensorSource weights) {
-        return new Qwen2Decoder(ops, textParams(c), weights, Qwen25VlWeights.loader(false));
+    public static Qwen2Decoder decoder(TensorBackend backend, Qwen25VlConfig c, TensorSource weights) {
+        return new Qwen2Decoder(backend, textParams(c), weights, Qwen25VlWeights.loader(false));
     }
 }

@@ -5,8 +5,8 @@ import dev.jepd.engine.model.WeightSpec;
 import dev.jepd.engine.model.WeightTable;
 import dev.jepd.models.qwen2.Qwen2Weights;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
-import dev.jepd.tensor.TensorBackend;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -111,8 +111,8 @@ public final class Qwen25VlWeights {
             Tensor fc1B /*[4*hidden]*/,
             Tensor fc2W /*[out, 4*hidden]*/,
             Tensor fc2B /*[out]*/) {
-        /** Binds the loaded tensors; the patch embedding is reshaped in the current scope of {@code ops}. */
-        static Vision of(WeightTable.Bound w, Qwen25VlConfig.VisionConfig cfg, TensorBackend ops) {
+        /** Binds the loaded tensors; the patch embedding is reshaped in the scope of {@code ops}. */
+        static Vision of(WeightTable.Bound w, Qwen25VlConfig.VisionConfig cfg, Ops ops) {
             List<Block> blocks = new ArrayList<>(cfg.depth());
             for (int b = 0; b < cfg.depth(); b++) {
                 blocks.add(new Block(

@@ -40,7 +40,7 @@ import org.junit.jupiter.api.Test;
  * many requests share steps with a tiny token budget (chunked prefill) and a tiny KV pool (preemption).
  */
 class EngineGoldenTest {
-    static TensorBackend ops;
+    static TensorBackend backend;
     static MultimodalModel model;
     static Tokenizer tokenizer;
     static PromptBuilder prompts;
@@ -48,8 +48,8 @@ class EngineGoldenTest {
     @BeforeAll
     static void load() {
         var dir = GoldenModel.dir();
-        ops = new DjlBackend();
-        model = ModelRegistry.load(HfSnapshot.open(dir), ops, ModelParts.LANGUAGE);
+        backend = new DjlBackend();
+        model = ModelRegistry.load(HfSnapshot.open(dir), backend, ModelParts.LANGUAGE);
         tokenizer = Tokenizer.load(dir.resolve("tokenizer.json"));
         prompts = new PromptBuilder(tokenizer, model.specialTokens(), QwenChatTemplate.DEFAULT);
     }
@@ -58,7 +58,7 @@ class EngineGoldenTest {
     static void close() {
         model.close();
         tokenizer.close();
-        ops.close();
+        backend.close();
     }
 
     /** Collects one request's output. */
@@ -124,7 +124,7 @@ class EngineGoldenTest {
     static Map<String, Collect> run(SchedulerConfig cfg, List<GenerationRequest> requests) {
         Map<String, Collect> out = new LinkedHashMap<>();
         try (EngineCore core = new EngineCore(
-                model.language().orElseThrow(), ops, tokenizer, cfg, List.of(151645, 151643), new Sampler(0))) {
+                model.language().orElseThrow(), backend, tokenizer, cfg, List.of(151645, 151643), new Sampler(0))) {
             for (GenerationRequest r : requests) {
                 Collect c = new Collect();
                 out.put(r.id(), c);

@@ -8,6 +8,7 @@ import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
+import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen2.Qwen2Decoder;
@@ -15,6 +16,7 @@ import dev.jepd.models.qwen25vl.Qwen25VisionTower;
 import dev.jepd.models.qwen25vl.Qwen25VlConfig;
 import dev.jepd.models.qwen25vl.Qwen25VlModel;
 import dev.jepd.models.qwenvl.MropePositions;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.djl.DjlBackend;
 import java.nio.file.Path;
@@ -32,7 +34,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * checkpoint: every intermediate the fixture has, then greedy decoding over the paged KV cache.
  */
 class ModelParityTest {
-    static TensorBackend ops;
+    static TensorBackend backend;
     static Qwen25VlConfig config;
     static Checkpoint weights;
     static Qwen25VisionTower tower;
@@ -41,11 +43,11 @@ class ModelParityTest {
     @BeforeAll
     static void load() {
         Path dir = GoldenModel.dir();
-        ops = new DjlBackend();
+        backend = new DjlBackend();
         config = Qwen25VlConfig.read(dir.resolve("config.json"));
         weights = Checkpoint.open(dir);
-        tower = new Qwen25VisionTower(ops, config, weights);
-        decoder = Qwen25VlModel.decoder(ops, config, weights);
+        tower = new Qwen25VisionTower(backend, config, weights);
+        decoder = Qwen25VlModel.decoder(backend, config, weights);
     }
 
     @AfterAll
@@ -53,7 +55,7 @@ class ModelParityTest {
         tower.close();
         decoder.close();
         weights.close();
-        ops.close();
+        backend.close();
     }
 
     @ParameterizedTest
@@ -64,7 +66,10 @@ class ModelParityTest {
             PixelValues pv = new PixelValues(g.floats("pixel_values"), (int) grid[0], (int) grid[1], (int) grid[2]);
             Map<String, float[]> seen = new HashMap<>();
             tower.setTap((k, t) -> seen.put(k, t.toFloats()));
-            float[] embeds = tower.encode(List.of(pv)).getFirst();
+            float[] embeds;
+            try (Scope step = backend.open()) {
+                embeds = tower.encode(List.of(pv), backend.ops(step)).getFirst().toFloats();
+            }
             tower.setTap(null);
             assertTrue(GoldenCase.maxAbsDiff(g.floats("vision_patch_embed"), seen.get("patch_embed")) <= 1e-5);
             if (System.getProperty("jepd.debug") != null) {
@@ -114,7 +119,7 @@ class ModelParityTest {
             }
             float[] embeds = g.floats("vision_embeds");
             int blockSize = 16;
-            try (PagedKvStore kv = new PagedKvStore(ops, 2, 2, 16, 8, blockSize)) {
+            try (PagedKvStore kv = new PagedKvStore(backend, 2, 2, 16, 8, blockSize)) {
                 // Blocks deliberately out of order: 5, 2, 7, 0 — slots must follow the table, not the index.
                 int[] table = {5, 2, 7, 0};
                 long[] allSlots = new long[64];
@@ -131,7 +136,7 @@ class ModelParityTest {
                         0,
                         List.of(new SequenceChunk.InjectedRows(start, ig.tokens(), embeds, 0)),
                         true);
-                float[] logits = decoder.forward(List.of(prefill), kv).getFirst();
+                float[] logits = forward(prefill, kv);
                 decoder.setTap(null);
                 assertTrue(GoldenCase.maxAbsDiff(g.floats("lm_inputs_embeds"), seen.get("inputs_embeds")) <= 1e-6);
                 float[] layers = g.floats("lm_layer_out");
@@ -166,11 +171,19 @@ class ModelParityTest {
                             seqLen,
                             List.of(),
                             true);
-                    next = argmax(decoder.forward(List.of(d), kv).getFirst());
+                    next = argmax(forward(d, kv));
                     seqLen++;
                 }
                 assertEquals(java.util.Arrays.stream(expected).boxed().toList(), got);
             }
+        }
+    }
+
+    /** One sequence's chunk as the scheduler would run it: packed into a step batch, in a step scope. */
+    static float[] forward(SequenceChunk chunk, PagedKvStore kv) {
+        StepBatch batch = StepBatch.pack(List.of(chunk), 3, config.hiddenSize());
+        try (Scope step = backend.open()) {
+            return decoder.forward(batch, kv, backend.ops(step)).toFloats();
         }
     }
 

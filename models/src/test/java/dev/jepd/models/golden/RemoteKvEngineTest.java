@@ -38,7 +38,7 @@ class RemoteKvEngineTest {
     static EngineCore engine() {
         return new EngineCore(
                 EngineGoldenTest.model.language().orElseThrow(),
-                EngineGoldenTest.ops,
+                EngineGoldenTest.backend,
                 EngineGoldenTest.tokenizer,
                 new SchedulerConfig(8, 2048, 4096, 16, 64),
                 List.of(151645, 151643),

@@ -11,6 +11,7 @@ import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
+import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.sampling.Sampler;
 import dev.jepd.engine.sampling.SamplingState;
 import dev.jepd.engine.text.ImageSpan;
@@ -18,9 +19,10 @@ import dev.jepd.engine.text.IncrementalDetokenizer;
 import dev.jepd.engine.text.StopChecker;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -70,7 +72,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     }
 
     private final CausalLm model;
-    private final TensorBackend ops;
+    private final TensorBackend backend;
     private final KvLayout layout;
     private final KvLeaseRegistry leases = new KvLeaseRegistry();
     private final Tokenizer tokenizer;
@@ -92,18 +94,19 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
 
     public EngineCore(
             CausalLm model,
-            TensorBackend ops,
+            TensorBackend backend,
             Tokenizer tokenizer,
             SchedulerConfig config,
             List<Integer> eosIds,
             Sampler sampler) {
         this.model = model;
-        this.ops = ops;
+        this.backend = backend;
         this.tokenizer = tokenizer;
         this.config = config;
         this.pool = new BlockPool(config.numBlocks(), config.blockSize());
         CausalLm.LmShape s = model.shape();
-        this.kv = new PagedKvStore(ops, s.layers(), s.kvHeads(), s.headDim(), config.numBlocks(), config.blockSize());
+        this.kv =
+                new PagedKvStore(backend, s.layers(), s.kvHeads(), s.headDim(), config.numBlocks(), config.blockSize());
         this.layout = new KvLayout(s.layers(), s.kvHeads(), s.headDim(), config.blockSize());
         this.sampler = sampler;
         this.eosIds = eosIds.stream().mapToInt(Integer::intValue).toArray();
@@ -365,9 +368,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             chunks.add(chunk(batch.get(b), chunkLen.get(b)));
             tokens += chunkLen.get(b);
         }
-        List<float[]> logits;
-        try {
-            logits = model.forward(chunks, kv);
+        StepBatch step =
+                StepBatch.pack(chunks, model.shape().ropeAxes(), model.shape().hidden());
+        float[] logits; // [logitRows, vocab]
+        try (Scope scope = backend.open()) {
+            logits = model.forward(step, kv, backend.ops(scope)).toFloats();
         } catch (RuntimeException e) {
             for (Sequence s : batch) {
                 fail(s, e);
@@ -385,7 +390,9 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             if (!chunks.get(b).wantLogits()) {
                 continue;
             }
-            float[] row = logits.get(li++);
+            int vocab = model.shape().vocab();
+            float[] row = Arrays.copyOfRange(logits, li * vocab, (li + 1) * vocab);
+            li++;
             int token = sampler.sample(row, s.sampling);
             s.sampling.appendOutput(token);
             s.append(token);
@@ -445,7 +452,8 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
                 slots[i] = slotsInt[i];
             }
             int width = layout.rowFloats();
-            try (TensorScope scope = ops.scope()) {
+            try (Scope scope = backend.open()) {
+                Ops ops = backend.ops(scope);
                 Tensor idx = ops.fromLongs(slots, rows);
                 for (int l = 0; l < layout.layers(); l++) {
                     // [rows, kvHeads, headDim]: the first rows of the pulled blocks are positions 0..rows-1
@@ -555,8 +563,9 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         }
         float[][] keys = new float[layout.layers()][];
         float[][] values = new float[layout.layers()][];
-        // Its own scope: called on a side-channel thread, which has none.
-        try (TensorScope scope = ops.scope()) {
+        // Its own scope: called on a side-channel thread, beside the step's.
+        try (Scope scope = backend.open()) {
+            Ops ops = backend.ops(scope);
             Tensor idx = ops.fromLongs(slots, slots.length);
             for (int l = 0; l < layout.layers(); l++) {
                 keys[l] = ops.gatherRows(kv.keys(l), idx).toFloats(); // [blocks*bs, kvHeads, headDim]

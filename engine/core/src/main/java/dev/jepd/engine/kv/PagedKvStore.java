@@ -1,8 +1,9 @@
 package dev.jepd.engine.kv;
 
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 
 /**
  * The tensors behind the paged KV cache: per layer one key and one value tensor of
@@ -10,26 +11,28 @@ import dev.jepd.tensor.TensorScope;
  * slots a sequence owns is the block table's business, not this class's.
  */
 public final class PagedKvStore implements AutoCloseable {
-    private final TensorScope scope;
+    private final Scope scope;
     private final Tensor[] keys;
     private final Tensor[] values;
     private final int numSlots;
     private final int blockSize;
 
-    public PagedKvStore(TensorBackend ops, int layers, int kvHeads, int headDim, int numBlocks, int blockSize) {
+    public PagedKvStore(TensorBackend backend, int layers, int kvHeads, int headDim, int numBlocks, int blockSize) {
         this.blockSize = blockSize;
         this.numSlots = Math.multiplyExact(numBlocks, blockSize);
-        // Its own scope, detached: the cache lives as long as the engine that owns it, across steps.
-        this.scope = ops.scope();
+        // Its own root scope: the cache lives as long as the engine that owns it, across steps.
+        this.scope = backend.open();
         try {
+            Ops ops = backend.ops(scope);
             keys = new Tensor[layers];
             values = new Tensor[layers];
             for (int l = 0; l < layers; l++) {
                 keys[l] = ops.zeros(numSlots, kvHeads, headDim);
                 values[l] = ops.zeros(numSlots, kvHeads, headDim);
             }
-        } finally {
-            scope.detach();
+        } catch (RuntimeException e) {
+            scope.close();
+            throw e;
         }
     }
 

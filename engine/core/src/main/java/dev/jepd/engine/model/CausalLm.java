@@ -1,18 +1,19 @@
 package dev.jepd.engine.model;
 
 import dev.jepd.engine.kv.PagedKvStore;
-import java.util.List;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Tensor;
 
 /** A decoder-only language model the generator and scheduler drive step by step over a paged KV cache. */
 public interface CausalLm extends AutoCloseable {
     LmShape shape();
 
     /**
-     * Runs one step over every chunk (continuous batching: prefill chunks and decode tokens together),
-     * writing their keys and values into {@code kv}. Returns the last-token logits of each chunk that
-     * wants them, in chunk order.
+     * Runs one step over the batch (continuous batching: prefill chunks and decode tokens together),
+     * writing the new keys and values into {@code kv}. Returns the logits of the batch's
+     * {@link StepBatch#logitRows() logit rows}, {@code [logitRows, vocab]}, in {@code ops}' scope.
      */
-    List<float[]> forward(List<SequenceChunk> chunks, PagedKvStore kv);
+    Tensor forward(StepBatch batch, PagedKvStore kv, Ops ops);
 
     @Override
     void close();

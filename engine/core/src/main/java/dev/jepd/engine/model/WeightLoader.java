@@ -2,8 +2,8 @@ package dev.jepd.engine.model;
 
 import dev.jepd.engine.safetensors.TensorInfo;
 import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
-import dev.jepd.tensor.TensorBackend;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -102,12 +102,12 @@ public final class WeightLoader {
     }
 
     /**
-     * Checks, then loads every expected tensor into the current scope of {@code ops}, straight from the
-     * mapped checkpoint bytes ({@link TensorBackend#load}: the backend widens bf16/f16 to its compute dtype);
+     * Checks, then loads every expected tensor into the scope of {@code ops}, straight from the
+     * mapped checkpoint bytes ({@link Ops#load}: the backend widens bf16/f16 to its compute dtype);
      * only dtypes the tensor SPI has no type for (F64) go through a float[] first. Returns canonical name →
      * tensor.
      */
-    public Map<String, Tensor> load(TensorSource src, List<WeightSpec> specs, TensorBackend ops, String what) {
+    public Map<String, Tensor> load(TensorSource src, List<WeightSpec> specs, Ops ops, String what) {
         Map<String, String> resolved = check(src, specs, what);
         Map<String, Tensor> out = new HashMap<>();
         for (var e : resolved.entrySet()) {

@@ -1,8 +1,8 @@
 package dev.jepd.engine.model;
 
 import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
-import dev.jepd.tensor.TensorBackend;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -66,7 +66,7 @@ public record WeightTable(String layerPrefix, int layers, List<Entry> top, List<
     }
 
     /** Checks the checkpoint against the table (one error for every problem), then loads and binds it. */
-    public Bound load(WeightLoader loader, TensorSource src, TensorBackend ops, String what) {
+    public Bound load(WeightLoader loader, TensorSource src, Ops ops, String what) {
         return new Bound(loader.load(src, specs(), ops, what));
     }
 

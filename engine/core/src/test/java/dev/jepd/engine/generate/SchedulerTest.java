@@ -11,7 +11,7 @@ import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.PromptPositions;
-import dev.jepd.engine.model.SequenceChunk;
+import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.sampling.Sampler;
 import dev.jepd.engine.sampling.SamplingParams;
 import dev.jepd.engine.text.FinishReason;
@@ -19,16 +19,18 @@ import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.StopReason;
 import dev.jepd.engine.text.TinyTokenizers;
 import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import dev.jepd.tensor.djl.DjlBackend;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
@@ -43,18 +45,18 @@ import org.junit.jupiter.api.Test;
  * computed here without the engine.
  */
 class SchedulerTest {
-    static TensorBackend ops;
+    static TensorBackend backend;
     static Tokenizer tokenizer;
 
     @BeforeAll
     static void load() {
-        ops = new DjlBackend();
+        backend = new DjlBackend();
         tokenizer = Tokenizer.fromJson(TinyTokenizers.tokenizerJson(), "tiny");
     }
 
     @AfterAll
     static void close() {
-        ops.close();
+        backend.close();
     }
 
     /** Next token of a sequence: a letter chosen by a weighted sum over every (token, position) before it. */
@@ -89,31 +91,32 @@ class SchedulerTest {
         }
 
         @Override
-        public List<float[]> forward(List<SequenceChunk> chunks, PagedKvStore kv) {
-            try (TensorScope step = ops.scope()) { // as a model does: one scope per step
-                return forwardInScope(chunks, kv);
+        public Tensor forward(StepBatch batch, PagedKvStore kv, Ops ops) {
+            Set<Long> wanted = new HashSet<>();
+            for (long r : batch.logitRows()) {
+                wanted.add(r);
             }
-        }
-
-        private List<float[]> forwardInScope(List<SequenceChunk> chunks, PagedKvStore kv) {
-            List<float[]> logits = new ArrayList<>();
-            for (SequenceChunk c : chunks) {
-                int n = c.length();
+            float[] logits = new float[batch.logitRows().length * TinyTokenizers.VOCAB];
+            int li = 0;
+            for (StepBatch.SeqAttention a : batch.attention()) {
+                int n = a.length();
                 float[] rows = new float[n * 4];
+                long[] slotRows = new long[n];
                 for (int i = 0; i < n; i++) {
-                    rows[4 * i] = c.tokenIds()[i];
-                    rows[4 * i + 1] = c.positions()[0][i];
+                    rows[4 * i] = batch.tokenIds()[a.offset() + i];
+                    rows[4 * i + 1] = batch.positions()[0][a.offset() + i];
                     rows[4 * i + 2] = 1;
+                    slotRows[i] = batch.slotMapping()[a.offset() + i];
                 }
                 Tensor k = ops.fromFloats(rows, n, 1, 4); // [n, kvHeads, headDim]
-                Tensor slots = ops.fromLongs(c.slots(), n);
+                Tensor slots = ops.fromLongs(slotRows, n);
                 ops.scatterRows(kv.keys(0), slots, k);
                 ops.scatterRows(kv.values(0), slots, k);
-                if (!c.wantLogits()) {
+                if (!wanted.contains((long) a.offset() + n - 1)) {
                     continue;
                 }
                 // Everything attended to, read back through the scheduler's slots: [start + n, 1, 4]
-                long[] context = c.contextSlots();
+                long[] context = a.contextSlots();
                 float[] ctx = ops.gatherRows(kv.keys(0), ops.fromLongs(context, context.length))
                         .toFloats();
                 List<Integer> seq = new ArrayList<>();
@@ -122,11 +125,10 @@ class SchedulerTest {
                     assertEquals(1f, ctx[4 * j + 2], "context slot " + j + " was written");
                     seq.add((int) ctx[4 * j]);
                 }
-                float[] l = new float[TinyTokenizers.VOCAB];
-                l[next(seq)] = 1;
-                logits.add(l);
+                logits[li++ * TinyTokenizers.VOCAB + next(seq)] = 1;
             }
-            return logits;
+            assertEquals(batch.logitRows().length, li, "one logit row per sequence that wants one");
+            return ops.fromFloats(logits, li, TinyTokenizers.VOCAB);
         }
 
         @Override
@@ -174,7 +176,7 @@ class SchedulerTest {
     }
 
     static EngineCore engine(SchedulerConfig cfg) {
-        return new EngineCore(new ToyLm(), ops, tokenizer, cfg, List.of(TinyTokenizers.END), new Sampler(0));
+        return new EngineCore(new ToyLm(), backend, tokenizer, cfg, List.of(TinyTokenizers.END), new Sampler(0));
     }
 
     static void drain(EngineCore core) {

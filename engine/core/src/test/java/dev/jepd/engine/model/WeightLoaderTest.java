@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.jepd.engine.safetensors.DType;
 import dev.jepd.engine.safetensors.SafetensorsFile;
 import dev.jepd.engine.safetensors.SafetensorsWriter;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import dev.jepd.tensor.djl.DjlBackend;
 import java.nio.file.Path;
 import java.util.List;
@@ -38,9 +38,10 @@ class WeightLoaderTest {
                 WeightSpec.single("w.F32", 2, 3),
                 WeightSpec.single("w.F64", 2, 3));
         try (SafetensorsFile src = SafetensorsFile.open(file);
-                TensorBackend ops = new DjlBackend();
-                TensorScope s = ops.scope()) {
-            Map<String, Tensor> loaded = new WeightLoader(Map.of(), List.of()).load(src, specs, ops, "test weights");
+                TensorBackend backend = new DjlBackend();
+                Scope s = backend.open()) {
+            Map<String, Tensor> loaded =
+                    new WeightLoader(Map.of(), List.of()).load(src, specs, backend.ops(s), "test weights");
             assertEquals(4, loaded.size());
             for (WeightSpec spec : specs) {
                 Tensor t = loaded.get(spec.template());

@@ -4,30 +4,33 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 class DjlBackendTest {
-    static TensorBackend ops;
+    static TensorBackend backend;
+    private Ops ops; // bound to the scope each test opens
 
     @BeforeAll
     static void init() {
-        ops = new DjlBackend();
+        backend = new DjlBackend();
     }
 
     @AfterAll
     static void done() {
-        ops.close();
+        backend.close();
     }
 
     @Test
     void linearMatchesHandComputationForOneAndManyRows() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor w = ops.fromFloats(new float[] {1, 2, 3, 4, 5, 6}, 2, 3); // [out=2, in=3]
             Tensor b = ops.fromFloats(new float[] {10, 20}, 2);
             Tensor x1 = ops.fromFloats(new float[] {1, 0, -1}, 1, 3);
@@ -41,7 +44,8 @@ class DjlBackendTest {
 
     @Test
     void gatherAndScatterRows() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor cache = ops.zeros(4, 2);
             ops.scatterRows(cache, ops.fromLongs(new long[] {3, 1}, 2), ops.fromFloats(new float[] {1, 2, 3, 4}, 2, 2));
             assertArrayEquals(new float[] {0, 0, 3, 4, 0, 0, 1, 2}, cache.toFloats());
@@ -52,7 +56,8 @@ class DjlBackendTest {
 
     @Test
     void shapeOpsAndSoftmax() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor a = ops.fromFloats(new float[] {0, 1, 2, 3, 4, 5}, 2, 3);
             assertArrayEquals(
                     new float[] {0, 3, 1, 4, 2, 5}, ops.permute(a, 1, 0).toFloats());
@@ -71,7 +76,8 @@ class DjlBackendTest {
 
     @Test
     void reshapeOfASlicedPermutedViewFollowsLogicalOrder() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             float[] data = new float[24];
             for (int i = 0; i < 24; i++) {
                 data[i] = i;
@@ -91,17 +97,20 @@ class DjlBackendTest {
 
     @Test
     void keptTensorOutlivesChildScope() {
-        try (TensorScope outer = ops.scope()) {
+        try (Scope outer = backend.open()) {
             Tensor kept;
-            try (TensorScope inner = ops.scope()) {
-                kept = inner.keep(ops.fromFloats(new float[] {7}, 1));
+            try (Scope inner = outer.child()) {
+                kept = inner.keep(backend.ops(inner).fromFloats(new float[] {7}, 1));
             }
             assertEquals(7f, kept.toFloats()[0]);
         }
     }
 
     @Test
-    void opOutsideScopeIsAClearError() {
-        assertThrows(IllegalStateException.class, () -> ops.zeros(1));
+    void opOnAClosedScopeIsAClearError() {
+        Scope s = backend.open();
+        Ops closed = backend.ops(s);
+        s.close();
+        assertThrows(IllegalStateException.class, () -> closed.zeros(1));
     }
 }

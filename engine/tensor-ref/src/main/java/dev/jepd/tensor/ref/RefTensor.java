@@ -20,7 +20,7 @@ final class RefTensor implements Tensor {
         this.shape = shape.clone();
         this.dtype = dtype;
         this.owner = owner;
-        long numel = RefBackend.numel(shape);
+        long numel = RefOps.numel(shape);
         this.data = Arena.ofAuto()
                 .allocate(Math.max(1, numel * dtype.byteSize()), 8)
                 .asSlice(0, numel * dtype.byteSize());

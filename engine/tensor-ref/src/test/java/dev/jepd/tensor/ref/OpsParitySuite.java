@@ -7,9 +7,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Device;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.TensorScope;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -39,10 +40,12 @@ public abstract class OpsParitySuite {
     protected static final double TRANSCENDENTAL = 2e-6;
     protected static final double SUMS = 2e-5;
 
-    private TensorBackend ops;
-    private RefBackend ref;
-    private TensorScope opsScope;
-    private TensorScope refScope;
+    private TensorBackend backend;
+    private RefBackend refBackend;
+    private Scope opsScope;
+    private Scope refScope;
+    private Ops ops;
+    private Ops ref;
     private final Random random = new Random(20250101);
 
     /** The backend under test; closed by the suite after the last test. */
@@ -50,20 +53,22 @@ public abstract class OpsParitySuite {
 
     @BeforeAll
     void open() {
-        ops = openBackend();
-        ref = new RefBackend();
+        backend = openBackend();
+        refBackend = new RefBackend();
     }
 
     @AfterAll
     void close() {
-        ops.close();
-        ref.close();
+        backend.close();
+        refBackend.close();
     }
 
     @BeforeEach
     void scopes() {
-        opsScope = ops.scope();
-        refScope = ref.scope();
+        opsScope = backend.open();
+        refScope = refBackend.open();
+        ops = backend.ops(opsScope);
+        ref = refBackend.ops(refScope);
     }
 
     @AfterEach
@@ -76,7 +81,7 @@ public abstract class OpsParitySuite {
 
     /** An input tensor: floats or int64 indices with a shape. */
     protected record Arg(float[] floats, long[] longs, long[] shape) {
-        Tensor make(TensorBackend b) {
+        Tensor make(Ops b) {
             return floats != null ? b.fromFloats(floats, shape) : b.fromLongs(longs, shape);
         }
     }
@@ -105,7 +110,7 @@ public abstract class OpsParitySuite {
     /** An op applied to the inputs made in one backend. */
     @FunctionalInterface
     protected interface Op {
-        Tensor apply(TensorBackend b, Tensor[] in);
+        Tensor apply(Ops b, Tensor[] in);
     }
 
     /** Runs {@code op} on both backends and compares the results. */
@@ -115,7 +120,7 @@ public abstract class OpsParitySuite {
         compare(what, tol, want, got);
     }
 
-    private static Tensor[] make(TensorBackend b, Arg[] args) {
+    private static Tensor[] make(Ops b, Arg[] args) {
         Tensor[] t = new Tensor[args.length];
         for (int i = 0; i < args.length; i++) {
             t[i] = args[i].make(b);
@@ -380,13 +385,13 @@ public abstract class OpsParitySuite {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment want = arena.allocate(15 * 4);
             MemorySegment got = arena.allocate(15 * 4);
-            ref.copyOut(r, want);
-            ops.copyOut(o, got);
+            refBackend.copyOut(r, want);
+            backend.copyOut(o, got);
             assertArrayEquals(want.toArray(ValueLayout.JAVA_BYTE), got.toArray(ValueLayout.JAVA_BYTE), "f32 bytes");
             Tensor li = ops.fromLongs(new long[] {1, -2, 1L << 40}, 3);
             assertEquals(DType.I64, li.dtype());
             MemorySegment longs = arena.allocate(3 * 8);
-            ops.copyOut(li, longs);
+            backend.copyOut(li, longs);
             assertEquals(1L << 40, DType.I64.getLong(longs, 2));
             assertEquals(-2L, DType.I64.getLong(longs, 1));
             assertArrayEquals(new long[] {1, -2, 1L << 40}, li.toLongs());
@@ -396,16 +401,16 @@ public abstract class OpsParitySuite {
     @Test
     void devicesAndRegistrableMemoryAgreeWithCopyOut() {
         Tensor t = ops.fromFloats(new float[] {1, 2, 3}, 3);
-        assertEquals(ops.device(), t.device());
-        assertTrue(ops.device().type() != null);
-        Optional<MemorySegment> seg = ops.registrable(t);
+        assertEquals(backend.device(), t.device());
+        assertTrue(backend.device().type() != null);
+        Optional<MemorySegment> seg = backend.registrable(t);
         if (seg.isPresent()) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment copy = arena.allocate(12);
-                ops.copyOut(t, copy);
+                backend.copyOut(t, copy);
                 assertEquals(-1, copy.mismatch(seg.get().asSlice(0, 12)), "registrable memory holds the tensor");
             }
         }
-        assertEquals(Device.CPU, ref.device());
+        assertEquals(Device.CPU, refBackend.device());
     }
 }

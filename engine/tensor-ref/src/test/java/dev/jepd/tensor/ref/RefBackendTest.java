@@ -6,9 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackendProvider;
-import dev.jepd.tensor.TensorScope;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -16,7 +17,8 @@ import org.junit.jupiter.api.Test;
 
 /** The oracle against values computed by hand (never against itself). */
 class RefBackendTest {
-    private final RefBackend ops = new RefBackend();
+    private final RefBackend backend = new RefBackend();
+    private Ops ops; // bound to the scope each test opens
     private static final float INF = Float.POSITIVE_INFINITY;
 
     private Tensor t(float[] d, long... shape) {
@@ -25,7 +27,8 @@ class RefBackendTest {
 
     @Test
     void elementwiseBroadcastsLikeNumpy() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor a = t(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
             Tensor row = t(new float[] {10, 20, 30}, 3);
             Tensor col = t(new float[] {100, 200}, 2, 1);
@@ -56,7 +59,8 @@ class RefBackendTest {
 
     @Test
     void transcendentalsAtKnownPoints() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor x = t(new float[] {0, 1, -1}, 3);
             assertArrayEquals(
                     new float[] {1, 0.5403023f, 0.5403023f}, ops.cos(x).toFloats(), 1e-7f);
@@ -69,15 +73,16 @@ class RefBackendTest {
             // torch.nn.functional.gelu(torch.tensor([0., 1., -1.])) = [0, 0.8413, -0.1587]
             assertArrayEquals(
                     new float[] {0, 0.8413447f, -0.15865526f}, ops.gelu(x).toFloats(), 1e-7f);
-            assertEquals(0.8427007929497149, RefBackend.erf(1), 1e-15);
-            assertEquals(-0.9953222650189527, RefBackend.erf(-2), 1e-15);
-            assertEquals(0.9999999845827421, RefBackend.erf(4), 1e-15);
+            assertEquals(0.8427007929497149, RefOps.erf(1), 1e-15);
+            assertEquals(-0.9953222650189527, RefOps.erf(-2), 1e-15);
+            assertEquals(0.9999999845827421, RefOps.erf(4), 1e-15);
         }
     }
 
     @Test
     void meanAndSoftmax() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor a = t(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
             Tensor m = ops.meanLastAxis(a);
             assertArrayEquals(new long[] {2, 1}, m.shape());
@@ -93,7 +98,8 @@ class RefBackendTest {
 
     @Test
     void matmulAndLinear() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor a = t(new float[] {1, 2, 3, 4}, 2, 2);
             Tensor b = t(new float[] {5, 6, 7, 8}, 2, 2);
             assertArrayEquals(new float[] {19, 22, 43, 50}, ops.matmul(a, b).toFloats());
@@ -120,7 +126,8 @@ class RefBackendTest {
 
     @Test
     void shapeOps() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             Tensor a = t(new float[] {0, 1, 2, 3, 4, 5}, 2, 3);
             assertArrayEquals(
                     new float[] {0, 3, 1, 4, 2, 5}, ops.permute(a, 1, 0).toFloats());
@@ -148,7 +155,8 @@ class RefBackendTest {
 
     @Test
     void compositesByHand() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             float r = (float) Math.sqrt(12.5);
             float[] rms = ops.rmsNorm(t(new float[] {3, 4}, 1, 2), t(new float[] {1, 2}, 2), 0)
                     .toFloats();
@@ -179,7 +187,8 @@ class RefBackendTest {
 
     @Test
     void pagedAndVarlenAttentionByHand() {
-        try (TensorScope s = ops.scope()) {
+        try (Scope s = backend.open()) {
+            ops = backend.ops(s);
             // One head, d = 1, scale 1; cache slots 2 and 0 hold keys 0 and 1, values 0 and 10.
             Tensor keys = t(new float[] {1, 0, 0}, 3, 1, 1);
             Tensor values = t(new float[] {10, 0, 0}, 3, 1, 1);
@@ -208,8 +217,9 @@ class RefBackendTest {
 
     @Test
     void bytesDtypesAndRegistrableMemory() {
-        try (TensorScope s = ops.scope();
+        try (Scope s = backend.open();
                 Arena arena = Arena.ofConfined()) {
+            ops = backend.ops(s);
             MemorySegment bf16 = MemorySegment.ofArray(new byte[] {(byte) 0x80, 0x3F, 0x00, (byte) 0xC0}); // 1, -2
             Tensor w = ops.load(bf16, DType.BF16, 2);
             assertEquals(DType.F32, w.dtype());
@@ -217,11 +227,11 @@ class RefBackendTest {
             MemorySegment f16 = MemorySegment.ofArray(new byte[] {0x00, 0x3C, 0x00, 0x38}); // 1, 0.5
             assertArrayEquals(new float[] {1, 0.5f}, ops.load(f16, DType.F16, 2).toFloats());
             MemorySegment out = arena.allocate(8);
-            ops.copyOut(w, out);
+            backend.copyOut(w, out);
             assertArrayEquals(
                     new byte[] {0, 0, (byte) 0x80, 0x3F, 0, 0, 0, (byte) 0xC0},
                     out.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
-            assertEquals(-1, out.mismatch(ops.registrable(w).orElseThrow()));
+            assertEquals(-1, out.mismatch(backend.registrable(w).orElseThrow()));
             Tensor idx = ops.fromLongs(new long[] {5, 6}, 2);
             assertEquals(DType.I64, idx.dtype());
             assertArrayEquals(new long[] {5, 6}, idx.toLongs());
@@ -232,16 +242,24 @@ class RefBackendTest {
     @Test
     void scopesKeepAndInvalidate() {
         Tensor dead;
-        try (TensorScope outer = ops.scope()) {
+        Ops outerOps;
+        Tensor orphan;
+        try (Scope outer = backend.open()) {
+            outerOps = backend.ops(outer);
             Tensor kept;
-            try (TensorScope inner = ops.scope()) {
-                kept = inner.keep(ops.fromFloats(new float[] {7}, 1));
-                dead = ops.fromFloats(new float[] {8}, 1);
+            try (Scope inner = outer.child()) {
+                Ops innerOps = backend.ops(inner);
+                kept = inner.keep(innerOps.fromFloats(new float[] {7}, 1));
+                dead = innerOps.fromFloats(new float[] {8}, 1);
             }
             assertEquals(7f, kept.toFloats()[0]);
             assertThrows(IllegalStateException.class, dead::toFloats);
+            Scope open = outer.child();
+            orphan = backend.ops(open).fromFloats(new float[] {9}, 1);
+            assertThrows(IllegalStateException.class, () -> outer.keep(kept)); // a root has no parent
         }
-        assertThrows(IllegalStateException.class, () -> ops.zeros(1));
+        assertThrows(IllegalStateException.class, () -> outerOps.zeros(1));
+        assertThrows(IllegalStateException.class, orphan::toFloats); // closing a scope closes its open children
     }
 
     @Test
