@@ -40,7 +40,7 @@ final class EncodeRoute implements HttpHandler {
         PixelBounds bounds = inputs.bounds(c.mmProcessorKwargs());
         List<MultimodalInputs.Item> items = inputs.load(c.images(), c.hasProcessorKwargs(), bounds);
         List<EncoderRunner.Produced> produced = runner.produce(items, bounds);
-        int imageTokens = produced.stream().mapToInt(p -> p.grid().tokens()).sum();
+        int imageTokens = produced.stream().mapToInt(p -> p.grid().numTokens()).sum();
         String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
         String id = "chatcmpl-"
                 + (given != null ? given : UUID.randomUUID().toString().replace("-", ""));
@@ -48,7 +48,10 @@ final class EncodeRoute implements HttpHandler {
         ObjectNode out = r.complete("", FinishReason.LENGTH.wireName(), null, imageTokens, 1, null);
         ArrayNode ec = out.putObject("jepd").putArray("ec");
         for (EncoderRunner.Produced p : produced) {
-            ec.addObject().put("key", p.key()).put("tokens", p.grid().tokens()).put("computed", p.computed());
+            ec.addObject()
+                    .put("key", p.key())
+                    .put("tokens", p.grid().numTokens())
+                    .put("computed", p.computed());
         }
         // What a point-to-point connector published, keyed by item, for the proxy to copy to the PD request
         // verbatim (vLLM's consumers read params.get(mm_hash)); shared storage publishes nothing, so nothing is added.

@@ -2,7 +2,7 @@ package dev.jepd.encoder;
 
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcTransferParams;
-import dev.jepd.engine.model.ImageGrid;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelBounds;
 import dev.jepd.serving.EncodeBatcher;
 import dev.jepd.serving.EncodedImage;
@@ -48,7 +48,7 @@ public final class EncoderRunner {
             MultimodalInputs.Item it = todo.get(k);
             // Written (atomically) before the node answers: the proxy calls the PD only after our 200.
             EcTransferParams params =
-                    producer.publish(it.key(), e.embeddings(), e.grid().tokens(), e.dim());
+                    producer.publish(it.key(), e.embeddings(), e.grid().numTokens(), e.dim());
             metrics.encodedImages(1);
             metrics.ecSave();
             out.add(new Produced(it.key(), e.grid(), true, params));

@@ -44,14 +44,19 @@ public final class QwenImageProcessor {
     }
 
     public ImageGrid grid(int height, int width, PixelBounds bounds) {
+        ImageSize resized = resize(height, width, bounds);
+        int p = config.patchSize();
+        return new ImageGrid(1, resized.height() / p, resized.width() / p, config.mergeSize());
+    }
+
+    /** The size an image of {@code height × width} is resized to (HF's {@code smart_resize}) within the bounds. */
+    public ImageSize resize(int height, int width, PixelBounds bounds) {
         long min = bounds.minPixels() != null ? bounds.minPixels() : config.minPixels();
         long max = bounds.maxPixels() != null ? bounds.maxPixels() : config.maxPixels();
         if (max < min) {
             throw new IllegalArgumentException("max_pixels " + max + " is below min_pixels " + min);
         }
-        ImageSize resized = SmartResize.resize(height, width, config.factor(), min, max);
-        int p = config.patchSize();
-        return new ImageGrid(resized, 1, resized.height() / p, resized.width() / p, config.mergeSize());
+        return SmartResize.resize(height, width, config.factor(), min, max);
     }
 
     public PixelValues process(RgbImage image) {
@@ -60,8 +65,8 @@ public final class QwenImageProcessor {
 
     public PixelValues process(RgbImage image, PixelBounds bounds) {
         ImageGrid grid = grid(image.height(), image.width(), bounds);
-        RgbImage resized = BicubicResize.resize(
-                image, grid.resized().width(), grid.resized().height());
+        ImageSize size = resize(image.height(), image.width(), bounds);
+        RgbImage resized = BicubicResize.resize(image, size.width(), size.height());
         int p = config.patchSize();
         int m = config.mergeSize();
         int tp = config.temporalPatchSize();

@@ -8,7 +8,6 @@ import dev.jepd.engine.generate.TokenSink;
 import dev.jepd.engine.kv.KvCacheSpec;
 import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.HfSnapshot;
-import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.ModelLoadException;
 import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.engine.model.PromptPositions;
@@ -23,6 +22,7 @@ import dev.jepd.engine.text.QwenChatTemplate;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.StopReason;
 import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelBounds;
 import dev.jepd.media.PixelValues;
 import dev.jepd.media.PreprocessorConfig;
@@ -168,7 +168,7 @@ public final class ModelRuntime implements AutoCloseable {
         List<ImageGrid> grids = new ArrayList<>(images.size());
         List<float[]> embeds = new ArrayList<>(images.size());
         for (int i = 0; i < images.size(); i++) {
-            tokens[i] = images.get(i).grid().tokens();
+            tokens[i] = images.get(i).grid().numTokens();
             grids.add(images.get(i).grid());
             embeds.add(images.get(i).embeddings());
         }

@@ -6,7 +6,7 @@ import dev.jepd.api.MediaErrors;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
 import dev.jepd.engine.connector.EcTransferParams;
-import dev.jepd.engine.model.ImageGrid;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.media.LoadedImage;
 import dev.jepd.media.MediaException;
 import dev.jepd.media.MediaLoader;
@@ -139,7 +139,7 @@ public final class MultimodalInputs {
                 Optional<EcEntry> hit = ec.lookup(
                         it.key(),
                         from.getOrDefault(it.key(), EcTransferParams.none()),
-                        it.grid().tokens(),
+                        it.grid().numTokens(),
                         dim);
                 if (hit.isPresent()) {
                     metrics.ecHit();
@@ -157,7 +157,7 @@ public final class MultimodalInputs {
             out[i] = e;
             metrics.encodedImages(1);
             if (ec != null && produce) {
-                ec.save(items.get(i).key(), e.embeddings(), e.grid().tokens(), e.dim());
+                ec.save(items.get(i).key(), e.embeddings(), e.grid().numTokens(), e.dim());
                 metrics.ecSave();
             }
         }

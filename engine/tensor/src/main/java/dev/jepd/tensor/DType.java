@@ -45,7 +45,7 @@ public enum DType {
     public float getFloat(MemorySegment seg, long i) {
         return switch (this) {
             case F32 -> seg.get(FLOAT_LE, 4 * i);
-            case BF16 -> Float.intBitsToFloat((seg.get(SHORT_LE, 2 * i) & 0xFFFF) << 16);
+            case BF16 -> bf16ToFloat(seg.get(SHORT_LE, 2 * i));
             case F16 -> Float.float16ToFloat(seg.get(SHORT_LE, 2 * i));
             case I64 -> seg.get(LONG_LE, 8 * i);
             case I32 -> seg.get(INT_LE, 4 * i);
@@ -84,7 +84,13 @@ public enum DType {
         }
     }
 
-    private static short floatToBf16(float f) {
+    /** bf16 is the top half of an f32: widening is exact. */
+    public static float bf16ToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+    }
+
+    /** f32 to bf16 with round-to-nearest-even (what torch's {@code .to(torch.bfloat16)} does); NaN stays NaN. */
+    public static short floatToBf16(float f) {
         int bits = Float.floatToRawIntBits(f);
         if (Float.isNaN(f)) {
             return (short) ((bits >>> 16) | 0x40);

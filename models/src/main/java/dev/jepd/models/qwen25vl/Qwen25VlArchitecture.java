@@ -2,13 +2,13 @@ package dev.jepd.models.qwen25vl;
 
 import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.HfSnapshot;
-import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.ModelLoadException;
 import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.text.SpecialTokens;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.models.ModelParts;
 import dev.jepd.models.qwen2.Qwen2Decoder;
 import dev.jepd.models.qwenvl.MropePositions;

@@ -1,7 +1,7 @@
 package dev.jepd.models.qwenvl;
 
-import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.PromptPositions;
+import dev.jepd.media.ImageGrid;
 import java.util.List;
 
 /**
@@ -33,15 +33,15 @@ public final class MropePositions {
                         "prompt has more image token runs than images (" + grids.size() + ")");
             }
             ImageGrid g = grids.get(image++);
-            int lh = g.h() / g.merge();
-            int lw = g.w() / g.merge();
-            int n = g.tokens();
+            int lh = g.gridH() / g.mergeSize();
+            int lw = g.gridW() / g.mergeSize();
+            int n = g.numTokens();
             if (i + n > ids.length) {
                 throw new IllegalArgumentException(
                         "image " + (image - 1) + " needs " + n + " tokens, prompt has " + (ids.length - i) + " left");
             }
             int k = 0;
-            for (int t = 0; t < g.t(); t++) {
+            for (int t = 0; t < g.gridT(); t++) {
                 for (int r = 0; r < lh; r++) {
                     for (int c = 0; c < lw; c++, k++) {
                         if (ids[i + k] != imageTokenId) {

@@ -1,7 +1,6 @@
 package dev.jepd.models.tiny;
 
 import dev.jepd.engine.safetensors.DType;
-import dev.jepd.engine.safetensors.Floats;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -50,7 +49,7 @@ public final class CounterWeights {
 
     /** The bf16 bits of element {@code i}. */
     static short bf16(TensorSpec t, long key, long i) {
-        return Floats.floatToBf16((float) value(t.kind(), t.scale(), uniform(key, i)));
+        return dev.jepd.tensor.DType.floatToBf16((float) value(t.kind(), t.scale(), uniform(key, i)));
     }
 
     /** The whole tensor as the floats a reader gets back from either dtype. */
@@ -58,7 +57,7 @@ public final class CounterWeights {
         long key = tensorKey(t.name(), seed);
         float[] out = new float[Math.toIntExact(t.numel())];
         for (int i = 0; i < out.length; i++) {
-            out[i] = Floats.bf16ToFloat(bf16(t, key, i));
+            out[i] = dev.jepd.tensor.DType.bf16ToFloat(bf16(t, key, i));
         }
         return out;
     }
@@ -74,7 +73,7 @@ public final class CounterWeights {
             }
             case F32 -> {
                 for (int j = 0; j < count; j++) {
-                    out.putFloat(Floats.bf16ToFloat(bf16(t, key, from + j)));
+                    out.putFloat(dev.jepd.tensor.DType.bf16ToFloat(bf16(t, key, from + j)));
                 }
             }
             case F16, F64, I64, I32, I16, I8, U8, BOOL ->

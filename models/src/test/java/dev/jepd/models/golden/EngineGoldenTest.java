@@ -8,7 +8,6 @@ import dev.jepd.engine.generate.GenerationRequest;
 import dev.jepd.engine.generate.SchedulerConfig;
 import dev.jepd.engine.generate.TokenSink;
 import dev.jepd.engine.model.HfSnapshot;
-import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.sampling.Sampler;
@@ -22,6 +21,7 @@ import dev.jepd.engine.text.QwenChatTemplate;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.StopReason;
 import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.models.ModelParts;
 import dev.jepd.models.ModelRegistry;
 import dev.jepd.tensor.TensorBackend;
@@ -93,7 +93,7 @@ class EngineGoldenTest {
                     List.of(ChatMessage.user(
                             new ContentPart.Image(0),
                             new ContentPart.Text(g.json().get("prompt").asText()))),
-                    new int[] {ig.tokens()});
+                    new int[] {ig.numTokens()});
             PromptPositions pos = model.positions(p.ids(), List.of(ig));
             return new GenerationRequest(
                     id,

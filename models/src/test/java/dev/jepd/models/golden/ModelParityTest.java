@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jepd.engine.kv.PagedKvStore;
-import dev.jepd.engine.model.ImageGrid;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
 import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.safetensors.Checkpoint;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen2.Qwen2Decoder;
 import dev.jepd.models.qwen25vl.Qwen25VisionTower;
@@ -134,7 +134,7 @@ class ModelParityTest {
                         java.util.Arrays.copyOf(allSlots, ids.length),
                         java.util.Arrays.copyOf(allSlots, ids.length),
                         0,
-                        List.of(new SequenceChunk.InjectedRows(start, ig.tokens(), embeds, 0)),
+                        List.of(new SequenceChunk.InjectedRows(start, ig.numTokens(), embeds, 0)),
                         true);
                 float[] logits = forward(prefill, kv);
                 decoder.setTap(null);

@@ -1,6 +1,7 @@
 package dev.jepd.engine.model;
 
 import dev.jepd.engine.text.SpecialTokens;
+import dev.jepd.media.ImageGrid;
 import java.util.List;
 import java.util.Optional;
 

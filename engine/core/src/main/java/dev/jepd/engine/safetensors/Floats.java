@@ -4,10 +4,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
-/** Conversions between the stored floating-point dtypes and Java floats. All little-endian. */
+/**
+ * Whole-array conversions between the stored floating-point dtypes and Java floats, little-endian. The
+ * element coding of each dtype is {@link dev.jepd.tensor.DType}'s; only F64, which no tensor has, is here.
+ */
 public final class Floats {
-    private static final ValueLayout.OfShort SHORT_LE =
-            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT_LE =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble DOUBLE_LE =
@@ -15,34 +16,15 @@ public final class Floats {
 
     private Floats() {}
 
-    /** bf16 is the top half of an f32: widening is exact. */
-    public static float bf16ToFloat(short bits) {
-        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
-    }
-
-    /** f32 to bf16 with round-to-nearest-even (what torch's {@code .to(torch.bfloat16)} does); NaN stays NaN. */
-    public static short floatToBf16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        if (Float.isNaN(f)) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        int lsb = (bits >>> 16) & 1;
-        int rounded = bits + 0x7FFF + lsb;
-        return (short) (rounded >>> 16);
-    }
-
     /** Widens {@code count} elements of {@code dtype} starting at byte {@code offset} into {@code out}. */
     public static void widen(MemorySegment src, long offset, DType dtype, float[] out, int outOffset, int count) {
         switch (dtype) {
             case F32 -> MemorySegment.copy(src, FLOAT_LE, offset, out, outOffset, count);
-            case BF16 -> {
+            case BF16, F16 -> {
+                dev.jepd.tensor.DType t = dtype.tensorType().orElseThrow();
+                MemorySegment from = src.asSlice(offset, (long) count * t.byteSize());
                 for (int i = 0; i < count; i++) {
-                    out[outOffset + i] = bf16ToFloat(src.get(SHORT_LE, offset + 2L * i));
-                }
-            }
-            case F16 -> {
-                for (int i = 0; i < count; i++) {
-                    out[outOffset + i] = Float.float16ToFloat(src.get(SHORT_LE, offset + 2L * i));
+                    out[outOffset + i] = t.getFloat(from, i);
                 }
             }
             case F64 -> {
@@ -61,14 +43,10 @@ public final class Floats {
         MemorySegment seg = MemorySegment.ofArray(out);
         switch (dtype) {
             case F32 -> MemorySegment.copy(values, 0, seg, FLOAT_LE, 0, values.length);
-            case BF16 -> {
+            case BF16, F16 -> {
+                dev.jepd.tensor.DType t = dtype.tensorType().orElseThrow();
                 for (int i = 0; i < values.length; i++) {
-                    seg.set(SHORT_LE, 2L * i, floatToBf16(values[i]));
-                }
-            }
-            case F16 -> {
-                for (int i = 0; i < values.length; i++) {
-                    seg.set(SHORT_LE, 2L * i, Float.floatToFloat16(values[i]));
+                    t.setFloat(seg, i, values[i]);
                 }
             }
             case F64, I64, I32, I16, I8, U8, BOOL ->

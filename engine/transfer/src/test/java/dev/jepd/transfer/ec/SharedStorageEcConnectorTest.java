@@ -65,7 +65,7 @@ class SharedStorageEcConnectorTest {
         EcEntry e = c.load(KEY, 6, 16).orElseThrow();
         float[] expected = new float[rows.length];
         for (int i = 0; i < rows.length; i++) {
-            expected[i] = Floats.bf16ToFloat(Floats.floatToBf16(rows[i]));
+            expected[i] = dev.jepd.tensor.DType.bf16ToFloat(dev.jepd.tensor.DType.floatToBf16(rows[i]));
         }
         assertEquals(KEY, e.key());
         assertEquals(6, e.numTokens());
