@@ -3,12 +3,13 @@ package dev.jepd.cli;
 import dev.jepd.engine.safetensors.DType;
 import dev.jepd.models.tiny.TinyQwen25VlWriter;
 import dev.jepd.models.tiny.TinyQwen25VlWriter.Options;
+import dev.jepd.models.tiny.TinyQwen2VlWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code jepd tiny-model}: writes the deterministic tiny Qwen2.5-VL snapshot (the golden checkpoint). */
+/** {@code jepd tiny-model}: writes a deterministic tiny snapshot (a golden checkpoint). */
 @Command(
         name = "tiny-model",
         mixinStandardHelpOptions = true,
@@ -27,8 +28,25 @@ public final class TinyModelCommand implements Callable<Integer> {
     @Option(names = "--untied", description = "Write a separate lm_head.weight (tie_word_embeddings false).")
     boolean untied;
 
+    @Option(
+            names = "--model-family",
+            defaultValue = "qwen2.5-vl",
+            description = "qwen2.5-vl (default; the other flags apply to it) or qwen2-vl (the Qwen2-VL golden"
+                    + " checkpoint, BF16, one file).")
+    String family;
+
     @Override
     public Integer call() throws Exception {
+        switch (family) {
+            case "qwen2.5-vl" -> {}
+            case "qwen2-vl" -> {
+                System.out.println(TinyQwen2VlWriter.ensure(out));
+                return 0;
+            }
+            default ->
+                throw new picocli.CommandLine.ParameterException(
+                        new picocli.CommandLine(this), "--model-family must be qwen2.5-vl or qwen2-vl, not " + family);
+        }
         Options o = Options.golden().withDtype(dtype).withShards(shards).withTiedEmbeddings(!untied);
         System.out.println(TinyQwen25VlWriter.write(out, o));
         return 0;

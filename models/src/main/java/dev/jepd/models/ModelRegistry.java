@@ -4,6 +4,7 @@ import dev.jepd.engine.model.HfSnapshot;
 import dev.jepd.engine.model.ModelLoadException;
 import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.models.qwen25vl.Qwen25VlArchitecture;
+import dev.jepd.models.qwen2vl.Qwen2VlArchitecture;
 import dev.jepd.tensor.TensorBackend;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -19,11 +20,12 @@ public final class ModelRegistry {
 
     private static final Map<String, Loader> LOADERS = new LinkedHashMap<>();
     /** Architectures vLLM serves in this family that JEPD does not implement yet: a clearer error. */
-    private static final Set<String> PLANNED = Set.of(
-            "Qwen2VLForConditionalGeneration", "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration");
+    private static final Set<String> PLANNED =
+            Set.of("Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration");
 
     static {
         LOADERS.put("Qwen2_5_VLForConditionalGeneration", Qwen25VlArchitecture::load);
+        LOADERS.put(Qwen2VlArchitecture.NAME, Qwen2VlArchitecture::load);
     }
 
     private ModelRegistry() {}

@@ -2,8 +2,10 @@ package dev.jepd.models.qwen25vl;
 
 import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen25vl.Qwen25VlWeights.Block;
+import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
@@ -32,7 +34,7 @@ public final class Qwen25VisionTower implements VisionEncoder {
     private final Tensor fc1B; // [4*hidden]
     private final Tensor fc2W; // [out, 4*hidden]
     private final Tensor fc2B; // [out]
-    private final float[] invFreq; // [headDim/4]
+    private final VisionRotary rotary;
     private BiConsumer<String, Tensor> tap;
 
     public Qwen25VisionTower(TensorBackend backend, Qwen25VlConfig config, TensorSource weights) {
@@ -56,12 +58,7 @@ public final class Qwen25VisionTower implements VisionEncoder {
             weightScope.close();
             throw e;
         }
-        int rotaryDim = cfg.headDim() / 2;
-        invFreq = new float[rotaryDim / 2];
-        for (int k = 0; k < invFreq.length; k++) {
-            float exponent = (float) (2 * k) / rotaryDim;
-            invFreq[k] = 1.0f / (float) Math.pow(ROPE_THETA, exponent);
-        }
+        rotary = new VisionRotary(cfg.headDim(), ROPE_THETA);
     }
 
     /** Observes intermediate activations (tests compare them with the reference). */
@@ -107,7 +104,7 @@ public final class Qwen25VisionTower implements VisionEncoder {
         // Into window order, moving whole merge groups of 4 consecutive patches.
         Tensor windowIdx = ops.fromLongs(toLongs(windows.windowIndex()), units);
         x = ops.reshape(ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
-        float[][] cosSin = rotaryTables(grids, windows.windowIndex(), totalPatches);
+        float[][] cosSin = rotary.tables(imageGrids(images), windows.windowIndex(), unit);
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
@@ -154,60 +151,18 @@ public final class Qwen25VisionTower implements VisionEncoder {
         return ops.add(x, ops.linear(mlp, w.downW(), w.downB()));
     }
 
-    /**
-     * cos and sin of the 2-D rotary angles, per patch in window order, each row
-     * {@code [h·f, w·f, h·f, w·f]} for the {@code headDim/4} frequencies f.
-     */
-    private float[][] rotaryTables(List<VisionWindows.Grid> grids, int[] windowIndex, int totalPatches) {
-        int merge = cfg.spatialMergeSize();
-        int unit = cfg.mergeUnit();
-        int hd = cfg.headDim();
-        int quarter = invFreq.length;
-        // Row and column of every patch in the processor's order (merge groups contiguous).
-        int[] rows = new int[totalPatches];
-        int[] cols = new int[totalPatches];
-        int p = 0;
-        for (VisionWindows.Grid g : grids) {
-            for (int t = 0; t < g.t(); t++) {
-                for (int bh = 0; bh < g.h() / merge; bh++) {
-                    for (int bw = 0; bw < g.w() / merge; bw++) {
-                        for (int i = 0; i < merge; i++) {
-                            for (int j = 0; j < merge; j++) {
-                                rows[p] = bh * merge + i;
-                                cols[p] = bw * merge + j;
-                                p++;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        float[] cos = new float[totalPatches * hd];
-        float[] sin = new float[totalPatches * hd];
-        int out = 0;
-        for (int wi : windowIndex) {
-            for (int k = 0; k < unit; k++, out++) {
-                int src = wi * unit + k;
-                for (int f = 0; f < quarter; f++) {
-                    float angH = rows[src] * invFreq[f];
-                    float angW = cols[src] * invFreq[f];
-                    for (int rep = 0; rep < 2; rep++) {
-                        int base = out * hd + rep * (hd / 2);
-                        cos[base + f] = (float) Math.cos(angH);
-                        sin[base + f] = (float) Math.sin(angH);
-                        cos[base + quarter + f] = (float) Math.cos(angW);
-                        sin[base + quarter + f] = (float) Math.sin(angW);
-                    }
-                }
-            }
-        }
-        return new float[][] {cos, sin};
-    }
-
     private void tap(String name, Tensor t) {
         if (tap != null) {
             tap.accept(name, t);
         }
+    }
+
+    private List<ImageGrid> imageGrids(List<PixelValues> images) {
+        List<ImageGrid> out = new ArrayList<>(images.size());
+        for (PixelValues p : images) {
+            out.add(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), cfg.spatialMergeSize()));
+        }
+        return out;
     }
 
     static long[] toLongs(int[] a) {

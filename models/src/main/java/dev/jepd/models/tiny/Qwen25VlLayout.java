@@ -107,8 +107,21 @@ public final class Qwen25VlLayout {
 
     /** The init rule for a name: exactly one must match, else the table is wrong. */
     static TensorSpec spec(String name, long[] shape) {
+        return match(INIT, name, shape);
+    }
+
+    /** As {@link #spec(String, long[])} over the text rules of {@link #INIT} and {@code extra}. */
+    static TensorSpec spec(List<InitRule> extra, String name, long[] shape) {
+        List<InitRule> rules = new ArrayList<>(extra);
+        INIT.stream()
+                .filter(r -> !r.template().startsWith(dev.jepd.models.qwenvl.QwenVlCheckpoint.VISION))
+                .forEach(rules::add);
+        return match(rules, name, shape);
+    }
+
+    private static TensorSpec match(List<InitRule> rules, String name, long[] shape) {
         List<InitRule> matching =
-                INIT.stream().filter(r -> r.pattern().matcher(name).matches()).toList();
+                rules.stream().filter(r -> r.pattern().matcher(name).matches()).toList();
         if (matching.size() != 1) {
             throw new IllegalStateException(
                     "tensor " + name + " matches " + matching.size() + " init rules (needs exactly one): "

@@ -20,8 +20,11 @@ public final class TinyModels {
      * The tiny fixture of every architecture the registry implements, keyed like the registry (config.json
      * {@code architectures}); each writes the checkpoint the goldens were made from.
      */
-    public static final Map<String, Fixture> BY_ARCHITECTURE =
-            Map.of("Qwen2_5_VLForConditionalGeneration", TinyModels::ensureGolden);
+    public static final Map<String, Fixture> BY_ARCHITECTURE = Map.of(
+            "Qwen2_5_VLForConditionalGeneration",
+            TinyModels::ensureGolden,
+            dev.jepd.models.qwen2vl.Qwen2VlArchitecture.NAME,
+            TinyQwen2VlWriter::ensure);
 
     private TinyModels() {}
 

@@ -36,7 +36,10 @@ public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Pa
     }
 
     public static GoldenCase load(String name) {
-        Path dir = root();
+        return load(root(), name);
+    }
+
+    private static GoldenCase load(Path dir, String name) {
         try {
             JsonNode json = new ObjectMapper()
                     .readTree(dir.resolve("cases/" + name + ".json").toFile());
@@ -44,7 +47,7 @@ public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Pa
                     name,
                     json,
                     SafetensorsFile.open(dir.resolve("cases/" + name + ".safetensors")),
-                    dir.resolve(json.get("image").asText()));
+                    root().resolve(json.get("image").asText()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

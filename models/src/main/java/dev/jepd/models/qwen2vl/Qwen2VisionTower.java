@@ -1,0 +1,147 @@
+package dev.jepd.models.qwen2vl;
+
+import dev.jepd.engine.model.VisionEncoder;
+import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.media.ImageGrid;
+import dev.jepd.media.PixelValues;
+import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.models.qwenvl.VisionRotary;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+
+/**
+ * The Qwen2-VL vision tower: Conv3d patch embedding as one linear, 2-D rotary on (row, col), full attention
+ * within each image frame in every block, LayerNorm + QuickGELU blocks, and the merger (LayerNorm, 4
+ * neighbours side by side, Linear, GELU, Linear). Patches stay in the processor's order throughout.
+ */
+public final class Qwen2VisionTower implements VisionEncoder {
+    private static final float EPS = 1e-6f;
+    private static final double ROPE_THETA = 10000.0;
+
+    private final Qwen2VlConfig.Vision cfg;
+    // The weights' scope lives exactly as long as this tower.
+    private final Scope weightScope;
+    private final Qwen2VlWeights.Vision w;
+    private final VisionRotary rotary;
+    private BiConsumer<String, Tensor> tap;
+
+    public Qwen2VisionTower(TensorBackend backend, Qwen2VlConfig config, TensorSource weights) {
+        this.cfg = config.vision();
+        this.weightScope = backend.open();
+        try {
+            Ops ops = backend.ops(weightScope);
+            w = Qwen2VlWeights.Vision.of(
+                    Qwen2VlWeights.visionTable(config)
+                            .load(QwenVlCheckpoint.visionLoader(), weights, ops, "the Qwen2-VL vision tower"),
+                    cfg,
+                    ops);
+        } catch (RuntimeException e) {
+            weightScope.close();
+            throw e;
+        }
+        rotary = new VisionRotary(cfg.headDim(), ROPE_THETA);
+    }
+
+    /** Observes intermediate activations (tests compare them with the reference). */
+    public void setTap(BiConsumer<String, Tensor> tap) {
+        this.tap = tap;
+    }
+
+    @Override
+    public int embeddingDim() {
+        return cfg.outHiddenSize();
+    }
+
+    @Override
+    public List<Tensor> encode(List<PixelValues> images, Ops ops) {
+        if (images.isEmpty()) {
+            return List.of();
+        }
+        int merge = cfg.spatialMergeSize();
+        int unit = cfg.mergeUnit();
+        int hidden = cfg.embedDim();
+        List<ImageGrid> grids = new ArrayList<>(images.size());
+        List<Integer> frames = new ArrayList<>();
+        frames.add(0);
+        int totalPatches = 0;
+        for (PixelValues p : images) {
+            if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
+                throw new IllegalArgumentException(
+                        "image grid " + p.gridH() + "x" + p.gridW() + " is not a multiple of the merge size " + merge);
+            }
+            grids.add(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), merge));
+            for (int t = 0; t < p.gridT(); t++) {
+                frames.add(frames.getLast() + p.gridH() * p.gridW()); // attention never crosses a frame
+            }
+            totalPatches += p.numPatches();
+        }
+        int[] segments = frames.stream().mapToInt(Integer::intValue).toArray();
+        int units = totalPatches / unit;
+
+        float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
+        int off = 0;
+        for (PixelValues p : images) {
+            System.arraycopy(p.data(), 0, pixels, off, p.data().length);
+            off += p.data().length;
+        }
+        Tensor x = ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), w.patchEmbed(), null); // [N, embed]
+        tap("patch_embed", x);
+        float[][] cosSin = rotary.tables(grids, null, unit);
+        Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
+        Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
+
+        for (int b = 0; b < w.blocks().size(); b++) {
+            x = block(ops, w.blocks().get(b), x, cos, sin, segments);
+            tap("block_out." + b, x);
+        }
+
+        Tensor m = ops.layerNorm(x, w.mergerNormW(), w.mergerNormB(), EPS);
+        m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*embed]
+        m = ops.linear(ops.gelu(ops.linear(m, w.fc1W(), w.fc1B())), w.fc2W(), w.fc2B()); // [N/4, out]
+        if (images.size() == 1) {
+            return List.of(m);
+        }
+        List<Tensor> out = new ArrayList<>(images.size());
+        int row = 0;
+        for (PixelValues p : images) {
+            int tokens = p.numPatches() / unit;
+            out.add(ops.slice(m, 0, row, row + tokens)); // [tokens, out]
+            row += tokens;
+        }
+        return out;
+    }
+
+    private Tensor block(Ops ops, Qwen2VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
+        long n = x.dim(0);
+        int heads = cfg.numHeads();
+        int hd = cfg.headDim();
+        Tensor h = ops.layerNorm(x, b.norm1W(), b.norm1B(), EPS);
+        Tensor qkv = ops.reshape(ops.linear(h, b.qkvW(), b.qkvB()), n, 3, heads, hd); // [N, 3, heads, hd]
+        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]
+        Tensor q = ops.rotary(ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, hd), cos, sin);
+        Tensor k = ops.rotary(ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, hd), cos, sin);
+        Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, hd);
+        Tensor attn = ops.varlenAttention(q, k, v, segments, (float) (1.0 / Math.sqrt(hd))); // [heads, N, hd]
+        attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);
+        x = ops.add(x, ops.linear(attn, b.projW(), b.projB()));
+        Tensor h2 = ops.layerNorm(x, b.norm2W(), b.norm2B(), EPS);
+        Tensor mlp = ops.linear(ops.quickGelu(ops.linear(h2, b.fc1W(), b.fc1B())), b.fc2W(), b.fc2B());
+        return ops.add(x, mlp);
+    }
+
+    private void tap(String name, Tensor t) {
+        if (tap != null) {
+            tap.accept(name, t);
+        }
+    }
+
+    @Override
+    public void close() {
+        weightScope.close();
+    }
+}
