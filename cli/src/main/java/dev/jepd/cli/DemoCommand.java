@@ -10,6 +10,7 @@ import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import dev.jepd.models.tiny.TinyModels;
+import dev.jepd.models.tiny.TinyQwen2VlWriter;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -40,6 +41,12 @@ public final class DemoCommand implements Callable<Integer> {
                     + " 1e1p1d, 2e2p2d.")
     String topology;
 
+    @Option(
+            names = "--model-family",
+            defaultValue = "qwen2.5-vl",
+            description = "The built-in tiny model to serve: qwen2.5-vl (default) or qwen2-vl.")
+    String family;
+
     @Option(names = "--once", description = "Exit (stopping the nodes) after the request.")
     boolean once;
 
@@ -54,8 +61,18 @@ public final class DemoCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         Path home = Path.of(System.getProperty("jepd.home", ".")).toAbsolutePath();
         Path dir = workDir != null ? workDir : home.resolve("target").resolve("demo");
-        Path model = TinyModels.ensureGolden(home.resolve("target").resolve("tiny-qwen2.5-vl"));
-        out.println("model : " + model + " (tiny random-weight Qwen2.5-VL: the answer is gibberish by design)");
+        Path model =
+                switch (family) {
+                    case "qwen2.5-vl" ->
+                        TinyModels.ensureGolden(home.resolve("target").resolve("tiny-qwen2.5-vl"));
+                    case "qwen2-vl" ->
+                        TinyQwen2VlWriter.ensure(home.resolve("target").resolve("tiny-qwen2-vl"));
+                    default ->
+                        throw new picocli.CommandLine.ParameterException(
+                                new picocli.CommandLine(this),
+                                "--model-family must be qwen2.5-vl or qwen2-vl, not " + family);
+                };
+        out.println("model : " + model + " (tiny random-weight " + family + ": the answer is gibberish by design)");
         out.println("logs  : " + dir.resolve("logs"));
         long t0 = System.nanoTime();
         LocalCluster.Topology topo = LocalCluster.Topology.parse(topology);

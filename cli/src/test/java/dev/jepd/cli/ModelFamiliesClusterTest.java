@@ -1,0 +1,109 @@
+package dev.jepd.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.models.chat.completions.ChatCompletionContentPart;
+import com.openai.models.chat.completions.ChatCompletionContentPartImage;
+import com.openai.models.chat.completions.ChatCompletionContentPartText;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import dev.jepd.engine.safetensors.SafetensorsFile;
+import dev.jepd.models.tiny.TinyQwen2VlWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Base64;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The model families other than Qwen2.5-VL (whose paths the e2e suite covers) through the whole cluster, as real
+ * processes on loopback: each topology's answer through the proxy must be Hugging Face's own greedy text for the
+ * image (the family's goldens), and the EC file the encoder wrote must hold the family's width in BF16.
+ */
+class ModelFamiliesClusterTest {
+    static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden")
+            .toAbsolutePath()
+            .normalize();
+
+    @ParameterizedTest
+    @ValueSource(strings = {"1e1pd", "1e1p1d"})
+    void qwen2VlAnswersAsTransformersInEveryTopology(String topology) throws Exception {
+        // Under target/, so the nodes' logs stay for a failure's reader.
+        Path tmp = Path.of("target", "families", "qwen2-vl-" + topology).toAbsolutePath();
+        Files.createDirectories(tmp);
+        Path model = TinyQwen2VlWriter.ensure(Path.of("target", "tiny-qwen2-vl").toAbsolutePath());
+        // The cluster's nodes run this build's classes (the test classpath), not bin/jepd's packaged jars.
+        Path launcher = tmp.resolve("jepd");
+        String java = "'" + ProcessHandle.current().info().command().orElse("java")
+                + "' --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true -XX:+UseParallelGC -Xmx2g -cp '"
+                + System.getProperty("java.class.path") + "' ";
+        Files.writeString( // as bin/jepd: the proxy has its own main class
+                launcher,
+                "#!/bin/sh\nif [ \"$1\" = proxy ]; then shift; exec " + java + "dev.jepd.proxy.ProxyMain \"$@\"; fi\n"
+                        + "exec " + java + "dev.jepd.cli.Jepd \"$@\"\n");
+        launcher.toFile().setExecutable(true);
+        System.setProperty("jepd.launcher", launcher.toString());
+        try (LocalCluster cluster = LocalCluster.start(tmp, model, List.of(), LocalCluster.Topology.parse(topology))) {
+            OpenAIClient client = OpenAIOkHttpClient.builder()
+                    .baseUrl(cluster.proxyUrl() + "/v1")
+                    .apiKey("unused")
+                    .build();
+            for (String image : List.of("img_112x84", "img_100x61")) {
+                String answer = client.chat()
+                        .completions()
+                        .create(params(image))
+                        .choices()
+                        .getFirst()
+                        .message()
+                        .content()
+                        .orElseThrow();
+                assertEquals(golden("qwen2-vl_" + image), answer, topology + " " + image);
+            }
+            List<Path> ecFiles;
+            try (Stream<Path> s = Files.walk(cluster.ec())) {
+                ecFiles = s.filter(p -> p.getFileName().toString().equals("encoder_cache.safetensors"))
+                        .toList();
+            }
+            assertEquals(2, ecFiles.size(), "one EC entry per image: " + ecFiles);
+            for (Path f : ecFiles) {
+                try (SafetensorsFile ec = SafetensorsFile.open(f)) {
+                    long[] shape = ec.info("ec_cache").shape();
+                    assertEquals(64, shape[1], "the language model's hidden size");
+                    assertTrue(shape[0] == 12 || shape[0] == 8, "image tokens " + shape[0]);
+                    assertEquals("BF16", ec.info("ec_cache").dtype().name());
+                }
+            }
+        }
+    }
+
+    static ChatCompletionCreateParams params(String image) throws Exception {
+        String url = "data:image/png;base64,"
+                + Base64.getEncoder().encodeToString(Files.readAllBytes(GOLDEN.resolve("images/" + image + ".png")));
+        return ChatCompletionCreateParams.builder()
+                .model("tiny")
+                .addUserMessageOfArrayOfContentParts(List.of(
+                        ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
+                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder()
+                                        .url(url)
+                                        .build())
+                                .build()),
+                        ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder()
+                                .text("Describe this image.")
+                                .build())))
+                .maxCompletionTokens(16)
+                .temperature(0.0)
+                .build();
+    }
+
+    static String golden(String caseName) throws Exception {
+        return new ObjectMapper()
+                .readTree(GOLDEN.resolve("cases/" + caseName + ".json").toFile())
+                .get("generated_text")
+                .asText();
+    }
+}
