@@ -43,7 +43,7 @@ public final class Qwen25VlWork {
         // qkv [h → 3h], proj [h → h], gate and up [h → i], down [i → h]
         long products = 2 * n * h * (3 * h + h + 2 * i + i);
         VisionWindows w = VisionWindows.of(
-                List.of(new VisionWindows.Grid(gridT, gridH, gridW)),
+                List.of(new dev.jepd.media.ImageGrid(gridT, gridH, gridW, v.spatialMergeSize())),
                 v.windowSize(),
                 v.patchSize(),
                 v.spatialMergeSize());

@@ -2,15 +2,14 @@ package dev.jepd.models.qwen25vl;
 
 import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
-import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen25vl.Qwen25VlWeights.Block;
+import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
 
@@ -79,32 +78,18 @@ public final class Qwen25VisionTower implements VisionEncoder {
         int merge = cfg.spatialMergeSize();
         int unit = cfg.mergeUnit();
         int hidden = cfg.hiddenSize();
-        List<VisionWindows.Grid> grids = new ArrayList<>();
-        int totalPatches = 0;
-        for (PixelValues p : images) {
-            if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
-                throw new IllegalArgumentException(
-                        "image grid " + p.gridH() + "x" + p.gridW() + " is not a multiple of the merge size " + merge);
-            }
-            grids.add(new VisionWindows.Grid(p.gridT(), p.gridH(), p.gridW()));
-            totalPatches += p.numPatches();
-        }
-        VisionWindows windows = VisionWindows.of(grids, cfg.windowSize(), cfg.patchSize(), merge);
+        VisionBatch batch = VisionBatch.of(images, merge, cfg.patchDim());
+        int totalPatches = batch.patches();
+        VisionWindows windows = VisionWindows.of(batch.grids(), cfg.windowSize(), cfg.patchSize(), merge);
         int units = totalPatches / unit;
-
-        float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
-        int off = 0;
-        for (PixelValues p : images) {
-            System.arraycopy(p.data(), 0, pixels, off, p.data().length);
-            off += p.data().length;
-        }
-        Tensor x = ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
+        Tensor x = ops.linear(
+                ops.fromFloats(batch.pixels(), totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
         tap("patch_embed", x);
 
         // Into window order, moving whole merge groups of 4 consecutive patches.
         Tensor windowIdx = ops.fromLongs(toLongs(windows.windowIndex()), units);
         x = ops.reshape(ops.gatherRows(ops.reshape(x, units, (long) unit * hidden), windowIdx), totalPatches, hidden);
-        float[][] cosSin = rotary.tables(imageGrids(images), windows.windowIndex(), unit);
+        float[][] cosSin = rotary.tables(batch.grids(), windows.windowIndex(), unit);
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
@@ -119,17 +104,7 @@ public final class Qwen25VisionTower implements VisionEncoder {
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
         m = ops.linear(ops.gelu(ops.linear(m, fc1W, fc1B)), fc2W, fc2B); // [N/4, out]
         m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
-        if (images.size() == 1) {
-            return List.of(m);
-        }
-        List<Tensor> out = new ArrayList<>(images.size());
-        int row = 0;
-        for (PixelValues p : images) {
-            int tokens = p.numPatches() / unit;
-            out.add(ops.slice(m, 0, row, row + tokens)); // [tokens, out]
-            row += tokens;
-        }
-        return out;
+        return batch.perImage(ops, m);
     }
 
     private Tensor block(Ops ops, Block w, Tensor x, Tensor cos, Tensor sin, int[] segments) {
@@ -155,14 +130,6 @@ public final class Qwen25VisionTower implements VisionEncoder {
         if (tap != null) {
             tap.accept(name, t);
         }
-    }
-
-    private List<ImageGrid> imageGrids(List<PixelValues> images) {
-        List<ImageGrid> out = new ArrayList<>(images.size());
-        for (PixelValues p : images) {
-            out.add(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), cfg.spatialMergeSize()));
-        }
-        return out;
     }
 
     static long[] toLongs(int[] a) {

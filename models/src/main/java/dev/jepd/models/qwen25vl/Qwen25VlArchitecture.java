@@ -1,32 +1,26 @@
 package dev.jepd.models.qwen25vl;
 
-import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.HfSnapshot;
 import dev.jepd.engine.model.ModelLoadException;
 import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.engine.model.PromptPositions;
-import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.text.SpecialTokens;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.models.ModelParts;
-import dev.jepd.models.qwen2.Qwen2Decoder;
 import dev.jepd.models.qwenvl.MropePositions;
+import dev.jepd.models.qwenvl.QwenVlModel;
 import dev.jepd.tensor.TensorBackend;
 import java.io.IOException;
 import java.util.List;
-import java.util.Optional;
 
 /** Qwen2_5_VLForConditionalGeneration: the vision tower, the M-RoPE Qwen2 decoder, and their glue. */
-public final class Qwen25VlArchitecture implements MultimodalModel {
+public final class Qwen25VlArchitecture extends QwenVlModel {
     private final Qwen25VlConfig config;
-    private final Qwen25VisionTower vision;
-    private final Qwen2Decoder language;
 
-    private Qwen25VlArchitecture(Qwen25VlConfig config, Qwen25VisionTower vision, Qwen2Decoder language) {
+    private Qwen25VlArchitecture(Qwen25VlConfig config, Parts<Qwen25VisionTower> parts) {
+        super(parts.vision(), parts.language());
         this.config = config;
-        this.vision = vision;
-        this.language = language;
     }
 
     public static MultimodalModel load(HfSnapshot snapshot, TensorBackend backend, ModelParts parts) {
@@ -38,16 +32,11 @@ public final class Qwen25VlArchitecture implements MultimodalModel {
         }
         // The checkpoint's mapping lives only while the weights are copied into tensors.
         try (Checkpoint weights = Checkpoint.open(snapshot.dir())) {
-            Qwen25VisionTower tower = parts.vision() ? new Qwen25VisionTower(backend, config, weights) : null;
-            try {
-                Qwen2Decoder decoder = parts.language() ? Qwen25VlModel.decoder(backend, config, weights) : null;
-                return new Qwen25VlArchitecture(config, tower, decoder);
-            } catch (RuntimeException e) {
-                if (tower != null) {
-                    tower.close();
-                }
-                throw e;
-            }
+            return new Qwen25VlArchitecture(
+                    config,
+                    Parts.load(
+                            () -> parts.vision() ? new Qwen25VisionTower(backend, config, weights) : null,
+                            () -> parts.language() ? Qwen25VlModel.decoder(backend, config, weights) : null));
         }
     }
 
@@ -58,16 +47,6 @@ public final class Qwen25VlArchitecture implements MultimodalModel {
     @Override
     public String architecture() {
         return "Qwen2_5_VLForConditionalGeneration";
-    }
-
-    @Override
-    public Optional<VisionEncoder> vision() {
-        return Optional.ofNullable(vision);
-    }
-
-    @Override
-    public Optional<CausalLm> language() {
-        return Optional.ofNullable(language);
     }
 
     @Override
@@ -88,15 +67,5 @@ public final class Qwen25VlArchitecture implements MultimodalModel {
     @Override
     public int maxPositionEmbeddings() {
         return config.maxPositionEmbeddings();
-    }
-
-    @Override
-    public void close() {
-        if (vision != null) {
-            vision.close();
-        }
-        if (language != null) {
-            language.close();
-        }
     }
 }

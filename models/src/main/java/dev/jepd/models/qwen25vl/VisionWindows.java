@@ -1,5 +1,6 @@
 package dev.jepd.models.qwen25vl;
 
+import dev.jepd.media.ImageGrid;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -15,27 +16,26 @@ import java.util.List;
 public record VisionWindows(int[] windowIndex, int[] windowSegments, int[] frameSegments) {
 
     /** One image grid in patches. */
-    public record Grid(int t, int h, int w) {}
 
     /**
      * @param windowSize the window in pixels (config {@code window_size})
      */
-    public static VisionWindows of(List<Grid> grids, int windowSize, int patchSize, int merge) {
+    public static VisionWindows of(List<ImageGrid> grids, int windowSize, int patchSize, int merge) {
         int unitsPerWindowSide = windowSize / merge / patchSize;
         int mergeUnit = merge * merge;
         List<Integer> index = new ArrayList<>();
         List<Integer> windows = new ArrayList<>(List.of(0));
         List<Integer> frames = new ArrayList<>(List.of(0));
         int base = 0;
-        for (Grid g : grids) {
-            int lh = g.h() / merge;
-            int lw = g.w() / merge;
+        for (ImageGrid g : grids) {
+            int lh = g.gridH() / merge;
+            int lw = g.gridW() / merge;
             // As the reference: the padding is a full window when the side is already a multiple.
             int padH = unitsPerWindowSide - lh % unitsPerWindowSide;
             int padW = unitsPerWindowSide - lw % unitsPerWindowSide;
             int nwh = (lh + padH) / unitsPerWindowSide;
             int nww = (lw + padW) / unitsPerWindowSide;
-            for (int t = 0; t < g.t(); t++) {
+            for (int t = 0; t < g.gridT(); t++) {
                 for (int wh = 0; wh < nwh; wh++) {
                     for (int ww = 0; ww < nww; ww++) {
                         int count = 0;
@@ -54,9 +54,9 @@ public record VisionWindows(int[] windowIndex, int[] windowSegments, int[] frame
                         }
                     }
                 }
-                frames.add(frames.getLast() + g.h() * g.w());
+                frames.add(frames.getLast() + g.gridH() * g.gridW());
             }
-            base += g.t() * lh * lw;
+            base += g.gridT() * lh * lw;
         }
         return new VisionWindows(toArray(index), toArray(windows), toArray(frames));
     }

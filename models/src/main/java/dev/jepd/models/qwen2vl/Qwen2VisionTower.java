@@ -2,15 +2,14 @@ package dev.jepd.models.qwen2vl;
 
 import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
-import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
 
@@ -62,36 +61,15 @@ public final class Qwen2VisionTower implements VisionEncoder {
         if (images.isEmpty()) {
             return List.of();
         }
-        int merge = cfg.spatialMergeSize();
         int unit = cfg.mergeUnit();
         int hidden = cfg.embedDim();
-        List<ImageGrid> grids = new ArrayList<>(images.size());
-        List<Integer> frames = new ArrayList<>();
-        frames.add(0);
-        int totalPatches = 0;
-        for (PixelValues p : images) {
-            if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
-                throw new IllegalArgumentException(
-                        "image grid " + p.gridH() + "x" + p.gridW() + " is not a multiple of the merge size " + merge);
-            }
-            grids.add(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), merge));
-            for (int t = 0; t < p.gridT(); t++) {
-                frames.add(frames.getLast() + p.gridH() * p.gridW()); // attention never crosses a frame
-            }
-            totalPatches += p.numPatches();
-        }
-        int[] segments = frames.stream().mapToInt(Integer::intValue).toArray();
+        VisionBatch batch = VisionBatch.of(images, cfg.spatialMergeSize(), cfg.patchDim());
+        int totalPatches = batch.patches();
+        int[] segments = batch.frameSegments(); // attention never crosses a frame
         int units = totalPatches / unit;
-
-        float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
-        int off = 0;
-        for (PixelValues p : images) {
-            System.arraycopy(p.data(), 0, pixels, off, p.data().length);
-            off += p.data().length;
-        }
-        Tensor x = ops.linear(ops.fromFloats(pixels, totalPatches, cfg.patchDim()), w.patchEmbed(), null); // [N, embed]
+        Tensor x = ops.linear(ops.fromFloats(batch.pixels(), totalPatches, cfg.patchDim()), w.patchEmbed(), null);
         tap("patch_embed", x);
-        float[][] cosSin = rotary.tables(grids, null, unit);
+        float[][] cosSin = rotary.tables(batch.grids(), null, unit);
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
@@ -103,17 +81,7 @@ public final class Qwen2VisionTower implements VisionEncoder {
         Tensor m = ops.layerNorm(x, w.mergerNormW(), w.mergerNormB(), EPS);
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*embed]
         m = ops.linear(ops.gelu(ops.linear(m, w.fc1W(), w.fc1B())), w.fc2W(), w.fc2B()); // [N/4, out]
-        if (images.size() == 1) {
-            return List.of(m);
-        }
-        List<Tensor> out = new ArrayList<>(images.size());
-        int row = 0;
-        for (PixelValues p : images) {
-            int tokens = p.numPatches() / unit;
-            out.add(ops.slice(m, 0, row, row + tokens)); // [tokens, out]
-            row += tokens;
-        }
-        return out;
+        return batch.perImage(ops, m);
     }
 
     private Tensor block(Ops ops, Qwen2VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
