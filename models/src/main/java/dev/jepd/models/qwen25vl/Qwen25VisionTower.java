@@ -1,17 +1,15 @@
 package dev.jepd.models.qwen25vl;
 
-import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen25vl.Qwen25VlWeights.Block;
 import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
+import dev.jepd.models.qwenvl.VisionTowerBase;
 import dev.jepd.tensor.Ops;
-import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import java.util.List;
-import java.util.function.BiConsumer;
 
 /**
  * The Qwen2.5-VL vision transformer (DESIGN §5.3): patch embedding as a matmul on flattened patches, 2-D
@@ -19,50 +17,23 @@ import java.util.function.BiConsumer;
  * and the merger that groups 2×2 neighbours into one LM-sized token. Several images run as one batch:
  * their patches are concatenated and attention never crosses an image's frames.
  */
-public final class Qwen25VisionTower implements VisionEncoder {
+public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vision> {
     private static final float EPS = 1e-6f;
     private static final double ROPE_THETA = 10000.0;
 
     private final Qwen25VlConfig.VisionConfig cfg;
-    // The weights' scope lives exactly as long as this tower.
-    private final Scope weightScope;
-    private final Tensor patchEmbed; // [hidden, C*tp*p*p]
-    private final Block[] blocks;
-    private final Tensor mergerNorm; // [hidden]
-    private final Tensor fc1W; // [4*hidden, 4*hidden]
-    private final Tensor fc1B; // [4*hidden]
-    private final Tensor fc2W; // [out, 4*hidden]
-    private final Tensor fc2B; // [out]
     private final VisionRotary rotary;
-    private BiConsumer<String, Tensor> tap;
 
     public Qwen25VisionTower(TensorBackend backend, Qwen25VlConfig config, TensorSource weights) {
+        super(
+                backend,
+                ops -> Qwen25VlWeights.Vision.of(
+                        Qwen25VlWeights.visionTable(config)
+                                .load(Qwen25VlWeights.loader(true), weights, ops, "the Qwen2.5-VL vision tower"),
+                        config.vision(),
+                        ops));
         this.cfg = config.vision();
-        this.weightScope = backend.open();
-        try {
-            Ops ops = backend.ops(weightScope);
-            Qwen25VlWeights.Vision w = Qwen25VlWeights.Vision.of(
-                    Qwen25VlWeights.visionTable(config)
-                            .load(Qwen25VlWeights.loader(true), weights, ops, "the Qwen2.5-VL vision tower"),
-                    cfg,
-                    ops);
-            patchEmbed = w.patchEmbed();
-            blocks = w.blocks().toArray(Block[]::new);
-            mergerNorm = w.mergerNorm();
-            fc1W = w.fc1W();
-            fc1B = w.fc1B();
-            fc2W = w.fc2W();
-            fc2B = w.fc2B();
-        } catch (RuntimeException e) {
-            weightScope.close();
-            throw e;
-        }
         rotary = new VisionRotary(cfg.headDim(), ROPE_THETA);
-    }
-
-    /** Observes intermediate activations (tests compare them with the reference). */
-    public void setTap(BiConsumer<String, Tensor> tap) {
-        this.tap = tap;
     }
 
     @Override
@@ -83,7 +54,9 @@ public final class Qwen25VisionTower implements VisionEncoder {
         VisionWindows windows = VisionWindows.of(batch.grids(), cfg.windowSize(), cfg.patchSize(), merge);
         int units = totalPatches / unit;
         Tensor x = ops.linear(
-                ops.fromFloats(batch.pixels(), totalPatches, cfg.patchDim()), patchEmbed, null); // [N, hidden]
+                ops.fromFloats(batch.pixels(), totalPatches, cfg.patchDim()),
+                weights.patchEmbed(),
+                null); // [N, hidden]
         tap("patch_embed", x);
 
         // Into window order, moving whole merge groups of 4 consecutive patches.
@@ -93,16 +66,17 @@ public final class Qwen25VisionTower implements VisionEncoder {
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
-        for (int b = 0; b < blocks.length; b++) {
+        for (int b = 0; b < weights.blocks().size(); b++) {
             int[] segments = cfg.isFullAttention(b) ? windows.frameSegments() : windows.windowSegments();
-            x = block(ops, blocks[b], x, cos, sin, segments);
+            x = block(ops, weights.blocks().get(b), x, cos, sin, segments);
             tap("block_out." + b, x);
         }
 
         // Merger: RMSNorm, then 4 neighbours side by side, Linear, GELU, Linear.
-        Tensor m = ops.rmsNorm(x, mergerNorm, EPS);
+        Tensor m = ops.rmsNorm(x, weights.mergerNorm(), EPS);
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
-        m = ops.linear(ops.gelu(ops.linear(m, fc1W, fc1B)), fc2W, fc2B); // [N/4, out]
+        m = ops.linear(
+                ops.gelu(ops.linear(m, weights.fc1W(), weights.fc1B())), weights.fc2W(), weights.fc2B()); // [N/4, out]
         m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
         return batch.perImage(ops, m);
     }
@@ -126,22 +100,11 @@ public final class Qwen25VisionTower implements VisionEncoder {
         return ops.add(x, ops.linear(mlp, w.downW(), w.downB()));
     }
 
-    private void tap(String name, Tensor t) {
-        if (tap != null) {
-            tap.accept(name, t);
-        }
-    }
-
     static long[] toLongs(int[] a) {
         long[] out = new long[a.length];
         for (int i = 0; i < a.length; i++) {
             out[i] = a[i];
         }
         return out;
-    }
-
-    @Override
-    public void close() {
-        weightScope.close();
     }
 }

@@ -1,54 +1,38 @@
 package dev.jepd.models.qwen2vl;
 
-import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
 import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
+import dev.jepd.models.qwenvl.VisionTowerBase;
 import dev.jepd.tensor.Ops;
-import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import java.util.List;
-import java.util.function.BiConsumer;
 
 /**
  * The Qwen2-VL vision tower: Conv3d patch embedding as one linear, 2-D rotary on (row, col), full attention
  * within each image frame in every block, LayerNorm + QuickGELU blocks, and the merger (LayerNorm, 4
  * neighbours side by side, Linear, GELU, Linear). Patches stay in the processor's order throughout.
  */
-public final class Qwen2VisionTower implements VisionEncoder {
+public final class Qwen2VisionTower extends VisionTowerBase<Qwen2VlWeights.Vision> {
     private static final float EPS = 1e-6f;
     private static final double ROPE_THETA = 10000.0;
 
     private final Qwen2VlConfig.Vision cfg;
-    // The weights' scope lives exactly as long as this tower.
-    private final Scope weightScope;
-    private final Qwen2VlWeights.Vision w;
     private final VisionRotary rotary;
-    private BiConsumer<String, Tensor> tap;
 
     public Qwen2VisionTower(TensorBackend backend, Qwen2VlConfig config, TensorSource weights) {
+        super(
+                backend,
+                ops -> Qwen2VlWeights.Vision.of(
+                        Qwen2VlWeights.visionTable(config)
+                                .load(QwenVlCheckpoint.visionLoader(), weights, ops, "the Qwen2-VL vision tower"),
+                        config.vision(),
+                        ops));
         this.cfg = config.vision();
-        this.weightScope = backend.open();
-        try {
-            Ops ops = backend.ops(weightScope);
-            w = Qwen2VlWeights.Vision.of(
-                    Qwen2VlWeights.visionTable(config)
-                            .load(QwenVlCheckpoint.visionLoader(), weights, ops, "the Qwen2-VL vision tower"),
-                    cfg,
-                    ops);
-        } catch (RuntimeException e) {
-            weightScope.close();
-            throw e;
-        }
         rotary = new VisionRotary(cfg.headDim(), ROPE_THETA);
-    }
-
-    /** Observes intermediate activations (tests compare them with the reference). */
-    public void setTap(BiConsumer<String, Tensor> tap) {
-        this.tap = tap;
     }
 
     @Override
@@ -67,20 +51,21 @@ public final class Qwen2VisionTower implements VisionEncoder {
         int totalPatches = batch.patches();
         int[] segments = batch.frameSegments(); // attention never crosses a frame
         int units = totalPatches / unit;
-        Tensor x = ops.linear(ops.fromFloats(batch.pixels(), totalPatches, cfg.patchDim()), w.patchEmbed(), null);
+        Tensor x = ops.linear(ops.fromFloats(batch.pixels(), totalPatches, cfg.patchDim()), weights.patchEmbed(), null);
         tap("patch_embed", x);
         float[][] cosSin = rotary.tables(batch.grids(), null, unit);
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
-        for (int b = 0; b < w.blocks().size(); b++) {
-            x = block(ops, w.blocks().get(b), x, cos, sin, segments);
+        for (int b = 0; b < weights.blocks().size(); b++) {
+            x = block(ops, weights.blocks().get(b), x, cos, sin, segments);
             tap("block_out." + b, x);
         }
 
-        Tensor m = ops.layerNorm(x, w.mergerNormW(), w.mergerNormB(), EPS);
+        Tensor m = ops.layerNorm(x, weights.mergerNormW(), weights.mergerNormB(), EPS);
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*embed]
-        m = ops.linear(ops.gelu(ops.linear(m, w.fc1W(), w.fc1B())), w.fc2W(), w.fc2B()); // [N/4, out]
+        m = ops.linear(
+                ops.gelu(ops.linear(m, weights.fc1W(), weights.fc1B())), weights.fc2W(), weights.fc2B()); // [N/4, out]
         return batch.perImage(ops, m);
     }
 
@@ -100,16 +85,5 @@ public final class Qwen2VisionTower implements VisionEncoder {
         Tensor h2 = ops.layerNorm(x, b.norm2W(), b.norm2B(), EPS);
         Tensor mlp = ops.linear(ops.quickGelu(ops.linear(h2, b.fc1W(), b.fc1B())), b.fc2W(), b.fc2B());
         return ops.add(x, mlp);
-    }
-
-    private void tap(String name, Tensor t) {
-        if (tap != null) {
-            tap.accept(name, t);
-        }
-    }
-
-    @Override
-    public void close() {
-        weightScope.close();
     }
 }
