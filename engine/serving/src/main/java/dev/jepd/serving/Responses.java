@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.Json;
 import dev.jepd.engine.text.StopReason;
+import java.util.List;
 
 /**
  * Response bodies and stream chunks in vLLM's shapes. One instance per request: it holds the id, the
@@ -91,7 +92,12 @@ public final class Responses {
         return o;
     }
 
-    /** A whole (non-streamed) response. */
+    /**
+     * A whole (non-streamed) response with every field vLLM's {@code ChatCompletionResponse} /
+     * {@code CompletionResponse} writes, the unset ones as null: clients and proxies written against vLLM
+     * find the keys they read ({@code message.refusal}, {@code system_fingerprint}, {@code prompt_token_ids},
+     * ...). As vLLM's current serialiser, an empty {@code tool_calls} is left out of the message.
+     */
     public ObjectNode complete(
             String text,
             String finishReason,
@@ -107,14 +113,27 @@ public final class Responses {
             ObjectNode msg = c.putObject("message");
             msg.put("role", "assistant");
             msg.put("content", text);
-            msg.putArray("tool_calls");
+            for (String unset : List.of("refusal", "annotations", "audio", "function_call", "reasoning")) {
+                msg.putNull(unset);
+            }
         } else {
             c.put("text", text);
         }
         c.putNull("logprobs");
         c.put("finish_reason", finishReason);
         putStopReason(c, stopReason);
+        c.putNull("token_ids");
+        if (!chat) {
+            c.putNull("prompt_logprobs");
+            c.putNull("prompt_token_ids");
+        }
+        o.putNull("service_tier");
+        o.putNull("system_fingerprint");
         o.set("usage", usage(prompt, completion));
+        if (chat) {
+            o.putNull("prompt_logprobs");
+            o.putNull("prompt_token_ids");
+        }
         if (kvTransferParams == null) {
             o.putNull("kv_transfer_params");
         } else {
@@ -131,10 +150,23 @@ public final class Responses {
         m.put("id", servedName);
         m.put("object", "model");
         m.put("created", System.currentTimeMillis() / 1000);
-        m.put("owned_by", "jepd");
+        m.put("owned_by", "vllm"); // vLLM's ModelCard default: clients and routers that filter on it keep working
         m.put("root", root);
         m.putNull("parent");
         m.put("max_model_len", maxModelLen);
+        ObjectNode perm = m.putArray("permission").addObject(); // vLLM's ModelPermission defaults
+        perm.put("id", "modelperm-" + java.util.UUID.randomUUID().toString().replace("-", ""));
+        perm.put("object", "model_permission");
+        perm.put("created", m.get("created").asLong());
+        perm.put("allow_create_engine", false);
+        perm.put("allow_sampling", true);
+        perm.put("allow_logprobs", true);
+        perm.put("allow_search_indices", false);
+        perm.put("allow_view", true);
+        perm.put("allow_fine_tuning", false);
+        perm.put("organization", "*");
+        perm.putNull("group");
+        perm.put("is_blocking", false);
         return o;
     }
 }
