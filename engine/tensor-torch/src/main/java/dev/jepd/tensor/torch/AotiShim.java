@@ -1,5 +1,6 @@
 package dev.jepd.tensor.torch;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -9,6 +10,8 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -154,7 +157,21 @@ public final class AotiShim {
      * OpenMP threads that spin between the many small ops of a decode step steal the cores the JVM's own
      * threads (HTTP, scheduler, GC) need.
      */
-    static AotiShim load(LibTorchLocation location) {
+    static AotiShim load(LibTorchLocation wanted) {
+        LibTorchLocation location = wanted;
+        Optional<Path> loaded = LibTorchLocator.alreadyLoaded();
+        if (loaded.isPresent() && !sameFile(loaded.get(), wanted.torchCpu())) {
+            // One libtorch per process: a second libtorch_cpu aborts it while registering its ops again.
+            location = new LibTorchLocation(
+                    loaded.get().getParent(),
+                    LibTorchLocator.versionOf(loaded.get().getParent()),
+                    "already loaded in this process; " + wanted.source() + " at " + wanted.libDir() + " not used");
+        }
+        return open(location);
+    }
+
+    /** Loads exactly {@code location}, whatever else the process holds. */
+    static AotiShim open(LibTorchLocation location) {
         setenvIfUnset("OMP_WAIT_POLICY", "PASSIVE");
         SymbolLookup lib;
         try {
@@ -165,6 +182,14 @@ public final class AotiShim {
                     "cannot load " + location.torchCpu() + " (" + location.source() + "): " + e.getMessage(), e);
         }
         return new AotiShim(location, lib);
+    }
+
+    private static boolean sameFile(Path a, Path b) {
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return a.equals(b);
+        }
     }
 
     private static void setenvIfUnset(String name, String value) {

@@ -2,6 +2,7 @@ package dev.jepd.tensor.torch;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryNotEmptyException;
@@ -12,6 +13,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -21,8 +23,8 @@ import java.util.stream.Stream;
  * over as the system property {@value #PATH_PROPERTY}, else the environment variable {@value #PATH_ENV});
  * the torch of the Python named by {@value #PYTHON_ENV}; else the CPU libtorch inside the
  * {@code ai.djl.pytorch:pytorch-native-cpu} jar on the classpath, whose {@code .so} files are extracted once
- * into a cache directory ({@value #CACHE_PROPERTY} / {@value #CACHE_ENV}, default
- * {@code ~/.cache/jepd/libtorch}). Nothing is downloaded. Independent of the tensor SPI.
+ * into a cache directory ({@value #CACHE_PROPERTY} / {@value #CACHE_ENV}, default DJL's cache, see
+ * {@link #cacheRoot}). Nothing is downloaded. Independent of the tensor SPI.
  */
 public final class LibTorchLocator {
     public static final String PATH_PROPERTY = "jepd.torch.library.path";
@@ -126,6 +128,12 @@ public final class LibTorchLocator {
         return new LibTorchLocation(dir, numeric, "embedded pytorch-native-cpu " + version);
     }
 
+    /**
+     * Where the embedded libraries go. Without {@value #CACHE_PROPERTY} / {@value #CACHE_ENV}, DJL's own cache
+     * ({@code DJL_CACHE_DIR}, default {@code ~/.djl.ai}) under {@code pytorch/}, in DJL's directory layout: a
+     * JVM that also runs DJL's backend then maps the very same files, and the dynamic linker keeps one
+     * libtorch (two copies of libtorch_cpu in one process abort it when the second registers its ops).
+     */
     private static Path cacheRoot() {
         String prop = System.getProperty(CACHE_PROPERTY);
         if (prop != null && !prop.isBlank()) {
@@ -135,7 +143,32 @@ public final class LibTorchLocator {
         if (env != null && !env.isBlank()) {
             return Path.of(env);
         }
-        return Path.of(System.getProperty("user.home"), ".cache", "jepd", "libtorch");
+        String djl = System.getProperty("DJL_CACHE_DIR", System.getenv("DJL_CACHE_DIR"));
+        if (djl != null && !djl.isBlank()) {
+            return Path.of(djl, "pytorch");
+        }
+        return Path.of(System.getProperty("user.home"), ".djl.ai", "pytorch");
+    }
+
+    /**
+     * The {@code libtorch_cpu.so} this process has already mapped (by DJL, or by an earlier backend), read from
+     * {@code /proc/self/maps}: a second copy must not be loaded next to it.
+     */
+    static Optional<Path> alreadyLoaded() {
+        Path maps = Path.of("/proc/self/maps");
+        if (!Files.isReadable(maps)) {
+            return Optional.empty();
+        }
+        try (Stream<String> lines = Files.lines(maps)) {
+            return lines.map(l -> l.indexOf('/') < 0
+                            ? ""
+                            : l.substring(l.indexOf('/')).strip())
+                    .filter(p -> p.endsWith("/libtorch_cpu.so"))
+                    .findFirst()
+                    .map(Path::of);
+        } catch (IOException | UncheckedIOException e) {
+            return Optional.empty();
+        }
     }
 
     /**
@@ -182,6 +215,16 @@ public final class LibTorchLocator {
         } catch (IOException ignored) {
             // a leftover temporary directory costs disk space only
         }
+    }
+
+    /** The version of the libtorch in {@code libDir}: from its version file, or DJL's {@code 2.7.1-...} directory name. */
+    static String versionOf(Path libDir) {
+        String v = versionNextTo(libDir);
+        Path name = libDir.getFileName();
+        if (v.equals("unknown") && name != null && name.toString().matches("\\d+\\.\\d+\\.\\d+-.*")) {
+            return name.toString().substring(0, name.toString().indexOf('-'));
+        }
+        return v;
     }
 
     /** {@code torch/version.py} of a wheel ({@code torch/lib/..}) or {@code build-version} of a libtorch zip. */

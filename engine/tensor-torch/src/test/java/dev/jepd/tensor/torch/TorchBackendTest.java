@@ -57,6 +57,12 @@ class TorchBackendTest {
     }
 
     @Test
+    void theLoadedLibtorchIsFoundAgainSoNoSecondCopyIsEverLoaded() throws Exception {
+        Path loaded = LibTorchLocator.alreadyLoaded().orElseThrow();
+        assertTrue(Files.isSameFile(loaded, AotiShim.shared().location().torchCpu()), loaded.toString());
+    }
+
+    @Test
     void opOutsideScopeIsAClearError() {
         assertThrows(IllegalStateException.class, () -> ops.zeros(1));
     }
@@ -126,13 +132,13 @@ class TorchBackendTest {
         Path old = Files.createDirectory(dir.resolve("old"));
         Files.copy(libz, old.resolve("libtorch_cpu.so"));
         var e = assertThrows(
-                LibTorchUnavailableException.class, () -> AotiShim.load(LibTorchLocator.fromDirectory(old, "test")));
+                LibTorchUnavailableException.class, () -> AotiShim.open(LibTorchLocator.fromDirectory(old, "test")));
         assertTrue(e.getMessage().contains("lacks aoti_torch_"), e.getMessage());
         assertFalse(e.getMessage().contains("\n"));
         Path junk = Files.createDirectory(dir.resolve("junk"));
         Files.writeString(junk.resolve("libtorch_cpu.so"), "not a library");
         var notElf = assertThrows(
-                LibTorchUnavailableException.class, () -> AotiShim.load(LibTorchLocator.fromDirectory(junk, "test")));
+                LibTorchUnavailableException.class, () -> AotiShim.open(LibTorchLocator.fromDirectory(junk, "test")));
         assertTrue(notElf.getMessage().startsWith("cannot load "), notElf.getMessage());
     }
 }
