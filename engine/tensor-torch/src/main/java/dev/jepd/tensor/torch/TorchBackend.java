@@ -31,22 +31,41 @@ public final class TorchBackend implements TensorBackend {
     private final TorchScope root;
     private final ThreadLocal<Deque<TorchScope>> current = ThreadLocal.withInitial(ArrayDeque::new);
 
-    /** The process's libtorch ({@link AotiShim#shared()}), on the CPU. */
+    private final DType dtype;
+
+    /**
+     * The process's libtorch ({@link AotiShim#shared()}) on the CPU, dtype "auto": checkpoint tensors keep
+     * their stored dtype (bf16 stays bf16), {@code fromFloats} and {@code zeros} make F32.
+     */
     public TorchBackend() {
-        this(AotiShim.shared(), Device.CPU);
+        this(AotiShim.shared(), Device.CPU, null);
     }
 
-    public TorchBackend(AotiShim shim, Device device) {
+    /**
+     * @param dtype F32 or BF16: every floating tensor made or loaded is of this dtype (vLLM's {@code --dtype};
+     *     the KV cache and the rotary tables included, as in Hugging Face's bf16 run); null for "auto"
+     */
+    public TorchBackend(AotiShim shim, Device device, DType dtype) {
+        if (dtype != null && dtype != DType.F32 && dtype != DType.BF16) {
+            throw new IllegalArgumentException("the libtorch backend computes in F32 or BF16, not " + dtype);
+        }
         this.rt = new TorchRuntime(shim, device);
+        this.dtype = dtype;
         this.root = new TorchScope(this, null);
-        this.ops = new TorchOps(rt, this::currentScope);
+        this.ops = new TorchOps(rt, this::currentScope, dtype);
+    }
+
+    /** The process's libtorch on the CPU, computing in {@code dtype} (F32 or BF16; null for auto). */
+    public static TorchBackend cpu(DType dtype) {
+        return new TorchBackend(AotiShim.shared(), Device.CPU, dtype);
     }
 
     /** Says which libtorch runs and where, for the ready line and /metrics. */
     @Override
     public String name() {
         LibTorchLocation l = rt.shim().location();
-        return "torch (libtorch " + l.version() + ", " + rt.device() + ", " + l.source() + ")";
+        String d = dtype == null ? "auto" : dtype.name().toLowerCase(java.util.Locale.ROOT);
+        return "torch (libtorch " + l.version() + ", " + rt.device() + ", dtype " + d + ", " + l.source() + ")";
     }
 
     @Override

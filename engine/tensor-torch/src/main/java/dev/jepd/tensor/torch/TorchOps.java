@@ -26,12 +26,20 @@ final class TorchOps {
     private final TorchRuntime rt;
     private final AotiShim shim;
     private final Supplier<TorchScope> owner;
+    private final DType made; // what fromFloats and zeros make
+    private final DType loaded; // what floating weights are loaded as; null: as stored (F16 as F32)
 
-    /** @param owner the scope every result belongs to (today: the calling thread's current scope) */
-    TorchOps(TorchRuntime rt, Supplier<TorchScope> owner) {
+    /**
+     * @param owner the scope every result belongs to (today: the calling thread's current scope)
+     * @param dtype the floating dtype of everything made or loaded; null keeps each checkpoint tensor's own
+     *     dtype and makes F32 from floats
+     */
+    TorchOps(TorchRuntime rt, Supplier<TorchScope> owner, DType dtype) {
         this.rt = rt;
         this.shim = rt.shim();
         this.owner = owner;
+        this.made = dtype == null ? DType.F32 : dtype;
+        this.loaded = dtype;
     }
 
     /** The one place a libtorch handle becomes a tensor of the owning scope. */
@@ -60,6 +68,12 @@ final class TorchOps {
         if (data.length > 0) {
             MemorySegment.copy(data, 0, rt.host(out, 4L * data.length), ValueLayout.JAVA_FLOAT, 0, data.length);
         }
+        if (made != DType.F32) {
+            long c = rt.empty(shape, made);
+            shim.copy(c, out); // libtorch rounds to nearest even, as .to(torch.bfloat16)
+            shim.delete(out);
+            out = c;
+        }
         return own(out);
     }
 
@@ -73,16 +87,16 @@ final class TorchOps {
     }
 
     Tensor zeros(long... shape) {
-        long out = rt.empty(shape, DType.F32);
+        long out = rt.empty(shape, made);
         shim.zero(out);
         return own(out);
     }
 
     /**
      * libtorch reads the stored bytes itself: a tensor is made over {@code stored} ({@code
-     * create_tensor_from_blob}) and copied once into memory libtorch owns, in the stored dtype for BF16, F32
-     * and the integers (bf16 weights stay bf16), F16 converted to F32 by libtorch. The copy is what the SPI
-     * promises (the caller may unmap {@code stored} afterwards).
+     * create_tensor_from_blob}) and copied once into memory libtorch owns: in the backend's dtype when it has
+     * one (libtorch converts), else in the stored dtype for BF16, F32 and the integers (bf16 weights stay
+     * bf16) and F16 as F32. The copy is what the SPI promises (the caller may unmap {@code stored}).
      */
     Tensor load(MemorySegment stored, DType storedType, long... shape) {
         long numel = TorchRuntime.numel(shape);
@@ -90,7 +104,9 @@ final class TorchOps {
             throw new IllegalArgumentException("stored " + storedType + " tensor of shape " + Arrays.toString(shape)
                     + " needs " + numel * storedType.byteSize() + " bytes, got " + stored.byteSize());
         }
-        DType target = storedType == DType.F16 ? DType.F32 : storedType;
+        DType target = !storedType.isFloatingPoint()
+                ? storedType
+                : loaded != null ? loaded : storedType == DType.F16 ? DType.F32 : storedType;
         long out = rt.empty(shape, target);
         if (numel == 0) {
             return own(out);

@@ -95,6 +95,24 @@ class TorchBackendTest {
     }
 
     @Test
+    void aBf16BackendMakesAndLoadsEverythingFloatingAsBf16() {
+        try (TensorBackend bf = TorchBackend.cpu(DType.BF16);
+                TensorScope s = bf.scope();
+                Arena arena = Arena.ofConfined()) {
+            assertTrue(bf.name().contains("dtype bf16"), bf.name());
+            assertEquals(DType.BF16, bf.zeros(2, 3).dtype());
+            Tensor f = bf.fromFloats(new float[] {1.00390625f, 3f}, 2); // 1 + 2^-8 rounds to even: 1
+            assertEquals(DType.BF16, f.dtype());
+            assertArrayEquals(new float[] {1f, 3f}, f.toFloats());
+            MemorySegment f32 = arena.allocate(8);
+            DType.F32.setFloat(f32, 0, 0.5f);
+            DType.F32.setFloat(f32, 1, -2f);
+            assertEquals(DType.BF16, bf.load(f32, DType.F32, 2).dtype());
+            assertEquals(DType.I64, bf.fromLongs(new long[] {1}, 1).dtype());
+        }
+    }
+
+    @Test
     void varlenAttentionOnLongWindowsNeverMakesTheScoreMatrix() {
         // 4 heads × 4096² f32 scores would be 256 MiB; the flash kernel's working set is a few KiB per thread.
         try (TensorScope s = ops.scope()) {
