@@ -279,10 +279,12 @@ final class TorchOps {
     }
 
     /**
-     * One kernel per call: a one-row {@code x} is {@code addmv(bias, W, x)} / {@code mv(W, x)} (GEMV reads W
-     * once in its stored order; GEMM at M=1 is 2.5–3.4× slower on CPU), more rows are {@code addmm(bias, x,
-     * Wᵀ)} / {@code mm(x, Wᵀ)} with Wᵀ a strided view. Computes in the weight's dtype (bf16 weights: bf16
-     * GEMM), so x and bias are converted to it when they differ.
+     * One kernel per call: a one-row float32 {@code x} is {@code addmv(bias, W, x)} / {@code mv(W, x)} (GEMV
+     * reads W once in its stored order; float32 GEMM at M=1 is 2.5–3.4× slower on CPU), everything else is
+     * {@code addmm(bias, x, Wᵀ)} / {@code mm(x, Wᵀ)} with Wᵀ a strided view. In bf16 the order flips:
+     * libtorch 2.7.1's bf16 {@code mv} streamed 3–5 GB/s here against 9–14 GB/s for oneDNN's bf16 GEMM at
+     * M=1 over the same 541 MB of [11008, 2048] matrices (one interleaved run, load average ~10). Computes in
+     * the weight's dtype (bf16 weights: bf16 GEMM), so x and bias are converted to it when they differ.
      */
     Tensor linear(Tensor x, Tensor w, Tensor bias) {
         long[] xs = x.shape();
@@ -298,7 +300,7 @@ final class TorchOps {
         long x2 = 0;
         long y;
         try {
-            if (rows == 1) {
+            if (rows == 1 && c != DType.BF16) {
                 x2 = shim.reshape(xc, new long[] {in});
                 y = bias == null
                         ? binary("aten::mv", "", h(w), x2) // [out]
