@@ -108,7 +108,7 @@ public record BackendLimits(
 
     /**
      * As above with the GEMM and GEMV operands in {@code weights} (F32 or BF16, the dtype the model computes
-     * in); the streaming probes stay float32 (bytes are bytes).
+     * in); the streaming probes use the backend's own float dtype and count its bytes.
      */
     public static BackendLimits measure(TensorBackend ops, Sizes sizes, int warmup, int iterations, DType weights) {
         String dt = weights == DType.BF16 ? "bf16" : "f32";
@@ -166,8 +166,12 @@ public record BackendLimits(
             gemvFlops = Rate.of(dt + " GEMV " + shape, "GFLOP/s", t, 2.0 * k * sizes.gemvIn() * sizes.gemvOut(), 1e9);
         }
 
-        long rows = Math.max(1, sizes.streamBytes() / (ROW * 4L));
-        long bytes = rows * ROW * 4L;
+        int elementBytes; // the backend's own float dtype (bf16 on a bf16 backend): bytes as they stream
+        try (TensorScope s = ops.scope()) {
+            elementBytes = ops.zeros(1).dtype().byteSize();
+        }
+        long rows = Math.max(1, sizes.streamBytes() / (ROW * (long) elementBytes));
+        long bytes = rows * ROW * elementBytes;
         Rate read;
         Rate copyFresh;
         Rate copyInPlace;
