@@ -142,6 +142,28 @@ class TorchBackendTest {
     }
 
     @Test
+    void aPythonWithoutTorchIsOneClearLine(@TempDir Path dir) throws Exception {
+        Path fake = dir.resolve("python");
+        Files.writeString(fake, "#!/bin/sh\nexit 1\n");
+        assertTrue(fake.toFile().setExecutable(true));
+        var e = assertThrows(LibTorchUnavailableException.class, () -> LibTorchLocator.fromPython(fake.toString()));
+        assertTrue(e.getMessage().contains("cannot import torch"), e.getMessage());
+        var missing = assertThrows(
+                LibTorchUnavailableException.class,
+                () -> LibTorchLocator.fromPython(dir.resolve("no-such-python").toString()));
+        assertTrue(missing.getMessage().contains("does not run"), missing.getMessage());
+    }
+
+    @Test
+    void aLibtorchDistributionsTopDirectoryIsAcceptedForItsLib(@TempDir Path top) throws Exception {
+        Files.createSymbolicLink(
+                top.resolve("lib"), AotiShim.shared().location().libDir());
+        LibTorchLocation found = LibTorchLocator.fromDirectory(top, "test");
+        assertEquals(top.toAbsolutePath().normalize().resolve("lib"), found.libDir());
+        assertEquals("test", found.source());
+    }
+
+    @Test
     void aLibraryWithoutTheShimIsRefusedNamingWhatIsMissing(@TempDir Path dir) throws Exception {
         // A real shared library that is not libtorch (zlib, no dependencies beyond libc) under libtorch's name.
         Path libz = Path.of("/lib/x86_64-linux-gnu/libz.so.1");
