@@ -16,7 +16,6 @@ import dev.jepd.models.qwen25vl.Qwen25VlConfig;
 import dev.jepd.models.qwen25vl.Qwen25VlModel;
 import dev.jepd.models.qwenvl.MropePositions;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -41,7 +40,7 @@ class ModelParityTest {
     @BeforeAll
     static void load() {
         Path dir = GoldenModel.dir();
-        ops = new DjlBackend();
+        ops = GoldenBackend.open();
         config = Qwen25VlConfig.read(dir.resolve("config.json"));
         weights = Checkpoint.open(dir);
         tower = new Qwen25VisionTower(ops, config, weights);
