@@ -121,7 +121,7 @@ public final class LibTorchLocator {
         String classifier = props.getProperty("classifier", "linux-x86_64");
         String[] libraries = props.getProperty("libraries", "").split(",");
         String numeric = version.contains("-") ? version.substring(0, version.indexOf('-')) : version;
-        Path dir = cacheRoot().resolve(version + "-" + flavor + "-" + classifier);
+        Path dir = cacheRoot().toAbsolutePath().normalize().resolve(version + "-" + flavor + "-" + classifier);
         if (!Files.isRegularFile(dir.resolve("libtorch_cpu.so"))) {
             extract(cl, "pytorch/" + flavor + "/" + classifier + "/", libraries, dir);
         }
