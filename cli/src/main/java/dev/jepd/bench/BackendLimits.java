@@ -1,6 +1,7 @@
 package dev.jepd.bench;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
@@ -90,34 +91,44 @@ public record BackendLimits(
             return new Sizes(128, 256, 512, 4L << 20, 4L << 20);
         }
 
-        long gemvMatrixBytes() {
-            return (long) gemvIn * gemvOut * Qwen25VlWork.COMPUTE_BYTES;
+        long gemvMatrixBytes(int bytesPerWeight) {
+            return (long) gemvIn * gemvOut * bytesPerWeight;
         }
 
-        int gemvMatrices() {
-            return (int) Math.max(1, (gemvBytes + gemvMatrixBytes() - 1) / gemvMatrixBytes());
+        int gemvMatrices(int bytesPerWeight) {
+            long m = gemvMatrixBytes(bytesPerWeight);
+            return (int) Math.max(1, (gemvBytes + m - 1) / m);
         }
     }
 
     private static final int ROW = 4096; // row width of the streaming probes' tensors
 
     public static BackendLimits measure(TensorBackend backend, Sizes sizes, int warmup, int iterations) {
+        return measure(backend, sizes, warmup, iterations, DType.F32);
+    }
+
+    /**
+     * As above with the GEMM and GEMV operands in {@code weights} (F32 or BF16, the dtype the model computes
+     * in); the streaming probes use the backend's own float dtype and count its bytes.
+     */
+    public static BackendLimits measure(TensorBackend backend, Sizes sizes, int warmup, int iterations, DType weights) {
+        String dt = weights == DType.BF16 ? "bf16" : "f32";
         Rate gemm;
         Rate gemmLinear;
         try (Scope s = backend.open()) {
             int n = sizes.gemmN();
-            Tensor a = filled(backend, s, 0.5f, n, n);
-            Tensor b = filled(backend, s, 0.25f, n, n);
+            Tensor a = filled(backend, s, weights, 0.5f, n, n);
+            Tensor b = filled(backend, s, weights, 0.25f, n, n);
             double flops = 2.0 * n * n * n;
-            LOG.info("limits: f32 GEMM {}x{}x{}", n, n, n);
+            LOG.info("limits: {} GEMM {}x{}x{}", dt, n, n, n);
             gemm = Rate.of(
-                    "f32 GEMM " + n + "x" + n + "x" + n + " (matmul)",
+                    dt + " GEMM " + n + "x" + n + "x" + n + " (matmul)",
                     "GFLOP/s",
                     Timing.measure(warmup, iterations, () -> step(backend, o -> o.matmul(a, b))),
                     flops,
                     1e9);
             gemmLinear = Rate.of(
-                    "f32 GEMM " + n + "x" + n + "x" + n + " (linear, x·Wᵀ)",
+                    dt + " GEMM " + n + "x" + n + "x" + n + " (linear, x·Wᵀ)",
                     "GFLOP/s",
                     Timing.measure(warmup, iterations, () -> step(backend, o -> o.linear(a, b, null))),
                     flops,
@@ -127,15 +138,15 @@ public record BackendLimits(
         Rate gemv;
         Rate gemvFlops;
         try (Scope s = backend.open()) {
-            int k = sizes.gemvMatrices();
+            int k = sizes.gemvMatrices(weights.byteSize());
             List<Tensor> ring = new ArrayList<>(k);
             for (int i = 0; i < k; i++) {
-                ring.add(filled(backend, s, 0.001f * (i + 1), sizes.gemvOut(), sizes.gemvIn())); // [out, in]
+                ring.add(filled(backend, s, weights, 0.001f * (i + 1), sizes.gemvOut(), sizes.gemvIn())); // [out, in]
             }
-            Tensor x = filled(backend, s, 1f, 1, sizes.gemvIn()); // [1, in]
-            long bytes = k * sizes.gemvMatrixBytes();
+            Tensor x = filled(backend, s, weights, 1f, 1, sizes.gemvIn()); // [1, in]
+            long bytes = k * sizes.gemvMatrixBytes(weights.byteSize());
             LOG.info(
-                    "limits: f32 GEMV 1x{} · {}x{} over {} matrices ({} MB)",
+                    "limits: " + dt + " GEMV 1x{} · {}x{} over {} matrices ({} MB)",
                     sizes.gemvIn(),
                     sizes.gemvIn(),
                     sizes.gemvOut(),
@@ -152,12 +163,17 @@ public record BackendLimits(
                     }));
             String shape = "1x" + sizes.gemvIn() + " · " + sizes.gemvIn() + "x" + sizes.gemvOut() + ", " + k
                     + " matrices, " + mb(bytes);
-            gemv = Rate.of("f32 GEMV " + shape, "GB/s", t, bytes, 1e9);
-            gemvFlops = Rate.of("f32 GEMV " + shape, "GFLOP/s", t, 2.0 * k * sizes.gemvIn() * sizes.gemvOut(), 1e9);
+            gemv = Rate.of(dt + " GEMV " + shape, "GB/s", t, bytes, 1e9);
+            gemvFlops = Rate.of(dt + " GEMV " + shape, "GFLOP/s", t, 2.0 * k * sizes.gemvIn() * sizes.gemvOut(), 1e9);
         }
 
-        long rows = Math.max(1, sizes.streamBytes() / (ROW * 4L));
-        long bytes = rows * ROW * 4L;
+        int elementBytes; // the backend's own float dtype (bf16 on a bf16 backend): bytes as they stream
+        try (Scope s = backend.open()) {
+            Ops ops = backend.ops(s);
+            elementBytes = ops.zeros(1).dtype().byteSize();
+        }
+        long rows = Math.max(1, sizes.streamBytes() / (ROW * (long) elementBytes));
+        long bytes = rows * ROW * elementBytes;
         Rate read;
         Rate copyFresh;
         Rate copyInPlace;
@@ -235,13 +251,32 @@ public record BackendLimits(
     }
 
     /**
-     * A tensor of {@code value} in {@code into} whose pages are all written: {@code zeros} alone might
-     * map untouched pages, which read from the zero page and would make reads look free.
+     * A tensor of {@code value} in {@code into} whose pages are all written: {@code zeros} alone might map
+     * untouched pages, which read from the zero page and would make reads look free.
      */
     private static Tensor filled(TensorBackend backend, Scope into, float value, long... shape) {
         try (Scope s = into.child()) {
             Ops ops = backend.ops(s);
             return s.keep(ops.addScalar(ops.zeros(shape), value));
+        }
+    }
+
+    /** As above in {@code dtype}: F32 as before, BF16 loaded from bf16 bytes (the backend keeps them bf16). */
+    private static Tensor filled(TensorBackend backend, Scope into, DType dtype, float value, long... shape) {
+        if (dtype == DType.F32) {
+            return filled(backend, into, value, shape);
+        }
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        // Confined: the backend copies the bytes in load, so they need not outlive this call.
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = arena.allocate(n * dtype.byteSize());
+            for (long i = 0; i < n; i++) {
+                dtype.setFloat(bytes, i, value);
+            }
+            return backend.ops(into).load(bytes, dtype, shape);
         }
     }
 

@@ -14,6 +14,8 @@ import java.util.List;
  * @param iterations timed runs of the limits, the vision tower and prefill
  * @param fullTextLayers the depth to extrapolate the decoder to (Qwen2.5-VL-3B: 36)
  * @param fullVisionBlocks the depth to extrapolate the vision tower to (Qwen2.5-VL-3B: 32)
+ * @param backend the tensor backend: {@code djl} (compute always float32) or {@code torch} (libtorch's C ABI)
+ * @param dtype the compute dtype, {@code float32} or {@code bfloat16} (the latter on {@code torch} only)
  */
 public record BenchSettings(
         @JsonProperty("image_size") int imageSize,
@@ -23,7 +25,9 @@ public record BenchSettings(
         @JsonProperty("warmup") int warmup,
         @JsonProperty("iterations") int iterations,
         @JsonProperty("full_text_layers") int fullTextLayers,
-        @JsonProperty("full_vision_blocks") int fullVisionBlocks) {
+        @JsonProperty("full_vision_blocks") int fullVisionBlocks,
+        @JsonProperty("backend") String backend,
+        @JsonProperty("dtype") String dtype) {
 
     public static final int QWEN25_VL_3B_TEXT_LAYERS = 36;
     public static final int QWEN25_VL_3B_VISION_BLOCKS = 32;
@@ -36,10 +40,47 @@ public record BenchSettings(
         if (warmup < 0) {
             throw new IllegalArgumentException("warmup must not be negative, got " + warmup);
         }
+        if (!backend.equals("djl") && !backend.equals("torch")) {
+            throw new IllegalArgumentException("backend must be djl or torch, got " + backend);
+        }
+        if (!dtype.equals("float32") && !dtype.equals("bfloat16")) {
+            throw new IllegalArgumentException("dtype must be float32 or bfloat16, got " + dtype);
+        }
+        if (backend.equals("djl") && !dtype.equals("float32")) {
+            throw new IllegalArgumentException("the djl backend computes in float32 only (bf16 aborts its JNI)");
+        }
         decodeBatches = List.copyOf(decodeBatches);
         for (int b : decodeBatches) {
             positive("decode batch", b);
         }
+    }
+
+    /** On DJL in float32, as before the backend could be chosen. */
+    public BenchSettings(
+            int imageSize,
+            int promptTokens,
+            int decodeTokens,
+            List<Integer> decodeBatches,
+            int warmup,
+            int iterations,
+            int fullTextLayers,
+            int fullVisionBlocks) {
+        this(
+                imageSize,
+                promptTokens,
+                decodeTokens,
+                decodeBatches,
+                warmup,
+                iterations,
+                fullTextLayers,
+                fullVisionBlocks,
+                "djl",
+                "float32");
+    }
+
+    /** Bytes one weight takes in the compute dtype. */
+    int bytesPerWeight() {
+        return dtype.equals("bfloat16") ? 2 : 4;
     }
 
     public static BenchSettings defaults() {

@@ -30,8 +30,11 @@ public final class BenchTable {
         line(b, "  model    %s", m.dir());
         line(
                 b,
-                "           checkpoint %s, compute f32; text hidden %d, vocab %d; vision hidden %d; loaded in %.1f s",
+                "           checkpoint %s, backend %s, compute %s; text hidden %d, vocab %d; vision hidden %d; loaded in"
+                        + " %.1f s",
                 m.checkpointDtype(),
+                s.backend(),
+                s.dtype(),
                 m.textHidden(),
                 m.vocab(),
                 m.visionHidden(),
@@ -212,10 +215,11 @@ public final class BenchTable {
                 p.tokens());
         line(
                 b,
-                "  decode, b=1    %8.2f tokens/s  (%.0f ms per step, %s of f32 weights read)",
+                "  decode, b=1    %8.2f tokens/s  (%.0f ms per step, %s of %s weights read)",
                 f.decodeTokensPerSecond(),
                 f.decodeStepSeconds() * 1e3,
-                mb(f.decodeWeightBytes()));
+                mb(f.decodeWeightBytes()),
+                r.settings().dtype());
         return b.toString();
     }
 

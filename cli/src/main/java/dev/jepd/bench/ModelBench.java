@@ -22,9 +22,11 @@ import dev.jepd.models.qwen25vl.Qwen25VisionTower;
 import dev.jepd.models.qwen25vl.Qwen25VlConfig;
 import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.RuntimeOptions;
+import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.djl.DjlBackend;
+import dev.jepd.tensor.torch.TorchBackend;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -57,7 +59,7 @@ public final class ModelBench {
         VisionResult vision;
         PrefillResult prefill;
         List<DecodeResult> decode = new ArrayList<>();
-        try (ModelRuntime rt = ModelRuntime.open(modelDir, runtimeOptions(cfg, s))) {
+        try (ModelRuntime rt = ModelRuntime.open(modelDir, runtimeOptions(cfg, s), () -> backend(s))) {
             double load = (System.nanoTime() - t0) / 1e9;
             if (!rt.model().architecture().equals(ARCHITECTURE)) {
                 throw new IllegalArgumentException("bench model counts the work of " + ARCHITECTURE + "; " + modelDir
@@ -106,10 +108,23 @@ public final class ModelBench {
 
     /** On a backend instance of its own, freed before the model loads (or after it is closed). */
     private static BackendLimits limits(BackendLimits.Sizes sizes, BenchSettings s, String when) {
-        try (TensorBackend ops = new DjlBackend()) {
+        try (TensorBackend ops = backend(s)) {
             LOG.info("measuring the limits of {} {}", ops.name(), when);
-            return BackendLimits.measure(ops, sizes, s.warmup(), s.iterations());
+            return BackendLimits.measure(ops, sizes, s.warmup(), s.iterations(), computeType(s));
         }
+    }
+
+    /** The backend the settings name, computing in their dtype. */
+    static TensorBackend backend(BenchSettings s) {
+        return switch (s.backend()) {
+            case "djl" -> new DjlBackend();
+            case "torch" -> TorchBackend.cpu(computeType(s));
+            default -> throw new IllegalArgumentException("unknown backend " + s.backend());
+        };
+    }
+
+    private static DType computeType(BenchSettings s) {
+        return s.dtype().equals("bfloat16") ? DType.BF16 : DType.F32;
     }
 
     private static Qwen25VlConfig config(Path modelDir) {
@@ -281,7 +296,7 @@ public final class ModelBench {
             k.check(maxTokens);
         }
         Timing step = Timing.of(steps.stream().mapToDouble(Double::doubleValue).toArray());
-        long bytes = Qwen25VlWork.decodeWeightBytes(cfg);
+        long bytes = Qwen25VlWork.decodeWeightBytes(cfg, s.bytesPerWeight());
         double gbps = step.medianRate(bytes) / 1e9;
         double layer = steadyLayerMedian(layers);
         return new DecodeResult(
@@ -293,7 +308,7 @@ public final class ModelBench {
                 gbps,
                 step.bestRate(bytes) / 1e9,
                 layer,
-                Qwen25VlWork.layerWeightBytes(cfg),
+                Qwen25VlWork.layerWeightBytes(cfg, s.bytesPerWeight()),
                 median(outside));
     }
 
@@ -369,7 +384,8 @@ public final class ModelBench {
         DecodeResult d1 =
                 decode.stream().filter(d -> d.batch() == 1).findFirst().orElse(null);
         double decodeStep = d1 == null ? Double.NaN : d1.step().median() + extraLayers * d1.layer();
-        long bytes = s.fullTextLayers() * Qwen25VlWork.layerWeightBytes(cfg) + Qwen25VlWork.headWeightBytes(cfg);
+        long bytes = s.fullTextLayers() * Qwen25VlWork.layerWeightBytes(cfg, s.bytesPerWeight())
+                + Qwen25VlWork.headWeightBytes(cfg, s.bytesPerWeight());
         return new FullModelEstimate(
                 s.fullTextLayers(),
                 s.fullVisionBlocks(),

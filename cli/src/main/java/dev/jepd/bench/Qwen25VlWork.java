@@ -99,10 +99,15 @@ public final class Qwen25VlWork {
 
     /** Bytes of f32 weights one decoder layer reads per step: projections, MLP, biases and both norms. */
     public static long layerWeightBytes(Qwen25VlConfig c) {
+        return layerWeightBytes(c, COMPUTE_BYTES);
+    }
+
+    /** As {@link #layerWeightBytes(Qwen25VlConfig)} for weights of {@code bytesPerWeight} bytes (bf16: 2). */
+    public static long layerWeightBytes(Qwen25VlConfig c, int bytesPerWeight) {
         long q = (long) c.numHeads() * c.headDim();
         long kv = (long) c.numKvHeads() * c.headDim();
         long params = layerMatrixParams(c) + q + 2 * kv + 2L * c.hiddenSize();
-        return params * COMPUTE_BYTES;
+        return params * bytesPerWeight;
     }
 
     /**
@@ -110,11 +115,19 @@ public final class Qwen25VlWork {
      * matrix again when tied). The embedding gather reads one row per token and is left out.
      */
     public static long headWeightBytes(Qwen25VlConfig c) {
-        return ((long) c.vocabSize() * c.hiddenSize() + c.hiddenSize()) * COMPUTE_BYTES;
+        return headWeightBytes(c, COMPUTE_BYTES);
+    }
+
+    public static long headWeightBytes(Qwen25VlConfig c, int bytesPerWeight) {
+        return ((long) c.vocabSize() * c.hiddenSize() + c.hiddenSize()) * bytesPerWeight;
     }
 
     /** Weight bytes one decode step streams, whatever the batch: every layer once, then the head. */
     public static long decodeWeightBytes(Qwen25VlConfig c) {
-        return c.numLayers() * layerWeightBytes(c) + headWeightBytes(c);
+        return decodeWeightBytes(c, COMPUTE_BYTES);
+    }
+
+    public static long decodeWeightBytes(Qwen25VlConfig c, int bytesPerWeight) {
+        return c.numLayers() * layerWeightBytes(c, bytesPerWeight) + headWeightBytes(c, bytesPerWeight);
     }
 }

@@ -7,6 +7,7 @@ import dev.jepd.bench.BenchTable;
 import dev.jepd.bench.ModelBench;
 import dev.jepd.bench.ModelBenchResult;
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.tensor.torch.LibTorchLocator;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -56,8 +57,23 @@ public final class ModelBenchCommand implements Callable<Integer> {
     @Option(
             names = "--dtype",
             defaultValue = "bf16",
-            description = "Weights on disk, bf16 or f32 (compute is always f32; default ${DEFAULT-VALUE}).")
+            description = "Weights on disk, bf16 (bfloat16) or f32 (float32); with --backend torch also the compute"
+                    + " dtype (vLLM's --dtype), with djl compute is always f32 (default ${DEFAULT-VALUE}).")
     String dtype;
+
+    @Option(
+            names = "--backend",
+            defaultValue = "djl",
+            description = "Tensor backend: djl (DJL's JNI, f32) or torch (libtorch's C ABI through Panama; finds"
+                    + " libtorch via --torch-library-path, JEPD_TORCH_LIBRARY_PATH, JEPD_PYTHON, else the embedded"
+                    + " CPU build; default ${DEFAULT-VALUE}).")
+    String backend;
+
+    @Option(
+            names = "--torch-library-path",
+            description = "Directory holding libtorch_cpu.so for --backend torch (a libtorch's lib/ or a wheel's"
+                    + " torch/lib).")
+    Path torchLibraryPath;
 
     @Option(
             names = "--image-size",
@@ -108,9 +124,14 @@ public final class ModelBenchCommand implements Callable<Integer> {
                     warmup,
                     iterations,
                     BenchSettings.QWEN25_VL_3B_TEXT_LAYERS,
-                    BenchSettings.QWEN25_VL_3B_VISION_BLOCKS);
+                    BenchSettings.QWEN25_VL_3B_VISION_BLOCKS,
+                    backend,
+                    backend.equals("torch") && diskDtype() == DType.BF16 ? "bfloat16" : "float32");
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        if (torchLibraryPath != null) {
+            System.setProperty(LibTorchLocator.PATH_PROPERTY, torchLibraryPath.toString());
         }
         Path dir = model != null ? model : defaultModel();
         ModelBenchResult result = ModelBench.run(dir, settings, BackendLimits.Sizes.standard());
@@ -123,14 +144,16 @@ public final class ModelBenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    private DType diskDtype() {
+        return switch (dtype) {
+            case "bf16", "bfloat16" -> DType.BF16;
+            case "f32", "float32" -> DType.F32;
+            default -> throw new ParameterException(spec.commandLine(), "--dtype must be bf16 or f32, got " + dtype);
+        };
+    }
+
     private Path defaultModel() throws IOException {
-        DType d =
-                switch (dtype) {
-                    case "bf16" -> DType.BF16;
-                    case "f32" -> DType.F32;
-                    default ->
-                        throw new ParameterException(spec.commandLine(), "--dtype must be bf16 or f32, got " + dtype);
-                };
+        DType d = diskDtype();
         if (textLayers < 1 || visionLayers < 1) {
             throw new ParameterException(spec.commandLine(), "--text-layers and --vision-layers must be at least 1");
         }

@@ -71,6 +71,7 @@ class ArchitectureTest {
                     "java.lang.foreign..",
                     "ai.djl..",
                     "dev.jepd.tensor.djl..",
+                    "dev.jepd.tensor.torch..",
                     "dev.jepd.ffi..",
                     "dev.jepd.transfer..",
                     "dev.jepd.api..",

@@ -20,6 +20,26 @@ import org.junit.jupiter.api.io.TempDir;
  * and finite, and the table and JSON are written. Speed is never asserted (DESIGN §6).
  */
 class ModelBenchSmokeTest {
+    /** The same engine path on the libtorch backend computing in bf16: the model runs, the numbers are real. */
+    @Test
+    void runsOnTheTinyModelOnLibtorchInBf16() throws IOException {
+        Path dir = TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
+        BenchSettings s = new BenchSettings(112, 24, 3, List.of(1, 2), 0, 1, 36, 32, "torch", "bfloat16");
+        ModelBenchResult r = ModelBench.run(dir, s, BackendLimits.Sizes.small());
+        assertTrue(
+                r.ceiling().backend().startsWith("torch (libtorch"), r.ceiling().backend());
+        assertTrue(
+                r.ceiling().gemm().label().startsWith("bf16 GEMM"),
+                r.ceiling().gemm().label());
+        positive("bf16 GEMM", r.ceiling().gemm().median());
+        positive("images/s", r.vision().imagesPerSecond());
+        positive("prefill tokens/s", r.prefill().tokensPerSecond());
+        for (DecodeResult d : r.decode()) {
+            positive("decode tokens/s", d.tokensPerSecond());
+        }
+        assertTrue(BenchTable.render(r).contains("backend torch, compute bfloat16"), BenchTable.render(r));
+    }
+
     @Test
     void runsOnTheTinyModel(@TempDir Path tmp) throws IOException {
         Path dir = TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());

@@ -39,6 +39,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /** A model opened for serving or generation; one per process. */
 public final class ModelRuntime implements AutoCloseable {
@@ -75,11 +76,16 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     public static ModelRuntime open(Path dir, RuntimeOptions options) {
+        return open(dir, options, DjlBackend::new);
+    }
+
+    /** As {@link #open(Path, RuntimeOptions)} on a backend of the caller's choice, which the runtime closes. */
+    public static ModelRuntime open(Path dir, RuntimeOptions options, Supplier<TensorBackend> backendFactory) {
         HfSnapshot snapshot = HfSnapshot.open(dir);
         if (!Files.isRegularFile(snapshot.tokenizerJson())) {
             throw new ModelLoadException(dir + " has no tokenizer.json");
         }
-        TensorBackend backend = new DjlBackend();
+        TensorBackend backend = backendFactory.get();
         MultimodalModel model = null;
         Tokenizer tokenizer = null;
         try {

@@ -101,14 +101,14 @@ class LoadErrorsTest {
         RuntimeException e = open(dir);
         assertTrue(e instanceof ModelLoadException);
         assertEquals(
-                "unknown architectures [LlamaForCausalLM] in " + dir
-                        + "/config.json; supported: [Qwen2_5_VLForConditionalGeneration]",
+                "unknown architectures [LlamaForCausalLM] in " + dir + "/config.json; supported: "
+                        + dev.jepd.models.ModelRegistry.supported(),
                 e.getMessage());
-        cfg.putArray("architectures").add("Qwen3VLForConditionalGeneration");
+        cfg.putArray("architectures").add("Qwen3VLMoeForConditionalGeneration");
         json.writeValue(dir.resolve("config.json").toFile(), cfg);
         assertTrue(open(dir)
                 .getMessage()
-                .contains("Qwen3VLForConditionalGeneration (in " + dir + "/config.json) is not implemented"));
+                .contains("Qwen3VLMoeForConditionalGeneration (in " + dir + "/config.json) is not implemented"));
         assertTrue(open(tmp.resolve("nope")).getMessage().contains("does not exist"));
     }
 

@@ -25,7 +25,6 @@ import dev.jepd.media.ImageGrid;
 import dev.jepd.models.ModelParts;
 import dev.jepd.models.ModelRegistry;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -48,7 +47,7 @@ class EngineGoldenTest {
     @BeforeAll
     static void load() {
         var dir = GoldenModel.dir();
-        backend = new DjlBackend();
+        backend = GoldenBackend.open();
         model = ModelRegistry.load(HfSnapshot.open(dir), backend, ModelParts.LANGUAGE);
         tokenizer = Tokenizer.load(dir.resolve("tokenizer.json"));
         prompts = new PromptBuilder(tokenizer, model.specialTokens(), QwenChatTemplate.DEFAULT);

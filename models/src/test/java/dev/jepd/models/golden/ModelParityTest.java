@@ -18,7 +18,6 @@ import dev.jepd.models.qwen25vl.Qwen25VlModel;
 import dev.jepd.models.qwenvl.MropePositions;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -43,7 +42,7 @@ class ModelParityTest {
     @BeforeAll
     static void load() {
         Path dir = GoldenModel.dir();
-        backend = new DjlBackend();
+        backend = GoldenBackend.open();
         config = Qwen25VlConfig.read(dir.resolve("config.json"));
         weights = Checkpoint.open(dir);
         tower = new Qwen25VisionTower(backend, config, weights);

@@ -1,0 +1,93 @@
+package dev.jepd.tensor.torch;
+
+import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Device;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.Optional;
+
+/**
+ * {@link TensorBackend} on libtorch through its stable C ABI ({@link AotiShim}), with bf16 kept as bf16.
+ * Scopes are {@link TorchScope}s; the ops on one are a {@link TorchOps} bound to it, which owns every
+ * implementation.
+ */
+public final class TorchBackend implements TensorBackend {
+    static {
+        // load, copyOut and registrable hand libtorch's native-order memory out as little-endian bytes.
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new ExceptionInInitializerError("TorchBackend needs a little-endian host");
+        }
+    }
+
+    private final TorchRuntime rt;
+    // copyOut and registrable read a tensor and make none: they need no scope.
+    private final TorchOps io;
+    private final DType dtype;
+
+    /**
+     * The process's libtorch ({@link AotiShim#shared()}) on the CPU, dtype "auto": checkpoint tensors keep
+     * their stored dtype (bf16 stays bf16), {@code fromFloats} and {@code zeros} make F32.
+     */
+    public TorchBackend() {
+        this(AotiShim.shared(), Device.CPU, null);
+    }
+
+    /**
+     * @param dtype F32 or BF16: every floating tensor made or loaded is of this dtype (vLLM's {@code --dtype};
+     *     the KV cache and the rotary tables included, as in Hugging Face's bf16 run); null for "auto"
+     */
+    public TorchBackend(AotiShim shim, Device device, DType dtype) {
+        if (dtype != null && dtype != DType.F32 && dtype != DType.BF16) {
+            throw new IllegalArgumentException("the libtorch backend computes in F32 or BF16, not " + dtype);
+        }
+        this.rt = new TorchRuntime(shim, device);
+        this.dtype = dtype;
+        this.io = new TorchOps(rt, null, dtype);
+    }
+
+    /** The process's libtorch on the CPU, computing in {@code dtype} (F32 or BF16; null for auto). */
+    public static TorchBackend cpu(DType dtype) {
+        return new TorchBackend(AotiShim.shared(), Device.CPU, dtype);
+    }
+
+    /** Says which libtorch runs and where, for the ready line and /metrics. */
+    @Override
+    public String name() {
+        LibTorchLocation l = rt.shim().location();
+        String d = dtype == null ? "auto" : dtype.name().toLowerCase(java.util.Locale.ROOT);
+        return "torch (libtorch " + l.version() + ", " + rt.device() + ", dtype " + d + ", " + l.source() + ")";
+    }
+
+    @Override
+    public Device device() {
+        return rt.device();
+    }
+
+    @Override
+    public Scope open() {
+        return new TorchScope(null);
+    }
+
+    @Override
+    public Ops ops(Scope scope) {
+        return new TorchOps(rt, (TorchScope) scope, dtype);
+    }
+
+    @Override
+    public void copyOut(Tensor t, MemorySegment dst) {
+        io.copyOut(t, dst);
+    }
+
+    @Override
+    public Optional<MemorySegment> registrable(Tensor t) {
+        return io.registrable(t);
+    }
+
+    /** Nothing to free: every tensor belongs to a scope its owner closes; libtorch stays loaded for the process. */
+    @Override
+    public void close() {}
+}

@@ -1,0 +1,775 @@
+package dev.jepd.tensor.torch;
+
+import static dev.jepd.tensor.torch.StableIValues.ofBool;
+import static dev.jepd.tensor.torch.StableIValues.ofInt;
+
+import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Every op of the libtorch backend, in one place. Each result becomes a tensor of the owning scope in
+ * exactly one method, {@link #own}; intermediates that never reach the caller are dropped as soon as they
+ * are used. Elementwise and shape ops follow torch's semantics (broadcasting, type promotion, views for
+ * {@code permute} and {@code slice}); {@code linear}, {@code attention}, {@code pagedAttention} and
+ * {@code varlenAttention} are single libtorch kernels (GEMV/GEMM with the bias folded in, CPU flash
+ * attention), so attention memory is linear in tokens.
+ */
+final class TorchOps implements Ops {
+    private final TorchRuntime rt;
+    private final AotiShim shim;
+    private final TorchScope owner; // null only for the backend's scope-free copies (copyOut, registrable)
+    private final DType made; // what fromFloats and zeros make
+    private final DType loaded; // what floating weights are loaded as; null: as stored (F16 as F32)
+
+    /**
+     * @param owner the scope every result belongs to
+     * @param dtype the floating dtype of everything made or loaded; null keeps each checkpoint tensor's own
+     *     dtype and makes F32 from floats
+     */
+    TorchOps(TorchRuntime rt, TorchScope owner, DType dtype) {
+        this.rt = rt;
+        this.shim = rt.shim();
+        this.owner = owner;
+        this.made = dtype == null ? DType.F32 : dtype;
+        this.loaded = dtype;
+    }
+
+    @Override
+    public Scope scope() {
+        return owner;
+    }
+
+    /** The one place a libtorch handle becomes a tensor of the owning scope. */
+    private Tensor own(long handle) {
+        if (owner == null || owner.isClosed()) {
+            shim.delete(handle);
+            throw new IllegalStateException("tensor op on a closed scope");
+        }
+        TorchTensor t = new TorchTensor(rt, handle);
+        owner.adopt(t);
+        return t;
+    }
+
+    private static long h(Tensor t) {
+        return ((TorchTensor) t).handle();
+    }
+
+    // ---- creation and reading
+
+    @Override
+    public Tensor fromFloats(float[] data, long... shape) {
+        checkCount(data.length, shape);
+        long out = rt.empty(shape, DType.F32);
+        if (data.length > 0) {
+            MemorySegment.copy(data, 0, rt.host(out, 4L * data.length), ValueLayout.JAVA_FLOAT, 0, data.length);
+        }
+        if (made != DType.F32) {
+            long c = rt.empty(shape, made);
+            shim.copy(c, out); // libtorch rounds to nearest even, as .to(torch.bfloat16)
+            shim.delete(out);
+            out = c;
+        }
+        return own(out);
+    }
+
+    @Override
+    public Tensor fromLongs(long[] data, long... shape) {
+        checkCount(data.length, shape);
+        long out = rt.empty(shape, DType.I64);
+        if (data.length > 0) {
+            MemorySegment.copy(data, 0, rt.host(out, 8L * data.length), ValueLayout.JAVA_LONG, 0, data.length);
+        }
+        return own(out);
+    }
+
+    @Override
+    public Tensor zeros(long... shape) {
+        long out = rt.empty(shape, made);
+        shim.zero(out);
+        return own(out);
+    }
+
+    /**
+     * libtorch reads the stored bytes itself: a tensor is made over {@code stored} ({@code
+     * create_tensor_from_blob}) and copied once into memory libtorch owns: in the backend's dtype when it has
+     * one (libtorch converts), else in the stored dtype for BF16, F32 and the integers (bf16 weights stay
+     * bf16) and F16 as F32. The copy is what the SPI promises (the caller may unmap {@code stored}).
+     */
+    @Override
+    public Tensor load(MemorySegment stored, DType storedType, long... shape) {
+        long numel = TorchRuntime.numel(shape);
+        if (stored.byteSize() != numel * storedType.byteSize()) {
+            throw new IllegalArgumentException("stored " + storedType + " tensor of shape " + Arrays.toString(shape)
+                    + " needs " + numel * storedType.byteSize() + " bytes, got " + stored.byteSize());
+        }
+        DType target = !storedType.isFloatingPoint()
+                ? storedType
+                : loaded != null ? loaded : storedType == DType.F16 ? DType.F32 : storedType;
+        long out = rt.empty(shape, target);
+        if (numel == 0) {
+            return own(out);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment src = stored.isNative()
+                    ? stored
+                    : arena.allocate(stored.byteSize(), 8).copyFrom(stored);
+            long blob = shim.fromBlob(
+                    src.address(),
+                    shape,
+                    TorchRuntime.contiguousStrides(shape),
+                    rt.code(storedType),
+                    shim.deviceCpu,
+                    0);
+            try {
+                shim.copy(out, blob);
+            } finally {
+                shim.delete(blob);
+            }
+        } catch (RuntimeException e) {
+            shim.delete(out);
+            throw e;
+        }
+        return own(out);
+    }
+
+    void copyOut(Tensor t, MemorySegment dst) {
+        long bytes = t.numel() * t.dtype().byteSize();
+        if (dst.byteSize() < bytes) {
+            throw new IllegalArgumentException("copyOut of " + t + " needs " + bytes + " bytes, got " + dst.byteSize());
+        }
+        long c = rt.contiguous(h(t), t.shape(), t.dtype(), t.dtype());
+        try {
+            if (bytes > 0) {
+                MemorySegment.copy(rt.host(c, bytes), 0, dst, 0, bytes);
+            }
+        } finally {
+            shim.delete(c);
+        }
+    }
+
+    /** A row-major tensor's own memory, valid while the tensor lives; empty for a strided view. */
+    Optional<MemorySegment> registrable(Tensor t) {
+        TorchTensor tt = (TorchTensor) t;
+        if (!TorchRuntime.isContiguous(tt.shape(), tt.strides())) {
+            return Optional.empty();
+        }
+        return Optional.of(rt.host(tt.handle(), tt.numel() * tt.dtype().byteSize()));
+    }
+
+    // ---- elementwise
+
+    @Override
+    public Tensor add(Tensor a, Tensor b) {
+        return own(shim.addTensor(h(a), h(b), 1.0));
+    }
+
+    /** {@code a + (-1)·b}: negating is exact, so this is {@code a - b} to the bit. */
+    @Override
+    public Tensor sub(Tensor a, Tensor b) {
+        return own(shim.addTensor(h(a), h(b), -1.0));
+    }
+
+    @Override
+    public Tensor mul(Tensor a, Tensor b) {
+        return own(binary("aten::mul", "Tensor", h(a), h(b)));
+    }
+
+    @Override
+    public Tensor div(Tensor a, Tensor b) {
+        return own(binary("aten::div", "Tensor", h(a), h(b)));
+    }
+
+    @Override
+    public Tensor scale(Tensor a, float s) {
+        return own(shim.mulScalar(h(a), s));
+    }
+
+    @Override
+    public Tensor addScalar(Tensor a, float s) {
+        return own(shim.addScalar(h(a), s, 1.0));
+    }
+
+    @Override
+    public Tensor neg(Tensor a) {
+        return own(unary("aten::neg", h(a)));
+    }
+
+    @Override
+    public Tensor cos(Tensor a) {
+        return own(unary("aten::cos", h(a)));
+    }
+
+    @Override
+    public Tensor sin(Tensor a) {
+        return own(unary("aten::sin", h(a)));
+    }
+
+    @Override
+    public Tensor sqrt(Tensor a) {
+        return own(unary("aten::sqrt", h(a)));
+    }
+
+    @Override
+    public Tensor sigmoid(Tensor a) {
+        return own(unary("aten::sigmoid", h(a)));
+    }
+
+    @Override
+    public Tensor silu(Tensor a) {
+        return own(unary("aten::silu", h(a)));
+    }
+
+    /**
+     * {@code (x · 0.5) · (1 + erf(x · √½))}, the formula of torch's own exact-GELU kernel, from its parts:
+     * {@code aten::gelu} takes its {@code approximate} flag as a string, which libtorch 2.7's dispatcher
+     * stack cannot carry.
+     */
+    @Override
+    public Tensor gelu(Tensor a) {
+        long x = h(a);
+        long t = shim.mulScalar(x, 0.7071067811865476);
+        long e = unary("aten::erf", t);
+        shim.delete(t);
+        long u = shim.addScalar(e, 1.0, 1.0);
+        shim.delete(e);
+        long half = shim.mulScalar(x, 0.5);
+        long out = binary("aten::mul", "Tensor", half, u);
+        shim.delete(half);
+        shim.delete(u);
+        return own(out);
+    }
+
+    // ---- reductions
+
+    @Override
+    public Tensor meanLastAxis(Tensor a) {
+        return own(meanLast(h(a), a.dim(-1), a.dtype()));
+    }
+
+    /**
+     * {@code mean(x, -1, keepdim=True)} as one GEMV against ones, then {@code · 1/d}: {@code aten::mean.dim}
+     * takes its axes as a list, which libtorch 2.7's dispatcher stack cannot carry.
+     */
+    private long meanLast(long x, long d, DType dtype) {
+        long ones = rt.empty(new long[] {d, 1}, dtype);
+        try {
+            fillOnes(ones, d, dtype);
+            long sum = binary("aten::matmul", "", x, ones); // [..., 1]
+            long mean = shim.mulScalar(sum, 1.0 / d);
+            shim.delete(sum);
+            return mean;
+        } finally {
+            shim.delete(ones);
+        }
+    }
+
+    private void fillOnes(long t, long n, DType dtype) {
+        MemorySegment seg = rt.host(t, n * dtype.byteSize());
+        for (long i = 0; i < n; i++) {
+            dtype.setFloat(seg, i, 1f);
+        }
+    }
+
+    @Override
+    public Tensor softmaxLastAxis(Tensor a) {
+        long[] st = {shim.newHandle(h(a)), ofInt(-1), ofBool(false)};
+        shim.dispatch("aten::_softmax", "", st);
+        return own(st[0]);
+    }
+
+    // ---- linear algebra
+
+    @Override
+    public Tensor matmul(Tensor a, Tensor b) {
+        DType c = common(a.dtype(), b.dtype());
+        long x = as(a, c);
+        long y = as(b, c);
+        try {
+            return own(binary("aten::matmul", "", x, y));
+        } finally {
+            shim.delete(x);
+            shim.delete(y);
+        }
+    }
+
+    /**
+     * One kernel per call: a one-row float32 {@code x} is {@code addmv(bias, W, x)} / {@code mv(W, x)} (GEMV
+     * reads W once in its stored order; float32 GEMM at M=1 is 2.5–3.4× slower on CPU), everything else is
+     * {@code addmm(bias, x, Wᵀ)} / {@code mm(x, Wᵀ)} with Wᵀ a strided view. In bf16 the order flips:
+     * libtorch 2.7.1's bf16 {@code mv} streamed 3–5 GB/s here against 9–14 GB/s for oneDNN's bf16 GEMM at
+     * M=1 over the same 541 MB of [11008, 2048] matrices (one interleaved run, load average ~10). Computes in
+     * the weight's dtype (bf16 weights: bf16 GEMM), so x and bias are converted to it when they differ.
+     */
+    @Override
+    public Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        long[] xs = x.shape();
+        long in = xs[xs.length - 1];
+        long out = w.dim(0);
+        long rows = TorchRuntime.numel(xs) / Math.max(1, in);
+        long[] ys = xs.clone();
+        ys[ys.length - 1] = out;
+        DType c = w.dtype();
+        long xc = as(x, c);
+        long bc = bias == null ? 0 : as(bias, c);
+        long wt = 0;
+        long x2 = 0;
+        long y;
+        try {
+            if (rows == 1 && c != DType.BF16) {
+                x2 = shim.reshape(xc, new long[] {in});
+                y = bias == null
+                        ? binary("aten::mv", "", h(w), x2) // [out]
+                        : shim.addmv(bc, h(w), x2, 1.0, 1.0);
+            } else {
+                long[] wst = ((TorchTensor) w).strides();
+                wt = shim.view(h(w), new long[] {in, out}, new long[] {wst[1], wst[0]}, 0); // Wᵀ, no copy
+                x2 = shim.reshape(xc, new long[] {rows, in});
+                if (bias == null) {
+                    y = binary("aten::mm", "", x2, wt); // [rows, out]
+                } else {
+                    y = rt.empty(new long[] {rows, out}, c);
+                    shim.addmmOut(y, bc, x2, wt, 1.0, 1.0);
+                }
+            }
+            long r = shim.reshape(y, ys);
+            shim.delete(y);
+            return own(r);
+        } finally {
+            shim.delete(xc);
+            if (bc != 0) {
+                shim.delete(bc);
+            }
+            if (wt != 0) {
+                shim.delete(wt);
+            }
+            if (x2 != 0) {
+                shim.delete(x2);
+            }
+        }
+    }
+
+    // ---- shape
+
+    @Override
+    public Tensor reshape(Tensor a, long... shape) {
+        return own(shim.reshape(h(a), shape));
+    }
+
+    /** A view: permuted sizes and strides over the same memory. */
+    @Override
+    public Tensor permute(Tensor a, int... axes) {
+        TorchTensor t = (TorchTensor) a;
+        int r = t.rank();
+        if (axes.length != r) {
+            throw new IllegalArgumentException("permute " + Arrays.toString(axes) + " of " + t);
+        }
+        long[] shape = t.shape();
+        long[] strides = t.strides();
+        long[] ps = new long[r];
+        long[] pst = new long[r];
+        boolean[] seen = new boolean[r];
+        for (int i = 0; i < r; i++) {
+            int ax = axes[i] < 0 ? axes[i] + r : axes[i];
+            if (ax < 0 || ax >= r || seen[ax]) {
+                throw new IllegalArgumentException("permute " + Arrays.toString(axes) + " of " + t);
+            }
+            seen[ax] = true;
+            ps[i] = shape[ax];
+            pst[i] = strides[ax];
+        }
+        return own(shim.view(t.handle(), ps, pst, 0));
+    }
+
+    @Override
+    public Tensor concat(List<Tensor> parts, int axis) {
+        long[] hs = new long[parts.size()];
+        for (int i = 0; i < hs.length; i++) {
+            hs[i] = h(parts.get(i));
+        }
+        return own(shim.cat(hs, axis));
+    }
+
+    /** A view: {@code a[..., start:end, ...]} along {@code axis}. */
+    @Override
+    public Tensor slice(Tensor a, int axis, long start, long end) {
+        TorchTensor t = (TorchTensor) a;
+        int ax = axis < 0 ? axis + t.rank() : axis;
+        long[] shape = t.shape();
+        if (ax < 0 || ax >= shape.length || start < 0 || end < start || end > shape[ax]) {
+            throw new IllegalArgumentException("slice " + start + ":" + end + " of axis " + axis + " of " + t);
+        }
+        long[] strides = t.strides();
+        shape[ax] = end - start;
+        return own(shim.view(t.handle(), shape, strides, start * strides[ax]));
+    }
+
+    @Override
+    public Tensor gatherRows(Tensor a, Tensor index) {
+        long[] st = {shim.newHandle(h(a)), ofInt(0), shim.newHandle(h(index))};
+        shim.dispatch("aten::index_select", "", st);
+        return own(st[0]);
+    }
+
+    @Override
+    public void scatterRows(Tensor dst, Tensor index, Tensor src) {
+        long s = as(src, dst.dtype());
+        long[] st = {shim.newHandle(h(dst)), ofInt(0), shim.newHandle(h(index)), s}; // s is consumed
+        shim.dispatch("aten::index_copy_", "", st);
+        shim.delete(st[0]); // the returned alias of dst
+    }
+
+    // ---- composites
+
+    /**
+     * Qwen2RMSNorm as Hugging Face computes it: in float32 ({@code x · rsqrt(mean(x²) + eps)}), back to x's
+     * dtype, then times the weight.
+     */
+    @Override
+    public Tensor rmsNorm(Tensor x, Tensor w, float eps) {
+        long x32 = as(x, DType.F32);
+        long sq = binary("aten::mul", "Tensor", x32, x32);
+        long ms = meanLast(sq, x.dim(-1), DType.F32); // [..., 1]
+        shim.delete(sq);
+        long var = shim.addScalar(ms, eps, 1.0);
+        shim.delete(ms);
+        long inv = unary("aten::rsqrt", var);
+        shim.delete(var);
+        long y = binary("aten::mul", "Tensor", x32, inv);
+        shim.delete(x32);
+        shim.delete(inv);
+        if (x.dtype() != DType.F32) {
+            long yc = rt.empty(x.shape(), x.dtype());
+            shim.copy(yc, y);
+            shim.delete(y);
+            y = yc;
+        }
+        long out = binary("aten::mul", "Tensor", h(w), y);
+        shim.delete(y);
+        return own(out);
+    }
+
+    /**
+     * {@code softmax(q kᵀ · scale + mask) v} through libtorch's CPU flash attention: leading axes broadcast
+     * (as views with zero strides) and fold into its {@code [B, H]}.
+     */
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
+        int r = q.rank();
+        if (r < 2 || k.rank() != r || v.rank() != r || q.numel() == 0 || k.numel() == 0) {
+            return composedAttention(q, k, v, mask, scale);
+        }
+        DType c = common(common(q.dtype(), k.dtype()), v.dtype());
+        long[] lead = broadcastLead(q.shape(), k.shape(), v.shape());
+        List<Long> temps = new ArrayList<>();
+        try {
+            long q4 = temp(temps, to4d(temp(temps, as(q, c)), q.shape(), lead));
+            long k4 = temp(temps, to4d(temp(temps, as(k, c)), k.shape(), lead));
+            long v4 = temp(temps, to4d(temp(temps, as(v, c)), v.shape(), lead));
+            long m4 = 0;
+            if (mask != null) {
+                long mc = temp(temps, as(mask, c));
+                long[] ms = mask.shape();
+                long[] mst = shim.strides(mc);
+                if (ms.length != 2) {
+                    throw new IllegalArgumentException("attention mask must be [T, S], got " + mask);
+                }
+                m4 = temp(temps, shim.view(mc, new long[] {1, 1, ms[0], ms[1]}, new long[] {0, 0, mst[0], mst[1]}, 0));
+            }
+            long o4 = temp(temps, shim.flashAttentionCpu(q4, k4, v4, false, m4, scale)); // [B, H, T, d]
+            long[] outShape = q.shape();
+            outShape[r - 1] = v.dim(-1);
+            long[] full = Arrays.copyOf(lead, lead.length + 2);
+            full[lead.length] = q.dim(-2);
+            full[lead.length + 1] = v.dim(-1);
+            return own(shim.reshape(o4, full));
+        } finally {
+            temps.forEach(shim::delete);
+        }
+    }
+
+    /**
+     * Causal attention over the paged cache as one flash-attention call for the whole sequence chunk. GQA
+     * without copies: q {@code [n, H, d]} is viewed as {@code [kvH, g, n, d]} and k, v {@code [S, kvH, d]} as
+     * {@code [kvH, g, S, d]} with a zero stride over the group. A fresh prefill uses the kernel's causal
+     * flag, a decode step needs no mask, and a chunk that continues a cached context gets an additive
+     * {@code [n, S]} mask (one chunk's worth, not the sequence's square).
+     */
+    @Override
+    public Tensor pagedAttention(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor keyCache,
+            Tensor valueCache,
+            Tensor contextSlots,
+            int queryStart,
+            float scale) {
+        long n = q.dim(0);
+        long heads = q.dim(1);
+        long d = q.dim(2);
+        long kvHeads = keyCache.dim(1);
+        long g = heads / kvHeads;
+        long s = contextSlots.dim(0);
+        DType c = keyCache.dtype();
+        List<Long> temps = new ArrayList<>();
+        try {
+            long kc;
+            long vc;
+            if (k != null && queryStart == 0 && s == n) {
+                kc = temp(temps, lastAxisDense(temp(temps, as(k, c)), k.shape()));
+                vc = temp(temps, lastAxisDense(temp(temps, as(v, c)), v.shape()));
+            } else {
+                kc = temp(temps, gather(h(keyCache), h(contextSlots))); // [S, kvH, d]
+                vc = temp(temps, gather(h(valueCache), h(contextSlots)));
+            }
+            long qc = temp(temps, lastAxisDense(temp(temps, as(q, c)), q.shape()));
+            long[] qst = shim.strides(qc);
+            long q4 = temp(
+                    temps,
+                    shim.view(qc, new long[] {kvHeads, g, n, d}, new long[] {g * qst[1], qst[1], qst[0], qst[2]}, 0));
+            long[] kst = shim.strides(kc);
+            long k4 = temp(
+                    temps, shim.view(kc, new long[] {kvHeads, g, s, d}, new long[] {kst[1], 0, kst[0], kst[2]}, 0));
+            long[] vst = shim.strides(vc);
+            long v4 = temp(
+                    temps, shim.view(vc, new long[] {kvHeads, g, s, d}, new long[] {vst[1], 0, vst[0], vst[2]}, 0));
+            boolean causal = queryStart == 0 && n > 1;
+            long mask = 0;
+            if (queryStart > 0 && n > 1) {
+                mask = temp(temps, chunkMask(n, s, queryStart, c));
+            }
+            long o4 = temp(temps, shim.flashAttentionCpu(q4, k4, v4, causal, mask, scale)); // [kvH, g, n, d]
+            long[] ost = shim.strides(o4);
+            long onk = temp(
+                    temps,
+                    shim.view(o4, new long[] {n, kvHeads, g, d}, new long[] {ost[2], ost[0], ost[1], ost[3]}, 0));
+            return own(shim.reshape(onk, new long[] {n, heads, d}));
+        } finally {
+            temps.forEach(shim::delete);
+        }
+    }
+
+    /**
+     * Block-diagonal attention without a mask: each run of consecutive equal-length segments (the vision
+     * tower's windows) is one flash-attention call with the segments as its batch, viewed in place.
+     */
+    @Override
+    public Tensor varlenAttention(Tensor q, Tensor k, Tensor v, int[] cuSeqlens, float scale) {
+        long heads = q.dim(0);
+        long d = q.dim(2);
+        DType c = common(common(q.dtype(), k.dtype()), v.dtype());
+        List<Long> temps = new ArrayList<>();
+        List<Long> parts = new ArrayList<>();
+        try {
+            long qc = temp(temps, lastAxisDense(temp(temps, as(q, c)), q.shape()));
+            long kc = temp(temps, lastAxisDense(temp(temps, as(k, c)), k.shape()));
+            long vc = temp(temps, lastAxisDense(temp(temps, as(v, c)), v.shape()));
+            long[] qs = shim.strides(qc);
+            long[] ks = shim.strides(kc);
+            long[] vs = shim.strides(vc);
+            int i = 0;
+            while (i + 1 < cuSeqlens.length) {
+                int start = cuSeqlens[i];
+                int len = cuSeqlens[i + 1] - start;
+                int j = i + 1;
+                while (j + 1 < cuSeqlens.length && cuSeqlens[j + 1] - cuSeqlens[j] == len) {
+                    j++;
+                }
+                int segs = j - i;
+                i = j;
+                if (len == 0) {
+                    continue;
+                }
+                long[] size = {segs, heads, len, d};
+                long q4 =
+                        temp(temps, shim.view(qc, size, new long[] {len * qs[1], qs[0], qs[1], qs[2]}, start * qs[1]));
+                long k4 =
+                        temp(temps, shim.view(kc, size, new long[] {len * ks[1], ks[0], ks[1], ks[2]}, start * ks[1]));
+                long v4 =
+                        temp(temps, shim.view(vc, size, new long[] {len * vs[1], vs[0], vs[1], vs[2]}, start * vs[1]));
+                long o4 = temp(temps, shim.flashAttentionCpu(q4, k4, v4, false, 0, scale)); // [segs, H, len, d]
+                long[] os = shim.strides(o4);
+                long oh = temp(
+                        temps,
+                        shim.view(o4, new long[] {heads, segs, len, d}, new long[] {os[1], os[0], os[2], os[3]}, 0));
+                parts.add(shim.reshape(oh, new long[] {heads, (long) segs * len, d}));
+            }
+            if (parts.isEmpty()) {
+                return own(rt.empty(new long[] {heads, 0, d}, c));
+            }
+            if (parts.size() == 1) {
+                return own(parts.remove(0));
+            }
+            long[] hs = parts.stream().mapToLong(Long::longValue).toArray();
+            return own(shim.cat(hs, 1));
+        } finally {
+            temps.forEach(shim::delete);
+            parts.forEach(shim::delete);
+        }
+    }
+
+    // ---- helpers
+
+    private long unary(String op, long x) {
+        long[] st = {shim.newHandle(x)};
+        shim.dispatch(op, "", st);
+        return st[0];
+    }
+
+    private long binary(String op, String overload, long a, long b) {
+        long[] st = {shim.newHandle(a), shim.newHandle(b)};
+        shim.dispatch(op, overload, st);
+        return st[0];
+    }
+
+    private long gather(long a, long index) {
+        long[] st = {shim.newHandle(a), ofInt(0), shim.newHandle(index)};
+        shim.dispatch("aten::index_select", "", st);
+        return st[0];
+    }
+
+    /** A new handle to {@code t} in dtype {@code to}: the same tensor, or a converted copy. */
+    private long as(Tensor t, DType to) {
+        if (t.dtype() == to) {
+            return shim.newHandle(h(t));
+        }
+        long out = rt.empty(t.shape(), to);
+        shim.copy(out, h(t));
+        return out;
+    }
+
+    /** {@code x} itself (a new handle) when its last axis has stride 1, as the flash kernel reads it, else a copy. */
+    private long lastAxisDense(long x, long[] shape) {
+        long[] st = shim.strides(x);
+        if (shape.length == 0 || st[st.length - 1] == 1 || shape[shape.length - 1] <= 1) {
+            return shim.newHandle(x);
+        }
+        long out = rt.empty(shape, rt.dtypeOf(x));
+        shim.copy(out, x);
+        return out;
+    }
+
+    private static long temp(List<Long> temps, long handle) {
+        temps.add(handle);
+        return handle;
+    }
+
+    /** Query {@code i} (sequence position {@code queryStart + i}) sees context positions {@code 0..queryStart+i}. */
+    private long chunkMask(long n, long s, int queryStart, DType dtype) {
+        long m = rt.empty(new long[] {1, 1, n, s}, dtype);
+        MemorySegment seg = rt.host(m, n * s * dtype.byteSize());
+        for (long i = 0; i < n; i++) {
+            for (long j = 0; j < s; j++) {
+                dtype.setFloat(seg, i * s + j, j <= queryStart + i ? 0f : Float.NEGATIVE_INFINITY);
+            }
+        }
+        return m;
+    }
+
+    /** Leading axes of q, k, v broadcast together (everything but the last two). */
+    private static long[] broadcastLead(long[]... shapes) {
+        int r = shapes[0].length - 2;
+        long[] lead = new long[r];
+        for (int i = 0; i < r; i++) {
+            long size = 1;
+            for (long[] s : shapes) {
+                long x = s[i];
+                if (x != 1) {
+                    if (size != 1 && size != x) {
+                        throw new IllegalArgumentException(
+                                "attention: leading axes do not broadcast: " + Arrays.deepToString(shapes));
+                    }
+                    size = x;
+                }
+            }
+            lead[i] = size;
+        }
+        return lead;
+    }
+
+    /** {@code [...lead, L, d]} expanded to {@code lead} (zero strides) and folded to {@code [B, H, L, d]}. */
+    private long to4d(long x, long[] shape, long[] lead) {
+        int r = shape.length;
+        long[] st = shim.strides(x);
+        long[] size = new long[r];
+        long[] stride = new long[r];
+        for (int i = 0; i < r; i++) {
+            boolean broadcast = i < lead.length && shape[i] == 1 && lead[i] != 1;
+            size[i] = i < lead.length ? lead[i] : shape[i];
+            stride[i] = broadcast ? 0 : st[i];
+        }
+        long[] s4;
+        long[] t4;
+        switch (lead.length) {
+            case 0 -> {
+                s4 = new long[] {1, 1, size[0], size[1]};
+                t4 = new long[] {0, 0, stride[0], stride[1]};
+            }
+            case 1 -> {
+                s4 = new long[] {1, size[0], size[1], size[2]};
+                t4 = new long[] {0, stride[0], stride[1], stride[2]};
+            }
+            case 2 -> {
+                s4 = size;
+                t4 = stride;
+            }
+            default -> {
+                long expanded = shim.view(x, size, stride, 0);
+                try {
+                    long b = 1;
+                    for (int i = 0; i < lead.length - 1; i++) {
+                        b *= lead[i];
+                    }
+                    long[] folded = {b, lead[lead.length - 1], shape[r - 2], shape[r - 1]};
+                    long reshaped = shim.reshape(expanded, folded);
+                    try {
+                        return lastAxisDense(reshaped, folded);
+                    } finally {
+                        shim.delete(reshaped);
+                    }
+                } finally {
+                    shim.delete(expanded);
+                }
+            }
+        }
+        return shim.view(x, s4, t4, 0);
+    }
+
+    /** softmax(q kᵀ · scale + mask) v from matmul and softmax, for the shapes the flash kernel does not take. */
+    private Tensor composedAttention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
+        int r = k.rank();
+        int[] axes = new int[r];
+        for (int i = 0; i < r; i++) {
+            axes[i] = i;
+        }
+        axes[r - 1] = r - 2;
+        axes[r - 2] = r - 1;
+        Tensor scores = scale(matmul(q, permute(k, axes)), scale);
+        if (mask != null) {
+            scores = add(scores, mask);
+        }
+        return matmul(softmaxLastAxis(scores), v);
+    }
+
+    private static DType common(DType a, DType b) {
+        if (a == b) {
+            return a;
+        }
+        return DType.F32;
+    }
+
+    private static void checkCount(int n, long[] shape) {
+        if (TorchRuntime.numel(shape) != n) {
+            throw new IllegalArgumentException(n + " values for shape " + Arrays.toString(shape));
+        }
+    }
+}
