@@ -1,10 +1,8 @@
 package dev.jepd.proxy.upstream;
 
-import java.util.List;
-
 /** How a cluster picks a node: the value of {@code --routing}. */
 public enum Routing {
-    /** Each cluster cycles through its nodes (vLLM's proxy does this for the encoders). */
+    /** Each cluster cycles through its healthy nodes (vLLM's proxy does this for the encoders). */
     ROUND_ROBIN("round-robin"),
     /**
      * The node with the least estimated work in flight: image tokens for encoders, one per request for
@@ -29,13 +27,6 @@ public enum Routing {
             }
         }
         throw new IllegalArgumentException("unknown routing '" + text + "' (expected round-robin or least-loaded)");
-    }
-
-    public Router router(List<Node> nodes) {
-        return switch (this) {
-            case ROUND_ROBIN -> new RoundRobinRouter(nodes);
-            case LEAST_LOADED -> new LeastLoadedRouter(nodes);
-        };
     }
 
     @Override

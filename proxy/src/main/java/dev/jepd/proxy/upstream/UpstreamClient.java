@@ -71,8 +71,9 @@ public final class UpstreamClient implements AutoCloseable {
     }
 
     /**
-     * A JSON POST whose 2xx answer is streamed: returns once the status and headers arrived (within the
-     * time-out); the body is left for {@link UpstreamStream#relayTo}. A non-2xx answer is read (bounded)
+     * A JSON POST whose 2xx answer is streamed: returns once the status, the headers and the first bytes of
+     * the body arrived (each within the time-out), so that a failure before the first byte can still be retried
+     * on another node; the body is left for {@link UpstreamStream#relayTo}. A non-2xx answer is read (bounded)
      * and thrown as the client's error.
      */
     public UpstreamStream postStreaming(Node node, String path, byte[] json, Map<String, String> headers) {
@@ -85,8 +86,25 @@ public final class UpstreamClient implements AutoCloseable {
         if (status / 100 != 2) {
             throw UpstreamFailure.status(node, status, UpstreamStream.drain(relay, ERROR_BODY_BYTES, timeout));
         }
+        // Nothing has reached the client yet: a node that fails before its first byte can be retried elsewhere.
+        Object first;
+        try {
+            first = relay.poll(timeout.toNanos());
+        } catch (InterruptedException e) {
+            relay.cancel();
+            Thread.currentThread().interrupt();
+            throw UpstreamFailure.transport(node, e, timeout);
+        }
+        if (first == null) {
+            relay.cancel();
+            throw UpstreamFailure.timeout(node, timeout);
+        }
+        if (first instanceof Throwable t) {
+            relay.cancel();
+            throw UpstreamFailure.transport(node, t, timeout);
+        }
         String type = response.headers().firstValue("Content-Type").orElse(null);
-        return new UpstreamStream(node, status, type, relay, timeout);
+        return new UpstreamStream(node, status, type, relay, timeout, first);
     }
 
     /**

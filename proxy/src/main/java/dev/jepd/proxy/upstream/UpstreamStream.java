@@ -27,13 +27,16 @@ public final class UpstreamStream implements AutoCloseable {
     private final String contentType;
     private final BodyRelay relay;
     private final Duration idleLimit;
+    /** The first item, read before the stream was handed out (so a node that fails before it can be retried). */
+    private Object first;
 
-    UpstreamStream(Node node, int status, String contentType, BodyRelay relay, Duration idleLimit) {
+    UpstreamStream(Node node, int status, String contentType, BodyRelay relay, Duration idleLimit, Object first) {
         this.node = node;
         this.status = status;
         this.contentType = contentType;
         this.relay = relay;
         this.idleLimit = idleLimit;
+        this.first = first;
     }
 
     public Node node() {
@@ -60,7 +63,8 @@ public final class UpstreamStream implements AutoCloseable {
         long idleNanos = idleLimit.toNanos();
         try {
             while (true) {
-                Object item = relay.poll(idleNanos);
+                Object item = first != null ? first : relay.poll(idleNanos);
+                first = null;
                 if (item == null) {
                     relay.cancel();
                     fail(
