@@ -12,7 +12,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The active health check: every {@code interval}, every member of every cluster is asked for
- * {@code /health} at once (each probe bounded by the interval, at most 2 s). {@code failuresToEvict} failed
+ * {@code /health} at once (each probe bounded by the interval, at least 2 s). {@code failuresToEvict} failed
  * probes in a row evict a node; one 2xx answer re-admits it. Requests evict a node on their own as soon as
  * they cannot reach it, so the probes mostly bring nodes back. Housekeeping that should run on the same beat
  * (dedup sweeps, {@code --config} reloads) is passed in as {@code chores}.
@@ -38,7 +38,8 @@ public final class HealthChecker implements AutoCloseable {
         this.clusters = List.copyOf(clusters);
         this.client = client;
         this.interval = interval;
-        this.probeLimit = interval.compareTo(Duration.ofSeconds(2)) < 0 ? interval : Duration.ofSeconds(2);
+        // A busy node answers /health late, not never: a short beat must not make probes give up early.
+        this.probeLimit = interval.compareTo(Duration.ofSeconds(2)) > 0 ? interval : Duration.ofSeconds(2);
         this.failuresToEvict = failuresToEvict;
         this.chores = List.copyOf(chores);
         this.thread = Thread.ofPlatform().daemon().name("jepd-proxy-health").unstarted(this::loop);
