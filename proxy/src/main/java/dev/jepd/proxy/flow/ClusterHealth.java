@@ -5,8 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.Json;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Member;
+import dev.jepd.proxy.upstream.Reply;
 import dev.jepd.proxy.upstream.UpstreamClient;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -44,7 +44,7 @@ public final class ClusterHealth {
 
     public record Report(int status, ObjectNode body) {}
 
-    private record Probe(Member member, CompletableFuture<HttpResponse<byte[]>> answer) {}
+    private record Probe(Member member, CompletableFuture<Reply> answer) {}
 
     public Report check(RequestContext ctx) {
         Map<String, List<Probe>> probes = new LinkedHashMap<>();
@@ -84,9 +84,9 @@ public final class ClusterHealth {
         return new Report(allGood ? 200 : 503, body);
     }
 
-    private static boolean answered(CompletableFuture<HttpResponse<byte[]>> probe, long deadline) {
+    private static boolean answered(CompletableFuture<Reply> probe, long deadline) {
         try {
-            HttpResponse<byte[]> r = probe.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            Reply r = probe.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             return r.statusCode() / 100 == 2;
         } catch (TimeoutException | ExecutionException e) {
             probe.cancel(true);

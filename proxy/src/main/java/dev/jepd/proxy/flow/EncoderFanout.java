@@ -9,6 +9,7 @@ import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.Node;
+import dev.jepd.proxy.upstream.Reply;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamFailure;
 import java.io.IOException;
@@ -122,17 +123,24 @@ public final class EncoderFanout {
             return Optional.empty(); // no encode cluster: the decode node encodes its images itself
         }
         Set<String> seen = new HashSet<>();
-        List<CompletableFuture<Outcome>> pending = new ArrayList<>();
+        List<Integer> indexes = new ArrayList<>();
+        List<String> keys = new ArrayList<>();
         for (int idx = 0; idx < items.size(); idx++) {
             MediaItem item = items.get(idx);
             if (item.source() == null) {
                 continue;
             }
             String key = dedupKey(body, item);
-            if (!seen.add(key)) {
-                continue; // the same item twice in one request is encoded once
+            if (seen.add(key)) { // the same item twice in one request is encoded once
+                indexes.add(idx);
+                keys.add(key);
             }
-            pending.add(encode(key, body, item, idx, ctx));
+        }
+        List<CompletableFuture<Outcome>> pending = new ArrayList<>();
+        for (int i = 0; i < indexes.size(); i++) {
+            int idx = indexes.get(i);
+            boolean inline = i == indexes.size() - 1; // the last one runs here, the others at once beside it
+            pending.add(encode(keys.get(i), body, items.get(idx), idx, ctx, inline));
         }
         if (pending.isEmpty()) {
             return Optional.empty();
@@ -161,7 +169,7 @@ public final class EncoderFanout {
 
     /** The item's shared encode: joined if one runs (or succeeded within the window), else started here. */
     private CompletableFuture<Outcome> encode(
-            String key, ObjectNode body, MediaItem item, int idx, RequestContext ctx) {
+            String key, ObjectNode body, MediaItem item, int idx, RequestContext ctx, boolean inline) {
         long now = System.nanoTime();
         while (true) {
             Encode existing = encodes.get(key);
@@ -183,58 +191,53 @@ public final class EncoderFanout {
             });
             byte[] request = Json.bytes(encoderRequest(body, item.part()));
             long charge = encoders.usesCost() ? cost.tokens(item) : 1;
-            attempt(mine.outcome, request, charge, new HashSet<>(), ctx.requestId() + ":" + idx, ctx);
+            Runnable run = () -> {
+                try {
+                    mine.outcome.complete(attempts(request, charge, ctx.requestId() + ":" + idx, ctx));
+                } catch (RuntimeException e) {
+                    mine.outcome.completeExceptionally(e);
+                }
+            };
+            if (inline) {
+                run.run(); // a request's only item: encoded on its own thread, no hand-off
+            } else {
+                Thread.startVirtualThread(run);
+            }
             return mine.outcome;
         }
     }
 
-    /** One try on a healthy encoder not tried yet; on a retryable failure, the next; none left: the PD node. */
-    private void attempt(
-            CompletableFuture<Outcome> outcome,
-            byte[] request,
-            long charge,
-            Set<Node> tried,
-            String childBase,
-            RequestContext ctx) {
-        Lease lease = encoders.acquire(charge, tried);
-        if (lease == null) {
-            fallbacks.incrementAndGet();
-            outcome.complete(Outcome.leftToPd());
-            return;
-        }
-        Node node = lease.node();
-        tried.add(node);
-        calls.incrementAndGet();
-        String childId = childBase + ":" + shortHex();
-        CompletableFuture<java.net.http.HttpResponse<byte[]>> f;
-        try {
-            f = client.postAsync(node, PATH, request, ctx.headers(childId));
-        } catch (RuntimeException e) {
-            lease.close();
-            outcome.completeExceptionally(e);
-            return;
-        }
-        f.whenComplete((response, failure) -> {
-            lease.close();
+    /** Tries healthy encoders not tried yet until one answers; none left: the PD node encodes the item. */
+    private Outcome attempts(byte[] request, long charge, String childBase, RequestContext ctx) {
+        Set<Node> tried = new HashSet<>();
+        while (true) {
+            Lease lease = encoders.acquire(charge, tried);
+            if (lease == null) {
+                fallbacks.incrementAndGet();
+                return Outcome.leftToPd();
+            }
+            Node node = lease.node();
+            tried.add(node);
+            calls.incrementAndGet();
             ApiException error;
-            if (failure != null) {
-                error = UpstreamFailure.transport(node, failure, client.timeout());
-            } else if (response.statusCode() / 100 == 2) {
-                outcome.complete(Outcome.encoded(ecTransferParams(response.body())));
-                return;
-            } else {
-                error = UpstreamFailure.status(node, response.statusCode(), response.body());
+            try (lease) {
+                Reply r = client.exchange(
+                        node, PATH, request, ctx.headers(childBase + ":" + shortHex()), client.timeout());
+                if (r.statusCode() / 100 == 2) {
+                    return Outcome.encoded(ecTransferParams(r.body()));
+                }
+                error = UpstreamFailure.status(node, r.statusCode(), r.body());
+            } catch (IOException e) {
+                error = UpstreamFailure.transport(node, e, client.timeout());
             }
             if (!UpstreamFailure.retryable(error)) {
-                outcome.complete(new Outcome(Optional.empty(), false, error));
-                return;
+                return new Outcome(Optional.empty(), false, error);
             }
             if (UpstreamFailure.unreachable(error)) {
                 lease.member().evict(error.getMessage());
             }
             LOG.warn("[{}] encoder failed, trying another: {}", ctx.requestId(), error.getMessage());
-            attempt(outcome, request, charge, tried, childBase, ctx);
-        });
+        }
     }
 
     private Outcome await(CompletableFuture<Outcome> f, RequestContext ctx) {

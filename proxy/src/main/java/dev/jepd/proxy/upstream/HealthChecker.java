@@ -1,6 +1,5 @@
 package dev.jepd.proxy.upstream;
 
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -76,7 +75,7 @@ public final class HealthChecker implements AutoCloseable {
 
     /** One round: all probes at once, then each member updated. */
     public void probeAll() {
-        List<Map.Entry<Member, CompletableFuture<HttpResponse<byte[]>>>> probes = new ArrayList<>();
+        List<Map.Entry<Member, CompletableFuture<Reply>>> probes = new ArrayList<>();
         for (Cluster c : clusters) {
             for (Member m : c.members()) {
                 probes.add(Map.entry(m, client.getAsync(m.node(), "/health", Map.of(), probeLimit)));
@@ -87,7 +86,7 @@ public final class HealthChecker implements AutoCloseable {
             boolean wasHealthy = m.healthy();
             String failure;
             try {
-                HttpResponse<byte[]> r = p.getValue().get(probeLimit.toMillis() + 500, TimeUnit.MILLISECONDS);
+                Reply r = p.getValue().get(probeLimit.toMillis() + 500, TimeUnit.MILLISECONDS);
                 failure = r.statusCode() / 100 == 2 ? null : "/health answered HTTP " + r.statusCode();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -50,7 +50,7 @@ public final class UpstreamFailure {
             if (t instanceof HttpConnectTimeoutException) {
                 return new Unreachable(502, node + " is unreachable: no connection within the connect time-out");
             }
-            if (t instanceof HttpTimeoutException) {
+            if (t instanceof HttpTimeoutException || t instanceof java.net.SocketTimeoutException) {
                 return timeout(node, limit);
             }
             if (t instanceof ConnectException) {
