@@ -63,11 +63,13 @@ public final class ProxyMain implements Callable<Integer> {
     @Option(
             names = "--routing",
             defaultValue = "round-robin",
-            paramLabel = "round-robin|least-loaded",
+            paramLabel = "round-robin|least-loaded|cache-affinity",
             converter = RoutingConverter.class,
             description = "How each cluster picks a node: round-robin, or least-loaded (encoders by the image"
                     + " tokens in flight, costed from each image's header without decoding it; P and D by"
-                    + " requests in flight). Default: ${DEFAULT-VALUE}.")
+                    + " requests in flight), or cache-affinity (an image encoded recently goes back to the encoder that"
+                    + " encoded it, a request to the decode node that last had one of its images: for node-local EC;"
+                    + " otherwise least-loaded). Default: ${DEFAULT-VALUE}.")
     Routing routing;
 
     @Option(

@@ -289,6 +289,42 @@ class ProxyFailoverTest {
         assertEquals(2, d2.received(CHAT).size());
     }
 
+    @Test
+    void cacheAffinitySendsAnImageBackToTheNodesThatHaveIt() throws Exception {
+        StubNode e1 = open.stub();
+        StubNode e2 = open.stub();
+        StubNode d1 = open.stub();
+        StubNode d2 = open.stub();
+        ProxyHarness proxy = open.proxy(new ProxyConfig(
+                "127.0.0.1",
+                0,
+                List.of(Node.parse("encode", e1.url()), Node.parse("encode", e2.url())),
+                List.of(),
+                List.of(Node.parse("decode", d1.url()), Node.parse("decode", d2.url())),
+                Routing.CACHE_AFFINITY,
+                Duration.ofSeconds(20),
+                Duration.ofSeconds(2),
+                ProxyConfig.DEFAULT_MAX_BODY_BYTES,
+                dev.jepd.media.ModelFamily.DEFAULT,
+                ProxyHarness.QUIET));
+        for (int round = 0; round < 3; round++) {
+            for (String img : List.of("AAAA", "BBBB", "CCCC", "DDDD")) {
+                assertEquals(200, proxy.post(CHAT, image(img, false)).statusCode());
+            }
+        }
+        for (StubNode n : List.of(e1, e2, d1, d2)) {
+            java.util.Map<String, Long> perImage = new java.util.HashMap<>();
+            for (var r : n.received(CHAT)) {
+                String url = r.json().at("/messages/0/content/0/image_url/url").asText();
+                perImage.merge(url, 1L, Long::sum);
+            }
+            for (long count : perImage.values()) {
+                assertEquals(3, count, "every image goes back to the same node each round: " + perImage);
+            }
+        }
+        assertEquals(12, e1.received(CHAT).size() + e2.received(CHAT).size());
+    }
+
     private static void awaitRoutable(ProxyHarness proxy, String cluster, int i, boolean routable) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (System.nanoTime() < deadline) {

@@ -62,16 +62,20 @@ public final class Disaggregation {
             body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
             changed = true;
         }
-        return prefillThenDecode(raw, body, changed, CHAT, ctx);
+        List<String> keys = items.stream()
+                .map(MediaItem::uuid)
+                .filter(java.util.Objects::nonNull)
+                .toList();
+        return prefillThenDecode(raw, body, changed, CHAT, keys, ctx);
     }
 
     /** {@code POST /v1/completions}: text only, P (if configured), D. */
     public ProxyReply completions(byte[] raw, RequestContext ctx) {
-        return prefillThenDecode(raw, Json.parseObject(raw), false, COMPLETIONS, ctx);
+        return prefillThenDecode(raw, Json.parseObject(raw), false, COMPLETIONS, List.of(), ctx);
     }
 
     private ProxyReply prefillThenDecode(
-            byte[] raw, ObjectNode body, boolean changed, String path, RequestContext ctx) {
+            byte[] raw, ObjectNode body, boolean changed, String path, List<String> keys, RequestContext ctx) {
         ObjectNode forDecode = prefillCluster.isEmpty() ? body : prefill.run(body, path, ctx);
         byte[] plain = changed ? Json.bytes(body) : raw;
         boolean withKv = forDecode != body;
@@ -80,7 +84,7 @@ public final class Disaggregation {
         Set<Node> tried = new HashSet<>();
         ApiException last = null;
         while (true) {
-            Lease lease = decode.acquireAny(1, tried);
+            Lease lease = decode.acquire(1, tried, keys, true);
             if (lease == null) {
                 throw last != null ? last : new ApiException(503, "no decode node is configured", null);
             }
@@ -89,10 +93,13 @@ public final class Disaggregation {
             try {
                 if (!stream) {
                     try (lease) {
-                        return new ProxyReply.Whole(client.post(node, path, json, ctx.headers()));
+                        ProxyReply.Whole whole = new ProxyReply.Whole(client.post(node, path, json, ctx.headers()));
+                        keys.forEach(k -> decode.remember(k, node));
+                        return whole;
                     }
                 }
                 UpstreamStream s = client.postStreaming(node, path, json, ctx.headers());
+                keys.forEach(k -> decode.remember(k, node));
                 return new ProxyReply.Streamed(s, lease);
             } catch (ApiException e) {
                 lease.close();

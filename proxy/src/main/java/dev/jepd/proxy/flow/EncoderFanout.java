@@ -191,9 +191,15 @@ public final class EncoderFanout {
             });
             byte[] request = Json.bytes(encoderRequest(body, item.part()));
             long charge = encoders.usesCost() ? cost.tokens(item) : 1;
+            // The first node is picked here, in the request's item order, so that least-loaded routing charges
+            // the items in order whatever thread runs them.
+            Set<Node> tried = new HashSet<>();
+            List<String> keys = item.uuid() == null ? List.of() : List.of(item.uuid());
+            Lease first = encoders.acquire(charge, tried, keys, false);
             Runnable run = () -> {
                 try {
-                    mine.outcome.complete(attempts(request, charge, ctx.requestId() + ":" + idx, ctx));
+                    mine.outcome.complete(
+                            attempts(request, charge, item.uuid(), ctx.requestId() + ":" + idx, ctx, first, tried));
                 } catch (RuntimeException e) {
                     mine.outcome.completeExceptionally(e);
                 }
@@ -208,10 +214,19 @@ public final class EncoderFanout {
     }
 
     /** Tries healthy encoders not tried yet until one answers; none left: the PD node encodes the item. */
-    private Outcome attempts(byte[] request, long charge, String childBase, RequestContext ctx) {
-        Set<Node> tried = new HashSet<>();
+    private Outcome attempts(
+            byte[] request,
+            long charge,
+            String ecKey,
+            String childBase,
+            RequestContext ctx,
+            Lease first,
+            Set<Node> tried) {
+        List<String> keys = ecKey == null ? List.of() : List.of(ecKey);
+        Lease next = first;
         while (true) {
-            Lease lease = encoders.acquire(charge, tried);
+            Lease lease = next != null ? next : encoders.acquire(charge, tried, keys, false);
+            next = null;
             if (lease == null) {
                 fallbacks.incrementAndGet();
                 return Outcome.leftToPd();
@@ -224,6 +239,9 @@ public final class EncoderFanout {
                 Reply r = client.exchange(
                         node, PATH, request, ctx.headers(childBase + ":" + shortHex()), client.timeout());
                 if (r.statusCode() / 100 == 2) {
+                    if (ecKey != null) {
+                        encoders.remember(ecKey, node);
+                    }
                     return Outcome.encoded(ecTransferParams(r.body()));
                 }
                 error = UpstreamFailure.status(node, r.statusCode(), r.body());

@@ -21,6 +21,15 @@ public final class Cluster {
     private final Routing routing;
     private volatile List<Member> members;
     private final AtomicLong next = new AtomicLong();
+    /** EC key → the member URL that holds it (cache-affinity routing), the least recently used forgotten first. */
+    private final java.util.LinkedHashMap<String, String> affinity = new java.util.LinkedHashMap<>(256, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<String, String> eldest) {
+            return size() > AFFINITY_KEYS;
+        }
+    };
+
+    private static final int AFFINITY_KEYS = 100_000;
 
     public Cluster(String name, List<Node> nodes, Routing routing) {
         this.name = name;
@@ -61,7 +70,36 @@ public final class Cluster {
 
     /** Whether {@link #acquire} looks at the cost; when not, callers may skip estimating it. */
     public boolean usesCost() {
-        return routing == Routing.LEAST_LOADED;
+        return routing != Routing.ROUND_ROBIN;
+    }
+
+    /** Under cache-affinity routing: {@code key} (an EC key) now lives on {@code node}. */
+    public void remember(String key, Node node) {
+        if (routing == Routing.CACHE_AFFINITY) {
+            synchronized (affinity) {
+                affinity.put(key, node.url());
+            }
+        }
+    }
+
+    /**
+     * As {@link #acquire} (or, {@code any}, {@link #acquireAny}), but under cache-affinity routing the first of
+     * {@code keys} remembered on a healthy member not tried yet picks that member.
+     */
+    public Lease acquire(long cost, Set<Node> tried, List<String> keys, boolean any) {
+        if (routing == Routing.CACHE_AFFINITY && !keys.isEmpty()) {
+            for (String key : keys) {
+                String url;
+                synchronized (affinity) {
+                    url = affinity.get(key);
+                }
+                Member m = url == null ? null : find(url);
+                if (m != null && m.healthy() && !tried.contains(m.node())) {
+                    return new Lease(m, Math.max(1, cost));
+                }
+            }
+        }
+        return any ? acquireAny(cost, tried) : acquire(cost, tried);
     }
 
     /** Adds a node; false if a node with that URL is already a member. */
@@ -138,7 +176,7 @@ public final class Cluster {
         int n = candidates.size();
         int start = (int) Math.floorMod(next.getAndIncrement(), (long) n);
         Member pick = candidates.get(start);
-        if (routing == Routing.LEAST_LOADED) {
+        if (routing != Routing.ROUND_ROBIN) {
             // Ties go to the rotating start, so that equal loads (an idle cluster) still spread.
             for (int k = 1; k < n; k++) {
                 Member m = candidates.get((start + k) % n);

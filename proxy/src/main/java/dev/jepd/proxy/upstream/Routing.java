@@ -8,7 +8,13 @@ public enum Routing {
      * The node with the least estimated work in flight: image tokens for encoders, one per request for
      * prefill and decode nodes.
      */
-    LEAST_LOADED("least-loaded");
+    LEAST_LOADED("least-loaded"),
+    /**
+     * An item whose key was encoded recently goes to the encoder that encoded it, and a request to the decode
+     * node that last served one of its items (where the EC is node-local, that node holds it); otherwise, and
+     * when that node is evicted or was tried, least-loaded.
+     */
+    CACHE_AFFINITY("cache-affinity");
 
     private final String flag;
 
@@ -26,7 +32,8 @@ public enum Routing {
                 return r;
             }
         }
-        throw new IllegalArgumentException("unknown routing '" + text + "' (expected round-robin or least-loaded)");
+        throw new IllegalArgumentException(
+                "unknown routing '" + text + "' (expected round-robin, least-loaded or cache-affinity)");
     }
 
     @Override

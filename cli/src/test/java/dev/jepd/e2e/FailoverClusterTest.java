@@ -42,7 +42,7 @@ import org.junit.jupiter.api.Test;
  * single-node answers. {@code -Djepd.failover.requests=200} runs the acceptance size (default 64, to keep
  * the suite short on two cores).
  */
-class ProxyFailoverTest {
+class FailoverClusterTest {
     static final int REQUESTS = Integer.getInteger("jepd.failover.requests", 64);
     static final int CONCURRENCY = 16;
     static SharedCluster shared;
