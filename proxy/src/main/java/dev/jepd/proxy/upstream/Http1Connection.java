@@ -230,6 +230,11 @@ final class Http1Connection implements AutoCloseable {
             return all.toByteArray();
         }
 
+        /** Whether the end of the body has been read. */
+        boolean atEnd() {
+            return done;
+        }
+
         /** Read to its end on a connection that stays open: the connection may serve another request. */
         boolean complete() {
             return done && !closeAfter && remaining >= 0;

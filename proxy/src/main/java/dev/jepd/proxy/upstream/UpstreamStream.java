@@ -80,7 +80,9 @@ public final class UpstreamStream implements AutoCloseable {
                 if (n > 0) {
                     tail.append(buffer, n);
                     out.write(buffer, 0, n);
-                    if (connection.buffered() == 0) {
+                    // Nothing more arrived yet: send what there is. (At the body's end the server's own end of the
+                    // response sends it, together with the last chunk.)
+                    if (!body.atEnd() && connection.buffered() == 0) {
                         out.flush();
                     }
                 }
@@ -99,7 +101,6 @@ public final class UpstreamStream implements AutoCloseable {
                 }
                 if (n < 0) {
                     finished = true;
-                    out.flush();
                     return;
                 }
             }
