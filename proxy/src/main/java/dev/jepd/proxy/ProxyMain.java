@@ -205,10 +205,6 @@ public final class ProxyMain implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        // Idle upstream connections are dropped before uvicorn's 5 s keep-alive closes them under us.
-        if (System.getProperty("jdk.httpclient.keepalive.timeout") == null) {
-            System.setProperty("jdk.httpclient.keepalive.timeout", "4");
-        }
         System.exit(commandLine().execute(args));
     }
 
