@@ -103,10 +103,7 @@ public final class HealthChecker implements AutoCloseable {
                     LOG.info("{} answers again: re-admitted", m.node());
                 }
             } else {
-                m.probeFailed(failure, failuresToEvict);
-                if (wasHealthy && !m.healthy()) {
-                    LOG.warn("{} evicted: {}", m.node(), failure);
-                }
+                m.probeFailed(failure, failuresToEvict); // logs the eviction
             }
         }
     }

@@ -10,6 +10,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * after failed probes and re-admits it as soon as its {@code /health} answers 2xx again.
  */
 public final class Member {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Member.class);
+
     private final Node node;
     private final AtomicLong inFlight = new AtomicLong();
     private final AtomicInteger failedProbes = new AtomicInteger();
@@ -52,6 +54,7 @@ public final class Member {
         if (healthy) {
             healthy = false;
             changedAtMillis = System.currentTimeMillis();
+            LOG.warn("{} evicted: {}", node, why);
         }
     }
 
