@@ -127,7 +127,7 @@ class ClusterTest {
     }
 
     @Test
-    void aDeadEncoderIsA502JsonErrorNotAHang() throws Exception {
+    void aDeadEncoderLeavesTheImageToThePdNodeAndTheAnswerIsUnchanged() throws Exception {
         NodeProcess dead = NodeProcess.start(
                 "cluster-dead-encoder",
                 "dev.jepd.proxy.ProxyMain",
@@ -152,13 +152,17 @@ class ClusterTest {
                         "10"))) {
             Http.Response r = Http.post(
                     p2.url() + "/v1/chat/completions",
-                    Requests.chat("tiny", EpdNodesTest.image("img_112x84"), "hi", 4, false)
+                    Requests.chat("tiny", EpdNodesTest.image("img_112x84"), "Describe this image.", 16, false)
                             .toString());
-            assertEquals(502, r.status(), r.body());
-            assertEquals(502, r.json().at("/error/code").asInt());
+            assertEquals(200, r.status(), r.body());
+            assertEquals(
+                    EpdNodesTest.golden("img_112x84"),
+                    r.json().at("/choices/0/message/content").asText(),
+                    "the PD node encoded the image itself");
             Http.Response h = Http.get(p2.url() + "/health");
             assertEquals(503, h.status());
             assertEquals("unhealthy", h.json().path("encode_cluster").asText());
+            assertEquals(false, h.json().at("/nodes/encode/0/routable").asBoolean(), h.body());
         }
     }
 }

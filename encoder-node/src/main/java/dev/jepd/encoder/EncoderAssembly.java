@@ -26,10 +26,20 @@ public final class EncoderAssembly {
                 .get(
                         "/v1/models",
                         ex -> Json.send(ex, 200, Responses.models(served.first(), ctx.modelString(), maxModelLen)))
-                .post("/v1/chat/completions", new EncodeRoute(served, ctx.maxBodyBytes(), inputs, runner))
+                .post(
+                        "/v1/chat/completions",
+                        countSuccess(new EncodeRoute(served, ctx.maxBodyBytes(), inputs, runner), ctx))
                 .post("/start_profile", ex -> ex.setStatusCode(200))
                 .post("/stop_profile", ex -> ex.setStatusCode(200))
                 .start();
         return new EncoderNode(http);
+    }
+
+    /** Each answered encode request counts in {@code vllm:request_success_total} (the proxy's dedup is seen there). */
+    private static io.undertow.server.HttpHandler countSuccess(EncodeRoute route, NodeContext ctx) {
+        return ex -> {
+            route.handleRequest(ex);
+            ctx.metrics().requestSuccess("length");
+        };
     }
 }

@@ -3,6 +3,7 @@ package dev.jepd.proxy;
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.Routing;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,9 +20,77 @@ public record ProxyConfig(
         Duration upstreamTimeout,
         Duration connectTimeout,
         long maxBodyBytes,
-        ModelFamily modelFamily) {
+        ModelFamily modelFamily,
+        Resilience resilience) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 128L << 20;
+
+    /**
+     * How the proxy keeps serving when nodes fail or change: the active health check's beat and how many failed
+     * probes in a row evict a node ({@code --health-interval}, {@code --health-failures}); how long a successful
+     * encode is shared with requests carrying the same item ({@code --dedup-window}); the membership file
+     * reloaded when it changes ({@code --config}, or null); the key {@code /instances} wants in {@code X-API-Key}
+     * (null: open, as the other routes).
+     */
+    public record Resilience(
+            Duration healthInterval, int failuresToEvict, Duration dedupWindow, Path configFile, String adminKey) {
+        public static final Resilience DEFAULT =
+                new Resilience(Duration.ofSeconds(1), 2, Duration.ofSeconds(5), null, null);
+
+        public Resilience {
+            if (healthInterval.isNegative() || healthInterval.isZero()) {
+                throw new IllegalArgumentException("--health-interval must be positive");
+            }
+            if (failuresToEvict < 1) {
+                throw new IllegalArgumentException("--health-failures must be at least 1");
+            }
+            if (dedupWindow.isNegative()) {
+                throw new IllegalArgumentException("--dedup-window must not be negative");
+            }
+        }
+    }
+
+    /** The settings with the default resilience ({@link Resilience#DEFAULT}). */
+    public ProxyConfig(
+            String host,
+            int port,
+            List<Node> encode,
+            List<Node> prefill,
+            List<Node> decode,
+            Routing routing,
+            Duration upstreamTimeout,
+            Duration connectTimeout,
+            long maxBodyBytes,
+            ModelFamily modelFamily) {
+        this(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                Resilience.DEFAULT);
+    }
+
+    /** A copy with other resilience settings. */
+    public ProxyConfig with(Resilience r) {
+        return new ProxyConfig(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                r);
+    }
 
     /** The settings for the default model family ({@link ModelFamily#DEFAULT}). */
     public ProxyConfig(
@@ -51,8 +120,9 @@ public record ProxyConfig(
         encode = List.copyOf(encode);
         prefill = List.copyOf(prefill);
         decode = List.copyOf(decode);
-        if (decode.isEmpty()) {
-            throw new IllegalArgumentException("--decode-servers-urls needs at least one URL");
+        java.util.Objects.requireNonNull(resilience, "resilience");
+        if (decode.isEmpty() && resilience.configFile() == null) {
+            throw new IllegalArgumentException("--decode-servers-urls needs at least one URL (or --config FILE)");
         }
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("--port must be 0-65535, got " + port);

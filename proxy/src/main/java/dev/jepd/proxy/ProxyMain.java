@@ -2,6 +2,8 @@ package dev.jepd.proxy;
 
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Routing;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -53,19 +55,21 @@ public final class ProxyMain implements Callable<Integer> {
 
     @Option(
             names = "--decode-servers-urls",
-            required = true,
+            defaultValue = "",
             paramLabel = "URLS",
-            description = "Comma-separated decode (or prefill+decode) base URLs. Required.")
+            description = "Comma-separated decode (or prefill+decode) base URLs. Required unless --config gives them.")
     String decodeUrls;
 
     @Option(
             names = "--routing",
             defaultValue = "round-robin",
-            paramLabel = "round-robin|least-loaded",
+            paramLabel = "round-robin|least-loaded|cache-affinity",
             converter = RoutingConverter.class,
             description = "How each cluster picks a node: round-robin, or least-loaded (encoders by the image"
                     + " tokens in flight, costed from each image's header without decoding it; P and D by"
-                    + " requests in flight). Default: ${DEFAULT-VALUE}.")
+                    + " requests in flight), or cache-affinity (an image encoded recently goes back to the encoder that"
+                    + " encoded it, a request to the decode node that last had one of its images: for node-local EC;"
+                    + " otherwise least-loaded). Default: ${DEFAULT-VALUE}.")
     Routing routing;
 
     @Option(
@@ -103,6 +107,44 @@ public final class ProxyMain implements Callable<Integer> {
                     + " family's default pixel bounds. Default: ${DEFAULT-VALUE}.")
     ModelFamily modelFamily;
 
+    @Option(
+            names = "--config",
+            paramLabel = "FILE",
+            description = "JSON membership file {\"encode\":[urls],\"prefill\":[urls],\"decode\":[urls]}; its lists"
+                    + " replace the flags' and are read again whenever the file changes (no restart).")
+    Path configFile;
+
+    @Option(
+            names = "--health-interval",
+            defaultValue = "1",
+            paramLabel = "SECONDS",
+            description = "How often every node's /health is probed; a dead node is evicted, a recovered one"
+                    + " re-admitted. Default: ${DEFAULT-VALUE}.")
+    double healthInterval;
+
+    @Option(
+            names = "--health-failures",
+            defaultValue = "2",
+            paramLabel = "N",
+            description = "Failed probes in a row that evict a node (a request that cannot reach a node evicts it"
+                    + " at once). Default: ${DEFAULT-VALUE}.")
+    int healthFailures;
+
+    @Option(
+            names = "--dedup-window",
+            defaultValue = "5",
+            paramLabel = "SECONDS",
+            description = "Requests carrying an image already being encoded wait for that encoder call; a"
+                    + " successful one is also reused for this long after it ended (0: only calls in flight)."
+                    + " Default: ${DEFAULT-VALUE}.")
+    double dedupWindow;
+
+    @Option(
+            names = "--admin-api-key",
+            paramLabel = "KEY",
+            description = "Key that POST/DELETE /instances want in X-API-Key (default: $ADMIN_API_KEY; unset: open).")
+    String adminApiKey;
+
     /** {@code --model-family} names as {@link ModelFamily#parse} reads them. */
     static final class ModelFamilyConverter implements CommandLine.ITypeConverter<ModelFamily> {
         @Override
@@ -127,7 +169,13 @@ public final class ProxyMain implements Callable<Integer> {
                 ProxyConfig.seconds("--upstream-timeout", upstreamTimeout),
                 ProxyConfig.seconds("--connect-timeout", connectTimeout),
                 maxBodyBytes,
-                modelFamily);
+                modelFamily,
+                new ProxyConfig.Resilience(
+                        ProxyConfig.seconds("--health-interval", healthInterval),
+                        healthFailures,
+                        dedupWindow == 0 ? Duration.ZERO : ProxyConfig.seconds("--dedup-window", dedupWindow),
+                        configFile,
+                        adminApiKey));
     }
 
     @Override
@@ -138,7 +186,12 @@ public final class ProxyMain implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
         }
-        ProxyServer server = ProxyServer.start(config);
+        ProxyServer server;
+        try {
+            server = ProxyServer.start(config);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
@@ -152,10 +205,6 @@ public final class ProxyMain implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        // Idle upstream connections are dropped before uvicorn's 5 s keep-alive closes them under us.
-        if (System.getProperty("jdk.httpclient.keepalive.timeout") == null) {
-            System.setProperty("jdk.httpclient.keepalive.timeout", "4");
-        }
         System.exit(commandLine().execute(args));
     }
 

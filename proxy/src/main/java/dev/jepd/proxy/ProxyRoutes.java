@@ -1,14 +1,19 @@
 package dev.jepd.proxy;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
 import dev.jepd.api.Sse;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
+import dev.jepd.proxy.flow.EncoderFanout;
+import dev.jepd.proxy.flow.Membership;
 import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.flow.ProxyReply;
 import dev.jepd.proxy.flow.RequestContext;
+import dev.jepd.proxy.upstream.Cluster;
+import dev.jepd.proxy.upstream.Member;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamResponse;
@@ -16,6 +21,7 @@ import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,22 +36,28 @@ final class ProxyRoutes {
     private final Disaggregation flow;
     private final ClusterHealth health;
     private final ProfileFanout profile;
+    private final Membership membership;
+    private final EncoderFanout encoders;
     private final UpstreamClient client;
-    private final Node firstDecode;
+    private final Cluster decode;
     private final long maxBodyBytes;
 
     ProxyRoutes(
             Disaggregation flow,
             ClusterHealth health,
             ProfileFanout profile,
+            Membership membership,
+            EncoderFanout encoders,
             UpstreamClient client,
-            Node firstDecode,
+            Cluster decode,
             long maxBodyBytes) {
         this.flow = flow;
         this.health = health;
         this.profile = profile;
+        this.membership = membership;
+        this.encoders = encoders;
         this.client = client;
-        this.firstDecode = firstDecode;
+        this.decode = decode;
         this.maxBodyBytes = maxBodyBytes;
     }
 
@@ -61,9 +73,34 @@ final class ProxyRoutes {
         write(ex, flow.completions(body, ctx), ctx);
     }
 
+    /** Forwarded to the first decode node (as vLLM's proxy does), the first routable one when some are not. */
     void models(HttpServerExchange ex) {
         RequestContext ctx = context(ex);
-        send(ex, client.get(firstDecode, "/v1/models", ctx.authOnly()));
+        List<Member> members = decode.members();
+        if (members.isEmpty()) {
+            throw new ApiException(503, "no decode node is configured", null);
+        }
+        Node node = members.stream()
+                .filter(Member::healthy)
+                .findFirst()
+                .orElse(members.getFirst())
+                .node();
+        send(ex, client.get(node, "/v1/models", ctx.authOnly()));
+    }
+
+    void instances(HttpServerExchange ex) {
+        ObjectNode out = membership.list();
+        ObjectNode counters = out.putObject("counters");
+        encoders.counters().forEach(counters::put);
+        Json.send(ex, 200, out);
+    }
+
+    void addInstance(HttpServerExchange ex) {
+        Json.send(ex, 200, membership.add(body(ex), ex.getRequestHeaders().getFirst("X-API-Key")));
+    }
+
+    void removeInstance(HttpServerExchange ex) {
+        Json.send(ex, 200, membership.remove(body(ex), ex.getRequestHeaders().getFirst("X-API-Key")));
     }
 
     void health(HttpServerExchange ex) {

@@ -3,10 +3,14 @@ package dev.jepd.proxy;
 import dev.jepd.api.HttpServer;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
+import dev.jepd.proxy.flow.EncoderFanout;
+import dev.jepd.proxy.flow.Membership;
 import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.upstream.Cluster;
+import dev.jepd.proxy.upstream.HealthChecker;
 import dev.jepd.proxy.upstream.UpstreamClient;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,24 +27,43 @@ public final class ProxyServer implements AutoCloseable {
 
     private final HttpServer server;
     private final UpstreamClient client;
+    private final HealthChecker checker;
 
-    private ProxyServer(HttpServer server, UpstreamClient client) {
+    private ProxyServer(HttpServer server, UpstreamClient client, HealthChecker checker) {
         this.server = server;
         this.client = client;
+        this.checker = checker;
     }
 
     public static ProxyServer start(ProxyConfig config) {
+        ProxyConfig.Resilience res = config.resilience();
         UpstreamClient client = new UpstreamClient(config.connectTimeout(), config.upstreamTimeout());
         Cluster encode = Cluster.of("encode", config.encode(), config.routing());
         Cluster prefill = Cluster.of("prefill", config.prefill(), config.routing());
         Cluster decode = Cluster.of("decode", config.decode(), config.routing());
+        String adminKey = res.adminKey() != null ? res.adminKey() : System.getenv("ADMIN_API_KEY");
+        Membership membership = new Membership(encode, prefill, decode, adminKey, res.configFile());
+        if (res.configFile() != null && !membership.reloadIfChanged() && decode.isEmpty()) {
+            client.close();
+            throw new IllegalArgumentException("--config " + res.configFile() + " gave no decode node (see the log)");
+        }
+        EncoderFanout encoders =
+                new EncoderFanout(encode, client, ImageCost.of(config.modelFamily()), res.dedupWindow());
         ProxyRoutes routes = new ProxyRoutes(
-                new Disaggregation(encode, prefill, decode, client, ImageCost.of(config.modelFamily())),
+                new Disaggregation(encoders, prefill, decode, client),
                 new ClusterHealth(encode, prefill, decode, client),
                 new ProfileFanout(encode, prefill, decode, client),
+                membership,
+                encoders,
                 client,
-                decode.nodes().getFirst(),
+                decode,
                 config.maxBodyBytes());
+        HealthChecker checker = new HealthChecker(
+                List.of(encode, prefill, decode),
+                client,
+                res.healthInterval(),
+                res.failuresToEvict(),
+                List.of(encoders::sweep, membership::reloadIfChanged));
         HttpServer server;
         try {
             server = HttpServer.builder("jepd proxy")
@@ -54,20 +77,27 @@ public final class ProxyServer implements AutoCloseable {
                     .get("/health", routes::health)
                     .post("/start_profile", ex -> routes.profile(ex, "start"))
                     .post("/stop_profile", ex -> routes.profile(ex, "stop"))
+                    .get("/instances", routes::instances)
+                    .post("/instances", routes::addInstance)
+                    .post("/instances/add", routes::addInstance)
+                    .delete("/instances", routes::removeInstance)
+                    .post("/instances/remove", routes::removeInstance)
                     .start();
         } catch (RuntimeException e) {
             client.close();
             throw e;
         }
+        checker.start();
         LOG.info(
-                "{}: encode {}, prefill {}, decode {}; routing {}, upstream time-out {}",
+                "{}: encode {}, prefill {}, decode {}; routing {}, upstream time-out {}, health every {}",
                 config.disaggregatedPrefill() ? "E+P+D" : "E+PD",
-                config.encode(),
-                config.prefill(),
-                config.decode(),
+                encode.nodes(),
+                prefill.nodes(),
+                decode.nodes(),
                 config.routing(),
-                config.upstreamTimeout());
-        return new ProxyServer(server, client);
+                config.upstreamTimeout(),
+                res.healthInterval());
+        return new ProxyServer(server, client, checker);
     }
 
     public int port() {
@@ -76,6 +106,7 @@ public final class ProxyServer implements AutoCloseable {
 
     @Override
     public void close() {
+        checker.close();
         try {
             server.shutdown(2000);
         } finally {

@@ -29,9 +29,12 @@ class ProxyClusterEndpointsTest {
 
         HttpResponse<byte[]> ok = healthy.get("/health");
         assertEquals(200, ok.statusCode());
+        JsonNode okBody = ProxyHarness.json(ok);
         assertEquals(StubNode.JSON.readTree("""
                         {"proxy":"healthy","encode_cluster":"healthy","prefill_cluster":"empty",
-                         "decode_cluster":"healthy"}"""), ProxyHarness.json(ok));
+                         "decode_cluster":"healthy"}"""), withoutNodes(okBody));
+        assertEquals(e.url(), okBody.at("/nodes/encode/0/url").asText());
+        assertEquals("healthy", okBody.at("/nodes/encode/0/status").asText());
         assertEquals(1, e.received("/health").size());
 
         String dead;
@@ -52,9 +55,19 @@ class ProxyClusterEndpointsTest {
 
         HttpResponse<byte[]> bad = broken.get("/health");
         assertEquals(503, bad.statusCode());
+        JsonNode badBody = ProxyHarness.json(bad);
         assertEquals(StubNode.JSON.readTree("""
-                        {"proxy":"healthy","encode_cluster":"unhealthy","prefill_cluster":"unhealthy",
-                         "decode_cluster":"healthy"}"""), ProxyHarness.json(bad));
+                        {"proxy":"healthy","encode_cluster":"degraded","prefill_cluster":"unhealthy",
+                         "decode_cluster":"healthy"}"""), withoutNodes(badBody));
+        assertEquals("healthy", badBody.at("/nodes/encode/0/status").asText());
+        assertEquals(dead, badBody.at("/nodes/encode/1/url").asText());
+        assertEquals("unhealthy", badBody.at("/nodes/encode/1/status").asText());
+    }
+
+    private static JsonNode withoutNodes(JsonNode health) {
+        com.fasterxml.jackson.databind.node.ObjectNode copy = health.deepCopy();
+        copy.remove("nodes");
+        return copy;
     }
 
     @Test

@@ -21,8 +21,16 @@ final class ProxyHarness implements AutoCloseable {
 
     final ProxyServer proxy;
 
+    /**
+     * Stub nodes record every request, so tests that count them get no health probes (a beat of an hour) and no
+     * dedup window unless they ask for them with {@link ProxyConfig#with}.
+     */
+    static final ProxyConfig.Resilience QUIET =
+            new ProxyConfig.Resilience(Duration.ofHours(1), 2, Duration.ZERO, null, null);
+
     ProxyHarness(ProxyConfig config) {
-        this.proxy = ProxyServer.start(config);
+        this.proxy =
+                ProxyServer.start(config.resilience() == ProxyConfig.Resilience.DEFAULT ? config.with(QUIET) : config);
     }
 
     static ProxyConfig config(

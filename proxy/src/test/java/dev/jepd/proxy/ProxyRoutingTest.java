@@ -2,7 +2,9 @@ package dev.jepd.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jepd.media.ImageDimensions;
 import dev.jepd.media.ImageSize;
@@ -11,16 +13,17 @@ import dev.jepd.media.QwenImageProcessor;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.Modality;
-import dev.jepd.proxy.upstream.LeastLoadedRouter;
+import dev.jepd.proxy.upstream.Cluster;
+import dev.jepd.proxy.upstream.Lease;
+import dev.jepd.proxy.upstream.Member;
 import dev.jepd.proxy.upstream.Node;
-import dev.jepd.proxy.upstream.RoundRobinRouter;
-import dev.jepd.proxy.upstream.Router;
 import dev.jepd.proxy.upstream.Routing;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -39,10 +42,10 @@ class ProxyRoutingTest {
 
     @Test
     void roundRobinSpreadsConcurrentRequestsEvenly() {
-        Router router = new RoundRobinRouter(THREE);
+        Cluster router = Cluster.of("encode", THREE, Routing.ROUND_ROBIN);
         Map<String, AtomicInteger> counts = new ConcurrentHashMap<>();
         IntStream.range(0, 3000).parallel().forEach(i -> {
-            try (Router.Lease lease = router.acquire(1)) {
+            try (Lease lease = router.acquire(1, Set.of())) {
                 counts.computeIfAbsent(lease.node().url(), k -> new AtomicInteger())
                         .incrementAndGet();
             }
@@ -54,21 +57,49 @@ class ProxyRoutingTest {
 
     @Test
     void leastLoadedPicksTheNodeWithTheLeastCostInFlight() {
-        LeastLoadedRouter router = new LeastLoadedRouter(THREE);
-        Router.Lease big = router.acquire(1280);
-        Router.Lease mid = router.acquire(300);
-        Router.Lease small = router.acquire(64);
+        Cluster router = Cluster.of("encode", THREE, Routing.LEAST_LOADED);
+        Lease big = router.acquire(1280, Set.of());
+        Lease mid = router.acquire(300, Set.of());
+        Lease small = router.acquire(64, Set.of());
         assertEquals(List.of("http://a:1", "http://b:1", "http://c:1"), urls(big, mid, small), "idle nodes rotate");
 
-        assertEquals("http://c:1", router.acquire(100).node().url(), "c carries 64");
-        assertArrayEquals(new long[] {1280, 300, 164}, router.inFlight());
+        assertEquals("http://c:1", router.acquire(100, Set.of()).node().url(), "c carries 64");
+        assertArrayEquals(new long[] {1280, 300, 164}, inFlight(router));
         big.close();
         big.close(); // twice is harmless
-        assertEquals("http://a:1", router.acquire(10).node().url(), "a is free again");
-        assertArrayEquals(new long[] {10, 300, 164}, router.inFlight());
+        assertEquals("http://a:1", router.acquire(10, Set.of()).node().url(), "a is free again");
+        assertArrayEquals(new long[] {10, 300, 164}, inFlight(router));
     }
 
-    private static List<String> urls(Router.Lease... leases) {
+    @Test
+    void evictedAndTriedNodesAreSkippedAndMembershipChangesAtRunTime() {
+        Cluster cluster = Cluster.of("decode", THREE, Routing.ROUND_ROBIN);
+        cluster.find("http://b:1").evict("refused");
+        Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < 10; i++) {
+            try (Lease l = cluster.acquire(1, Set.of())) {
+                seen.add(l.node().url());
+            }
+        }
+        assertEquals(Set.of("http://a:1", "http://c:1"), seen, "an evicted node gets nothing");
+        Set<Node> tried = Set.of(THREE.get(0), THREE.get(2));
+        assertEquals(null, cluster.acquire(1, tried), "no healthy node left untried");
+        assertEquals("http://b:1", cluster.acquireAny(1, tried).node().url(), "but an evicted one beats failing");
+
+        assertTrue(cluster.add(new Node("decode", "http://d:1")));
+        assertFalse(cluster.add(new Node("decode", "http://d:1/")), "already a member");
+        assertTrue(cluster.remove("http://a:1"));
+        assertFalse(cluster.remove("http://a:1"));
+        assertEquals(
+                List.of("http://b:1", "http://c:1", "http://d:1"),
+                cluster.nodes().stream().map(Node::url).toList());
+    }
+
+    private static long[] inFlight(Cluster c) {
+        return c.members().stream().mapToLong(Member::inFlight).toArray();
+    }
+
+    private static List<String> urls(Lease... leases) {
         return List.of(leases).stream().map(l -> l.node().url()).toList();
     }
 

@@ -120,6 +120,11 @@ public final class HttpServer implements AutoCloseable {
             return this;
         }
 
+        public Builder delete(String path, HttpHandler h) {
+            routes.delete(path, new BlockingHandler(new ErrorMapping(h)));
+            return this;
+        }
+
         public HttpServer start() {
             routes.setFallbackHandler(
                     ex -> Errors.send(ex, new ApiException(404, "Not Found: " + ex.getRequestPath(), null)));

@@ -2,17 +2,23 @@ package dev.jepd.proxy.flow;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
-import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.ItemUuids;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.MediaItems;
 import dev.jepd.proxy.upstream.Cluster;
-import dev.jepd.proxy.upstream.Router;
+import dev.jepd.proxy.upstream.Lease;
+import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.UpstreamClient;
+import dev.jepd.proxy.upstream.UpstreamFailure;
 import dev.jepd.proxy.upstream.UpstreamStream;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One client request through the clusters: uuids stamped, encoders (chat requests with media only), then
@@ -20,8 +26,15 @@ import java.util.Optional;
  * client's body unchanged except for the stamped uuids and the encoders' {@code ec_transfer_params} (copied
  * verbatim, as P's {@code kv_transfer_params} are to D); the decode node gets that body plus P's
  * {@code kv_transfer_params}; when nothing changed, the client's bytes themselves.
+ *
+ * <p>Decode failover: a decode node that fails before the client got any byte of the answer (unreachable,
+ * reset, timed out, a 5xx, a stream that breaks before its first byte) is evicted where unreachable and the
+ * request goes to another decode node; a decode node that failed on P's {@code kv_transfer_params} (P gone
+ * with the KV) gets the request once more without them and prefills itself. Once a byte has gone to the
+ * client nothing is retried: a stream that breaks ends with an error event and {@code [DONE]}.
  */
 public final class Disaggregation {
+    private static final Logger LOG = LoggerFactory.getLogger(Disaggregation.class);
     public static final String CHAT = "/v1/chat/completions";
     public static final String COMPLETIONS = "/v1/completions";
 
@@ -31,8 +44,8 @@ public final class Disaggregation {
     private final Cluster decode;
     private final UpstreamClient client;
 
-    public Disaggregation(Cluster encode, Cluster prefill, Cluster decode, UpstreamClient client, ImageCost cost) {
-        this.encoders = new EncoderFanout(encode, client, cost);
+    public Disaggregation(EncoderFanout encoders, Cluster prefill, Cluster decode, UpstreamClient client) {
+        this.encoders = encoders;
         this.prefill = new PrefillStage(prefill, client);
         this.prefillCluster = prefill;
         this.decode = decode;
@@ -49,31 +62,61 @@ public final class Disaggregation {
             body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
             changed = true;
         }
-        return prefillThenDecode(raw, body, changed, CHAT, ctx);
+        List<String> keys = items.stream()
+                .map(MediaItem::uuid)
+                .filter(java.util.Objects::nonNull)
+                .toList();
+        return prefillThenDecode(raw, body, changed, CHAT, keys, ctx);
     }
 
     /** {@code POST /v1/completions}: text only, P (if configured), D. */
     public ProxyReply completions(byte[] raw, RequestContext ctx) {
-        return prefillThenDecode(raw, Json.parseObject(raw), false, COMPLETIONS, ctx);
+        return prefillThenDecode(raw, Json.parseObject(raw), false, COMPLETIONS, List.of(), ctx);
     }
 
     private ProxyReply prefillThenDecode(
-            byte[] raw, ObjectNode body, boolean changed, String path, RequestContext ctx) {
+            byte[] raw, ObjectNode body, boolean changed, String path, List<String> keys, RequestContext ctx) {
         ObjectNode forDecode = prefillCluster.isEmpty() ? body : prefill.run(body, path, ctx);
-        byte[] json = changed || forDecode != body ? Json.bytes(forDecode) : raw;
+        byte[] plain = changed ? Json.bytes(body) : raw;
+        boolean withKv = forDecode != body;
+        byte[] json = withKv ? Json.bytes(forDecode) : plain;
         boolean stream = body.path("stream").asBoolean(false);
-        Router.Lease lease = decode.router().acquire(1);
-        if (!stream) {
-            try (lease) {
-                return new ProxyReply.Whole(client.post(lease.node(), path, json, ctx.headers()));
+        Set<Node> tried = new HashSet<>();
+        ApiException last = null;
+        while (true) {
+            Lease lease = decode.acquire(1, tried, keys, true);
+            if (lease == null) {
+                throw last != null ? last : new ApiException(503, "no decode node is configured", null);
             }
-        }
-        try {
-            UpstreamStream s = client.postStreaming(lease.node(), path, json, ctx.headers());
-            return new ProxyReply.Streamed(s, lease);
-        } catch (RuntimeException e) {
-            lease.close();
-            throw e;
+            Node node = lease.node();
+            tried.add(node);
+            try {
+                if (!stream) {
+                    try (lease) {
+                        ProxyReply.Whole whole = new ProxyReply.Whole(client.post(node, path, json, ctx.headers()));
+                        keys.forEach(k -> decode.remember(k, node));
+                        return whole;
+                    }
+                }
+                UpstreamStream s = client.postStreaming(node, path, json, ctx.headers());
+                keys.forEach(k -> decode.remember(k, node));
+                return new ProxyReply.Streamed(s, lease);
+            } catch (ApiException e) {
+                lease.close();
+                if (!UpstreamFailure.retryable(e)) {
+                    throw e;
+                }
+                last = e;
+                if (UpstreamFailure.unreachable(e)) {
+                    lease.member().evict(e.getMessage());
+                } else if (withKv) {
+                    // The node is there but could not use P's KV (P may be gone with it): it prefills itself.
+                    tried.remove(node);
+                    json = plain;
+                    withKv = false;
+                }
+                LOG.warn("[{}] decode failed before its first byte, trying again: {}", ctx.requestId(), e.getMessage());
+            }
         }
     }
 }

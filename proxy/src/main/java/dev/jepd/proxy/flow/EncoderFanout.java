@@ -7,36 +7,48 @@ import dev.jepd.api.Json;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.upstream.Cluster;
+import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.Node;
-import dev.jepd.proxy.upstream.Router;
+import dev.jepd.proxy.upstream.Reply;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamFailure;
 import java.io.IOException;
-import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Sends every media item of a request alone to an encoder (DESIGN §4.3), all at once, and returns when
- * every encoder answered 2xx: an encoder writes the item's EC file before it answers, so the decode node
- * will find it. The first failure cancels the rest and is what the client sees; the whole fan-out is
- * bounded by the upstream time-out. An item that appears twice in one request (same uuid) is encoded once.
+ * Sends every media item of a request alone to an encoder (DESIGN §4.3), all at once, and returns when each
+ * item is settled: an encoder writes the item's EC file before it answers 2xx, so the decode node will find it.
  *
- * <p>What the encoders answer with at top level as {@code ec_transfer_params} (where their connector says
- * where the encoder cache lies) is returned for the prefill request, as raw JSON: one answer's value verbatim;
- * several answers' objects merged key by key (each encoder's keys name its own items, as vLLM's consumer
- * looks them up by {@code mm_hash}). Answers without it (JEPD's shared-storage encoder today) add nothing.
+ * <p><b>Failover.</b> An encoder that fails (refused, reset, timed out, 5xx) is evicted where it is
+ * unreachable, and the item is retried on another healthy encoder it has not tried. When none is left, the
+ * item is left to the PD (or P) node, which encodes an item it does not find in the encoder cache itself, as
+ * vLLM's consumer does on a miss: the request still succeeds. Only a 4xx (the item itself is bad: an
+ * undecodable image) fails the request, with the encoder's status and body.
+ *
+ * <p><b>Dedup.</b> Requests in flight that carry the same item (same model, uuid and media kwargs, so the same
+ * EC key) share one encoder call: the first sends it, the others wait for its outcome. A success is
+ * remembered for {@code dedupWindow} more (0: only calls in flight are shared), so that a burst that arrives
+ * just after the first answer does not encode again; an EC entry evicted meanwhile is encoded by the PD node.
+ *
+ * <p>What the encoders answer with at top level as {@code ec_transfer_params} is returned for the prefill
+ * request, as raw JSON: one answer's value verbatim; several answers' objects merged key by key (each
+ * encoder's keys name its own items). Answers without it (JEPD's shared-storage encoder today) add nothing.
  */
 public final class EncoderFanout {
     private static final Logger LOG = LoggerFactory.getLogger(EncoderFanout.class);
@@ -48,66 +60,234 @@ public final class EncoderFanout {
     private final Cluster encoders;
     private final UpstreamClient client;
     private final ImageCost cost;
+    private final long dedupWindowNanos;
+    private final Map<String, Encode> encodes = new ConcurrentHashMap<>();
+    private final AtomicLong calls = new AtomicLong();
+    private final AtomicLong shared = new AtomicLong();
+    private final AtomicLong fallbacks = new AtomicLong();
 
-    public EncoderFanout(Cluster encoders, UpstreamClient client, ImageCost cost) {
+    public EncoderFanout(Cluster encoders, UpstreamClient client, ImageCost cost, Duration dedupWindow) {
         this.encoders = encoders;
         this.client = client;
         this.cost = cost;
+        this.dedupWindowNanos = dedupWindow.toNanos();
+    }
+
+    /** How one item ended: encoded (with its params, if any), left to the PD node, or rejected (4xx). */
+    private record Outcome(Optional<JsonNode> params, boolean fallback, ApiException rejected) {
+        static Outcome encoded(Optional<JsonNode> params) {
+            return new Outcome(params, false, null);
+        }
+
+        static Outcome leftToPd() {
+            return new Outcome(Optional.empty(), true, null);
+        }
+    }
+
+    /** One encoder call, shared by every request carrying its item while it runs (and for the window after). */
+    private static final class Encode {
+        final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
+        volatile long doneAt;
+
+        boolean reusable(long now, long window) {
+            if (!outcome.isDone()) {
+                return true;
+            }
+            Outcome o = outcome.getNow(null);
+            return o != null && !o.fallback && o.rejected == null && now - doneAt < window;
+        }
+    }
+
+    /** Encoder calls sent, calls saved by dedup, items left to the PD node (for {@code /instances}). */
+    public Map<String, Long> counters() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("encoder_calls", calls.get());
+        m.put("dedup_shared", shared.get());
+        m.put("left_to_pd", fallbacks.get());
+        return m;
+    }
+
+    /** Forgets remembered outcomes older than the window (called now and then, to bound memory). */
+    public void sweep() {
+        long now = System.nanoTime();
+        encodes.entrySet()
+                .removeIf(e -> e.getValue().outcome.isDone() && !e.getValue().reusable(now, dedupWindowNanos));
     }
 
     /** Encodes every item; returns the encoders' {@code ec_transfer_params}, if any answered with some. */
     public Optional<JsonNode> run(ObjectNode body, List<MediaItem> items, RequestContext ctx) {
+        if (items.isEmpty()) {
+            return Optional.empty();
+        }
         if (encoders.isEmpty()) {
             return Optional.empty(); // no encode cluster: the decode node encodes its images itself
         }
-        List<Sent> sent = new ArrayList<>();
-        CompletableFuture<Void> outcome = new CompletableFuture<>();
         Set<String> seen = new HashSet<>();
         List<Integer> indexes = new ArrayList<>();
+        List<String> keys = new ArrayList<>();
         for (int idx = 0; idx < items.size(); idx++) {
             MediaItem item = items.get(idx);
-            String key = item.uuid() != null ? item.uuid() : item.source();
-            if (item.source() != null && seen.add(key)) {
+            if (item.source() == null) {
+                continue;
+            }
+            String key = dedupKey(body, item);
+            if (seen.add(key)) { // the same item twice in one request is encoded once
                 indexes.add(idx);
+                keys.add(key);
             }
         }
-        if (indexes.isEmpty()) {
+        List<CompletableFuture<Outcome>> pending = new ArrayList<>();
+        for (int i = 0; i < indexes.size(); i++) {
+            int idx = indexes.get(i);
+            boolean inline = i == indexes.size() - 1; // the last one runs here, the others at once beside it
+            pending.add(encode(keys.get(i), body, items.get(idx), idx, ctx, inline));
+        }
+        if (pending.isEmpty()) {
             return Optional.empty();
         }
-        AtomicInteger pending = new AtomicInteger(indexes.size());
-        for (int idx : indexes) {
-            MediaItem item = items.get(idx);
-            Router router = encoders.router();
-            Router.Lease lease = router.acquire(router.usesCost() ? cost.tokens(item) : 1);
-            Node node = lease.node();
-            String childId = ctx.requestId() + ":" + idx + ":" + shortHex();
-            CompletableFuture<HttpResponse<byte[]>> f;
-            try {
-                f = client.postAsync(node, PATH, Json.bytes(encoderRequest(body, item.part())), ctx.headers(childId));
-            } catch (RuntimeException e) {
-                lease.close();
-                cancelAll(sent);
-                throw e;
-            }
-            sent.add(new Sent(node, f));
-            f.whenComplete((response, failure) -> {
-                lease.close();
-                if (failure != null) {
-                    outcome.completeExceptionally(UpstreamFailure.transport(node, failure, client.timeout()));
-                } else if (response.statusCode() / 100 != 2) {
-                    outcome.completeExceptionally(UpstreamFailure.status(node, response.statusCode(), response.body()));
-                } else if (pending.decrementAndGet() == 0) {
-                    outcome.complete(null);
-                }
-            });
-        }
-        await(outcome, sent, ctx);
-        LOG.debug("[{}] {} encoder request(s) done", ctx.requestId(), sent.size());
         List<JsonNode> params = new ArrayList<>();
-        for (Sent s : sent) {
-            ecTransferParams(s.future.join().body()).ifPresent(params::add);
+        int left = 0;
+        for (CompletableFuture<Outcome> f : pending) {
+            Outcome o = await(f, ctx);
+            if (o.rejected != null) {
+                throw o.rejected;
+            }
+            if (o.fallback) {
+                left++;
+            }
+            o.params.ifPresent(params::add);
+        }
+        if (left > 0) {
+            LOG.warn(
+                    "[{}] {} of {} item(s) left to the PD node to encode (no encoder could)",
+                    ctx.requestId(),
+                    left,
+                    pending.size());
         }
         return merge(params);
+    }
+
+    /** The item's shared encode: joined if one runs (or succeeded within the window), else started here. */
+    private CompletableFuture<Outcome> encode(
+            String key, ObjectNode body, MediaItem item, int idx, RequestContext ctx, boolean inline) {
+        long now = System.nanoTime();
+        while (true) {
+            Encode existing = encodes.get(key);
+            if (existing != null && existing.reusable(now, dedupWindowNanos)) {
+                shared.incrementAndGet();
+                return existing.outcome;
+            }
+            Encode mine = new Encode();
+            boolean won =
+                    existing == null ? encodes.putIfAbsent(key, mine) == null : encodes.replace(key, existing, mine);
+            if (!won) {
+                continue;
+            }
+            mine.outcome.whenComplete((o, t) -> {
+                mine.doneAt = System.nanoTime();
+                if (t != null || o.fallback || o.rejected != null || dedupWindowNanos <= 0) {
+                    encodes.remove(key, mine);
+                }
+            });
+            byte[] request = Json.bytes(encoderRequest(body, item.part()));
+            long charge = encoders.usesCost() ? cost.tokens(item) : 1;
+            // The first node is picked here, in the request's item order, so that least-loaded routing charges
+            // the items in order whatever thread runs them.
+            Set<Node> tried = new HashSet<>();
+            List<String> keys = item.uuid() == null ? List.of() : List.of(item.uuid());
+            Lease first = encoders.acquire(charge, tried, keys, false);
+            Runnable run = () -> {
+                try {
+                    mine.outcome.complete(
+                            attempts(request, charge, item.uuid(), ctx.requestId() + ":" + idx, ctx, first, tried));
+                } catch (RuntimeException e) {
+                    mine.outcome.completeExceptionally(e);
+                }
+            };
+            if (inline) {
+                run.run(); // a request's only item: encoded on its own thread, no hand-off
+            } else {
+                Thread.startVirtualThread(run);
+            }
+            return mine.outcome;
+        }
+    }
+
+    /** Tries healthy encoders not tried yet until one answers; none left: the PD node encodes the item. */
+    private Outcome attempts(
+            byte[] request,
+            long charge,
+            String ecKey,
+            String childBase,
+            RequestContext ctx,
+            Lease first,
+            Set<Node> tried) {
+        List<String> keys = ecKey == null ? List.of() : List.of(ecKey);
+        Lease next = first;
+        while (true) {
+            Lease lease = next != null ? next : encoders.acquire(charge, tried, keys, false);
+            next = null;
+            if (lease == null) {
+                fallbacks.incrementAndGet();
+                return Outcome.leftToPd();
+            }
+            Node node = lease.node();
+            tried.add(node);
+            calls.incrementAndGet();
+            ApiException error;
+            try (lease) {
+                Reply r = client.exchange(
+                        node, PATH, request, ctx.headers(childBase + ":" + shortHex()), client.timeout());
+                if (r.statusCode() / 100 == 2) {
+                    if (ecKey != null) {
+                        encoders.remember(ecKey, node);
+                    }
+                    return Outcome.encoded(ecTransferParams(r.body()));
+                }
+                error = UpstreamFailure.status(node, r.statusCode(), r.body());
+            } catch (IOException e) {
+                error = UpstreamFailure.transport(node, e, client.timeout());
+            }
+            if (!UpstreamFailure.retryable(error)) {
+                return new Outcome(Optional.empty(), false, error);
+            }
+            if (UpstreamFailure.unreachable(error)) {
+                lease.member().evict(error.getMessage());
+            }
+            LOG.warn("[{}] encoder failed, trying another: {}", ctx.requestId(), error.getMessage());
+        }
+    }
+
+    private Outcome await(CompletableFuture<Outcome> f, RequestContext ctx) {
+        // Each try ends within the upstream time-out; a bound over all of them guards against a lost completion.
+        long limit = client.timeout().toNanos() * (encoders.members().size() + 1L);
+        try {
+            return f.get(limit, TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            LOG.warn("[{}] encoders did not settle in time; the PD node encodes", ctx.requestId());
+            return Outcome.leftToPd();
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof ApiException api
+                    ? api
+                    : new ApiException(502, "encoder request failed: " + e.getCause(), null);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ApiException(503, "proxy shutting down", null);
+        }
+    }
+
+    /** What makes two items the same encoder work: model, uuid (the EC key) and the kwargs that shape pixels. */
+    static String dedupKey(ObjectNode body, MediaItem item) {
+        StringBuilder k = new StringBuilder();
+        k.append(body.path("model").asText("")).append('\n');
+        k.append(item.uuid() != null ? item.uuid() : item.source());
+        for (String field : MEDIA_FIELDS) {
+            JsonNode v = body.get(field);
+            if (v != null && !v.isNull()) {
+                k.append('\n').append(field).append('=').append(v);
+            }
+        }
+        return k.toString();
     }
 
     /** The top-level {@code ec_transfer_params} of one encoder answer; empty when absent, null or empty. */
@@ -157,42 +337,7 @@ public final class EncoderFanout {
         return req;
     }
 
-    private void await(CompletableFuture<Void> outcome, List<Sent> sent, RequestContext ctx) {
-        try {
-            outcome.get(client.timeout().toNanos(), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            Node slow = sent.stream()
-                    .filter(s -> !s.future.isDone())
-                    .map(Sent::node)
-                    .findFirst()
-                    .orElse(sent.getFirst().node);
-            cancelAll(sent);
-            throw UpstreamFailure.timeout(slow, client.timeout());
-        } catch (ExecutionException e) {
-            cancelAll(sent);
-            LOG.warn(
-                    "[{}] encoder request failed: {}",
-                    ctx.requestId(),
-                    e.getCause().getMessage());
-            throw e.getCause() instanceof ApiException api
-                    ? api
-                    : new ApiException(502, "encoder request failed: " + e.getCause(), null);
-        } catch (InterruptedException e) {
-            cancelAll(sent);
-            Thread.currentThread().interrupt();
-            throw new ApiException(503, "proxy shutting down", null);
-        }
-    }
-
-    private static void cancelAll(List<Sent> sent) {
-        for (Sent s : sent) {
-            s.future.cancel(true);
-        }
-    }
-
     private static String shortHex() {
         return String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
     }
-
-    private record Sent(Node node, CompletableFuture<HttpResponse<byte[]>> future) {}
 }

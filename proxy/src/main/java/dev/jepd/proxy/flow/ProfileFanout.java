@@ -7,10 +7,10 @@ import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Node;
+import dev.jepd.proxy.upstream.Reply;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamFailure;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -55,7 +55,7 @@ public final class ProfileFanout {
         for (var e : calls.entrySet()) {
             ArrayNode list = result.putArray(e.getKey());
             for (Call call : e.getValue()) {
-                HttpResponse<byte[]> r;
+                Reply r;
                 try {
                     r = UpstreamClient.await(call.node, call.future, client.timeout());
                 } catch (ApiException failure) {
@@ -96,5 +96,5 @@ public final class ProfileFanout {
         }
     }
 
-    private record Call(Node node, CompletableFuture<HttpResponse<byte[]>> future) {}
+    private record Call(Node node, CompletableFuture<Reply> future) {}
 }

@@ -1,6 +1,6 @@
 package dev.jepd.proxy.flow;
 
-import dev.jepd.proxy.upstream.Router;
+import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.UpstreamResponse;
 import dev.jepd.proxy.upstream.UpstreamStream;
 
@@ -12,7 +12,7 @@ public sealed interface ProxyReply extends AutoCloseable {
     }
 
     /** Closing it cancels the upstream (if still running) and frees the decode node's routing lease. */
-    record Streamed(UpstreamStream stream, Router.Lease lease) implements ProxyReply {
+    record Streamed(UpstreamStream stream, Lease lease) implements ProxyReply {
         @Override
         public void close() {
             try {

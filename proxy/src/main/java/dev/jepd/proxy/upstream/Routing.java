@@ -1,16 +1,20 @@
 package dev.jepd.proxy.upstream;
 
-import java.util.List;
-
 /** How a cluster picks a node: the value of {@code --routing}. */
 public enum Routing {
-    /** Each cluster cycles through its nodes (vLLM's proxy does this for the encoders). */
+    /** Each cluster cycles through its healthy nodes (vLLM's proxy does this for the encoders). */
     ROUND_ROBIN("round-robin"),
     /**
      * The node with the least estimated work in flight: image tokens for encoders, one per request for
      * prefill and decode nodes.
      */
-    LEAST_LOADED("least-loaded");
+    LEAST_LOADED("least-loaded"),
+    /**
+     * An item whose key was encoded recently goes to the encoder that encoded it, and a request to the decode
+     * node that last served one of its items (where the EC is node-local, that node holds it); otherwise, and
+     * when that node is evicted or was tried, least-loaded.
+     */
+    CACHE_AFFINITY("cache-affinity");
 
     private final String flag;
 
@@ -28,14 +32,8 @@ public enum Routing {
                 return r;
             }
         }
-        throw new IllegalArgumentException("unknown routing '" + text + "' (expected round-robin or least-loaded)");
-    }
-
-    public Router router(List<Node> nodes) {
-        return switch (this) {
-            case ROUND_ROBIN -> new RoundRobinRouter(nodes);
-            case LEAST_LOADED -> new LeastLoadedRouter(nodes);
-        };
+        throw new IllegalArgumentException(
+                "unknown routing '" + text + "' (expected round-robin, least-loaded or cache-affinity)");
     }
 
     @Override

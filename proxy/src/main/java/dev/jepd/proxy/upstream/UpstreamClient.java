@@ -1,43 +1,45 @@
 package dev.jepd.proxy.upstream;
 
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The one HTTP client of the proxy, shared by every request and every cluster (pooled keep-alive
- * connections). HTTP/1.1 as the nodes speak it; a short connect time-out so that a dead node fails fast;
- * {@link #timeout()} bounds each wait for an answer, and for a stream each silence between two reads.
- * Every wait here ends within its limit: on time-out the request is cancelled and the failure becomes an
+ * The one HTTP client of the proxy, shared by every request and every cluster: HTTP/1.1 over pooled keep-alive
+ * connections ({@link ConnectionPool}), each request written and its answer read on the calling thread (a route's
+ * worker thread, or a virtual thread for the calls a request makes at once). A short connect time-out so that a
+ * dead node fails fast; {@link #timeout()} bounds each wait for an answer, and for a stream each silence between
+ * two reads. A request written into a kept-alive connection that the node had closed meanwhile (nothing read
+ * back) is sent again on a new connection, as browsers and Go's client do. Every failure becomes an
  * {@link dev.jepd.api.ApiException} (see {@link UpstreamFailure}).
+ *
+ * <p>Why not {@code java.net.http.HttpClient}: measured in docs/PERF.md, its selector thread and the hand-off of
+ * every answer (and every chunk of a stream) to another thread cost more than the whole relay.
  */
 public final class UpstreamClient implements AutoCloseable {
-    /** How much of a failed streaming answer is read for the error message. */
+    /** How much of a failed answer is read for the error message. */
     private static final int ERROR_BODY_BYTES = 64 * 1024;
+    /** Largest whole answer read into memory (a chat completion is a few kB; a stream is not read whole). */
+    private static final int MAX_ANSWER_BYTES = 256 << 20;
 
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
-    private final HttpClient http;
+    private final ConnectionPool pool;
     private final Duration timeout;
 
     public UpstreamClient(Duration connectTimeout, Duration timeout) {
         this.timeout = timeout;
-        this.http = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(connectTimeout)
-                .followRedirects(HttpClient.Redirect.NEVER)
-                .executor(executor)
-                .build();
+        this.pool = new ConnectionPool(connectTimeout);
     }
 
     /** {@code --upstream-timeout}: the longest wait for an answer, or between two reads of a stream. */
@@ -45,57 +47,175 @@ public final class UpstreamClient implements AutoCloseable {
         return timeout;
     }
 
-    /** Starts a JSON POST; the future completes with the whole answer or fails with the transport error. */
-    public CompletableFuture<HttpResponse<byte[]>> postAsync(
-            Node node, String path, byte[] json, Map<String, String> headers) {
-        return http.sendAsync(post(node, path, json, headers, timeout), HttpResponse.BodyHandlers.ofByteArray());
+    /** The answer to one request, read whole; {@code json} null for a GET. Transport failures are thrown. */
+    public Reply exchange(Node node, String path, byte[] json, Map<String, String> headers, Duration limit)
+            throws IOException {
+        String method = json == null ? "GET" : "POST";
+        Http1Connection c = pool.idle(node);
+        boolean fresh = c == null;
+        if (fresh) {
+            c = pool.open(node);
+        }
+        try {
+            return exchangeOn(c, node, method, path, json, headers, limit);
+        } catch (EOFException | SocketException e) {
+            c.close();
+            if (fresh || !c.reused) {
+                throw e;
+            }
+            // A kept-alive connection the node had closed: nothing was answered, so nothing ran twice.
+            Http1Connection retry = pool.open(node);
+            try {
+                return exchangeOn(retry, node, method, path, json, headers, limit);
+            } catch (IOException | RuntimeException again) {
+                retry.close();
+                throw again;
+            }
+        } catch (IOException | RuntimeException e) {
+            c.close();
+            throw e;
+        }
+    }
+
+    private Reply exchangeOn(
+            Http1Connection c,
+            Node node,
+            String method,
+            String path,
+            byte[] json,
+            Map<String, String> headers,
+            Duration limit)
+            throws IOException {
+        c.timeout(limit.toMillis());
+        c.send(method, path, headers, json);
+        Http1Connection.Head head;
+        try {
+            head = c.readHead();
+        } catch (SocketTimeoutException e) {
+            throw new HttpTimeoutException("no answer within " + UpstreamFailure.seconds(limit));
+        }
+        Http1Connection.Body body = c.body(head, method);
+        byte[] bytes;
+        try {
+            bytes = body.readAll(head.status() / 100 == 2 ? MAX_ANSWER_BYTES : ERROR_BODY_BYTES * 16);
+        } catch (SocketTimeoutException e) {
+            throw new HttpTimeoutException("the answer stopped for " + UpstreamFailure.seconds(limit));
+        }
+        if (body.complete()) {
+            pool.release(c, node);
+        } else {
+            c.close();
+        }
+        return new Reply(head.status(), head.contentType(), bytes);
+    }
+
+    /** Starts a JSON POST on a virtual thread; the future completes with the answer or the transport failure. */
+    public CompletableFuture<Reply> postAsync(Node node, String path, byte[] json, Map<String, String> headers) {
+        return async(node, path, json, headers, timeout);
     }
 
     /** Starts a GET with its own time-out (health probes use a shorter one). */
-    public CompletableFuture<HttpResponse<byte[]>> getAsync(
-            Node node, String path, Map<String, String> headers, Duration limit) {
-        HttpRequest.Builder b =
-                HttpRequest.newBuilder(node.uri(path)).timeout(limit).GET();
-        headers.forEach(b::header);
-        return http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+    public CompletableFuture<Reply> getAsync(Node node, String path, Map<String, String> headers, Duration limit) {
+        return async(node, path, null, headers, limit);
+    }
+
+    private CompletableFuture<Reply> async(
+            Node node, String path, byte[] json, Map<String, String> headers, Duration limit) {
+        return CompletableFuture.supplyAsync(
+                () -> {
+                    try {
+                        return exchange(node, path, json, headers, limit);
+                    } catch (IOException e) {
+                        throw new CompletionException(e);
+                    }
+                },
+                executor);
     }
 
     /** A JSON POST answered 2xx within the time-out, or the {@code ApiException} the client should see. */
     public UpstreamResponse post(Node node, String path, byte[] json, Map<String, String> headers) {
-        return expect2xx(node, await(node, postAsync(node, path, json, headers), timeout));
+        try {
+            return expect2xx(node, exchange(node, path, json, headers, timeout));
+        } catch (IOException e) {
+            throw UpstreamFailure.transport(node, e, timeout);
+        }
     }
 
     /** A GET answered 2xx within the time-out, or the {@code ApiException} the client should see. */
     public UpstreamResponse get(Node node, String path, Map<String, String> headers) {
-        return expect2xx(node, await(node, getAsync(node, path, headers, timeout), timeout));
+        try {
+            return expect2xx(node, exchange(node, path, null, headers, timeout));
+        } catch (IOException e) {
+            throw UpstreamFailure.transport(node, e, timeout);
+        }
     }
 
     /**
-     * A JSON POST whose 2xx answer is streamed: returns once the status and headers arrived (within the
-     * time-out); the body is left for {@link UpstreamStream#relayTo}. A non-2xx answer is read (bounded)
+     * A JSON POST whose 2xx answer is streamed: returns once the status, the headers and the first bytes of
+     * the body arrived (each within the time-out), so that a failure before the first byte can still be retried
+     * on another node; the body is left for {@link UpstreamStream#relayTo}. A non-2xx answer is read (bounded)
      * and thrown as the client's error.
      */
     public UpstreamStream postStreaming(Node node, String path, byte[] json, Map<String, String> headers) {
-        CompletableFuture<HttpResponse<Flow.Publisher<List<ByteBuffer>>>> sent =
-                http.sendAsync(post(node, path, json, headers, timeout), HttpResponse.BodyHandlers.ofPublisher());
-        HttpResponse<Flow.Publisher<List<ByteBuffer>>> response = await(node, sent, timeout);
-        BodyRelay relay = new BodyRelay();
-        response.body().subscribe(relay);
-        int status = response.statusCode();
-        if (status / 100 != 2) {
-            throw UpstreamFailure.status(node, status, UpstreamStream.drain(relay, ERROR_BODY_BYTES, timeout));
+        Http1Connection c = null;
+        try {
+            c = pool.idle(node);
+            boolean fresh = c == null;
+            if (fresh) {
+                c = pool.open(node);
+            }
+            Http1Connection.Head head;
+            try {
+                c.timeout(timeout.toMillis());
+                c.send("POST", path, headers, json);
+                head = c.readHead();
+            } catch (EOFException | SocketException e) {
+                if (fresh || !c.reused) {
+                    throw e;
+                }
+                c.close(); // a kept-alive connection the node had closed: send again on a new one
+                c = pool.open(node);
+                c.timeout(timeout.toMillis());
+                c.send("POST", path, headers, json);
+                head = c.readHead();
+            }
+            Http1Connection.Body body = c.body(head, "POST");
+            if (head.status() / 100 != 2) {
+                byte[] error;
+                try {
+                    error = body.readAll(ERROR_BODY_BYTES);
+                } catch (IOException e) {
+                    error = new byte[0];
+                }
+                c.close();
+                c = null;
+                throw UpstreamFailure.status(node, head.status(), error);
+            }
+            // Nothing has reached the client yet: a node that fails before its first byte can be retried elsewhere.
+            byte[] first = new byte[16 * 1024];
+            int n = body.read(first, 0, first.length);
+            UpstreamStream s = new UpstreamStream(
+                    node, head.status(), head.contentType(), c, body, pool, timeout, first, Math.max(n, 0));
+            c = null;
+            return s;
+        } catch (SocketTimeoutException e) {
+            throw UpstreamFailure.timeout(node, timeout);
+        } catch (IOException e) {
+            throw UpstreamFailure.transport(node, e, timeout);
+        } finally {
+            if (c != null) {
+                c.close();
+            }
         }
-        String type = response.headers().firstValue("Content-Type").orElse(null);
-        return new UpstreamStream(node, status, type, relay, timeout);
     }
 
     /**
-     * Waits for {@code future} at most {@code limit}; on time-out cancels it (which aborts the exchange)
-     * and throws a 504, on failure throws what {@link UpstreamFailure#transport} makes of it.
+     * Waits for {@code future} at most {@code limit}; on time-out cancels it and throws a 504, on failure throws
+     * what {@link UpstreamFailure#transport} makes of it.
      */
     public static <T> T await(Node node, CompletableFuture<T> future, Duration limit) {
         try {
-            return future.get(limit.toNanos(), TimeUnit.NANOSECONDS);
+            return future.get(limit.toNanos() + TimeUnit.MILLISECONDS.toNanos(500), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
             future.cancel(true);
             throw UpstreamFailure.timeout(node, limit);
@@ -109,26 +229,16 @@ public final class UpstreamClient implements AutoCloseable {
     }
 
     /** The answer if it is 2xx, else the client's error. */
-    public static UpstreamResponse expect2xx(Node node, HttpResponse<byte[]> r) {
+    public static UpstreamResponse expect2xx(Node node, Reply r) {
         if (r.statusCode() / 100 != 2) {
             throw UpstreamFailure.status(node, r.statusCode(), r.body());
         }
-        return new UpstreamResponse(
-                node, r.statusCode(), r.headers().firstValue("Content-Type").orElse(null), r.body());
-    }
-
-    private static HttpRequest post(Node node, String path, byte[] json, Map<String, String> headers, Duration t) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(node.uri(path))
-                .timeout(t)
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofByteArray(json));
-        headers.forEach(b::header);
-        return b.build();
+        return new UpstreamResponse(node, r.statusCode(), r.contentType(), r.body());
     }
 
     @Override
     public void close() {
-        http.shutdownNow();
+        pool.close();
         executor.shutdownNow();
     }
 }

@@ -25,7 +25,20 @@ public final class UpstreamFailure {
 
     /** A node that did not answer within {@code limit}. */
     public static ApiException timeout(Node node, Duration limit) {
-        return new ApiException(504, node + " did not answer within " + seconds(limit), null);
+        return new Unreachable(504, node + " did not answer within " + seconds(limit));
+    }
+
+    /**
+     * Whether another node may succeed where this one failed: the node was unreachable, timed out or failed
+     * with a 5xx. A 4xx is the input's fault and would fail anywhere.
+     */
+    public static boolean retryable(ApiException e) {
+        return e.status() >= 500;
+    }
+
+    /** Whether the failure says the node itself is gone or stuck (evict it), not that it answered badly. */
+    public static boolean unreachable(ApiException e) {
+        return e instanceof Unreachable;
     }
 
     /** A failure below HTTP: refused, reset, closed, time-outs raised by the client itself. */
@@ -35,13 +48,13 @@ public final class UpstreamFailure {
                 return api;
             }
             if (t instanceof HttpConnectTimeoutException) {
-                return new ApiException(502, node + " is unreachable: no connection within the connect time-out", null);
+                return new Unreachable(502, node + " is unreachable: no connection within the connect time-out");
             }
-            if (t instanceof HttpTimeoutException) {
+            if (t instanceof HttpTimeoutException || t instanceof java.net.SocketTimeoutException) {
                 return timeout(node, limit);
             }
             if (t instanceof ConnectException) {
-                return new ApiException(502, node + " is unreachable: " + describe(t, "connection refused"), null);
+                return new Unreachable(502, node + " is unreachable: " + describe(t, "connection refused"));
             }
             if (t instanceof CancellationException) {
                 return new ApiException(502, node + ": request cancelled", null);
@@ -51,8 +64,8 @@ public final class UpstreamFailure {
         while (root.getCause() != null && !(root instanceof IOException)) {
             root = root.getCause();
         }
-        return new ApiException(
-                502, node + " failed: " + describe(root, root.getClass().getSimpleName()), null);
+        return new Unreachable(
+                502, node + " failed: " + describe(root, root.getClass().getSimpleName()));
     }
 
     /** A node that answered with a status other than 2xx. */
@@ -98,6 +111,13 @@ public final class UpstreamFailure {
     static String seconds(Duration d) {
         long ms = d.toMillis();
         return ms % 1000 == 0 ? ms / 1000 + " s" : String.format("%.3f s", ms / 1000.0);
+    }
+
+    /** A node that could not be reached, reset the connection or did not answer in time. */
+    static final class Unreachable extends ApiException {
+        Unreachable(int status, String message) {
+            super(status, message, null);
+        }
     }
 
     /** An upstream's 4xx error, status and body unchanged. */

@@ -2,21 +2,19 @@ package dev.jepd.proxy.upstream;
 
 import dev.jepd.api.ApiException;
 import dev.jepd.api.Sse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.io.OutputStream;
-import java.nio.ByteBuffer;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Arrays;
-import java.util.List;
 
 /**
- * A decode node's 2xx streaming answer whose body has not been read yet. {@link #relayTo} copies its bytes
- * to the client as they arrive, unparsed and unchanged, flushing after every read. If the node fails or
- * stays silent for longer than the idle limit, the client's stream ends with {@code data: {"error":…}}
- * and {@code data: [DONE]} (DESIGN §4.5); if the client goes away, the upstream request is cancelled.
+ * A decode node's 2xx streaming answer whose body has not been relayed yet. {@link #relayTo} copies its bytes
+ * to the client as they arrive, unparsed and unchanged, on the calling thread: one read from the node's socket,
+ * one write to the client, and a flush whenever no more bytes are waiting (so every chunk goes out when it
+ * arrives, and chunks that arrived together go out together). If the node fails or stays silent for longer than
+ * the idle limit, the client's stream ends with {@code data: {"error":…}} and {@code data: [DONE]} (DESIGN §4.5);
+ * if the client goes away, the node's connection is closed, which aborts the request there.
  */
 public final class UpstreamStream implements AutoCloseable {
     private static final byte[] DONE_TAIL = Sse.DONE;
@@ -25,15 +23,34 @@ public final class UpstreamStream implements AutoCloseable {
     private final Node node;
     private final int status;
     private final String contentType;
-    private final BodyRelay relay;
+    private final Http1Connection connection;
+    private final Http1Connection.Body body;
+    private final ConnectionPool pool;
     private final Duration idleLimit;
+    private final byte[] buffer;
+    private int firstLength;
+    private boolean finished;
+    private boolean closed;
 
-    UpstreamStream(Node node, int status, String contentType, BodyRelay relay, Duration idleLimit) {
+    UpstreamStream(
+            Node node,
+            int status,
+            String contentType,
+            Http1Connection connection,
+            Http1Connection.Body body,
+            ConnectionPool pool,
+            Duration idleLimit,
+            byte[] first,
+            int firstLength) {
         this.node = node;
         this.status = status;
         this.contentType = contentType;
-        this.relay = relay;
+        this.connection = connection;
+        this.body = body;
+        this.pool = pool;
         this.idleLimit = idleLimit;
+        this.buffer = first;
+        this.firstLength = firstLength;
     }
 
     public Node node() {
@@ -56,53 +73,46 @@ public final class UpstreamStream implements AutoCloseable {
      */
     public void relayTo(OutputStream out) throws IOException {
         Tail tail = new Tail();
-        byte[] scratch = new byte[16 * 1024];
-        long idleNanos = idleLimit.toNanos();
+        int n = firstLength;
+        firstLength = 0;
         try {
             while (true) {
-                Object item = relay.poll(idleNanos);
-                if (item == null) {
-                    relay.cancel();
+                if (n > 0) {
+                    tail.append(buffer, n);
+                    out.write(buffer, 0, n);
+                    // Nothing more arrived yet: send what there is. (At the body's end the server's own end of the
+                    // response sends it, together with the last chunk.)
+                    if (!body.atEnd() && connection.buffered() == 0) {
+                        out.flush();
+                    }
+                }
+                try {
+                    n = body.read(buffer, 0, buffer.length);
+                } catch (SocketTimeoutException e) {
                     fail(
                             out,
                             tail,
                             new ApiException(
                                     504, node + " sent nothing for " + UpstreamFailure.seconds(idleLimit), null));
                     return;
-                }
-                if (item == BodyRelay.END) {
+                } catch (IOException e) {
+                    fail(out, tail, UpstreamFailure.transport(node, e, idleLimit));
                     return;
                 }
-                if (item instanceof Throwable t) {
-                    fail(out, tail, UpstreamFailure.transport(node, t, idleLimit));
+                if (n < 0) {
+                    finished = true;
                     return;
                 }
-                @SuppressWarnings("unchecked")
-                List<ByteBuffer> buffers = (List<ByteBuffer>) item;
-                for (ByteBuffer b : buffers) {
-                    tail.append(b.duplicate());
-                    while (b.hasRemaining()) {
-                        int n = Math.min(b.remaining(), scratch.length);
-                        b.get(scratch, 0, n);
-                        out.write(scratch, 0, n);
-                    }
-                }
-                out.flush();
-                relay.consumed();
             }
-        } catch (InterruptedException e) {
-            relay.cancel();
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while relaying " + node);
-        } catch (IOException | RuntimeException e) {
-            relay.cancel();
-            throw e;
+        } finally {
+            close();
         }
     }
 
     /** Ends the client's stream with an error event, unless the node had already finished it. */
     private static void fail(OutputStream out, Tail tail, ApiException error) throws IOException {
         if (tail.endsWith(DONE_TAIL)) {
+            out.flush();
             return;
         }
         if (tail.count > 0 && !tail.endsWith(EVENT_END)) {
@@ -113,38 +123,18 @@ public final class UpstreamStream implements AutoCloseable {
         out.flush();
     }
 
-    /** Reads a (non-2xx) body whole, up to {@code maxBytes}, within {@code limit}; used for error bodies. */
-    static byte[] drain(BodyRelay relay, int maxBytes, Duration limit) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        long deadline = System.nanoTime() + limit.toNanos();
-        try {
-            while (out.size() < maxBytes) {
-                long left = deadline - System.nanoTime();
-                Object item = left > 0 ? relay.poll(left) : null;
-                if (item == null || item == BodyRelay.END || item instanceof Throwable) {
-                    break;
-                }
-                @SuppressWarnings("unchecked")
-                List<ByteBuffer> buffers = (List<ByteBuffer>) item;
-                for (ByteBuffer b : buffers) {
-                    byte[] bytes = new byte[b.remaining()];
-                    b.get(bytes);
-                    out.write(bytes, 0, bytes.length);
-                }
-                relay.consumed();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            relay.cancel();
-        }
-        byte[] all = out.toByteArray();
-        return all.length > maxBytes ? Arrays.copyOf(all, maxBytes) : all;
-    }
-
+    /** Gives the connection back when the body was read to its end, else closes it (aborting the request there). */
     @Override
-    public void close() {
-        relay.cancel();
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (finished && body.complete()) {
+            pool.release(connection, node);
+        } else {
+            connection.close();
+        }
     }
 
     /** The last bytes written, to tell whether the node had finished its stream or left an event open. */
@@ -152,14 +142,11 @@ public final class UpstreamStream implements AutoCloseable {
         private final byte[] last = new byte[DONE_TAIL.length];
         private long count;
 
-        void append(ByteBuffer b) {
-            int skip = b.remaining() - last.length; // only the last bytes can matter
-            if (skip > 0) {
-                b.position(b.position() + skip);
-                count += skip;
-            }
-            while (b.hasRemaining()) {
-                last[(int) (count++ % last.length)] = b.get();
+        void append(byte[] b, int n) {
+            int from = Math.max(0, n - last.length); // only the last bytes can matter
+            count += from;
+            for (int i = from; i < n; i++) {
+                last[(int) (count++ % last.length)] = b[i];
             }
         }
 

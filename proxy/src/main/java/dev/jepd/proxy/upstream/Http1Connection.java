@@ -1,0 +1,243 @@
+package dev.jepd.proxy.upstream;
+
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+/**
+ * One HTTP/1.1 connection to a node, used by one request at a time and kept alive between requests
+ * ({@link ConnectionPool}). It writes a request in one buffered write and reads the answer's head and body
+ * straight from the socket on the calling thread: no selector thread, no queue, no hand-off per chunk.
+ */
+final class Http1Connection implements AutoCloseable {
+    private static final int BUFFER = 16 * 1024;
+    private static final int MAX_HEAD = 64 * 1024;
+
+    final Target target;
+    private final Socket socket;
+    private final BufferedInputStream in;
+    private final OutputStream out;
+    /** Whether this connection served a request before (a failure before any answer byte is then retried). */
+    boolean reused;
+
+    long idleSinceNanos;
+
+    Http1Connection(Target target, Socket socket) throws IOException {
+        this.target = target;
+        this.socket = socket;
+        socket.setTcpNoDelay(true);
+        this.in = new BufferedInputStream(socket.getInputStream(), BUFFER);
+        this.out = new BufferedOutputStream(socket.getOutputStream(), BUFFER);
+    }
+
+    /** Where a node's requests go: host, port, TLS, and the path prefix of its base URL. */
+    record Target(String host, int port, boolean tls, String prefix, String hostHeader) {}
+
+    /** The status line and the headers the proxy needs. */
+    record Head(int status, String contentType, long contentLength, boolean chunked, boolean close) {}
+
+    void timeout(long millis) throws SocketException {
+        socket.setSoTimeout((int) Math.max(1, Math.min(Integer.MAX_VALUE, millis)));
+    }
+
+    /** Writes one request: {@code body} null for a GET. */
+    void send(String method, String path, Map<String, String> headers, byte[] body) throws IOException {
+        StringBuilder h = new StringBuilder(256);
+        h.append(method)
+                .append(' ')
+                .append(target.prefix())
+                .append(path)
+                .append(" HTTP/1.1\r\nHost: ")
+                .append(target.hostHeader())
+                .append("\r\n");
+        if (body != null) {
+            h.append("Content-Type: application/json\r\nContent-Length: ")
+                    .append(body.length)
+                    .append("\r\n");
+        }
+        headers.forEach((k, v) -> h.append(k).append(": ").append(v).append("\r\n"));
+        h.append("\r\n");
+        out.write(h.toString().getBytes(StandardCharsets.ISO_8859_1));
+        if (body != null) {
+            out.write(body);
+        }
+        out.flush();
+    }
+
+    /** Reads the answer's head (skipping 1xx); {@link EOFException} when the node closed before a byte. */
+    Head readHead() throws IOException {
+        while (true) {
+            String status = line(true);
+            if (!status.startsWith("HTTP/1.") || status.length() < 12) {
+                throw new IOException("not an HTTP/1.x status line: " + status);
+            }
+            int code = Integer.parseInt(status.substring(9, 12));
+            boolean http10 = status.startsWith("HTTP/1.0");
+            String type = null;
+            long length = -1;
+            boolean chunked = false;
+            boolean close = http10;
+            int total = 0;
+            for (String l; !(l = line(false)).isEmpty(); ) {
+                total += l.length();
+                if (total > MAX_HEAD) {
+                    throw new IOException("answer head larger than " + MAX_HEAD + " bytes");
+                }
+                int colon = l.indexOf(':');
+                if (colon <= 0) {
+                    continue;
+                }
+                String name = l.substring(0, colon).trim();
+                String value = l.substring(colon + 1).trim();
+                if (name.equalsIgnoreCase("Content-Type")) {
+                    type = value;
+                } else if (name.equalsIgnoreCase("Content-Length")) {
+                    length = Long.parseLong(value);
+                } else if (name.equalsIgnoreCase("Transfer-Encoding")) {
+                    chunked = value.toLowerCase(java.util.Locale.ROOT).contains("chunked");
+                } else if (name.equalsIgnoreCase("Connection")) {
+                    String v = value.toLowerCase(java.util.Locale.ROOT);
+                    close = v.contains("close") || (http10 && !v.contains("keep-alive"));
+                }
+            }
+            if (code >= 100 && code < 200) {
+                continue;
+            }
+            return new Head(code, type, chunked ? -1 : length, chunked, close);
+        }
+    }
+
+    /** The body of an answer with this head, read as it arrives. */
+    Body body(Head head, String method) {
+        boolean none = method.equals("HEAD") || head.status() == 204 || head.status() == 304;
+        return new Body(this, none ? 0 : head.contentLength(), head.chunked() && !none, head.close());
+    }
+
+    /** Bytes already received and not read yet: when none, what was written so far should be flushed. */
+    int buffered() throws IOException {
+        return in.available();
+    }
+
+    private String line(boolean first) throws IOException {
+        StringBuilder b = new StringBuilder(64);
+        while (true) {
+            int c = in.read();
+            if (c < 0) {
+                if (first && b.isEmpty()) {
+                    throw new EOFException("the node closed the connection before answering");
+                }
+                throw new EOFException("the node closed the connection in the answer head");
+            }
+            if (c == '\n') {
+                int n = b.length();
+                return n > 0 && b.charAt(n - 1) == '\r' ? b.substring(0, n - 1) : b.toString();
+            }
+            if (b.length() > MAX_HEAD) {
+                throw new IOException("answer head line too long");
+            }
+            b.append((char) c);
+        }
+    }
+
+    InputStream in() {
+        return in;
+    }
+
+    @Override
+    public void close() {
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+    }
+
+    /**
+     * An answer body: {@code length} bytes, chunked, or (neither) up to the close. {@link #complete()} says whether
+     * it was read to its end, so that the connection can serve the next request.
+     */
+    static final class Body {
+        private final Http1Connection conn;
+        private final boolean chunked;
+        private final boolean closeAfter;
+        private long remaining; // bytes left in the body (length) or in the current chunk (chunked); -1: to the close
+        private boolean done;
+
+        Body(Http1Connection conn, long length, boolean chunked, boolean closeAfter) {
+            this.conn = conn;
+            this.chunked = chunked;
+            this.closeAfter = closeAfter;
+            this.remaining = chunked ? 0 : length;
+            this.done = !chunked && length == 0;
+        }
+
+        /** Reads what is there (blocking for at least one byte); -1 at the end. */
+        int read(byte[] buf, int off, int len) throws IOException {
+            if (done) {
+                return -1;
+            }
+            InputStream in = conn.in;
+            if (chunked && remaining == 0) {
+                String size = conn.line(false);
+                int semi = size.indexOf(';');
+                remaining = Long.parseLong((semi >= 0 ? size.substring(0, semi) : size).trim(), 16);
+                if (remaining == 0) {
+                    while (!conn.line(false).isEmpty()) {
+                        // trailers: none used
+                    }
+                    done = true;
+                    return -1;
+                }
+            }
+            int want = remaining < 0 ? len : (int) Math.min(len, remaining);
+            int n = in.read(buf, off, want);
+            if (n < 0) {
+                if (remaining < 0) {
+                    done = true;
+                    return -1;
+                }
+                throw new EOFException("the node closed the connection in the middle of the answer");
+            }
+            if (remaining > 0) {
+                remaining -= n;
+                if (chunked && remaining == 0) {
+                    conn.line(false); // the CRLF after the chunk
+                } else if (!chunked && remaining == 0) {
+                    done = true;
+                }
+            }
+            return n;
+        }
+
+        /** The whole body, failing past {@code max} bytes. */
+        byte[] readAll(int max) throws IOException {
+            java.io.ByteArrayOutputStream all =
+                    new java.io.ByteArrayOutputStream(remaining > 0 ? (int) Math.min(remaining, max) : 256);
+            byte[] buf = new byte[BUFFER];
+            for (int n; (n = read(buf, 0, buf.length)) >= 0; ) {
+                all.write(buf, 0, n);
+                if (all.size() > max) {
+                    throw new IOException("answer larger than " + max + " bytes");
+                }
+            }
+            return all.toByteArray();
+        }
+
+        /** Whether the end of the body has been read. */
+        boolean atEnd() {
+            return done;
+        }
+
+        /** Read to its end on a connection that stays open: the connection may serve another request. */
+        boolean complete() {
+            return done && !closeAfter && remaining >= 0;
+        }
+    }
+}
