@@ -90,3 +90,24 @@ for case in ["img_112x84", "img_100x61"]:
     with open(f"{out_dir}/qwen3-vl_{case}.json", "w") as f:
         json.dump(meta, f, indent=1, ensure_ascii=False)
     print(case, grid.tolist(), "tokens", embeds.shape, "deepstack", tuple(deepstack.shape), "gen", new.tolist()[:4])
+
+# Grids on 50 random image sizes (and a few edges), as the processor resizes them: the image-token cost the
+# proxy and the nodes must agree on. transformers' own smart_resize with the processor's settings, as its
+# get_number_of_image_patches runs it.
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize  # noqa: E402
+
+rng = np.random.default_rng(3)
+sizes = [(int(h), int(w)) for h, w in rng.integers(16, 6000, size=(50, 2)) if max(h, w) / min(h, w) < 200]
+sizes += [(32, 32), (224, 224), (256, 256), (4096, 4096), (5000, 3000), (64, 4000), (1, 150), (6000, 6000)]
+factor = image_processor.patch_size * image_processor.merge_size
+grids = []
+for h, w in sizes:
+    rh, rw = smart_resize(h, w, factor, min_pixels=image_processor.size["shortest_edge"],
+                          max_pixels=image_processor.size["longest_edge"])
+    assert image_processor.get_number_of_image_patches(h, w) == (rh // 16) * (rw // 16)
+    grids.append({"height": h, "width": w, "grid_thw": [1, rh // image_processor.patch_size,
+                                                         rw // image_processor.patch_size]})
+with open(f"{out_dir}/../qwen3-vl_grids.json", "w") as f:
+    json.dump({"model": "tiny-qwen3-vl", "made_by": "transformers " + __import__("transformers").__version__,
+               "grids": grids}, f, indent=1)
+print(len(grids), "grids")

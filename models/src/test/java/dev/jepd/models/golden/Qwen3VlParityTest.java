@@ -263,6 +263,36 @@ class Qwen3VlParityTest {
         }
     }
 
+    /**
+     * Grids on 50 random sizes and some edges, by the hub preprocessor config (min-pixels upscale, max-pixels
+     * downscale, half-to-even rounding) and by the family's defaults ({@code ModelFamily.QWEN3_VL}, the
+     * proxy's image-token cost), against transformers' {@code smart_resize}.
+     */
+    @Test
+    void gridsMatchTransformersOnRandomSizes() throws IOException {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(GoldenCase.root().resolve("qwen3-vl_grids.json").toFile());
+        QwenImageProcessor hub =
+                new QwenImageProcessor(PreprocessorConfig.read(dir.resolve("preprocessor_config.json")));
+        QwenImageProcessor family = new QwenImageProcessor(dev.jepd.media.ModelFamily.QWEN3_VL.preprocessorDefaults());
+        int n = 0;
+        for (var g : json.get("grids")) {
+            int h = g.get("height").asInt();
+            int w = g.get("width").asInt();
+            long[] expected = {
+                g.get("grid_thw").get(0).asLong(),
+                g.get("grid_thw").get(1).asLong(),
+                g.get("grid_thw").get(2).asLong()
+            };
+            for (QwenImageProcessor p : List.of(hub, family)) {
+                ImageGrid got = p.grid(h, w);
+                assertArrayEquals(expected, new long[] {got.gridT(), got.gridH(), got.gridW()}, h + "x" + w);
+            }
+            n++;
+        }
+        assertTrue(n >= 50, n + " sizes");
+    }
+
     @Test
     void theRegistryLoadsItByArchitectureWithTheEcWidth() {
         try (var model = ModelRegistry.load(HfSnapshot.open(dir), backend, ModelParts.ALL)) {
