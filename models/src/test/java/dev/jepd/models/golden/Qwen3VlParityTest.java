@@ -217,6 +217,101 @@ class Qwen3VlParityTest {
         }
     }
 
+    /** Two images in one encode call (an encoder node's batch): each image's rows as when encoded alone. */
+    @Test
+    void aBatchOfImagesEncodesAsEachAlone() throws IOException {
+        List<PixelValues> pvs = new ArrayList<>();
+        List<float[]> alone = new ArrayList<>();
+        for (String c : CASES) {
+            try (GoldenCase g = GoldenCase.load("qwen3-vl_" + c)) {
+                pvs.add(pixels(g));
+                alone.add(encode(pvs.getLast(), new HashMap<>()));
+            }
+        }
+        try (Scope step = backend.open()) {
+            var out = tower.encode(pvs, backend.ops(step));
+            for (int i = 0; i < pvs.size(); i++) {
+                assertEquals(pvs.get(i).numPatches() / 4, out.get(i).dim(0));
+                assertEquals(64 * 3, out.get(i).dim(1));
+                float d = GoldenCase.maxAbsDiff(alone.get(i), out.get(i).toFloats());
+                assertTrue(d <= 1e-5, "image " + i + " in a batch vs alone max abs diff " + d);
+            }
+        }
+    }
+
+    /**
+     * A prefill cut in two chunks inside the image (the scheduler's chunked prefill): the DeepStack levels
+     * reach each chunk's image rows, and the last logits are the reference's.
+     */
+    @Test
+    void aPrefillChunkedInsideTheImageMatchesTransformers() {
+        try (GoldenCase g = GoldenCase.load("qwen3-vl_img_112x84")) {
+            int[] ids = Arrays.stream(g.longs("input_ids"))
+                    .mapToInt(Math::toIntExact)
+                    .toArray();
+            long[] grid = g.longs("image_grid_thw");
+            ImageGrid ig = new ImageGrid((int) grid[0], (int) grid[1], (int) grid[2], 2);
+            PromptPositions pos = MropePositions.of(ids, List.of(ig), config.imageTokenId());
+            int start = 0;
+            while (ids[start] != config.imageTokenId()) {
+                start++;
+            }
+            int cut = start + ig.numTokens() / 2;
+            float[] rows = ecRows(g);
+            long[] slots = new long[ids.length];
+            for (int i = 0; i < slots.length; i++) {
+                slots[i] = i;
+            }
+            try (PagedKvStore kv = new PagedKvStore(backend, 2, 2, 16, 8, 16)) {
+                forward(
+                        new SequenceChunk(
+                                Arrays.copyOf(ids, cut),
+                                slice(pos.positions(), 0, cut),
+                                Arrays.copyOf(slots, cut),
+                                Arrays.copyOf(slots, cut),
+                                0,
+                                List.of(new SequenceChunk.InjectedRows(start, cut - start, rows, 0)),
+                                false),
+                        kv);
+                float[] logits = forward(
+                        new SequenceChunk(
+                                Arrays.copyOfRange(ids, cut, ids.length),
+                                slice(pos.positions(), cut, ids.length),
+                                Arrays.copyOfRange(slots, cut, ids.length),
+                                slots,
+                                cut,
+                                List.of(new SequenceChunk.InjectedRows(
+                                        0, start + ig.numTokens() - cut, rows, cut - start)),
+                                true),
+                        kv);
+                float d = GoldenCase.maxAbsDiff(g.floats("logits_last"), logits);
+                assertTrue(d <= 1e-3, "chunked prefill logits max abs diff " + d);
+                assertEquals(g.longs("generated_ids")[0], argmax(logits));
+            }
+        }
+    }
+
+    private static long[][] slice(long[][] positions, int from, int to) {
+        long[][] out = new long[positions.length][];
+        for (int a = 0; a < positions.length; a++) {
+            out[a] = Arrays.copyOfRange(positions[a], from, to);
+        }
+        return out;
+    }
+
+    /** A config tying the head to the embedding (Qwen3-VL-2B/4B): no lm_head in the decoder's table. */
+    @Test
+    void aTiedConfigExpectsNoHeadTensor() throws IOException {
+        var tied = TinyQwen3VlWriter.config();
+        tied.put("tie_word_embeddings", true);
+        var params = Qwen3VlConfig.fromJson(tied).textParams();
+        assertTrue(params.tiedEmbeddings());
+        assertTrue(dev.jepd.models.qwen2.Qwen2Weights.table(params).expand().stream()
+                .noneMatch(e -> e.name().equals(dev.jepd.models.qwen2.Qwen2Weights.LM_HEAD)));
+        assertTrue(dev.jepd.models.qwen2.Qwen2Weights.table(config.textParams()).expand().stream()
+                .anyMatch(e -> e.name().equals(dev.jepd.models.qwen2.Qwen2Weights.LM_HEAD)));
+    }
+
     /** Prefills the prompt with {@code rows} injected at the image tokens, then decodes greedily. */
     static List<Long> generate(
             int[] ids, ImageGrid ig, PromptPositions pos, float[] rows, int tokens, float[][] firstLogits) {
