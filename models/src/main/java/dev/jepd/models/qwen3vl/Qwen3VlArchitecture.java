@@ -7,6 +7,7 @@ import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.Checkpoint;
+import dev.jepd.engine.text.QwenChatTemplate;
 import dev.jepd.engine.text.SpecialTokens;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.models.ModelParts;
@@ -84,6 +85,12 @@ public final class Qwen3VlArchitecture implements MultimodalModel {
     @Override
     public SpecialTokens specialTokens() {
         return new SpecialTokens(config.imageTokenId(), config.visionStartTokenId(), config.visionEndTokenId());
+    }
+
+    /** Qwen3-VL's Instruct template: no default system prompt. */
+    @Override
+    public QwenChatTemplate chatTemplate() {
+        return QwenChatTemplate.QWEN3_VL;
     }
 
     @Override

@@ -388,6 +388,33 @@ class Qwen3VlParityTest {
         assertTrue(n >= 50, n + " sizes");
     }
 
+    /** The model's chat template and the prompt builder give the reference's prompt ids for both images. */
+    @Test
+    void thePromptIsTheReferences() throws IOException {
+        try (var model = ModelRegistry.load(HfSnapshot.open(dir), backend, ModelParts.VISION);
+                var tokenizer = dev.jepd.engine.text.Tokenizer.load(dir.resolve("tokenizer.json"))) {
+            var prompts =
+                    new dev.jepd.engine.text.PromptBuilder(tokenizer, model.specialTokens(), model.chatTemplate());
+            for (String c : CASES) {
+                try (GoldenCase g = GoldenCase.load("qwen3-vl_" + c)) {
+                    long[] grid = g.longs("image_grid_thw");
+                    ImageGrid ig = new ImageGrid((int) grid[0], (int) grid[1], (int) grid[2], model.mergeSize());
+                    var p = prompts.chat(
+                            List.of(dev.jepd.engine.text.ChatMessage.user(
+                                    new dev.jepd.engine.text.ContentPart.Image(0),
+                                    new dev.jepd.engine.text.ContentPart.Text("Describe this image."))),
+                            new int[] {ig.numTokens()});
+                    assertArrayEquals(
+                            Arrays.stream(g.longs("input_ids"))
+                                    .mapToInt(Math::toIntExact)
+                                    .toArray(),
+                            p.ids(),
+                            c);
+                }
+            }
+        }
+    }
+
     @Test
     void theRegistryLoadsItByArchitectureWithTheEcWidth() {
         try (var model = ModelRegistry.load(HfSnapshot.open(dir), backend, ModelParts.ALL)) {
