@@ -137,10 +137,12 @@ class Qwen3VlParityTest {
 
     /** The reference's main and DeepStack embeddings side by side per token: vLLM's EC layout. */
     static float[] ecRows(GoldenCase g) {
+        return ecRowsOf(g, config.text().hiddenSize(), config.vision().deepstackLevels());
+    }
+
+    static float[] ecRowsOf(GoldenCase g, int hidden, int levels) {
         float[] main = g.floats("vision_embeds");
         float[] deepstack = g.floats("vision_deepstack");
-        int hidden = config.text().hiddenSize();
-        int levels = config.vision().deepstackLevels();
         int tokens = main.length / hidden;
         int width = hidden * (1 + levels);
         float[] out = new float[tokens * width];
