@@ -4,6 +4,7 @@ import dev.jepd.engine.safetensors.DType;
 import dev.jepd.models.tiny.TinyQwen25VlWriter;
 import dev.jepd.models.tiny.TinyQwen25VlWriter.Options;
 import dev.jepd.models.tiny.TinyQwen2VlWriter;
+import dev.jepd.models.tiny.TinyQwen3VlWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -31,8 +32,8 @@ public final class TinyModelCommand implements Callable<Integer> {
     @Option(
             names = "--model-family",
             defaultValue = "qwen2.5-vl",
-            description = "qwen2.5-vl (default; the other flags apply to it) or qwen2-vl (the Qwen2-VL golden"
-                    + " checkpoint, BF16, one file).")
+            description = "qwen2.5-vl (default; the other flags apply to it), qwen2-vl or qwen3-vl (that family's"
+                    + " golden checkpoint, BF16, one file).")
     String family;
 
     @Override
@@ -43,9 +44,14 @@ public final class TinyModelCommand implements Callable<Integer> {
                 System.out.println(TinyQwen2VlWriter.ensure(out));
                 return 0;
             }
+            case "qwen3-vl" -> {
+                System.out.println(TinyQwen3VlWriter.ensure(out));
+                return 0;
+            }
             default ->
                 throw new picocli.CommandLine.ParameterException(
-                        new picocli.CommandLine(this), "--model-family must be qwen2.5-vl or qwen2-vl, not " + family);
+                        new picocli.CommandLine(this),
+                        "--model-family must be qwen2.5-vl, qwen2-vl or qwen3-vl, not " + family);
         }
         Options o = Options.golden().withDtype(dtype).withShards(shards).withTiedEmbeddings(!untied);
         System.out.println(TinyQwen25VlWriter.write(out, o));

@@ -5,6 +5,7 @@ import dev.jepd.engine.model.ModelLoadException;
 import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.models.qwen25vl.Qwen25VlArchitecture;
 import dev.jepd.models.qwen2vl.Qwen2VlArchitecture;
+import dev.jepd.models.qwen3vl.Qwen3VlArchitecture;
 import dev.jepd.tensor.TensorBackend;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -20,12 +21,12 @@ public final class ModelRegistry {
 
     private static final Map<String, Loader> LOADERS = new LinkedHashMap<>();
     /** Architectures vLLM serves in this family that JEPD does not implement yet: a clearer error. */
-    private static final Set<String> PLANNED =
-            Set.of("Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration");
+    private static final Set<String> PLANNED = Set.of("Qwen3VLMoeForConditionalGeneration");
 
     static {
         LOADERS.put("Qwen2_5_VLForConditionalGeneration", Qwen25VlArchitecture::load);
         LOADERS.put(Qwen2VlArchitecture.NAME, Qwen2VlArchitecture::load);
+        LOADERS.put(Qwen3VlArchitecture.NAME, Qwen3VlArchitecture::load);
     }
 
     private ModelRegistry() {}

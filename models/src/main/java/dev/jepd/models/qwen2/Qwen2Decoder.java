@@ -18,6 +18,12 @@ import java.util.function.BiConsumer;
  * The Qwen2 decoder over a paged KV cache. One {@link #forward} runs a whole step batch together: the
  * projections and MLPs see all new tokens of all sequences as one matrix; attention runs per sequence
  * against its own cached keys and values. The scheduler packs the batch; this class does maths only.
+ *
+ * <p>Its options make it Qwen3's decoder as well ({@link Qwen2TextParams}): q/k RMSNorm per head, no q/k/v
+ * bias, interleaved M-RoPE, and DeepStack: an injected row then carries the input embedding followed by one
+ * row per level ({@code [hidden × (1 + levels)]}, vLLM's layout of Qwen3-VL's encoder output), and level
+ * {@code l} is added to those rows' hidden states after layer {@code l}, as transformers'
+ * {@code Qwen3VLTextModel} does.
  */
 public final class Qwen2Decoder implements CausalLm {
     private final Qwen2TextParams p;
@@ -52,7 +58,8 @@ public final class Qwen2Decoder implements CausalLm {
             weightScope.close();
             throw e;
         }
-        rotary = new RotaryTables(params.headDim(), params.ropeTheta(), params.mropeSection());
+        rotary = new RotaryTables(
+                params.headDim(), params.ropeTheta(), params.mropeSection(), params.mropeInterleaved());
     }
 
     /** Observes intermediate activations (tests compare them with the reference). */
@@ -62,7 +69,7 @@ public final class Qwen2Decoder implements CausalLm {
 
     @Override
     public LmShape shape() {
-        return new LmShape(p.layers(), p.kvHeads(), p.headDim(), p.hidden(), p.vocab(), p.ropeAxes());
+        return new LmShape(p.layers(), p.kvHeads(), p.headDim(), p.hidden(), p.vocab(), p.ropeAxes(), p.embedWidth());
     }
 
     @Override
@@ -73,9 +80,26 @@ public final class Qwen2Decoder implements CausalLm {
         }
         Tensor x = ops.gatherRows(embed, ops.fromLongs(batch.tokenIds(), total)); // [T, hidden]
         StepBatch.Embeds e = batch.embeds();
+        Tensor embedRows = null; // [E]
+        List<Tensor> deepstack = List.of(); // per level [E, hidden]
         if (!e.isEmpty()) {
-            ops.scatterRows(
-                    x, ops.fromLongs(e.rows(), e.rows().length), ops.fromFloats(e.data(), e.rows().length, e.width()));
+            if (e.width() != p.embedWidth()) {
+                throw new IllegalArgumentException(
+                        "injected embedding rows are " + e.width() + " wide; this model takes "
+                                + p.embedWidth() + " (hidden " + p.hidden() + " × (1 + " + p.deepstackLevels()
+                                + " DeepStack levels))");
+            }
+            embedRows = ops.fromLongs(e.rows(), e.rows().length);
+            Tensor rows = ops.fromFloats(e.data(), e.rows().length, e.width()); // [E, hidden*(1+levels)]
+            if (p.deepstackLevels() == 0) {
+                ops.scatterRows(x, embedRows, rows);
+            } else {
+                ops.scatterRows(x, embedRows, ops.slice(rows, 1, 0, p.hidden()));
+                deepstack = new ArrayList<>(p.deepstackLevels());
+                for (int l = 1; l <= p.deepstackLevels(); l++) {
+                    deepstack.add(ops.slice(rows, 1, (long) l * p.hidden(), (long) (l + 1) * p.hidden()));
+                }
+            }
         }
         tap("inputs_embeds", x);
         float[][] cs = rotary.tables(batch.positions());
@@ -91,9 +115,14 @@ public final class Qwen2Decoder implements CausalLm {
         for (int l = 0; l < layers.length; l++) {
             Layer w = layers[l];
             Tensor h = ops.rmsNorm(x, w.inNorm(), p.rmsNormEps());
-            Tensor q = ops.rotary(ops.reshape(ops.linear(h, w.qW(), w.qB()), total, p.heads(), p.headDim()), cos, sin);
-            Tensor k =
-                    ops.rotary(ops.reshape(ops.linear(h, w.kW(), w.kB()), total, p.kvHeads(), p.headDim()), cos, sin);
+            Tensor q = ops.reshape(ops.linear(h, w.qW(), w.qB()), total, p.heads(), p.headDim()); // [T, heads, hd]
+            Tensor k = ops.reshape(ops.linear(h, w.kW(), w.kB()), total, p.kvHeads(), p.headDim()); // [T, kvH, hd]
+            if (p.qkNorm()) { // Qwen3: RMSNorm over each head's dimensions, before the rotary
+                q = ops.rmsNorm(q, w.qNorm(), p.rmsNormEps());
+                k = ops.rmsNorm(k, w.kNorm(), p.rmsNormEps());
+            }
+            q = ops.rotary(q, cos, sin);
+            k = ops.rotary(k, cos, sin);
             Tensor v = ops.reshape(ops.linear(h, w.vW(), w.vB()), total, p.kvHeads(), p.headDim());
             ops.scatterRows(kv.keys(l), slotIdx, k);
             ops.scatterRows(kv.values(l), slotIdx, v);
@@ -120,6 +149,11 @@ public final class Qwen2Decoder implements CausalLm {
             Tensor mlp = ops.mul(ops.silu(ops.linear(h2, w.gateW(), null)), ops.linear(h2, w.upW(), null));
             x = ops.add(x, ops.linear(mlp, w.downW(), null));
             tap("layer_out." + l, x);
+            if (l < deepstack.size()) { // DeepStack: this level's visual features join the image rows
+                Tensor add = ops.zeros(total, p.hidden()); // [T, hidden], zero off the image rows
+                ops.scatterRows(add, embedRows, deepstack.get(l));
+                x = ops.add(x, add);
+            }
         }
         if (tap != null) {
             tap("final_norm", ops.rmsNorm(x, finalNorm, p.rmsNormEps()));

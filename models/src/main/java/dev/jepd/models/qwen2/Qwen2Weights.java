@@ -27,13 +27,18 @@ public final class Qwen2Weights {
     public static final String V_W = "self_attn.v_proj.weight";
     public static final String V_B = "self_attn.v_proj.bias";
     public static final String O_W = "self_attn.o_proj.weight";
+    public static final String Q_NORM = "self_attn.q_norm.weight";
+    public static final String K_NORM = "self_attn.k_norm.weight";
     public static final String GATE_W = "mlp.gate_proj.weight";
     public static final String UP_W = "mlp.up_proj.weight";
     public static final String DOWN_W = "mlp.down_proj.weight";
 
     private Qwen2Weights() {}
 
-    /** Every tensor of the decoder with its shape; no {@code lm_head} when tied, no q/k/v bias without it. */
+    /**
+     * Every tensor of the decoder with its shape; no {@code lm_head} when tied, no q/k/v bias without it, q/k
+     * norms (per head, {@code [headDim]}) with them.
+     */
     public static WeightTable table(Qwen2TextParams p) {
         long h = p.hidden();
         long i = p.intermediate();
@@ -56,6 +61,9 @@ public final class Qwen2Weights {
         if (p.qkvBias()) {
             b.layer(V_B, kv);
         }
+        if (p.qkNorm()) {
+            b.layer(Q_NORM, p.headDim()).layer(K_NORM, p.headDim());
+        }
         return b.layer(O_W, h, q)
                 .layer(GATE_W, i, h)
                 .layer(UP_W, i, h)
@@ -63,7 +71,7 @@ public final class Qwen2Weights {
                 .build();
     }
 
-    /** One decoder layer; the biases are null when the model has none. */
+    /** One decoder layer; the biases and q/k norms are null when the model has none. */
     public record Layer(
             Tensor inNorm /*[hidden]*/,
             Tensor postNorm /*[hidden]*/,
@@ -73,6 +81,8 @@ public final class Qwen2Weights {
             Tensor kB /*[kvHeads*hd]*/,
             Tensor vW /*[kvHeads*hd, hidden]*/,
             Tensor vB /*[kvHeads*hd]*/,
+            Tensor qNorm /*[hd]*/,
+            Tensor kNorm /*[hd]*/,
             Tensor oW /*[hidden, heads*hd]*/,
             Tensor gateW /*[intermediate, hidden]*/,
             Tensor upW /*[intermediate, hidden]*/,
@@ -97,6 +107,8 @@ public final class Qwen2Weights {
                         p.qkvBias() ? w.layer(l, K_B) : null,
                         w.layer(l, V_W),
                         p.qkvBias() ? w.layer(l, V_B) : null,
+                        p.qkNorm() ? w.layer(l, Q_NORM) : null,
+                        p.qkNorm() ? w.layer(l, K_NORM) : null,
                         w.layer(l, O_W),
                         w.layer(l, GATE_W),
                         w.layer(l, UP_W),

@@ -2,8 +2,10 @@ package dev.jepd.models.qwen2;
 
 /**
  * cos/sin tables for (multimodal) rotary embeddings, computed on the host in float32 like the reference:
- * angle = position[axis(j)] · invFreq[j], where axis(j) follows {@code mrope_section} over the first half of
- * the head and repeats for the second half (rotate_half layout).
+ * angle = position[axis(j)] · invFreq[j] over the first half of the head, repeated for the second half
+ * (rotate_half layout). axis(j) follows {@code mrope_section}: in consecutive sections (Qwen2-VL, Qwen2.5-VL),
+ * or interleaved (Qwen3-VL: frequency j is h's when j % 3 == 1 and j < 3·section[1], w's when j % 3 == 2 and
+ * j < 3·section[2], t's otherwise, as transformers' {@code Qwen3VLTextRotaryEmbedding} recomposes them).
  */
 public final class RotaryTables {
     private final float[] invFreq; // [headDim/2]
@@ -11,6 +13,10 @@ public final class RotaryTables {
     private final int headDim;
 
     public RotaryTables(int headDim, double theta, int[] mropeSection) {
+        this(headDim, theta, mropeSection, false);
+    }
+
+    public RotaryTables(int headDim, double theta, int[] mropeSection, boolean interleaved) {
         this.headDim = headDim;
         int half = headDim / 2;
         invFreq = new float[half];
@@ -27,10 +33,21 @@ public final class RotaryTables {
             if (sum != half) {
                 throw new IllegalArgumentException("mrope_section sums to " + sum + " but head_dim/2 is " + half);
             }
-            int j = 0;
-            for (int axis = 0; axis < mropeSection.length; axis++) {
-                for (int i = 0; i < mropeSection[axis]; i++) {
-                    axisOf[j++] = axis;
+            if (interleaved) {
+                if (mropeSection.length != 3) {
+                    throw new IllegalArgumentException("interleaved M-RoPE needs 3 sections (t, h, w), got "
+                            + java.util.Arrays.toString(mropeSection));
+                }
+                for (int j = 0; j < half; j++) {
+                    int axis = j % 3;
+                    axisOf[j] = axis != 0 && j < 3 * mropeSection[axis] ? axis : 0;
+                }
+            } else {
+                int j = 0;
+                for (int axis = 0; axis < mropeSection.length; axis++) {
+                    for (int i = 0; i < mropeSection[axis]; i++) {
+                        axisOf[j++] = axis;
+                    }
                 }
             }
         }

@@ -21,8 +21,11 @@ public final class Qwen25VlModel {
                 (float) c.rmsNormEps(),
                 c.ropeTheta(),
                 c.mropeSection(),
+                false,
                 c.tieWordEmbeddings(),
-                true); // every Qwen2.5-VL checkpoint has q/k/v biases
+                true, // every Qwen2.5-VL checkpoint has q/k/v biases
+                false,
+                0);
     }
 
     public static Qwen2Decoder decoder(TensorBackend backend, Qwen25VlConfig c, TensorSource weights) {

@@ -4,7 +4,7 @@ import dev.jepd.media.ImageGrid;
 import java.util.List;
 
 /**
- * The 2-D rotary of the Qwen2-VL and Qwen2.5-VL vision towers: each patch's row and column, in the
+ * The 2-D rotary of the Qwen2-VL, Qwen2.5-VL and Qwen3-VL vision towers: each patch's row and column, in the
  * processor's patch order (merge groups contiguous), rotate the head dimension as
  * {@code [h·f, w·f, h·f, w·f]} over {@code headDim/4} frequencies {@code f = theta^(-2k / (headDim/2))}.
  */

@@ -24,7 +24,9 @@ public final class TinyModels {
             "Qwen2_5_VLForConditionalGeneration",
             TinyModels::ensureGolden,
             dev.jepd.models.qwen2vl.Qwen2VlArchitecture.NAME,
-            TinyQwen2VlWriter::ensure);
+            TinyQwen2VlWriter::ensure,
+            dev.jepd.models.qwen3vl.Qwen3VlArchitecture.NAME,
+            TinyQwen3VlWriter::ensure);
 
     private TinyModels() {}
 

@@ -369,7 +369,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             tokens += chunkLen.get(b);
         }
         StepBatch step =
-                StepBatch.pack(chunks, model.shape().ropeAxes(), model.shape().hidden());
+                StepBatch.pack(chunks, model.shape().ropeAxes(), model.shape().embedWidth());
         float[] logits; // [logitRows, vocab]
         try (Scope scope = backend.open()) {
             logits = model.forward(step, kv, backend.ops(scope)).toFloats();

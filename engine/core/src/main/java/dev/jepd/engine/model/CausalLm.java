@@ -18,6 +18,16 @@ public interface CausalLm extends AutoCloseable {
     @Override
     void close();
 
-    /** The sizes the KV cache and the scheduler need. */
-    record LmShape(int layers, int kvHeads, int headDim, int hidden, int vocab, int ropeAxes) {}
+    /**
+     * The sizes the KV cache and the scheduler need.
+     *
+     * @param embedWidth the width of an injected embedding row ({@link StepBatch.Embeds}): {@code hidden}, or
+     *     wider where the model takes more per image token (Qwen3-VL's DeepStack levels beside the main row)
+     */
+    record LmShape(int layers, int kvHeads, int headDim, int hidden, int vocab, int ropeAxes, int embedWidth) {
+        /** A model whose injected rows are plain input embeddings ({@code embedWidth == hidden}). */
+        public LmShape(int layers, int kvHeads, int headDim, int hidden, int vocab, int ropeAxes) {
+            this(layers, kvHeads, headDim, hidden, vocab, ropeAxes, hidden);
+        }
+    }
 }

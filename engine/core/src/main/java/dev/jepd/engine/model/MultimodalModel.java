@@ -1,5 +1,6 @@
 package dev.jepd.engine.model;
 
+import dev.jepd.engine.text.QwenChatTemplate;
 import dev.jepd.engine.text.SpecialTokens;
 import dev.jepd.media.ImageGrid;
 import java.util.List;
@@ -17,6 +18,11 @@ public interface MultimodalModel extends AutoCloseable {
     Optional<CausalLm> language();
 
     SpecialTokens specialTokens();
+
+    /** The chat template its prompts are rendered with (Qwen2-VL / Qwen2.5-VL's unless the model says). */
+    default QwenChatTemplate chatTemplate() {
+        return QwenChatTemplate.DEFAULT;
+    }
 
     /** The vision tower's spatial merge size (tokens per image = t·h·w / merge²). */
     int mergeSize();

@@ -59,7 +59,8 @@ public record StepBatch(
      * Packs the chunks of one step in order.
      *
      * @param axes rotary axes the model wants (a chunk with fewer repeats its last axis)
-     * @param width the width of injected embedding rows (the model's hidden size)
+     * @param width the width of injected embedding rows ({@link CausalLm.LmShape#embedWidth()}: the hidden size,
+     *     or wider with DeepStack)
      */
     public static StepBatch pack(List<SequenceChunk> chunks, int axes, int width) {
         int total = 0;

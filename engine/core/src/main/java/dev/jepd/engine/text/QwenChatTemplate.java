@@ -3,12 +3,13 @@ package dev.jepd.engine.text;
 import java.util.List;
 
 /**
- * Qwen2-VL / Qwen2.5-VL's ChatML template, the {@code chat_template} of their {@code chat_template.json},
- * written in code. Rendering follows the Jinja source exactly:
+ * The Qwen-VL ChatML template, the {@code chat_template} of their {@code chat_template.json}, written in code.
+ * Rendering follows the Jinja source exactly:
  *
  * <pre>
  * for each message:
- *   if first and role != system: "&lt;|im_start|&gt;system\nYou are a helpful assistant.&lt;|im_end|&gt;\n"
+ *   if first and role != system and there is a default system prompt:
+ *     "&lt;|im_start|&gt;system\n" defaultSystemPrompt "&lt;|im_end|&gt;\n"
  *   "&lt;|im_start|&gt;" role "\n"
  *   for each part: image -&gt; ["Picture k: "] "&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;"
  *                  text  -&gt; the text, no separator
@@ -20,10 +21,21 @@ import java.util.List;
  * counted across the whole conversation for {@code add_vision_id}'s "Picture k: " prefix (off by default, as
  * in vLLM unless {@code chat_template_kwargs} sets it). Video parts and tools are not supported.
  *
+ * Qwen2-VL and Qwen2.5-VL prepend "You are a helpful assistant." ({@link #DEFAULT}); Qwen3-VL's Instruct
+ * template has no default system prompt ({@link #QWEN3_VL}); otherwise the two render alike for these parts.
+ *
  * @param addVisionId the template's {@code add_vision_id} switch
+ * @param defaultSystemPrompt the system turn rendered when the conversation opens without one, or null for none
  */
-public record QwenChatTemplate(boolean addVisionId) {
+public record QwenChatTemplate(boolean addVisionId, String defaultSystemPrompt) {
     public static final QwenChatTemplate DEFAULT = new QwenChatTemplate(false);
+    /** Qwen3-VL (Instruct): no default system turn. */
+    public static final QwenChatTemplate QWEN3_VL = new QwenChatTemplate(false, null);
+
+    /** Qwen2-VL / Qwen2.5-VL's template, with its default system prompt. */
+    public QwenChatTemplate(boolean addVisionId) {
+        this(addVisionId, DEFAULT_SYSTEM_PROMPT);
+    }
 
     public static final String DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant.";
     public static final String IM_START = "<|im_start|>";
@@ -44,11 +56,11 @@ public record QwenChatTemplate(boolean addVisionId) {
         int images = 0;
         for (int i = 0; i < messages.size(); i++) {
             ChatMessage message = messages.get(i);
-            if (i == 0 && message.role() != Role.SYSTEM) {
+            if (i == 0 && message.role() != Role.SYSTEM && defaultSystemPrompt != null) {
                 out.append(IM_START)
                         .append(Role.SYSTEM.wireName())
                         .append('\n')
-                        .append(DEFAULT_SYSTEM_PROMPT)
+                        .append(defaultSystemPrompt)
                         .append(IM_END)
                         .append('\n');
             }

@@ -1,0 +1,189 @@
+package dev.jepd.models.qwen3vl;
+
+import dev.jepd.engine.model.VisionEncoder;
+import dev.jepd.engine.safetensors.TensorSource;
+import dev.jepd.media.ImageGrid;
+import dev.jepd.media.PixelValues;
+import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.models.qwenvl.VisionRotary;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
+import dev.jepd.tensor.TensorBackend;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+
+/**
+ * The Qwen3-VL vision tower: Conv3d patch embedding (with bias) as one linear, plus the learned position table
+ * resampled to each image's grid ({@link PositionInterpolation}), 2-D rotary on (row, col), full attention
+ * within each image frame, LayerNorm + tanh-GELU blocks, the main merger after the last block and one DeepStack
+ * merger after each block of {@code deepstack_visual_indexes}. Each output row is vLLM's: the main merger's row
+ * followed by the DeepStack mergers' rows in {@code deepstack_visual_indexes} order,
+ * {@code [out_hidden × (1 + levels)]}. Patches stay in the processor's order throughout.
+ */
+public final class Qwen3VisionTower implements VisionEncoder {
+    private static final float EPS = 1e-6f;
+    /** sqrt(2/pi), the tanh-GELU's constant. */
+    private static final double GELU_TANH_BETA = Math.sqrt(2 / Math.PI);
+
+    private final Qwen3VlConfig.Vision cfg;
+    // The weights' scope lives exactly as long as this tower.
+    private final Scope weightScope;
+    private final Qwen3VlWeights.Vision w;
+    private final VisionRotary rotary;
+    private final PositionInterpolation positions;
+    private BiConsumer<String, Tensor> tap;
+
+    public Qwen3VisionTower(TensorBackend backend, Qwen3VlConfig config, TensorSource weights) {
+        this.cfg = config.vision();
+        this.weightScope = backend.open();
+        try {
+            Ops ops = backend.ops(weightScope);
+            w = Qwen3VlWeights.Vision.of(
+                    Qwen3VlWeights.visionTable(config)
+                            .load(QwenVlCheckpoint.visionLoader(), weights, ops, "the Qwen3-VL vision tower"),
+                    cfg,
+                    ops);
+        } catch (RuntimeException e) {
+            weightScope.close();
+            throw e;
+        }
+        rotary = new VisionRotary(cfg.headDim(), cfg.ropeTheta());
+        positions = new PositionInterpolation(cfg.gridPerSide());
+    }
+
+    /** Observes intermediate activations (tests compare them with the reference). */
+    public void setTap(BiConsumer<String, Tensor> tap) {
+        this.tap = tap;
+    }
+
+    /** The main merger's width and each DeepStack level's, side by side. */
+    @Override
+    public int embeddingDim() {
+        return cfg.embedWidth();
+    }
+
+    @Override
+    public List<Tensor> encode(List<PixelValues> images, Ops ops) {
+        if (images.isEmpty()) {
+            return List.of();
+        }
+        int merge = cfg.spatialMergeSize();
+        int unit = cfg.mergeUnit();
+        List<ImageGrid> grids = new ArrayList<>(images.size());
+        List<Integer> frames = new ArrayList<>();
+        frames.add(0);
+        int totalPatches = 0;
+        for (PixelValues p : images) {
+            if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
+                throw new IllegalArgumentException(
+                        "image grid " + p.gridH() + "x" + p.gridW() + " is not a multiple of the merge size " + merge);
+            }
+            if ((long) p.data().length != (long) p.numPatches() * cfg.patchDim()) {
+                throw new IllegalArgumentException("pixel values of " + p.numPatches() + " patches hold "
+                        + p.data().length + " values, not " + cfg.patchDim() + " per patch (patch size "
+                        + cfg.patchSize() + ")");
+            }
+            grids.add(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), merge));
+            for (int t = 0; t < p.gridT(); t++) {
+                frames.add(frames.getLast() + p.gridH() * p.gridW()); // attention never crosses a frame
+            }
+            totalPatches += p.numPatches();
+        }
+        int[] segments = frames.stream().mapToInt(Integer::intValue).toArray();
+
+        float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
+        int off = 0;
+        for (PixelValues p : images) {
+            System.arraycopy(p.data(), 0, pixels, off, p.data().length);
+            off += p.data().length;
+        }
+        Tensor x = ops.linear(
+                ops.fromFloats(pixels, totalPatches, cfg.patchDim()), w.patchEmbedW(), w.patchEmbedB()); // [N, h]
+        tap("patch_embed", x);
+        x = ops.add(x, positions.embed(ops, w.posEmbed(), grids)); // [N, h]
+        tap("pos_embed_added", x);
+        float[][] cosSin = rotary.tables(grids, null, unit);
+        Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
+        Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
+
+        int[] ds = cfg.deepstackVisualIndexes();
+        Tensor[] levels = new Tensor[ds.length];
+        for (int b = 0; b < w.blocks().size(); b++) {
+            x = block(ops, w.blocks().get(b), x, cos, sin, segments);
+            tap("block_out." + b, x);
+            for (int j = 0; j < ds.length; j++) {
+                if (ds[j] == b && levels[j] == null) {
+                    levels[j] = merge(ops, w.deepstack().get(j), x); // [N/4, out]
+                    tap("deepstack." + j, levels[j]);
+                }
+            }
+        }
+        Tensor main = merge(ops, w.merger(), x); // [N/4, out]
+        tap("merger", main);
+        List<Tensor> columns = new ArrayList<>(1 + ds.length);
+        columns.add(main);
+        columns.addAll(List.of(levels));
+        Tensor m = columns.size() == 1 ? main : ops.concat(columns, 1); // [N/4, out*(1+levels)]
+        if (images.size() == 1) {
+            return List.of(m);
+        }
+        List<Tensor> out = new ArrayList<>(images.size());
+        int row = 0;
+        for (PixelValues p : images) {
+            int tokens = p.numPatches() / unit;
+            out.add(ops.slice(m, 0, row, row + tokens)); // [tokens, out*(1+levels)]
+            row += tokens;
+        }
+        return out;
+    }
+
+    private Tensor block(Ops ops, Qwen3VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
+        long n = x.dim(0);
+        int heads = cfg.numHeads();
+        int hd = cfg.headDim();
+        Tensor h = ops.layerNorm(x, b.norm1W(), b.norm1B(), EPS);
+        Tensor qkv = ops.reshape(ops.linear(h, b.qkvW(), b.qkvB()), n, 3, heads, hd); // [N, 3, heads, hd]
+        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]
+        Tensor q = ops.rotary(ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, hd), cos, sin);
+        Tensor k = ops.rotary(ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, hd), cos, sin);
+        Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, hd);
+        Tensor attn = ops.varlenAttention(q, k, v, segments, (float) (1.0 / Math.sqrt(hd))); // [heads, N, hd]
+        attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);
+        x = ops.add(x, ops.linear(attn, b.projW(), b.projB()));
+        Tensor h2 = ops.layerNorm(x, b.norm2W(), b.norm2B(), EPS);
+        Tensor mlp = ops.linear(geluTanh(ops, ops.linear(h2, b.fc1W(), b.fc1B())), b.fc2W(), b.fc2B());
+        return ops.add(x, mlp);
+    }
+
+    /** A merger over {@code x [N, h]}: {@code [N/4, out]}. */
+    private Tensor merge(Ops ops, Qwen3VlWeights.Merger m, Tensor x) {
+        long units = x.dim(0) / cfg.mergeUnit();
+        long merged = (long) cfg.mergeUnit() * cfg.hiddenSize();
+        Tensor y = m.postShuffle()
+                ? ops.layerNorm(ops.reshape(x, units, merged), m.normW(), m.normB(), EPS)
+                : ops.reshape(ops.layerNorm(x, m.normW(), m.normB(), EPS), units, merged); // [N/4, 4h]
+        return ops.linear(ops.gelu(ops.linear(y, m.fc1W(), m.fc1B())), m.fc2W(), m.fc2B());
+    }
+
+    /**
+     * PyTorch's {@code gelu(approximate="tanh")}, {@code 0.5·x·(1 + tanh(β(x + 0.044715x³)))}, written as the
+     * identical {@code x·sigmoid(2β(x + 0.044715x³))} (the ops have a sigmoid and no tanh).
+     */
+    static Tensor geluTanh(Ops ops, Tensor x) {
+        Tensor inner = ops.add(x, ops.scale(ops.mul(ops.mul(x, x), x), 0.044715f));
+        return ops.mul(x, ops.sigmoid(ops.scale(inner, (float) (2 * GELU_TANH_BETA))));
+    }
+
+    private void tap(String name, Tensor t) {
+        if (tap != null) {
+            tap.accept(name, t);
+        }
+    }
+
+    @Override
+    public void close() {
+        weightScope.close();
+    }
+}
