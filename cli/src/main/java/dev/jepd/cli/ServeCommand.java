@@ -16,17 +16,21 @@ import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.NodeContext;
 import dev.jepd.serving.NodeRole;
 import dev.jepd.serving.RuntimeOptions;
+import dev.jepd.serving.ServingLimits;
 import dev.jepd.serving.ServingMetrics;
 import dev.jepd.transfer.ec.EcTransferConfig;
 import dev.jepd.transfer.ec.MmHasher;
 import dev.jepd.transfer.ec.SharedStorageEcConnector;
 import dev.jepd.transfer.kv.KvTransferConfig;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -140,6 +144,51 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-encoder-batch", defaultValue = "16", description = "Images per vision-tower batch.")
     int maxEncoderBatch;
 
+    @Option(
+            names = "--request-timeout",
+            defaultValue = "0",
+            description = "Longest any request may run, in seconds, before it is aborted (504); a request's own"
+                    + " 'request_timeout' field may shorten it. 0 (default): no node-wide deadline.")
+    double requestTimeout;
+
+    @Option(
+            names = "--max-waiting-requests",
+            defaultValue = "0",
+            description = "Requests queued but not yet running beyond which new ones get 503 with Retry-After"
+                    + " (0, the default: unbounded).")
+    int maxWaitingRequests;
+
+    @Option(
+            names = "--shutdown-timeout",
+            defaultValue = "300",
+            description = "On SIGTERM/SIGINT: seconds the node lets running requests finish (new ones get 503)"
+                    + " before it exits (default ${DEFAULT-VALUE}).")
+    long shutdownTimeout;
+
+    @Option(
+            names = "--http-header-timeout",
+            defaultValue = "30",
+            description = "Seconds a client has to send a request's headers (default ${DEFAULT-VALUE}).")
+    long headerTimeout;
+
+    @Option(
+            names = "--http-body-timeout",
+            defaultValue = "30",
+            description = "Seconds a client has to send a request's body (default ${DEFAULT-VALUE}).")
+    long bodyTimeout;
+
+    @Option(
+            names = "--http-idle-timeout",
+            defaultValue = "60",
+            description = "Seconds a keep-alive connection may sit without a request (default ${DEFAULT-VALUE}).")
+    long idleTimeout;
+
+    @Option(
+            names = "--max-connections",
+            defaultValue = "1024",
+            description = "Connections served at once; more wait in the listen backlog (default ${DEFAULT-VALUE}).")
+    int maxConnections;
+
     // vLLM's GPU-only flags: accepted so launch scripts run unchanged; meaningless on the CPU backend.
     @Option(names = "--enforce-eager", description = "Accepted (CUDA graphs do not apply; JEPD is always eager).")
     boolean enforceEager;
@@ -190,31 +239,52 @@ public final class ServeCommand implements Callable<Integer> {
         ServingMetrics metrics = new ServingMetrics(names.getFirst());
         MmHasher hasher = new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), MmHasher.DEFAULT.format());
         long maxBody = maxImageBytes * 2 + (1 << 20);
+        ServingLimits limits = new ServingLimits(
+                requestTimeout > 0 ? Duration.ofMillis((long) (requestTimeout * 1000)) : null, maxWaitingRequests);
         NodeContext ctx =
-                new NodeContext(runtime, media, batcher, hasher, modelString, bounds, metrics, names, maxBody);
+                new NodeContext(runtime, media, batcher, hasher, modelString, bounds, metrics, names, maxBody, limits);
         HttpServer.Builder http = HttpServer.builder(
                         role instanceof NodeRole.Encoder ? "jepd encoder node" : "jepd PD node")
                 .host(host)
                 .port(port)
                 .apiKey(key)
+                .maxEntityBytes(maxBody)
+                .headerTimeout(Duration.ofSeconds(headerTimeout))
+                .bodyTimeout(Duration.ofSeconds(bodyTimeout))
+                .idleTimeout(Duration.ofSeconds(idleTimeout))
+                .maxConnections(maxConnections)
                 .workerThreads(Math.max(64, 2 * maxNumSeqs));
         // One line a supervisor (jepd demo, tests) can wait for.
+        LongConsumer drainServer;
         String ready =
                 switch (role) {
                     case NodeRole.Encoder e -> {
                         EncoderNode server = EncoderAssembly.start(e, ctx, http);
+                        drainServer = server::shutdown;
                         closeables.add(server);
                         yield "role=encoder port=" + server.port();
                     }
                     case NodeRole.PrefillDecode pd -> {
                         PdNode server = PdAssembly.start(pd, ctx, http, host);
+                        drainServer = server::shutdown;
                         closeables.add(server);
                         yield "role=pd port=" + server.port() + server.kvReadyFields();
                     }
                 };
         System.err.println("jepd serve: ready " + ready);
-        CountDownLatch stop = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        GracefulExit.onSignals(() -> {
+            System.err.println("jepd serve: draining (up to " + shutdownTimeout + " s), then exiting");
+            drainServer.accept(TimeUnit.SECONDS.toMillis(shutdownTimeout));
+            closeAll(closeables);
+        });
+        // Any other exit (System.exit elsewhere, a signal not handled) still closes what was opened.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> closeAll(closeables)));
+        new CountDownLatch(1).await();
+        return 0;
+    }
+
+    private static void closeAll(List<AutoCloseable> closeables) {
+        synchronized (closeables) {
             for (int i = closeables.size() - 1; i >= 0; i--) {
                 try {
                     closeables.get(i).close();
@@ -222,10 +292,8 @@ public final class ServeCommand implements Callable<Integer> {
                     // shutting down anyway
                 }
             }
-            stop.countDown();
-        }));
-        stop.await();
-        return 0;
+            closeables.clear();
+        }
     }
 
     /**

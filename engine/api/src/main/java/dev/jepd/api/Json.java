@@ -23,6 +23,7 @@ public final class Json {
      * empty body or a non-object is a 400; a body over {@code maxBytes} is a 413.
      */
     public static ObjectNode readObject(HttpServerExchange exchange, long maxBytes) {
+        checkContentType(exchange.getRequestHeaders().getFirst(Headers.CONTENT_TYPE));
         byte[] body;
         try {
             exchange.startBlocking();
@@ -35,6 +36,24 @@ public final class Json {
             throw new ApiException(413, "request body exceeds " + maxBytes + " bytes", null);
         }
         return parseObject(body);
+    }
+
+    /**
+     * A JSON body must say so when it names its type at all: {@code application/json} or any {@code +json} type,
+     * parameters allowed; no {@code Content-Type} is taken as JSON (as FastAPI does). Anything else is a 415.
+     */
+    public static void checkContentType(String contentType) {
+        if (contentType == null) {
+            return;
+        }
+        String type = contentType.split(";", 2)[0].strip().toLowerCase(java.util.Locale.ROOT);
+        if (!type.equals("application/json") && !type.endsWith("+json")) {
+            String shown = type.length() > 64 ? type.substring(0, 64) + "..." : type;
+            throw new ApiException(
+                    415,
+                    "Content-Type must be application/json, got '" + shown.replaceAll("[^\\x20-\\x7e]", "?") + "'",
+                    null);
+        }
     }
 
     public static ObjectNode parseObject(byte[] body) {

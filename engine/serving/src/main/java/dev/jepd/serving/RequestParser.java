@@ -33,7 +33,8 @@ public final class RequestParser {
             boolean hasProcessorKwargs,
             JsonNode mmProcessorKwargs,
             JsonNode kvTransferParams,
-            Map<String, EcTransferParams> ecTransferParams) {}
+            Map<String, EcTransferParams> ecTransferParams,
+            Double requestTimeout) {}
 
     /** A parsed {@code /v1/completions} body (one text prompt). */
     public record Completion(
@@ -44,7 +45,8 @@ public final class RequestParser {
             boolean includeUsage,
             boolean echo,
             SamplingParams sampling,
-            JsonNode kvTransferParams) {}
+            JsonNode kvTransferParams,
+            Double requestTimeout) {}
 
     public static Chat chat(ObjectNode body) {
         String model = model(body);
@@ -98,7 +100,8 @@ public final class RequestParser {
                 hasKwargs,
                 kwargs,
                 body.get("kv_transfer_params"),
-                ecTransferParams(body.get("ec_transfer_params")));
+                ecTransferParams(body.get("ec_transfer_params")),
+                requestTimeout(body));
     }
 
     /**
@@ -159,7 +162,24 @@ public final class RequestParser {
                 stream && body.path("stream_options").path("include_usage").asBoolean(false),
                 body.path("echo").asBoolean(false),
                 sampling(body),
-                body.get("kv_transfer_params"));
+                body.get("kv_transfer_params"),
+                requestTimeout(body));
+    }
+
+    /**
+     * JEPD's per-request deadline, {@code request_timeout}: seconds from arrival after which the node aborts the
+     * request (504, or an error event on a stream). A positive number; absent or null: the node's
+     * {@code --request-timeout}, if any, which it can only shorten.
+     */
+    static Double requestTimeout(ObjectNode body) {
+        JsonNode t = body.get("request_timeout");
+        if (t == null || t.isNull()) {
+            return null;
+        }
+        if (!t.isNumber() || !(t.asDouble() > 0) || Double.isInfinite(t.asDouble())) {
+            throw ApiException.badRequest("'request_timeout' must be a positive number of seconds", "request_timeout");
+        }
+        return t.asDouble();
     }
 
     /** One content part through the grammar shared with the proxy ({@link ChatContentParts}). */
