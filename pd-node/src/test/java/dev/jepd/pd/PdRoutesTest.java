@@ -380,4 +380,30 @@ class PdRoutesTest {
         assertEquals(503, Json.MAPPER.readTree(r.body()).at("/error/code").asInt());
         assertTrue(engine.submitted.isEmpty());
     }
+
+    @Test
+    void wrongFieldTypesAre400sNamingTheFieldAndNothingRuns() throws Exception {
+        String msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+        for (String[] c : new String[][] {
+            {"\"stream\":\"maybe\"", "stream"},
+            {"\"ignore_eos\":[]", "ignore_eos"},
+            {"\"user\":5", "user"},
+            {"\"stop_token_ids\":\"1\"", "stop_token_ids"},
+            {"\"mm_processor_kwargs\":{\"max_pixels\":\"x\"}", "mm_processor_kwargs.max_pixels"}
+        }) {
+            HttpResponse<String> r = post("/v1/chat/completions", "{" + msgs + "," + c[0] + "}");
+            assertEquals(400, r.statusCode(), c[0]);
+            assertEquals(c[1], Json.MAPPER.readTree(r.body()).at("/error/param").asText(), r.body());
+        }
+        HttpResponse<String> r = post("/v1/completions", "{\"prompt\":\"hi\",\"echo\":\"x\"}");
+        assertEquals(400, r.statusCode(), r.body());
+        HttpResponse<String> text = client.send(
+                HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                        .header("Content-Type", "text/plain")
+                        .POST(HttpRequest.BodyPublishers.ofString("{" + msgs + "}"))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(415, text.statusCode(), text.body());
+        assertTrue(engine.submitted.isEmpty());
+    }
 }

@@ -7,6 +7,7 @@ import dev.jepd.api.ApiException;
 import dev.jepd.api.ChatContentParts;
 import dev.jepd.api.ImageItem;
 import dev.jepd.api.Json;
+import dev.jepd.api.RequestSchema;
 import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.engine.sampling.InvalidSamplingParameterException;
 import dev.jepd.engine.sampling.SamplingParams;
@@ -48,7 +49,9 @@ public final class RequestParser {
             JsonNode kvTransferParams,
             Double requestTimeout) {}
 
+    /** A {@code /v1/chat/completions} body, its field types first checked by {@link RequestSchema#chat}. */
     public static Chat chat(ObjectNode body) {
+        RequestSchema.chat(body);
         String model = model(body);
         JsonNode msgs = body.get("messages");
         if (msgs == null || !msgs.isArray() || msgs.isEmpty()) {
@@ -131,7 +134,9 @@ public final class RequestParser {
         return Map.copyOf(out);
     }
 
+    /** A {@code /v1/completions} body, its field types first checked by {@link RequestSchema#completion}. */
     public static Completion completion(ObjectNode body) {
+        RequestSchema.completion(body);
         String model = model(body);
         JsonNode p = body.get("prompt");
         String prompt = null;
