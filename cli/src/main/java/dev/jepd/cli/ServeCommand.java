@@ -6,6 +6,7 @@ import dev.jepd.encoder.EncoderAssembly;
 import dev.jepd.encoder.EncoderNode;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.media.ImageDecoder;
 import dev.jepd.media.MediaConfig;
 import dev.jepd.media.MediaLoader;
 import dev.jepd.media.PixelBounds;
@@ -89,6 +90,26 @@ public final class ServeCommand implements Callable<Integer> {
             names = "--allowed-local-media-path",
             description = "Directory file:// image URLs may read from (default: none).")
     Path allowedLocalMediaPath;
+
+    @Option(
+            names = "--allowed-media-domains",
+            arity = "1..*",
+            description = "vLLM's flag: the only hosts http(s) image URLs (and their redirects) may name"
+                    + " (default: any public host).")
+    List<String> allowedMediaDomains;
+
+    @Option(
+            names = "--allow-private-media-urls",
+            description = "Let http(s) image URLs and redirects reach loopback, link-local and private addresses"
+                    + " (off by default: a client must not aim the node's fetcher at its own network).")
+    boolean allowPrivateMediaUrls;
+
+    @Option(
+            names = "--max-image-pixels",
+            defaultValue = "0",
+            description = "Largest width x height decoded, checked from the image header before decoding; default 4x"
+                    + " the model's max_pixels (bigger images are resized down to max_pixels anyway).")
+    long maxImagePixels;
 
     @Option(names = "--enable-request-id-headers", description = "Echo X-Request-Id (always on in JEPD; accepted).")
     boolean enableRequestIdHeaders;
@@ -232,6 +253,14 @@ public final class ServeCommand implements Callable<Integer> {
         ModelRuntime runtime = ModelRuntime.open(model, options);
         closeables.add(runtime);
         runtime.warmUp();
+        if (allowedMediaDomains != null && !allowedMediaDomains.isEmpty()) {
+            mediaConfig = mediaConfig.withAllowedMediaDomains(allowedMediaDomains.stream()
+                    .map(d -> d.toLowerCase(java.util.Locale.ROOT))
+                    .collect(java.util.stream.Collectors.toSet()));
+        }
+        mediaConfig = mediaConfig
+                .withAllowPrivateNetworks(allowPrivateMediaUrls)
+                .withMaxPixels(maxImagePixels > 0 ? maxImagePixels : defaultMaxImagePixels(runtime, bounds));
         MediaLoader media = new MediaLoader(mediaConfig);
         closeables.add(media);
         EncodeBatcher batcher = new EncodeBatcher(runtime, maxEncoderBatch);
@@ -281,6 +310,17 @@ public final class ServeCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> closeAll(closeables)));
         new CountDownLatch(1).await();
         return 0;
+    }
+
+    /**
+     * 4x the model's max_pixels (after --mm-processor-kwargs): an image over max_pixels is resized down to it, so
+     * decoding a few times more is useful, decoding a 13000 x 13000 bomb is not. Never above the decoder's own cap.
+     */
+    private static long defaultMaxImagePixels(ModelRuntime runtime, PixelBounds bounds) {
+        long modelMax = bounds.maxPixels() != null
+                ? bounds.maxPixels()
+                : runtime.processor().config().maxPixels();
+        return Math.min(ImageDecoder.DEFAULT_MAX_PIXELS, Math.multiplyExact(modelMax, 4));
     }
 
     private static void closeAll(List<AutoCloseable> closeables) {
