@@ -188,13 +188,13 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Option(
             names = "--http-header-timeout",
-            defaultValue = "30",
+            defaultValue = "20",
             description = "Seconds a client has to send a request's headers (default ${DEFAULT-VALUE}).")
     long headerTimeout;
 
     @Option(
             names = "--http-body-timeout",
-            defaultValue = "30",
+            defaultValue = "20",
             description = "Seconds a client has to send a request's body (default ${DEFAULT-VALUE}).")
     long bodyTimeout;
 

@@ -10,12 +10,14 @@ import io.undertow.server.HttpServerExchange;
 import io.undertow.server.RoutingHandler;
 import io.undertow.server.handlers.BlockingHandler;
 import io.undertow.server.protocol.http.HttpOpenListener;
+import io.undertow.server.protocol.http.HttpServerConnection;
 import io.undertow.util.AttachmentKey;
 import io.undertow.util.HttpString;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -150,8 +152,9 @@ public final class HttpServer implements AutoCloseable {
         private boolean echoRequestId = true;
         private int workerThreads = 256;
         private long maxEntityBytes = 128L << 20;
-        private Duration headerTimeout = Duration.ofSeconds(30);
-        private Duration bodyTimeout = Duration.ofSeconds(30);
+        // Under the 30 s a client may be made to wait at most, with the close itself included.
+        private Duration headerTimeout = Duration.ofSeconds(20);
+        private Duration bodyTimeout = Duration.ofSeconds(20);
         private Duration idleTimeout = Duration.ofSeconds(60);
         private int maxConnections = 1024;
         private int maxHeaderBytes = 64 << 10;
@@ -258,7 +261,11 @@ public final class HttpServer implements AutoCloseable {
             routes.setInvalidMethodHandler(
                     ex -> Errors.send(ex, new ApiException(405, "Method Not Allowed: " + ex.getRequestMethod(), null)));
             HttpHandler chain = new ErrorMapping(routes);
-            chain = new BodyDeadline(bodyTimeout.toMillis(), chain);
+            byte[] bodyTimedOut = rawAnswer(
+                    408,
+                    new ApiException(
+                            408, "the request body did not arrive within " + bodyTimeout.toSeconds() + " s", null));
+            chain = new BodyDeadline(bodyTimeout.toMillis(), bodyTimedOut, chain);
             if (apiKey != null && !apiKey.isEmpty()) {
                 chain = new ApiKeyCheck(apiKey, chain);
             }
@@ -276,7 +283,9 @@ public final class HttpServer implements AutoCloseable {
             XnioWorker worker = Xnio.getInstance(Undertow.class.getClassLoader())
                     .createWorker(OptionMap.builder()
                             .set(Options.WORKER_IO_THREADS, ioThreads)
-                            .set(Options.WORKER_TASK_CORE_THREADS, workerThreads)
+                            // Threads above the core ones end after 10 s idle: a burst's threads are given back.
+                            .set(Options.WORKER_TASK_CORE_THREADS, Math.min(workerThreads, 2 * ioThreads))
+                            .set(Options.WORKER_TASK_KEEPALIVE, 10_000)
                             .set(Options.WORKER_TASK_MAX_THREADS, workerThreads)
                             .set(Options.TCP_NODELAY, true)
                             .set(Options.CORK, true)
@@ -332,6 +341,19 @@ public final class HttpServer implements AutoCloseable {
         }
     }
 
+    /** A whole HTTP/1.1 answer that closes the connection, for writing below Undertow. */
+    private static byte[] rawAnswer(int status, ApiException e) {
+        byte[] body = Json.bytes(e.body());
+        byte[] head = ("HTTP/1.1 " + status + " " + (status == 408 ? "Request Timeout" : "Error")
+                        + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length
+                        + "\r\nConnection: close\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII);
+        byte[] all = new byte[head.length + body.length];
+        System.arraycopy(head, 0, all, 0, head.length);
+        System.arraycopy(body, 0, all, head.length, body.length);
+        return all;
+    }
+
     /** Any exception thrown by a route becomes an OpenAI error; unexpected ones are logged, not shown. */
     private record ErrorMapping(HttpHandler next) implements HttpHandler {
         @Override
@@ -371,10 +393,11 @@ public final class HttpServer implements AutoCloseable {
 
     /**
      * A request body must arrive within the deadline: after it, a connection whose body is still incomplete
-     * (a slow client, or a body shorter than its Content-Length) is closed, which also frees the worker thread
-     * blocked reading it.
+     * (a slow client, a body shorter than its Content-Length, a chunk that never ends) gets a 408 with OpenAI error
+     * JSON, written under Undertow since the route's worker is blocked reading, and is closed, which also frees
+     * that worker.
      */
-    private record BodyDeadline(long millis, HttpHandler next) implements HttpHandler {
+    private record BodyDeadline(long millis, byte[] timedOut, HttpHandler next) implements HttpHandler {
         @Override
         public void handleRequest(HttpServerExchange ex) throws Exception {
             if (!ex.isRequestComplete()) {
@@ -383,6 +406,14 @@ public final class HttpServer implements AutoCloseable {
                                 () -> {
                                     if (!ex.isRequestComplete() && !ex.isComplete()) {
                                         LOG.debug("closing a connection whose request body did not arrive in time");
+                                        if (!ex.isResponseStarted()
+                                                && ex.getConnection() instanceof HttpServerConnection c) {
+                                            try {
+                                                c.getOriginalSinkConduit().write(ByteBuffer.wrap(timedOut));
+                                            } catch (IOException | RuntimeException ignored) {
+                                                // closing anyway
+                                            }
+                                        }
                                         IoUtils.safeClose(ex.getConnection());
                                     }
                                 },

@@ -24,13 +24,18 @@ public final class Json {
      */
     public static ObjectNode readObject(HttpServerExchange exchange, long maxBytes) {
         checkContentType(exchange.getRequestHeaders().getFirst(Headers.CONTENT_TYPE));
+        if (exchange.getRequestContentLength() > maxBytes) {
+            throw new ApiException(413, "request body exceeds " + maxBytes + " bytes", null);
+        }
         byte[] body;
         try {
             exchange.startBlocking();
             InputStream in = exchange.getInputStream();
             body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
-        } catch (IOException e) {
-            throw new ApiException(400, "could not read the request body: " + e.getMessage(), null);
+        } catch (IOException | RuntimeException e) {
+            // Also what Undertow throws when the body deadline closed the connection under a blocked read.
+            throw new ApiException(
+                    400, "could not read the request body: " + e.getClass().getSimpleName(), null);
         }
         if (body.length > maxBytes) {
             throw new ApiException(413, "request body exceeds " + maxBytes + " bytes", null);

@@ -355,6 +355,9 @@ public final class RequestSchema {
         }
         BigDecimal d = null;
         if (v.isNumber()) {
+            if (!v.isIntegralNumber() && !Double.isFinite(v.asDouble())) {
+                throw ApiException.badRequest("'" + at + "' must be an integer", at);
+            }
             d = v.isIntegralNumber() ? new BigDecimal(v.bigIntegerValue()) : BigDecimal.valueOf(v.asDouble());
         } else if (v.isTextual() && v.asText().strip().matches("[+-]?\\d{1,19}")) {
             d = new BigDecimal(v.asText().strip());

@@ -53,6 +53,8 @@ class RequestSchemaTest {
                 Arguments.of("\"temperature\":true", "temperature"),
                 Arguments.of("\"seed\":\"x\"", "seed"),
                 Arguments.of("\"max_tokens\":1e30", "max_tokens"),
+                Arguments.of("\"max_tokens\":1e400", "max_tokens"),
+                Arguments.of("\"seed\":-1e400", "seed"),
                 Arguments.of("\"model\":5", "model"),
                 Arguments.of("\"mm_processor_kwargs\":\"x\"", "mm_processor_kwargs"),
                 Arguments.of("\"mm_processor_kwargs\":{\"max_pixels\":\"big\"}", "mm_processor_kwargs.max_pixels"),
