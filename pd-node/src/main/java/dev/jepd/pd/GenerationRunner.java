@@ -187,10 +187,13 @@ final class GenerationRunner {
         /** How often a waiting worker looks at its client's socket and the clock. */
         private static final long POLL_MILLIS = 100;
 
+        private static final long POLL_NANOS = POLL_MILLIS * 1_000_000;
+
         private final HttpServerExchange ex;
         private final RequestEvents events;
         private final String requestId;
-        private final long deadlineNanos;
+        private final long deadlineNanos; // Long.MAX_VALUE: none
+        private long lastCheck = System.nanoTime();
 
         Waiter(HttpServerExchange ex, RequestEvents events, String requestId, long deadlineNanos) {
             this.ex = ex;
@@ -199,32 +202,43 @@ final class GenerationRunner {
             this.deadlineNanos = deadlineNanos;
         }
 
+        /**
+         * The next event. The client and the deadline are looked at every {@link #POLL_MILLIS} whether or not
+         * events arrive: a request that streams tokens into its queue without pause is the one that most needs it.
+         */
         RequestEvents.Event next() {
             try {
                 while (true) {
+                    long now = System.nanoTime();
+                    if (now - lastCheck >= POLL_NANOS) {
+                        lastCheck = now;
+                        check(now);
+                    }
                     RequestEvents.Event e = events.take(POLL_MILLIS);
                     if (e != null) {
                         return e;
-                    }
-                    if (ClientConnection.gone(ex)) {
-                        engine.abort(requestId);
-                        metrics.requestAbandoned();
-                        throw new ClientGone();
-                    }
-                    if (System.nanoTime() - deadlineNanos > 0) {
-                        engine.abort(requestId);
-                        metrics.requestTimedOut();
-                        throw new ApiException(
-                                504,
-                                "the request ran past its deadline (request_timeout or --request-timeout) and was"
-                                        + " aborted",
-                                "request_timeout");
                     }
                 }
             } catch (InterruptedException ie) {
                 Thread.currentThread().interrupt();
                 engine.abort(requestId);
                 throw new ApiException(503, "server is shutting down", null).withRetryAfter(5);
+            }
+        }
+
+        private void check(long now) {
+            if (ClientConnection.gone(ex)) {
+                engine.abort(requestId);
+                metrics.requestAbandoned();
+                throw new ClientGone();
+            }
+            if (deadlineNanos != Long.MAX_VALUE && now - deadlineNanos > 0) {
+                engine.abort(requestId);
+                metrics.requestTimedOut();
+                throw new ApiException(
+                        504,
+                        "the request ran past its deadline (request_timeout or --request-timeout) and was aborted",
+                        "request_timeout");
             }
         }
     }

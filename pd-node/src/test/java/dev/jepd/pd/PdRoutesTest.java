@@ -47,6 +47,8 @@ class PdRoutesTest {
         volatile RuntimeException failWith;
         /** Never answers (a request that would run for ever). */
         volatile boolean hang;
+        /** Sends a token every 5 ms until aborted (a long generation: its queue is never idle). */
+        volatile boolean endless;
 
         volatile int waiting;
 
@@ -60,6 +62,14 @@ class PdRoutesTest {
             Thread.ofVirtual().start(() -> {
                 if (hang) {
                     return;
+                }
+                while (endless && !aborted.contains(request.id())) {
+                    sink.onToken(10, "x");
+                    try {
+                        Thread.sleep(5);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
                 }
                 if (failWith != null) {
                     sink.onError(failWith);
@@ -347,8 +357,14 @@ class PdRoutesTest {
     }
 
     @Test
+    void aNonStreamingClientThatLeavesAbortsItsRequestEvenWhileTokensFlow() throws Exception {
+        engine.endless = true;
+        aNonStreamingClientThatLeavesAbortsItsRequest();
+    }
+
+    @Test
     void aNonStreamingClientThatLeavesAbortsItsRequest() throws Exception {
-        engine.hang = true;
+        engine.hang = !engine.endless;
         String body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":false}";
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
             s.getOutputStream()

@@ -12,6 +12,7 @@ import java.time.Duration;
  */
 public record ServingLimits(Duration requestTimeout, int maxWaitingRequests) {
     public static final ServingLimits NONE = new ServingLimits(null, 0);
+    private static final long NO_DEADLINE_BEYOND = 100L * 365 * 24 * 3600 * 1_000_000_000L;
 
     public ServingLimits {
         if (requestTimeout != null && (requestTimeout.isNegative() || requestTimeout.isZero())) {
@@ -34,6 +35,7 @@ public record ServingLimits(Duration requestTimeout, int maxWaitingRequests) {
         if (requested != null) {
             limit = Math.min(limit, (long) (requested * 1e9));
         }
-        return limit == Long.MAX_VALUE ? Long.MAX_VALUE : arrivalNanos + limit;
+        // Beyond a century is no deadline (and arrival + limit must not overflow).
+        return limit >= NO_DEADLINE_BEYOND ? Long.MAX_VALUE : arrivalNanos + limit;
     }
 }
