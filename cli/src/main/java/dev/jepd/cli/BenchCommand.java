@@ -15,6 +15,7 @@ import picocli.CommandLine.Spec;
             ServeBenchCommand.class,
             ProxyBenchCommand.class,
             KvBenchCommand.class,
+            ChaosBenchCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class BenchCommand implements Runnable {

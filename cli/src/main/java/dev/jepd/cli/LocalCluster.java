@@ -203,6 +203,11 @@ final class LocalCluster implements AutoCloseable {
         return logs;
     }
 
+    /** The started processes in start order: encoders, prefill nodes, decode (or PD) nodes, the proxy. */
+    List<Process> processes() {
+        return children.all();
+    }
+
     private void launch(String launcher, String log, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(launcher));
         cmd.addAll(List.of(args));

@@ -6,6 +6,7 @@ import dev.jepd.encoder.EncoderAssembly;
 import dev.jepd.encoder.EncoderNode;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.media.ImageDecoder;
 import dev.jepd.media.MediaConfig;
 import dev.jepd.media.MediaLoader;
 import dev.jepd.media.PixelBounds;
@@ -16,17 +17,21 @@ import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.NodeContext;
 import dev.jepd.serving.NodeRole;
 import dev.jepd.serving.RuntimeOptions;
+import dev.jepd.serving.ServingLimits;
 import dev.jepd.serving.ServingMetrics;
 import dev.jepd.transfer.ec.EcTransferConfig;
 import dev.jepd.transfer.ec.MmHasher;
 import dev.jepd.transfer.ec.SharedStorageEcConnector;
 import dev.jepd.transfer.kv.KvTransferConfig;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -86,6 +91,26 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Directory file:// image URLs may read from (default: none).")
     Path allowedLocalMediaPath;
 
+    @Option(
+            names = "--allowed-media-domains",
+            arity = "1..*",
+            description = "vLLM's flag: the only hosts http(s) image URLs (and their redirects) may name"
+                    + " (default: any public host).")
+    List<String> allowedMediaDomains;
+
+    @Option(
+            names = "--allow-private-media-urls",
+            description = "Let http(s) image URLs and redirects reach loopback, link-local and private addresses"
+                    + " (off by default: a client must not aim the node's fetcher at its own network).")
+    boolean allowPrivateMediaUrls;
+
+    @Option(
+            names = "--max-image-pixels",
+            defaultValue = "0",
+            description = "Largest width x height decoded, checked from the image header before decoding; default 4x"
+                    + " the model's max_pixels (bigger images are resized down to max_pixels anyway).")
+    long maxImagePixels;
+
     @Option(names = "--enable-request-id-headers", description = "Echo X-Request-Id (always on in JEPD; accepted).")
     boolean enableRequestIdHeaders;
 
@@ -140,6 +165,51 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-encoder-batch", defaultValue = "16", description = "Images per vision-tower batch.")
     int maxEncoderBatch;
 
+    @Option(
+            names = "--request-timeout",
+            defaultValue = "0",
+            description = "Longest any request may run, in seconds, before it is aborted (504); a request's own"
+                    + " 'request_timeout' field may shorten it. 0 (default): no node-wide deadline.")
+    double requestTimeout;
+
+    @Option(
+            names = "--max-waiting-requests",
+            defaultValue = "0",
+            description = "Requests queued but not yet running beyond which new ones get 503 with Retry-After"
+                    + " (0, the default: unbounded).")
+    int maxWaitingRequests;
+
+    @Option(
+            names = "--shutdown-timeout",
+            defaultValue = "300",
+            description = "On SIGTERM/SIGINT: seconds the node lets running requests finish (new ones get 503)"
+                    + " before it exits (default ${DEFAULT-VALUE}).")
+    long shutdownTimeout;
+
+    @Option(
+            names = "--http-header-timeout",
+            defaultValue = "20",
+            description = "Seconds a client has to send a request's headers (default ${DEFAULT-VALUE}).")
+    long headerTimeout;
+
+    @Option(
+            names = "--http-body-timeout",
+            defaultValue = "20",
+            description = "Seconds a client has to send a request's body (default ${DEFAULT-VALUE}).")
+    long bodyTimeout;
+
+    @Option(
+            names = "--http-idle-timeout",
+            defaultValue = "60",
+            description = "Seconds a keep-alive connection may sit without a request (default ${DEFAULT-VALUE}).")
+    long idleTimeout;
+
+    @Option(
+            names = "--max-connections",
+            defaultValue = "1024",
+            description = "Connections served at once; more wait in the listen backlog (default ${DEFAULT-VALUE}).")
+    int maxConnections;
+
     // vLLM's GPU-only flags: accepted so launch scripts run unchanged; meaningless on the CPU backend.
     @Option(names = "--enforce-eager", description = "Accepted (CUDA graphs do not apply; JEPD is always eager).")
     boolean enforceEager;
@@ -183,6 +253,14 @@ public final class ServeCommand implements Callable<Integer> {
         ModelRuntime runtime = ModelRuntime.open(model, options);
         closeables.add(runtime);
         runtime.warmUp();
+        if (allowedMediaDomains != null && !allowedMediaDomains.isEmpty()) {
+            mediaConfig = mediaConfig.withAllowedMediaDomains(allowedMediaDomains.stream()
+                    .map(d -> d.toLowerCase(java.util.Locale.ROOT))
+                    .collect(java.util.stream.Collectors.toSet()));
+        }
+        mediaConfig = mediaConfig
+                .withAllowPrivateNetworks(allowPrivateMediaUrls)
+                .withMaxPixels(maxImagePixels > 0 ? maxImagePixels : defaultMaxImagePixels(runtime, bounds));
         MediaLoader media = new MediaLoader(mediaConfig);
         closeables.add(media);
         EncodeBatcher batcher = new EncodeBatcher(runtime, maxEncoderBatch);
@@ -190,31 +268,63 @@ public final class ServeCommand implements Callable<Integer> {
         ServingMetrics metrics = new ServingMetrics(names.getFirst());
         MmHasher hasher = new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), MmHasher.DEFAULT.format());
         long maxBody = maxImageBytes * 2 + (1 << 20);
+        ServingLimits limits = new ServingLimits(
+                requestTimeout > 0 ? Duration.ofMillis((long) (requestTimeout * 1000)) : null, maxWaitingRequests);
         NodeContext ctx =
-                new NodeContext(runtime, media, batcher, hasher, modelString, bounds, metrics, names, maxBody);
+                new NodeContext(runtime, media, batcher, hasher, modelString, bounds, metrics, names, maxBody, limits);
         HttpServer.Builder http = HttpServer.builder(
                         role instanceof NodeRole.Encoder ? "jepd encoder node" : "jepd PD node")
                 .host(host)
                 .port(port)
                 .apiKey(key)
+                .maxEntityBytes(maxBody)
+                .headerTimeout(Duration.ofSeconds(headerTimeout))
+                .bodyTimeout(Duration.ofSeconds(bodyTimeout))
+                .idleTimeout(Duration.ofSeconds(idleTimeout))
+                .maxConnections(maxConnections)
                 .workerThreads(Math.max(64, 2 * maxNumSeqs));
         // One line a supervisor (jepd demo, tests) can wait for.
+        LongConsumer drainServer;
         String ready =
                 switch (role) {
                     case NodeRole.Encoder e -> {
                         EncoderNode server = EncoderAssembly.start(e, ctx, http);
+                        drainServer = server::shutdown;
                         closeables.add(server);
                         yield "role=encoder port=" + server.port();
                     }
                     case NodeRole.PrefillDecode pd -> {
                         PdNode server = PdAssembly.start(pd, ctx, http, host);
+                        drainServer = server::shutdown;
                         closeables.add(server);
                         yield "role=pd port=" + server.port() + server.kvReadyFields();
                     }
                 };
         System.err.println("jepd serve: ready " + ready);
-        CountDownLatch stop = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        GracefulExit.onSignals(() -> {
+            System.err.println("jepd serve: draining (up to " + shutdownTimeout + " s), then exiting");
+            drainServer.accept(TimeUnit.SECONDS.toMillis(shutdownTimeout));
+            closeAll(closeables);
+        });
+        // Any other exit (System.exit elsewhere, a signal not handled) still closes what was opened.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> closeAll(closeables)));
+        new CountDownLatch(1).await();
+        return 0;
+    }
+
+    /**
+     * 4x the model's max_pixels (after --mm-processor-kwargs): an image over max_pixels is resized down to it, so
+     * decoding a few times more is useful, decoding a 13000 x 13000 bomb is not. Never above the decoder's own cap.
+     */
+    private static long defaultMaxImagePixels(ModelRuntime runtime, PixelBounds bounds) {
+        long modelMax = bounds.maxPixels() != null
+                ? bounds.maxPixels()
+                : runtime.processor().config().maxPixels();
+        return Math.min(ImageDecoder.DEFAULT_MAX_PIXELS, Math.multiplyExact(modelMax, 4));
+    }
+
+    private static void closeAll(List<AutoCloseable> closeables) {
+        synchronized (closeables) {
             for (int i = closeables.size() - 1; i >= 0; i--) {
                 try {
                     closeables.get(i).close();
@@ -222,10 +332,8 @@ public final class ServeCommand implements Callable<Integer> {
                     // shutting down anyway
                 }
             }
-            stop.countDown();
-        }));
-        stop.await();
-        return 0;
+            closeables.clear();
+        }
     }
 
     /**

@@ -57,7 +57,7 @@ class BadInputTest {
                         Requests.chat("gpt-9", null, "hi", 4, false).toString(),
                         404,
                         auth),
-                new Case("image URL that fails", pd, chat("http://127.0.0.1:1/x.png"), 400, auth),
+                new Case("image URL aimed at loopback", pd, chat("http://127.0.0.1:1/x.png"), 403, auth),
                 new Case("file:// outside the allowed path", pd, chat("file:///etc/passwd"), 403, auth),
                 new Case(
                         "file:// with .. traversal",

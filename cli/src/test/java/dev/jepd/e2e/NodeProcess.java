@@ -129,6 +129,16 @@ public final class NodeProcess implements AutoCloseable {
         }
     }
 
+    /** Sends SIGTERM (what {@code kill PID} and container runtimes send) without waiting. */
+    public void terminate() {
+        process.destroy();
+    }
+
+    /** Waits for the process to end; its exit status, or -1 if it is still running after {@code seconds}. */
+    public int waitFor(long seconds) throws InterruptedException {
+        return process.waitFor(seconds, TimeUnit.SECONDS) ? process.exitValue() : -1;
+    }
+
     /** Kills the process (a dead upstream for failure tests). */
     public void kill() throws InterruptedException {
         process.destroyForcibly();

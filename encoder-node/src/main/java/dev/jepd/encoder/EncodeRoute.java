@@ -13,7 +13,6 @@ import dev.jepd.serving.Responses;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import java.util.List;
-import java.util.UUID;
 
 /**
  * {@code POST /v1/chat/completions} on an encoder node: encodes every image item (skipping keys already in the
@@ -41,9 +40,7 @@ final class EncodeRoute implements HttpHandler {
         List<MultimodalInputs.Item> items = inputs.load(c.images(), c.hasProcessorKwargs(), bounds);
         List<EncoderRunner.Produced> produced = runner.produce(items, bounds);
         int imageTokens = produced.stream().mapToInt(p -> p.grid().numTokens()).sum();
-        String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
-        String id = "chatcmpl-"
-                + (given != null ? given : UUID.randomUUID().toString().replace("-", ""));
+        String id = "chatcmpl-" + HttpServer.requestId(ex);
         Responses r = new Responses(id, model, true);
         ObjectNode out = r.complete("", FinishReason.LENGTH.wireName(), null, imageTokens, 1, null);
         ArrayNode ec = out.putObject("jepd").putArray("ec");

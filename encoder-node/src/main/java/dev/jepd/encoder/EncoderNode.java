@@ -14,6 +14,11 @@ public final class EncoderNode implements AutoCloseable {
         return http.port();
     }
 
+    /** Stops taking requests (503 with Retry-After), lets running ones finish for up to {@code millis}. */
+    public void shutdown(long millis) {
+        http.shutdown(millis);
+    }
+
     @Override
     public void close() {
         http.close();

@@ -59,6 +59,7 @@ final class ChatRoute implements HttpHandler {
                 new Responses(id, model, true),
                 c.stream(),
                 c.includeUsage(),
-                arrival);
+                arrival,
+                c.requestTimeout());
     }
 }

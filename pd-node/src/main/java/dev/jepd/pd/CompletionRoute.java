@@ -54,6 +54,7 @@ final class CompletionRoute implements HttpHandler {
                 new Responses(id, model, false),
                 c.stream(),
                 c.includeUsage(),
-                arrival);
+                arrival,
+                c.requestTimeout());
     }
 }

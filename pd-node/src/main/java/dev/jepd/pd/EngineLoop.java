@@ -52,6 +52,11 @@ public final class EngineLoop implements EngineClient, AutoCloseable {
     }
 
     @Override
+    public int numWaiting() {
+        return core.numWaiting();
+    }
+
+    @Override
     public void abort(String requestId) {
         core.abort(requestId);
         wake();

@@ -2,6 +2,7 @@ package dev.jepd.pd;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jepd.api.ApiException;
+import dev.jepd.api.ClientConnection;
 import dev.jepd.api.Json;
 import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.generate.EngineClient;
@@ -9,11 +10,13 @@ import dev.jepd.engine.generate.EngineRequest;
 import dev.jepd.engine.generate.KvHandoff;
 import dev.jepd.engine.generate.RequestRejectedException;
 import dev.jepd.serving.Responses;
+import dev.jepd.serving.ServingLimits;
 import dev.jepd.serving.ServingMetrics;
 import io.undertow.server.HttpServerExchange;
 import java.io.IOException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.xnio.IoUtils;
 
 /**
  * Submits a prepared request and answers with its output on this worker thread: collected into one JSON body,
@@ -25,11 +28,13 @@ final class GenerationRunner {
     private final EngineClient engine;
     private final KvHandoffs kv;
     private final ServingMetrics metrics;
+    private final ServingLimits limits;
 
-    GenerationRunner(EngineClient engine, KvHandoffs kv, ServingMetrics metrics) {
+    GenerationRunner(EngineClient engine, KvHandoffs kv, ServingMetrics metrics, ServingLimits limits) {
         this.engine = engine;
         this.kv = kv;
         this.metrics = metrics;
+        this.limits = limits;
     }
 
     /** The request's {@code kv_transfer_params} as a hand-off; a 400 when this node's KV role refuses them. */
@@ -37,8 +42,26 @@ final class GenerationRunner {
         return kv.handoff(params, stream);
     }
 
-    void run(HttpServerExchange ex, EngineRequest request, Responses out, boolean stream, boolean usage, long arrival) {
+    /**
+     * Runs {@code request} and answers on this worker thread. {@code requestTimeout} is the request's own deadline
+     * in seconds (null: the node's, if any).
+     */
+    void run(
+            HttpServerExchange ex,
+            EngineRequest request,
+            Responses out,
+            boolean stream,
+            boolean usage,
+            long arrival,
+            Double requestTimeout) {
         RequestEvents events = new RequestEvents();
+        int waiting = limits.maxWaitingRequests();
+        if (waiting > 0 && engine.numWaiting() >= waiting) {
+            metrics.requestOverloaded();
+            throw new ApiException(
+                            503, "server overloaded: " + waiting + " requests already waiting; retry later", null)
+                    .withRetryAfter(1);
+        }
         try {
             engine.submit(request, events);
         } catch (RequestRejectedException e) {
@@ -46,23 +69,28 @@ final class GenerationRunner {
         } catch (KvTransferException e) {
             throw kvFailed(e);
         }
-        // A client that goes away aborts its request, freeing its KV blocks at the next step.
-        ex.getConnection().addCloseListener(conn -> engine.abort(request.id()));
         metrics.promptTokens(request.generation().promptIds().length);
-        if (stream) {
-            stream(ex, events, out, usage, arrival, request.id());
-        } else {
-            boolean held = request.kv() instanceof KvHandoff.HoldForRemote;
-            collect(ex, events, out, arrival, held ? request.id() : null);
+        // From here on the request runs until it ends, its deadline passes or its client goes away (streaming or
+        // not: the wait below probes the socket), whichever comes first; the last two abort it in the engine, which
+        // frees its KV blocks at the next step.
+        Waiter waiter = new Waiter(ex, events, request.id(), limits.deadlineNanos(arrival, requestTimeout));
+        try {
+            if (stream) {
+                stream(ex, waiter, out, usage, arrival);
+            } else {
+                boolean held = request.kv() instanceof KvHandoff.HoldForRemote;
+                collect(ex, waiter, out, arrival, held ? request.id() : null);
+            }
+        } catch (ClientGone gone) {
+            IoUtils.safeClose(ex.getConnection());
         }
     }
 
-    private void collect(
-            HttpServerExchange ex, RequestEvents events, Responses out, long arrival, String heldRequestId) {
+    private void collect(HttpServerExchange ex, Waiter events, Responses out, long arrival, String heldRequestId) {
         StringBuilder text = new StringBuilder();
         Timing timing = new Timing(arrival);
         while (true) {
-            switch (next(events)) {
+            switch (events.next()) {
                 case RequestEvents.Token t -> {
                     timing.token(t.nanos());
                     text.append(t.delta());
@@ -90,14 +118,24 @@ final class GenerationRunner {
         }
     }
 
-    private void stream(
-            HttpServerExchange ex, RequestEvents events, Responses out, boolean usage, long arrival, String id) {
+    private void stream(HttpServerExchange ex, Waiter events, Responses out, boolean usage, long arrival) {
         SseWriter sse = new SseWriter(ex);
         Timing timing = new Timing(arrival);
         boolean first = true;
         try {
             while (true) {
-                switch (next(events)) {
+                RequestEvents.Event event;
+                try {
+                    event = events.next();
+                } catch (ApiException deadline) {
+                    if (!sse.started()) {
+                        throw deadline;
+                    }
+                    sse.event(deadline.body());
+                    sse.done();
+                    return;
+                }
+                switch (event) {
                     case RequestEvents.Token t -> {
                         timing.token(t.nanos());
                         if (!t.delta().isEmpty()) {
@@ -132,21 +170,76 @@ final class GenerationRunner {
             }
         } catch (IOException e) {
             // The client went away mid-stream.
-            engine.abort(id);
-            ex.endExchange();
+            engine.abort(events.requestId);
+            throw new ClientGone();
         }
     }
 
-    private RequestEvents.Event next(RequestEvents events) {
-        try {
-            RequestEvents.Event e;
-            while ((e = events.take(1000)) == null) {
-                // Nothing yet: keep waiting; the engine thread owns progress and failures.
+    /** The client closed its connection: the request was aborted and nothing more is sent. */
+    private static final class ClientGone extends RuntimeException {
+        ClientGone() {
+            super(null, null, false, false);
+        }
+    }
+
+    /** Takes a request's next event, watching its client and its deadline while it waits. */
+    private final class Waiter {
+        /** How often a waiting worker looks at its client's socket and the clock. */
+        private static final long POLL_MILLIS = 100;
+
+        private static final long POLL_NANOS = POLL_MILLIS * 1_000_000;
+
+        private final HttpServerExchange ex;
+        private final RequestEvents events;
+        private final String requestId;
+        private final long deadlineNanos; // Long.MAX_VALUE: none
+        private long lastCheck = System.nanoTime();
+
+        Waiter(HttpServerExchange ex, RequestEvents events, String requestId, long deadlineNanos) {
+            this.ex = ex;
+            this.events = events;
+            this.requestId = requestId;
+            this.deadlineNanos = deadlineNanos;
+        }
+
+        /**
+         * The next event. The client and the deadline are looked at every {@link #POLL_MILLIS} whether or not
+         * events arrive: a request that streams tokens into its queue without pause is the one that most needs it.
+         */
+        RequestEvents.Event next() {
+            try {
+                while (true) {
+                    long now = System.nanoTime();
+                    if (now - lastCheck >= POLL_NANOS) {
+                        lastCheck = now;
+                        check(now);
+                    }
+                    RequestEvents.Event e = events.take(POLL_MILLIS);
+                    if (e != null) {
+                        return e;
+                    }
+                }
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                engine.abort(requestId);
+                throw new ApiException(503, "server is shutting down", null).withRetryAfter(5);
             }
-            return e;
-        } catch (InterruptedException ie) {
-            Thread.currentThread().interrupt();
-            throw new ApiException(503, "server is shutting down", null);
+        }
+
+        private void check(long now) {
+            if (ClientConnection.gone(ex)) {
+                engine.abort(requestId);
+                metrics.requestAbandoned();
+                throw new ClientGone();
+            }
+            if (deadlineNanos != Long.MAX_VALUE && now - deadlineNanos > 0) {
+                engine.abort(requestId);
+                metrics.requestTimedOut();
+                throw new ApiException(
+                        504,
+                        "the request ran past its deadline (request_timeout or --request-timeout) and was aborted",
+                        "request_timeout");
+            }
         }
     }
 

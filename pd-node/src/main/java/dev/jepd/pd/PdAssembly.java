@@ -9,6 +9,7 @@ import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.serving.MultimodalInputs;
 import dev.jepd.serving.NodeContext;
 import dev.jepd.serving.NodeRole;
+import dev.jepd.serving.ServingLimits;
 import dev.jepd.serving.ServingMetrics;
 import java.io.IOException;
 import java.util.List;
@@ -46,7 +47,8 @@ public final class PdAssembly {
                     ctx.metrics(),
                     ctx.servedNames(),
                     ctx.modelString(),
-                    ctx.maxBodyBytes());
+                    ctx.maxBodyBytes(),
+                    ctx.limits());
             return new PdNode(http, loop, kvTransfer);
         } catch (RuntimeException e) {
             if (kvTransfer != null) {
@@ -66,9 +68,10 @@ public final class PdAssembly {
             ServingMetrics metrics,
             List<String> servedNames,
             String modelRoot,
-            long maxBodyBytes) {
+            long maxBodyBytes,
+            ServingLimits limits) {
         ServedModels served = new ServedModels(servedNames);
-        GenerationRunner runner = new GenerationRunner(engine, kv, metrics);
+        GenerationRunner runner = new GenerationRunner(engine, kv, metrics, limits);
         return server.get("/health", ex -> ex.setStatusCode(200))
                 .get(
                         "/version",

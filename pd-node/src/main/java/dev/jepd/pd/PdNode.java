@@ -33,6 +33,15 @@ public final class PdNode implements AutoCloseable {
                 + (kv.isProducer() ? " kv_port=" + kvTransfer.sideChannelPort() : "");
     }
 
+    /**
+     * Stops taking requests (503 with Retry-After), lets running ones finish for up to {@code millis}, then stops
+     * the engine and the side channel.
+     */
+    public void shutdown(long millis) {
+        http.shutdown(millis);
+        close();
+    }
+
     @Override
     public void close() {
         http.close();

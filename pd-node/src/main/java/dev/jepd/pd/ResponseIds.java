@@ -2,7 +2,6 @@ package dev.jepd.pd;
 
 import dev.jepd.api.HttpServer;
 import io.undertow.server.HttpServerExchange;
-import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -18,11 +17,8 @@ final class ResponseIds {
     }
 
     String responseId(HttpServerExchange ex) {
-        String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
-        String base = given != null && !given.isBlank()
-                ? given
-                : UUID.randomUUID().toString().replace("-", "");
-        return prefix + base;
+        // Validated by the handler chain: a client's id that is too long or odd is replaced, never used raw.
+        return prefix + HttpServer.requestId(ex);
     }
 
     String engineId(String responseId) {

@@ -22,6 +22,7 @@ import dev.jepd.engine.text.ChatMessage;
 import dev.jepd.engine.text.FinishReason;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.serving.EncodedImage;
+import dev.jepd.serving.ServingLimits;
 import dev.jepd.serving.ServingMetrics;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -42,7 +43,14 @@ class PdRoutesTest {
     /** Answers every request with the deltas "Hel", "lo" and a last token "!" (length cap). */
     static final class ScriptedEngine implements EngineClient {
         final List<EngineRequest> submitted = new CopyOnWriteArrayList<>();
+        final List<String> aborted = new CopyOnWriteArrayList<>();
         volatile RuntimeException failWith;
+        /** Never answers (a request that would run for ever). */
+        volatile boolean hang;
+        /** Sends a token every 5 ms until aborted (a long generation: its queue is never idle). */
+        volatile boolean endless;
+
+        volatile int waiting;
 
         @Override
         public void submit(EngineRequest request, TokenSink sink) {
@@ -52,6 +60,17 @@ class PdRoutesTest {
             submitted.add(request);
             // The real engine calls the sink from its own thread; so does this one.
             Thread.ofVirtual().start(() -> {
+                if (hang) {
+                    return;
+                }
+                while (endless && !aborted.contains(request.id())) {
+                    sink.onToken(10, "x");
+                    try {
+                        Thread.sleep(5);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
                 if (failWith != null) {
                     sink.onError(failWith);
                     return;
@@ -64,7 +83,14 @@ class PdRoutesTest {
         }
 
         @Override
-        public void abort(String requestId) {}
+        public void abort(String requestId) {
+            aborted.add(requestId);
+        }
+
+        @Override
+        public int numWaiting() {
+            return waiting;
+        }
 
         @Override
         public EngineInfo info() {
@@ -121,7 +147,8 @@ class PdRoutesTest {
                 metrics,
                 List.of("tiny"),
                 "/models/tiny",
-                1 << 20);
+                1 << 20,
+                new ServingLimits(null, 2));
         base = "http://127.0.0.1:" + server.port();
     }
 
@@ -306,5 +333,93 @@ class PdRoutesTest {
         HttpResponse<String> r = post("/v1/chat/completions", CHAT + ",\"stream\":true}");
         assertEquals("kv_transfer_params", error(r, 502).path("param").asText());
         assertFalse(r.body().contains("data:"), r.body());
+    }
+
+    @Test
+    void aRequestPastItsDeadlineIsAbortedWith504() throws Exception {
+        engine.hang = true;
+        for (boolean stream : new boolean[] {false, true}) {
+            engine.aborted.clear();
+            HttpResponse<String> r = post(
+                    "/v1/chat/completions",
+                    "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]," + "\"stream\":"
+                            + stream + ",\"request_timeout\":0.2}");
+            assertEquals(504, r.statusCode(), r.body());
+            assertEquals(
+                    "request_timeout",
+                    Json.MAPPER.readTree(r.body()).at("/error/param").asText());
+            assertEquals(1, engine.aborted.size(), "the engine was told to abort");
+        }
+        HttpResponse<String> bad = post(
+                "/v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"request_timeout\":\"soon\"}");
+        assertEquals(400, bad.statusCode(), bad.body());
+    }
+
+    @Test
+    void aNonStreamingClientThatLeavesAbortsItsRequestEvenWhileTokensFlow() throws Exception {
+        engine.endless = true;
+        aNonStreamingClientThatLeavesAbortsItsRequest();
+    }
+
+    @Test
+    void aNonStreamingClientThatLeavesAbortsItsRequest() throws Exception {
+        engine.hang = !engine.endless;
+        String body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":false}";
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.port())) {
+            s.getOutputStream()
+                    .write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    + "Content-Length: " + body.length() + "\r\n\r\n" + body)
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            long end = System.nanoTime() + 10_000_000_000L;
+            while (engine.submitted.isEmpty() && System.nanoTime() < end) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, engine.submitted.size());
+            assertTrue(engine.aborted.isEmpty(), "not aborted while the client waits");
+        }
+        long end = System.nanoTime() + 10_000_000_000L;
+        while (engine.aborted.isEmpty() && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertEquals(List.of(engine.submitted.getFirst().id()), engine.aborted);
+        assertTrue(metrics.scrape().contains("jepd:requests_abandoned_total{model_name=\"tiny\",} 1.0"));
+    }
+
+    @Test
+    void tooManyWaitingRequestsAre503WithRetryAfter() throws Exception {
+        engine.waiting = 2;
+        HttpResponse<String> r =
+                post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        assertEquals(503, r.statusCode(), r.body());
+        assertTrue(r.headers().firstValue("Retry-After").isPresent());
+        assertEquals(503, Json.MAPPER.readTree(r.body()).at("/error/code").asInt());
+        assertTrue(engine.submitted.isEmpty());
+    }
+
+    @Test
+    void wrongFieldTypesAre400sNamingTheFieldAndNothingRuns() throws Exception {
+        String msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+        for (String[] c : new String[][] {
+            {"\"stream\":\"maybe\"", "stream"},
+            {"\"ignore_eos\":[]", "ignore_eos"},
+            {"\"user\":5", "user"},
+            {"\"stop_token_ids\":\"1\"", "stop_token_ids"},
+            {"\"mm_processor_kwargs\":{\"max_pixels\":\"x\"}", "mm_processor_kwargs.max_pixels"}
+        }) {
+            HttpResponse<String> r = post("/v1/chat/completions", "{" + msgs + "," + c[0] + "}");
+            assertEquals(400, r.statusCode(), c[0]);
+            assertEquals(c[1], Json.MAPPER.readTree(r.body()).at("/error/param").asText(), r.body());
+        }
+        HttpResponse<String> r = post("/v1/completions", "{\"prompt\":\"hi\",\"echo\":\"x\"}");
+        assertEquals(400, r.statusCode(), r.body());
+        HttpResponse<String> text = client.send(
+                HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                        .header("Content-Type", "text/plain")
+                        .POST(HttpRequest.BodyPublishers.ofString("{" + msgs + "}"))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(415, text.statusCode(), text.body());
+        assertTrue(engine.submitted.isEmpty());
     }
 }

@@ -10,6 +10,7 @@ public class ApiException extends RuntimeException {
     private final int status;
     private final String type;
     private final String param;
+    private int retryAfterSeconds;
 
     public ApiException(int status, String message, String param) {
         this(status, typeFor(status), message, param);
@@ -28,6 +29,17 @@ public class ApiException extends RuntimeException {
 
     public static ApiException badRequest(String message) {
         return new ApiException(400, message, null);
+    }
+
+    /** Adds {@code Retry-After: seconds} to the response (overload, draining). */
+    public ApiException withRetryAfter(int seconds) {
+        this.retryAfterSeconds = seconds;
+        return this;
+    }
+
+    /** Seconds for {@code Retry-After}, or 0 for none. */
+    public int retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     public int status() {

@@ -23,18 +23,42 @@ public final class Json {
      * empty body or a non-object is a 400; a body over {@code maxBytes} is a 413.
      */
     public static ObjectNode readObject(HttpServerExchange exchange, long maxBytes) {
+        checkContentType(exchange.getRequestHeaders().getFirst(Headers.CONTENT_TYPE));
+        if (exchange.getRequestContentLength() > maxBytes) {
+            throw new ApiException(413, "request body exceeds " + maxBytes + " bytes", null);
+        }
         byte[] body;
         try {
             exchange.startBlocking();
             InputStream in = exchange.getInputStream();
             body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
-        } catch (IOException e) {
-            throw new ApiException(400, "could not read the request body: " + e.getMessage(), null);
+        } catch (IOException | RuntimeException e) {
+            // Also what Undertow throws when the body deadline closed the connection under a blocked read.
+            throw new ApiException(
+                    400, "could not read the request body: " + e.getClass().getSimpleName(), null);
         }
         if (body.length > maxBytes) {
             throw new ApiException(413, "request body exceeds " + maxBytes + " bytes", null);
         }
         return parseObject(body);
+    }
+
+    /**
+     * A JSON body must say so when it names its type at all: {@code application/json} or any {@code +json} type,
+     * parameters allowed; no {@code Content-Type} is taken as JSON (as FastAPI does). Anything else is a 415.
+     */
+    public static void checkContentType(String contentType) {
+        if (contentType == null) {
+            return;
+        }
+        String type = contentType.split(";", 2)[0].strip().toLowerCase(java.util.Locale.ROOT);
+        if (!type.equals("application/json") && !type.endsWith("+json")) {
+            String shown = type.length() > 64 ? type.substring(0, 64) + "..." : type;
+            throw new ApiException(
+                    415,
+                    "Content-Type must be application/json, got '" + shown.replaceAll("[^\\x20-\\x7e]", "?") + "'",
+                    null);
+        }
     }
 
     public static ObjectNode parseObject(byte[] body) {

@@ -74,11 +74,8 @@ public enum ImageFormat {
         if (startsWith(b, ascii("<?xml")) || startsWith(b, ascii("<svg"))) {
             return "SVG/XML";
         }
-        StringBuilder hex = new StringBuilder("unrecognised bytes");
-        for (int i = 0; i < Math.min(8, b.length); i++) {
-            hex.append(i == 0 ? " " : ":").append(String.format("%02x", b[i] & 0xFF));
-        }
-        return hex.toString();
+        // Never quote the bytes: they may be what an internal server answered to a URL aimed at it.
+        return "unrecognised bytes (" + b.length + " bytes)";
     }
 
     private static byte[] ascii(String s) {

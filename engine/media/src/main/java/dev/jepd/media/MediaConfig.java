@@ -13,13 +13,17 @@ import java.util.Set;
  * @param maxEncodedBytes the largest encoded image accepted from any source (413 territory)
  * @param maxPixels the largest declared width × height the decoder will decode
  * @param fetchTimeout the whole http(s) fetch, connect to last byte ({@code VLLM_IMAGE_FETCH_TIMEOUT})
+ * @param allowPrivateNetworks {@code --allow-private-media-urls}: http(s) URLs (and redirect targets) may resolve
+ *     to loopback, link-local, private, unique-local, CGNAT, multicast or unspecified addresses; off by default, so
+ *     that a client cannot aim the node's fetcher at its own network
  */
 public record MediaConfig(
         Path allowedLocalMediaPath,
         Set<String> allowedMediaDomains,
         long maxEncodedBytes,
         long maxPixels,
-        Duration fetchTimeout) {
+        Duration fetchTimeout,
+        boolean allowPrivateNetworks) {
     /** 64 MiB: far above any sane photo, far below what a 2-core node can afford per request. */
     public static final long DEFAULT_MAX_ENCODED_BYTES = 64L << 20;
     /** vLLM's {@code VLLM_IMAGE_FETCH_TIMEOUT} default. */
@@ -41,26 +45,46 @@ public record MediaConfig(
     /** No local files, any domain, default limits. */
     public static MediaConfig defaults() {
         return new MediaConfig(
-                null, Set.of(), DEFAULT_MAX_ENCODED_BYTES, ImageDecoder.DEFAULT_MAX_PIXELS, DEFAULT_FETCH_TIMEOUT);
+                null,
+                Set.of(),
+                DEFAULT_MAX_ENCODED_BYTES,
+                ImageDecoder.DEFAULT_MAX_PIXELS,
+                DEFAULT_FETCH_TIMEOUT,
+                false);
     }
 
     public MediaConfig withAllowedLocalMediaPath(Path dir) {
-        return new MediaConfig(dir, allowedMediaDomains, maxEncodedBytes, maxPixels, fetchTimeout);
+        return new MediaConfig(
+                dir, allowedMediaDomains, maxEncodedBytes, maxPixels, fetchTimeout, allowPrivateNetworks);
     }
 
     public MediaConfig withMaxEncodedBytes(long bytes) {
-        return new MediaConfig(allowedLocalMediaPath, allowedMediaDomains, bytes, maxPixels, fetchTimeout);
+        return new MediaConfig(
+                allowedLocalMediaPath, allowedMediaDomains, bytes, maxPixels, fetchTimeout, allowPrivateNetworks);
     }
 
     public MediaConfig withMaxPixels(long pixels) {
-        return new MediaConfig(allowedLocalMediaPath, allowedMediaDomains, maxEncodedBytes, pixels, fetchTimeout);
+        return new MediaConfig(
+                allowedLocalMediaPath,
+                allowedMediaDomains,
+                maxEncodedBytes,
+                pixels,
+                fetchTimeout,
+                allowPrivateNetworks);
     }
 
     public MediaConfig withFetchTimeout(Duration timeout) {
-        return new MediaConfig(allowedLocalMediaPath, allowedMediaDomains, maxEncodedBytes, maxPixels, timeout);
+        return new MediaConfig(
+                allowedLocalMediaPath, allowedMediaDomains, maxEncodedBytes, maxPixels, timeout, allowPrivateNetworks);
+    }
+
+    public MediaConfig withAllowPrivateNetworks(boolean allow) {
+        return new MediaConfig(
+                allowedLocalMediaPath, allowedMediaDomains, maxEncodedBytes, maxPixels, fetchTimeout, allow);
     }
 
     public MediaConfig withAllowedMediaDomains(Set<String> domains) {
-        return new MediaConfig(allowedLocalMediaPath, domains, maxEncodedBytes, maxPixels, fetchTimeout);
+        return new MediaConfig(
+                allowedLocalMediaPath, domains, maxEncodedBytes, maxPixels, fetchTimeout, allowPrivateNetworks);
     }
 }

@@ -15,7 +15,10 @@ public final class MediaException extends RuntimeException {
         BAD_DATA_URL,
         /** A local path outside the allowed media directory, or local files are disabled. */
         FORBIDDEN_PATH,
-        /** An http(s) URL whose host is not in the allowed media domains. */
+        /**
+         * An http(s) URL (or redirect target) whose host is not in the allowed media domains, or resolves to a
+         * loopback, link-local or private address while those are not allowed.
+         */
         FORBIDDEN_DOMAIN,
         /** A local file that does not exist or is not a regular file. */
         NOT_FOUND,

@@ -3,8 +3,10 @@ package dev.jepd.media;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.net.UnknownHostException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -14,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
@@ -34,8 +37,10 @@ import java.util.regex.Pattern;
  *   <li>{@code file:} URLs and plain paths: only below {@link MediaConfig#allowedLocalMediaPath()}, checked
  *       on the normalised path and again on the real path, so neither {@code ..} nor a symlink leaves it;
  *       a relative path is taken relative to that directory; refused when no directory is configured;
- *   <li>{@code http:}/{@code https:}: {@link HttpClient}, redirects followed (vLLM's default), one deadline
- *       for the whole fetch, the size cap enforced while the body streams in.
+ *   <li>{@code http:}/{@code https:}: {@link HttpClient}, redirects followed (vLLM's default) one hop at a time,
+ *       every hop checked against {@code --allowed-media-domains} and, unless private URLs are allowed, refused
+ *       when its host resolves to a loopback, link-local or private address; one deadline for the whole fetch,
+ *       the size cap enforced while the body streams in; error messages never quote what a server sent.
  * </ul>
  * Every source is capped at {@link MediaConfig#maxEncodedBytes()}. Thread-safe.
  */
@@ -223,6 +228,9 @@ public final class MediaLoader implements AutoCloseable {
 
     // ---- http(s): ---------------------------------------------------------------------------------------
 
+    /** Redirect hops followed before a fetch gives up (aiohttp, which vLLM uses, stops at 10). */
+    static final int MAX_REDIRECTS = 10;
+
     private byte[] fetchHttp(String url) {
         URI uri;
         try {
@@ -230,32 +238,113 @@ public final class MediaLoader implements AutoCloseable {
         } catch (URISyntaxException e) {
             throw new MediaException(MediaException.Reason.BAD_URL, "malformed URL: " + e.getMessage(), e);
         }
+        long deadline = System.nanoTime() + config.fetchTimeout().toNanos();
+        // Redirects are followed here, hop by hop, so that every target passes the same checks as the first URL.
+        for (int hop = 0; ; hop++) {
+            checkTarget(uri, url, hop);
+            HttpResponse<byte[]> response = fetchOnce(uri, url, deadline);
+            int status = response.statusCode();
+            if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+                if (hop >= MAX_REDIRECTS) {
+                    throw new MediaException(
+                            MediaException.Reason.FETCH_FAILED,
+                            "fetching " + abbreviate(url) + " was redirected more than " + MAX_REDIRECTS + " times");
+                }
+                String location = response.headers().firstValue("Location").orElse(null);
+                if (location == null) {
+                    throw new MediaException(
+                            MediaException.Reason.FETCH_FAILED,
+                            "fetching " + abbreviate(url) + " returned HTTP " + status + " without a Location");
+                }
+                try {
+                    uri = uri.resolve(new URI(location.strip()));
+                } catch (URISyntaxException | IllegalArgumentException e) {
+                    throw new MediaException(
+                            MediaException.Reason.BAD_URL,
+                            "fetching " + abbreviate(url) + " was redirected to a malformed URL",
+                            e);
+                }
+                continue;
+            }
+            if (status / 100 != 2) {
+                throw new MediaException(
+                        MediaException.Reason.FETCH_FAILED, "fetching " + abbreviate(url) + " returned HTTP " + status);
+            }
+            if (response.body().length == 0) {
+                throw new MediaException(MediaException.Reason.EMPTY, "empty body from " + abbreviate(url));
+            }
+            return response.body();
+        }
+    }
+
+    /**
+     * The checks every hop passes: http or https, a host, the host in {@code --allowed-media-domains} (when set),
+     * and, unless {@code --allow-private-media-urls}, every address the host resolves to public. (The client
+     * resolves the name again when it connects; a name whose answers change between the two lookups is the one
+     * case this does not cover.)
+     */
+    private void checkTarget(URI uri, String original, int hop) {
+        String shown = hop == 0 ? abbreviate(original) : abbreviate(original) + " (redirect " + hop + ")";
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            throw new MediaException(
+                    MediaException.Reason.BAD_URL, "fetching " + shown + ": only http and https URLs are followed");
+        }
         String host = uri.getHost();
-        if (host == null) {
-            throw new MediaException(MediaException.Reason.BAD_URL, "URL has no host: " + abbreviate(url));
+        if (host == null || host.isEmpty()) {
+            throw new MediaException(MediaException.Reason.BAD_URL, "URL has no host: " + shown);
+        }
+        String domain = host.toLowerCase(Locale.ROOT);
+        if (domain.endsWith(".")) {
+            domain = domain.substring(0, domain.length() - 1);
         }
         if (!config.allowedMediaDomains().isEmpty()
-                && !config.allowedMediaDomains().contains(host.toLowerCase(Locale.ROOT))) {
+                && !config.allowedMediaDomains().contains(domain)) {
             throw new MediaException(
                     MediaException.Reason.FORBIDDEN_DOMAIN,
-                    "the domain " + host + " is not in --allowed-media-domains " + config.allowedMediaDomains());
+                    "the domain " + abbreviate(host) + " of " + shown + " is not in --allowed-media-domains "
+                            + config.allowedMediaDomains());
         }
+        if (config.allowPrivateNetworks()) {
+            return;
+        }
+        InetAddress[] addresses;
+        try {
+            addresses = InetAddress.getAllByName(host);
+        } catch (UnknownHostException | SecurityException e) {
+            throw new MediaException(MediaException.Reason.FETCH_FAILED, "cannot resolve the host of " + shown, e);
+        }
+        for (InetAddress a : addresses) {
+            if (PrivateAddresses.isPrivate(a)) {
+                throw new MediaException(
+                        MediaException.Reason.FORBIDDEN_DOMAIN,
+                        "fetching " + shown + " refused: its host resolves to a loopback, link-local or private"
+                                + " address (start the node with --allow-private-media-urls to allow that)");
+            }
+        }
+    }
+
+    private HttpResponse<byte[]> fetchOnce(URI uri, String url, long deadline) {
+        long leftNanos = deadline - System.nanoTime();
+        if (leftNanos <= 0) {
+            throw timedOut(url, null);
+        }
+        Duration left = Duration.ofNanos(leftNanos);
         HttpRequest request = HttpRequest.newBuilder(uri)
-                .timeout(config.fetchTimeout())
+                .timeout(left)
                 .header("Accept", "image/*")
                 .GET()
                 .build();
         long limit = config.maxEncodedBytes();
         CompletableFuture<HttpResponse<byte[]>> pending = http().sendAsync(request, info -> {
-            if (info.statusCode() / 100 != 2) { // the status is the error; the body is not wanted
+            if (info.statusCode() / 100 != 2) { // the status is the error (or the redirect); the body is not wanted
                 return HttpResponse.BodySubscribers.replacing(new byte[0]);
             }
             long declared = info.headers().firstValueAsLong("Content-Length").orElse(-1);
             return new CappedBody(limit, declared, url);
         });
-        HttpResponse<byte[]> response;
         try {
-            response = pending.get(config.fetchTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            return pending.get(left.toMillis() + 1, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             pending.cancel(true);
             throw timedOut(url, e);
@@ -273,18 +362,12 @@ public final class MediaLoader implements AutoCloseable {
                 }
             }
             Throwable cause = e.getCause() == null ? e : e.getCause();
-            throw new MediaException(
-                    MediaException.Reason.FETCH_FAILED, "cannot fetch " + abbreviate(url) + ": " + cause, cause);
-        }
-        if (response.statusCode() / 100 != 2) {
+            // The cause's class only: its message may quote what the server sent.
             throw new MediaException(
                     MediaException.Reason.FETCH_FAILED,
-                    "fetching " + abbreviate(url) + " returned HTTP " + response.statusCode());
+                    "cannot fetch " + abbreviate(url) + ": " + cause.getClass().getSimpleName(),
+                    cause);
         }
-        if (response.body().length == 0) {
-            throw new MediaException(MediaException.Reason.EMPTY, "empty body from " + abbreviate(url));
-        }
-        return response.body();
     }
 
     private HttpClient http() {
@@ -292,7 +375,7 @@ public final class MediaLoader implements AutoCloseable {
             if (http == null) {
                 http = HttpClient.newBuilder()
                         .connectTimeout(config.fetchTimeout())
-                        .followRedirects(HttpClient.Redirect.NORMAL)
+                        .followRedirects(HttpClient.Redirect.NEVER) // followed by fetchHttp, each hop checked
                         .build();
             }
             return http;

@@ -26,7 +26,8 @@ public record PixelBounds(Long minPixels, Long maxPixels) {
             return this;
         }
         return new PixelBounds(
-                kwargs.has("min_pixels") ? kwargs.get("min_pixels").asLong() : minPixels,
-                kwargs.has("max_pixels") ? kwargs.get("max_pixels").asLong() : maxPixels);
+                // Long.valueOf, not a bare long: a ternary mixing long and a null Long unboxes the null.
+                kwargs.has("min_pixels") ? Long.valueOf(kwargs.get("min_pixels").asLong()) : minPixels,
+                kwargs.has("max_pixels") ? Long.valueOf(kwargs.get("max_pixels").asLong()) : maxPixels);
     }
 }

@@ -2,6 +2,7 @@ package dev.jepd.media;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -177,7 +178,11 @@ class MediaLoaderTest {
         server.start();
         String base = "http://127.0.0.1:" + server.getAddress().getPort();
         // Generous for the fetches that must succeed (a loaded 2-core CI machine), short for the slow one.
-        MediaConfig config = MediaConfig.defaults().withMaxEncodedBytes(4000).withFetchTimeout(Duration.ofSeconds(30));
+        // The test server is on loopback, which a node refuses unless --allow-private-media-urls.
+        MediaConfig config = MediaConfig.defaults()
+                .withMaxEncodedBytes(4000)
+                .withFetchTimeout(Duration.ofSeconds(30))
+                .withAllowPrivateNetworks(true);
         MediaConfig impatient = config.withFetchTimeout(Duration.ofMillis(500));
         try (MediaLoader http = new MediaLoader(config);
                 MediaLoader quick = new MediaLoader(impatient)) {
@@ -210,6 +215,68 @@ class MediaLoaderTest {
                     MediaException.Reason.FORBIDDEN_DOMAIN,
                     assertThrows(MediaException.class, () -> restricted.fetch(base + "/img.png"))
                             .reason());
+        }
+    }
+
+    @Test
+    void urlsAimedInwardAreRefusedOnEveryHopAndErrorsNeverQuoteWhatWasFetched() throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        byte[] secret = "# HELP jepd:secret internal metrics".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        server.createContext("/metrics", ex -> respond(ex, 200, secret, secret.length));
+        server.createContext("/img.png", ex -> respond(ex, 200, PNG, PNG.length));
+        server.createContext("/hop", ex -> {
+            ex.getResponseHeaders().add("Location", "/img.png");
+            respond(ex, 302, new byte[0], -1);
+        });
+        server.createContext("/loop", ex -> {
+            ex.getResponseHeaders().add("Location", "/loop");
+            respond(ex, 302, new byte[0], -1);
+        });
+        server.start();
+        int port = server.getAddress().getPort();
+        try (MediaLoader strict = new MediaLoader(MediaConfig.defaults());
+                MediaLoader open = new MediaLoader(MediaConfig.defaults().withAllowPrivateNetworks(true));
+                MediaLoader listed = new MediaLoader(MediaConfig.defaults()
+                        .withAllowPrivateNetworks(true)
+                        .withAllowedMediaDomains(Set.of("127.0.0.1")))) {
+            for (String host : new String[] {
+                "127.0.0.1",
+                "localhost",
+                "[::1]",
+                "10.1.2.3",
+                "169.254.169.254",
+                "192.168.1.1",
+                "172.16.0.1",
+                "100.64.0.1",
+                "0.0.0.0",
+                "[fd00::1]",
+                "[::ffff:127.0.0.1]"
+            }) {
+                MediaException e = assertThrows(
+                        MediaException.class, () -> strict.fetch("http://" + host + ":" + port + "/img.png"), host);
+                assertEquals(MediaException.Reason.FORBIDDEN_DOMAIN, e.reason(), host + ": " + e.getMessage());
+            }
+            // Allowed explicitly: redirects are followed, each hop checked again.
+            assertArrayEquals(PNG, open.fetch("http://127.0.0.1:" + port + "/hop"));
+            assertArrayEquals(PNG, listed.fetch("http://127.0.0.1:" + port + "/hop"));
+            MediaException loop =
+                    assertThrows(MediaException.class, () -> open.fetch("http://127.0.0.1:" + port + "/loop"));
+            assertTrue(loop.getMessage().contains("redirected more than"), loop.getMessage());
+            // A redirect to a host outside --allowed-media-domains is refused at that hop.
+            server.createContext("/away", ex -> {
+                ex.getResponseHeaders().add("Location", "http://localhost:" + port + "/img.png");
+                respond(ex, 302, new byte[0], -1);
+            });
+            MediaException away =
+                    assertThrows(MediaException.class, () -> listed.fetch("http://127.0.0.1:" + port + "/away"));
+            assertEquals(MediaException.Reason.FORBIDDEN_DOMAIN, away.reason(), away.getMessage());
+            // What an internal endpoint answered never comes back in the error.
+            MediaException notImage =
+                    assertThrows(MediaException.class, () -> open.load("http://127.0.0.1:" + port + "/metrics"));
+            assertFalse(notImage.getMessage().contains("HELP"), notImage.getMessage());
+            assertFalse(notImage.getMessage().contains("23:20:48"), notImage.getMessage());
+        } finally {
+            server.stop(0);
         }
     }
 

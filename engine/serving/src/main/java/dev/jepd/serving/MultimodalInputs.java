@@ -112,6 +112,8 @@ public final class MultimodalInputs {
                     g.gridT(), g.gridH(), g.gridW(), runtime.model().mergeSize());
         } catch (MediaException e) {
             throw MediaErrors.toApi(e, path + ".image_url");
+        } catch (IllegalArgumentException e) { // bounds the processor cannot honour (min_pixels over max_pixels ...)
+            throw ApiException.badRequest("mm_processor_kwargs: " + e.getMessage(), "mm_processor_kwargs");
         }
     }
 

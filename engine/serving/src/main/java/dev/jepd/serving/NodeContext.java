@@ -12,6 +12,7 @@ import java.util.List;
  *
  * @param modelString the model as given to {@code serve}: part of the mm_hash, so E and PD must agree
  * @param maxBodyBytes the largest request body a route reads
+ * @param limits request deadlines and the bound on waiting requests
  */
 public record NodeContext(
         ModelRuntime runtime,
@@ -22,7 +23,8 @@ public record NodeContext(
         PixelBounds bounds,
         ServingMetrics metrics,
         List<String> servedNames,
-        long maxBodyBytes) {
+        long maxBodyBytes,
+        ServingLimits limits) {
     public NodeContext {
         servedNames = List.copyOf(servedNames);
     }

@@ -7,6 +7,7 @@ import dev.jepd.api.ApiException;
 import dev.jepd.api.ChatContentParts;
 import dev.jepd.api.ImageItem;
 import dev.jepd.api.Json;
+import dev.jepd.api.RequestSchema;
 import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.engine.sampling.InvalidSamplingParameterException;
 import dev.jepd.engine.sampling.SamplingParams;
@@ -33,7 +34,8 @@ public final class RequestParser {
             boolean hasProcessorKwargs,
             JsonNode mmProcessorKwargs,
             JsonNode kvTransferParams,
-            Map<String, EcTransferParams> ecTransferParams) {}
+            Map<String, EcTransferParams> ecTransferParams,
+            Double requestTimeout) {}
 
     /** A parsed {@code /v1/completions} body (one text prompt). */
     public record Completion(
@@ -44,9 +46,12 @@ public final class RequestParser {
             boolean includeUsage,
             boolean echo,
             SamplingParams sampling,
-            JsonNode kvTransferParams) {}
+            JsonNode kvTransferParams,
+            Double requestTimeout) {}
 
+    /** A {@code /v1/chat/completions} body, its field types first checked by {@link RequestSchema#chat}. */
     public static Chat chat(ObjectNode body) {
+        RequestSchema.chat(body);
         String model = model(body);
         JsonNode msgs = body.get("messages");
         if (msgs == null || !msgs.isArray() || msgs.isEmpty()) {
@@ -98,7 +103,8 @@ public final class RequestParser {
                 hasKwargs,
                 kwargs,
                 body.get("kv_transfer_params"),
-                ecTransferParams(body.get("ec_transfer_params")));
+                ecTransferParams(body.get("ec_transfer_params")),
+                requestTimeout(body));
     }
 
     /**
@@ -128,7 +134,9 @@ public final class RequestParser {
         return Map.copyOf(out);
     }
 
+    /** A {@code /v1/completions} body, its field types first checked by {@link RequestSchema#completion}. */
     public static Completion completion(ObjectNode body) {
+        RequestSchema.completion(body);
         String model = model(body);
         JsonNode p = body.get("prompt");
         String prompt = null;
@@ -159,7 +167,24 @@ public final class RequestParser {
                 stream && body.path("stream_options").path("include_usage").asBoolean(false),
                 body.path("echo").asBoolean(false),
                 sampling(body),
-                body.get("kv_transfer_params"));
+                body.get("kv_transfer_params"),
+                requestTimeout(body));
+    }
+
+    /**
+     * JEPD's per-request deadline, {@code request_timeout}: seconds from arrival after which the node aborts the
+     * request (504, or an error event on a stream). A positive number; absent or null: the node's
+     * {@code --request-timeout}, if any, which it can only shorten.
+     */
+    static Double requestTimeout(ObjectNode body) {
+        JsonNode t = body.get("request_timeout");
+        if (t == null || t.isNull()) {
+            return null;
+        }
+        if (!t.isNumber() || !(t.asDouble() > 0) || Double.isInfinite(t.asDouble())) {
+            throw ApiException.badRequest("'request_timeout' must be a positive number of seconds", "request_timeout");
+        }
+        return t.asDouble();
     }
 
     /** One content part through the grammar shared with the proxy ({@link ChatContentParts}). */

@@ -43,6 +43,10 @@ public final class ServingMetrics {
     private final Counter ecMisses;
     private final Counter ecSaves;
     private final Counter encodedImages;
+    private final Counter ecSaveFailures;
+    private final Counter abandoned;
+    private final Counter timedOut;
+    private final Counter overloaded;
     // Gauges read at scrape time: the client has no callback gauge, so each is refreshed before a scrape.
     private final List<Runnable> refreshers = new CopyOnWriteArrayList<>();
 
@@ -62,6 +66,12 @@ public final class ServingMetrics {
         ecMisses = counter("jepd:ec_misses", "Encoder-cache lookups that found nothing usable (encoded locally).");
         ecSaves = counter("jepd:ec_saves", "Embeddings written to the encoder cache.");
         encodedImages = counter("jepd:encoded_images", "Images run through the local vision tower.");
+        ecSaveFailures = counter(
+                "jepd:ec_save_failures", "Embeddings the encoder cache could not take (disk, permissions, capacity).");
+        abandoned = counter("jepd:requests_abandoned", "Requests aborted because their client closed the connection.");
+        timedOut = counter("jepd:requests_timed_out", "Requests aborted at their deadline (request_timeout).");
+        overloaded = counter(
+                "jepd:requests_overloaded", "Requests refused with 503 because --max-waiting-requests were queued.");
     }
 
     private Histogram histogram(String name, String help) {
@@ -164,6 +174,22 @@ public final class ServingMetrics {
 
     public void requestSuccess(String finishedReason) {
         requestSuccess.labels(model, finishedReason).inc();
+    }
+
+    public void ecSaveFailure() {
+        ecSaveFailures.labels(model).inc();
+    }
+
+    public void requestAbandoned() {
+        abandoned.labels(model).inc();
+    }
+
+    public void requestTimedOut() {
+        timedOut.labels(model).inc();
+    }
+
+    public void requestOverloaded() {
+        overloaded.labels(model).inc();
     }
 
     public void ecHit() {

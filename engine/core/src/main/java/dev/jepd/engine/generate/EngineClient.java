@@ -15,4 +15,9 @@ public interface EngineClient {
     void abort(String requestId);
 
     EngineInfo info();
+
+    /** Requests queued but not yet running (the overload bound compares against it). */
+    default int numWaiting() {
+        return 0;
+    }
 }

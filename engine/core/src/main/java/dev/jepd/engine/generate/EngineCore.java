@@ -207,10 +207,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     private Sequence sequence(GenerationRequest request, TokenSink sink) {
         int prompt = request.promptIds().length;
         int maxTokens = request.stop().maxTokens();
-        if (prompt + maxTokens > config.maxModelLen()) {
+        // In long: max_tokens near 2^31 must not wrap to a negative total and pass.
+        if ((long) prompt + maxTokens > config.maxModelLen()) {
             throw new RequestRejectedException(
                     "This model's maximum context length is " + config.maxModelLen()
-                            + " tokens. However, you requested " + (prompt + maxTokens) + " tokens (" + prompt
+                            + " tokens. However, you requested " + ((long) prompt + maxTokens) + " tokens (" + prompt
                             + " in the messages, " + maxTokens + " in the completion). Please reduce the length of the"
                             + " messages or completion.",
                     "max_tokens");

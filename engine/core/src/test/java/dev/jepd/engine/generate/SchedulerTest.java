@@ -215,6 +215,15 @@ class SchedulerTest {
             request("e", prompt("seventeen letters"), 5));
 
     @Test
+    void maxTokensNearIntMaxIsRejectedNotWrappedAround() {
+        EngineCore core = engine(new SchedulerConfig(1, 4096, 4096, 16, 64));
+        assertThrows(
+                RequestRejectedException.class,
+                () -> core.submit(request("huge", prompt("hi"), Integer.MAX_VALUE), new Collect()));
+        assertFalse(core.hasWork());
+    }
+
+    @Test
     void soloRunsGiveTheClosedFormTokens() {
         for (GenerationRequest r : MIXED) {
             Collect c = run(new SchedulerConfig(1, 4096, 4096, 16, 64), List.of(r))

@@ -177,11 +177,22 @@ public final class SharedStorageEcConnector implements EcConnector {
             throw new IllegalArgumentException("EC entry " + key + " of shape [" + numTokens + ", " + dim + "] needs "
                     + (long) numTokens * dim + " values, got " + (rows == null ? "null" : rows.length));
         }
+        long dataBytes = (long) numTokens * dim * dtype.byteSize();
+        if (dataBytes > capacityBytes) {
+            // Kept, it alone would push the store past capacity_bytes: refused, the consumer encodes it itself.
+            throw new EcStoreException(
+                    "EC entry " + key + " needs " + dataBytes + " bytes, more than the store's" + " capacity_bytes "
+                            + capacityBytes,
+                    null);
+        }
         long fileBytes;
         ReentrantLock stripe = stripe(key);
         stripe.lock();
         try {
             fileBytes = writeWithRetry(file, rows, numTokens, dim);
+        } catch (EcStoreException e) {
+            removeIfEmpty(file.getParent());
+            throw e;
         } finally {
             stripe.unlock();
         }
@@ -212,6 +223,17 @@ public final class SharedStorageEcConnector implements EcConnector {
             } catch (IOException e) {
                 throw new EcStoreException("cannot write EC entry " + file + ": " + e, e);
             }
+        }
+    }
+
+    /** A failed write leaves no key directory behind it made (AtomicFiles already removed its temporary file). */
+    private static void removeIfEmpty(Path dir) {
+        try {
+            if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+                Files.deleteIfExists(dir); // only when empty
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // not empty (another writer, an old entry) or not a directory: not ours to remove
         }
     }
 
