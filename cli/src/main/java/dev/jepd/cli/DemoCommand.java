@@ -44,7 +44,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(
             names = "--model-family",
             defaultValue = "qwen2.5-vl",
-            description = "The built-in tiny model to serve: qwen2.5-vl (default) or qwen2-vl.")
+            description = "The built-in tiny model to serve: qwen2.5-vl (default), qwen2-vl or qwen3-vl.")
     String family;
 
     @Option(names = "--once", description = "Exit (stopping the nodes) after the request.")
@@ -70,7 +70,7 @@ public final class DemoCommand implements Callable<Integer> {
                     default ->
                         throw new picocli.CommandLine.ParameterException(
                                 new picocli.CommandLine(this),
-                                "--model-family must be qwen2.5-vl or qwen2-vl, not " + family);
+                                "--model-family must be qwen2.5-vl, qwen2-vl or qwen3-vl, not " + family);
                 };
         out.println("model : " + model + " (tiny random-weight " + family + ": the answer is gibberish by design)");
         out.println("logs  : " + dir.resolve("logs"));

@@ -18,7 +18,6 @@ import dev.jepd.engine.text.ChatMessage;
 import dev.jepd.engine.text.FinishReason;
 import dev.jepd.engine.text.Prompt;
 import dev.jepd.engine.text.PromptBuilder;
-import dev.jepd.engine.text.QwenChatTemplate;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.StopReason;
 import dev.jepd.engine.text.Tokenizer;
@@ -64,7 +63,7 @@ public final class ModelRuntime implements AutoCloseable {
         this.model = model;
         this.tokenizer = tokenizer;
         this.processor = processor;
-        this.prompts = new PromptBuilder(tokenizer, model.specialTokens(), QwenChatTemplate.DEFAULT);
+        this.prompts = new PromptBuilder(tokenizer, model.specialTokens(), model.chatTemplate());
         this.engine = engine;
         int eos = snapshot.config().path("eos_token_id").asInt(-1);
         this.modelEos = eos >= 0 ? OptionalInt.of(eos) : OptionalInt.empty();

@@ -131,7 +131,7 @@ public final class MultimodalInputs {
                 .vision()
                 .map(v -> v.embeddingDim())
                 .orElseGet(
-                        () -> runtime.model().language().orElseThrow().shape().hidden());
+                        () -> runtime.model().language().orElseThrow().shape().embedWidth());
         EncodedImage[] out = new EncodedImage[items.size()];
         List<CompletableFuture<EncodedImage>> pending = new ArrayList<>();
         List<Integer> pendingIdx = new ArrayList<>();

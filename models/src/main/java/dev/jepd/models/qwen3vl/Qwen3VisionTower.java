@@ -1,18 +1,17 @@
 package dev.jepd.models.qwen3vl;
 
-import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
+import dev.jepd.models.qwenvl.VisionTowerBase;
 import dev.jepd.tensor.Ops;
-import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.BiConsumer;
 
 /**
  * The Qwen3-VL vision tower: Conv3d patch embedding (with bias) as one linear, plus the learned position table
@@ -22,40 +21,26 @@ import java.util.function.BiConsumer;
  * followed by the DeepStack mergers' rows in {@code deepstack_visual_indexes} order,
  * {@code [out_hidden × (1 + levels)]}. Patches stay in the processor's order throughout.
  */
-public final class Qwen3VisionTower implements VisionEncoder {
+public final class Qwen3VisionTower extends VisionTowerBase<Qwen3VlWeights.Vision> {
     private static final float EPS = 1e-6f;
     /** sqrt(2/pi), the tanh-GELU's constant. */
     private static final double GELU_TANH_BETA = Math.sqrt(2 / Math.PI);
 
     private final Qwen3VlConfig.Vision cfg;
-    // The weights' scope lives exactly as long as this tower.
-    private final Scope weightScope;
-    private final Qwen3VlWeights.Vision w;
     private final VisionRotary rotary;
     private final PositionInterpolation positions;
-    private BiConsumer<String, Tensor> tap;
 
     public Qwen3VisionTower(TensorBackend backend, Qwen3VlConfig config, TensorSource weights) {
+        super(
+                backend,
+                ops -> Qwen3VlWeights.Vision.of(
+                        Qwen3VlWeights.visionTable(config)
+                                .load(QwenVlCheckpoint.visionLoader(), weights, ops, "the Qwen3-VL vision tower"),
+                        config.vision(),
+                        ops));
         this.cfg = config.vision();
-        this.weightScope = backend.open();
-        try {
-            Ops ops = backend.ops(weightScope);
-            w = Qwen3VlWeights.Vision.of(
-                    Qwen3VlWeights.visionTable(config)
-                            .load(QwenVlCheckpoint.visionLoader(), weights, ops, "the Qwen3-VL vision tower"),
-                    cfg,
-                    ops);
-        } catch (RuntimeException e) {
-            weightScope.close();
-            throw e;
-        }
         rotary = new VisionRotary(cfg.headDim(), cfg.ropeTheta());
         positions = new PositionInterpolation(cfg.gridPerSide());
-    }
-
-    /** Observes intermediate activations (tests compare them with the reference). */
-    public void setTap(BiConsumer<String, Tensor> tap) {
-        this.tap = tap;
     }
 
     /** The main merger's width and each DeepStack level's, side by side. */
@@ -69,40 +54,25 @@ public final class Qwen3VisionTower implements VisionEncoder {
         if (images.isEmpty()) {
             return List.of();
         }
-        int merge = cfg.spatialMergeSize();
-        int unit = cfg.mergeUnit();
-        List<ImageGrid> grids = new ArrayList<>(images.size());
-        List<Integer> frames = new ArrayList<>();
-        frames.add(0);
-        int totalPatches = 0;
         for (PixelValues p : images) {
-            if (p.gridH() % merge != 0 || p.gridW() % merge != 0) {
-                throw new IllegalArgumentException(
-                        "image grid " + p.gridH() + "x" + p.gridW() + " is not a multiple of the merge size " + merge);
-            }
             if ((long) p.data().length != (long) p.numPatches() * cfg.patchDim()) {
                 throw new IllegalArgumentException("pixel values of " + p.numPatches() + " patches hold "
                         + p.data().length + " values, not " + cfg.patchDim() + " per patch (patch size "
                         + cfg.patchSize() + ")");
             }
-            grids.add(new ImageGrid(p.gridT(), p.gridH(), p.gridW(), merge));
-            for (int t = 0; t < p.gridT(); t++) {
-                frames.add(frames.getLast() + p.gridH() * p.gridW()); // attention never crosses a frame
-            }
-            totalPatches += p.numPatches();
         }
-        int[] segments = frames.stream().mapToInt(Integer::intValue).toArray();
-
-        float[] pixels = new float[Math.multiplyExact(totalPatches, cfg.patchDim())];
-        int off = 0;
-        for (PixelValues p : images) {
-            System.arraycopy(p.data(), 0, pixels, off, p.data().length);
-            off += p.data().length;
-        }
+        int unit = cfg.mergeUnit();
+        VisionBatch batch = VisionBatch.of(images, cfg.spatialMergeSize(), cfg.patchDim());
+        List<ImageGrid> grids = batch.grids();
+        int totalPatches = batch.patches();
+        int[] segments = batch.frameSegments(); // attention never crosses a frame
+        float[] pixels = batch.pixels();
         Tensor x = ops.linear(
-                ops.fromFloats(pixels, totalPatches, cfg.patchDim()), w.patchEmbedW(), w.patchEmbedB()); // [N, h]
+                ops.fromFloats(pixels, totalPatches, cfg.patchDim()),
+                weights.patchEmbedW(),
+                weights.patchEmbedB()); // [N, h]
         tap("patch_embed", x);
-        x = ops.add(x, positions.embed(ops, w.posEmbed(), grids)); // [N, h]
+        x = ops.add(x, positions.embed(ops, weights.posEmbed(), grids)); // [N, h]
         tap("pos_embed_added", x);
         float[][] cosSin = rotary.tables(grids, null, unit);
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
@@ -110,33 +80,23 @@ public final class Qwen3VisionTower implements VisionEncoder {
 
         int[] ds = cfg.deepstackVisualIndexes();
         Tensor[] levels = new Tensor[ds.length];
-        for (int b = 0; b < w.blocks().size(); b++) {
-            x = block(ops, w.blocks().get(b), x, cos, sin, segments);
+        for (int b = 0; b < weights.blocks().size(); b++) {
+            x = block(ops, weights.blocks().get(b), x, cos, sin, segments);
             tap("block_out." + b, x);
             for (int j = 0; j < ds.length; j++) {
                 if (ds[j] == b && levels[j] == null) {
-                    levels[j] = merge(ops, w.deepstack().get(j), x); // [N/4, out]
+                    levels[j] = merge(ops, weights.deepstack().get(j), x); // [N/4, out]
                     tap("deepstack." + j, levels[j]);
                 }
             }
         }
-        Tensor main = merge(ops, w.merger(), x); // [N/4, out]
+        Tensor main = merge(ops, weights.merger(), x); // [N/4, out]
         tap("merger", main);
         List<Tensor> columns = new ArrayList<>(1 + ds.length);
         columns.add(main);
         columns.addAll(List.of(levels));
         Tensor m = columns.size() == 1 ? main : ops.concat(columns, 1); // [N/4, out*(1+levels)]
-        if (images.size() == 1) {
-            return List.of(m);
-        }
-        List<Tensor> out = new ArrayList<>(images.size());
-        int row = 0;
-        for (PixelValues p : images) {
-            int tokens = p.numPatches() / unit;
-            out.add(ops.slice(m, 0, row, row + tokens)); // [tokens, out*(1+levels)]
-            row += tokens;
-        }
-        return out;
+        return batch.perImage(ops, m);
     }
 
     private Tensor block(Ops ops, Qwen3VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
@@ -174,16 +134,5 @@ public final class Qwen3VisionTower implements VisionEncoder {
     static Tensor geluTanh(Ops ops, Tensor x) {
         Tensor inner = ops.add(x, ops.scale(ops.mul(ops.mul(x, x), x), 0.044715f));
         return ops.mul(x, ops.sigmoid(ops.scale(inner, (float) (2 * GELU_TANH_BETA))));
-    }
-
-    private void tap(String name, Tensor t) {
-        if (tap != null) {
-            tap.accept(name, t);
-        }
-    }
-
-    @Override
-    public void close() {
-        weightScope.close();
     }
 }

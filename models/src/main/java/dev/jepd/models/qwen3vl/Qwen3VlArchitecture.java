@@ -1,11 +1,8 @@
 package dev.jepd.models.qwen3vl;
 
-import dev.jepd.engine.model.CausalLm;
 import dev.jepd.engine.model.HfSnapshot;
 import dev.jepd.engine.model.ModelLoadException;
-import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.engine.model.PromptPositions;
-import dev.jepd.engine.model.VisionEncoder;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.text.QwenChatTemplate;
 import dev.jepd.engine.text.SpecialTokens;
@@ -14,10 +11,10 @@ import dev.jepd.models.ModelParts;
 import dev.jepd.models.qwen2.Qwen2Decoder;
 import dev.jepd.models.qwenvl.MropePositions;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.models.qwenvl.QwenVlModel;
 import dev.jepd.tensor.TensorBackend;
 import java.io.IOException;
 import java.util.List;
-import java.util.Optional;
 
 /**
  * Qwen3VLForConditionalGeneration (dense): its vision tower with DeepStack, and the Qwen2 decoder in its Qwen3
@@ -26,20 +23,18 @@ import java.util.Optional;
  * ({@link MropePositions}): for still images transformers' Qwen3-VL {@code get_rope_index} gives the same
  * (t, row, col) offsets and advances by {@code max(h, w) / merge}; the two differ only for video.
  */
-public final class Qwen3VlArchitecture implements MultimodalModel {
+public final class Qwen3VlArchitecture extends QwenVlModel {
     public static final String NAME = "Qwen3VLForConditionalGeneration";
 
     private final Qwen3VlConfig config;
-    private final Qwen3VisionTower vision;
-    private final Qwen2Decoder language;
 
-    private Qwen3VlArchitecture(Qwen3VlConfig config, Qwen3VisionTower vision, Qwen2Decoder language) {
+    private Qwen3VlArchitecture(Qwen3VlConfig config, Parts<Qwen3VisionTower> parts) {
+        super(parts.vision(), parts.language());
         this.config = config;
-        this.vision = vision;
-        this.language = language;
     }
 
-    public static MultimodalModel load(HfSnapshot snapshot, TensorBackend backend, ModelParts parts) {
+    public static dev.jepd.engine.model.MultimodalModel load(
+            HfSnapshot snapshot, TensorBackend backend, ModelParts parts) {
         Qwen3VlConfig config;
         try {
             config = Qwen3VlConfig.fromJson(snapshot.config());
@@ -48,18 +43,14 @@ public final class Qwen3VlArchitecture implements MultimodalModel {
         }
         // The checkpoint's mapping lives only while the weights are copied into tensors.
         try (Checkpoint weights = Checkpoint.open(snapshot.dir())) {
-            Qwen3VisionTower tower = parts.vision() ? new Qwen3VisionTower(backend, config, weights) : null;
-            try {
-                Qwen2Decoder decoder = parts.language()
-                        ? new Qwen2Decoder(backend, config.textParams(), weights, QwenVlCheckpoint.languageLoader())
-                        : null;
-                return new Qwen3VlArchitecture(config, tower, decoder);
-            } catch (RuntimeException e) {
-                if (tower != null) {
-                    tower.close();
-                }
-                throw e;
-            }
+            return new Qwen3VlArchitecture(
+                    config,
+                    Parts.load(
+                            () -> parts.vision() ? new Qwen3VisionTower(backend, config, weights) : null,
+                            () -> parts.language()
+                                    ? new Qwen2Decoder(
+                                            backend, config.textParams(), weights, QwenVlCheckpoint.languageLoader())
+                                    : null));
         }
     }
 
@@ -70,16 +61,6 @@ public final class Qwen3VlArchitecture implements MultimodalModel {
     @Override
     public String architecture() {
         return NAME;
-    }
-
-    @Override
-    public Optional<VisionEncoder> vision() {
-        return Optional.ofNullable(vision);
-    }
-
-    @Override
-    public Optional<CausalLm> language() {
-        return Optional.ofNullable(language);
     }
 
     @Override
@@ -106,15 +87,5 @@ public final class Qwen3VlArchitecture implements MultimodalModel {
     @Override
     public int maxPositionEmbeddings() {
         return config.text().maxPositionEmbeddings();
-    }
-
-    @Override
-    public void close() {
-        if (vision != null) {
-            vision.close();
-        }
-        if (language != null) {
-            language.close();
-        }
     }
 }
