@@ -3,6 +3,7 @@ package dev.jepd.models.qwen25vl;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwen25vl.Qwen25VlWeights.Block;
+import dev.jepd.models.qwenvl.VisionAttention;
 import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.models.qwenvl.VisionTowerBase;
@@ -82,19 +83,12 @@ public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vis
     }
 
     private Tensor block(Ops ops, Block w, Tensor x, Tensor cos, Tensor sin, int[] segments) {
-        long n = x.dim(0);
         int heads = cfg.numHeads();
         int hd = cfg.headDim();
         Tensor h = ops.rmsNorm(x, w.norm1(), EPS);
-        Tensor qkv = ops.reshape(ops.linear(h, w.qkvW(), w.qkvB()), n, 3, heads, hd); // [N, 3, heads, hd]
-        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]
-        Tensor q = ops.rotary(ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, hd), cos, sin);
-        Tensor k = ops.rotary(ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, hd), cos, sin);
-        Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, hd);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        Tensor attn = ops.varlenAttention(q, k, v, segments, scale); // [heads, N, hd]
-        attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);
-        x = ops.add(x, ops.linear(attn, w.projW(), w.projB()));
+        x = ops.add(
+                x,
+                VisionAttention.apply(ops, h, w.qkvW(), w.qkvB(), w.projW(), w.projB(), cos, sin, segments, heads, hd));
         Tensor h2 = ops.rmsNorm(x, w.norm2(), EPS);
         Tensor mlp = ops.mul(ops.silu(ops.linear(h2, w.gateW(), w.gateB())), ops.linear(h2, w.upW(), w.upB()));
         return ops.add(x, ops.linear(mlp, w.downW(), w.downB()));

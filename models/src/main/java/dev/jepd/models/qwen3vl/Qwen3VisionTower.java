@@ -4,6 +4,7 @@ import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
+import dev.jepd.models.qwenvl.VisionAttention;
 import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.models.qwenvl.VisionTowerBase;
@@ -100,18 +101,12 @@ public final class Qwen3VisionTower extends VisionTowerBase<Qwen3VlWeights.Visio
     }
 
     private Tensor block(Ops ops, Qwen3VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
-        long n = x.dim(0);
         int heads = cfg.numHeads();
         int hd = cfg.headDim();
         Tensor h = ops.layerNorm(x, b.norm1W(), b.norm1B(), EPS);
-        Tensor qkv = ops.reshape(ops.linear(h, b.qkvW(), b.qkvB()), n, 3, heads, hd); // [N, 3, heads, hd]
-        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]
-        Tensor q = ops.rotary(ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, hd), cos, sin);
-        Tensor k = ops.rotary(ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, hd), cos, sin);
-        Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, hd);
-        Tensor attn = ops.varlenAttention(q, k, v, segments, (float) (1.0 / Math.sqrt(hd))); // [heads, N, hd]
-        attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * hd);
-        x = ops.add(x, ops.linear(attn, b.projW(), b.projB()));
+        x = ops.add(
+                x,
+                VisionAttention.apply(ops, h, b.qkvW(), b.qkvB(), b.projW(), b.projB(), cos, sin, segments, heads, hd));
         Tensor h2 = ops.layerNorm(x, b.norm2W(), b.norm2B(), EPS);
         Tensor mlp = ops.linear(geluTanh(ops, ops.linear(h2, b.fc1W(), b.fc1B())), b.fc2W(), b.fc2B());
         return ops.add(x, mlp);
