@@ -22,7 +22,6 @@ import io.undertow.util.Headers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -138,11 +137,14 @@ final class ProxyRoutes {
         ex.getResponseSender().send(ByteBuffer.wrap(r.body()));
     }
 
-    /** The client's id, or a fresh one that the client then sees echoed. */
+    /**
+     * The client's id when it is a valid one (the nodes' rule, {@link HttpServer#requestId}), else a fresh one that
+     * the client then sees echoed; an invalid id is never forwarded.
+     */
     private static RequestContext context(HttpServerExchange ex) {
-        String id = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
-        if (id == null || id.isBlank()) {
-            id = UUID.randomUUID().toString();
+        String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
+        String id = HttpServer.requestId(ex);
+        if (!id.equals(given)) {
             ex.getResponseHeaders().put(HttpServer.REQUEST_ID, id);
         }
         return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION));

@@ -205,8 +205,7 @@ class ProxyChatFlowTest {
         String request = """
                 {"model":"m","messages":[{"role":"user","content":[
                   {"type":"image_url","image_url":{"url":"%s"}},{"type":"text","text":"what?"}]}],
-                 "max_tokens":50,"max_completion_tokens":50,"stream":false,
-                 "stream_options":{"include_usage":true},"temperature":0}""".formatted(PNG);
+                 "max_tokens":50,"max_completion_tokens":50,"stream":false,"temperature":0}""".formatted(PNG);
 
         for (int i = 0; i < 2; i++) {
             HttpResponse<byte[]> r = proxy.post(CHAT, request, "x-request-id", "parent-" + i);

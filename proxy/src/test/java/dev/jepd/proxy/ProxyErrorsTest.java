@@ -58,6 +58,33 @@ class ProxyErrorsTest {
         assertTrue(d.received.isEmpty());
     }
 
+    /** The proxy checks a body with the nodes' own schema: a wrong type is its 400, naming the field. */
+    @Test
+    void aWrongFieldTypeIsA400NamingItBeforeAnyNodeIsAsked() throws Exception {
+        StubNode d = open.stub();
+        ProxyHarness proxy = proxy(List.of(), List.of(), List.of(d));
+
+        HttpResponse<byte[]> r = proxy.post(
+                CHAT,
+                "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}],"
+                        + " \"stream\": {\"no\": 1}}");
+        assertEquals(400, r.statusCode());
+        assertEquals("stream", error(r).get("param").asText());
+        HttpResponse<byte[]> c = proxy.post("/v1/completions", "{\"model\": \"m\", \"prompt\": \"x\", \"n\": 2}");
+        assertEquals(400, c.statusCode());
+        assertEquals("n", error(c).get("param").asText());
+        assertTrue(d.received.isEmpty());
+
+        // A lax value pydantic accepts is forwarded in its canonical form, as the nodes would read it.
+        HttpResponse<byte[]> lax = proxy.post(
+                CHAT,
+                "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}],"
+                        + " \"max_tokens\": \"7\"}");
+        assertEquals(200, lax.statusCode(), ProxyHarness.text(lax));
+        assertEquals(7, d.received(CHAT).getFirst().json().get("max_tokens").asInt());
+        assertTrue(d.received(CHAT).getFirst().json().get("max_tokens").isInt());
+    }
+
     @Test
     void aDeadEncoderLeavesTheImageToTheDecodeNodeQuickly() throws Exception {
         StubNode d = open.stub();

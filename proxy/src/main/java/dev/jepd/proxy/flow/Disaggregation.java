@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
+import dev.jepd.api.RequestSchema;
 import dev.jepd.proxy.items.ItemUuids;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.MediaItems;
@@ -55,8 +56,9 @@ public final class Disaggregation {
     /** {@code POST /v1/chat/completions}: E (if the request has media), P (if configured), D. */
     public ProxyReply chat(byte[] raw, RequestContext ctx) {
         ObjectNode body = Json.parseObject(raw);
+        boolean changed = validated(body, RequestSchema::chat);
         List<MediaItem> items = MediaItems.find(body);
-        boolean changed = ItemUuids.stamp(body.path("model").asText(""), items);
+        changed |= ItemUuids.stamp(body.path("model").asText(""), items);
         Optional<JsonNode> ec = encoders.run(body, items, ctx);
         if (ec.isPresent()) {
             body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
@@ -71,7 +73,20 @@ public final class Disaggregation {
 
     /** {@code POST /v1/completions}: text only, P (if configured), D. */
     public ProxyReply completions(byte[] raw, RequestContext ctx) {
-        return prefillThenDecode(raw, Json.parseObject(raw), false, COMPLETIONS, List.of(), ctx);
+        ObjectNode body = Json.parseObject(raw);
+        boolean changed = validated(body, RequestSchema::completion);
+        return prefillThenDecode(raw, body, changed, COMPLETIONS, List.of(), ctx);
+    }
+
+    /**
+     * Checks the body with the nodes' own schema (a 400 naming the field before any node is asked) and says
+     * whether its lax coercions rewrote anything, so the raw bytes are forwarded only when they are still the body.
+     * The copy shares every value node (Jackson copies containers only), so it costs little even for inline images.
+     */
+    private static boolean validated(ObjectNode body, java.util.function.Consumer<ObjectNode> schema) {
+        ObjectNode before = body.deepCopy();
+        schema.accept(body);
+        return !before.equals(body);
     }
 
     private ProxyReply prefillThenDecode(
