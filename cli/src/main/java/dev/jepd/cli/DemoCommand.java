@@ -11,6 +11,7 @@ import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import dev.jepd.models.tiny.TinyModels;
 import dev.jepd.models.tiny.TinyQwen2VlWriter;
+import dev.jepd.models.tiny.TinyQwen3VlWriter;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -67,6 +68,8 @@ public final class DemoCommand implements Callable<Integer> {
                         TinyModels.ensureGolden(home.resolve("target").resolve("tiny-qwen2.5-vl"));
                     case "qwen2-vl" ->
                         TinyQwen2VlWriter.ensure(home.resolve("target").resolve("tiny-qwen2-vl"));
+                    case "qwen3-vl" ->
+                        TinyQwen3VlWriter.ensure(home.resolve("target").resolve("tiny-qwen3-vl"));
                     default ->
                         throw new picocli.CommandLine.ParameterException(
                                 new picocli.CommandLine(this),
