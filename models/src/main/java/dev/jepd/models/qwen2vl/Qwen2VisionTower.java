@@ -3,7 +3,6 @@ package dev.jepd.models.qwen2vl;
 import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
-import dev.jepd.models.qwenvl.VisionAttention;
 import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.models.qwenvl.VisionTowerBase;
@@ -59,7 +58,9 @@ public final class Qwen2VisionTower extends VisionTowerBase<Qwen2VlWeights.Visio
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
         for (int b = 0; b < weights.blocks().size(); b++) {
-            x = block(ops, weights.blocks().get(b), x, cos, sin, segments);
+            x = weights.blocks()
+                    .get(b)
+                    .forward(ops, x, cos, sin, segments, cfg.numHeads(), cfg.headDim(), Ops::quickGelu);
             tap("block_out." + b, x);
         }
 
@@ -68,17 +69,5 @@ public final class Qwen2VisionTower extends VisionTowerBase<Qwen2VlWeights.Visio
         m = ops.linear(
                 ops.gelu(ops.linear(m, weights.fc1W(), weights.fc1B())), weights.fc2W(), weights.fc2B()); // [N/4, out]
         return batch.perImage(ops, m);
-    }
-
-    private Tensor block(Ops ops, Qwen2VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
-        int heads = cfg.numHeads();
-        int hd = cfg.headDim();
-        Tensor h = ops.layerNorm(x, b.norm1W(), b.norm1B(), EPS);
-        x = ops.add(
-                x,
-                VisionAttention.apply(ops, h, b.qkvW(), b.qkvB(), b.projW(), b.projB(), cos, sin, segments, heads, hd));
-        Tensor h2 = ops.layerNorm(x, b.norm2W(), b.norm2B(), EPS);
-        Tensor mlp = ops.linear(ops.quickGelu(ops.linear(h2, b.fc1W(), b.fc1B())), b.fc2W(), b.fc2B());
-        return ops.add(x, mlp);
     }
 }

@@ -1,6 +1,7 @@
 package dev.jepd.models.qwen2vl;
 
 import dev.jepd.engine.model.WeightTable;
+import dev.jepd.models.qwenvl.LayerNormVisionBlock;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
@@ -67,25 +68,10 @@ public final class Qwen2VlWeights {
                 .build();
     }
 
-    /** One vision block: LayerNorms with bias, full attention, a QuickGELU MLP. */
-    record Block(
-            Tensor norm1W /*[embed]*/,
-            Tensor norm1B /*[embed]*/,
-            Tensor norm2W /*[embed]*/,
-            Tensor norm2B /*[embed]*/,
-            Tensor qkvW /*[3*embed, embed]*/,
-            Tensor qkvB /*[3*embed]*/,
-            Tensor projW /*[embed, embed]*/,
-            Tensor projB /*[embed]*/,
-            Tensor fc1W /*[mlp, embed]*/,
-            Tensor fc1B /*[mlp]*/,
-            Tensor fc2W /*[embed, mlp]*/,
-            Tensor fc2B /*[embed]*/) {}
-
     /** The tower's weights, bound from a loaded {@link #visionTable}. */
     record Vision(
             Tensor patchEmbed /*[embed, C*tp*p*p]: the Conv3d kernel flattened*/,
-            List<Block> blocks,
+            List<LayerNormVisionBlock> blocks,
             Tensor mergerNormW /*[embed]*/,
             Tensor mergerNormB /*[embed]*/,
             Tensor fc1W /*[4*embed, 4*embed]*/,
@@ -94,9 +80,9 @@ public final class Qwen2VlWeights {
             Tensor fc2B /*[out]*/) {
         /** Binds the loaded tensors; the patch embedding is reshaped in the scope of {@code ops}. */
         static Vision of(WeightTable.Bound w, Qwen2VlConfig.Vision cfg, Ops ops) {
-            List<Block> blocks = new ArrayList<>(cfg.depth());
+            List<LayerNormVisionBlock> blocks = new ArrayList<>(cfg.depth());
             for (int b = 0; b < cfg.depth(); b++) {
-                blocks.add(new Block(
+                blocks.add(new LayerNormVisionBlock(
                         w.layer(b, NORM1_W),
                         w.layer(b, NORM1_B),
                         w.layer(b, NORM2_W),

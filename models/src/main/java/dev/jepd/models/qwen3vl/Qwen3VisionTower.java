@@ -4,7 +4,6 @@ import dev.jepd.engine.safetensors.TensorSource;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
-import dev.jepd.models.qwenvl.VisionAttention;
 import dev.jepd.models.qwenvl.VisionBatch;
 import dev.jepd.models.qwenvl.VisionRotary;
 import dev.jepd.models.qwenvl.VisionTowerBase;
@@ -82,7 +81,9 @@ public final class Qwen3VisionTower extends VisionTowerBase<Qwen3VlWeights.Visio
         int[] ds = cfg.deepstackVisualIndexes();
         Tensor[] levels = new Tensor[ds.length];
         for (int b = 0; b < weights.blocks().size(); b++) {
-            x = block(ops, weights.blocks().get(b), x, cos, sin, segments);
+            x = weights.blocks()
+                    .get(b)
+                    .forward(ops, x, cos, sin, segments, cfg.numHeads(), cfg.headDim(), Qwen3VisionTower::geluTanh);
             tap("block_out." + b, x);
             for (int j = 0; j < ds.length; j++) {
                 if (ds[j] == b && levels[j] == null) {
@@ -98,18 +99,6 @@ public final class Qwen3VisionTower extends VisionTowerBase<Qwen3VlWeights.Visio
         columns.addAll(List.of(levels));
         Tensor m = columns.size() == 1 ? main : ops.concat(columns, 1); // [N/4, out*(1+levels)]
         return batch.perImage(ops, m);
-    }
-
-    private Tensor block(Ops ops, Qwen3VlWeights.Block b, Tensor x, Tensor cos, Tensor sin, int[] segments) {
-        int heads = cfg.numHeads();
-        int hd = cfg.headDim();
-        Tensor h = ops.layerNorm(x, b.norm1W(), b.norm1B(), EPS);
-        x = ops.add(
-                x,
-                VisionAttention.apply(ops, h, b.qkvW(), b.qkvB(), b.projW(), b.projB(), cos, sin, segments, heads, hd));
-        Tensor h2 = ops.layerNorm(x, b.norm2W(), b.norm2B(), EPS);
-        Tensor mlp = ops.linear(geluTanh(ops, ops.linear(h2, b.fc1W(), b.fc1B())), b.fc2W(), b.fc2B());
-        return ops.add(x, mlp);
     }
 
     /** A merger over {@code x [N, h]}: {@code [N/4, out]}. */

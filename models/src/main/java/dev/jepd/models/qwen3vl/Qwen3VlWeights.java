@@ -1,6 +1,7 @@
 package dev.jepd.models.qwen3vl;
 
 import dev.jepd.engine.model.WeightTable;
+import dev.jepd.models.qwenvl.LayerNormVisionBlock;
 import dev.jepd.models.qwenvl.QwenVlCheckpoint;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
@@ -92,21 +93,6 @@ public final class Qwen3VlWeights {
                 .top(prefix + M_FC2_B, out);
     }
 
-    /** One vision block: LayerNorms with bias, full attention, a tanh-GELU MLP. */
-    record Block(
-            Tensor norm1W /*[hidden]*/,
-            Tensor norm1B /*[hidden]*/,
-            Tensor norm2W /*[hidden]*/,
-            Tensor norm2B /*[hidden]*/,
-            Tensor qkvW /*[3*hidden, hidden]*/,
-            Tensor qkvB /*[3*hidden]*/,
-            Tensor projW /*[hidden, hidden]*/,
-            Tensor projB /*[hidden]*/,
-            Tensor fc1W /*[intermediate, hidden]*/,
-            Tensor fc1B /*[intermediate]*/,
-            Tensor fc2W /*[hidden, intermediate]*/,
-            Tensor fc2B /*[hidden]*/) {}
-
     /**
      * A patch merger: LayerNorm, 4 neighbours side by side, Linear, GELU, Linear.
      *
@@ -138,14 +124,14 @@ public final class Qwen3VlWeights {
             Tensor patchEmbedW /*[hidden, C*tp*p*p]: the Conv3d kernel flattened*/,
             Tensor patchEmbedB /*[hidden]*/,
             Tensor posEmbed /*[num_position_embeddings, hidden]*/,
-            List<Block> blocks,
+            List<LayerNormVisionBlock> blocks,
             Merger merger,
             List<Merger> deepstack) {
         /** Binds the loaded tensors; the patch embedding is reshaped in the scope of {@code ops}. */
         static Vision of(WeightTable.Bound w, Qwen3VlConfig.Vision cfg, Ops ops) {
-            List<Block> blocks = new ArrayList<>(cfg.depth());
+            List<LayerNormVisionBlock> blocks = new ArrayList<>(cfg.depth());
             for (int b = 0; b < cfg.depth(); b++) {
-                blocks.add(new Block(
+                blocks.add(new LayerNormVisionBlock(
                         w.layer(b, NORM1_W),
                         w.layer(b, NORM1_B),
                         w.layer(b, NORM2_W),
