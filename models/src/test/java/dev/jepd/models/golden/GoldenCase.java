@@ -80,4 +80,29 @@ public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Pa
     public void close() {
         tensors.close();
     }
+
+    /** One sequence's chunk as the scheduler would run it: packed into a step batch, in a step scope of its own. */
+    public static float[] forward(
+            dev.jepd.engine.model.CausalLm lm,
+            dev.jepd.tensor.TensorBackend backend,
+            dev.jepd.engine.model.SequenceChunk chunk,
+            dev.jepd.engine.kv.PagedKvStore kv) {
+        var shape = lm.shape();
+        var batch =
+                dev.jepd.engine.model.StepBatch.pack(java.util.List.of(chunk), shape.ropeAxes(), shape.embedWidth());
+        try (dev.jepd.tensor.Scope step = backend.open()) {
+            return lm.forward(batch, kv, backend.ops(step)).toFloats();
+        }
+    }
+
+    /** The index of the largest value (the first of equals), as greedy sampling picks. */
+    public static int argmax(float[] a) {
+        int best = 0;
+        for (int i = 1; i < a.length; i++) {
+            if (a[i] > a[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
 }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
-import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelValues;
@@ -135,7 +134,7 @@ class ModelParityTest {
                         0,
                         List.of(new SequenceChunk.InjectedRows(start, ig.numTokens(), embeds, 0)),
                         true);
-                float[] logits = forward(prefill, kv);
+                float[] logits = GoldenCase.forward(decoder, backend, prefill, kv);
                 decoder.setTap(null);
                 assertTrue(GoldenCase.maxAbsDiff(g.floats("lm_inputs_embeds"), seen.get("inputs_embeds")) <= 1e-6);
                 float[] layers = g.floats("lm_layer_out");
@@ -147,12 +146,12 @@ class ModelParityTest {
                 }
                 float dl = GoldenCase.maxAbsDiff(g.floats("logits_last"), logits);
                 assertTrue(dl <= 1e-3, "logits max abs diff " + dl);
-                assertEquals(argmax(g.floats("logits_last")), argmax(logits));
+                assertEquals(GoldenCase.argmax(g.floats("logits_last")), GoldenCase.argmax(logits));
 
                 long[] expected = g.longs("generated_ids");
                 long[] refGenPos = g.longs("generated_position_ids");
                 List<Long> got = new ArrayList<>();
-                int next = argmax(logits);
+                int next = GoldenCase.argmax(logits);
                 int seqLen = ids.length;
                 for (int step = 0; step < expected.length; step++) {
                     got.add((long) next);
@@ -170,19 +169,11 @@ class ModelParityTest {
                             seqLen,
                             List.of(),
                             true);
-                    next = argmax(forward(d, kv));
+                    next = GoldenCase.argmax(GoldenCase.forward(decoder, backend, d, kv));
                     seqLen++;
                 }
                 assertEquals(java.util.Arrays.stream(expected).boxed().toList(), got);
             }
-        }
-    }
-
-    /** One sequence's chunk as the scheduler would run it: packed into a step batch, in a step scope. */
-    static float[] forward(SequenceChunk chunk, PagedKvStore kv) {
-        StepBatch batch = StepBatch.pack(List.of(chunk), 3, config.hiddenSize());
-        try (Scope step = backend.open()) {
-            return decoder.forward(batch, kv, backend.ops(step)).toFloats();
         }
     }
 
@@ -193,16 +184,6 @@ class ModelParityTest {
             System.arraycopy(windowOrder, i * unitWidth, out, (int) windowIndex[i] * unitWidth, unitWidth);
         }
         return out;
-    }
-
-    static int argmax(float[] a) {
-        int best = 0;
-        for (int i = 1; i < a.length; i++) {
-            if (a[i] > a[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     static int[] toInts(long[] a) {

@@ -8,7 +8,6 @@ import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.HfSnapshot;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
-import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.media.ImageDecoder;
 import dev.jepd.media.ImageGrid;
@@ -139,7 +138,9 @@ class Qwen2VlParityTest {
                         finalNorm[0] = t.toFloats();
                     }
                 });
-                float[] logits = forward(
+                float[] logits = GoldenCase.forward(
+                        decoder,
+                        backend,
                         new SequenceChunk(
                                 ids,
                                 pos.positions(),
@@ -166,7 +167,7 @@ class Qwen2VlParityTest {
 
                 long[] expected = g.longs("generated_ids");
                 List<Long> got = new ArrayList<>();
-                int next = argmax(logits);
+                int next = GoldenCase.argmax(logits);
                 int seqLen = ids.length;
                 for (int step = 0; step < expected.length; step++) {
                     got.add((long) next);
@@ -181,7 +182,7 @@ class Qwen2VlParityTest {
                             seqLen,
                             List.of(),
                             true);
-                    next = argmax(forward(d, kv));
+                    next = GoldenCase.argmax(GoldenCase.forward(decoder, backend, d, kv));
                     seqLen++;
                 }
                 assertEquals(Arrays.stream(expected).boxed().toList(), got);
@@ -212,22 +213,5 @@ class Qwen2VlParityTest {
                 RuntimeException.class, () -> ModelRegistry.load(HfSnapshot.open(tmp), backend, ModelParts.ALL));
         assertTrue(e.getMessage().contains("visual.patch_embed.proj.weight"), e.getMessage());
         assertTrue(e.getMessage().contains("Qwen2-VL vision tower"), e.getMessage());
-    }
-
-    static float[] forward(SequenceChunk chunk, PagedKvStore kv) {
-        StepBatch batch = StepBatch.pack(List.of(chunk), 3, config.text().hiddenSize());
-        try (Scope step = backend.open()) {
-            return decoder.forward(batch, kv, backend.ops(step)).toFloats();
-        }
-    }
-
-    static int argmax(float[] a) {
-        int best = 0;
-        for (int i = 1; i < a.length; i++) {
-            if (a[i] > a[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

@@ -9,7 +9,6 @@ import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.HfSnapshot;
 import dev.jepd.engine.model.PromptPositions;
 import dev.jepd.engine.model.SequenceChunk;
-import dev.jepd.engine.model.StepBatch;
 import dev.jepd.engine.safetensors.Checkpoint;
 import dev.jepd.engine.safetensors.SafetensorsWriter;
 import dev.jepd.media.ImageDecoder;
@@ -265,7 +264,9 @@ class Qwen3VlParityTest {
                 slots[i] = i;
             }
             try (PagedKvStore kv = new PagedKvStore(backend, 2, 2, 16, 8, 16)) {
-                forward(
+                GoldenCase.forward(
+                        decoder,
+                        backend,
                         new SequenceChunk(
                                 Arrays.copyOf(ids, cut),
                                 slice(pos.positions(), 0, cut),
@@ -275,7 +276,9 @@ class Qwen3VlParityTest {
                                 List.of(new SequenceChunk.InjectedRows(start, cut - start, rows, 0)),
                                 false),
                         kv);
-                float[] logits = forward(
+                float[] logits = GoldenCase.forward(
+                        decoder,
+                        backend,
                         new SequenceChunk(
                                 Arrays.copyOfRange(ids, cut, ids.length),
                                 slice(pos.positions(), cut, ids.length),
@@ -288,7 +291,7 @@ class Qwen3VlParityTest {
                         kv);
                 float d = GoldenCase.maxAbsDiff(g.floats("logits_last"), logits);
                 assertTrue(d <= 1e-3, "chunked prefill logits max abs diff " + d);
-                assertEquals(g.longs("generated_ids")[0], argmax(logits));
+                assertEquals(g.longs("generated_ids")[0], GoldenCase.argmax(logits));
             }
         }
     }
@@ -326,7 +329,9 @@ class Qwen3VlParityTest {
             for (int i = 0; i < slots.length; i++) {
                 slots[i] = i;
             }
-            float[] logits = forward(
+            float[] logits = GoldenCase.forward(
+                    decoder,
+                    backend,
                     new SequenceChunk(
                             ids,
                             pos.positions(),
@@ -338,7 +343,7 @@ class Qwen3VlParityTest {
                     kv);
             firstLogits[0] = logits;
             List<Long> got = new ArrayList<>();
-            int next = argmax(logits);
+            int next = GoldenCase.argmax(logits);
             int seqLen = ids.length;
             for (int step = 0; step < tokens; step++) {
                 got.add((long) next);
@@ -353,7 +358,7 @@ class Qwen3VlParityTest {
                         seqLen,
                         List.of(),
                         true);
-                next = argmax(forward(d, kv));
+                next = GoldenCase.argmax(GoldenCase.forward(decoder, backend, d, kv));
                 seqLen++;
             }
             return got;
@@ -458,22 +463,5 @@ class Qwen3VlParityTest {
         assertTrue(m.contains(Qwen3VlWeights.deepstack(1, Qwen3VlWeights.M_FC2_W)), m);
         assertTrue(m.contains("model.visual.patch_embed.proj.weight"), m);
         assertTrue(m.contains("missing (1)") && m.contains("wrong shape (1)"), m);
-    }
-
-    static float[] forward(SequenceChunk chunk, PagedKvStore kv) {
-        StepBatch batch = StepBatch.pack(List.of(chunk), 3, decoder.shape().embedWidth());
-        try (Scope step = backend.open()) {
-            return decoder.forward(batch, kv, backend.ops(step)).toFloats();
-        }
-    }
-
-    static int argmax(float[] a) {
-        int best = 0;
-        for (int i = 1; i < a.length; i++) {
-            if (a[i] > a[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }
