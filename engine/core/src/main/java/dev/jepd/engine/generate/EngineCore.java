@@ -72,6 +72,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     }
 
     private final CausalLm model;
+    private final CausalLm.LmShape shape; // asked once: the step loop reads it every step
     private final TensorBackend backend;
     private final KvLayout layout;
     private final KvLeaseRegistry leases = new KvLeaseRegistry();
@@ -105,6 +106,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         this.config = config;
         this.pool = new BlockPool(config.numBlocks(), config.blockSize());
         CausalLm.LmShape s = model.shape();
+        this.shape = s;
         this.kv =
                 new PagedKvStore(backend, s.layers(), s.kvHeads(), s.headDim(), config.numBlocks(), config.blockSize());
         this.layout = new KvLayout(s.layers(), s.kvHeads(), s.headDim(), config.blockSize());
@@ -369,8 +371,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             chunks.add(chunk(batch.get(b), chunkLen.get(b)));
             tokens += chunkLen.get(b);
         }
-        StepBatch step =
-                StepBatch.pack(chunks, model.shape().ropeAxes(), model.shape().embedWidth());
+        StepBatch step = StepBatch.pack(chunks, shape.ropeAxes(), shape.embedWidth());
         float[] logits; // [logitRows, vocab]
         try (Scope scope = backend.open()) {
             logits = model.forward(step, kv, backend.ops(scope)).toFloats();
@@ -391,7 +392,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             if (!chunks.get(b).wantLogits()) {
                 continue;
             }
-            int vocab = model.shape().vocab();
+            int vocab = shape.vocab();
             float[] row = Arrays.copyOfRange(logits, li * vocab, (li + 1) * vocab);
             li++;
             int token = sampler.sample(row, s.sampling);
