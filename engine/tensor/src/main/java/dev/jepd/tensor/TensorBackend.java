@@ -35,4 +35,20 @@ public interface TensorBackend extends AutoCloseable {
 
     @Override
     void close();
+
+    /**
+     * The floating dtype activations and the KV cache are made in (vLLM's {@code --dtype}): F32 unless the
+     * backend computes in another.
+     */
+    default DType computeType() {
+        return DType.F32;
+    }
+
+    /**
+     * {@code {free, total}} bytes of the backend's device memory now, where the backend can tell (an
+     * accelerator); empty for host memory, which the operator sizes with {@code --kv-cache-memory-bytes}.
+     */
+    default Optional<long[]> deviceMemory() {
+        return Optional.empty();
+    }
 }

@@ -65,19 +65,14 @@ public final class AotiShim {
     private final MethodHandle copy;
     private final MethodHandle zero;
     private final MethodHandle dispatcher;
-    private final MethodHandle cat;
-    private final MethodHandle reshape;
-    private final MethodHandle addTensor;
-    private final MethodHandle addScalar;
-    private final MethodHandle mulScalar;
-    private final MethodHandle addmv;
-    private final MethodHandle addmmOut;
-    private final MethodHandle flashCpu;
+    private final Kernels cpuKernels;
+    private final Kernels cudaKernels; // null when the library has no CUDA build
+    private final String noCuda; // why cudaKernels is null
 
     private final Map<String, MemorySegment> cStrings = new ConcurrentHashMap<>();
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
-    private AotiShim(LibTorchLocation location, SymbolLookup lib) {
+    private AotiShim(LibTorchLocation location, SymbolLookup lib, SymbolLookup cudaLib, String cudaLoadError) {
         this.location = location;
         Binder b = new Binder(lib);
         MethodHandle f32 = b.bind("aoti_torch_dtype_float32", FunctionDescriptor.of(I));
@@ -104,19 +99,21 @@ public final class AotiShim {
         copy = b.bind("aoti_torch_copy_", FunctionDescriptor.of(I, L, L, I));
         zero = b.bind("aoti_torch_zero_", FunctionDescriptor.of(I, L));
         dispatcher = b.bind("aoti_torch_call_dispatcher", FunctionDescriptor.of(I, L, L, L));
-        cat = b.bind("aoti_torch_cpu_cat", FunctionDescriptor.of(I, L, L, L, L));
-        reshape = b.bind("aoti_torch_cpu_reshape", FunctionDescriptor.of(I, L, L, L, L));
-        addTensor = b.bind("aoti_torch_cpu_add_Tensor", FunctionDescriptor.of(I, L, L, D, L));
-        addScalar = b.bind("aoti_torch_cpu_add_Scalar", FunctionDescriptor.of(I, L, D, D, L));
-        mulScalar = b.bind("aoti_torch_cpu_mul_Scalar", FunctionDescriptor.of(I, L, D, L));
-        addmv = b.bind("aoti_torch_cpu_addmv", FunctionDescriptor.of(I, L, L, L, D, D, L));
-        addmmOut = b.bind("aoti_torch_cpu_addmm_out", FunctionDescriptor.of(I, L, L, L, L, D, D));
-        flashCpu = b.bind(
-                "aoti_torch_cpu__scaled_dot_product_flash_attention_for_cpu",
-                FunctionDescriptor.of(I, L, L, L, D, I, L, L, L, L));
+        cpuKernels = new Kernels("cpu", b);
         if (!b.missing.isEmpty()) {
             throw new LibTorchUnavailableException(location + " is too old or not a full libtorch: it lacks "
                     + String.join(", ", b.missing) + " (JEPD needs libtorch >= 2.7 with the AOTInductor C shim)");
+        }
+        if (cudaLib == null) {
+            cudaKernels = null;
+            noCuda = cudaLoadError;
+        } else {
+            Binder cb = new Binder(cudaLib.or(lib));
+            Kernels k = new Kernels("cuda", cb);
+            cudaKernels = cb.missing.isEmpty() ? k : null;
+            noCuda = cb.missing.isEmpty()
+                    ? null
+                    : location + " has libtorch_cuda.so but it lacks " + String.join(", ", cb.missing);
         }
         try {
             dtypeF32 = (int) f32.invokeExact();
@@ -170,7 +167,12 @@ public final class AotiShim {
         return open(location);
     }
 
-    /** Loads exactly {@code location}, whatever else the process holds. */
+    /**
+     * Loads exactly {@code location}, whatever else the process holds; with it {@code libtorch_cuda.so} when
+     * the directory has one (a CUDA build: loading it registers the CUDA kernels, and its RUNPATH finds the
+     * CUDA libraries a pip wheel keeps under {@code nvidia/}). A CUDA library that fails to load leaves the
+     * CPU usable and the reason for {@link #whyNoCuda}.
+     */
     static AotiShim open(LibTorchLocation location) {
         setenvIfUnset("OMP_WAIT_POLICY", "PASSIVE");
         SymbolLookup lib;
@@ -181,7 +183,21 @@ public final class AotiShim {
             throw new LibTorchUnavailableException(
                     "cannot load " + location.torchCpu() + " (" + location.source() + "): " + e.getMessage(), e);
         }
-        return new AotiShim(location, lib);
+        SymbolLookup cuda = null;
+        String cudaError;
+        Path cudaLib = location.libDir().resolve("libtorch_cuda.so");
+        if (!Files.isRegularFile(cudaLib)) {
+            cudaError = location + " is a CPU-only build (no libtorch_cuda.so): use a CUDA build of torch for"
+                    + " --device cuda";
+        } else {
+            try {
+                cuda = SymbolLookup.libraryLookup(cudaLib, Arena.global());
+                cudaError = null;
+            } catch (IllegalArgumentException e) {
+                cudaError = "cannot load " + cudaLib + ": " + e.getMessage();
+            }
+        }
+        return new AotiShim(location, lib, cuda, cudaError);
     }
 
     private static boolean sameFile(Path a, Path b) {
@@ -334,135 +350,225 @@ public final class AotiShim {
         }
     }
 
-    // ---- typed ops of the generated shim (those whose schema has Scalar or list arguments, which the
-    // dispatcher's StableIValue stack of libtorch 2.7 cannot carry)
+    // ---- typed ops of the generated shim, one set per device type
 
-    public long cat(long[] handles, long axis) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long hs = s.longs(handles);
-            long out = s.slot();
-            check((int) cat.invokeExact(hs, (long) handles.length, axis, out), "aoti_torch_cpu_cat");
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
+    /** The kernels for tensors on {@code deviceType}: the CPU's, or CUDA's when this libtorch has them. */
+    public Kernels kernels(int deviceType) {
+        if (deviceType == deviceCpu) {
+            return cpuKernels;
         }
+        if (deviceType == deviceCuda) {
+            if (cudaKernels == null) {
+                throw new LibTorchUnavailableException(noCuda);
+            }
+            return cudaKernels;
+        }
+        throw new LibTorchUnavailableException(
+                "JEPD binds libtorch's CPU and CUDA kernels; device type " + deviceType + " (XPU) is not bound yet");
     }
 
-    public long reshape(long self, long[] shape) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long sh = s.longs(shape);
-            long out = s.slot();
-            check((int) reshape.invokeExact(self, sh, (long) shape.length, out), "aoti_torch_cpu_reshape");
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
-        }
+    /** Whether this libtorch has CUDA kernels (a CUDA build whose libraries load); says nothing of devices. */
+    public boolean hasCuda() {
+        return cudaKernels != null;
     }
 
-    /** {@code self + alpha * other}. */
-    public long addTensor(long self, long other, double alpha) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long out = s.slot();
-            check((int) addTensor.invokeExact(self, other, alpha, out), "aoti_torch_cpu_add_Tensor");
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
-        }
-    }
-
-    /** {@code self + alpha * other} for a scalar {@code other}. */
-    public long addScalar(long self, double other, double alpha) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long out = s.slot();
-            check((int) addScalar.invokeExact(self, other, alpha, out), "aoti_torch_cpu_add_Scalar");
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
-        }
-    }
-
-    public long mulScalar(long self, double other) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long out = s.slot();
-            check((int) mulScalar.invokeExact(self, other, out), "aoti_torch_cpu_mul_Scalar");
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
-        }
-    }
-
-    /** {@code beta * self + alpha * (mat @ vec)}. */
-    public long addmv(long self, long mat, long vec, double beta, double alpha) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long out = s.slot();
-            check((int) addmv.invokeExact(self, mat, vec, beta, alpha, out), "aoti_torch_cpu_addmv");
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
-        }
-    }
-
-    /** {@code out = beta * self + alpha * (mat1 @ mat2)}. */
-    public void addmmOut(long out, long self, long mat1, long mat2, double beta, double alpha) {
-        try {
-            check((int) addmmOut.invokeExact(out, self, mat1, mat2, beta, alpha), "aoti_torch_cpu_addmm_out");
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+    /** Why {@link #hasCuda} is false; null when it is true. */
+    public String whyNoCuda() {
+        return noCuda;
     }
 
     /**
-     * libtorch's CPU flash attention ({@code _scaled_dot_product_flash_attention_for_cpu}): q {@code [B, H, L,
-     * E]}, k and v {@code [B, H, S, E]} (any strides with a contiguous last axis), an optional additive mask
-     * broadcastable to {@code [B, H, L, S]} (0 for none). Memory is linear in L and S: it never makes the
-     * {@code [L, S]} score matrix. Returns the output {@code [B, H, L, E]}.
+     * The {@code aoti_torch_<device>_*} functions of the generated shim (ops whose schema has Scalar or list
+     * arguments, which the dispatcher's StableIValue stack of libtorch 2.7 cannot carry) and the device's
+     * fused attention. Each is the same ATen op on either device: a CPU function given a CUDA tensor would
+     * run the CPU kernel on device memory, so the ops pick the set of their tensors' device.
      */
-    public long flashAttentionCpu(long q, long k, long v, boolean causal, long mask, double scale) {
-        Scratch s = scratch.get();
-        long m = s.mark();
-        try {
-            long maskPtr = 0;
-            if (mask != 0) {
-                maskPtr = s.slot();
-                s.write(maskPtr, mask);
+    public final class Kernels {
+        private final String prefix;
+        private final boolean cuda;
+        private final MethodHandle cat;
+        private final MethodHandle reshape;
+        private final MethodHandle addTensor;
+        private final MethodHandle addScalar;
+        private final MethodHandle mulScalar;
+        private final MethodHandle addmv;
+        private final MethodHandle addmmOut;
+        private final MethodHandle attention;
+
+        private Kernels(String device, Binder b) {
+            this.prefix = "aoti_torch_" + device + "_";
+            this.cuda = device.equals("cuda");
+            cat = b.bind(prefix + "cat", FunctionDescriptor.of(I, L, L, L, L));
+            reshape = b.bind(prefix + "reshape", FunctionDescriptor.of(I, L, L, L, L));
+            addTensor = b.bind(prefix + "add_Tensor", FunctionDescriptor.of(I, L, L, D, L));
+            addScalar = b.bind(prefix + "add_Scalar", FunctionDescriptor.of(I, L, D, D, L));
+            mulScalar = b.bind(prefix + "mul_Scalar", FunctionDescriptor.of(I, L, D, L));
+            addmv = b.bind(prefix + "addmv", FunctionDescriptor.of(I, L, L, L, D, D, L));
+            addmmOut = b.bind(prefix + "addmm_out", FunctionDescriptor.of(I, L, L, L, L, D, D));
+            attention = cuda
+                    // (q, k, v, attn_bias*, compute_log_sumexp, dropout_p, is_causal, scale*, out, lse, seed, offset)
+                    ? b.bind(
+                            prefix + "_scaled_dot_product_efficient_attention",
+                            FunctionDescriptor.of(I, L, L, L, L, I, D, I, L, L, L, L, L))
+                    // (q, k, v, dropout_p, is_causal, attn_mask*, scale*, out, logsumexp)
+                    : b.bind(
+                            prefix + "_scaled_dot_product_flash_attention_for_cpu",
+                            FunctionDescriptor.of(I, L, L, L, D, I, L, L, L, L));
+        }
+
+        /** True for the CUDA set: its attention wants aligned mask rows (see {@link #attention}). */
+        public boolean isCuda() {
+            return cuda;
+        }
+
+        public long cat(long[] handles, long axis) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long hs = s.longs(handles);
+                long out = s.slot();
+                check((int) cat.invokeExact(hs, (long) handles.length, axis, out), prefix + "cat");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
             }
-            long scalePtr = s.slot();
-            s.writeDouble(scalePtr, scale);
-            long out = s.slot();
-            long lse = s.slot();
-            check(
-                    (int) flashCpu.invokeExact(q, k, v, 0.0, causal ? 1 : 0, maskPtr, scalePtr, out, lse),
-                    "aoti_torch_cpu__scaled_dot_product_flash_attention_for_cpu");
-            delete(s.read(lse));
-            return s.read(out);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        } finally {
-            s.release(m);
+        }
+
+        public long reshape(long self, long[] shape) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long sh = s.longs(shape);
+                long out = s.slot();
+                check((int) reshape.invokeExact(self, sh, (long) shape.length, out), prefix + "reshape");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
+            }
+        }
+
+        /** {@code self + alpha * other}. */
+        public long addTensor(long self, long other, double alpha) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long out = s.slot();
+                check((int) addTensor.invokeExact(self, other, alpha, out), prefix + "add_Tensor");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
+            }
+        }
+
+        /** {@code self + alpha * other} for a scalar {@code other}. */
+        public long addScalar(long self, double other, double alpha) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long out = s.slot();
+                check((int) addScalar.invokeExact(self, other, alpha, out), prefix + "add_Scalar");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
+            }
+        }
+
+        public long mulScalar(long self, double other) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long out = s.slot();
+                check((int) mulScalar.invokeExact(self, other, out), prefix + "mul_Scalar");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
+            }
+        }
+
+        /** {@code beta * self + alpha * (mat @ vec)}. */
+        public long addmv(long self, long mat, long vec, double beta, double alpha) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long out = s.slot();
+                check((int) addmv.invokeExact(self, mat, vec, beta, alpha, out), prefix + "addmv");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
+            }
+        }
+
+        /** {@code out = beta * self + alpha * (mat1 @ mat2)}. */
+        public void addmmOut(long out, long self, long mat1, long mat2, double beta, double alpha) {
+            try {
+                check((int) addmmOut.invokeExact(out, self, mat1, mat2, beta, alpha), prefix + "addmm_out");
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+        }
+
+        /**
+         * Fused attention: on the CPU libtorch's flash attention ({@code
+         * _scaled_dot_product_flash_attention_for_cpu}), on CUDA its memory-efficient kernel ({@code
+         * _scaled_dot_product_efficient_attention}: float32 and bf16, with an additive bias; CUDA's flash
+         * kernel takes neither). q {@code [B, H, L, E]}, k and v {@code [B, H, S, E]} (any strides with a
+         * contiguous last axis), an optional additive mask broadcastable to {@code [B, H, L, S]} (0 for none;
+         * on CUDA its rows must start at multiples of 16 elements), {@code causal} aligned to the top left
+         * (the two kernels agree only there, so callers use it for L == S). Memory is linear in L and S: the
+         * {@code [L, S]} score matrix is never made. Returns the output {@code [B, H, L, E]}, maybe strided.
+         */
+        public long attention(long q, long k, long v, boolean causal, long mask, double scale) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long maskPtr = 0;
+                if (mask != 0) {
+                    maskPtr = s.slot();
+                    s.write(maskPtr, mask);
+                }
+                long scalePtr = s.slot();
+                s.writeDouble(scalePtr, scale);
+                long out = s.slot();
+                long lse = s.slot();
+                if (cuda) {
+                    long seed = s.slot();
+                    long offset = s.slot();
+                    check(
+                            (int) attention.invokeExact(
+                                    q, k, v, maskPtr, 0, 0.0, causal ? 1 : 0, scalePtr, out, lse, seed, offset),
+                            prefix + "_scaled_dot_product_efficient_attention");
+                    deleteIfSet(s.read(seed));
+                    deleteIfSet(s.read(offset));
+                } else {
+                    check(
+                            (int) attention.invokeExact(q, k, v, 0.0, causal ? 1 : 0, maskPtr, scalePtr, out, lse),
+                            prefix + "_scaled_dot_product_flash_attention_for_cpu");
+                }
+                deleteIfSet(s.read(lse));
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
+            }
+        }
+
+        private void deleteIfSet(long handle) {
+            if (handle != 0) {
+                delete(handle);
+            }
         }
     }
 
@@ -591,8 +697,11 @@ public final class AotiShim {
             used = mark;
         }
 
+        /** One zeroed 8-byte slot (an out-parameter libtorch may leave unset reads as none). */
         long slot() {
-            return alloc(8);
+            long at = alloc(8);
+            write(at, 0);
+            return at;
         }
 
         long longs(long[] values) {

@@ -51,7 +51,31 @@ public final class TorchBackend implements TensorBackend {
 
     /** The process's libtorch on the CPU, computing in {@code dtype} (F32 or BF16; null for auto). */
     public static TorchBackend cpu(DType dtype) {
-        return new TorchBackend(AotiShim.shared(), Device.CPU, dtype);
+        return on(Device.CPU, dtype);
+    }
+
+    /**
+     * The process's libtorch on {@code device} (a CUDA device needs a CUDA build of torch: {@code JEPD_PYTHON}
+     * or {@code --torch-library-path} naming one), computing in {@code dtype} (F32 or BF16; null for auto).
+     * A device that cannot be used is a {@link LibTorchUnavailableException} saying why, here and not at the
+     * first request.
+     */
+    public static TorchBackend on(Device device, DType dtype) {
+        return new TorchBackend(AotiShim.shared(), device, dtype);
+    }
+
+    /**
+     * vLLM's {@code --device}: {@code cpu}, {@code cuda[:N]}, {@code xpu[:N]}, or {@code auto} (the first CUDA
+     * device when the loaded libtorch has CUDA kernels and the driver sees a GPU, else the CPU).
+     */
+    public static Device resolve(String spec) {
+        if (!spec.equals("auto")) {
+            return Device.parse(spec);
+        }
+        AotiShim shim = AotiShim.shared();
+        boolean gpu = shim.hasCuda()
+                && CudaDriver.find().map(d -> d.deviceCount() > 0).orElse(false);
+        return gpu ? Device.cuda(0) : Device.CPU;
     }
 
     /** Says which libtorch runs and where, for the ready line and /metrics. */
@@ -59,7 +83,26 @@ public final class TorchBackend implements TensorBackend {
     public String name() {
         LibTorchLocation l = rt.shim().location();
         String d = dtype == null ? "auto" : dtype.name().toLowerCase(java.util.Locale.ROOT);
-        return "torch (libtorch " + l.version() + ", " + rt.device() + ", dtype " + d + ", " + l.source() + ")";
+        String where = rt.device().toString();
+        if (rt.device().type() == Device.Type.CUDA) {
+            where += CudaDriver.find()
+                    .map(c -> " (" + c.describe(rt.device().index()) + ")")
+                    .orElse("");
+        }
+        return "torch (libtorch " + l.version() + ", " + where + ", dtype " + d + ", " + l.source() + ")";
+    }
+
+    @Override
+    public DType computeType() {
+        return dtype == null ? DType.F32 : dtype;
+    }
+
+    @Override
+    public Optional<long[]> deviceMemory() {
+        if (rt.device().type() != Device.Type.CUDA) {
+            return Optional.empty();
+        }
+        return CudaDriver.find().map(c -> c.memoryInfo(rt.device().index()));
     }
 
     @Override

@@ -26,6 +26,7 @@ import java.util.Optional;
 final class TorchOps implements Ops {
     private final TorchRuntime rt;
     private final AotiShim shim;
+    private final AotiShim.Kernels kern;
     private final TorchScope owner; // null only for the backend's scope-free copies (copyOut, registrable)
     private final DType made; // what fromFloats and zeros make
     private final DType loaded; // what floating weights are loaded as; null: as stored (F16 as F32)
@@ -38,6 +39,7 @@ final class TorchOps implements Ops {
     TorchOps(TorchRuntime rt, TorchScope owner, DType dtype) {
         this.rt = rt;
         this.shim = rt.shim();
+        this.kern = rt.kernels();
         this.owner = owner;
         this.made = dtype == null ? DType.F32 : dtype;
         this.loaded = dtype;
@@ -68,10 +70,11 @@ final class TorchOps implements Ops {
     @Override
     public Tensor fromFloats(float[] data, long... shape) {
         checkCount(data.length, shape);
-        long out = rt.empty(shape, DType.F32);
+        long host = rt.hostEmpty(shape, DType.F32);
         if (data.length > 0) {
-            MemorySegment.copy(data, 0, rt.host(out, 4L * data.length), ValueLayout.JAVA_FLOAT, 0, data.length);
+            MemorySegment.copy(data, 0, rt.host(host, 4L * data.length), ValueLayout.JAVA_FLOAT, 0, data.length);
         }
+        long out = rt.upload(host, shape, DType.F32);
         if (made != DType.F32) {
             long c = rt.empty(shape, made);
             shim.copy(c, out); // libtorch rounds to nearest even, as .to(torch.bfloat16)
@@ -84,11 +87,11 @@ final class TorchOps implements Ops {
     @Override
     public Tensor fromLongs(long[] data, long... shape) {
         checkCount(data.length, shape);
-        long out = rt.empty(shape, DType.I64);
+        long host = rt.hostEmpty(shape, DType.I64);
         if (data.length > 0) {
-            MemorySegment.copy(data, 0, rt.host(out, 8L * data.length), ValueLayout.JAVA_LONG, 0, data.length);
+            MemorySegment.copy(data, 0, rt.host(host, 8L * data.length), ValueLayout.JAVA_LONG, 0, data.length);
         }
-        return own(out);
+        return own(rt.upload(host, shape, DType.I64));
     }
 
     @Override
@@ -146,7 +149,7 @@ final class TorchOps implements Ops {
         if (dst.byteSize() < bytes) {
             throw new IllegalArgumentException("copyOut of " + t + " needs " + bytes + " bytes, got " + dst.byteSize());
         }
-        long c = rt.contiguous(h(t), t.shape(), t.dtype(), t.dtype());
+        long c = rt.hostContiguous(h(t), t.shape(), t.dtype(), t.dtype());
         try {
             if (bytes > 0) {
                 MemorySegment.copy(rt.host(c, bytes), 0, dst, 0, bytes);
@@ -156,10 +159,11 @@ final class TorchOps implements Ops {
         }
     }
 
-    /** A row-major tensor's own memory, valid while the tensor lives; empty for a strided view. */
+    /** A row-major host tensor's own memory, valid while the tensor lives; empty for a strided view or a device tensor. */
     Optional<MemorySegment> registrable(Tensor t) {
         TorchTensor tt = (TorchTensor) t;
-        if (!TorchRuntime.isContiguous(tt.shape(), tt.strides())) {
+        if (!rt.onHost() || !TorchRuntime.isContiguous(tt.shape(), tt.strides())) {
+            // device memory is not the host's: NIXL registration of VRAM is still to come
             return Optional.empty();
         }
         return Optional.of(rt.host(tt.handle(), tt.numel() * tt.dtype().byteSize()));
@@ -169,13 +173,13 @@ final class TorchOps implements Ops {
 
     @Override
     public Tensor add(Tensor a, Tensor b) {
-        return own(shim.addTensor(h(a), h(b), 1.0));
+        return own(kern.addTensor(h(a), h(b), 1.0));
     }
 
     /** {@code a + (-1)·b}: negating is exact, so this is {@code a - b} to the bit. */
     @Override
     public Tensor sub(Tensor a, Tensor b) {
-        return own(shim.addTensor(h(a), h(b), -1.0));
+        return own(kern.addTensor(h(a), h(b), -1.0));
     }
 
     @Override
@@ -190,12 +194,12 @@ final class TorchOps implements Ops {
 
     @Override
     public Tensor scale(Tensor a, float s) {
-        return own(shim.mulScalar(h(a), s));
+        return own(kern.mulScalar(h(a), s));
     }
 
     @Override
     public Tensor addScalar(Tensor a, float s) {
-        return own(shim.addScalar(h(a), s, 1.0));
+        return own(kern.addScalar(h(a), s, 1.0));
     }
 
     @Override
@@ -236,12 +240,12 @@ final class TorchOps implements Ops {
     @Override
     public Tensor gelu(Tensor a) {
         long x = h(a);
-        long t = shim.mulScalar(x, 0.7071067811865476);
+        long t = kern.mulScalar(x, 0.7071067811865476);
         long e = unary("aten::erf", t);
         shim.delete(t);
-        long u = shim.addScalar(e, 1.0, 1.0);
+        long u = kern.addScalar(e, 1.0, 1.0);
         shim.delete(e);
-        long half = shim.mulScalar(x, 0.5);
+        long half = kern.mulScalar(x, 0.5);
         long out = binary("aten::mul", "Tensor", half, u);
         shim.delete(half);
         shim.delete(u);
@@ -260,11 +264,10 @@ final class TorchOps implements Ops {
      * takes its axes as a list, which libtorch 2.7's dispatcher stack cannot carry.
      */
     private long meanLast(long x, long d, DType dtype) {
-        long ones = rt.empty(new long[] {d, 1}, dtype);
+        long ones = onesColumn(d, dtype);
         try {
-            fillOnes(ones, d, dtype);
             long sum = binary("aten::matmul", "", x, ones); // [..., 1]
-            long mean = shim.mulScalar(sum, 1.0 / d);
+            long mean = kern.mulScalar(sum, 1.0 / d);
             shim.delete(sum);
             return mean;
         } finally {
@@ -272,11 +275,15 @@ final class TorchOps implements Ops {
         }
     }
 
-    private void fillOnes(long t, long n, DType dtype) {
+    /** A {@code [n, 1]} column of ones on the runtime's device. */
+    private long onesColumn(long n, DType dtype) {
+        long[] shape = {n, 1};
+        long t = rt.hostEmpty(shape, dtype);
         MemorySegment seg = rt.host(t, n * dtype.byteSize());
         for (long i = 0; i < n; i++) {
             dtype.setFloat(seg, i, 1f);
         }
+        return rt.upload(t, shape, dtype);
     }
 
     @Override
@@ -325,22 +332,22 @@ final class TorchOps implements Ops {
         long y;
         try {
             if (rows == 1 && c != DType.BF16) {
-                x2 = shim.reshape(xc, new long[] {in});
+                x2 = kern.reshape(xc, new long[] {in});
                 y = bias == null
                         ? binary("aten::mv", "", h(w), x2) // [out]
-                        : shim.addmv(bc, h(w), x2, 1.0, 1.0);
+                        : kern.addmv(bc, h(w), x2, 1.0, 1.0);
             } else {
                 long[] wst = ((TorchTensor) w).strides();
                 wt = shim.view(h(w), new long[] {in, out}, new long[] {wst[1], wst[0]}, 0); // Wᵀ, no copy
-                x2 = shim.reshape(xc, new long[] {rows, in});
+                x2 = kern.reshape(xc, new long[] {rows, in});
                 if (bias == null) {
                     y = binary("aten::mm", "", x2, wt); // [rows, out]
                 } else {
                     y = rt.empty(new long[] {rows, out}, c);
-                    shim.addmmOut(y, bc, x2, wt, 1.0, 1.0);
+                    kern.addmmOut(y, bc, x2, wt, 1.0, 1.0);
                 }
             }
-            long r = shim.reshape(y, ys);
+            long r = kern.reshape(y, ys);
             shim.delete(y);
             return own(r);
         } finally {
@@ -361,7 +368,7 @@ final class TorchOps implements Ops {
 
     @Override
     public Tensor reshape(Tensor a, long... shape) {
-        return own(shim.reshape(h(a), shape));
+        return own(kern.reshape(h(a), shape));
     }
 
     /** A view: permuted sizes and strides over the same memory. */
@@ -395,7 +402,7 @@ final class TorchOps implements Ops {
         for (int i = 0; i < hs.length; i++) {
             hs[i] = h(parts.get(i));
         }
-        return own(shim.cat(hs, axis));
+        return own(kern.cat(hs, axis));
     }
 
     /** A view: {@code a[..., start:end, ...]} along {@code axis}. */
@@ -439,7 +446,7 @@ final class TorchOps implements Ops {
         long sq = binary("aten::mul", "Tensor", x32, x32);
         long ms = meanLast(sq, x.dim(-1), DType.F32); // [..., 1]
         shim.delete(sq);
-        long var = shim.addScalar(ms, eps, 1.0);
+        long var = kern.addScalar(ms, eps, 1.0);
         shim.delete(ms);
         long inv = unary("aten::rsqrt", var);
         shim.delete(var);
@@ -478,19 +485,18 @@ final class TorchOps implements Ops {
             if (mask != null) {
                 long mc = temp(temps, as(mask, c));
                 long[] ms = mask.shape();
-                long[] mst = shim.strides(mc);
                 if (ms.length != 2) {
                     throw new IllegalArgumentException("attention mask must be [T, S], got " + mask);
                 }
-                m4 = temp(temps, shim.view(mc, new long[] {1, 1, ms[0], ms[1]}, new long[] {0, 0, mst[0], mst[1]}, 0));
+                m4 = temp(temps, mask4d(mc, ms));
             }
-            long o4 = temp(temps, shim.flashAttentionCpu(q4, k4, v4, false, m4, scale)); // [B, H, T, d]
+            long o4 = temp(temps, fused(q4, k4, v4, false, m4, scale)); // [B, H, T, d]
             long[] outShape = q.shape();
             outShape[r - 1] = v.dim(-1);
             long[] full = Arrays.copyOf(lead, lead.length + 2);
             full[lead.length] = q.dim(-2);
             full[lead.length + 1] = v.dim(-1);
-            return own(shim.reshape(o4, full));
+            return own(kern.reshape(o4, full));
         } finally {
             temps.forEach(shim::delete);
         }
@@ -547,12 +553,12 @@ final class TorchOps implements Ops {
             if (queryStart > 0 && n > 1) {
                 mask = temp(temps, chunkMask(n, s, queryStart, c));
             }
-            long o4 = temp(temps, shim.flashAttentionCpu(q4, k4, v4, causal, mask, scale)); // [kvH, g, n, d]
+            long o4 = temp(temps, fused(q4, k4, v4, causal, mask, scale)); // [kvH, g, n, d]
             long[] ost = shim.strides(o4);
             long onk = temp(
                     temps,
                     shim.view(o4, new long[] {n, kvHeads, g, d}, new long[] {ost[2], ost[0], ost[1], ost[3]}, 0));
-            return own(shim.reshape(onk, new long[] {n, heads, d}));
+            return own(kern.reshape(onk, new long[] {n, heads, d}));
         } finally {
             temps.forEach(shim::delete);
         }
@@ -596,12 +602,12 @@ final class TorchOps implements Ops {
                         temp(temps, shim.view(kc, size, new long[] {len * ks[1], ks[0], ks[1], ks[2]}, start * ks[1]));
                 long v4 =
                         temp(temps, shim.view(vc, size, new long[] {len * vs[1], vs[0], vs[1], vs[2]}, start * vs[1]));
-                long o4 = temp(temps, shim.flashAttentionCpu(q4, k4, v4, false, 0, scale)); // [segs, H, len, d]
+                long o4 = temp(temps, fused(q4, k4, v4, false, 0, scale)); // [segs, H, len, d]
                 long[] os = shim.strides(o4);
                 long oh = temp(
                         temps,
                         shim.view(o4, new long[] {heads, segs, len, d}, new long[] {os[1], os[0], os[2], os[3]}, 0));
-                parts.add(shim.reshape(oh, new long[] {heads, (long) segs * len, d}));
+                parts.add(kern.reshape(oh, new long[] {heads, (long) segs * len, d}));
             }
             if (parts.isEmpty()) {
                 return own(rt.empty(new long[] {heads, 0, d}, c));
@@ -610,7 +616,7 @@ final class TorchOps implements Ops {
                 return own(parts.remove(0));
             }
             long[] hs = parts.stream().mapToLong(Long::longValue).toArray();
-            return own(shim.cat(hs, 1));
+            return own(kern.cat(hs, 1));
         } finally {
             temps.forEach(shim::delete);
             parts.forEach(shim::delete);
@@ -663,16 +669,123 @@ final class TorchOps implements Ops {
         return handle;
     }
 
-    /** Query {@code i} (sequence position {@code queryStart + i}) sees context positions {@code 0..queryStart+i}. */
+    /**
+     * Query {@code i} (sequence position {@code queryStart + i}) sees context positions {@code 0..queryStart+i}:
+     * a {@code [1, 1, n, s]} additive mask whose rows start at multiples of {@link #MASK_ROW_ALIGN} elements
+     * on a device (the CUDA kernel's requirement).
+     */
     private long chunkMask(long n, long s, int queryStart, DType dtype) {
-        long m = rt.empty(new long[] {1, 1, n, s}, dtype);
-        MemorySegment seg = rt.host(m, n * s * dtype.byteSize());
+        long row = rt.onHost() ? s : alignUp(s);
+        long[] shape = {n, row};
+        long host = rt.hostEmpty(shape, dtype);
+        MemorySegment seg = rt.host(host, n * row * dtype.byteSize());
         for (long i = 0; i < n; i++) {
-            for (long j = 0; j < s; j++) {
-                dtype.setFloat(seg, i * s + j, j <= queryStart + i ? 0f : Float.NEGATIVE_INFINITY);
+            for (long j = 0; j < row; j++) {
+                dtype.setFloat(seg, i * row + j, j <= queryStart + i ? 0f : Float.NEGATIVE_INFINITY);
             }
         }
-        return m;
+        long m = rt.upload(host, shape, dtype);
+        try {
+            return shim.view(m, new long[] {1, 1, n, s}, new long[] {0, 0, row, 1}, 0);
+        } finally {
+            shim.delete(m);
+        }
+    }
+
+    /** CUDA's memory-efficient attention reads bias rows at 16-byte-aligned offsets: rows padded to 16 elements. */
+    private static final long MASK_ROW_ALIGN = 16;
+
+    private static long alignUp(long s) {
+        return (s + MASK_ROW_ALIGN - 1) / MASK_ROW_ALIGN * MASK_ROW_ALIGN;
+    }
+
+    /**
+     * An additive {@code [T, S]} mask viewed as {@code [1, 1, T, S]} for the fused kernel: on a device copied
+     * into rows aligned to {@link #MASK_ROW_ALIGN} elements unless they already are.
+     */
+    private long mask4d(long mc, long[] ms) {
+        long[] mst = shim.strides(mc);
+        if (rt.onHost() || (mst[1] == 1 && mst[0] % MASK_ROW_ALIGN == 0)) {
+            return shim.view(mc, new long[] {1, 1, ms[0], ms[1]}, new long[] {0, 0, mst[0], mst[1]}, 0);
+        }
+        long row = alignUp(ms[1]);
+        long padded = rt.empty(new long[] {ms[0], row}, rt.dtypeOf(mc));
+        try {
+            long rows = shim.view(padded, ms, new long[] {row, 1}, 0);
+            try {
+                shim.copy(rows, mc);
+            } finally {
+                shim.delete(rows);
+            }
+            return shim.view(padded, new long[] {1, 1, ms[0], ms[1]}, new long[] {0, 0, row, 1}, 0);
+        } finally {
+            shim.delete(padded);
+        }
+    }
+
+    /**
+     * The device's fused attention ({@link AotiShim.Kernels#attention}), or on CUDA, for head sizes its
+     * memory-efficient kernel has no bf16 variant for (not a multiple of 8) and for anything it refuses, the
+     * same maths from matmul and softmax (scores materialised: only the tiny test checkpoints take it).
+     */
+    private long fused(long q4, long k4, long v4, boolean causal, long mask, double scale) {
+        if (kern.isCuda()) {
+            long[] qs = shim.sizes(q4);
+            if (qs[3] % 8 != 0) {
+                return mathAttention(q4, k4, v4, causal, mask, scale);
+            }
+        }
+        return kern.attention(q4, k4, v4, causal, mask, scale);
+    }
+
+    /** {@code softmax(q kᵀ · scale + mask) v} on 4-d handles, the softmax in float32 as Hugging Face's eager path. */
+    private long mathAttention(long q4, long k4, long v4, boolean causal, long mask, double scale) {
+        List<Long> temps = new ArrayList<>();
+        try {
+            long[] ks = shim.sizes(k4);
+            long[] kst = shim.strides(k4);
+            long kt = temp(
+                    temps,
+                    shim.view(
+                            k4,
+                            new long[] {ks[0], ks[1], ks[3], ks[2]},
+                            new long[] {kst[0], kst[1], kst[3], kst[2]},
+                            0));
+            long scores = temp(temps, binary("aten::matmul", "", q4, kt)); // [B, H, L, S]
+            long[] ss = shim.sizes(scores);
+            long x = temp(temps, as32(scores, ss));
+            x = temp(temps, kern.mulScalar(x, scale));
+            if (mask != 0) {
+                x = temp(temps, kern.addTensor(x, temp(temps, as32(mask, shim.sizes(mask))), 1.0));
+            }
+            if (causal) {
+                // top left aligned, as the fused kernels' flag
+                long cm = temp(temps, chunkMask(ss[2], ss[3], 0, DType.F32));
+                x = temp(temps, kern.addTensor(x, cm, 1.0));
+            }
+            long[] st = {shim.newHandle(x), ofInt(-1), ofBool(false)};
+            shim.dispatch("aten::_softmax", "", st);
+            long p = temp(temps, st[0]);
+            DType vt = rt.dtypeOf(v4);
+            if (vt != DType.F32) {
+                long pc = temp(temps, rt.empty(ss, vt));
+                shim.copy(pc, p);
+                p = pc;
+            }
+            return binary("aten::matmul", "", p, v4);
+        } finally {
+            temps.forEach(shim::delete);
+        }
+    }
+
+    /** A new handle to {@code x} in float32 (itself, or a converted copy). */
+    private long as32(long x, long[] shape) {
+        if (rt.dtypeOf(x) == DType.F32) {
+            return shim.newHandle(x);
+        }
+        long out = rt.empty(shape, DType.F32);
+        shim.copy(out, x);
+        return out;
     }
 
     /** Leading axes of q, k, v broadcast together (everything but the last two). */
@@ -730,7 +843,7 @@ final class TorchOps implements Ops {
                         b *= lead[i];
                     }
                     long[] folded = {b, lead[lead.length - 1], shape[r - 2], shape[r - 1]};
-                    long reshaped = shim.reshape(expanded, folded);
+                    long reshaped = kern.reshape(expanded, folded);
                     try {
                         return lastAxisDense(reshaped, folded);
                     } finally {

@@ -14,6 +14,8 @@ final class TorchRuntime {
     private final Device device;
     private final int devType;
     private final int devIndex;
+    private final boolean onHost;
+    private final AotiShim.Kernels kernels;
 
     TorchRuntime(AotiShim shim, Device device) {
         this.shim = shim;
@@ -24,11 +26,31 @@ final class TorchRuntime {
             case XPU -> shim.deviceXpu;
         };
         this.devIndex = device.index();
-        if (device.type() != Device.Type.CPU) {
-            // The typed shim functions bound today are the aoti_torch_cpu_* ones; their aoti_torch_cuda_* twins
-            // and a device-aware load/copyOut come with the GPU issue.
-            throw new UnsupportedOperationException("the libtorch backend runs on the CPU only so far, not " + device);
+        this.onHost = device.type() == Device.Type.CPU;
+        this.kernels = shim.kernels(devType);
+        if (!onHost) {
+            // One byte on the device now, so that a missing device is a start-up error, not the first request's.
+            long probe;
+            try {
+                probe = shim.emptyStrided(new long[] {1}, new long[] {1}, shim.dtypeF32, devType, devIndex);
+            } catch (TorchException e) {
+                throw new LibTorchUnavailableException(
+                        "cannot allocate on " + device + " with " + shim.location()
+                                + ": no such device, or its driver does not answer (libtorch's reason is on stderr)",
+                        e);
+            }
+            shim.delete(probe);
         }
+    }
+
+    /** The kernels of this runtime's device type. */
+    AotiShim.Kernels kernels() {
+        return kernels;
+    }
+
+    /** True when tensors live in host memory (the CPU device): their data can be read and written in place. */
+    boolean onHost() {
+        return onHost;
     }
 
     AotiShim shim() {
@@ -70,6 +92,41 @@ final class TorchRuntime {
         return shim.emptyStrided(shape, contiguousStrides(shape), code(dtype), devType, devIndex);
     }
 
+    /** A new uninitialised row-major tensor in host memory, whatever the runtime's device. */
+    long hostEmpty(long[] shape, DType dtype) {
+        return shim.emptyStrided(shape, contiguousStrides(shape), code(dtype), shim.deviceCpu, 0);
+    }
+
+    /**
+     * A new handle to a row-major host tensor holding {@code h} in {@code to}: {@code h} itself when it already
+     * is one, else a copy (from the device: one transfer, which waits for the device's queued work).
+     */
+    long hostContiguous(long h, long[] shape, DType from, DType to) {
+        if (onHost) {
+            return contiguous(h, shape, from, to);
+        }
+        long out = hostEmpty(shape, to);
+        shim.copy(out, h);
+        return out;
+    }
+
+    /**
+     * A host tensor {@code host} (row-major, filled by the caller) as a tensor on this runtime's device: the
+     * same handle on the CPU, else an upload; {@code host} is consumed either way.
+     */
+    long upload(long host, long[] shape, DType dtype) {
+        if (onHost) {
+            return host;
+        }
+        try {
+            long out = empty(shape, dtype);
+            shim.copy(out, host);
+            return out;
+        } finally {
+            shim.delete(host);
+        }
+    }
+
     /** A new handle: {@code h} itself when it is already row-major contiguous in {@code dtype}, else a copy. */
     long contiguous(long h, long[] shape, DType from, DType to) {
         if (from == to && isContiguous(shape, shim.strides(h))) {
@@ -82,7 +139,7 @@ final class TorchRuntime {
 
     float[] toFloats(TorchTensor t) {
         long[] shape = t.shape();
-        long h = contiguous(t.handle(), shape, t.dtype(), DType.F32);
+        long h = hostContiguous(t.handle(), shape, t.dtype(), DType.F32);
         try {
             int n = Math.toIntExact(numel(shape));
             float[] out = new float[n];
@@ -97,7 +154,7 @@ final class TorchRuntime {
 
     long[] toLongs(TorchTensor t) {
         long[] shape = t.shape();
-        long h = contiguous(t.handle(), shape, t.dtype(), DType.I64);
+        long h = hostContiguous(t.handle(), shape, t.dtype(), DType.I64);
         try {
             int n = Math.toIntExact(numel(shape));
             long[] out = new long[n];
@@ -110,7 +167,7 @@ final class TorchRuntime {
         }
     }
 
-    /** The first {@code bytes} of a host tensor's data. */
+    /** The first {@code bytes} of a host tensor's data (never a device tensor's: that address is not the host's). */
     MemorySegment host(long h, long bytes) {
         return MemorySegment.ofAddress(shim.dataPtr(h)).reinterpret(bytes);
     }
