@@ -86,6 +86,14 @@ public record BackendLimits(
             return new Sizes(2048, 2048, 11008, 1L << 30, 1L << 30);
         }
 
+        /**
+         * For a GPU: an 8192³ GEMM (1.1 TFLOP: milliseconds, far past launch costs), the same MLP shape over
+         * 2 GiB, read and copy over 4 GiB, several times an H200's 60 MB L2.
+         */
+        public static Sizes device() {
+            return new Sizes(8192, 2048, 11008, 2L << 30, 4L << 30);
+        }
+
         /** Small enough for a unit test. */
         public static Sizes small() {
             return new Sizes(128, 256, 512, 4L << 20, 4L << 20);
@@ -202,7 +210,10 @@ public record BackendLimits(
             copyInPlace = Rate.of(
                     "copy: index_copy_ in place, " + mb(bytes) + " (read + write)",
                     "GB/s",
-                    Timing.measure(warmup, iterations, () -> ops.scatterRows(dst, index, src)),
+                    Timing.measure(warmup, iterations, () -> {
+                        ops.scatterRows(dst, index, src);
+                        backend.synchronize();
+                    }),
                     2.0 * bytes,
                     1e9);
         }
@@ -247,6 +258,7 @@ public record BackendLimits(
     private static void step(TensorBackend backend, java.util.function.Function<Ops, Tensor> op) {
         try (Scope s = backend.open()) {
             op.apply(backend.ops(s));
+            backend.synchronize(); // an accelerator's kernels are queued: the clock stops when they are done
         }
     }
 

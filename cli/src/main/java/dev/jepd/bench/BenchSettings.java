@@ -16,6 +16,7 @@ import java.util.List;
  * @param fullVisionBlocks the depth to extrapolate the vision tower to (Qwen2.5-VL-3B: 32)
  * @param backend the tensor backend: {@code djl} (compute always float32) or {@code torch} (libtorch's C ABI)
  * @param dtype the compute dtype, {@code float32} or {@code bfloat16} (the latter on {@code torch} only)
+ * @param device where the model runs: {@code cpu}, or {@code cuda:N} (on {@code torch} only)
  */
 public record BenchSettings(
         @JsonProperty("image_size") int imageSize,
@@ -27,7 +28,8 @@ public record BenchSettings(
         @JsonProperty("full_text_layers") int fullTextLayers,
         @JsonProperty("full_vision_blocks") int fullVisionBlocks,
         @JsonProperty("backend") String backend,
-        @JsonProperty("dtype") String dtype) {
+        @JsonProperty("dtype") String dtype,
+        @JsonProperty("device") String device) {
 
     public static final int QWEN25_VL_3B_TEXT_LAYERS = 36;
     public static final int QWEN25_VL_3B_VISION_BLOCKS = 32;
@@ -49,6 +51,11 @@ public record BenchSettings(
         if (backend.equals("djl") && !dtype.equals("float32")) {
             throw new IllegalArgumentException("the djl backend computes in float32 only (bf16 aborts its JNI)");
         }
+        dev.jepd.tensor.Device d = dev.jepd.tensor.Device.parse(device); // refuses a malformed one
+        if (backend.equals("djl") && d.type() != dev.jepd.tensor.Device.Type.CPU) {
+            throw new IllegalArgumentException("the djl backend runs on the CPU only; use --backend torch for " + d);
+        }
+        device = d.toString();
         decodeBatches = List.copyOf(decodeBatches);
         for (int b : decodeBatches) {
             positive("decode batch", b);
@@ -75,7 +82,39 @@ public record BenchSettings(
                 fullTextLayers,
                 fullVisionBlocks,
                 "djl",
-                "float32");
+                "float32",
+                "cpu");
+    }
+
+    /** On the CPU, as before a device could be chosen. */
+    public BenchSettings(
+            int imageSize,
+            int promptTokens,
+            int decodeTokens,
+            List<Integer> decodeBatches,
+            int warmup,
+            int iterations,
+            int fullTextLayers,
+            int fullVisionBlocks,
+            String backend,
+            String dtype) {
+        this(
+                imageSize,
+                promptTokens,
+                decodeTokens,
+                decodeBatches,
+                warmup,
+                iterations,
+                fullTextLayers,
+                fullVisionBlocks,
+                backend,
+                dtype,
+                "cpu");
+    }
+
+    /** True when the model runs on an accelerator (the limits then use {@link BackendLimits.Sizes#device}). */
+    boolean onDevice() {
+        return !device.equals("cpu");
     }
 
     /** Bytes one weight takes in the compute dtype. */

@@ -14,13 +14,23 @@ import java.util.function.BiConsumer;
  */
 final class LayerClock implements BiConsumer<String, Tensor> {
     private final String prefix;
+    private final Runnable sync;
     private final List<Long> marks = new ArrayList<>();
     private long start;
     private long firstLayerStart;
 
     /** @param prefix the tap name of each layer's output, followed by its index ({@code "layer_out."}) */
     LayerClock(String prefix) {
+        this(prefix, () -> {});
+    }
+
+    /**
+     * @param sync waits for the backend's queued work (an accelerator's), run before each reading of the
+     *     clock so that a layer's time is its kernels', not their launches'
+     */
+    LayerClock(String prefix, Runnable sync) {
         this.prefix = prefix;
+        this.sync = sync;
     }
 
     /** Call right before the pass. */
@@ -32,6 +42,7 @@ final class LayerClock implements BiConsumer<String, Tensor> {
 
     @Override
     public void accept(String name, Tensor t) {
+        sync.run();
         long now = System.nanoTime();
         if (name.startsWith(prefix)) {
             if (marks.isEmpty() && firstLayerStart < 0) {

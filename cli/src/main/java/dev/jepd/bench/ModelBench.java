@@ -118,7 +118,7 @@ public final class ModelBench {
     static TensorBackend backend(BenchSettings s) {
         return switch (s.backend()) {
             case "djl" -> new DjlBackend();
-            case "torch" -> TorchBackend.cpu(computeType(s));
+            case "torch" -> TorchBackend.on(dev.jepd.tensor.Device.parse(s.device()), computeType(s));
             default -> throw new IllegalArgumentException("unknown backend " + s.backend());
         };
     }
@@ -155,7 +155,7 @@ public final class ModelBench {
         int tokens = pixels.numMergedTokens(cfg.vision().spatialMergeSize());
         LOG.info("vision: tower on {} ({} tokens)", pixels, tokens);
 
-        LayerClock clock = new LayerClock("block_out.");
+        LayerClock clock = new LayerClock("block_out.", rt.backend()::synchronize);
         TensorBackend backend = rt.backend();
         Clocked run = clocked(encoder, clock, s, () -> {
             try (Scope scope = backend.open()) {
@@ -227,7 +227,7 @@ public final class ModelBench {
         CausalLm lm = rt.model().language().orElseThrow();
         int n = s.promptTokens();
         LOG.info("prefill: {} tokens, batch 1", n);
-        LayerClock clock = new LayerClock("layer_out.");
+        LayerClock clock = new LayerClock("layer_out.", rt.backend()::synchronize);
         int[] seq = {0};
         Clocked run = clocked(lm, clock, s, () -> {
             Sink sink = new Sink();
@@ -272,7 +272,7 @@ public final class ModelBench {
             sinks.add(sink);
             engine.submit(request(rt, "decode-" + batch + "-" + b, n, maxTokens, b), sink);
         }
-        LayerClock clock = new LayerClock("layer_out.");
+        LayerClock clock = new LayerClock("layer_out.", rt.backend()::synchronize);
         CausalLm lm = rt.model().language().orElseThrow();
         List<Double> steps = new ArrayList<>();
         List<double[]> layers = new ArrayList<>();

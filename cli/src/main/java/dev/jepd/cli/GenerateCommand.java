@@ -30,6 +30,9 @@ import picocli.CommandLine.Option;
         description = "Generate a reply to one user turn (images first, then the prompt) with a local model."
                 + " Prints only the generated text on stdout; logs go to stderr.")
 public final class GenerateCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin
+    BackendOptions backendOptions = new BackendOptions();
+
     @Option(names = "--model", required = true, description = "Hugging Face snapshot directory.")
     Path model;
 
@@ -95,7 +98,7 @@ public final class GenerateCommand implements Callable<Integer> {
         RuntimeOptions options = RuntimeOptions.defaults(decoded.isEmpty() ? ModelParts.LANGUAGE : ModelParts.ALL)
                 .withSeed(seed == null ? 0 : seed);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (ModelRuntime rt = ModelRuntime.open(model, options)) {
+        try (ModelRuntime rt = ModelRuntime.open(model, options, backendOptions::create)) {
             List<EncodedImage> encoded =
                     decoded.isEmpty() ? List.of() : rt.encode(decoded, new PixelBounds(minPixels, maxPixels));
             var request = rt.prepare(

@@ -75,6 +75,13 @@ final class LocalCluster implements AutoCloseable {
     }
 
     static LocalCluster start(Path workDir, Path model, List<String> pdArgs, Topology topology) throws Exception {
+        return start(workDir, model, pdArgs, topology, List.of());
+    }
+
+    /** As above, {@code encoderArgs} added to every encoder's command line (a device, a dtype). */
+    static LocalCluster start(
+            Path workDir, Path model, List<String> pdArgs, Topology topology, List<String> encoderArgs)
+            throws Exception {
         Path home = Path.of(System.getProperty("jepd.home", ".")).toAbsolutePath();
         String launcher =
                 System.getProperty("jepd.launcher", home.resolve("bin/jepd").toString());
@@ -86,9 +93,7 @@ final class LocalCluster implements AutoCloseable {
                     + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"" + c.ec + "\"}}";
             for (int i = 0; i < topology.encoders(); i++) {
                 int port = freePort();
-                c.launch(
-                        launcher,
-                        topology.encoders() == 1 ? "encoder.log" : "encoder-" + i + ".log",
+                List<String> args = new ArrayList<>(List.of(
                         "serve",
                         model.toString(),
                         "--host",
@@ -98,7 +103,12 @@ final class LocalCluster implements AutoCloseable {
                         "--served-model-name",
                         "tiny",
                         "--ec-transfer-config",
-                        cfg.formatted("ec_producer"));
+                        cfg.formatted("ec_producer")));
+                args.addAll(encoderArgs);
+                c.launch(
+                        launcher,
+                        topology.encoders() == 1 ? "encoder.log" : "encoder-" + i + ".log",
+                        args.toArray(String[]::new));
                 c.encoders.add("http://127.0.0.1:" + port);
             }
             for (int i = 0; i < topology.prefills(); i++) {

@@ -70,6 +70,13 @@ public final class ModelBenchCommand implements Callable<Integer> {
     String backend;
 
     @Option(
+            names = "--device",
+            defaultValue = "cpu",
+            description = "Where the model runs: cpu or cuda[:N] (vLLM's --device; cuda needs --backend torch and a"
+                    + " CUDA build of torch, e.g. JEPD_PYTHON naming a Python that has one; default ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(
             names = "--torch-library-path",
             description = "Directory holding libtorch_cpu.so for --backend torch (a libtorch's lib/ or a wheel's"
                     + " torch/lib).")
@@ -126,7 +133,8 @@ public final class ModelBenchCommand implements Callable<Integer> {
                     BenchSettings.QWEN25_VL_3B_TEXT_LAYERS,
                     BenchSettings.QWEN25_VL_3B_VISION_BLOCKS,
                     backend,
-                    backend.equals("torch") && diskDtype() == DType.BF16 ? "bfloat16" : "float32");
+                    backend.equals("torch") && diskDtype() == DType.BF16 ? "bfloat16" : "float32",
+                    device);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -134,7 +142,10 @@ public final class ModelBenchCommand implements Callable<Integer> {
             System.setProperty(LibTorchLocator.PATH_PROPERTY, torchLibraryPath.toString());
         }
         Path dir = model != null ? model : defaultModel();
-        ModelBenchResult result = ModelBench.run(dir, settings, BackendLimits.Sizes.standard());
+        ModelBenchResult result = ModelBench.run(
+                dir,
+                settings,
+                settings.device().equals("cpu") ? BackendLimits.Sizes.standard() : BackendLimits.Sizes.device());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         out.print(BenchTable.render(result));
         if (json != null) {

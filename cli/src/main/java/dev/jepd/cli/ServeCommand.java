@@ -146,9 +146,12 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Option(
             names = "--kv-cache-memory-bytes",
-            defaultValue = "536870912",
-            description = "Memory for the KV cache (default 512 MiB); the block count follows.")
-    long kvCacheBytes;
+            description = "Memory for the KV cache; the block count follows. Default: 512 MiB on the CPU; on a GPU"
+                    + " what --gpu-memory-utilization leaves after the weights and one step's activations.")
+    Long kvCacheBytes;
+
+    @picocli.CommandLine.Mixin
+    BackendOptions backendOptions = new BackendOptions();
 
     @Option(
             names = "--block-size",
@@ -210,14 +213,17 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Connections served at once; more wait in the listen backlog (default ${DEFAULT-VALUE}).")
     int maxConnections;
 
-    // vLLM's GPU-only flags: accepted so launch scripts run unchanged; meaningless on the CPU backend.
-    @Option(names = "--enforce-eager", description = "Accepted (CUDA graphs do not apply; JEPD is always eager).")
-    boolean enforceEager;
-
     @Option(
             names = "--gpu-memory-utilization",
-            description = "Accepted and ignored on CPU (see --kv-cache-memory-bytes).")
-    Double gpuMemoryUtilization;
+            defaultValue = "0.9",
+            description = "Share of the GPU's memory this node may use, weights, activations and KV cache together"
+                    + " (vLLM's flag; sizes the KV cache unless --kv-cache-memory-bytes is given; ignored on the CPU;"
+                    + " default ${DEFAULT-VALUE}).")
+    double gpuMemoryUtilization;
+
+    // vLLM's flags that change nothing here: accepted so launch scripts run unchanged.
+    @Option(names = "--enforce-eager", description = "Accepted (CUDA graphs are not used yet; JEPD is always eager).")
+    boolean enforceEager;
 
     @Option(names = "--no-enable-prefix-caching", description = "Accepted (JEPD has no prefix caching yet).")
     boolean noEnablePrefixCaching;
@@ -247,10 +253,11 @@ public final class ServeCommand implements Callable<Integer> {
         RuntimeOptions options = RuntimeOptions.defaults(role.parts())
                 .withMaxModelLen(maxModelLen)
                 .withBatching(maxNumSeqs, maxNumBatchedTokens)
-                .withKvCacheBytes(kvCacheBytes)
+                .withKvCacheBytes(kvCacheBytes == null ? 0 : kvCacheBytes)
+                .withGpuMemoryUtilization(gpuMemoryUtilization)
                 .withSeed(seed);
         List<AutoCloseable> closeables = new ArrayList<>();
-        ModelRuntime runtime = ModelRuntime.open(model, options);
+        ModelRuntime runtime = ModelRuntime.open(model, options, backendOptions::create);
         closeables.add(runtime);
         runtime.warmUp();
         if (allowedMediaDomains != null && !allowedMediaDomains.isEmpty()) {
@@ -300,7 +307,10 @@ public final class ServeCommand implements Callable<Integer> {
                         yield "role=pd port=" + server.port() + server.kvReadyFields();
                     }
                 };
-        System.err.println("jepd serve: ready " + ready);
+        metrics.backend(runtime.backend().name(), runtime.backend().device().toString());
+        // the backend last and quoted: it holds spaces; the fields before it are what supervisors parse
+        System.err.println("jepd serve: ready " + ready + " device="
+                + runtime.backend().device() + " backend=\"" + runtime.backend().name() + "\"");
         GracefulExit.onSignals(() -> {
             System.err.println("jepd serve: draining (up to " + shutdownTimeout + " s), then exiting");
             drainServer.accept(TimeUnit.SECONDS.toMillis(shutdownTimeout));

@@ -98,15 +98,28 @@ public final class ModelRuntime implements AutoCloseable {
             if (model.language().isPresent()) {
                 CausalLm lm = model.language().get();
                 CausalLm.LmShape s = lm.shape();
+                long budget = kvBudget(backend, options, s);
                 KvCacheSpec spec = KvCacheSpec.forBudget(
-                        s.layers(), s.kvHeads(), s.headDim(), options.blockSize(), 4, options.kvCacheBytes());
-                engine = new EngineCore(
-                        lm,
-                        backend,
-                        tokenizer,
-                        options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
-                        snapshot.generation().eosTokenIds(),
-                        new Sampler(options.seed()));
+                        s.layers(),
+                        s.kvHeads(),
+                        s.headDim(),
+                        options.blockSize(),
+                        backend.computeType().byteSize(),
+                        budget);
+                try {
+                    engine = new EngineCore(
+                            lm,
+                            backend,
+                            tokenizer,
+                            options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
+                            snapshot.generation().eosTokenIds(),
+                            new Sampler(options.seed()));
+                } catch (RuntimeException e) {
+                    // The cache is allocated whole, here: a size that does not fit fails the start, not a request.
+                    throw new ModelLoadException("the KV cache of " + spec.bytes() + " bytes (" + spec.numBlocks()
+                            + " blocks of " + options.blockSize() + " tokens) does not fit on " + backend.device()
+                            + ": " + e.getMessage() + "; lower --kv-cache-memory-bytes or --gpu-memory-utilization");
+                }
             }
             return new ModelRuntime(backend, snapshot, model, tokenizer, new QwenImageProcessor(pre), engine);
         } catch (RuntimeException e) {
@@ -119,6 +132,42 @@ public final class ModelRuntime implements AutoCloseable {
             backend.close();
             throw e;
         }
+    }
+
+    /**
+     * The KV cache's bytes: {@code --kv-cache-memory-bytes} when given; on an accelerator without it, as vLLM
+     * sizes it, {@code --gpu-memory-utilization} of the device's memory less what is in use once the weights
+     * are loaded (this process's and any other's) and less room for one step's activations (the peak of a
+     * {@code max-num-batched-tokens} prefill: its hidden states and MLP intermediates, the logits, and 1 GiB for
+     * the allocator's and the GEMM libraries' workspaces); refused at start-up when nothing is left.
+     */
+    static long kvBudget(TensorBackend backend, RuntimeOptions options, CausalLm.LmShape s) {
+        java.util.Optional<long[]> mem = backend.deviceMemory();
+        if (options.kvCacheBytes() > 0 || mem.isEmpty()) {
+            return options.kvCacheBytes() > 0 ? options.kvCacheBytes() : RuntimeOptions.DEFAULT_KV_CACHE_BYTES;
+        }
+        long free = mem.get()[0];
+        long total = mem.get()[1];
+        long used = total - free;
+        long tokens = options.maxNumBatchedTokens();
+        long elem = backend.computeType().byteSize();
+        long activations =
+                tokens * s.hidden() * elem * 16 + (long) options.maxNumSeqs() * s.vocab() * 4 * 2 + (1L << 30);
+        long budget = (long) (options.gpuMemoryUtilization() * total) - used - activations;
+        if (budget <= 0) {
+            throw new ModelLoadException(String.format(
+                    java.util.Locale.ROOT,
+                    "no room for a KV cache on %s: --gpu-memory-utilization %.2f of %d bytes is %d, of which %d are in"
+                            + " use after loading the model and %d are kept for activations; raise"
+                            + " --gpu-memory-utilization or set --kv-cache-memory-bytes",
+                    backend.device(),
+                    options.gpuMemoryUtilization(),
+                    total,
+                    (long) (options.gpuMemoryUtilization() * total),
+                    used,
+                    activations));
+        }
+        return budget;
     }
 
     public HfSnapshot snapshot() {

@@ -87,6 +87,17 @@ public final class ServingMetrics {
         return Counter.build().name(name).help(help).labelNames("model_name").register(registry);
     }
 
+    /** {@code jepd:backend_info{backend=..., device=...} 1}: which libtorch, device and dtype serve this model. */
+    public void backend(String name, String device) {
+        Gauge.build()
+                .name("jepd:backend_info")
+                .help("The tensor backend: its library and version, device (with GPU name and CUDA version) and dtype.")
+                .labelNames("model_name", "backend", "device")
+                .register(registry)
+                .labels(model, name, device)
+                .set(1);
+    }
+
     /** A gauge whose value is read when scraped (running and waiting requests, KV usage). */
     public void gauge(String name, String help, DoubleSupplier value) {
         Gauge g = Gauge.build().name(name).help(help).labelNames("model_name").register(registry);

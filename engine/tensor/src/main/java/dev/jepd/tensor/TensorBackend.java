@@ -51,4 +51,10 @@ public interface TensorBackend extends AutoCloseable {
     default Optional<long[]> deviceMemory() {
         return Optional.empty();
     }
+
+    /**
+     * Waits until every op issued so far has finished. A no-op on host backends, whose ops return done; an
+     * accelerator queues its kernels, so a timer must call this before it reads the clock.
+     */
+    default void synchronize() {}
 }

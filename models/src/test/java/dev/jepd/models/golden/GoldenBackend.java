@@ -1,6 +1,7 @@
 package dev.jepd.models.golden;
 
 import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Device;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.djl.DjlBackend;
 import dev.jepd.tensor.torch.TorchBackend;
@@ -16,12 +17,16 @@ final class GoldenBackend {
 
     private GoldenBackend() {}
 
+    /** {@code cpu} (the default) or {@code cuda:N}: where a torch backend runs (the GPU suite sets it). */
+    static final String DEVICE_PROPERTY = "jepd.test.device";
+
     static TensorBackend open() {
         String name = System.getProperty(PROPERTY, "djl");
+        Device device = Device.parse(System.getProperty(DEVICE_PROPERTY, "cpu"));
         return switch (name) {
             case "djl" -> new DjlBackend();
-            case "torch" -> TorchBackend.cpu(DType.F32);
-            case "torch-bf16" -> TorchBackend.cpu(DType.BF16);
+            case "torch" -> TorchBackend.on(device, DType.F32);
+            case "torch-bf16" -> TorchBackend.on(device, DType.BF16);
             default -> throw new IllegalArgumentException(PROPERTY + " must be djl or torch, got " + name);
         };
     }

@@ -26,7 +26,6 @@ import dev.jepd.models.qwenvl.QwenVlCheckpoint;
 import dev.jepd.models.tiny.TinyQwen2VlWriter;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,7 +53,7 @@ class Qwen2VlParityTest {
     @BeforeAll
     static void load() throws IOException {
         dir = TinyQwen2VlWriter.ensure(Path.of("target", "tiny-qwen2-vl").toAbsolutePath());
-        backend = new DjlBackend();
+        backend = GoldenBackend.open();
         config = Qwen2VlConfig.fromJson(HfSnapshot.open(dir).config());
         weights = Checkpoint.open(dir);
         tower = new Qwen2VisionTower(backend, config, weights);

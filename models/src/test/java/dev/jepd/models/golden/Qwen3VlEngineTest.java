@@ -22,7 +22,6 @@ import dev.jepd.models.ModelParts;
 import dev.jepd.models.ModelRegistry;
 import dev.jepd.models.tiny.TinyQwen3VlWriter;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -48,7 +47,7 @@ class Qwen3VlEngineTest {
     @BeforeAll
     static void load() throws IOException {
         Path dir = TinyQwen3VlWriter.ensure(Path.of("target", "tiny-qwen3-vl").toAbsolutePath());
-        backend = new DjlBackend();
+        backend = GoldenBackend.open();
         model = ModelRegistry.load(HfSnapshot.open(dir), backend, ModelParts.LANGUAGE);
         tokenizer = Tokenizer.load(dir.resolve("tokenizer.json"));
         prompts = new PromptBuilder(tokenizer, model.specialTokens(), model.chatTemplate());

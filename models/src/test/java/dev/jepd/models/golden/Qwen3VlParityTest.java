@@ -28,7 +28,6 @@ import dev.jepd.models.qwenvl.QwenVlCheckpoint;
 import dev.jepd.models.tiny.TinyQwen3VlWriter;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,7 +63,7 @@ class Qwen3VlParityTest {
     @BeforeAll
     static void load() throws IOException {
         dir = TinyQwen3VlWriter.ensure(Path.of("target", "tiny-qwen3-vl").toAbsolutePath());
-        backend = new DjlBackend();
+        backend = GoldenBackend.open();
         config = Qwen3VlConfig.fromJson(HfSnapshot.open(dir).config());
         weights = Checkpoint.open(dir);
         tower = new Qwen3VisionTower(backend, config, weights);

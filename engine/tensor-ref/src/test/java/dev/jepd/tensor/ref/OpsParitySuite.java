@@ -59,8 +59,12 @@ public abstract class OpsParitySuite {
 
     @AfterAll
     void close() {
-        backend.close();
-        refBackend.close();
+        if (backend != null) { // null when opening was skipped (no such device)
+            backend.close();
+        }
+        if (refBackend != null) {
+            refBackend.close();
+        }
     }
 
     @BeforeEach

@@ -32,6 +32,7 @@ public final class CudaDriver {
     private final MethodHandle ctxPush;
     private final MethodHandle ctxPop;
     private final MethodHandle memGetInfo;
+    private final MethodHandle ctxSynchronize;
 
     private CudaDriver(SymbolLookup lib) {
         Linker linker = Linker.nativeLinker();
@@ -47,6 +48,7 @@ public final class CudaDriver {
         ctxPush = bind.apply("cuCtxPushCurrent_v2", FunctionDescriptor.of(I, L));
         ctxPop = bind.apply("cuCtxPopCurrent_v2", FunctionDescriptor.of(I, L));
         memGetInfo = bind.apply("cuMemGetInfo_v2", FunctionDescriptor.of(I, L, L));
+        ctxSynchronize = bind.apply("cuCtxSynchronize", FunctionDescriptor.of(I));
         MethodHandle init = bind.apply("cuInit", FunctionDescriptor.of(I, I));
         try {
             check((int) init.invokeExact(0), "cuInit");
@@ -136,6 +138,28 @@ public final class CudaDriver {
                     MemorySegment total = a.allocate(L);
                     check((int) memGetInfo.invokeExact(free.address(), total.address()), "cuMemGetInfo");
                     return new long[] {free.get(L, 0), total.get(L, 0)};
+                } finally {
+                    MemorySegment popped = a.allocate(L);
+                    int ignored = (int) ctxPop.invokeExact(popped.address());
+                }
+            } finally {
+                int ignored = (int) primaryCtxRelease.invokeExact(dev);
+            }
+        } catch (Throwable t) {
+            throw failure(t);
+        }
+    }
+
+    /** Waits for every stream of the device's primary context (the one libtorch uses) to finish its work. */
+    public void synchronize(int ordinal) {
+        try (Arena a = Arena.ofConfined()) {
+            int dev = device(a, ordinal);
+            MemorySegment ctx = a.allocate(L);
+            check((int) primaryCtxRetain.invokeExact(ctx.address(), dev), "cuDevicePrimaryCtxRetain");
+            try {
+                check((int) ctxPush.invokeExact(ctx.get(L, 0)), "cuCtxPushCurrent");
+                try {
+                    check((int) ctxSynchronize.invokeExact(), "cuCtxSynchronize");
                 } finally {
                     MemorySegment popped = a.allocate(L);
                     int ignored = (int) ctxPop.invokeExact(popped.address());

@@ -78,6 +78,33 @@ public final class TorchBackend implements TensorBackend {
         return gpu ? Device.cuda(0) : Device.CPU;
     }
 
+    /**
+     * Why {@code device} cannot be used by this process's libtorch, or empty when it can be tried: the CPU
+     * always; a CUDA device when the libtorch is a CUDA build, the NVIDIA driver loads and has that device.
+     * Loads libtorch (and fails as {@link #on} would when there is none).
+     */
+    public static Optional<String> whyUnusable(Device device) {
+        if (device.type() == Device.Type.CPU) {
+            return Optional.empty();
+        }
+        if (device.type() != Device.Type.CUDA) {
+            return Optional.of(device + ": only CUDA devices are bound so far");
+        }
+        AotiShim shim = AotiShim.shared();
+        if (!shim.hasCuda()) {
+            return Optional.of(shim.whyNoCuda());
+        }
+        Optional<CudaDriver> driver = CudaDriver.find();
+        if (driver.isEmpty()) {
+            return Optional.of("no NVIDIA driver here (libcuda.so.1 does not load or cuInit fails)");
+        }
+        int count = driver.get().deviceCount();
+        if (device.index() >= count) {
+            return Optional.of("the driver sees " + count + " GPU(s); there is no " + device);
+        }
+        return Optional.empty();
+    }
+
     /** Says which libtorch runs and where, for the ready line and /metrics. */
     @Override
     public String name() {
@@ -95,6 +122,13 @@ public final class TorchBackend implements TensorBackend {
     @Override
     public DType computeType() {
         return dtype == null ? DType.F32 : dtype;
+    }
+
+    @Override
+    public void synchronize() {
+        if (rt.device().type() == Device.Type.CUDA) {
+            CudaDriver.find().orElseThrow().synchronize(rt.device().index());
+        }
     }
 
     @Override

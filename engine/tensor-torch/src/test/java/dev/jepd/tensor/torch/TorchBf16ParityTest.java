@@ -66,14 +66,23 @@ class TorchBf16ParityTest {
 
     @BeforeAll
     void open() {
-        torchBackend = new TorchBackend();
+        torchBackend = backendUnderTest();
         refBackend = new RefBackend();
+    }
+
+    /** libtorch on the CPU, dtype auto (bf16 inputs stay bf16); the GPU suite's subclass runs it on CUDA. */
+    TensorBackend backendUnderTest() {
+        return new TorchBackend();
     }
 
     @AfterAll
     void close() {
-        torchBackend.close();
-        refBackend.close();
+        if (torchBackend != null) { // null when opening was skipped (no such device)
+            torchBackend.close();
+        }
+        if (refBackend != null) {
+            refBackend.close();
+        }
     }
 
     @BeforeEach
