@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run.sh — JEPD's GPU check, inside the package that `bin/jepd gpu-check` makes (a jlink'ed Java 25, the jars,
-# the goldens). Needs only bash and a Python whose torch JEPD loads (JEPD_PYTHON, else python3).
+# the goldens). Needs only bash and a Python whose torch JEPD loads: JEPD_PYTHON, else python3, else
+# /opt/torch/.venv/bin/python3.
 #   run.sh [--device cuda:0|cpu] [--out DIR] [--no-bench] [--bench-args "ARGS"]
-#          [--test-timeout S] [--bench-timeout S]
+#          [--test-timeout S (150 per test step)] [--bench-timeout S (240)]
 # Steps: (1) every test tagged gpu under dev.jepd, with -Djepd.test.device; (2) the golden parity classes on
 # -Djepd.test.backend=torch; (3) `jepd bench model --backend torch --dtype bf16` (ARGS replace its default
 # "--decode-batch 1,8,32"). Everything lands in DIR (default ./gpu-check-out), at most 8 files:
@@ -14,8 +15,9 @@ DEVICE=""
 OUT="gpu-check-out"
 BENCH=1
 BENCH_ARGS="--decode-batch 1,8,32"
-TEST_TIMEOUT=240
-BENCH_TIMEOUT=300
+# Each step has its own limit, 9 minutes together: a hung step must not take the others with it.
+TEST_TIMEOUT=150
+BENCH_TIMEOUT=240
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE="$2"; shift 2 ;;
@@ -39,10 +41,16 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
 
-# A Python with torch: our LibTorchLocator loads the libraries of that torch (JEPD_PYTHON).
-PY="${JEPD_PYTHON:-python3}"
-if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
-  say "FAILED: $PY cannot import torch (set JEPD_PYTHON to a Python with torch)"
+# A Python with torch: our LibTorchLocator loads the libraries of that torch (JEPD_PYTHON). Without
+# JEPD_PYTHON: python3 on the PATH, else the lent GPU machines' venv.
+PYTHONS=(python3 /opt/torch/.venv/bin/python3)
+if [ -n "${JEPD_PYTHON:-}" ]; then PYTHONS=("$JEPD_PYTHON"); fi
+PY=""
+for c in "${PYTHONS[@]}"; do
+  if "$c" -c 'import torch' >/dev/null 2>&1; then PY="$c"; break; fi
+done
+if [ -z "$PY" ]; then
+  say "FAILED: no Python that imports torch (tried ${PYTHONS[*]}; set JEPD_PYTHON)"
   exit 1
 fi
 JEPD_PYTHON="$(command -v "$PY" || echo "$PY")"
