@@ -1,14 +1,5 @@
 package dev.jepd.cli;
 
-import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
-import com.openai.core.http.StreamResponse;
-import com.openai.models.chat.completions.ChatCompletionChunk;
-import com.openai.models.chat.completions.ChatCompletionContentPart;
-import com.openai.models.chat.completions.ChatCompletionContentPartImage;
-import com.openai.models.chat.completions.ChatCompletionContentPartText;
-import com.openai.models.chat.completions.ChatCompletionCreateParams;
-import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import dev.jepd.models.tiny.TinyModels;
 import dev.jepd.models.tiny.TinyQwen2VlWriter;
 import dev.jepd.models.tiny.TinyQwen3VlWriter;
@@ -16,7 +7,6 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -101,32 +91,12 @@ public final class DemoCommand implements Callable<Integer> {
         }
         double hitsBefore = sum(lm, "jepd:ec_hits_total");
         double kvBefore = sum(cluster.decodeUrls(), "jepd:kv_remote_prefill_tokens_total");
-        OpenAIClient client = OpenAIOkHttpClient.builder()
-                .baseUrl(proxy + "/v1")
-                .apiKey("demo")
-                .build();
-        var params = ChatCompletionCreateParams.builder()
-                .model("tiny")
-                .addUserMessageOfArrayOfContentParts(List.of(
-                        ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
-                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder()
-                                        .url("data:image/png;base64,"
-                                                + Base64.getEncoder().encodeToString(png))
-                                        .build())
-                                .build()),
-                        ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder()
-                                .text("Describe this image.")
-                                .build())))
-                .maxCompletionTokens(maxTokens)
-                .temperature(0.0)
-                .streamOptions(
-                        ChatCompletionStreamOptions.builder().includeUsage(true).build())
-                .build();
+        DemoClient client = new DemoClient(proxy, png, maxTokens);
         // The SDK's first call loads its HTTP and JSON stacks; keep that out of the timings.
-        client.models().list();
+        client.warmUp();
         out.println("ask   : [112x84 PNG] Describe this image.");
         out.print("answer: ");
-        Run first = ask(client, params, out);
+        DemoClient.Run first = client.ask(out);
         out.println();
         boolean hit = sum(lm, "jepd:ec_hits_total") > hitsBefore;
         out.println("timing: " + first.describe()
@@ -144,7 +114,7 @@ public final class DemoCommand implements Callable<Integer> {
                             + " channel and computed only the last prompt token itself%n",
                     kv);
         }
-        Run again = ask(client, params, null);
+        DemoClient.Run again = client.ask(null);
         out.println("repeat: " + again.describe() + "  (same image: EC hit, no encoder recompute)");
         if (once) {
             cluster.close();
@@ -161,35 +131,5 @@ public final class DemoCommand implements Callable<Integer> {
             total += LocalCluster.metric(u, metric);
         }
         return total;
-    }
-
-    /** One streamed request's timings, measured at the client. */
-    private record Run(long sent, long first, long done, long tokens) {
-        String describe() {
-            double decode = tokens > 1 ? (tokens - 1) / ((done - first) / 1e9) : 0.0;
-            return String.format(
-                    "TTFT %.1f ms | %d tokens in %.1f ms | %.1f tok/s decode",
-                    (first - sent) / 1e6, tokens, (done - sent) / 1e6, decode);
-        }
-    }
-
-    private static Run ask(OpenAIClient client, ChatCompletionCreateParams params, PrintStream echo) {
-        long sent = System.nanoTime();
-        long[] first = {0};
-        long[] tokens = {0};
-        try (StreamResponse<ChatCompletionChunk> s = client.chat().completions().createStreaming(params)) {
-            s.stream().forEach(ch -> {
-                ch.choices().forEach(c -> c.delta().content().ifPresent(text -> {
-                    if (first[0] == 0 && !text.isEmpty()) {
-                        first[0] = System.nanoTime();
-                    }
-                    if (echo != null) {
-                        echo.print(text);
-                    }
-                }));
-                ch.usage().ifPresent(u -> tokens[0] = u.completionTokens());
-            });
-        }
-        return new Run(sent, first[0], System.nanoTime(), tokens[0]);
     }
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# run.sh — JEPD's GPU check, inside the package that `bin/jepd gpu-check` makes (a jlink'ed Java 25, the jars,
+# the goldens). Needs only bash and a Python whose torch JEPD loads: JEPD_PYTHON, else python3, else
+# /opt/torch/.venv/bin/python3.
+#   run.sh [--device cuda:0|cpu] [--out DIR] [--no-bench] [--bench-args "ARGS"]
+#          [--test-timeout S (150 per test step)] [--bench-timeout S (240)]
+# Steps: (1) every test tagged gpu under dev.jepd, with -Djepd.test.device; (2) the golden parity classes on
+# -Djepd.test.backend=torch; (3) `jepd bench model --backend torch --dtype bf16` (ARGS replace its default
+# "--decode-batch 1,8,32"). Everything lands in DIR (default ./gpu-check-out), at most 8 files:
+#   summary.txt env.txt gpu-tests.txt golden-tests.txt tests.log bench.log bench-bf16.json
+# Exit status: 0 when every step passed, else 1 (a step that fails does not stop the next one).
+set -uo pipefail
+
+DEVICE=""
+OUT="gpu-check-out"
+BENCH=1
+BENCH_ARGS="--decode-batch 1,8,32"
+# Each step has its own limit, 9 minutes together: a hung step must not take the others with it.
+TEST_TIMEOUT=150
+BENCH_TIMEOUT=240
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) DEVICE="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    --no-bench) BENCH=0; shift ;;
+    --bench-args) BENCH_ARGS="$2"; shift 2 ;;
+    --test-timeout) TEST_TIMEOUT="$2"; shift 2 ;;
+    --bench-timeout) BENCH_TIMEOUT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see run.sh --help)" >&2; exit 2 ;;
+  esac
+done
+
+# DIR is relative to where run.sh was called from; the steps run inside the package, where GoldenCase finds
+# models/src/test/resources/golden from the working directory.
+mkdir -p "$OUT" || { echo "run.sh: cannot create $OUT" >&2; exit 1; }
+OUT="$(cd "$OUT" && pwd)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE" || exit 1
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+
+# A Python with torch: our LibTorchLocator loads the libraries of that torch (JEPD_PYTHON). Without
+# JEPD_PYTHON: python3 on the PATH, else the lent GPU machines' venv.
+PYTHONS=(python3 /opt/torch/.venv/bin/python3)
+if [ -n "${JEPD_PYTHON:-}" ]; then PYTHONS=("$JEPD_PYTHON"); fi
+PY=""
+for c in "${PYTHONS[@]}"; do
+  if "$c" -c 'import torch' >/dev/null 2>&1; then PY="$c"; break; fi
+done
+if [ -z "$PY" ]; then
+  say "FAILED: no Python that imports torch (tried ${PYTHONS[*]}; set JEPD_PYTHON)"
+  exit 1
+fi
+JEPD_PYTHON="$(command -v "$PY" || echo "$PY")"
+export JEPD_PYTHON
+if [ -z "$DEVICE" ]; then
+  DEVICE="$("$PY" -c 'import torch; print("cuda:0" if torch.cuda.is_available() else "cpu")' 2>/dev/null || echo cpu)"
+fi
+
+# Caches and home inside the package: the machine's HOME may not be writable.
+mkdir -p "$HERE/cache/djl" "$HERE/cache/torch" "$HERE/home"
+export DJL_CACHE_DIR="$HERE/cache/djl" JEPD_TORCH_CACHE_DIR="$HERE/cache/torch" OPT_OUT_TRACKING=true
+export UCX_NET_DEVICES=lo
+if [ -z "${HOME:-}" ] || [ ! -w "${HOME}" ]; then export HOME="$HERE/home"; fi
+JAVA=("$HERE/java/bin/java" --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true
+  "-DDJL_CACHE_DIR=$DJL_CACHE_DIR" "-Duser.home=$HERE/home" "-Djepd.home=$HERE" -Xss4m -XX:+UseParallelGC
+  -cp "$HERE/lib/*")
+
+with_timeout() { # seconds command...
+  local s="$1"; shift
+  if command -v timeout >/dev/null 2>&1; then timeout --kill-after=10 "$s" "$@"; else "$@"; fi
+}
+
+{
+  echo "date: $(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null)"
+  echo "host: $(uname -a 2>/dev/null)"
+  echo "device: $DEVICE"
+  echo "python: $JEPD_PYTHON"
+  "$PY" -c 'import torch; print("torch:", torch.__version__, "cuda:", torch.version.cuda, "available:", torch.cuda.is_available(), "devices:", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])' 2>&1
+  "${JAVA[0]}" -version 2>&1
+  if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi 2>&1 | head -20; fi
+  echo "jars: $(ls "$HERE/lib" | wc -l)"
+} >"$OUT/env.txt" 2>&1
+say "gpu-check: device $DEVICE, python $JEPD_PYTHON, output $OUT"
+
+STATUS=0
+step() { # name rc
+  if [ "$2" -eq 0 ]; then say "PASSED $1"; elif [ "$2" -ge 124 ]; then say "FAILED $1 (exit $2: timed out or killed)"; STATUS=1; else say "FAILED $1 (exit $2)"; STATUS=1; fi
+}
+report_tail() { grep '^# ' "$1" 2>/dev/null | tail -2 >>"$SUMMARY"; }
+
+# (1) the GPU suite: every test tagged gpu.
+with_timeout "$TEST_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.jepd.gpu.GpuSuiteMain \
+  --report "$OUT/gpu-tests.txt" --title gpu-tests --tag gpu --package dev.jepd 2>&1 | tee "$OUT/tests.log"
+step "gpu-tests (tag gpu, jepd.test.device=$DEVICE): see gpu-tests.txt" "$?"
+report_tail "$OUT/gpu-tests.txt"
+
+# (2) the golden parity classes on libtorch.
+GOLDEN=()
+for c in ModelParityTest EngineGoldenTest Qwen2VlParityTest Qwen3VlParityTest Qwen3VlEngineTest; do
+  GOLDEN+=(--class "dev.jepd.models.golden.$c")
+done
+with_timeout "$TEST_TIMEOUT" "${JAVA[@]}" -Djepd.test.backend=torch "-Djepd.test.device=$DEVICE" \
+  dev.jepd.gpu.GpuSuiteMain --report "$OUT/golden-tests.txt" --title golden-tests "${GOLDEN[@]}" 2>&1 \
+  | tee -a "$OUT/tests.log"
+step "golden-tests (jepd.test.backend=torch, jepd.test.device=$DEVICE): see golden-tests.txt" "$?"
+report_tail "$OUT/golden-tests.txt"
+
+# (3) the model benchmark, bf16 on libtorch.
+if [ "$BENCH" = 1 ]; then
+  BENCH_CMD=("${JAVA[@]}" dev.jepd.cli.Jepd bench model --backend torch --dtype bf16 --json "$OUT/bench-bf16.json")
+  if "${JAVA[@]}" dev.jepd.cli.Jepd bench model --help 2>/dev/null | grep -q -- '--device'; then
+    BENCH_CMD+=(--device "$DEVICE")
+  elif [ "$DEVICE" != cpu ]; then
+    BENCH_CMD=()
+    say "FAILED bench: this jepd's bench model has no --device flag, so it cannot run on $DEVICE"
+    STATUS=1
+  fi
+  if [ ${#BENCH_CMD[@]} -gt 0 ]; then
+    # shellcheck disable=SC2206 # ARGS are words on purpose
+    BENCH_CMD+=($BENCH_ARGS)
+    echo "bench: ${BENCH_CMD[*]:${#JAVA[@]}}" >"$OUT/bench.log"
+    with_timeout "$BENCH_TIMEOUT" "${BENCH_CMD[@]}" 2>&1 | tee -a "$OUT/bench.log"
+    step "bench model (${BENCH_CMD[*]:$((${#JAVA[@]} + 1))}): see bench.log, bench-bf16.json" "$?"
+  fi
+else
+  say "SKIPPED bench (--no-bench)"
+fi
+
+say "gpu-check: $([ "$STATUS" = 0 ] && echo passed || echo FAILED); files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+exit "$STATUS"
