@@ -4,10 +4,12 @@
 # /opt/torch/.venv/bin/python3.
 #   run.sh [--device cuda:0|cpu] [--out DIR] [--no-bench] [--bench-args "ARGS"]
 #          [--test-timeout S (150 per test step)] [--bench-timeout S (240)]
-# Steps: (1) every test tagged gpu under dev.jepd, with -Djepd.test.device; (2) the golden parity classes on
-# -Djepd.test.backend=torch; (3) `jepd bench model --backend torch --dtype bf16` (ARGS replace its default
-# "--decode-batch 1,8,32"). Everything lands in DIR (default ./gpu-check-out), at most 8 files:
-#   summary.txt env.txt gpu-tests.txt golden-tests.txt tests.log bench.log bench-bf16.json
+# Steps: (1) the golden parity classes on -Djepd.test.backend=torch (float32) and EngineGoldenTest on torch-bf16,
+# on -Djepd.test.device; (2) the tests tagged gpu in the tensor backend; (3) `jepd bench model --backend torch
+# --dtype bf16 --device DEV` (ARGS replace its default "--decode-batch 1,8,32"); (4) the tests tagged gpu in the
+# CLI (the cluster on the device). Everything lands in DIR (default ./gpu-check-out), 8 files at most:
+#   summary.txt (with the machine) golden-tests.txt golden-bf16.txt gpu-tests.txt gpu-cluster.txt tests.log
+#   bench.log bench-bf16.json
 # Exit status: 0 when every step passed, else 1 (a step that fails does not stop the next one).
 set -uo pipefail
 
@@ -15,9 +17,13 @@ DEVICE=""
 OUT="gpu-check-out"
 BENCH=1
 BENCH_ARGS="--decode-batch 1,8,32"
-# Each step has its own limit, 9 minutes together: a hung step must not take the others with it.
-TEST_TIMEOUT=150
-BENCH_TIMEOUT=240
+# Each step has its own limit, 10 minutes together (a device command's limit): a hung step must not take the
+# others with it.
+TEST_TIMEOUT=90
+BF16_TIMEOUT=60
+BACKEND_TIMEOUT=60
+BENCH_TIMEOUT=200
+CLUSTER_TIMEOUT=190
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE="$2"; shift 2 ;;
@@ -25,6 +31,7 @@ while [ $# -gt 0 ]; do
     --no-bench) BENCH=0; shift ;;
     --bench-args) BENCH_ARGS="$2"; shift 2 ;;
     --test-timeout) TEST_TIMEOUT="$2"; shift 2 ;;
+    --cluster-timeout) CLUSTER_TIMEOUT="$2"; shift 2 ;;
     --bench-timeout) BENCH_TIMEOUT="$2"; shift 2 ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see run.sh --help)" >&2; exit 2 ;;
@@ -59,12 +66,23 @@ if [ -z "$DEVICE" ]; then
   DEVICE="$("$PY" -c 'import torch; print("cuda:0" if torch.cuda.is_available() else "cpu")' 2>/dev/null || echo cpu)"
 fi
 
+# The CUDA libraries a pip torch keeps under site-packages/nvidia/*/lib: libtorch_cuda.so's RUNPATH names them,
+# and they are also put on the search path here so that a wheel whose RUNPATH does not cover one still loads.
+NV_LIBS="$("$PY" - <<'PYEOF' 2>/dev/null
+import glob, os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+dirs = sorted(set(os.path.dirname(p) for p in glob.glob(os.path.join(site, "nvidia", "**", "lib*.so*"), recursive=True)))
+print(":".join(dirs + [os.path.join(os.path.dirname(torch.__file__), "lib")]))
+PYEOF
+)"
+if [ -n "$NV_LIBS" ]; then export LD_LIBRARY_PATH="$NV_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
+
 # Caches and home inside the package: the machine's HOME may not be writable.
 mkdir -p "$HERE/cache/djl" "$HERE/cache/torch" "$HERE/home"
 export DJL_CACHE_DIR="$HERE/cache/djl" JEPD_TORCH_CACHE_DIR="$HERE/cache/torch" OPT_OUT_TRACKING=true
 export UCX_NET_DEVICES=lo
 if [ -z "${HOME:-}" ] || [ ! -w "${HOME}" ]; then export HOME="$HERE/home"; fi
-JAVA=("$HERE/java/bin/java" --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true
+JAVA=("$HERE/java/bin/java" --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true -Djava.awt.headless=true
   "-DDJL_CACHE_DIR=$DJL_CACHE_DIR" "-Duser.home=$HERE/home" "-Djepd.home=$HERE" -Xss4m -XX:+UseParallelGC
   -cp "$HERE/lib/*")
 
@@ -82,7 +100,7 @@ with_timeout() { # seconds command...
   "${JAVA[0]}" -version 2>&1
   if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi 2>&1 | head -20; fi
   echo "jars: $(ls "$HERE/lib" | wc -l)"
-} >"$OUT/env.txt" 2>&1
+} >>"$SUMMARY" 2>&1
 say "gpu-check: device $DEVICE, python $JEPD_PYTHON, output $OUT"
 
 STATUS=0
@@ -91,22 +109,31 @@ step() { # name rc
 }
 report_tail() { grep '^# ' "$1" 2>/dev/null | tail -2 >>"$SUMMARY"; }
 
-# (1) the GPU suite: every test tagged gpu.
-with_timeout "$TEST_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.jepd.gpu.GpuSuiteMain \
-  --report "$OUT/gpu-tests.txt" --title gpu-tests --tag gpu --package dev.jepd 2>&1 | tee "$OUT/tests.log"
-step "gpu-tests (tag gpu, jepd.test.device=$DEVICE): see gpu-tests.txt" "$?"
-report_tail "$OUT/gpu-tests.txt"
-
-# (2) the golden parity classes on libtorch.
+# (1) the golden parity classes on libtorch on the device: float32 with their own tolerances, then bf16 where
+# only the golden greedy answers apply (bf16 rounding depends on the batch's shapes, so EngineGoldenTest's
+# batched-equals-solo check is a float32 one).
 GOLDEN=()
 for c in ModelParityTest EngineGoldenTest Qwen2VlParityTest Qwen3VlParityTest Qwen3VlEngineTest; do
   GOLDEN+=(--class "dev.jepd.models.golden.$c")
 done
 with_timeout "$TEST_TIMEOUT" "${JAVA[@]}" -Djepd.test.backend=torch "-Djepd.test.device=$DEVICE" \
-  dev.jepd.gpu.GpuSuiteMain --report "$OUT/golden-tests.txt" --title golden-tests "${GOLDEN[@]}" 2>&1 \
-  | tee -a "$OUT/tests.log"
-step "golden-tests (jepd.test.backend=torch, jepd.test.device=$DEVICE): see golden-tests.txt" "$?"
+  dev.jepd.gpu.GpuSuiteMain --report "$OUT/golden-tests.txt" --title golden-tests-f32 "${GOLDEN[@]}" 2>&1 \
+  | tee "$OUT/tests.log"
+step "golden-tests float32 (jepd.test.backend=torch, jepd.test.device=$DEVICE): see golden-tests.txt" "$?"
 report_tail "$OUT/golden-tests.txt"
+with_timeout "$BF16_TIMEOUT" "${JAVA[@]}" -Djepd.test.backend=torch-bf16 "-Djepd.test.device=$DEVICE" \
+  dev.jepd.gpu.GpuSuiteMain --report "$OUT/golden-bf16.txt" --title golden-tests-bf16 \
+  --method 'dev.jepd.models.golden.EngineGoldenTest#goldenGreedyTextThroughTheEngine' 2>&1 \
+  | tee -a "$OUT/tests.log"
+step "golden-tests bf16 (the golden greedy text, jepd.test.backend=torch-bf16): see golden-bf16.txt" "$?"
+report_tail "$OUT/golden-bf16.txt"
+
+# (2) the GPU suite's quick part: every test tagged gpu in the tensor backend.
+with_timeout "$BACKEND_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.jepd.gpu.GpuSuiteMain \
+  --report "$OUT/gpu-tests.txt" --title gpu-tests-backend --tag gpu --package dev.jepd.tensor 2>&1 \
+  | tee -a "$OUT/tests.log"
+step "gpu-tests backend (tag gpu, jepd.test.device=$DEVICE): see gpu-tests.txt" "$?"
+report_tail "$OUT/gpu-tests.txt"
 
 # (3) the model benchmark, bf16 on libtorch.
 if [ "$BENCH" = 1 ]; then
@@ -128,6 +155,13 @@ if [ "$BENCH" = 1 ]; then
 else
   say "SKIPPED bench (--no-bench)"
 fi
+
+# (4) the GPU suite's cluster part (real node processes, every family and topology): last, the longest.
+with_timeout "$CLUSTER_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.jepd.gpu.GpuSuiteMain \
+  --report "$OUT/gpu-cluster.txt" --title gpu-tests-cluster --tag gpu --package dev.jepd.cli 2>&1 \
+  | tee -a "$OUT/tests.log"
+step "gpu-tests cluster (tag gpu in dev.jepd.cli, jepd.test.device=$DEVICE): see gpu-cluster.txt" "$?"
+report_tail "$OUT/gpu-cluster.txt"
 
 say "gpu-check: $([ "$STATUS" = 0 ] && echo passed || echo FAILED); files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exit "$STATUS"

@@ -64,6 +64,9 @@ public final class GpuSuiteMain {
                 case "--tag" -> tags.add(value);
                 case "--package" -> selectors.add(selectPackage(value));
                 case "--class" -> selectors.add(selectClass(value));
+                case "--method" ->
+                    selectors.add(
+                            org.junit.platform.engine.discovery.DiscoverySelectors.selectMethod(value)); // Class#method
                 default -> usage("unknown flag " + flag);
             }
         }
