@@ -109,6 +109,28 @@ step() { # name rc
 }
 report_tail() { grep '^# ' "$1" 2>/dev/null | tail -2 >>"$SUMMARY"; }
 
+# (0) how libtorch must be loaded here: CudaProbe (ops of every kind, f32 and bf16) under each loading variant,
+# all recorded; the first under which every op passes is kept for the steps below.
+if [ "$DEVICE" != cpu ]; then
+  CHOSEN=""
+  for v in "" "JEPD_TORCH_GLOBAL_DEPS=1" "JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1" \
+      "CUDA_MODULE_LOADING=EAGER" "CUDA_MODULE_LOADING=EAGER JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1"; do
+    say "probe with [${v:-as is}]:"
+    # shellcheck disable=SC2086 # the variant is a list of NAME=VALUE words on purpose
+    with_timeout 60 env $v "${JAVA[@]}" dev.jepd.tensor.torch.CudaProbe "$DEVICE" >"$OUT/probe.tmp" 2>&1
+    rc=$?
+    grep -E '^(PASS|FAIL|PROBE)' "$OUT/probe.tmp" | sed 's/^/  /' | cut -c1-300 >>"$SUMMARY"
+    grep -E 'Exception in aoti_torch' "$OUT/probe.tmp" | sort | uniq -c | sed 's/^/  /' | head -5 >>"$SUMMARY"
+    if [ "$rc" = 0 ] && [ -z "$CHOSEN" ]; then CHOSEN="${v:-as-is}"; fi
+  done
+  rm -f "$OUT/probe.tmp"
+  say "probe: chosen loading variant: ${CHOSEN:-none passed, running as is}"
+  if [ -n "$CHOSEN" ] && [ "$CHOSEN" != as-is ]; then
+    # shellcheck disable=SC2163,SC2086
+    for kv in $CHOSEN; do export "$kv"; done
+  fi
+fi
+
 # (1) the golden parity classes on libtorch on the device: float32 with their own tolerances, then bf16 where
 # only the golden greedy answers apply (bf16 rounding depends on the batch's shapes, so EngineGoldenTest's
 # batched-equals-solo check is a float32 one).
@@ -161,6 +183,11 @@ with_timeout "$CLUSTER_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.je
   --report "$OUT/gpu-cluster.txt" --title gpu-tests-cluster --tag gpu --package dev.jepd.cli 2>&1 \
   | tee -a "$OUT/tests.log"
 step "gpu-tests cluster (tag gpu in dev.jepd.cli, jepd.test.device=$DEVICE): see gpu-cluster.txt" "$?"
+# the nodes' own logs (they stay on the machine otherwise): the last lines of each
+for f in "$HERE"/target/gpu-cluster/*/logs/*.log "$HERE"/target/gpu-cluster/*/*.log; do
+  [ -f "$f" ] || continue
+  { echo "=== ${f#"$HERE"/}"; grep -v '^\s*at \|^frame #' "$f" | tail -n 12 | cut -c1-400; } >>"$OUT/gpu-cluster.txt"
+done
 report_tail "$OUT/gpu-cluster.txt"
 
 say "gpu-check: $([ "$STATUS" = 0 ] && echo passed || echo FAILED); files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

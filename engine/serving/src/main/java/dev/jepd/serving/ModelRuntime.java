@@ -106,6 +106,12 @@ public final class ModelRuntime implements AutoCloseable {
                         options.blockSize(),
                         backend.computeType().byteSize(),
                         budget);
+                java.util.Optional<long[]> mem = backend.deviceMemory();
+                if (mem.isPresent() && spec.bytes() > mem.get()[0]) {
+                    throw new ModelLoadException("the KV cache of " + spec.bytes() + " bytes does not fit on "
+                            + backend.device() + ": " + mem.get()[0] + " bytes are free after loading the model;"
+                            + " lower --kv-cache-memory-bytes or --gpu-memory-utilization");
+                }
                 try {
                     engine = new EngineCore(
                             lm,
@@ -114,7 +120,7 @@ public final class ModelRuntime implements AutoCloseable {
                             options.scheduler(model.maxPositionEmbeddings(), spec.numBlocks()),
                             snapshot.generation().eosTokenIds(),
                             new Sampler(options.seed()));
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | OutOfMemoryError e) {
                     // The cache is allocated whole, here: a size that does not fit fails the start, not a request.
                     throw new ModelLoadException("the KV cache of " + spec.bytes() + " bytes (" + spec.numBlocks()
                             + " blocks of " + options.blockSize() + " tokens) does not fit on " + backend.device()

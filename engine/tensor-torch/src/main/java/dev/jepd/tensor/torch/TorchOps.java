@@ -729,14 +729,41 @@ final class TorchOps implements Ops {
      * same maths from matmul and softmax (scores materialised: only the tiny test checkpoints take it).
      */
     private long fused(long q4, long k4, long v4, boolean causal, long mask, double scale) {
-        if (kern.isCuda()) {
-            long[] qs = shim.sizes(q4);
-            if (qs[3] % 8 != 0) {
-                return mathAttention(q4, k4, v4, causal, mask, scale);
+        if (!kern.isCuda()) {
+            return kern.attention(q4, k4, v4, causal, mask, scale);
+        }
+        long[] qs = shim.sizes(q4);
+        if (qs[3] % 8 != 0 || cudaAttentionRefused) {
+            return mathAttention(q4, k4, v4, causal, mask, scale);
+        }
+        long bias = 0;
+        try {
+            if (mask != 0) {
+                // the kernel wants the bias's [B, H] exactly: broadcast axes as zero strides
+                long[] ms = shim.sizes(mask);
+                long[] mst = shim.strides(mask);
+                bias = shim.view(
+                        mask,
+                        new long[] {qs[0], qs[1], ms[2], ms[3]},
+                        new long[] {ms[0] == 1 ? 0 : mst[0], ms[1] == 1 ? 0 : mst[1], mst[2], mst[3]},
+                        0);
+            }
+            return kern.attention(q4, k4, v4, causal, bias, scale);
+        } catch (TorchException e) {
+            // libtorch said why on stderr; the same maths from matmul and softmax from here on
+            cudaAttentionRefused = true;
+            System.err.println("jepd: CUDA's memory-efficient attention failed (" + e.getMessage()
+                    + "); using matmul + softmax attention in this process from now on");
+            return mathAttention(q4, k4, v4, causal, mask, scale);
+        } finally {
+            if (bias != 0) {
+                shim.delete(bias);
             }
         }
-        return kern.attention(q4, k4, v4, causal, mask, scale);
     }
+
+    /** Set once CUDA's fused kernel has failed in this process: every later call takes the matmul path. */
+    private static volatile boolean cudaAttentionRefused;
 
     /** {@code softmax(q kᵀ · scale + mask) v} on 4-d handles, the softmax in float32 as Hugging Face's eager path. */
     private long mathAttention(long q4, long k4, long v4, boolean causal, long mask, double scale) {
