@@ -22,8 +22,8 @@ BENCH_ARGS="--decode-batch 1,8,32"
 TEST_TIMEOUT=90
 BF16_TIMEOUT=60
 BACKEND_TIMEOUT=60
-BENCH_TIMEOUT=200
-CLUSTER_TIMEOUT=190
+BENCH_TIMEOUT=170
+CLUSTER_TIMEOUT=170
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE="$2"; shift 2 ;;
@@ -114,10 +114,11 @@ report_tail() { grep '^# ' "$1" 2>/dev/null | tail -2 >>"$SUMMARY"; }
 if [ "$DEVICE" != cpu ]; then
   CHOSEN=""
   for v in "" "JEPD_TORCH_GLOBAL_DEPS=1" "JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1" \
-      "CUDA_MODULE_LOADING=EAGER" "CUDA_MODULE_LOADING=EAGER JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1"; do
+      "CUDA_MODULE_LOADING=EAGER" "CUDA_MODULE_LOADING=EAGER JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1" \
+      "CUDA_LAUNCH_BLOCKING=1"; do
     say "probe with [${v:-as is}]:"
     # shellcheck disable=SC2086 # the variant is a list of NAME=VALUE words on purpose
-    with_timeout 60 env $v "${JAVA[@]}" dev.jepd.tensor.torch.CudaProbe "$DEVICE" >"$OUT/probe.tmp" 2>&1
+    with_timeout 45 env $v "${JAVA[@]}" dev.jepd.tensor.torch.CudaProbe "$DEVICE" >"$OUT/probe.tmp" 2>&1
     rc=$?
     grep -E '^(PASS|FAIL|PROBE)' "$OUT/probe.tmp" | sed 's/^/  /' | cut -c1-300 >>"$SUMMARY"
     grep -E 'Exception in aoti_torch' "$OUT/probe.tmp" | sort | uniq -c | sed 's/^/  /' | head -5 >>"$SUMMARY"
