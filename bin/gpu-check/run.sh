@@ -109,27 +109,13 @@ step() { # name rc
 }
 report_tail() { grep '^# ' "$1" 2>/dev/null | tail -2 >>"$SUMMARY"; }
 
-# (0) how libtorch must be loaded here: CudaProbe (ops of every kind, f32 and bf16) under each loading variant,
-# all recorded; the first under which every op passes is kept for the steps below.
+# (0) a first look: CudaProbe runs ops of every kind in float32 and bf16, each reported with libtorch's reason.
 if [ "$DEVICE" != cpu ]; then
-  CHOSEN=""
-  for v in "" "JEPD_TORCH_GLOBAL_DEPS=1" "JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1" \
-      "CUDA_MODULE_LOADING=EAGER" "CUDA_MODULE_LOADING=EAGER JEPD_TORCH_GLOBAL_DEPS=1 JEPD_TORCH_DLOPEN_GLOBAL=1" \
-      "CUDA_LAUNCH_BLOCKING=1"; do
-    say "probe with [${v:-as is}]:"
-    # shellcheck disable=SC2086 # the variant is a list of NAME=VALUE words on purpose
-    with_timeout 45 env $v "${JAVA[@]}" dev.jepd.tensor.torch.CudaProbe "$DEVICE" >"$OUT/probe.tmp" 2>&1
-    rc=$?
-    grep -E '^(PASS|FAIL|PROBE)' "$OUT/probe.tmp" | sed 's/^/  /' | cut -c1-300 >>"$SUMMARY"
-    grep -E 'Exception in aoti_torch' "$OUT/probe.tmp" | sort | uniq -c | sed 's/^/  /' | head -5 >>"$SUMMARY"
-    if [ "$rc" = 0 ] && [ -z "$CHOSEN" ]; then CHOSEN="${v:-as-is}"; fi
-  done
+  with_timeout 45 "${JAVA[@]}" dev.jepd.tensor.torch.CudaProbe "$DEVICE" >"$OUT/probe.tmp" 2>&1
+  step "probe (CudaProbe $DEVICE)" "$?"
+  grep -E '^(FAIL|PROBE)' "$OUT/probe.tmp" | cut -c1-300 >>"$SUMMARY"
+  grep -E 'Exception in aoti_torch' "$OUT/probe.tmp" | sort | uniq -c | head -5 >>"$SUMMARY"
   rm -f "$OUT/probe.tmp"
-  say "probe: chosen loading variant: ${CHOSEN:-none passed, running as is}"
-  if [ -n "$CHOSEN" ] && [ "$CHOSEN" != as-is ]; then
-    # shellcheck disable=SC2163,SC2086
-    for kv in $CHOSEN; do export "$kv"; done
-  fi
 fi
 
 # (1) the golden parity classes on libtorch on the device: float32 with their own tolerances, then bf16 where

@@ -175,14 +175,6 @@ public final class AotiShim {
      */
     static AotiShim open(LibTorchLocation location) {
         setenvIfUnset("OMP_WAIT_POLICY", "PASSIVE");
-        if (flag(GLOBAL_DEPS_ENV)) {
-            // As torch's own __init__ does: its CUDA and BLAS dependencies loaded into the global scope first.
-            dlopenGlobal(location.libDir().resolve("libtorch_global_deps.so"));
-        }
-        if (flag(CUDA_GLOBAL_ENV)) {
-            dlopenGlobal(location.torchCpu());
-            dlopenGlobal(location.libDir().resolve("libtorch_cuda.so"));
-        }
         SymbolLookup lib;
         try {
             // The library stays loaded for the life of the process: tensors may outlive any one backend.
@@ -206,38 +198,6 @@ public final class AotiShim {
             }
         }
         return new AotiShim(location, lib, cuda, cudaError);
-    }
-
-    /** {@value}=1: load {@code libtorch_global_deps.so} with {@code RTLD_GLOBAL} before libtorch, as Python does. */
-    static final String GLOBAL_DEPS_ENV = "JEPD_TORCH_GLOBAL_DEPS";
-
-    /** {@value}=1: load libtorch_cpu and libtorch_cuda themselves with {@code RTLD_GLOBAL}. */
-    static final String CUDA_GLOBAL_ENV = "JEPD_TORCH_DLOPEN_GLOBAL";
-
-    private static boolean flag(String env) {
-        String v = System.getenv(env);
-        return v != null && (v.equals("1") || v.equalsIgnoreCase("true"));
-    }
-
-    /** {@code dlopen(path, RTLD_NOW | RTLD_GLOBAL)}, kept for the process; a missing file is skipped. */
-    private static void dlopenGlobal(Path path) {
-        if (!Files.isRegularFile(path)) {
-            return;
-        }
-        Optional<MemorySegment> fn = LINKER.defaultLookup().find("dlopen");
-        if (fn.isEmpty()) {
-            return;
-        }
-        MethodHandle dlopen =
-                LINKER.downcallHandle(fn.get(), FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, I));
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment h = (MemorySegment) dlopen.invokeExact(a.allocateFrom(path.toString()), 0x2 | 0x100);
-            if (h.address() == 0) {
-                System.err.println("jepd: dlopen(" + path + ", RTLD_GLOBAL) failed");
-            }
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
     }
 
     private static boolean sameFile(Path a, Path b) {

@@ -23,6 +23,9 @@ public final class TorchBackend implements TensorBackend {
         }
     }
 
+    /** DJL's switch for probing CUDA in a child process instead of this one. */
+    static final String DJL_CUDA_FORK = "ai.djl.util.cuda.fork";
+
     private final TorchRuntime rt;
     // copyOut and registrable read a tensor and make none: they need no scope.
     private final TorchOps io;
@@ -43,6 +46,12 @@ public final class TorchBackend implements TensorBackend {
     public TorchBackend(AotiShim shim, Device device, DType dtype) {
         if (dtype != null && dtype != DType.F32 && dtype != DType.BF16) {
             throw new IllegalArgumentException("the libtorch backend computes in F32 or BF16, not " + dtype);
+        }
+        if (device.type() != Device.Type.CPU && System.getProperty(DJL_CUDA_FORK) == null) {
+            // DJL (its tokenizers, on every node) probes CUDA in-process through JNA with a cudart of its own
+            // finding; measured on an H200, every libtorch kernel first launched after that probe fails with
+            // "invalid resource handle". Forked, DJL probes in a child process and leaves this one's CUDA alone.
+            System.setProperty(DJL_CUDA_FORK, "true");
         }
         this.rt = new TorchRuntime(shim, device);
         this.dtype = dtype;

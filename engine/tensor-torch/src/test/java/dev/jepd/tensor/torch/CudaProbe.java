@@ -9,8 +9,7 @@ import java.util.Arrays;
 
 /**
  * {@code CudaProbe DEVICE}: a few ops of every kind the models run, in float32 and bf16, each reported
- * PASS or FAIL with libtorch's reason; exit 0 when all pass. run.sh of the GPU package runs it first, under
- * each loading variant it knows, and keeps the first variant under which everything passes.
+ * PASS or FAIL with libtorch's reason; exit 0 when all pass. run.sh of the GPU package runs it first.
  */
 public final class CudaProbe {
     private CudaProbe() {}
