@@ -2,7 +2,7 @@
 # run.sh — JEPD's GPU check, inside the package that `bin/jepd gpu-check` makes (a jlink'ed Java 25, the jars,
 # the goldens). Needs only bash and a Python whose torch JEPD loads: JEPD_PYTHON, else python3, else
 # /opt/torch/.venv/bin/python3.
-#   run.sh [--device cuda:0|cpu] [--out DIR] [--no-bench] [--bench-args "ARGS"]
+#   run.sh [--device cuda:0|cpu] [--out DIR] [--no-bench] [--bench-args "ARGS"] [--only STEP,...]
 #          [--test-timeout S (150 per test step)] [--bench-timeout S (240)]
 # Steps: (1) the golden parity classes on -Djepd.test.backend=torch (float32) and EngineGoldenTest on torch-bf16,
 # on -Djepd.test.device; (2) the tests tagged gpu in the tensor backend; (3) `jepd bench model --backend torch
@@ -16,6 +16,7 @@ set -uo pipefail
 DEVICE=""
 OUT="gpu-check-out"
 BENCH=1
+ONLY="" # --only STEP[,STEP]: probe, golden, bf16, backend, bench, cluster (default: all)
 BENCH_ARGS="--decode-batch 1,8,32"
 # Each step has its own limit, 10 minutes together (a device command's limit): a hung step must not take the
 # others with it.
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     --device) DEVICE="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --no-bench) BENCH=0; shift ;;
+    --only) ONLY="$2"; shift 2 ;;
     --bench-args) BENCH_ARGS="$2"; shift 2 ;;
     --test-timeout) TEST_TIMEOUT="$2"; shift 2 ;;
     --cluster-timeout) CLUSTER_TIMEOUT="$2"; shift 2 ;;
@@ -104,13 +106,14 @@ with_timeout() { # seconds command...
 say "gpu-check: device $DEVICE, python $JEPD_PYTHON, output $OUT"
 
 STATUS=0
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 step() { # name rc
   if [ "$2" -eq 0 ]; then say "PASSED $1"; elif [ "$2" -ge 124 ]; then say "FAILED $1 (exit $2: timed out or killed)"; STATUS=1; else say "FAILED $1 (exit $2)"; STATUS=1; fi
 }
 report_tail() { grep '^# ' "$1" 2>/dev/null | tail -2 >>"$SUMMARY"; }
 
 # (0) a first look: CudaProbe runs ops of every kind in float32 and bf16, each reported with libtorch's reason.
-if [ "$DEVICE" != cpu ]; then
+if [ "$DEVICE" != cpu ] && want probe; then
   with_timeout 45 "${JAVA[@]}" dev.jepd.tensor.torch.CudaProbe "$DEVICE" >"$OUT/probe.tmp" 2>&1
   step "probe (CudaProbe $DEVICE)" "$?"
   grep -E '^(FAIL|PROBE)' "$OUT/probe.tmp" | cut -c1-300 >>"$SUMMARY"
@@ -121,6 +124,7 @@ fi
 # (1) the golden parity classes on libtorch on the device: float32 with their own tolerances, then bf16 where
 # only the golden greedy answers apply (bf16 rounding depends on the batch's shapes, so EngineGoldenTest's
 # batched-equals-solo check is a float32 one).
+if want golden; then
 GOLDEN=()
 for c in ModelParityTest EngineGoldenTest Qwen2VlParityTest Qwen3VlParityTest Qwen3VlEngineTest; do
   GOLDEN+=(--class "dev.jepd.models.golden.$c")
@@ -130,22 +134,27 @@ with_timeout "$TEST_TIMEOUT" "${JAVA[@]}" -Djepd.test.backend=torch "-Djepd.test
   | tee "$OUT/tests.log"
 step "golden-tests float32 (jepd.test.backend=torch, jepd.test.device=$DEVICE): see golden-tests.txt" "$?"
 report_tail "$OUT/golden-tests.txt"
+fi
+if want bf16; then
 with_timeout "$BF16_TIMEOUT" "${JAVA[@]}" -Djepd.test.backend=torch-bf16 "-Djepd.test.device=$DEVICE" \
   dev.jepd.gpu.GpuSuiteMain --report "$OUT/golden-bf16.txt" --title golden-tests-bf16 \
   --method 'dev.jepd.models.golden.EngineGoldenTest#goldenGreedyTextThroughTheEngine' 2>&1 \
   | tee -a "$OUT/tests.log"
 step "golden-tests bf16 (the golden greedy text, jepd.test.backend=torch-bf16): see golden-bf16.txt" "$?"
 report_tail "$OUT/golden-bf16.txt"
+fi
 
 # (2) the GPU suite's quick part: every test tagged gpu in the tensor backend.
+if want backend; then
 with_timeout "$BACKEND_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.jepd.gpu.GpuSuiteMain \
   --report "$OUT/gpu-tests.txt" --title gpu-tests-backend --tag gpu --package dev.jepd.tensor 2>&1 \
   | tee -a "$OUT/tests.log"
 step "gpu-tests backend (tag gpu, jepd.test.device=$DEVICE): see gpu-tests.txt" "$?"
 report_tail "$OUT/gpu-tests.txt"
+fi
 
 # (3) the model benchmark, bf16 on libtorch.
-if [ "$BENCH" = 1 ]; then
+if [ "$BENCH" = 1 ] && want bench; then
   BENCH_CMD=("${JAVA[@]}" dev.jepd.cli.Jepd bench model --backend torch --dtype bf16 --json "$OUT/bench-bf16.json")
   if "${JAVA[@]}" dev.jepd.cli.Jepd bench model --help 2>/dev/null | grep -q -- '--device'; then
     BENCH_CMD+=(--device "$DEVICE")
@@ -166,6 +175,7 @@ else
 fi
 
 # (4) the GPU suite's cluster part (real node processes, every family and topology): last, the longest.
+if want cluster; then
 with_timeout "$CLUSTER_TIMEOUT" "${JAVA[@]}" "-Djepd.test.device=$DEVICE" dev.jepd.gpu.GpuSuiteMain \
   --report "$OUT/gpu-cluster.txt" --title gpu-tests-cluster --tag gpu --package dev.jepd.cli 2>&1 \
   | tee -a "$OUT/tests.log"
@@ -175,6 +185,7 @@ for f in "$HERE"/target/gpu-cluster/*/logs/*.log "$HERE"/target/gpu-cluster/*/*.
   [ -f "$f" ] || continue
   { echo "=== ${f#"$HERE"/}"; grep -v '^\s*at \|^frame #' "$f" | tail -n 12 | cut -c1-400; } >>"$OUT/gpu-cluster.txt"
 done
+fi
 report_tail "$OUT/gpu-cluster.txt"
 
 say "gpu-check: $([ "$STATUS" = 0 ] && echo passed || echo FAILED); files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -92,6 +92,7 @@ class GpuClusterTest {
         try (LocalCluster cluster =
                 LocalCluster.start(tmp, model, pdArgs, LocalCluster.Topology.parse(topology), nodeArgs)) {
             String prefix = family.equals("qwen2.5-vl") ? "" : family + "_";
+            awaitProxySeesAllHealthy(cluster.proxyUrl());
             for (String image : GoldenCase.NAMES) {
                 String answer = ask(cluster.proxyUrl(), image);
                 try (GoldenCase g = GoldenCase.load(prefix + image)) {
@@ -171,6 +172,31 @@ class GpuClusterTest {
             assertTrue(!out.contains("ready role="), out);
             assertTrue(!out.contains("\tat "), "a clear error, not a stack trace: " + out);
         }
+    }
+
+    /**
+     * The proxy's own view: a node that was still starting when the proxy first probed it is evicted until a
+     * later health round (every second) readmits it; asked before that, the proxy fails over (the PD encodes
+     * itself) and the encoder writes no EC file.
+     */
+    static void awaitProxySeesAllHealthy(String proxyUrl) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        String body = "";
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            while (System.nanoTime() < deadline) {
+                HttpResponse<String> r = client.send(
+                        HttpRequest.newBuilder(URI.create(proxyUrl + "/health"))
+                                .timeout(Duration.ofSeconds(5))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+                body = r.body();
+                if (r.statusCode() == 200 && !body.contains("unhealthy")) {
+                    return;
+                }
+                Thread.sleep(200);
+            }
+        }
+        throw new AssertionError("the proxy never saw every node healthy: " + body);
     }
 
     static Path model(String family) throws Exception {

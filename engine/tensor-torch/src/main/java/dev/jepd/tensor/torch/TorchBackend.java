@@ -52,6 +52,9 @@ public final class TorchBackend implements TensorBackend {
             // finding; measured on an H200, every libtorch kernel first launched after that probe fails with
             // "invalid resource handle". Forked, DJL probes in a child process and leaves this one's CUDA alone.
             System.setProperty(DJL_CUDA_FORK, "true");
+            // Its child prints JNA's native-access warnings, which DJL cannot parse and logs with a stack trace
+            // (then counts no GPU, which its CPU-only tokenizers never needed): that log line only.
+            System.setProperty("org.slf4j.simpleLogger.log.ai.djl.util.cuda.CudaUtils", "off");
         }
         this.rt = new TorchRuntime(shim, device);
         this.dtype = dtype;
