@@ -184,13 +184,16 @@ class GpuClusterTest {
         String body = "";
         try (HttpClient client = HttpClient.newHttpClient()) {
             while (System.nanoTime() < deadline) {
+                // /instances is the routing table itself (/health probes the nodes afresh)
                 HttpResponse<String> r = client.send(
-                        HttpRequest.newBuilder(URI.create(proxyUrl + "/health"))
+                        HttpRequest.newBuilder(URI.create(proxyUrl + "/instances"))
                                 .timeout(Duration.ofSeconds(5))
                                 .build(),
                         HttpResponse.BodyHandlers.ofString());
                 body = r.body();
-                if (r.statusCode() == 200 && !body.contains("unhealthy")) {
+                if (r.statusCode() == 200
+                        && body.contains("\"routable\":true")
+                        && !body.contains("\"routable\":false")) {
                     return;
                 }
                 Thread.sleep(200);

@@ -275,15 +275,9 @@ final class TorchOps implements Ops {
         }
     }
 
-    /** A {@code [n, 1]} column of ones on the runtime's device. */
+    /** A new handle to the runtime's {@code [n, 1]} column of ones (made once per width and dtype). */
     private long onesColumn(long n, DType dtype) {
-        long[] shape = {n, 1};
-        long t = rt.hostEmpty(shape, dtype);
-        MemorySegment seg = rt.host(t, n * dtype.byteSize());
-        for (long i = 0; i < n; i++) {
-            dtype.setFloat(seg, i, 1f);
-        }
-        return rt.upload(t, shape, dtype);
+        return shim.newHandle(rt.ones(n, dtype));
     }
 
     @Override

@@ -92,6 +92,26 @@ final class TorchRuntime {
         return shim.emptyStrided(shape, contiguousStrides(shape), code(dtype), devType, devIndex);
     }
 
+    private final java.util.concurrent.ConcurrentHashMap<Long, Long> ones =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * A {@code [n, 1]} column of ones on the device, made once per width and dtype and kept for the runtime's
+     * life (a few KB): {@code rmsNorm}'s mean needs one per call, and an upload per call made the host wait
+     * for the device every time. The handle stays the runtime's: callers take {@code newHandle} of it.
+     */
+    long ones(long n, DType dtype) {
+        return ones.computeIfAbsent(n * 8 + dtype.ordinal(), k -> {
+            long[] shape = {n, 1};
+            long t = hostEmpty(shape, dtype);
+            MemorySegment seg = host(t, n * dtype.byteSize());
+            for (long i = 0; i < n; i++) {
+                dtype.setFloat(seg, i, 1f);
+            }
+            return upload(t, shape, dtype);
+        });
+    }
+
     /** A new uninitialised row-major tensor in host memory, whatever the runtime's device. */
     long hostEmpty(long[] shape, DType dtype) {
         return shim.emptyStrided(shape, contiguousStrides(shape), code(dtype), shim.deviceCpu, 0);

@@ -12,6 +12,8 @@ import java.util.Optional;
 public final class GpuTestDevice {
     public static final String PROPERTY = "jepd.test.device";
 
+    private static volatile boolean said;
+
     private GpuTestDevice() {}
 
     /** The device, or a skipped test with the reason. */
@@ -30,6 +32,10 @@ public final class GpuTestDevice {
             why = Optional.of(e.getMessage());
         }
         String reason = why.orElse("");
+        if (why.isPresent() && !said) {
+            said = true; // once per JVM: a class-level skip shows as 0 tests in surefire's summary
+            System.err.println("gpu tests skipped, no usable " + d + ": " + reason);
+        }
         assumeTrue(why.isEmpty(), () -> "skipped, no usable " + d + ": " + reason);
         return d;
     }
