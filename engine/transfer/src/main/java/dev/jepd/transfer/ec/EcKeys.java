@@ -74,6 +74,9 @@ public final class EcKeys {
      * mm_hash of the model string and the item's original bytes. A present uuid is validated in both cases, so an
      * unsafe one is a 400 whatever the kwargs.
      *
+     * <p>In the eras whose chat path hashed {@code truncation=False} with every item ({@link
+     * MmHasher.Format#hashesUuid()}), a uuid is never the key: vLLM hashed it in the image's place, and so does this.
+     *
      * <p>With kwargs, vLLM's own identifier also covers the kwargs (and newer vLLM hashes the uuid instead of the
      * bytes), so such keys are JEPD-local; JEPD↔vLLM mixing relies on the proxy's uuid stamping instead.
      */
@@ -81,6 +84,11 @@ public final class EcKeys {
             MmHasher hasher, String uuid, boolean hasProcessorOrMediaKwargs, String model, byte[] bytes) {
         if (uuid != null) {
             requireSafeUuid(uuid);
+            if (hasher.format().hashesUuid()) {
+                // The era's chat path always hashed extra inputs (truncation=False), so vLLM never used a uuid
+                // verbatim.
+                return hasher.uuidKey(model, uuid);
+            }
             if (!hasProcessorOrMediaKwargs) {
                 return uuid;
             }

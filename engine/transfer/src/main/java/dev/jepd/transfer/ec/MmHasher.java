@@ -19,11 +19,15 @@ import org.apache.commons.codec.digest.Blake3;
  * one cluster must agree on it, on the {@link Algorithm} and on the model string given to serve.
  */
 public record MmHasher(Algorithm algorithm, Format format) {
-    /** BLAKE3 over the unframed stream: what DESIGN §4.2 pins for vLLM ~0.14 and later unframed releases. */
+    /**
+     * BLAKE3 over the unframed call-order stream: JEPD's historical default (DESIGN §4.2). Pick the format of the vLLM
+     * you pair with ({@link Format#forVllmDate}); this one matches no chat-path era of vLLM.
+     */
     public static final MmHasher DEFAULT = new MmHasher(Algorithm.BLAKE3, Format.UNFRAMED);
 
     private static final byte[] MODEL_ID = ascii("model_id");
     private static final byte[] IMAGE = ascii("image");
+    private static final byte[] TRUNCATION = ascii("truncation");
     /** vLLM's {@code _TAG_LEAF}: a framed value that is neither None, a sequence nor a mapping. */
     private static final byte TAG_LEAF = 0x03;
 
@@ -63,64 +67,166 @@ public record MmHasher(Algorithm algorithm, Format format) {
     }
 
     /**
-     * How {@code hash_kwargs} turns its keyword arguments into digest input. For an image item the arguments are
-     * {@code model_id=<model string>} and {@code image=MediaWithBytes}; the value of {@code image} serializes as the
-     * nested pair {@code ("image", original_bytes)}, which is why "image" appears twice.
+     * How vLLM's chat path turns an image item into digest input, one constant per era of vLLM's {@code main}
+     * (dates of the changes; see {@link #forVllmDate}). {@code hash_kwargs} gets {@code model_id=<model string>},
+     * {@code image=MediaWithBytes} (or the uuid, when it is hashed) and, until 2026-02-17, the tokenizer kwargs that
+     * the chat path always set: {@code truncation=False}, which serializes as {@code "truncation" 0x00}
+     * ({@code np.array(False).tobytes()}). {@code MediaWithBytes} serializes as the nested pair
+     * {@code ("image", original_bytes)}, which is why "image" appears twice: the bytes are the file or the decoded
+     * {@code data:} payload as received; the RGB conversion of the loaded image never reaches the hash.
      */
     public enum Format {
         /**
-         * Unframed, kwargs in call order (vLLM's {@code hasher.py} with the {@code MediaWithBytes} branch and no
-         * sorting, e.g. the January 2026 tree after PR #32025): {@code "model_id" ‖ model ‖ "image" ‖ "image" ‖ bytes}.
-         * The first "image" is the kwarg name (the modality), the second the key that the {@code MediaWithBytes}
-         * branch of {@code serialize_item} passes to {@code iter_item_to_bytes("image", original_bytes)}.
+         * Kwargs in call order, with {@code truncation=False}: {@code "model_id" ‖ model ‖ "image" ‖ "image" ‖ bytes ‖
+         * "truncation" ‖ 00}. vLLM from the image-bytes hashing (PR #29621, 2025-12) to 2026-02-05.
          */
-        UNFRAMED,
+        UNFRAMED_TRUNCATION("unframed-truncation", false, true),
         /**
-         * Unframed, kwargs sorted by name (later unframed {@code hasher.py}: {@code sorted(kwargs.items())}), so the
-         * image comes first: {@code "image" ‖ "image" ‖ bytes ‖ "model_id" ‖ model}.
+         * Kwargs sorted by name ({@code sorted(kwargs.items())}, 2026-02-06), still with {@code truncation=False}:
+         * {@code "image" ‖ "image" ‖ bytes ‖ "model_id" ‖ model ‖ "truncation" ‖ 00}. vLLM 2026-02-06 to 2026-02-16.
          */
-        UNFRAMED_SORTED,
+        SORTED_TRUNCATION("sorted-truncation", true, true),
         /**
-         * Framed (vLLM PR #54283, in v0.32 docs): kwargs sorted; every key and leaf chunk is preceded by its length as
-         * a u64 little-endian and every value by a one-byte kind tag (leaf = 0x03):
-         * {@code len‖"image" 03 len‖"image" 03 len‖bytes len‖"model_id" 03 len‖model}.
+         * Call order without extra kwargs: {@code "model_id" ‖ model ‖ "image" ‖ "image" ‖ bytes}. What vLLM's offline
+         * ({@code LLM.generate}) path hashed before 2026-02-06; no chat-path era of vLLM matches it. Kept as JEPD's
+         * historical default, so that EC stores written by earlier JEPD releases stay valid.
          */
-        FRAMED
+        UNFRAMED("unframed", false, false),
+        /**
+         * Sorted, no extra kwargs (PR #34711 dropped the tokenizer kwargs on 2026-02-17): {@code "image" ‖ "image" ‖
+         * bytes ‖ "model_id" ‖ model}. vLLM from 2026-02-17 until the framing change.
+         */
+        UNFRAMED_SORTED("sorted", true, false),
+        /**
+         * Framed (vLLM PR #54283, 2026-09): kwargs sorted; every key and leaf chunk is preceded by its length as a u64
+         * little-endian and every value by a one-byte kind tag (leaf = 0x03):
+         * {@code len‖"image" 03 len‖"image" 03 len‖bytes len‖"model_id" 03 len‖model}. Not yet checked against
+         * vLLM's own code (no framed hasher.py was at hand when the goldens were made).
+         */
+        FRAMED("framed", true, false);
+
+        private final String cliName;
+        private final boolean sorted;
+        private final boolean truncation;
+
+        Format(String cliName, boolean sorted, boolean truncation) {
+            this.cliName = cliName;
+            this.sorted = sorted;
+            this.truncation = truncation;
+        }
+
+        public String cliName() {
+            return cliName;
+        }
+
+        /**
+         * Whether this era's chat path hashes extra inputs ({@code truncation=False}) with every item. vLLM uses a
+         * client {@code uuid} verbatim only when there are none; in these eras it hashes the uuid in the image's
+         * place instead, so the EC key is {@link #uuidKey} and never the uuid itself.
+         */
+        public boolean hashesUuid() {
+            return truncation;
+        }
+
+        /** {@code --mm-hash-format}: the cli name or the constant's name, case-insensitive. */
+        public static Format parse(String name) {
+            String lower = name == null ? "" : name.toLowerCase(Locale.ROOT);
+            for (Format f : values()) {
+                if (f.cliName.equals(lower) || f.name().toLowerCase(Locale.ROOT).equals(lower)) {
+                    return f;
+                }
+            }
+            throw new IllegalArgumentException("unsupported --mm-hash-format " + name
+                    + " (accepted: unframed-truncation, sorted-truncation, unframed, sorted, framed)");
+        }
+
+        /**
+         * The chat-path format of a vLLM built from {@code main} on {@code date} (a release: the date its branch was
+         * cut). Dates before the image-bytes hashing get {@link #UNFRAMED_TRUNCATION}, which is then still wrong
+         * (vLLM hashed pixels): such a vLLM needs uuids.
+         */
+        public static Format forVllmDate(java.time.LocalDate date) {
+            if (date.isBefore(java.time.LocalDate.of(2026, 2, 6))) {
+                return UNFRAMED_TRUNCATION;
+            }
+            if (date.isBefore(java.time.LocalDate.of(2026, 2, 17))) {
+                return SORTED_TRUNCATION;
+            }
+            if (date.isBefore(FRAMING_DATE)) {
+                return UNFRAMED_SORTED;
+            }
+            return FRAMED;
+        }
     }
+
+    /**
+     * First day taken as framed: vLLM's framing PR #54283 (opened 2026-08-28) was still being rebased on 2026-09-14;
+     * its exact merge day was not at hand, so a vLLM built within days of this needs a check.
+     */
+    private static final java.time.LocalDate FRAMING_DATE = java.time.LocalDate.of(2026, 9, 15);
 
     /** The hex digest that vLLM uses as the item's identifier (and so as the EC directory name). */
     public String key(String modelName, byte[] originalImageBytes) {
         if (modelName == null || originalImageBytes == null) {
             throw new IllegalArgumentException("model name and image bytes are required");
         }
+        // MediaWithBytes: the kwarg "image" holds the nested pair ("image", original_bytes).
+        return digest(modelName, new byte[][] {IMAGE, originalImageBytes});
+    }
+
+    /**
+     * The identifier vLLM computes for an item whose client {@code uuid} it hashes rather than uses verbatim: the uuid
+     * (a str, serialized as UTF-8) takes the image's place, {@code image=<uuid>}.
+     */
+    public String uuidKey(String modelName, String uuid) {
+        if (modelName == null || uuid == null) {
+            throw new IllegalArgumentException("model name and uuid are required");
+        }
+        return digest(modelName, new byte[][] {uuid.getBytes(StandardCharsets.UTF_8)});
+    }
+
+    /**
+     * @param image the value chunks of the {@code image} kwarg: {@code {"image", bytes}} for a MediaWithBytes (a key
+     *     and its leaf), {@code {uuid}} for a plain string leaf
+     */
+    private String digest(String modelName, byte[][] image) {
         byte[] model = modelName.getBytes(StandardCharsets.UTF_8);
         Sink sink = Sink.of(algorithm);
-        switch (format) {
-            case UNFRAMED -> {
-                sink.update(MODEL_ID);
-                sink.update(model);
-                sink.update(IMAGE);
-                sink.update(IMAGE);
-                sink.update(originalImageBytes);
-            }
-            case UNFRAMED_SORTED -> {
-                sink.update(IMAGE);
-                sink.update(IMAGE);
-                sink.update(originalImageBytes);
-                sink.update(MODEL_ID);
-                sink.update(model);
-            }
-            case FRAMED -> {
-                // "image" < "model_id": sorted order puts the item first.
-                framed(sink, IMAGE);
+        if (format == Format.FRAMED) {
+            // "image" < "model_id": sorted order puts the item first.
+            framed(sink, IMAGE);
+            sink.update(new byte[] {TAG_LEAF});
+            if (image.length == 2) {
+                framed(sink, image[0]);
                 sink.update(new byte[] {TAG_LEAF});
-                framed(sink, IMAGE);
-                sink.update(new byte[] {TAG_LEAF});
-                framed(sink, originalImageBytes);
-                framed(sink, MODEL_ID);
-                sink.update(new byte[] {TAG_LEAF});
-                framed(sink, model);
             }
+            framed(sink, image[image.length - 1]);
+            framed(sink, MODEL_ID);
+            sink.update(new byte[] {TAG_LEAF});
+            framed(sink, model);
+            return Hex.encodeHexString(sink.digest());
+        }
+        Runnable modelKwarg = () -> {
+            sink.update(MODEL_ID);
+            sink.update(model);
+        };
+        Runnable imageKwarg = () -> {
+            sink.update(IMAGE);
+            for (byte[] chunk : image) {
+                sink.update(chunk);
+            }
+        };
+        // "image" < "model_id" < "truncation"; call order is model_id, image, then the tokenizer kwargs.
+        if (format.sorted) {
+            imageKwarg.run();
+            modelKwarg.run();
+        } else {
+            modelKwarg.run();
+            imageKwarg.run();
+        }
+        if (format.truncation) {
+            sink.update(TRUNCATION);
+            sink.update(new byte[] {0}); // np.array(False).tobytes()
         }
         return Hex.encodeHexString(sink.digest());
     }

@@ -111,6 +111,22 @@ class EcKeysTest {
     }
 
     @Test
+    void truncationErasHashTheUuidInsteadOfUsingIt() {
+        String model = "Qwen/Qwen2.5-VL-3B-Instruct";
+        byte[] image = "not really a png".getBytes(StandardCharsets.US_ASCII);
+        for (MmHasher.Format f :
+                new MmHasher.Format[] {MmHasher.Format.UNFRAMED_TRUNCATION, MmHasher.Format.SORTED_TRUNCATION}) {
+            MmHasher h = new MmHasher(MmHasher.Algorithm.SHA256, f);
+            assertEquals(h.uuidKey(model, "sku-1"), EcKeys.forItem(h, "sku-1", false, model, image));
+            assertEquals(h.uuidKey(model, "sku-1"), EcKeys.forItem(h, "sku-1", true, model, null));
+            assertEquals(h.key(model, image), EcKeys.forItem(h, null, false, model, image));
+            assertThrows(InvalidEcKeyException.class, () -> EcKeys.forItem(h, "../x", false, model, image));
+        }
+        MmHasher sorted = new MmHasher(MmHasher.Algorithm.SHA256, MmHasher.Format.UNFRAMED_SORTED);
+        assertEquals("sku-1", EcKeys.forItem(sorted, "sku-1", false, model, image));
+    }
+
+    @Test
     void forItemValidatesAPresentUuidEvenWhenItHashes() {
         assertThrows(InvalidEcKeyException.class, () -> EcKeys.forItem("../etc", false, "m", new byte[1]));
         assertThrows(InvalidEcKeyException.class, () -> EcKeys.forItem("../etc", true, "m", new byte[1]));

@@ -1,10 +1,14 @@
 package dev.jepd.transfer.ec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jepd.transfer.ec.MmHasher.Algorithm;
 import dev.jepd.transfer.ec.MmHasher.Format;
 import java.io.ByteArrayOutputStream;
@@ -14,6 +18,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.time.LocalDate;
 import java.util.HashSet;
 import java.util.Set;
 import org.apache.commons.codec.binary.Hex;
@@ -91,6 +96,24 @@ class MmHasherTest {
                 out.writeBytes(bytes("image")); // the kwarg name (the modality)
                 out.writeBytes(bytes("image")); // MediaWithBytes' own key for original_bytes
                 out.writeBytes(image);
+            }
+            case UNFRAMED_TRUNCATION -> {
+                out.writeBytes(bytes("model_id"));
+                out.writeBytes(m);
+                out.writeBytes(bytes("image"));
+                out.writeBytes(bytes("image"));
+                out.writeBytes(image);
+                out.writeBytes(bytes("truncation"));
+                out.write(0);
+            }
+            case SORTED_TRUNCATION -> {
+                out.writeBytes(bytes("image"));
+                out.writeBytes(bytes("image"));
+                out.writeBytes(image);
+                out.writeBytes(bytes("model_id"));
+                out.writeBytes(m);
+                out.writeBytes(bytes("truncation"));
+                out.write(0);
             }
             case UNFRAMED_SORTED -> {
                 out.writeBytes(bytes("image"));
@@ -174,7 +197,7 @@ class MmHasherTest {
                 keys.add(new MmHasher(a, f).key(MODEL, image()));
             }
         }
-        assertEquals(9, keys.size());
+        assertEquals(Format.values().length * Algorithm.values().length, keys.size());
         assertEquals(64, MmHasher.DEFAULT.key(MODEL, image()).length());
         assertEquals(
                 128,
@@ -204,5 +227,80 @@ class MmHasherTest {
         assertEquals(Algorithm.SHA512, Algorithm.parse("sha512"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Algorithm.parse("md5"));
         assertEquals("unsupported --mm-hasher-algorithm md5 (accepted: blake3, sha256, sha512)", e.getMessage());
+    }
+
+    /**
+     * Goldens made by {@code ec/mm_hash/make_mm_hash_goldens.py} with vLLM's own {@code MultiModalHasher} on real
+     * images (PNG RGB, JPEG, palette PNG, RGBA PNG) loaded as vLLM's chat path loads {@code data:} and {@code file://}
+     * URLs, and on hashed uuids. sha256/sha512 are vLLM's digests; for blake3 the file pins the chunks vLLM feeds its
+     * hasher, which are hashed here with commons-codec's Blake3 (checked against BLAKE3's official vectors above).
+     */
+    @Test
+    void matchesGoldensMadeWithVllmsHasher() throws Exception {
+        JsonNode root;
+        try (InputStream in = MmHasherTest.class.getResourceAsStream("/ec/mm_hash/goldens.json")) {
+            assertNotNull(in, "ec/mm_hash/goldens.json on the test classpath");
+            root = new ObjectMapper().readTree(in);
+        }
+        String model = root.get("model").asText();
+        int checked = 0;
+        Set<String> imageKinds = new HashSet<>();
+        for (JsonNode c : root.get("cases")) {
+            String uuid = c.get("uuid").isNull() ? null : c.get("uuid").asText();
+            byte[] image = uuid != null
+                    ? null
+                    : resource("/ec/mm_hash/" + c.get("image").asText());
+            if (uuid == null) {
+                imageKinds.add(c.get("url_kind").asText());
+            }
+            var formats = c.get("formats").properties();
+            for (var f : formats) {
+                Format format = Format.valueOf(f.getKey());
+                JsonNode e = f.getValue();
+                String what = c.get("image") + " " + c.get("url_kind") + " " + format;
+                for (Algorithm a : new Algorithm[] {Algorithm.SHA256, Algorithm.SHA512}) {
+                    MmHasher h = new MmHasher(a, format);
+                    String got = uuid != null ? h.uuidKey(model, uuid) : h.key(model, image);
+                    assertEquals(e.get(a.cliName()).asText(), got, what + " " + a);
+                    checked++;
+                }
+                ByteArrayOutputStream stream = new ByteArrayOutputStream();
+                for (JsonNode chunk : e.get("blake3_chunks_hex")) {
+                    stream.writeBytes(chunk.asText().equals("@image") ? image : Hex.decodeHex(chunk.asText()));
+                }
+                MmHasher b3 = new MmHasher(Algorithm.BLAKE3, format);
+                assertEquals(
+                        Hex.encodeHexString(Blake3.hash(stream.toByteArray())),
+                        uuid != null ? b3.uuidKey(model, uuid) : b3.key(model, image),
+                        what + " blake3");
+                checked++;
+            }
+        }
+        // 5 images x 2 URL kinds + 2 uuids, 4 formats, 3 algorithms
+        assertEquals(12 * 4 * 3, checked);
+        assertEquals(Set.of("data", "file"), imageKinds);
+    }
+
+    private static byte[] resource(String path) throws IOException {
+        try (InputStream in = MmHasherTest.class.getResourceAsStream(path)) {
+            assertNotNull(in, path);
+            return in.readAllBytes();
+        }
+    }
+
+    @Test
+    void formatNamesAndVllmDates() {
+        assertEquals(Format.SORTED_TRUNCATION, Format.parse("sorted-truncation"));
+        assertEquals(Format.UNFRAMED_SORTED, Format.parse("sorted"));
+        assertEquals(Format.UNFRAMED_SORTED, Format.parse("UNFRAMED_SORTED"));
+        assertThrows(IllegalArgumentException.class, () -> Format.parse("md5"));
+        assertEquals(Format.UNFRAMED_TRUNCATION, Format.forVllmDate(LocalDate.of(2026, 2, 5)));
+        assertEquals(Format.SORTED_TRUNCATION, Format.forVllmDate(LocalDate.of(2026, 2, 6)));
+        assertEquals(Format.SORTED_TRUNCATION, Format.forVllmDate(LocalDate.of(2026, 2, 16)));
+        assertEquals(Format.UNFRAMED_SORTED, Format.forVllmDate(LocalDate.of(2026, 2, 17)));
+        assertEquals(Format.FRAMED, Format.forVllmDate(LocalDate.of(2026, 11, 1)));
+        assertTrue(Format.UNFRAMED_TRUNCATION.hashesUuid());
+        assertTrue(Format.SORTED_TRUNCATION.hashesUuid());
+        assertFalse(Format.UNFRAMED_SORTED.hashesUuid());
     }
 }
