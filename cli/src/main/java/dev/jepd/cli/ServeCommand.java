@@ -138,6 +138,20 @@ public final class ServeCommand implements Callable<Integer> {
             description = "blake3 (default), sha256 or sha512.")
     String mmHasherAlgorithm;
 
+    @Option(
+            names = "--mm-hash-format",
+            description = "How image items are hashed into EC keys, as the paired vLLM's chat path does:"
+                    + " unframed-truncation (vLLM main before 2026-02-06), sorted-truncation (2026-02-06..16),"
+                    + " sorted (2026-02-17 until framing, ~2026-09), framed (after), unframed (JEPD's old default;"
+                    + " the default). Overrides --vllm-compat.")
+    String mmHashFormat;
+
+    @Option(
+            names = "--vllm-compat",
+            description = "Date (YYYY-MM-DD) of the vLLM main commit (or release branch cut) paired with this node;"
+                    + " picks --mm-hash-format.")
+    String vllmCompat;
+
     @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on /v1/* (also VLLM_API_KEY).")
     String apiKey;
 
@@ -234,11 +248,39 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--trust-remote-code", description = "Accepted and ignored (no remote code is ever run).")
     boolean trustRemoteCode;
 
+    /**
+     * The EC key hasher from {@code --mm-hasher-algorithm}, {@code --mm-hash-format} / {@code --vllm-compat}.
+     *
+     * <p>{@code --mm-processor-cache-gb 0} with {@code --no-enable-prefix-caching} makes vLLM skip hashing: it names
+     * each item {@code <request id>-<modality>-<index>} (vLLM PR #23690), so no EC file written for one request can
+     * be found by another and an E/PD pair shares nothing. With an EC role that is refused here rather than
+     * silently keyed differently from vLLM; without one the two flags are accepted and change nothing.
+     */
+    MmHasher mmHasher(EcTransferConfig ec) {
+        if (ec != null && noEnablePrefixCaching && mmProcessorCacheGb != null && mmProcessorCacheGb == 0.0) {
+            throw new IllegalArgumentException("--mm-processor-cache-gb 0 with --no-enable-prefix-caching: vLLM then"
+                    + " keys each image by its request id ('<request id>-image-<i>'), so no encoder-cache file is ever"
+                    + " shared between nodes; drop one of the two flags (EC keys then follow --mm-hash-format)");
+        }
+        MmHasher.Format format = MmHasher.DEFAULT.format();
+        if (mmHashFormat != null) {
+            format = MmHasher.Format.parse(mmHashFormat);
+        } else if (vllmCompat != null) {
+            try {
+                format = MmHasher.Format.forVllmDate(java.time.LocalDate.parse(vllmCompat));
+            } catch (java.time.format.DateTimeParseException e) {
+                throw new IllegalArgumentException("--vllm-compat " + vllmCompat + ": expected a date YYYY-MM-DD", e);
+            }
+        }
+        return new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), format);
+    }
+
     @Override
     public Integer call() throws Exception {
         KvTransferConfig kv = kvTransferConfig == null ? null : KvTransferConfig.parse(kvTransferConfig);
         EcTransferConfig ec = ecTransferConfig == null ? null : EcTransferConfig.parse(ecTransferConfig);
         NodeRole role = role(ec, kv);
+        MmHasher hasher = mmHasher(ec);
         String modelString = model.toString();
         List<String> names =
                 servedModelName == null || servedModelName.isEmpty() ? List.of(modelString) : servedModelName;
@@ -273,7 +315,6 @@ public final class ServeCommand implements Callable<Integer> {
         EncodeBatcher batcher = new EncodeBatcher(runtime, maxEncoderBatch);
         closeables.add(batcher);
         ServingMetrics metrics = new ServingMetrics(names.getFirst());
-        MmHasher hasher = new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), MmHasher.DEFAULT.format());
         long maxBody = maxImageBytes * 2 + (1 << 20);
         ServingLimits limits = new ServingLimits(
                 requestTimeout > 0 ? Duration.ofMillis((long) (requestTimeout * 1000)) : null, maxWaitingRequests);
