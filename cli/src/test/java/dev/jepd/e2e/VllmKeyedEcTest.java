@@ -1,0 +1,111 @@
+package dev.jepd.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jepd.engine.safetensors.DType;
+import dev.jepd.models.golden.GoldenCase;
+import dev.jepd.models.tiny.TinyModels;
+import dev.jepd.transfer.ec.EcTransferConfig;
+import dev.jepd.transfer.ec.SharedStorageEcConnector;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.Base64;
+import java.util.HexFormat;
+import org.junit.jupiter.api.Test;
+
+/**
+ * An EC file keyed by vLLM's rule, not by JEPD's own encoder, is a hit on a JEPD PD node for a request that
+ * carries no uuid: the key is vLLM's hash of the byte stream its own {@code MultiModalHasher} fed the
+ * hasher for this image (the goldens of {@code engine/transfer}'s {@code ec/mm_hash}, made with vLLM's code),
+ * with only the model id replaced by this node's model string, as vLLM hashes {@code model_config.model}.
+ * The entry holds Hugging Face's own embeddings, so the answer must be Hugging Face's text.
+ */
+class VllmKeyedEcTest {
+    /** engine/transfer's goldens, found from the working directory up (the module's or the checkout's). */
+    static Path goldensFile() {
+        for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
+            Path f = d.resolve("engine/transfer/src/test/resources/ec/mm_hash/goldens.json");
+            if (Files.isRegularFile(f)) {
+                return f;
+            }
+        }
+        throw new IllegalStateException("engine/transfer/src/test/resources/ec/mm_hash/goldens.json not found");
+    }
+
+    @Test
+    void anEcFileKeyedByVllmsSortedFormatIsAHitForARequestWithoutAUuid() throws Exception {
+        Path model =
+                TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
+        Path ec = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "ec-vllm-");
+        JsonNode goldens = Http.JSON.readTree(goldensFile().toFile());
+        String imageName = "img_100x61";
+        byte[] image = Files.readAllBytes(GoldenCase.root().resolve("images/" + imageName + ".png"));
+        JsonNode chunks = null;
+        for (JsonNode c : goldens.path("cases")) {
+            if (c.path("image").asText().equals(imageName + ".png")
+                    && c.path("url_kind").asText().equals("data")
+                    && c.path("uuid").isNull()) {
+                chunks = c.path("formats").path("UNFRAMED_SORTED").path("blake3_chunks_hex");
+            }
+        }
+        String goldenModel = goldens.path("model").asText();
+        // vLLM's stream for this item, its model id swapped for ours: sha256 of the chunks in vLLM's order
+        ByteArrayOutputStream stream = new ByteArrayOutputStream();
+        for (JsonNode chunk : chunks) {
+            String hex = chunk.asText();
+            byte[] bytes = hex.equals("@image") ? image : HexFormat.of().parseHex(hex);
+            if (new String(bytes, StandardCharsets.UTF_8).equals(goldenModel)) {
+                bytes = model.toString().getBytes(StandardCharsets.UTF_8);
+            }
+            stream.writeBytes(bytes);
+        }
+        String key =
+                HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(stream.toByteArray()));
+
+        String ecConfig = SharedCluster.ecConfig("ec_consumer", ec);
+        try (GoldenCase g = GoldenCase.load(imageName)) {
+            float[] rows = g.floats("vision_embeds");
+            long[] shape = g.shape("vision_embeds");
+            SharedStorageEcConnector.open(EcTransferConfig.parse(SharedCluster.ecConfig("ec_producer", ec)), DType.BF16)
+                    .publish(key, rows, Math.toIntExact(shape[0]), Math.toIntExact(shape[1]));
+        }
+        NodeProcess pd = NodeProcess.serve(
+                "pd-vllm-keys",
+                model,
+                "--served-model-name",
+                "tiny",
+                "--ec-transfer-config",
+                ecConfig,
+                "--mm-hash-format",
+                "sorted",
+                "--mm-hasher-algorithm",
+                "sha256");
+        try {
+            ObjectNode body = Http.JSON.createObjectNode();
+            body.put("model", "tiny");
+            body.put("max_tokens", 16);
+            body.put("temperature", 0.0);
+            var content =
+                    body.putArray("messages").addObject().put("role", "user").putArray("content");
+            content.addObject()
+                    .put("type", "image_url")
+                    .putObject("image_url")
+                    .put("url", "data:image/png;base64," + Base64.getEncoder().encodeToString(image));
+            content.addObject().put("type", "text").put("text", "Describe this image.");
+            double hits = Http.metric(pd.url(), "jepd:ec_hits_total");
+            Http.Response r = Http.post(pd.url() + "/v1/chat/completions", body.toString());
+            assertEquals(200, r.status(), r.body());
+            assertEquals(hits + 1, Http.metric(pd.url(), "jepd:ec_hits_total"), "vLLM's key was found: " + key);
+            assertEquals(
+                    SharedCluster.golden(imageName),
+                    r.json().at("/choices/0/message/content").asText());
+        } finally {
+            NodeProcess.closeAll(pd);
+        }
+    }
+}
