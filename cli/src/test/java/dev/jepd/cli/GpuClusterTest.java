@@ -3,7 +3,6 @@ package dev.jepd.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,8 +13,6 @@ import dev.jepd.models.golden.GoldenModel;
 import dev.jepd.models.tiny.TinyQwen2VlWriter;
 import dev.jepd.models.tiny.TinyQwen3VlWriter;
 import dev.jepd.tensor.Device;
-import dev.jepd.tensor.torch.LibTorchUnavailableException;
-import dev.jepd.tensor.torch.TorchBackend;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -27,7 +24,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
@@ -50,22 +46,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Tag("gpu")
 class GpuClusterTest {
     static Device device() {
-        String spec = System.getProperty("jepd.test.device", "cuda:0");
-        Device d = Device.parse(spec);
-        // jepd.test.gpu-suite-on-cpu=true: a dry run of the suite's machinery on the CPU (libtorch's CPU kernels)
-        if (d.type() == Device.Type.CPU && Boolean.getBoolean("jepd.test.gpu-suite-on-cpu")) {
-            return d;
-        }
-        assumeTrue(d.type() != Device.Type.CPU, "jepd.test.device=" + spec + ": the gpu suite needs a GPU device");
-        Optional<String> why;
-        try {
-            why = TorchBackend.whyUnusable(d);
-        } catch (LibTorchUnavailableException e) {
-            why = Optional.of(e.getMessage());
-        }
-        String reason = why.orElse("");
-        assumeTrue(why.isEmpty(), () -> "skipped, no usable " + d + ": " + reason);
-        return d;
+        return dev.jepd.tensor.torch.GpuTestDevice.require();
     }
 
     @ParameterizedTest
@@ -214,31 +195,18 @@ class GpuClusterTest {
 
     /** The golden case whose image has {@code shape[0]} tokens, as vLLM's EC rows (Qwen3-VL: [main | DeepStack…]). */
     static float[] reference(String prefix, String family, long[] shape) {
+        int rows = Math.toIntExact(shape[0]);
+        int width = Math.toIntExact(shape[1]);
         for (String name : GoldenCase.NAMES) {
             try (GoldenCase g = GoldenCase.load(prefix + name)) {
-                float[] main = g.floats("vision_embeds");
-                int rows = Math.toIntExact(shape[0]);
-                int width = Math.toIntExact(shape[1]);
-                if (!family.equals("qwen3-vl")) {
-                    if (main.length == rows * width) {
-                        return main;
-                    }
-                    continue;
-                }
-                float[] deep = g.floats("vision_deepstack"); // [levels, tokens, hidden]
-                int hidden = main.length / rows;
-                if (main.length % rows != 0 || (long) rows * width != main.length + deep.length) {
-                    continue;
-                }
-                int levels = deep.length / main.length;
-                float[] out = new float[rows * width];
-                for (int t = 0; t < rows; t++) {
-                    System.arraycopy(main, t * hidden, out, t * width, hidden);
-                    for (int j = 0; j < levels; j++) {
-                        System.arraycopy(deep, (j * rows + t) * hidden, out, t * width + (1 + j) * hidden, hidden);
+                int hidden = g.floats("vision_embeds").length / rows;
+                if (g.floats("vision_embeds").length % rows == 0 && width % hidden == 0) {
+                    int levels = family.equals("qwen3-vl") ? width / hidden - 1 : 0;
+                    float[] ref = g.ecRows(hidden, levels);
+                    if (ref.length == rows * width) {
+                        return ref;
                     }
                 }
-                return out;
             }
         }
         throw new AssertionError("no golden case has " + shape[0] + " image tokens of width " + shape[1]);

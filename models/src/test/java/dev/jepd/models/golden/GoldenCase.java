@@ -65,6 +65,28 @@ public record GoldenCase(String name, JsonNode json, SafetensorsFile tensors, Pa
         return tensors.info(tensor).shape();
     }
 
+    /**
+     * The case's main and DeepStack embeddings side by side per token (Qwen3-VL: vLLM's EC layout {@code [main |
+     * level 0 | level 1 …]}); {@code levels} 0 gives the main embeddings alone.
+     */
+    public float[] ecRows(int hidden, int levels) {
+        float[] main = floats("vision_embeds");
+        if (levels == 0) {
+            return main;
+        }
+        float[] deepstack = floats("vision_deepstack");
+        int tokens = main.length / hidden;
+        int width = hidden * (1 + levels);
+        float[] out = new float[tokens * width];
+        for (int t = 0; t < tokens; t++) {
+            System.arraycopy(main, t * hidden, out, t * width, hidden);
+            for (int j = 0; j < levels; j++) {
+                System.arraycopy(deepstack, (j * tokens + t) * hidden, out, t * width + (1 + j) * hidden, hidden);
+            }
+        }
+        return out;
+    }
+
     public static float maxAbsDiff(float[] a, float[] b) {
         if (a.length != b.length) {
             throw new AssertionError("length " + a.length + " vs " + b.length);

@@ -72,7 +72,7 @@ class Qwen3VlEngineTest {
                     id,
                     p.ids(),
                     p.spans(),
-                    List.of(Qwen3VlParityTest.ecRowsOf(g, 64, 2)),
+                    List.of(g.ecRows(64, 2)),
                     model.positions(p.ids(), List.of(ig)),
                     SamplingParams.greedy(n),
                     StopConditions.maxTokens(n));

@@ -135,22 +135,7 @@ class Qwen3VlParityTest {
 
     /** The reference's main and DeepStack embeddings side by side per token: vLLM's EC layout. */
     static float[] ecRows(GoldenCase g) {
-        return ecRowsOf(g, config.text().hiddenSize(), config.vision().deepstackLevels());
-    }
-
-    static float[] ecRowsOf(GoldenCase g, int hidden, int levels) {
-        float[] main = g.floats("vision_embeds");
-        float[] deepstack = g.floats("vision_deepstack");
-        int tokens = main.length / hidden;
-        int width = hidden * (1 + levels);
-        float[] out = new float[tokens * width];
-        for (int t = 0; t < tokens; t++) {
-            System.arraycopy(main, t * hidden, out, t * width, hidden);
-            for (int j = 0; j < levels; j++) {
-                System.arraycopy(deepstack, (j * tokens + t) * hidden, out, t * width + (1 + j) * hidden, hidden);
-            }
-        }
-        return out;
+        return g.ecRows(config.text().hiddenSize(), config.vision().deepstackLevels());
     }
 
     @ParameterizedTest

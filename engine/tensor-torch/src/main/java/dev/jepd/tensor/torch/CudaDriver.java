@@ -127,31 +127,28 @@ public final class CudaDriver {
 
     /** {@code {free, total}} bytes of the device now, read in its primary context (the one libtorch uses). */
     public long[] memoryInfo(int ordinal) {
-        try (Arena a = Arena.ofConfined()) {
-            int dev = device(a, ordinal);
-            MemorySegment ctx = a.allocate(L);
-            check((int) primaryCtxRetain.invokeExact(ctx.address(), dev), "cuDevicePrimaryCtxRetain");
-            try {
-                check((int) ctxPush.invokeExact(ctx.get(L, 0)), "cuCtxPushCurrent");
-                try {
-                    MemorySegment free = a.allocate(L);
-                    MemorySegment total = a.allocate(L);
-                    check((int) memGetInfo.invokeExact(free.address(), total.address()), "cuMemGetInfo");
-                    return new long[] {free.get(L, 0), total.get(L, 0)};
-                } finally {
-                    MemorySegment popped = a.allocate(L);
-                    int ignored = (int) ctxPop.invokeExact(popped.address());
-                }
-            } finally {
-                int ignored = (int) primaryCtxRelease.invokeExact(dev);
-            }
-        } catch (Throwable t) {
-            throw failure(t);
-        }
+        return inPrimaryContext(ordinal, a -> {
+            MemorySegment free = a.allocate(L);
+            MemorySegment total = a.allocate(L);
+            check((int) memGetInfo.invokeExact(free.address(), total.address()), "cuMemGetInfo");
+            return new long[] {free.get(L, 0), total.get(L, 0)};
+        });
     }
 
     /** Waits for every stream of the device's primary context (the one libtorch uses) to finish its work. */
     public void synchronize(int ordinal) {
+        inPrimaryContext(ordinal, a -> {
+            check((int) ctxSynchronize.invokeExact(), "cuCtxSynchronize");
+            return null;
+        });
+    }
+
+    /** A driver call that needs a context: {@code body} runs with the device's primary context current. */
+    private interface InContext<T> {
+        T run(Arena a) throws Throwable;
+    }
+
+    private <T> T inPrimaryContext(int ordinal, InContext<T> body) {
         try (Arena a = Arena.ofConfined()) {
             int dev = device(a, ordinal);
             MemorySegment ctx = a.allocate(L);
@@ -159,7 +156,7 @@ public final class CudaDriver {
             try {
                 check((int) ctxPush.invokeExact(ctx.get(L, 0)), "cuCtxPushCurrent");
                 try {
-                    check((int) ctxSynchronize.invokeExact(), "cuCtxSynchronize");
+                    return body.run(a);
                 } finally {
                     MemorySegment popped = a.allocate(L);
                     int ignored = (int) ctxPop.invokeExact(popped.address());
