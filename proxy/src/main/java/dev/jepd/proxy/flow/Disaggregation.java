@@ -108,12 +108,13 @@ public final class Disaggregation {
             try {
                 if (!stream) {
                     try (lease) {
-                        ProxyReply.Whole whole = new ProxyReply.Whole(client.post(node, path, json, ctx.headers()));
+                        ProxyReply.Whole whole =
+                                new ProxyReply.Whole(client.post(node, path, json, ctx.headers(), ctx.watch()));
                         keys.forEach(k -> decode.remember(k, node));
                         return whole;
                     }
                 }
-                UpstreamStream s = client.postStreaming(node, path, json, ctx.headers());
+                UpstreamStream s = client.postStreaming(node, path, json, ctx.headers(), ctx.watch());
                 keys.forEach(k -> decode.remember(k, node));
                 return new ProxyReply.Streamed(s, lease);
             } catch (ApiException e) {
