@@ -29,8 +29,9 @@ import org.slf4j.LoggerFactory;
  * {@code kv_transfer_params}; when nothing changed, the client's bytes themselves.
  *
  * <p>Decode failover: a decode node that fails before the client got any byte of the answer (unreachable,
- * reset, timed out, a 5xx, a stream that breaks before its first byte) is evicted where unreachable and the
- * request goes to another decode node; a decode node that failed on P's {@code kv_transfer_params} (P gone
+ * reset, timed out, a 5xx, a stream that breaks before its first byte) is evicted where unreachable or draining
+ * (503 and {@code Connection: close}: nothing ran there) and the request goes to another decode node; an
+ * overloaded one (another 503) is passed over for this request only; a decode node that failed on P's {@code kv_transfer_params} (P gone
  * with the KV) gets the request once more without them and prefills itself. Once a byte has gone to the
  * client nothing is retried: a stream that breaks ends with an error event and {@code [DONE]}.
  */
@@ -124,8 +125,8 @@ public final class Disaggregation {
                 }
                 last = e;
                 if (UpstreamFailure.unreachable(e)) {
-                    lease.member().evict(e.getMessage());
-                } else if (withKv) {
+                    lease.member().evict(e.getMessage()); // gone, stuck or draining: until /health says 200
+                } else if (withKv && e.status() != 503) {
                     // The node is there but could not use P's KV (P may be gone with it): it prefills itself.
                     tried.remove(node);
                     json = plain;
