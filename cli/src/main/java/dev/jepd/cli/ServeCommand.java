@@ -1,5 +1,6 @@
 package dev.jepd.cli;
 
+import dev.jepd.api.GracefulExit;
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
 import dev.jepd.encoder.EncoderAssembly;

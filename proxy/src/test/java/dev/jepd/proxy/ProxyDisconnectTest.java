@@ -90,6 +90,17 @@ class ProxyDisconnectTest {
         assertTrue(d.received(CHAT).isEmpty(), "decode is never asked");
     }
 
+    @Test
+    void aClientThatWaitsIsNotCut() throws Exception {
+        StubNode d = open.stub().on(CHAT, (r, ex) -> {
+            Thread.sleep(1500);
+            StubNode.respond(ex, 200, "application/json", StubNode.chatCompletion("ok"));
+        });
+        ProxyHarness proxy = proxy(List.of(), List.of(), List.of(d));
+        var r = proxy.post(CHAT, text(false));
+        assertTrue(r.statusCode() == 200, new String(r.body(), StandardCharsets.UTF_8));
+    }
+
     private void assertCutWithin(ProxyHarness proxy, String body, SilentNode node) throws Exception {
         try (Socket client = send(proxy, body)) {
             node.awaitRequests(1);
