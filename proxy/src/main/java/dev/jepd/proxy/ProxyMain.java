@@ -1,6 +1,7 @@
 package dev.jepd.proxy;
 
 import dev.jepd.api.GracefulExit;
+import dev.jepd.api.MediaLimits;
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Routing;
 import java.nio.file.Path;
@@ -148,6 +149,15 @@ public final class ProxyMain implements Callable<Integer> {
     String adminApiKey;
 
     @Option(
+            names = "--limit-mm-per-prompt",
+            defaultValue = "",
+            paramLabel = "JSON",
+            description = "vLLM's flag: the most items of each modality one request may carry, e.g."
+                    + " '{\"image\": 4}'; more is a 400 before any node is asked. Give the nodes the same value."
+                    + " Default: no limit.")
+    String limitMmPerPrompt;
+
+    @Option(
             names = "--shutdown-timeout",
             defaultValue = "300",
             paramLabel = "SECONDS",
@@ -186,7 +196,8 @@ public final class ProxyMain implements Callable<Integer> {
                         healthFailures,
                         dedupWindow == 0 ? Duration.ZERO : ProxyConfig.seconds("--dedup-window", dedupWindow),
                         configFile,
-                        adminApiKey));
+                        adminApiKey),
+                MediaLimits.parse(limitMmPerPrompt));
     }
 
     @Override

@@ -50,7 +50,7 @@ public final class ProxyServer implements AutoCloseable {
         EncoderFanout encoders =
                 new EncoderFanout(encode, client, ImageCost.of(config.modelFamily()), res.dedupWindow());
         ProxyRoutes routes = new ProxyRoutes(
-                new Disaggregation(encoders, prefill, decode, client),
+                new Disaggregation(encoders, prefill, decode, client, config.mediaLimits()),
                 new ClusterHealth(encode, prefill, decode, client),
                 new ProfileFanout(encode, prefill, decode, client),
                 membership,

@@ -4,10 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
+import dev.jepd.api.MediaLimits;
 import dev.jepd.api.RequestSchema;
 import dev.jepd.proxy.items.ItemUuids;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.MediaItems;
+import dev.jepd.proxy.items.Modality;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.Node;
@@ -45,9 +47,12 @@ public final class Disaggregation {
     private final Cluster prefillCluster;
     private final Cluster decode;
     private final UpstreamClient client;
+    private final MediaLimits mediaLimits;
 
-    public Disaggregation(EncoderFanout encoders, Cluster prefill, Cluster decode, UpstreamClient client) {
+    public Disaggregation(
+            EncoderFanout encoders, Cluster prefill, Cluster decode, UpstreamClient client, MediaLimits mediaLimits) {
         this.encoders = encoders;
+        this.mediaLimits = mediaLimits;
         this.prefill = new PrefillStage(prefill, client);
         this.prefillCluster = prefill;
         this.decode = decode;
@@ -59,6 +64,7 @@ public final class Disaggregation {
         ObjectNode body = Json.parseObject(raw);
         boolean changed = validated(body, RequestSchema::chat);
         List<MediaItem> items = MediaItems.find(body);
+        mediaLimits.check(Modality.IMAGE.key(), items.size()); // every item is an image: the grammar refuses the rest
         changed |= ItemUuids.stamp(body.path("model").asText(""), items);
         Optional<JsonNode> ec = encoders.run(body, items, ctx);
         if (ec.isPresent()) {
