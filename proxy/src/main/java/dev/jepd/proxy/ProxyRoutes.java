@@ -144,12 +144,16 @@ final class ProxyRoutes {
      * the client then sees echoed; an invalid id is never forwarded.
      */
     private static RequestContext context(HttpServerExchange ex) {
+        return context(ex, ClientWatch.NONE);
+    }
+
+    private static RequestContext context(HttpServerExchange ex, ClientWatch watch) {
         String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
         String id = HttpServer.requestId(ex);
         if (!id.equals(given)) {
             ex.getResponseHeaders().put(HttpServer.REQUEST_ID, id);
         }
-        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION));
+        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), watch);
     }
 
     /**
@@ -157,8 +161,7 @@ final class ProxyRoutes {
      * connection (the body has been read by then, so the probe sees only what comes after it).
      */
     private static RequestContext watched(HttpServerExchange ex) {
-        RequestContext c = context(ex);
-        return new RequestContext(c.requestId(), c.authorization(), ClientWatch.of(() -> ClientConnection.gone(ex)));
+        return context(ex, ClientWatch.of(() -> ClientConnection.gone(ex)));
     }
 
     /** The raw request body, up to {@code --max-body-bytes}. */

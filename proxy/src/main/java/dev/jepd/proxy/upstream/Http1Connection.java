@@ -55,9 +55,10 @@ final class Http1Connection implements AutoCloseable {
      * after it run under {@code limitMillis} again.
      */
     void awaitReadable(long limitMillis, ClientWatch watch) throws IOException {
-        if (watch == ClientWatch.NONE || in.available() > 0) {
+        if (watch == ClientWatch.NONE) {
             return; // the read itself waits, under the limit
         }
+        // No available() first: it costs a syscall when the buffer is empty, and a buffered byte returns at once below.
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(limitMillis);
         try {
             while (true) {
