@@ -1,7 +1,9 @@
 package dev.jepd.cli;
 
+import dev.jepd.api.GracefulExit;
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
+import dev.jepd.api.MediaLimits;
 import dev.jepd.encoder.EncoderAssembly;
 import dev.jepd.encoder.EncoderNode;
 import dev.jepd.engine.connector.EcConnector;
@@ -197,6 +199,13 @@ public final class ServeCommand implements Callable<Integer> {
     int maxWaitingRequests;
 
     @Option(
+            names = "--limit-mm-per-prompt",
+            defaultValue = "",
+            description = "vLLM's flag: the most items of each modality one request may carry, e.g. '{\"image\": 4}';"
+                    + " more is a 400 naming the limit (default: no limit).")
+    String limitMmPerPrompt;
+
+    @Option(
             names = "--shutdown-timeout",
             defaultValue = "300",
             description = "On SIGTERM/SIGINT: seconds the node lets running requests finish (new ones get 503)"
@@ -279,6 +288,7 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         KvTransferConfig kv = kvTransferConfig == null ? null : KvTransferConfig.parse(kvTransferConfig);
         EcTransferConfig ec = ecTransferConfig == null ? null : EcTransferConfig.parse(ecTransferConfig);
+        MediaLimits mediaLimits = MediaLimits.parse(limitMmPerPrompt);
         NodeRole role = role(ec, kv);
         MmHasher hasher = mmHasher(ec);
         String modelString = model.toString();
@@ -317,7 +327,9 @@ public final class ServeCommand implements Callable<Integer> {
         ServingMetrics metrics = new ServingMetrics(names.getFirst());
         long maxBody = maxImageBytes * 2 + (1 << 20);
         ServingLimits limits = new ServingLimits(
-                requestTimeout > 0 ? Duration.ofMillis((long) (requestTimeout * 1000)) : null, maxWaitingRequests);
+                requestTimeout > 0 ? Duration.ofMillis((long) (requestTimeout * 1000)) : null,
+                maxWaitingRequests,
+                mediaLimits);
         NodeContext ctx =
                 new NodeContext(runtime, media, batcher, hasher, modelString, bounds, metrics, names, maxBody, limits);
         HttpServer.Builder http = HttpServer.builder(

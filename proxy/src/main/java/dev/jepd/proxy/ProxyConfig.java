@@ -1,5 +1,6 @@
 package dev.jepd.proxy;
 
+import dev.jepd.api.MediaLimits;
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.Routing;
@@ -21,9 +22,55 @@ public record ProxyConfig(
         Duration connectTimeout,
         long maxBodyBytes,
         ModelFamily modelFamily,
-        Resilience resilience) {
+        Resilience resilience,
+        MediaLimits mediaLimits) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 128L << 20;
+
+    /** The settings without {@code --limit-mm-per-prompt}. */
+    public ProxyConfig(
+            String host,
+            int port,
+            List<Node> encode,
+            List<Node> prefill,
+            List<Node> decode,
+            Routing routing,
+            Duration upstreamTimeout,
+            Duration connectTimeout,
+            long maxBodyBytes,
+            ModelFamily modelFamily,
+            Resilience resilience) {
+        this(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                resilience,
+                MediaLimits.NONE);
+    }
+
+    /** A copy with another {@code --limit-mm-per-prompt}. */
+    public ProxyConfig with(MediaLimits limits) {
+        return new ProxyConfig(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                resilience,
+                limits);
+    }
 
     /**
      * How the proxy keeps serving when nodes fail or change: the active health check's beat and how many failed
@@ -89,7 +136,8 @@ public record ProxyConfig(
                 connectTimeout,
                 maxBodyBytes,
                 modelFamily,
-                r);
+                r,
+                mediaLimits);
     }
 
     /** The settings for the default model family ({@link ModelFamily#DEFAULT}). */

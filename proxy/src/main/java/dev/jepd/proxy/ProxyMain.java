@@ -1,11 +1,14 @@
 package dev.jepd.proxy;
 
+import dev.jepd.api.GracefulExit;
+import dev.jepd.api.MediaLimits;
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Routing;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -145,6 +148,24 @@ public final class ProxyMain implements Callable<Integer> {
             description = "Key that POST/DELETE /instances want in X-API-Key (default: $ADMIN_API_KEY; unset: open).")
     String adminApiKey;
 
+    @Option(
+            names = "--limit-mm-per-prompt",
+            defaultValue = "",
+            paramLabel = "JSON",
+            description = "vLLM's flag: the most items of each modality one request may carry, e.g."
+                    + " '{\"image\": 4}'; more is a 400 before any node is asked. Give the nodes the same value."
+                    + " Default: no limit.")
+    String limitMmPerPrompt;
+
+    @Option(
+            names = "--shutdown-timeout",
+            defaultValue = "300",
+            paramLabel = "SECONDS",
+            description = "On SIGTERM/SIGINT: seconds the proxy lets requests in flight finish (new ones, /health"
+                    + " included, get 503 with Retry-After) before it exits with status 0, as the nodes do."
+                    + " Default: ${DEFAULT-VALUE}.")
+    long shutdownTimeout;
+
     /** {@code --model-family} names as {@link ModelFamily#parse} reads them. */
     static final class ModelFamilyConverter implements CommandLine.ITypeConverter<ModelFamily> {
         @Override
@@ -175,7 +196,8 @@ public final class ProxyMain implements Callable<Integer> {
                         healthFailures,
                         dedupWindow == 0 ? Duration.ZERO : ProxyConfig.seconds("--dedup-window", dedupWindow),
                         configFile,
-                        adminApiKey));
+                        adminApiKey),
+                MediaLimits.parse(limitMmPerPrompt));
     }
 
     @Override
@@ -192,15 +214,14 @@ public final class ProxyMain implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime()
-                .addShutdownHook(new Thread(
-                        () -> {
-                            server.close();
-                            stopped.countDown();
-                        },
-                        "jepd-proxy-shutdown"));
-        stopped.await();
+        long drainMillis = TimeUnit.SECONDS.toMillis(Math.max(0, shutdownTimeout));
+        GracefulExit.onSignals(() -> {
+            System.err.println("jepd proxy: draining (up to " + shutdownTimeout + " s), then exiting");
+            server.shutdown(drainMillis);
+        });
+        // Any other exit (System.exit elsewhere, a signal not handled) still closes the sockets.
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "jepd-proxy-shutdown"));
+        new CountDownLatch(1).await();
         return 0;
     }
 

@@ -2,6 +2,7 @@ package dev.jepd.proxy;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
+import dev.jepd.api.ClientConnection;
 import dev.jepd.api.HttpServer;
 import dev.jepd.api.Json;
 import dev.jepd.api.Sse;
@@ -12,6 +13,7 @@ import dev.jepd.proxy.flow.Membership;
 import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.flow.ProxyReply;
 import dev.jepd.proxy.flow.RequestContext;
+import dev.jepd.proxy.upstream.ClientWatch;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Member;
 import dev.jepd.proxy.upstream.Node;
@@ -62,13 +64,13 @@ final class ProxyRoutes {
 
     void chat(HttpServerExchange ex) {
         byte[] body = body(ex);
-        RequestContext ctx = context(ex);
+        RequestContext ctx = watched(ex);
         write(ex, flow.chat(body, ctx), ctx);
     }
 
     void completions(HttpServerExchange ex) {
         byte[] body = body(ex);
-        RequestContext ctx = context(ex);
+        RequestContext ctx = watched(ex);
         write(ex, flow.completions(body, ctx), ctx);
     }
 
@@ -142,12 +144,24 @@ final class ProxyRoutes {
      * the client then sees echoed; an invalid id is never forwarded.
      */
     private static RequestContext context(HttpServerExchange ex) {
+        return context(ex, ClientWatch.NONE);
+    }
+
+    private static RequestContext context(HttpServerExchange ex, ClientWatch watch) {
         String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
         String id = HttpServer.requestId(ex);
         if (!id.equals(given)) {
             ex.getResponseHeaders().put(HttpServer.REQUEST_ID, id);
         }
-        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION));
+        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), watch);
+    }
+
+    /**
+     * As {@link #context}, watching the client: the request's upstream calls are cut once it closes its
+     * connection (the body has been read by then, so the probe sees only what comes after it).
+     */
+    private static RequestContext watched(HttpServerExchange ex) {
+        return context(ex, ClientWatch.of(() -> ClientConnection.gone(ex)));
     }
 
     /** The raw request body, up to {@code --max-body-bytes}. */

@@ -50,7 +50,7 @@ public final class ProxyServer implements AutoCloseable {
         EncoderFanout encoders =
                 new EncoderFanout(encode, client, ImageCost.of(config.modelFamily()), res.dedupWindow());
         ProxyRoutes routes = new ProxyRoutes(
-                new Disaggregation(encoders, prefill, decode, client),
+                new Disaggregation(encoders, prefill, decode, client, config.mediaLimits()),
                 new ClusterHealth(encode, prefill, decode, client),
                 new ProfileFanout(encode, prefill, decode, client),
                 membership,
@@ -104,13 +104,22 @@ public final class ProxyServer implements AutoCloseable {
         return server.port();
     }
 
-    @Override
-    public void close() {
-        checker.close();
+    /**
+     * Drains: new requests (and {@code /health}, so that a balancer in front stops routing here) get 503 OpenAI
+     * JSON with {@code Retry-After}; requests in flight finish for up to {@code millis} on the upstream client and
+     * health checks that they may still need; then everything is closed. A second call returns at once.
+     */
+    public void shutdown(long millis) {
         try {
-            server.shutdown(2000);
+            server.shutdown(millis);
         } finally {
+            checker.close();
             client.close();
         }
+    }
+
+    @Override
+    public void close() {
+        shutdown(2000);
     }
 }

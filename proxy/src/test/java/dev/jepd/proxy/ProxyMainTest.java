@@ -23,6 +23,16 @@ class ProxyMainTest {
     }
 
     @Test
+    void limitMmPerPromptAndShutdownTimeoutAreRead() {
+        ProxyMain m = parse("--decode-servers-urls", "http://d:1", "--limit-mm-per-prompt", "{\"image\": 4}");
+        assertEquals(java.util.Map.of("image", 4), m.config().mediaLimits().perPrompt());
+        assertEquals(300, m.shutdownTimeout);
+        assertEquals(
+                dev.jepd.api.MediaLimits.NONE,
+                parse("--decode-servers-urls", "http://d:1").config().mediaLimits());
+    }
+
+    @Test
     void helpDocumentsEveryFlag() {
         StringWriter out = new StringWriter();
         CommandLine cmd = ProxyMain.commandLine();
@@ -39,6 +49,8 @@ class ProxyMainTest {
                 "--connect-timeout",
                 "--max-body-bytes",
                 "--model-family",
+                "--limit-mm-per-prompt",
+                "--shutdown-timeout",
                 "--version")) {
             assertTrue(out.toString().contains(flag), flag + " missing from:\n" + out);
         }

@@ -3,6 +3,7 @@ package dev.jepd.serving;
 import dev.jepd.api.ApiException;
 import dev.jepd.api.ImageItem;
 import dev.jepd.api.MediaErrors;
+import dev.jepd.api.MediaLimits;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
 import dev.jepd.engine.connector.EcTransferParams;
@@ -41,6 +42,8 @@ public final class MultimodalInputs {
      * @param ec the encoder cache, or null when none is configured
      * @param modelString the model as given to {@code serve}: part of the mm_hash, so E and PD must agree
      */
+    private MediaLimits mediaLimits = MediaLimits.NONE; // set once at assembly, before the first request
+
     public MultimodalInputs(
             ModelRuntime runtime,
             MediaLoader media,
@@ -64,6 +67,12 @@ public final class MultimodalInputs {
         this.metrics = metrics;
     }
 
+    /** These inputs refusing requests over {@code --limit-mm-per-prompt} (before anything is loaded). */
+    public MultimodalInputs withMediaLimits(MediaLimits limits) {
+        this.mediaLimits = limits;
+        return this;
+    }
+
     /** An item loaded and keyed, not yet encoded. */
     public record Item(ImageItem source, LoadedImage image, String key, ImageGrid grid) {}
 
@@ -78,6 +87,7 @@ public final class MultimodalInputs {
 
     /** Loads, validates and keys every item; all input errors surface here, before any compute. */
     public List<Item> load(List<ImageItem> items, boolean hasKwargs, PixelBounds bounds) {
+        mediaLimits.check("image", items.size());
         List<Item> out = new ArrayList<>(items.size());
         for (ImageItem it : items) {
             String key;

@@ -31,7 +31,7 @@ public record NodeContext(
 
     /** The node's multimodal inputs over {@code ec} (null: none), reading and/or writing it as the role says. */
     public MultimodalInputs inputs(EcConnector ec, boolean consume, boolean produce) {
-        return new MultimodalInputs(
-                runtime, media, batcher, ec, consume, produce, hasher, modelString, bounds, metrics);
+        return new MultimodalInputs(runtime, media, batcher, ec, consume, produce, hasher, modelString, bounds, metrics)
+                .withMediaLimits(limits.mediaLimits());
     }
 }

@@ -1,5 +1,6 @@
 package dev.jepd.serving;
 
+import dev.jepd.api.MediaLimits;
 import java.time.Duration;
 
 /**
@@ -9,12 +10,20 @@ import java.time.Duration;
  *     (a request's own {@code request_timeout} may only shorten it); null: no node-wide deadline
  * @param maxWaitingRequests {@code --max-waiting-requests}: requests queued but not yet running beyond which
  *     new ones are refused with 503 and {@code Retry-After}; 0: unbounded
+ * @param mediaLimits {@code --limit-mm-per-prompt}: the most items of each modality one request may carry
  */
-public record ServingLimits(Duration requestTimeout, int maxWaitingRequests) {
+public record ServingLimits(Duration requestTimeout, int maxWaitingRequests, MediaLimits mediaLimits) {
     public static final ServingLimits NONE = new ServingLimits(null, 0);
+
+    /** Without {@code --limit-mm-per-prompt}. */
+    public ServingLimits(Duration requestTimeout, int maxWaitingRequests) {
+        this(requestTimeout, maxWaitingRequests, MediaLimits.NONE);
+    }
+
     private static final long NO_DEADLINE_BEYOND = 100L * 365 * 24 * 3600 * 1_000_000_000L;
 
     public ServingLimits {
+        mediaLimits = mediaLimits == null ? MediaLimits.NONE : mediaLimits;
         if (requestTimeout != null && (requestTimeout.isNegative() || requestTimeout.isZero())) {
             requestTimeout = null;
         }

@@ -4,10 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
+import dev.jepd.api.MediaLimits;
 import dev.jepd.api.RequestSchema;
 import dev.jepd.proxy.items.ItemUuids;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.MediaItems;
+import dev.jepd.proxy.items.Modality;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.Node;
@@ -29,8 +31,9 @@ import org.slf4j.LoggerFactory;
  * {@code kv_transfer_params}; when nothing changed, the client's bytes themselves.
  *
  * <p>Decode failover: a decode node that fails before the client got any byte of the answer (unreachable,
- * reset, timed out, a 5xx, a stream that breaks before its first byte) is evicted where unreachable and the
- * request goes to another decode node; a decode node that failed on P's {@code kv_transfer_params} (P gone
+ * reset, timed out, a 5xx, a stream that breaks before its first byte) is evicted where unreachable or draining
+ * (503 and {@code Connection: close}: nothing ran there) and the request goes to another decode node; an
+ * overloaded one (another 503) is passed over for this request only; a decode node that failed on P's {@code kv_transfer_params} (P gone
  * with the KV) gets the request once more without them and prefills itself. Once a byte has gone to the
  * client nothing is retried: a stream that breaks ends with an error event and {@code [DONE]}.
  */
@@ -44,9 +47,12 @@ public final class Disaggregation {
     private final Cluster prefillCluster;
     private final Cluster decode;
     private final UpstreamClient client;
+    private final MediaLimits mediaLimits;
 
-    public Disaggregation(EncoderFanout encoders, Cluster prefill, Cluster decode, UpstreamClient client) {
+    public Disaggregation(
+            EncoderFanout encoders, Cluster prefill, Cluster decode, UpstreamClient client, MediaLimits mediaLimits) {
         this.encoders = encoders;
+        this.mediaLimits = mediaLimits;
         this.prefill = new PrefillStage(prefill, client);
         this.prefillCluster = prefill;
         this.decode = decode;
@@ -58,6 +64,7 @@ public final class Disaggregation {
         ObjectNode body = Json.parseObject(raw);
         boolean changed = validated(body, RequestSchema::chat);
         List<MediaItem> items = MediaItems.find(body);
+        mediaLimits.check(Modality.IMAGE.key(), items.size()); // every item is an image: the grammar refuses the rest
         changed |= ItemUuids.stamp(body.path("model").asText(""), items);
         Optional<JsonNode> ec = encoders.run(body, items, ctx);
         if (ec.isPresent()) {
@@ -108,12 +115,13 @@ public final class Disaggregation {
             try {
                 if (!stream) {
                     try (lease) {
-                        ProxyReply.Whole whole = new ProxyReply.Whole(client.post(node, path, json, ctx.headers()));
+                        ProxyReply.Whole whole =
+                                new ProxyReply.Whole(client.post(node, path, json, ctx.headers(), ctx.watch()));
                         keys.forEach(k -> decode.remember(k, node));
                         return whole;
                     }
                 }
-                UpstreamStream s = client.postStreaming(node, path, json, ctx.headers());
+                UpstreamStream s = client.postStreaming(node, path, json, ctx.headers(), ctx.watch());
                 keys.forEach(k -> decode.remember(k, node));
                 return new ProxyReply.Streamed(s, lease);
             } catch (ApiException e) {
@@ -123,8 +131,8 @@ public final class Disaggregation {
                 }
                 last = e;
                 if (UpstreamFailure.unreachable(e)) {
-                    lease.member().evict(e.getMessage());
-                } else if (withKv) {
+                    lease.member().evict(e.getMessage()); // gone, stuck or draining: until /health says 200
+                } else if (withKv && e.status() != 503) {
                     // The node is there but could not use P's KV (P may be gone with it): it prefills itself.
                     tried.remove(node);
                     json = plain;

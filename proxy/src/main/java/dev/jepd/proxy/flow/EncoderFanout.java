@@ -6,6 +6,7 @@ import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.MediaItem;
+import dev.jepd.proxy.upstream.ClientWatch;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.Node;
@@ -237,14 +238,17 @@ public final class EncoderFanout {
             ApiException error;
             try (lease) {
                 Reply r = client.exchange(
-                        node, PATH, request, ctx.headers(childBase + ":" + shortHex()), client.timeout());
+                        node, PATH, request, ctx.headers(childBase + ":" + shortHex()), client.timeout(), ctx.watch());
                 if (r.statusCode() / 100 == 2) {
                     if (ecKey != null) {
                         encoders.remember(ecKey, node);
                     }
                     return Outcome.encoded(ecTransferParams(r.body()));
                 }
-                error = UpstreamFailure.status(node, r.statusCode(), r.body());
+                error = UpstreamFailure.status(node, r.statusCode(), r.body(), r.closing());
+            } catch (ClientWatch.Gone e) {
+                // This request's client left. A request sharing this encode (dedup) lets its PD node encode it.
+                return Outcome.leftToPd();
             } catch (IOException e) {
                 error = UpstreamFailure.transport(node, e, client.timeout());
             }
@@ -260,12 +264,25 @@ public final class EncoderFanout {
 
     private Outcome await(CompletableFuture<Outcome> f, RequestContext ctx) {
         // Each try ends within the upstream time-out; a bound over all of them guards against a lost completion.
-        long limit = client.timeout().toNanos() * (encoders.members().size() + 1L);
+        long deadline = System.nanoTime()
+                + client.timeout().toNanos() * (encoders.members().size() + 1L);
         try {
-            return f.get(limit, TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            LOG.warn("[{}] encoders did not settle in time; the PD node encodes", ctx.requestId());
-            return Outcome.leftToPd();
+            while (true) {
+                // In slices, so that a client that leaves cuts the encoder calls at once (the watch closes them).
+                try {
+                    Outcome o = f.get(ClientWatch.PROBE_MILLIS, TimeUnit.MILLISECONDS);
+                    ctx.watch().throwIfCancelled();
+                    return o;
+                } catch (TimeoutException e) {
+                    if (ctx.watch().check()) {
+                        throw new ClientWatch.Gone();
+                    }
+                    if (System.nanoTime() - deadline > 0) {
+                        LOG.warn("[{}] encoders did not settle in time; the PD node encodes", ctx.requestId());
+                        return Outcome.leftToPd();
+                    }
+                }
+            }
         } catch (ExecutionException e) {
             throw e.getCause() instanceof ApiException api
                     ? api

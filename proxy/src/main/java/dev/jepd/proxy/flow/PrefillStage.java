@@ -53,7 +53,7 @@ public final class PrefillStage {
             }
             UpstreamResponse answer;
             try (lease) {
-                answer = client.post(lease.node(), path, request, ctx.headers());
+                answer = client.post(lease.node(), path, request, ctx.headers(), ctx.watch());
             } catch (ApiException e) {
                 if (!UpstreamFailure.retryable(e)) {
                     throw e;

@@ -1,14 +1,21 @@
 package dev.jepd.proxy.flow;
 
+import dev.jepd.proxy.upstream.ClientWatch;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * What a client request passes on to its upstream requests: its id ({@code x-request-id}, the same for
  * prefill and decode so that their KV transfer matches up) and its {@code Authorization} header, so that
- * nodes started with {@code --api-key} accept the proxied request.
+ * nodes started with {@code --api-key} accept the proxied request; and the watch on its client, which cuts every
+ * upstream call of the request once the client has gone.
  */
-public record RequestContext(String requestId, String authorization) {
+public record RequestContext(String requestId, String authorization, ClientWatch watch) {
+    /** A request whose client is not watched (tests, calls that are not a client's request). */
+    public RequestContext(String requestId, String authorization) {
+        this(requestId, authorization, ClientWatch.NONE);
+    }
+
     /** Headers for prefill and decode requests. */
     public Map<String, String> headers() {
         return headers(requestId);

@@ -12,12 +12,15 @@ import org.slf4j.LoggerFactory;
 /**
  * The active health check: every {@code interval}, every member of every cluster is asked for
  * {@code /health} at once (each probe bounded by the interval, at least 2 s). {@code failuresToEvict} failed
- * probes in a row evict a node; one 2xx answer re-admits it. Requests evict a node on their own as soon as
+ * probes in a row evict a node, one draining answer (503 and {@code Connection: close}) at once; one 2xx answer
+ * re-admits it. Requests evict a node on their own as soon as
  * they cannot reach it, so the probes mostly bring nodes back. Housekeeping that should run on the same beat
  * (dedup sweeps, {@code --config} reloads) is passed in as {@code chores}.
  */
 public final class HealthChecker implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HealthChecker.class);
+
+    private static final String DRAINING = "/health answered HTTP 503 and closed: the node is draining";
 
     private final List<Cluster> clusters;
     private final UpstreamClient client;
@@ -87,7 +90,9 @@ public final class HealthChecker implements AutoCloseable {
             String failure;
             try {
                 Reply r = p.getValue().get(probeLimit.toMillis() + 500, TimeUnit.MILLISECONDS);
-                failure = r.statusCode() / 100 == 2 ? null : "/health answered HTTP " + r.statusCode();
+                failure = r.statusCode() / 100 == 2
+                        ? null
+                        : r.statusCode() == 503 && r.closing() ? DRAINING : "/health answered HTTP " + r.statusCode();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
@@ -102,6 +107,8 @@ public final class HealthChecker implements AutoCloseable {
                 if (!wasHealthy) {
                     LOG.info("{} answers again: re-admitted", m.node());
                 }
+            } else if (failure.equals(DRAINING)) {
+                m.evict(failure); // the node says it is going: no need to wait for more failed probes
             } else {
                 m.probeFailed(failure, failuresToEvict); // logs the eviction
             }

@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
@@ -45,6 +46,48 @@ final class Http1Connection implements AutoCloseable {
 
     void timeout(long millis) throws SocketException {
         socket.setSoTimeout((int) Math.max(1, Math.min(Integer.MAX_VALUE, millis)));
+    }
+
+    /**
+     * Waits up to {@code limitMillis} for the next byte from the node without reading it, looking at the client
+     * every {@link ClientWatch#PROBE_MILLIS} meanwhile (a byte already buffered returns at once). Throws
+     * {@link SocketTimeoutException} past the limit and {@link ClientWatch.Gone} when the client left; the reads
+     * after it run under {@code limitMillis} again.
+     */
+    void awaitReadable(long limitMillis, ClientWatch watch) throws IOException {
+        if (watch == ClientWatch.NONE) {
+            return; // the read itself waits, under the limit
+        }
+        // No available() first: it costs a syscall when the buffer is empty, and a buffered byte returns at once below.
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(limitMillis);
+        try {
+            while (true) {
+                long left = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    throw new SocketTimeoutException("nothing from the node within " + limitMillis + " ms");
+                }
+                timeout(Math.min(ClientWatch.PROBE_MILLIS, left));
+                in.mark(1);
+                try {
+                    in.read(); // -1 too: the caller's read sees the end again
+                    in.reset();
+                    return;
+                } catch (SocketTimeoutException e) {
+                    if (watch.check()) {
+                        throw new ClientWatch.Gone();
+                    }
+                } catch (IOException e) {
+                    watch.throwIfCancelled(); // cut by the watch from another thread
+                    throw e;
+                }
+            }
+        } finally {
+            if (socket.isClosed()) {
+                watch.throwIfCancelled();
+            } else {
+                timeout(limitMillis);
+            }
+        }
     }
 
     /** Writes one request: {@code body} null for a GET. */

@@ -50,30 +50,50 @@ public final class UpstreamClient implements AutoCloseable {
     /** The answer to one request, read whole; {@code json} null for a GET. Transport failures are thrown. */
     public Reply exchange(Node node, String path, byte[] json, Map<String, String> headers, Duration limit)
             throws IOException {
+        return exchange(node, path, json, headers, limit, ClientWatch.NONE);
+    }
+
+    /**
+     * As above, for a client's request: while no answer comes its client is watched, and once the client is gone
+     * the connection is closed (the node aborts) and {@link ClientWatch.Gone} thrown.
+     */
+    public Reply exchange(
+            Node node, String path, byte[] json, Map<String, String> headers, Duration limit, ClientWatch watch)
+            throws IOException {
         String method = json == null ? "GET" : "POST";
+        watch.throwIfCancelled();
         Http1Connection c = pool.idle(node);
         boolean fresh = c == null;
         if (fresh) {
             c = pool.open(node);
         }
+        watch.attach(c);
         try {
-            return exchangeOn(c, node, method, path, json, headers, limit);
+            return exchangeOn(c, node, method, path, json, headers, limit, watch);
         } catch (EOFException | SocketException e) {
             c.close();
+            watch.throwIfCancelled();
             if (fresh || !c.reused) {
                 throw e;
             }
             // A kept-alive connection the node had closed: nothing was answered, so nothing ran twice.
+            watch.detach(c);
             Http1Connection retry = pool.open(node);
+            watch.attach(retry);
+            c = retry;
             try {
-                return exchangeOn(retry, node, method, path, json, headers, limit);
+                return exchangeOn(retry, node, method, path, json, headers, limit, watch);
             } catch (IOException | RuntimeException again) {
                 retry.close();
+                watch.throwIfCancelled();
                 throw again;
             }
         } catch (IOException | RuntimeException e) {
             c.close();
+            watch.throwIfCancelled();
             throw e;
+        } finally {
+            watch.detach(c);
         }
     }
 
@@ -84,12 +104,14 @@ public final class UpstreamClient implements AutoCloseable {
             String path,
             byte[] json,
             Map<String, String> headers,
-            Duration limit)
+            Duration limit,
+            ClientWatch watch)
             throws IOException {
         c.timeout(limit.toMillis());
         c.send(method, path, headers, json);
         Http1Connection.Head head;
         try {
+            c.awaitReadable(limit.toMillis(), watch);
             head = c.readHead();
         } catch (SocketTimeoutException e) {
             throw new HttpTimeoutException("no answer within " + UpstreamFailure.seconds(limit));
@@ -102,11 +124,12 @@ public final class UpstreamClient implements AutoCloseable {
             throw new HttpTimeoutException("the answer stopped for " + UpstreamFailure.seconds(limit));
         }
         if (body.complete()) {
+            watch.detach(c);
             pool.release(c, node);
         } else {
             c.close();
         }
-        return new Reply(head.status(), head.contentType(), bytes);
+        return new Reply(head.status(), head.contentType(), bytes, head.close());
     }
 
     /** Starts a JSON POST on a virtual thread; the future completes with the answer or the transport failure. */
@@ -134,8 +157,13 @@ public final class UpstreamClient implements AutoCloseable {
 
     /** A JSON POST answered 2xx within the time-out, or the {@code ApiException} the client should see. */
     public UpstreamResponse post(Node node, String path, byte[] json, Map<String, String> headers) {
+        return post(node, path, json, headers, ClientWatch.NONE);
+    }
+
+    /** As above, cut with {@link ClientWatch.Gone} as soon as the client of the request is gone. */
+    public UpstreamResponse post(Node node, String path, byte[] json, Map<String, String> headers, ClientWatch watch) {
         try {
-            return expect2xx(node, exchange(node, path, json, headers, timeout));
+            return expect2xx(node, exchange(node, path, json, headers, timeout, watch));
         } catch (IOException e) {
             throw UpstreamFailure.transport(node, e, timeout);
         }
@@ -157,6 +185,16 @@ public final class UpstreamClient implements AutoCloseable {
      * and thrown as the client's error.
      */
     public UpstreamStream postStreaming(Node node, String path, byte[] json, Map<String, String> headers) {
+        return postStreaming(node, path, json, headers, ClientWatch.NONE);
+    }
+
+    /**
+     * As above for a client's request: its client is watched until the stream is handed over (and by
+     * {@link UpstreamStream#relayTo} after), and {@link ClientWatch.Gone} thrown once it is gone.
+     */
+    public UpstreamStream postStreaming(
+            Node node, String path, byte[] json, Map<String, String> headers, ClientWatch watch) {
+        watch.throwIfCancelled();
         Http1Connection c = null;
         try {
             c = pool.idle(node);
@@ -164,19 +202,25 @@ public final class UpstreamClient implements AutoCloseable {
             if (fresh) {
                 c = pool.open(node);
             }
+            watch.attach(c);
             Http1Connection.Head head;
             try {
                 c.timeout(timeout.toMillis());
                 c.send("POST", path, headers, json);
+                c.awaitReadable(timeout.toMillis(), watch);
                 head = c.readHead();
             } catch (EOFException | SocketException e) {
+                watch.throwIfCancelled();
                 if (fresh || !c.reused) {
                     throw e;
                 }
+                watch.detach(c);
                 c.close(); // a kept-alive connection the node had closed: send again on a new one
                 c = pool.open(node);
+                watch.attach(c);
                 c.timeout(timeout.toMillis());
                 c.send("POST", path, headers, json);
+                c.awaitReadable(timeout.toMillis(), watch);
                 head = c.readHead();
             }
             Http1Connection.Body body = c.body(head, "POST");
@@ -187,23 +231,27 @@ public final class UpstreamClient implements AutoCloseable {
                 } catch (IOException e) {
                     error = new byte[0];
                 }
-                c.close();
-                c = null;
-                throw UpstreamFailure.status(node, head.status(), error);
+                throw UpstreamFailure.status(node, head.status(), error, head.close());
             }
             // Nothing has reached the client yet: a node that fails before its first byte can be retried elsewhere.
             byte[] first = new byte[16 * 1024];
+            if (!body.atEnd()) {
+                c.awaitReadable(timeout.toMillis(), watch);
+            }
             int n = body.read(first, 0, first.length);
             UpstreamStream s = new UpstreamStream(
-                    node, head.status(), head.contentType(), c, body, pool, timeout, first, Math.max(n, 0));
+                    node, head.status(), head.contentType(), c, body, pool, timeout, first, Math.max(n, 0), watch);
             c = null;
             return s;
         } catch (SocketTimeoutException e) {
+            watch.throwIfCancelled();
             throw UpstreamFailure.timeout(node, timeout);
         } catch (IOException e) {
+            watch.throwIfCancelled();
             throw UpstreamFailure.transport(node, e, timeout);
         } finally {
             if (c != null) {
+                watch.detach(c);
                 c.close();
             }
         }
@@ -231,7 +279,7 @@ public final class UpstreamClient implements AutoCloseable {
     /** The answer if it is 2xx, else the client's error. */
     public static UpstreamResponse expect2xx(Node node, Reply r) {
         if (r.statusCode() / 100 != 2) {
-            throw UpstreamFailure.status(node, r.statusCode(), r.body());
+            throw UpstreamFailure.status(node, r.statusCode(), r.body(), r.closing());
         }
         return new UpstreamResponse(node, r.statusCode(), r.contentType(), r.body());
     }

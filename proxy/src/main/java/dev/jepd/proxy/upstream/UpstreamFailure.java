@@ -70,7 +70,22 @@ public final class UpstreamFailure {
 
     /** A node that answered with a status other than 2xx. */
     public static ApiException status(Node node, int status, byte[] body) {
+        return status(node, status, body, false);
+    }
+
+    /**
+     * As above; {@code closing}: the node closes the connection after it. A 503 that does so is a node draining
+     * (JEPD's nodes on SIGTERM): nothing ran there, so another node of its role may take the request, and the node
+     * is evicted until its {@code /health} answers 200 again. Any other 503 (an overloaded node) is retried
+     * elsewhere without eviction.
+     */
+    public static ApiException status(Node node, int status, byte[] body, boolean closing) {
         ObjectNode json = errorJson(body);
+        if (status == 503) {
+            String detail = json != null ? json.path("error").path("message").asText(snippet(body)) : snippet(body);
+            String message = node + " is unavailable (HTTP 503): " + detail;
+            return (closing ? new Draining(message) : new ApiException(503, message, null)).withRetryAfter(1);
+        }
         if (status >= 400 && status < 500) {
             if (json != null) {
                 return new PassedThrough(status, json);
@@ -114,9 +129,16 @@ public final class UpstreamFailure {
     }
 
     /** A node that could not be reached, reset the connection or did not answer in time. */
-    static final class Unreachable extends ApiException {
+    static class Unreachable extends ApiException {
         Unreachable(int status, String message) {
             super(status, message, null);
+        }
+    }
+
+    /** A node that stops taking requests (503 and {@code Connection: close}): evicted as if unreachable. */
+    static final class Draining extends Unreachable {
+        Draining(String message) {
+            super(503, message);
         }
     }
 

@@ -28,6 +28,7 @@ public final class UpstreamStream implements AutoCloseable {
     private final ConnectionPool pool;
     private final Duration idleLimit;
     private final byte[] buffer;
+    private final ClientWatch watch;
     private int firstLength;
     private boolean finished;
     private boolean closed;
@@ -41,7 +42,8 @@ public final class UpstreamStream implements AutoCloseable {
             ConnectionPool pool,
             Duration idleLimit,
             byte[] first,
-            int firstLength) {
+            int firstLength,
+            ClientWatch watch) {
         this.node = node;
         this.status = status;
         this.contentType = contentType;
@@ -51,6 +53,7 @@ public final class UpstreamStream implements AutoCloseable {
         this.idleLimit = idleLimit;
         this.buffer = first;
         this.firstLength = firstLength;
+        this.watch = watch;
     }
 
     public Node node() {
@@ -87,7 +90,14 @@ public final class UpstreamStream implements AutoCloseable {
                     }
                 }
                 try {
+                    // While the node is silent, look at the client now and then: one that left is seen before the
+                    // next write fails (the wait costs nothing more when bytes come within the probe's beat).
+                    if (!body.atEnd()) {
+                        connection.awaitReadable(idleLimit.toMillis(), watch);
+                    }
                     n = body.read(buffer, 0, buffer.length);
+                } catch (ClientWatch.Gone e) {
+                    throw new IOException("the client closed the connection", e);
                 } catch (SocketTimeoutException e) {
                     fail(
                             out,
@@ -105,6 +115,7 @@ public final class UpstreamStream implements AutoCloseable {
                 }
             }
         } finally {
+            watch.detach(connection); // before the connection may go back to the pool
             close();
         }
     }

@@ -1,17 +1,17 @@
-package dev.jepd.cli;
+package dev.jepd.api;
 
 import sun.misc.Signal;
 
 /**
- * SIGTERM and SIGINT end a node gracefully and with exit status 0: the JVM's own handling would run the shutdown
+ * SIGTERM and SIGINT end a node (or the proxy) gracefully and with exit status 0: the JVM's own handling would run the shutdown
  * hooks and exit with 143 (128 + 15) whatever they did, and hooks are a poor place to wait minutes for running
  * requests. Here the signal starts {@code drain} on its own thread (a second signal while draining is ignored),
  * then the process exits 0.
  */
-final class GracefulExit {
+public final class GracefulExit {
     private GracefulExit() {}
 
-    static void onSignals(Runnable drain) {
+    public static void onSignals(Runnable drain) {
         Object once = new Object();
         boolean[] started = {false};
         for (String name : new String[] {"TERM", "INT"}) {
