@@ -430,7 +430,7 @@ public final class ModelBench {
             for (int i = 0; i < s.iterations(); i++) {
                 long t0 = System.nanoTime();
                 body.run();
-                recordTotal(total, i, t0);
+                total[i] = (System.nanoTime() - t0) / 1e9;
             }
         }
         withTap(model, clock, () -> {
@@ -452,10 +452,6 @@ public final class ModelBench {
             }
         });
         return new Clocked(Timing.of(total), before, layers, after);
-    }
-
-    private static void recordTotal(double[] total, int i, long t0) {
-        total[i] = (System.nanoTime() - t0) / 1e9;
     }
 
     /** Sets the clock as the model's activation tap for {@code body}; models without taps run untimed inside. */

@@ -98,7 +98,9 @@ public final class ModelRuntime implements AutoCloseable {
             if (model.language().isPresent()) {
                 CausalLm lm = model.language().get();
                 CausalLm.LmShape s = lm.shape();
-                long budget = kvBudget(backend, options, s);
+                // read once, after the weights are loaded: what is in use and free now
+                java.util.Optional<long[]> mem = backend.deviceMemory();
+                long budget = kvBudget(backend, mem, options, s);
                 KvCacheSpec spec = KvCacheSpec.forBudget(
                         s.layers(),
                         s.kvHeads(),
@@ -106,7 +108,6 @@ public final class ModelRuntime implements AutoCloseable {
                         options.blockSize(),
                         backend.computeType().byteSize(),
                         budget);
-                java.util.Optional<long[]> mem = backend.deviceMemory();
                 if (mem.isPresent() && spec.bytes() > mem.get()[0]) {
                     throw new ModelLoadException("the KV cache of " + spec.bytes() + " bytes does not fit on "
                             + backend.device() + ": " + mem.get()[0] + " bytes are free after loading the model;"
@@ -145,10 +146,11 @@ public final class ModelRuntime implements AutoCloseable {
      * sizes it, {@code --gpu-memory-utilization} of the device's memory less what is in use once the weights
      * are loaded (this process's and any other's) and less room for one step's activations (the peak of a
      * {@code max-num-batched-tokens} prefill: its hidden states and MLP intermediates, the logits, and 1 GiB for
-     * the allocator's and the GEMM libraries' workspaces); refused at start-up when nothing is left.
+     * the allocator's and the GEMM libraries' workspaces); refused at start-up when nothing is left. {@code mem}
+     * is the backend's {@code {free, total}} device memory, empty on the host.
      */
-    static long kvBudget(TensorBackend backend, RuntimeOptions options, CausalLm.LmShape s) {
-        java.util.Optional<long[]> mem = backend.deviceMemory();
+    static long kvBudget(
+            TensorBackend backend, java.util.Optional<long[]> mem, RuntimeOptions options, CausalLm.LmShape s) {
         if (options.kvCacheBytes() > 0 || mem.isEmpty()) {
             return options.kvCacheBytes() > 0 ? options.kvCacheBytes() : RuntimeOptions.DEFAULT_KV_CACHE_BYTES;
         }
