@@ -14,9 +14,9 @@ import java.util.List;
  * @param iterations timed runs of the limits, the vision tower and prefill
  * @param fullTextLayers the depth to extrapolate the decoder to (Qwen2.5-VL-3B: 36)
  * @param fullVisionBlocks the depth to extrapolate the vision tower to (Qwen2.5-VL-3B: 32)
- * @param backend the tensor backend: {@code djl} (compute always float32) or {@code torch} (libtorch's C ABI)
- * @param dtype the compute dtype, {@code float32} or {@code bfloat16} (the latter on {@code torch} only)
- * @param device where the model runs: {@code cpu}, or {@code cuda:N} (on {@code torch} only)
+ * @param backend the tensor backend: {@code torch} (libtorch's C ABI; DJL's JNI backend is gone)
+ * @param dtype the compute dtype, {@code float32} or {@code bfloat16}
+ * @param device where the model runs: {@code cpu} or {@code cuda:N}
  */
 public record BenchSettings(
         @JsonProperty("image_size") int imageSize,
@@ -42,19 +42,13 @@ public record BenchSettings(
         if (warmup < 0) {
             throw new IllegalArgumentException("warmup must not be negative, got " + warmup);
         }
-        if (!backend.equals("djl") && !backend.equals("torch")) {
-            throw new IllegalArgumentException("backend must be djl or torch, got " + backend);
+        if (!backend.equals("torch")) {
+            throw new IllegalArgumentException("backend must be torch (DJL's JNI backend was removed), got " + backend);
         }
         if (!dtype.equals("float32") && !dtype.equals("bfloat16")) {
             throw new IllegalArgumentException("dtype must be float32 or bfloat16, got " + dtype);
         }
-        if (backend.equals("djl") && !dtype.equals("float32")) {
-            throw new IllegalArgumentException("the djl backend computes in float32 only (bf16 aborts its JNI)");
-        }
         dev.jepd.tensor.Device d = dev.jepd.tensor.Device.parse(device); // refuses a malformed one
-        if (backend.equals("djl") && d.type() != dev.jepd.tensor.Device.Type.CPU) {
-            throw new IllegalArgumentException("the djl backend runs on the CPU only; use --backend torch for " + d);
-        }
         device = d.toString();
         decodeBatches = List.copyOf(decodeBatches);
         for (int b : decodeBatches) {
@@ -62,7 +56,7 @@ public record BenchSettings(
         }
     }
 
-    /** On DJL in float32, as before the backend could be chosen. */
+    /** On libtorch in float32 on the CPU. */
     public BenchSettings(
             int imageSize,
             int promptTokens,
@@ -81,7 +75,7 @@ public record BenchSettings(
                 iterations,
                 fullTextLayers,
                 fullVisionBlocks,
-                "djl",
+                "torch",
                 "float32",
                 "cpu");
     }

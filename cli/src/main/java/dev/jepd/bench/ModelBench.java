@@ -25,7 +25,6 @@ import dev.jepd.serving.RuntimeOptions;
 import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import dev.jepd.tensor.torch.TorchBackend;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -117,7 +116,6 @@ public final class ModelBench {
     /** The backend the settings name, computing in their dtype. */
     static TensorBackend backend(BenchSettings s) {
         return switch (s.backend()) {
-            case "djl" -> new DjlBackend();
             case "torch" -> TorchBackend.on(dev.jepd.tensor.Device.parse(s.device()), computeType(s));
             default -> throw new IllegalArgumentException("unknown backend " + s.backend());
         };

@@ -3,7 +3,6 @@ package dev.jepd.cli;
 import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Device;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import dev.jepd.tensor.torch.LibTorchLocator;
 import dev.jepd.tensor.torch.TorchBackend;
 import java.nio.file.Path;
@@ -12,8 +11,9 @@ import picocli.CommandLine.Option;
 
 /**
  * The tensor backend flags of {@code serve} and {@code generate}: vLLM's {@code --device} and {@code --dtype},
- * and JEPD's {@code --backend} and {@code --torch-library-path}. {@code auto} everywhere keeps a plain CPU run
- * on DJL as before, and puts a run that finds a CUDA build of torch on its first GPU in bf16.
+ * and JEPD's {@code --backend} and {@code --torch-library-path}. Every run is on libtorch through its C ABI;
+ * {@code auto} keeps a plain CPU run in float32 (the goldens' exact parity) and puts a run that finds a CUDA
+ * build of torch on its first GPU in bf16.
  */
 public final class BackendOptions {
     @Option(
@@ -27,9 +27,8 @@ public final class BackendOptions {
     @Option(
             names = "--backend",
             defaultValue = "auto",
-            description = "Tensor backend: djl (DJL's JNI, CPU, float32), torch (libtorch's C ABI through Panama: CPU"
-                    + " or CUDA, float32 or bfloat16) or auto: torch on a GPU, djl on the CPU (default"
-                    + " ${DEFAULT-VALUE}).")
+            description = "Tensor backend: torch (libtorch's C ABI through Panama: CPU or CUDA, float32 or bfloat16)"
+                    + " or auto, the same; DJL's JNI backend was removed (default ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(
@@ -53,22 +52,13 @@ public final class BackendOptions {
         }
         Device d = device();
         boolean gpu = d.type() != Device.Type.CPU;
-        String b = backend.equals("auto") ? (gpu ? "torch" : "djl") : backend;
         DType t = computeType(gpu);
-        return switch (b) {
-            case "djl" -> {
-                if (gpu) {
-                    throw new IllegalArgumentException(
-                            "--backend djl runs on the CPU only; use --backend torch for " + d);
-                }
-                if (t != DType.F32) {
-                    throw new IllegalArgumentException(
-                            "--backend djl computes in float32 only; use --backend torch" + " for --dtype " + dtype);
-                }
-                yield new DjlBackend();
-            }
-            case "torch" -> TorchBackend.on(d, t);
-            default -> throw new IllegalArgumentException("--backend must be djl, torch or auto, got " + backend);
+        return switch (backend) {
+            case "auto", "torch" -> TorchBackend.on(d, t);
+            case "djl" ->
+                throw new IllegalArgumentException(
+                        "--backend djl is gone: DJL's JNI backend was removed; libtorch (--backend torch) runs every model");
+            default -> throw new IllegalArgumentException("--backend must be torch or auto, got " + backend);
         };
     }
 
@@ -81,7 +71,7 @@ public final class BackendOptions {
                 || notBlank(System.getProperty(LibTorchLocator.PATH_PROPERTY))
                 || notBlank(System.getenv(LibTorchLocator.PATH_ENV))
                 || notBlank(System.getenv(LibTorchLocator.PYTHON_ENV));
-        if (!torchNamed || backend.equals("djl")) {
+        if (!torchNamed) {
             return Device.CPU; // the embedded libtorch is a CPU build: nothing to look for
         }
         return TorchBackend.resolve("auto");

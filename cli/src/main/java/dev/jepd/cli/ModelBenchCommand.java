@@ -57,16 +57,16 @@ public final class ModelBenchCommand implements Callable<Integer> {
     @Option(
             names = "--dtype",
             defaultValue = "bf16",
-            description = "Weights on disk, bf16 (bfloat16) or f32 (float32); with --backend torch also the compute"
-                    + " dtype (vLLM's --dtype), with djl compute is always f32 (default ${DEFAULT-VALUE}).")
+            description = "Weights on disk and the compute dtype (vLLM's --dtype): bf16 (bfloat16) or f32 (float32)"
+                    + " (default ${DEFAULT-VALUE}).")
     String dtype;
 
     @Option(
             names = "--backend",
-            defaultValue = "djl",
-            description = "Tensor backend: djl (DJL's JNI, f32) or torch (libtorch's C ABI through Panama; finds"
-                    + " libtorch via --torch-library-path, JEPD_TORCH_LIBRARY_PATH, JEPD_PYTHON, else the embedded"
-                    + " CPU build; default ${DEFAULT-VALUE}).")
+            defaultValue = "torch",
+            description = "Tensor backend: torch, libtorch's C ABI through Panama (the only one; DJL's JNI backend was"
+                    + " removed); it finds libtorch via --torch-library-path, JEPD_TORCH_LIBRARY_PATH, JEPD_PYTHON,"
+                    + " else the embedded CPU build (default ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(

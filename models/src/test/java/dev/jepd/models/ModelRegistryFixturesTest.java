@@ -11,7 +11,7 @@ import dev.jepd.engine.model.MultimodalModel;
 import dev.jepd.models.golden.GoldenCase;
 import dev.jepd.models.tiny.TinyModels;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
+import dev.jepd.tensor.torch.TorchBackend;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -126,7 +126,7 @@ class ModelRegistryFixturesTest {
                 }
             }
             assertTrue(matchesAGolden, arch + ": the fixture's config.json is no golden model's");
-            try (TensorBackend ops = new DjlBackend();
+            try (TensorBackend ops = TorchBackend.cpu(dev.jepd.tensor.DType.F32);
                     MultimodalModel model = ModelRegistry.load(HfSnapshot.open(dir), ops, ModelParts.ALL)) {
                 assertEquals(arch, model.architecture());
                 assertTrue(model.vision().isPresent() && model.language().isPresent(), arch);

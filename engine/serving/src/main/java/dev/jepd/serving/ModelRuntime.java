@@ -28,10 +28,11 @@ import dev.jepd.media.PreprocessorConfig;
 import dev.jepd.media.QwenImageProcessor;
 import dev.jepd.media.RgbImage;
 import dev.jepd.models.ModelRegistry;
+import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
+import dev.jepd.tensor.torch.TorchBackend;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -75,7 +76,7 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     public static ModelRuntime open(Path dir, RuntimeOptions options) {
-        return open(dir, options, DjlBackend::new);
+        return open(dir, options, () -> TorchBackend.cpu(DType.F32));
     }
 
     /** As {@link #open(Path, RuntimeOptions)} on a backend of the caller's choice, which the runtime closes. */

@@ -3,12 +3,11 @@ package dev.jepd.models.golden;
 import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Device;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
 import dev.jepd.tensor.torch.TorchBackend;
 
 /**
- * The backend the golden tests run on: DJL, or with {@code -Djepd.test.backend=torch} libtorch through its C
- * ABI computing in float32 (the goldens' strict tolerances are float32 ones). {@code torch-bf16} computes in
+ * The backend the golden tests run on: libtorch through its C ABI computing in float32 ({@code torch}, the
+ * default: the goldens' strict tolerances are float32 ones). {@code torch-bf16} computes in
  * bf16: there only {@code EngineGoldenTest}'s greedy answers apply (they hold), {@code ModelParityTest}'s
  * float32 tolerances do not (a bf16 rule, vLLM's {@code check_logprobs_close}, is still to come).
  */
@@ -21,13 +20,12 @@ final class GoldenBackend {
     static final String DEVICE_PROPERTY = "jepd.test.device";
 
     static TensorBackend open() {
-        String name = System.getProperty(PROPERTY, "djl");
+        String name = System.getProperty(PROPERTY, "torch");
         Device device = Device.parse(System.getProperty(DEVICE_PROPERTY, "cpu"));
         return switch (name) {
-            case "djl" -> new DjlBackend();
             case "torch" -> TorchBackend.on(device, DType.F32);
             case "torch-bf16" -> TorchBackend.on(device, DType.BF16);
-            default -> throw new IllegalArgumentException(PROPERTY + " must be djl or torch, got " + name);
+            default -> throw new IllegalArgumentException(PROPERTY + " must be torch or torch-bf16, got " + name);
         };
     }
 }

@@ -22,7 +22,7 @@ import dev.jepd.engine.text.Tokenizer;
 import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
+import dev.jepd.tensor.ref.RefBackend;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -50,7 +50,7 @@ class SchedulerTest {
 
     @BeforeAll
     static void load() {
-        backend = new DjlBackend();
+        backend = new RefBackend();
         tokenizer = Tokenizer.fromJson(TinyTokenizers.tokenizerJson(), "tiny");
     }
 

@@ -9,7 +9,7 @@ import dev.jepd.engine.safetensors.SafetensorsWriter;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
-import dev.jepd.tensor.djl.DjlBackend;
+import dev.jepd.tensor.ref.RefBackend;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +38,7 @@ class WeightLoaderTest {
                 WeightSpec.single("w.F32", 2, 3),
                 WeightSpec.single("w.F64", 2, 3));
         try (SafetensorsFile src = SafetensorsFile.open(file);
-                TensorBackend backend = new DjlBackend();
+                TensorBackend backend = new RefBackend();
                 Scope s = backend.open()) {
             Map<String, Tensor> loaded =
                     new WeightLoader(Map.of(), List.of()).load(src, specs, backend.ops(s), "test weights");
