@@ -16,6 +16,7 @@ import picocli.CommandLine.Spec;
             ProxyBenchCommand.class,
             KvBenchCommand.class,
             ChaosBenchCommand.class,
+            ImageMemoryBenchCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class BenchCommand implements Runnable {

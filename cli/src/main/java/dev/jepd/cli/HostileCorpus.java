@@ -313,7 +313,7 @@ final class HostileCorpus {
         return "data:image/png;base64," + Base64.getEncoder().encodeToString(png.toByteArray());
     }
 
-    private static void chunk(ByteArrayOutputStream out, String type, byte[] data) {
+    static void chunk(ByteArrayOutputStream out, String type, byte[] data) {
         byte[] len = new byte[4];
         putInt(len, 0, data.length);
         out.writeBytes(len);
@@ -328,7 +328,7 @@ final class HostileCorpus {
         out.writeBytes(c);
     }
 
-    private static void putInt(byte[] b, int at, int v) {
+    static void putInt(byte[] b, int at, int v) {
         b[at] = (byte) (v >>> 24);
         b[at + 1] = (byte) (v >>> 16);
         b[at + 2] = (byte) (v >>> 8);
