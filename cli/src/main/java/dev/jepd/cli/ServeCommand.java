@@ -8,6 +8,7 @@ import dev.jepd.encoder.EncoderAssembly;
 import dev.jepd.encoder.EncoderNode;
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.ffi.nixl.NixlLibrary;
 import dev.jepd.media.ImageDecoder;
 import dev.jepd.media.MediaConfig;
 import dev.jepd.media.MediaLoader;
@@ -25,6 +26,7 @@ import dev.jepd.transfer.ec.EcTransferConfig;
 import dev.jepd.transfer.ec.MmHasher;
 import dev.jepd.transfer.ec.SharedStorageEcConnector;
 import dev.jepd.transfer.kv.KvTransferConfig;
+import dev.jepd.transfer.nixl.NixlEcConnector;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -284,6 +286,8 @@ public final class ServeCommand implements Callable<Integer> {
         return new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), format);
     }
 
+    private AutoCloseable openedEcConnector; // a NIXL EC connector, closed with the node
+
     @Override
     public Integer call() throws Exception {
         KvTransferConfig kv = kvTransferConfig == null ? null : KvTransferConfig.parse(kvTransferConfig);
@@ -309,6 +313,9 @@ public final class ServeCommand implements Callable<Integer> {
                 .withGpuMemoryUtilization(gpuMemoryUtilization)
                 .withSeed(seed);
         List<AutoCloseable> closeables = new ArrayList<>();
+        if (openedEcConnector != null) {
+            closeables.add(openedEcConnector);
+        }
         ModelRuntime runtime = ModelRuntime.open(model, options, backendOptions::create);
         closeables.add(runtime);
         runtime.warmUp();
@@ -399,6 +406,23 @@ public final class ServeCommand implements Callable<Integer> {
         }
     }
 
+    /** The EC connector {@code ec} names; a NIXL one needs the library, and is closed with the node. */
+    private EcConnector ecConnector(EcTransferConfig ec) {
+        if (!ec.isNixl()) {
+            return SharedStorageEcConnector.open(ec, DType.BF16);
+        }
+        try {
+            NixlEcConnector c = NixlEcConnector.open(NixlLibrary.require(), ec);
+            openedEcConnector = c;
+            return c;
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(
+                    "ec_connector " + ec.connector() + " cannot bind " + ec.pullHost() + ":" + ec.pullPort() + ": "
+                            + e.getMessage(),
+                    e);
+        }
+    }
+
     /**
      * The node's role from its transfer configs, as vLLM decides: {@code ec_producer} (or
      * {@code --mm-encoder-only}) is an encoder node; anything else a PD node.
@@ -412,12 +436,11 @@ public final class ServeCommand implements Callable<Integer> {
             }
             if (ec == null) {
                 throw new IllegalArgumentException(
-                        "an encoder-only node needs --ec-transfer-config with a shared_storage_path");
+                        "an encoder-only node needs --ec-transfer-config (a shared_storage_path, or a NIXL connector)");
             }
-            return new NodeRole.Encoder(SharedStorageEcConnector.open(ec, DType.BF16));
+            return new NodeRole.Encoder(ecConnector(ec));
         }
-        Optional<EcConnector> connector =
-                ec == null ? Optional.empty() : Optional.of(SharedStorageEcConnector.open(ec, DType.BF16));
+        Optional<EcConnector> connector = ec == null ? Optional.empty() : Optional.of(ecConnector(ec));
         return new NodeRole.PrefillDecode(
                 connector.filter(c -> ec.isConsumer()),
                 connector.filter(c -> ec.isProducer()),

@@ -18,11 +18,14 @@ import java.util.OptionalLong;
  * command line serves both. vLLM fields that only its other connectors use are accepted and ignored; anything else is
  * refused so that a typo does not silently disable the EC store.
  *
- * @param connector {@code ec_connector}: one of {@link #ACCEPTED_CONNECTORS}, all of which are the shared-directory
- *     layout of vLLM's {@code ECExampleConnector}
+ * @param connector {@code ec_connector}: one of {@link #ACCEPTED_CONNECTORS}: the shared-directory layout of vLLM's
+ *     {@code ECExampleConnector}, or one of {@link #NIXL_CONNECTORS}, which stage each item on the PD node through
+ *     NIXL as vllm-rbln's {@code RblnECNixlConnector} does
  * @param role {@code ec_role}
- * @param extraConfig {@code ec_connector_extra_config}: {@code shared_storage_path} (required) and JEPD's optional
- *     {@code capacity_bytes}
+ * @param extraConfig {@code ec_connector_extra_config}: for shared storage {@code shared_storage_path} (required)
+ *     and JEPD's optional {@code capacity_bytes}; for NIXL {@code pull_host}/{@code pull_port} (the PD node binds
+ *     them) or {@code llm_host}/{@code llm_pull_port} (each encoder connects there), and JEPD's optional
+ *     {@code nixl_buffer_mib} and {@code capacity_bytes} (the PD node's cache of pulled items)
  * @param engineId {@code engine_id}, for logs only; may be null
  */
 @JsonIgnoreProperties(ignoreUnknown = true) // parse() refuses unknown fields itself, with a better message
@@ -36,11 +39,26 @@ public record EcTransferConfig(
      * vLLM's current name, its name before the rename (vLLM's {@code ECSharedStorageConnector}) and JEPD's own; all
      * three read and write the same files.
      */
-    public static final List<String> ACCEPTED_CONNECTORS =
+    public static final List<String> SHARED_STORAGE_CONNECTORS =
             List.of("ECExampleConnector", "ECSharedStorageConnector", "JepdSharedStorageConnector");
+
+    /**
+     * vllm-rbln's name and JEPD's own: the encoder exports each item from memory registered with NIXL and offers it
+     * to the PD node over a side channel (the PD's {@code pull_port}); the PD node reads it with one NIXL READ.
+     */
+    public static final List<String> NIXL_CONNECTORS = List.of("RblnECNixlConnector", "JepdNixlECConnector");
+
+    public static final List<String> ACCEPTED_CONNECTORS = java.util.stream.Stream.concat(
+                    SHARED_STORAGE_CONNECTORS.stream(), NIXL_CONNECTORS.stream())
+            .toList();
 
     public static final String SHARED_STORAGE_PATH = "shared_storage_path";
     public static final String CAPACITY_BYTES = "capacity_bytes";
+    public static final String PULL_HOST = "pull_host";
+    public static final String PULL_PORT = "pull_port";
+    public static final String LLM_HOST = "llm_host";
+    public static final String LLM_PULL_PORT = "llm_pull_port";
+    public static final String NIXL_BUFFER_MIB = "nixl_buffer_mib";
 
     private static final List<String> KNOWN_FIELDS =
             List.of("ec_connector", "ec_role", "ec_connector_extra_config", "engine_id");
@@ -100,8 +118,79 @@ public record EcTransferConfig(
         // Not Map.copyOf: JSON allows null values in the extra config.
         extraConfig = extraConfig == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(extraConfig));
         // Validate the derived values now, so a bad config fails at start-up and not on the first image.
-        requireStoragePath(extraConfig);
+        if (NIXL_CONNECTORS.contains(connector)) {
+            if (role != Role.EC_PRODUCER) {
+                port(extraConfig, PULL_PORT);
+            }
+            if (role != Role.EC_CONSUMER) {
+                port(extraConfig, LLM_PULL_PORT);
+            }
+            positive(extraConfig, NIXL_BUFFER_MIB);
+        } else {
+            requireStoragePath(extraConfig);
+        }
         capacityOf(extraConfig);
+    }
+
+    /** Whether items travel through NIXL ({@link #NIXL_CONNECTORS}) rather than a shared directory. */
+    public boolean isNixl() {
+        return NIXL_CONNECTORS.contains(connector);
+    }
+
+    /** NIXL, PD side: where the node listens for encoders' offers ({@code pull_host}, default 127.0.0.1). */
+    public String pullHost() {
+        return text(extraConfig, PULL_HOST, "127.0.0.1");
+    }
+
+    /** NIXL, PD side: {@code pull_port}. */
+    public int pullPort() {
+        return port(extraConfig, PULL_PORT);
+    }
+
+    /** NIXL, encoder side: the PD node's offer channel host ({@code llm_host}, default 127.0.0.1). */
+    public String llmHost() {
+        return text(extraConfig, LLM_HOST, "127.0.0.1");
+    }
+
+    /** NIXL, encoder side: {@code llm_pull_port}, the PD node's {@code pull_port}. */
+    public int llmPullPort() {
+        return port(extraConfig, LLM_PULL_PORT);
+    }
+
+    /** NIXL: the registered area items are exported from (encoder) or read into (PD), in bytes; default 256 MiB. */
+    public long nixlBufferBytes() {
+        Object v = extraConfig.get(NIXL_BUFFER_MIB);
+        return (v == null ? 256L : positive(extraConfig, NIXL_BUFFER_MIB)) << 20;
+    }
+
+    private static String text(Map<String, Object> extra, String field, String fallback) {
+        Object v = extra.get(field);
+        if (v == null) {
+            return fallback;
+        }
+        if (!(v instanceof String s) || s.isBlank()) {
+            throw new EcConfigException("ec_connector_extra_config." + field + " must be a host name, got " + v);
+        }
+        return s;
+    }
+
+    private static int port(Map<String, Object> extra, String field) {
+        Object v = extra.get(field);
+        if (!(v instanceof Integer p) || p < 1 || p > 65535) {
+            throw new EcConfigException("ec_connector_extra_config." + field + " must be a port in 1..65535, got " + v);
+        }
+        return p;
+    }
+
+    private static long positive(Map<String, Object> extra, String field) {
+        Object v = extra.get(field);
+        if (v == null) {
+            return 0;
+        }
+        if (!(v instanceof Integer || v instanceof Long) || ((Number) v).longValue() <= 0) {
+            throw new EcConfigException("ec_connector_extra_config." + field + " must be a positive integer, got " + v);
+        }
+        return ((Number) v).longValue();
     }
 
     /** Parses the JSON given to {@code --ec-transfer-config}. */
@@ -140,7 +229,7 @@ public record EcTransferConfig(
         return role == Role.EC_CONSUMER || role == Role.EC_BOTH;
     }
 
-    /** {@code ec_connector_extra_config.shared_storage_path}. */
+    /** {@code ec_connector_extra_config.shared_storage_path}; shared-storage connectors only. */
     public Path sharedStoragePath() {
         return requireStoragePath(extraConfig);
     }

@@ -54,7 +54,7 @@ class EcTransferConfigTest {
                         + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"/x\"}}"));
         assertEquals(
                 "ec_connector MooncakeStoreECConnector is not supported; accepted: ECExampleConnector, "
-                        + "ECSharedStorageConnector, JepdSharedStorageConnector",
+                        + "ECSharedStorageConnector, JepdSharedStorageConnector, RblnECNixlConnector, JepdNixlECConnector",
                 e.getMessage());
     }
 
@@ -138,5 +138,41 @@ class EcTransferConfigTest {
         assertThrows(EcConfigException.class, () -> EcTransferConfig.parse("null"));
         assertThrows(EcConfigException.class, () -> EcTransferConfig.parse("[]"));
         assertThrows(EcConfigException.class, () -> EcTransferConfig.parse("{}"));
+    }
+
+    /** vllm-rbln's documented PD and encoder configs (the seed's serve_ec_llm.sh and serve_ec_encoder.sh). */
+    @Test
+    void parsesRblnsNixlConnectorInBothRolesWithoutASharedDirectory() {
+        EcTransferConfig pd = EcTransferConfig.parse("""
+                {"ec_connector":"RblnECNixlConnector","ec_role":"ec_consumer",
+                 "ec_connector_extra_config":{"pull_host":"0.0.0.0","pull_port":19500}}""");
+        assertTrue(pd.isNixl());
+        assertEquals("0.0.0.0", pd.pullHost());
+        assertEquals(19500, pd.pullPort());
+        assertEquals(256L << 20, pd.nixlBufferBytes());
+        EcTransferConfig enc = EcTransferConfig.parse("""
+                {"ec_connector":"RblnECNixlConnector","ec_role":"ec_producer",
+                 "ec_connector_extra_config":{"llm_host":"127.0.0.1","llm_pull_port":19500,"nixl_buffer_mib":64}}""");
+        assertTrue(enc.isNixl());
+        assertEquals("127.0.0.1", enc.llmHost());
+        assertEquals(19500, enc.llmPullPort());
+        assertEquals(64L << 20, enc.nixlBufferBytes());
+        assertFalse(EcTransferConfig.parse("{\"ec_connector\":\"ECExampleConnector\",\"ec_role\":\"ec_both\","
+                        + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"/x\"}}")
+                .isNixl());
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "{\"ec_connector\":\"RblnECNixlConnector\",\"ec_role\":\"ec_consumer\"}",
+                "{\"ec_connector\":\"RblnECNixlConnector\",\"ec_role\":\"ec_consumer\",\"ec_connector_extra_config\":{\"pull_port\":0}}",
+                "{\"ec_connector\":\"RblnECNixlConnector\",\"ec_role\":\"ec_producer\",\"ec_connector_extra_config\":{\"llm_pull_port\":\"x\"}}",
+                "{\"ec_connector\":\"JepdNixlECConnector\",\"ec_role\":\"ec_both\",\"ec_connector_extra_config\":{\"pull_port\":1}}",
+                "{\"ec_connector\":\"RblnECNixlConnector\",\"ec_role\":\"ec_producer\",\"ec_connector_extra_config\":{\"llm_pull_port\":9,\"nixl_buffer_mib\":-1}}"
+            })
+    void aNixlConfigWithoutItsPortsOrWithBadValuesIsRefusedAtStartUp(String json) {
+        EcConfigException e = assertThrows(EcConfigException.class, () -> EcTransferConfig.parse(json));
+        assertTrue(e.getMessage().contains("ec_connector_extra_config."), e.getMessage());
     }
 }
