@@ -15,6 +15,7 @@ import picocli.CommandLine.Spec;
             ServeBenchCommand.class,
             ProxyBenchCommand.class,
             KvBenchCommand.class,
+            EcBenchCommand.class,
             ChaosBenchCommand.class,
             ImageMemoryBenchCommand.class,
             CommandLine.HelpCommand.class
