@@ -17,6 +17,8 @@ import java.util.List;
  * @param backend the tensor backend: {@code djl} (compute always float32) or {@code torch} (libtorch's C ABI)
  * @param dtype the compute dtype, {@code float32} or {@code bfloat16} (the latter on {@code torch} only)
  * @param device where the model runs: {@code cpu}, or {@code cuda:N} (on {@code torch} only)
+ * @param fullDeepstackLevels the DeepStack mergers of the full model (Qwen3-VL-4B: 3), for the estimate when the
+ *     shortened tower keeps fewer
  */
 public record BenchSettings(
         @JsonProperty("image_size") int imageSize,
@@ -29,7 +31,8 @@ public record BenchSettings(
         @JsonProperty("full_vision_blocks") int fullVisionBlocks,
         @JsonProperty("backend") String backend,
         @JsonProperty("dtype") String dtype,
-        @JsonProperty("device") String device) {
+        @JsonProperty("device") String device,
+        @JsonProperty("full_deepstack_levels") int fullDeepstackLevels) {
 
     public static final int QWEN25_VL_3B_TEXT_LAYERS = 36;
     public static final int QWEN25_VL_3B_VISION_BLOCKS = 32;
@@ -56,6 +59,9 @@ public record BenchSettings(
             throw new IllegalArgumentException("the djl backend runs on the CPU only; use --backend torch for " + d);
         }
         device = d.toString();
+        if (fullDeepstackLevels < 0) {
+            throw new IllegalArgumentException("DeepStack levels must not be negative, got " + fullDeepstackLevels);
+        }
         decodeBatches = List.copyOf(decodeBatches);
         for (int b : decodeBatches) {
             positive("decode batch", b);
@@ -83,7 +89,8 @@ public record BenchSettings(
                 fullVisionBlocks,
                 "djl",
                 "float32",
-                "cpu");
+                "cpu",
+                0);
     }
 
     /** On the CPU, as before a device could be chosen. */
@@ -109,7 +116,8 @@ public record BenchSettings(
                 fullVisionBlocks,
                 backend,
                 dtype,
-                "cpu");
+                "cpu",
+                0);
     }
 
     /** True when the model runs on an accelerator (the limits then use {@link BackendLimits.Sizes#device}). */
