@@ -95,7 +95,7 @@ final class LayerClock implements BiConsumer<String, Tensor> {
         return sides.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
-    /** Seconds from the last layer's (or side work's) end to {@code end} (a {@link System#nanoTime()} after the pass). */
+    /** Seconds from the last layer's (or side work's) end to {@code end}, a {@link System#nanoTime()} after the pass. */
     double afterLayers(long end) {
         return (end - (last < 0 ? firstLayerStart : last)) / 1e9;
     }

@@ -38,9 +38,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs {@code jepd bench model}: the backend's limits (on a backend instance of their own, before the
  * model loads and again after it is closed), and between them the vision tower, prefill and decode of a
- * Qwen2.5-VL, Qwen2-VL or Qwen3-VL checkpoint ({@link BenchModel} says what differs) through {@link ModelRuntime} and its {@link EngineCore}, exactly as
- * {@code jepd generate} runs them. Requests are built from token ids directly, so the prompt has exactly
- * the asked length.
+ * Qwen2.5-VL, Qwen2-VL or Qwen3-VL checkpoint ({@link BenchModel} says what differs) through {@link ModelRuntime}
+ * and its {@link EngineCore}, exactly as {@code jepd generate} runs them. Requests are built from token ids
+ * directly, so the prompt has exactly the asked length.
  */
 public final class ModelBench {
     private static final Logger LOG = LoggerFactory.getLogger(ModelBench.class);
