@@ -17,6 +17,8 @@ import java.util.List;
  * @param backend the tensor backend: {@code torch} (libtorch's C ABI; DJL's JNI backend is gone)
  * @param dtype the compute dtype, {@code float32} or {@code bfloat16}
  * @param device where the model runs: {@code cpu} or {@code cuda:N}
+ * @param fullDeepstackLevels the DeepStack mergers of the full model (Qwen3-VL-4B: 3), for the estimate when the
+ *     shortened tower keeps fewer
  */
 public record BenchSettings(
         @JsonProperty("image_size") int imageSize,
@@ -29,7 +31,8 @@ public record BenchSettings(
         @JsonProperty("full_vision_blocks") int fullVisionBlocks,
         @JsonProperty("backend") String backend,
         @JsonProperty("dtype") String dtype,
-        @JsonProperty("device") String device) {
+        @JsonProperty("device") String device,
+        @JsonProperty("full_deepstack_levels") int fullDeepstackLevels) {
 
     public static final int QWEN25_VL_3B_TEXT_LAYERS = 36;
     public static final int QWEN25_VL_3B_VISION_BLOCKS = 32;
@@ -50,6 +53,9 @@ public record BenchSettings(
         }
         dev.jepd.tensor.Device d = dev.jepd.tensor.Device.parse(device); // refuses a malformed one
         device = d.toString();
+        if (fullDeepstackLevels < 0) {
+            throw new IllegalArgumentException("DeepStack levels must not be negative, got " + fullDeepstackLevels);
+        }
         decodeBatches = List.copyOf(decodeBatches);
         for (int b : decodeBatches) {
             positive("decode batch", b);
@@ -77,7 +83,8 @@ public record BenchSettings(
                 fullVisionBlocks,
                 "torch",
                 "float32",
-                "cpu");
+                "cpu",
+                0);
     }
 
     /** On the CPU, as before a device could be chosen. */
@@ -103,7 +110,8 @@ public record BenchSettings(
                 fullVisionBlocks,
                 backend,
                 dtype,
-                "cpu");
+                "cpu",
+                0);
     }
 
     /** True when the model runs on an accelerator (the limits then use {@link BackendLimits.Sizes#device}). */

@@ -28,6 +28,9 @@ public final class BenchTable {
                 m.visionBlocks(),
                 s.fullVisionBlocks());
         line(b, "  model    %s", m.dir());
+        if (!m.deepstack().isEmpty()) {
+            line(b, "           %s", m.deepstack());
+        }
         line(
                 b,
                 "           checkpoint %s, backend %s, compute %s; text hidden %d, vocab %d; vision hidden %d; loaded in"
@@ -149,19 +152,28 @@ public final class BenchTable {
         b.append('\n');
 
         line(b, "Per layer (median; the full model repeats these linearly)");
-        line(
-                b,
-                "  %-66s %9.1f ms  %6.1f GFLOP/s",
-                "vision block, windowed attention",
-                v.windowBlock() * 1e3,
-                v.windowBlockFlops() / v.windowBlock() / 1e9);
+        if (m.visionWindowed()) {
+            line(
+                    b,
+                    "  %-66s %9.1f ms  %6.1f GFLOP/s",
+                    "vision block, windowed attention",
+                    v.windowBlock() * 1e3,
+                    v.windowBlockFlops() / v.windowBlock() / 1e9);
+        }
         line(
                 b,
                 "  %-66s %9.1f ms  %6.1f GFLOP/s%s",
-                "vision block, full attention",
+                m.visionWindowed() ? "vision block, full attention" : "vision block (full attention in every block)",
                 v.fullBlock() * 1e3,
                 v.fullBlockFlops() / v.fullBlock() / 1e9,
                 v.fullBlockMeasured() ? "" : "  (none at this depth: windowed block scaled by FLOPs)");
+        if (v.deepstackMergers() > 0) {
+            line(
+                    b,
+                    "  %-66s %9.1f ms",
+                    "vision DeepStack merger, each of " + v.deepstackMergers() + " (timed apart from the blocks)",
+                    v.deepstackMerger() * 1e3);
+        }
         line(b, "  %-66s %9.1f ms", "vision before the blocks (pixels in, patch embedding)", v.patchEmbed() * 1e3);
         line(b, "  %-66s %9.1f ms", "vision after the blocks (merger, embeddings out)", v.merger() * 1e3);
         line(

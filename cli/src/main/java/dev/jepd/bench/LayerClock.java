@@ -14,10 +14,14 @@ import java.util.function.BiConsumer;
  */
 final class LayerClock implements BiConsumer<String, Tensor> {
     private final String prefix;
+    private final String sidePrefix;
     private final Runnable sync;
+    private final List<Long> starts = new ArrayList<>();
     private final List<Long> marks = new ArrayList<>();
+    private final List<Double> sides = new ArrayList<>();
     private long start;
     private long firstLayerStart;
+    private long last;
 
     /** @param prefix the tap name of each layer's output, followed by its index ({@code "layer_out."}) */
     LayerClock(String prefix) {
@@ -29,15 +33,27 @@ final class LayerClock implements BiConsumer<String, Tensor> {
      *     clock so that a layer's time is its kernels', not their launches'
      */
     LayerClock(String prefix, Runnable sync) {
+        this(prefix, null, sync);
+    }
+
+    /**
+     * @param sidePrefix taps of work that runs between layers and is timed apart from them (Qwen3-VL's DeepStack
+     *     mergers, {@code "deepstack."}): its time is neither the layer before nor the one after; null for none
+     */
+    LayerClock(String prefix, String sidePrefix, Runnable sync) {
         this.prefix = prefix;
+        this.sidePrefix = sidePrefix;
         this.sync = sync;
     }
 
     /** Call right before the pass. */
     void start() {
+        starts.clear();
         marks.clear();
+        sides.clear();
         start = System.nanoTime();
         firstLayerStart = -1;
+        last = -1;
     }
 
     @Override
@@ -48,7 +64,12 @@ final class LayerClock implements BiConsumer<String, Tensor> {
             if (marks.isEmpty() && firstLayerStart < 0) {
                 firstLayerStart = start;
             }
+            starts.add(last < 0 ? firstLayerStart : last);
             marks.add(now);
+            last = now;
+        } else if (sidePrefix != null && name.startsWith(sidePrefix) && !marks.isEmpty()) {
+            sides.add((now - last) / 1e9);
+            last = now;
         } else if (marks.isEmpty()) {
             // A tap before the first layer (embeddings, patch embedding): layer 0 starts here.
             firstLayerStart = now;
@@ -63,16 +84,19 @@ final class LayerClock implements BiConsumer<String, Tensor> {
     /** Seconds each layer took, in order; empty when the pass had no taps. */
     double[] layers() {
         double[] out = new double[marks.size()];
-        long prev = firstLayerStart;
         for (int i = 0; i < out.length; i++) {
-            out[i] = (marks.get(i) - prev) / 1e9;
-            prev = marks.get(i);
+            out[i] = (marks.get(i) - starts.get(i)) / 1e9;
         }
         return out;
     }
 
-    /** Seconds from the last layer's end to {@code end} (a {@link System#nanoTime()} taken after the pass). */
+    /** Seconds of each side tap's work (from the layer or side work before it), in order. */
+    double[] sides() {
+        return sides.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** Seconds from the last layer's (or side work's) end to {@code end}, a {@link System#nanoTime()} after the pass. */
     double afterLayers(long end) {
-        return (end - (marks.isEmpty() ? firstLayerStart : marks.getLast())) / 1e9;
+        return (end - (last < 0 ? firstLayerStart : last)) / 1e9;
     }
 }

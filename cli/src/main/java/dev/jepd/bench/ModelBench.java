@@ -18,8 +18,7 @@ import dev.jepd.media.PixelValues;
 import dev.jepd.media.RgbImage;
 import dev.jepd.models.ModelParts;
 import dev.jepd.models.qwen2.Qwen2Decoder;
-import dev.jepd.models.qwen25vl.Qwen25VisionTower;
-import dev.jepd.models.qwen25vl.Qwen25VlConfig;
+import dev.jepd.models.qwenvl.VisionTowerBase;
 import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.RuntimeOptions;
 import dev.jepd.tensor.DType;
@@ -38,13 +37,12 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs {@code jepd bench model}: the backend's limits (on a backend instance of their own, before the
  * model loads and again after it is closed), and between them the vision tower, prefill and decode of a
- * Qwen2.5-VL checkpoint through {@link ModelRuntime} and its {@link EngineCore}, exactly as
- * {@code jepd generate} runs them. Requests are built from token ids directly, so the prompt has exactly
- * the asked length.
+ * Qwen2.5-VL, Qwen2-VL or Qwen3-VL checkpoint ({@link BenchModel} says what differs) through {@link ModelRuntime}
+ * and its {@link EngineCore}, exactly as {@code jepd generate} runs them. Requests are built from token ids
+ * directly, so the prompt has exactly the asked length.
  */
 public final class ModelBench {
     private static final Logger LOG = LoggerFactory.getLogger(ModelBench.class);
-    private static final String ARCHITECTURE = "Qwen2_5_VLForConditionalGeneration";
 
     private ModelBench() {}
 
@@ -53,33 +51,35 @@ public final class ModelBench {
         BackendLimits before = limits(sizes, s, "before loading the model");
         LOG.info("loading {}", modelDir);
         long t0 = System.nanoTime();
-        Qwen25VlConfig cfg = config(modelDir);
+        BenchModel cfg = BenchModel.read(modelDir.resolve("config.json")); // refuses other architectures
         ModelInfo info;
         VisionResult vision;
         PrefillResult prefill;
         List<DecodeResult> decode = new ArrayList<>();
         try (ModelRuntime rt = ModelRuntime.open(modelDir, runtimeOptions(cfg, s), () -> backend(s))) {
             double load = (System.nanoTime() - t0) / 1e9;
-            if (!rt.model().architecture().equals(ARCHITECTURE)) {
-                throw new IllegalArgumentException("bench model counts the work of " + ARCHITECTURE + "; " + modelDir
-                        + " is " + rt.model().architecture());
+            if (!rt.model().architecture().equals(cfg.architecture())) {
+                throw new IllegalStateException("config.json names " + cfg.architecture() + " but the registry loaded "
+                        + rt.model().architecture());
             }
-            int fullAttention = 0;
-            for (int b = 0; b < cfg.vision().depth(); b++) {
-                fullAttention += cfg.vision().isFullAttention(b) ? 1 : 0;
-            }
-            String checkpointDtype = rt.snapshot().config().path("torch_dtype").asText("unknown");
+            var config = rt.snapshot().config();
+            // transformers 4's torch_dtype, 5's dtype, or the text config's (Qwen3-VL's hub layout)
+            String checkpointDtype = config.path("torch_dtype")
+                    .asText(config.path("dtype")
+                            .asText(config.path("text_config").path("dtype").asText("unknown")));
             info = new ModelInfo(
                     modelDir.toString(),
-                    ARCHITECTURE,
+                    cfg.architecture(),
                     checkpointDtype,
-                    cfg.numLayers(),
-                    cfg.hiddenSize(),
-                    cfg.intermediateSize(),
-                    cfg.vocabSize(),
+                    cfg.text().layers(),
+                    cfg.text().hidden(),
+                    cfg.text().intermediate(),
+                    cfg.text().vocab(),
                     cfg.vision().depth(),
-                    cfg.vision().hiddenSize(),
-                    fullAttention,
+                    cfg.vision().hidden(),
+                    cfg.vision().fullAttentionCount(),
+                    cfg.vision().windowed(),
+                    deepstackNote(cfg, s),
                     load);
             LOG.info("loaded in {} s", fmt(load));
 
@@ -125,16 +125,25 @@ public final class ModelBench {
         return s.dtype().equals("bfloat16") ? DType.BF16 : DType.F32;
     }
 
-    private static Qwen25VlConfig config(Path modelDir) {
-        return Qwen25VlConfig.read(modelDir.resolve("config.json"));
+    /** Where the DeepStack mergers run, next to the full model's count; empty for a model without them. */
+    static String deepstackNote(BenchModel cfg, BenchSettings s) {
+        int[] ds = cfg.vision().deepstack();
+        if (ds.length == 0 && s.fullDeepstackLevels() == 0) {
+            return "";
+        }
+        return ds.length + " of " + s.fullDeepstackLevels() + " DeepStack mergers, after vision blocks "
+                + Arrays.toString(ds) + " (kept inside the " + cfg.vision().depth() + " kept blocks and "
+                + cfg.text().layers() + " kept text layers; the estimate adds the missing ones at the measured"
+                + " merger time)";
     }
 
     /** Room for the largest batch's prompts in one step, and for all of its tokens in the KV cache. */
-    static RuntimeOptions runtimeOptions(Qwen25VlConfig cfg, BenchSettings s) {
+    static RuntimeOptions runtimeOptions(BenchModel cfg, BenchSettings s) {
         int batch = s.maxDecodeBatch();
         int batched = Math.max(8192, s.promptTokens() * batch);
         long perSequence = s.promptTokens() + s.warmup() + s.decodeTokens() + 16L; // + a partly filled block
-        long kvBytesPerToken = 2L * cfg.numLayers() * cfg.numKvHeads() * cfg.headDim() * 4;
+        long kvBytesPerToken =
+                2L * cfg.text().layers() * cfg.text().kvHeads() * cfg.text().headDim() * 4;
         long kv = Math.max(512L << 20, batch * perSequence * kvBytesPerToken * 5 / 4);
         return RuntimeOptions.defaults(ModelParts.ALL)
                 .withBatching(Math.max(256, batch), batched)
@@ -143,7 +152,7 @@ public final class ModelBench {
 
     // ---- vision tower
 
-    private static VisionResult vision(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s) {
+    private static VisionResult vision(ModelRuntime rt, BenchModel cfg, BenchSettings s) {
         VisionEncoder encoder = rt.model().vision().orElseThrow();
         RgbImage image = syntheticImage(s.imageSize());
         LOG.info("vision: preprocessing a {}x{} image", s.imageSize(), s.imageSize());
@@ -153,33 +162,38 @@ public final class ModelBench {
         int tokens = pixels.numMergedTokens(cfg.vision().spatialMergeSize());
         LOG.info("vision: tower on {} ({} tokens)", pixels, tokens);
 
-        LayerClock clock = new LayerClock("block_out.", rt.backend()::synchronize);
+        LayerClock clock = new LayerClock("block_out.", "deepstack.", rt.backend()::synchronize);
         TensorBackend backend = rt.backend();
         Clocked run = clocked(encoder, clock, s, () -> {
             try (Scope scope = backend.open()) {
                 encoder.encode(List.of(pixels), backend.ops(scope)).getFirst().toFloats(); // as a node copies it out
             }
         });
-        Qwen25VlWork.VisionFlops flops =
-                Qwen25VlWork.vision(cfg.vision(), pixels.gridT(), pixels.gridH(), pixels.gridW());
+        QwenVlWork.VisionFlops flops = QwenVlWork.vision(cfg.vision(), pixels.gridT(), pixels.gridH(), pixels.gridW());
 
         List<Double> window = new ArrayList<>();
         List<Double> full = new ArrayList<>();
         List<Double> windowBlock0 = new ArrayList<>();
+        List<Double> fullBlock0 = new ArrayList<>();
         for (double[] layers : run.layers()) {
             for (int b = 0; b < layers.length; b++) {
-                if (cfg.vision().isFullAttention(b)) {
-                    full.add(layers[b]);
-                } else if (b == 0) {
-                    // Block 0 also reorders patches into windows and builds the rotary tables.
-                    windowBlock0.add(layers[b]);
-                } else {
-                    window.add(layers[b]);
-                }
+                // Block 0 also builds the rotary tables (and reorders patches into windows): counted only when
+                // it is the only one of its kind.
+                boolean isFull = cfg.vision().isFullAttention(b);
+                (b == 0 ? (isFull ? fullBlock0 : windowBlock0) : (isFull ? full : window)).add(layers[b]);
             }
         }
         if (window.isEmpty()) {
             window = windowBlock0;
+        }
+        if (full.isEmpty()) {
+            full = fullBlock0;
+        }
+        List<Double> deepstack = new ArrayList<>();
+        for (double[] sides : run.sides()) {
+            for (double x : sides) {
+                deepstack.add(x);
+            }
         }
         double windowBlock = median(window);
         double fullBlock = median(full);
@@ -208,7 +222,9 @@ public final class ModelBench {
                 fullBlock,
                 flops.fullBlock(),
                 fullMeasured,
-                median(run.after()));
+                median(run.after()),
+                cfg.vision().deepstack().length,
+                deepstack.isEmpty() ? 0 : median(deepstack));
     }
 
     /** A deterministic noise image: the processor's cost does not depend on the content. */
@@ -220,7 +236,7 @@ public final class ModelBench {
 
     // ---- prefill
 
-    private static PrefillResult prefill(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s) {
+    private static PrefillResult prefill(ModelRuntime rt, BenchModel cfg, BenchSettings s) {
         EngineCore engine = rt.engine();
         CausalLm lm = rt.model().language().orElseThrow();
         int n = s.promptTokens();
@@ -241,7 +257,7 @@ public final class ModelBench {
                 throw new IllegalStateException("prefill of " + n + " tokens took " + steps + " engine steps, not 1");
             }
         });
-        long flops = Qwen25VlWork.prefillFlops(cfg, n);
+        long flops = QwenVlWork.prefillFlops(cfg.text(), n);
         double layer = steadyLayerMedian(run.layers());
         Timing step = run.total();
         double gflops = step.medianRate(flops) / 1e9;
@@ -253,13 +269,13 @@ public final class ModelBench {
                 gflops,
                 step.bestRate(flops) / 1e9,
                 layer,
-                Qwen25VlWork.layerFlops(cfg, n, n),
+                QwenVlWork.layerFlops(cfg.text(), n, n),
                 median(sum(run.before(), run.after())));
     }
 
     // ---- decode
 
-    private static DecodeResult decode(ModelRuntime rt, Qwen25VlConfig cfg, BenchSettings s, int batch) {
+    private static DecodeResult decode(ModelRuntime rt, BenchModel cfg, BenchSettings s, int batch) {
         EngineCore engine = rt.engine();
         int n = s.promptTokens();
         int maxTokens = 1 + s.warmup() + s.decodeTokens(); // the first comes from prefill
@@ -307,7 +323,7 @@ public final class ModelBench {
             k.check(maxTokens);
         }
         Timing step = Timing.of(steps.stream().mapToDouble(Double::doubleValue).toArray());
-        long bytes = Qwen25VlWork.decodeWeightBytes(cfg, s.bytesPerWeight());
+        long bytes = QwenVlWork.decodeWeightBytes(cfg.text(), s.bytesPerWeight());
         double gbps = step.medianRate(bytes) / 1e9;
         double layer = steadyLayerMedian(layers);
         return new DecodeResult(
@@ -319,7 +335,7 @@ public final class ModelBench {
                 gbps,
                 step.bestRate(bytes) / 1e9,
                 layer,
-                Qwen25VlWork.layerWeightBytes(cfg, s.bytesPerWeight()),
+                QwenVlWork.layerWeightBytes(cfg.text(), s.bytesPerWeight()),
                 median(outside));
     }
 
@@ -375,7 +391,7 @@ public final class ModelBench {
     // ---- full depth
 
     private static FullModelEstimate estimate(
-            Qwen25VlConfig cfg, BenchSettings s, VisionResult v, PrefillResult p, List<DecodeResult> decode) {
+            BenchModel cfg, BenchSettings s, VisionResult v, PrefillResult p, List<DecodeResult> decode) {
         int fullFullAttention = 0;
         for (int b = 0; b < s.fullVisionBlocks(); b++) {
             fullFullAttention += cfg.vision().isFullAttention(b) ? 1 : 0;
@@ -389,14 +405,18 @@ public final class ModelBench {
         int extraFull = fullFullAttention - measuredFull;
         // What was measured, plus the missing layers at their per-layer time: overheads outside the layers
         // are counted once, as in the full model.
-        double vision = v.tower().median() + extraWindow * v.windowBlock() + extraFull * v.fullBlock();
-        int extraLayers = s.fullTextLayers() - cfg.numLayers();
+        int extraDeepstack = Math.max(0, s.fullDeepstackLevels() - v.deepstackMergers());
+        double vision = v.tower().median()
+                + extraWindow * v.windowBlock()
+                + extraFull * v.fullBlock()
+                + extraDeepstack * v.deepstackMerger();
+        int extraLayers = s.fullTextLayers() - cfg.text().layers();
         double prefill = p.step().median() + extraLayers * p.layer();
         DecodeResult d1 =
                 decode.stream().filter(d -> d.batch() == 1).findFirst().orElse(null);
         double decodeStep = d1 == null ? Double.NaN : d1.step().median() + extraLayers * d1.layer();
-        long bytes = s.fullTextLayers() * Qwen25VlWork.layerWeightBytes(cfg, s.bytesPerWeight())
-                + Qwen25VlWork.headWeightBytes(cfg, s.bytesPerWeight());
+        long bytes = s.fullTextLayers() * QwenVlWork.layerWeightBytes(cfg.text(), s.bytesPerWeight())
+                + QwenVlWork.headWeightBytes(cfg.text(), s.bytesPerWeight());
         return new FullModelEstimate(
                 s.fullTextLayers(),
                 s.fullVisionBlocks(),
@@ -412,14 +432,19 @@ public final class ModelBench {
 
     // ---- timing with layer clocks
 
-    /** Total times of the timed runs, and per run the clock's split: before the layers, each layer, after. */
-    private record Clocked(Timing total, double[] before, List<double[]> layers, double[] after) {}
+    /**
+     * Total times of the timed runs, and per run the clock's split: before the layers, each layer, the side work
+     * between layers (DeepStack mergers), after.
+     */
+    private record Clocked(
+            Timing total, double[] before, List<double[]> layers, List<double[]> sides, double[] after) {}
 
     private static Clocked clocked(Object model, LayerClock clock, BenchSettings s, Runnable body) {
         double[] total = new double[s.iterations()];
         double[] before = new double[s.iterations()];
         double[] after = new double[s.iterations()];
         List<double[]> layers = new ArrayList<>();
+        List<double[]> sides = new ArrayList<>();
         if (s.onDevice()) {
             // The layer clock waits for the device before each reading: the totals come from passes without it.
             for (int i = 0; i < s.warmup(); i++) {
@@ -446,10 +471,11 @@ public final class ModelBench {
                 }
                 before[i] = clock.beforeLayers();
                 layers.add(clock.layers());
+                sides.add(clock.sides());
                 after[i] = clock.afterLayers(t1);
             }
         });
-        return new Clocked(Timing.of(total), before, layers, after);
+        return new Clocked(Timing.of(total), before, layers, sides, after);
     }
 
     /** Sets the clock as the model's activation tap for {@code body}; models without taps run untimed inside. */
@@ -463,7 +489,7 @@ public final class ModelBench {
                     d.setTap(null);
                 }
             }
-            case Qwen25VisionTower t -> {
+            case VisionTowerBase<?> t -> {
                 t.setTap(tap);
                 try {
                     body.run();

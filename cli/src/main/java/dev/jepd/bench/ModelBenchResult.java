@@ -84,6 +84,8 @@ public record ModelBenchResult(
             @JsonProperty("vision_blocks") int visionBlocks,
             @JsonProperty("vision_hidden") int visionHidden,
             @JsonProperty("vision_full_attention_blocks") int visionFullAttentionBlocks,
+            @JsonProperty("vision_windowed") boolean visionWindowed,
+            @JsonProperty("deepstack") String deepstack,
             @JsonProperty("load_s") double loadSeconds) {}
 
     /**
@@ -91,13 +93,15 @@ public record ModelBenchResult(
      *
      * @param preprocess the image processor on a synthetic RGB image of that size
      * @param tower {@code VisionEncoder.encode} of the processor's pixel values
-     * @param flops analytic FLOPs of one image through the tower ({@link Qwen25VlWork#vision})
+     * @param flops analytic FLOPs of one image through the tower ({@link QwenVlWork#vision})
      * @param patchEmbed seconds before the first block (pixels to the backend, patch embedding)
      * @param windowBlock median seconds of a windowed-attention block (block 0, which also reorders the
      *     patches into windows and builds the rotary tables, only when it is the only one)
      * @param fullBlock median seconds of a full-attention block, or a FLOP-scaled estimate from the windowed
      *     one when the shortened tower has none ({@code fullBlockMeasured} false)
-     * @param merger seconds from the last block to the embeddings back in Java
+     * @param merger seconds from the last block (or the DeepStack merger after it) to the embeddings back in Java
+     * @param deepstackMergers DeepStack mergers run per image (Qwen3-VL), 0 for none
+     * @param deepstackMerger median seconds of one DeepStack merger (timed apart from the blocks), 0 for none
      */
     public record VisionResult(
             @JsonProperty("image_size") int imageSize,
@@ -116,7 +120,9 @@ public record ModelBenchResult(
             @JsonProperty("full_block_s") double fullBlock,
             @JsonProperty("full_block_flops") long fullBlockFlops,
             @JsonProperty("full_block_measured") boolean fullBlockMeasured,
-            @JsonProperty("merger_s") double merger) {}
+            @JsonProperty("merger_s") double merger,
+            @JsonProperty("deepstack_mergers") int deepstackMergers,
+            @JsonProperty("deepstack_merger_s") double deepstackMerger) {}
 
     /**
      * One prompt's prefill at batch 1: one engine step (scheduling, the forward pass, the head on the last
@@ -141,7 +147,7 @@ public record ModelBenchResult(
      * Decode steps at one batch size, every sequence {@code context} tokens in.
      *
      * @param step per-step times
-     * @param weightBytes f32 weight bytes one step reads ({@link Qwen25VlWork#decodeWeightBytes})
+     * @param weightBytes f32 weight bytes one step reads ({@link QwenVlWork#decodeWeightBytes})
      * @param weightGbPerS weight bytes per second at the median step
      * @param weightGbPerSBest at the best step
      */

@@ -3,7 +3,7 @@
  * engine path ({@link dev.jepd.serving.ModelRuntime}, {@link dev.jepd.engine.generate.EngineCore}),
  * printed next to what the same tensor backend reaches on plain GEMM, GEMV and streaming ops on this
  * machine, so every number comes with its ceiling. FLOPs and bytes are counted analytically from the
- * config ({@link dev.jepd.bench.Qwen25VlWork}); per-layer times come from the models' activation
+ * config ({@link dev.jepd.bench.QwenVlWork}); per-layer times come from the models' activation
  * taps, so a run with a few layers extrapolates to the full model. Results belong in docs/PERF.md, never
  * in assertions.
  */

@@ -7,6 +7,7 @@ import dev.jepd.bench.BenchTable;
 import dev.jepd.bench.ModelBench;
 import dev.jepd.bench.ModelBenchResult;
 import dev.jepd.engine.safetensors.DType;
+import dev.jepd.media.ModelFamily;
 import dev.jepd.tensor.torch.LibTorchLocator;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -28,8 +29,9 @@ import picocli.CommandLine.Spec;
         description = {
             "Vision-tower images/s, LM prefill and decode tokens/s through the real engine path, next to the"
                     + " GEMM GFLOP/s and memory GB/s the same tensor backend reaches on this machine.",
-            "Without --model it runs on a Qwen2.5-VL-3B-shaped checkpoint with random weights and fewer layers,"
-                    + " written once under target/bench-models/. The table goes to stdout, logs to stderr."
+            "Without --model it runs on a checkpoint shaped as the --model-family's reference model (Qwen2.5-VL-3B,"
+                    + " Qwen2-VL-2B or Qwen3-VL-4B) with random weights and fewer layers, written once under"
+                    + " target/bench-models/. The table goes to stdout, logs to stderr."
         })
 public final class ModelBenchCommand implements Callable<Integer> {
     @Spec
@@ -37,21 +39,32 @@ public final class ModelBenchCommand implements Callable<Integer> {
 
     @Option(
             names = "--model",
-            description = "Qwen2.5-VL snapshot directory (default: the 3B-shaped checkpoint, written if absent).")
+            description = "Qwen2.5-VL, Qwen2-VL or Qwen3-VL snapshot directory (default: the family's shaped"
+                    + " checkpoint, written if absent).")
     Path model;
+
+    @Option(
+            names = "--model-family",
+            defaultValue = "qwen2.5-vl",
+            description = "qwen2.5-vl (Qwen2.5-VL-3B's shape: 36 text layers, 32 vision blocks), qwen2-vl"
+                    + " (Qwen2-VL-2B's: 28, 32) or qwen3-vl (Qwen3-VL-4B's: 36, 24, DeepStack after blocks 5, 11, 17;"
+                    + " the shortened tower keeps one DeepStack merger per kept text layer, up to 3, inside the kept"
+                    + " blocks): the shaped checkpoint, and the depth the estimate extrapolates to (default"
+                    + " ${DEFAULT-VALUE}).")
+    String family;
 
     @Option(
             names = "--text-layers",
             defaultValue = "2",
-            description =
-                    "Decoder layers of the 3B-shaped checkpoint (the real model has 36; default ${DEFAULT-VALUE}).")
+            description = "Decoder layers of the shaped checkpoint (the real models have 36, 28, 36; default"
+                    + " ${DEFAULT-VALUE}).")
     int textLayers;
 
     @Option(
             names = "--vision-layers",
             defaultValue = "2",
-            description = "Vision blocks of the 3B-shaped checkpoint (the real model has 32, blocks 7, 15, 23, 31 with"
-                    + " full attention; default ${DEFAULT-VALUE}).")
+            description = "Vision blocks of the shaped checkpoint (Qwen2.5-VL-3B has 32, blocks 7, 15, 23, 31 with"
+                    + " full attention; Qwen2-VL-2B 32, Qwen3-VL-4B 24; default ${DEFAULT-VALUE}).")
     int visionLayers;
 
     @Option(
@@ -122,7 +135,9 @@ public final class ModelBenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         BenchSettings settings;
+        BenchCheckpoints.Shape shape;
         try {
+            shape = BenchCheckpoints.Shape.of(ModelFamily.parse(family));
             settings = new BenchSettings(
                     imageSize,
                     promptTokens,
@@ -130,18 +145,19 @@ public final class ModelBenchCommand implements Callable<Integer> {
                     decodeBatches,
                     warmup,
                     iterations,
-                    BenchSettings.QWEN25_VL_3B_TEXT_LAYERS,
-                    BenchSettings.QWEN25_VL_3B_VISION_BLOCKS,
+                    shape.textLayers(),
+                    shape.visionBlocks(),
                     backend,
                     backend.equals("torch") && diskDtype() == DType.BF16 ? "bfloat16" : "float32",
-                    device);
+                    device,
+                    shape.deepstack().length);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         if (torchLibraryPath != null) {
             System.setProperty(LibTorchLocator.PATH_PROPERTY, torchLibraryPath.toString());
         }
-        Path dir = model != null ? model : defaultModel();
+        Path dir = model != null ? model : defaultModel(shape);
         ModelBenchResult result = ModelBench.run(
                 dir,
                 settings,
@@ -163,16 +179,14 @@ public final class ModelBenchCommand implements Callable<Integer> {
         };
     }
 
-    private Path defaultModel() throws IOException {
+    private Path defaultModel(BenchCheckpoints.Shape shape) throws IOException {
         DType d = diskDtype();
         if (textLayers < 1 || visionLayers < 1) {
             throw new ParameterException(spec.commandLine(), "--text-layers and --vision-layers must be at least 1");
         }
         // bin/jepd sets jepd.home to the project root; elsewhere the working directory stands in.
         Path home = Path.of(System.getProperty("jepd.home", "."));
-        Path dir = home.resolve("target")
-                .resolve("bench-models")
-                .resolve(BenchCheckpoints.name(textLayers, visionLayers, d));
-        return BenchCheckpoints.ensure3BShaped(dir, textLayers, visionLayers, d);
+        Path dir = home.resolve("target").resolve("bench-models").resolve(shape.dirName(textLayers, visionLayers, d));
+        return BenchCheckpoints.ensureShaped(shape, dir, textLayers, visionLayers, d);
     }
 }

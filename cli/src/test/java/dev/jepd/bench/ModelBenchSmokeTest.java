@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jepd.bench.BackendLimits.Rate;
 import dev.jepd.bench.ModelBenchResult.DecodeResult;
 import dev.jepd.models.tiny.TinyModels;
+import dev.jepd.models.tiny.TinyQwen2VlWriter;
+import dev.jepd.models.tiny.TinyQwen3VlWriter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,8 +83,7 @@ class ModelBenchSmokeTest {
         assertTrue(v.fullBlockMeasured(), "blocks 1 and 3 have full attention");
         positive("patch embed", v.patchEmbed());
         positive("merger", v.merger());
-        assertEquals(
-                Qwen25VlWork.vision(Qwen25VlWorkTest.tiny().vision(), 1, 8, 8).total(), v.flops());
+        assertEquals(QwenVlWork.vision(QwenVlWorkTest.tiny().vision(), 1, 8, 8).total(), v.flops());
 
         var p = r.prefill();
         assertEquals(24, p.tokens());
@@ -116,6 +117,61 @@ class ModelBenchSmokeTest {
                         .path("best")
                         .asDouble()
                 > 0);
+    }
+
+    /**
+     * The other families on their tiny fixtures: Qwen2-VL (full attention in every block, no windows) and Qwen3-VL
+     * (DeepStack mergers after blocks 0 and 1, timed apart from the blocks; the estimate adds the third merger of
+     * the 4B model at that time).
+     */
+    @Test
+    void runsOnTheTinyQwen2VlAndQwen3Vl() throws IOException {
+        Path qwen2 = TinyQwen2VlWriter.ensure(Path.of("target", "tiny-qwen2-vl").toAbsolutePath());
+        BenchSettings s2 = new BenchSettings(112, 24, 3, List.of(1), 0, 1, 28, 32, "torch", "float32", "cpu", 0);
+        ModelBenchResult r2 = ModelBench.run(qwen2, s2, BackendLimits.Sizes.small());
+        assertEquals("Qwen2VLForConditionalGeneration", r2.model().architecture());
+        assertEquals(2, r2.model().visionBlocks());
+        assertEquals(2, r2.model().visionFullAttentionBlocks());
+        assertEquals("", r2.model().deepstack());
+        assertEquals(16, r2.vision().tokens(), "112 px at patch 14 = 8x8 patches = 16 tokens");
+        assertTrue(r2.vision().fullBlockMeasured());
+        assertEquals(0, r2.vision().deepstackMergers());
+        allPositive(r2);
+        String t2 = BenchTable.render(r2);
+        assertTrue(t2.contains("full attention in every block") && !t2.contains("windowed attention"), t2);
+
+        Path qwen3 = TinyQwen3VlWriter.ensure(Path.of("target", "tiny-qwen3-vl").toAbsolutePath());
+        BenchSettings s3 = new BenchSettings(112, 24, 3, List.of(1), 0, 1, 36, 24, "torch", "float32", "cpu", 3);
+        ModelBenchResult r3 = ModelBench.run(qwen3, s3, BackendLimits.Sizes.small());
+        assertEquals("Qwen3VLForConditionalGeneration", r3.model().architecture());
+        assertEquals(3, r3.model().visionBlocks());
+        assertEquals(2, r3.vision().deepstackMergers());
+        positive("DeepStack merger", r3.vision().deepstackMerger());
+        assertTrue(
+                r3.model().deepstack().startsWith("2 of 3 DeepStack mergers, after vision blocks [0, 1]"),
+                r3.model().deepstack());
+        // 112 px is below the 4B processor's minimum: upscaled to 256 x 256 = 16 x 16 patches of 16 = 64 tokens
+        assertEquals(64, r3.vision().tokens());
+        assertEquals(
+                QwenVlWork.vision(BenchModel.read(qwen3.resolve("config.json")).vision(), 1, 16, 16)
+                        .total(),
+                r3.vision().flops());
+        allPositive(r3);
+        String t3 = BenchTable.render(r3);
+        assertTrue(t3.contains("DeepStack merger, each of 2") && t3.contains("2 of 3 DeepStack mergers"), t3);
+    }
+
+    private static void allPositive(ModelBenchResult r) {
+        positive("images/s", r.vision().imagesPerSecond());
+        positive("vision block", r.vision().fullBlock());
+        positive("prefill tokens/s", r.prefill().tokensPerSecond());
+        positive("prefill layer", r.prefill().layer());
+        for (DecodeResult d : r.decode()) {
+            positive("decode tokens/s", d.tokensPerSecond());
+            positive("decode layer", d.layer());
+        }
+        positive("full-depth images/s", r.fullModel().imagesPerSecond());
+        positive("full-depth decode", r.fullModel().decodeTokensPerSecond());
     }
 
     private static void positive(String what, double v) {

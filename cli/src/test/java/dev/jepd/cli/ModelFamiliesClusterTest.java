@@ -1,7 +1,6 @@
 package dev.jepd.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.openai.client.OpenAIClient;
@@ -10,6 +9,7 @@ import com.openai.models.chat.completions.ChatCompletionContentPart;
 import com.openai.models.chat.completions.ChatCompletionContentPartImage;
 import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import dev.jepd.e2e.PythonSafetensors;
 import dev.jepd.engine.safetensors.SafetensorsFile;
 import dev.jepd.models.tiny.TinyQwen2VlWriter;
 import dev.jepd.models.tiny.TinyQwen3VlWriter;
@@ -17,14 +17,19 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The model families other than Qwen2.5-VL (whose paths the e2e suite covers) through the whole cluster, as real
  * processes on loopback (Qwen2-VL and Qwen3-VL): each topology's answer through the proxy must be Hugging Face's own greedy text for the
- * image (the family's goldens), and the EC file the encoder wrote must hold the family's width in BF16.
+ * image (the family's goldens), and the EC file the encoder wrote must hold the family's width in BF16, as read
+ * by JEPD and by Hugging Face's Python {@code safetensors} (skipped, saying why, where {@code bin/test-peers} could
+ * not install it).
  */
 class ModelFamiliesClusterTest {
     static final Path GOLDEN = Path.of("..", "models", "src", "test", "resources", "golden")
@@ -73,15 +78,48 @@ class ModelFamiliesClusterTest {
                         .toList();
             }
             assertEquals(2, ecFiles.size(), "one EC entry per image: " + ecFiles);
+            Set<Long> tokens = new TreeSet<>();
             for (Path f : ecFiles) {
                 try (SafetensorsFile ec = SafetensorsFile.open(f)) {
                     long[] shape = ec.info("ec_cache").shape();
                     assertEquals(ecWidth, shape[1], "vLLM's EC row width for " + family);
-                    assertTrue(shape[0] > 0, "image tokens " + shape[0]);
+                    tokens.add(shape[0]);
                     assertEquals("BF16", ec.info("ec_cache").dtype().name());
                 }
             }
+            assertEquals(imageTokens(family), tokens, "each image's tokens, as transformers' grids give them");
+            // An independent reader: Hugging Face's Python safetensors loads each file with the family's shape.
+            String py = PythonSafetensors.find();
+            if (py == null) {
+                Assumptions.abort(PythonSafetensors.MISSING + "; the EC files were checked from Java only");
+            }
+            for (Path f : ecFiles) {
+                long rows;
+                try (SafetensorsFile ec = SafetensorsFile.open(f)) {
+                    rows = ec.info("ec_cache").shape()[0];
+                }
+                var t = PythonSafetensors.assertEcFile(py, f, rows, ecWidth);
+                System.out.printf(
+                        "%s %s: Python safetensors loads %s: %s %s%n",
+                        family, topology, cluster.ec().relativize(f), t.path("dtype"), t.path("shape"));
+            }
         }
+    }
+
+    /** The merged-token count of each golden image (grid t·h·w / merge²), from the family's cases. */
+    static Set<Long> imageTokens(String family) throws Exception {
+        Set<Long> out = new TreeSet<>();
+        for (String image : List.of("img_112x84", "img_100x61")) {
+            long n = 1;
+            for (var d : new ObjectMapper()
+                    .readTree(GOLDEN.resolve("cases/" + family + "_" + image + ".json")
+                            .toFile())
+                    .get("image_grid_thw")) {
+                n *= d.asLong();
+            }
+            out.add(n / 4);
+        }
+        return out;
     }
 
     static ChatCompletionCreateParams params(String image) throws Exception {

@@ -10,7 +10,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
@@ -30,35 +29,8 @@ class PythonInteropTest {
         cluster = SharedCluster.get();
     }
 
-    record Run(int exit, String out) {}
-
-    static Run python(String python, List<String> args, String stdin) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(python));
-        cmd.addAll(args);
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
-        p.getOutputStream().close();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-        return new Run(p.exitValue(), out);
-    }
-
-    static String safetensorsPython() throws Exception {
-        for (String py : new String[] {
-            System.getenv("JEPD_PYTHON"),
-            Path.of("..", "target", "pyvenv", "bin", "python")
-                    .toAbsolutePath()
-                    .normalize()
-                    .toString(),
-            "python3"
-        }) {
-            if (py != null
-                    && (py.equals("python3") || Files.isExecutable(Path.of(py)))
-                    && python(py, List.of("-c", "import safetensors"), "").exit() == 0) {
-                return py;
-            }
-        }
-        return null;
+    static PythonSafetensors.Run python(String python, List<String> args, String stdin) throws Exception {
+        return PythonSafetensors.python(python, args, stdin);
     }
 
     /** Encodes one golden image through the encoder node; returns its EC file. */
@@ -73,26 +45,13 @@ class PythonInteropTest {
     @Test
     void ecFilesRoundTripThroughPythonSafetensors() throws Exception {
         Path file = encoded("img_100x61");
-        String py = safetensorsPython();
+        String py = PythonSafetensors.find();
         if (py == null) {
             // No Python safetensors here: check the header against the format spec instead.
             specHeaderCheck(file, 8, 64);
-            Assumptions.abort("python safetensors not installable here; checked the header against the format spec");
+            Assumptions.abort(PythonSafetensors.MISSING + "; checked the header against the format spec");
         }
-        String read = """
-                import json, sys
-                from safetensors import deserialize
-                tensors = deserialize(open(sys.argv[1], "rb").read())
-                print(json.dumps([{"name": n, "dtype": t["dtype"], "shape": t["shape"], "nbytes": len(t["data"])}
-                                  for n, t in tensors]))
-                """;
-        Run r = python(py, List.of("-c", read, file.toString()), "");
-        assertEquals(0, r.exit(), r.out());
-        JsonNode t = Http.JSON.readTree(r.out().strip()).get(0);
-        assertEquals("ec_cache", t.path("name").asText());
-        assertTrue(t.path("dtype").asText().toLowerCase().matches("bf16|bfloat16"), r.out());
-        assertEquals("[8,64]", t.path("shape").toString());
-        assertEquals(8 * 64 * 2, t.path("nbytes").asInt());
+        PythonSafetensors.assertEcFile(py, file, 8, 64);
 
         // Python's writer makes a file under a new key; the PD node must consume it (an EC hit) unchanged.
         Path copy = cluster.ec().resolve("written-by-python").resolve("encoder_cache.safetensors");
@@ -112,7 +71,7 @@ class PythonInteropTest {
                     spec = {"dtype": t["dtype"], "shape": t["shape"], "data": data}
                 serialize_file({"ec_cache": spec}, sys.argv[2])
                 """;
-        Run w = python(py, List.of("-c", write, file.toString(), copy.toString()), "");
+        PythonSafetensors.Run w = python(py, List.of("-c", write, file.toString(), copy.toString()), "");
         assertEquals(0, w.exit(), w.out());
         var body = Requests.chat("tiny", SharedCluster.image("img_100x61"), "Describe this image.", 16, false);
         ((com.fasterxml.jackson.databind.node.ObjectNode) body.at("/messages/0/content/0"))

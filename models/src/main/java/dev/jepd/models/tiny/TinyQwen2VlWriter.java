@@ -49,6 +49,21 @@ public final class TinyQwen2VlWriter {
             Qwen25VlLayout.InitRule.fanIn(Qwen2VlWeights.MERGER_FC2_W, 2.0),
             Qwen25VlLayout.InitRule.constant(Qwen2VlWeights.MERGER_FC2_B, 0.1));
 
+    /**
+     * Qwen2-VL-2B-Instruct's dimensions (the hub's config.json: text hidden 1536, intermediate 8960, 12 heads, 2 KV
+     * heads, vocab 151936, rope theta 1e6, M-RoPE sections [16, 24, 24], tied embeddings; vision embed_dim 1280,
+     * 16 heads, MLP ratio 4, merger out 1536, patch 14, merge 2) with fewer layers, for benchmarks. The real model
+     * has 28 text layers and 32 vision blocks (transformers' own defaults are the 7B's).
+     */
+    public record Qwen2BShaped(int textLayers, int visionBlocks) {
+        public Qwen2BShaped {
+            if (textLayers < 1 || visionBlocks < 1) {
+                throw new IllegalArgumentException("a 2B-shaped model needs at least one text layer and one vision"
+                        + " block, got " + textLayers + " and " + visionBlocks);
+            }
+        }
+    }
+
     /** config.json: the tiny Qwen2.5-VL's with Qwen2-VL's architecture and vision config. */
     public static ObjectNode config() {
         ObjectNode c = TinyQwen25VlWriter.config(TinyQwen25VlWriter.Options.golden());
@@ -68,11 +83,39 @@ public final class TinyQwen2VlWriter {
         return c;
     }
 
-    /** Every tensor, sorted by name (the order of the file). */
+    /** config.json of a {@link Qwen2BShaped} checkpoint stored as {@code dtype}. */
+    public static ObjectNode config(Qwen2BShaped shape, DType dtype) {
+        ObjectNode c = config();
+        c.put("torch_dtype", dtype == DType.F32 ? "float32" : "bfloat16");
+        c.put("hidden_size", 1536);
+        c.put("intermediate_size", 8960);
+        c.put("num_attention_heads", 12);
+        c.put("num_key_value_heads", 2);
+        c.put("num_hidden_layers", shape.textLayers());
+        c.put("vocab_size", 151936);
+        c.put("rope_theta", 1000000.0);
+        c.put("tie_word_embeddings", true);
+        var section = ((ObjectNode) c.get("rope_scaling")).putArray("mrope_section");
+        section.add(16).add(24).add(24);
+        ObjectNode v = (ObjectNode) c.get("vision_config");
+        v.put("depth", shape.visionBlocks());
+        v.put("embed_dim", 1280);
+        v.put("hidden_size", 1536);
+        v.put("mlp_ratio", 4);
+        v.put("num_heads", 16);
+        return c;
+    }
+
+    /** Every tensor of the golden tiny checkpoint, sorted by name (the order of the file). */
     public static List<TensorSpec> tensors() {
+        return tensors(config());
+    }
+
+    /** Every tensor {@code config} calls for, sorted by name. */
+    public static List<TensorSpec> tensors(ObjectNode config) {
         Qwen2VlConfig cfg;
         try {
-            cfg = Qwen2VlConfig.fromJson(config());
+            cfg = Qwen2VlConfig.fromJson(config);
         } catch (IOException e) {
             throw new UncheckedIOException("the generated config.json does not parse", e);
         }
@@ -87,7 +130,7 @@ public final class TinyQwen2VlWriter {
         return out;
     }
 
-    /** Writes the snapshot into {@code dir} (created if needed) unless it is already complete; returns it. */
+    /** Writes the golden tiny snapshot into {@code dir} (created if needed) unless it is already complete. */
     public static Path ensure(Path dir) throws IOException {
         List<TensorSpec> tensors = tensors();
         Path weights = dir.resolve(Checkpoint.SINGLE);
@@ -101,8 +144,14 @@ public final class TinyQwen2VlWriter {
         if (complete) {
             return dir;
         }
+        return write(dir, config(), DType.BF16);
+    }
+
+    /** Writes a snapshot of {@code config} with weights stored as {@code dtype} into {@code dir}; returns it. */
+    public static Path write(Path dir, ObjectNode config, DType dtype) throws IOException {
+        List<TensorSpec> tensors = tensors(config);
         Files.createDirectories(dir);
-        AtomicFiles.write(dir.resolve(TinyQwen25VlWriter.CONFIG), TinyQwen25VlWriter.pretty(config()));
+        AtomicFiles.write(dir.resolve(TinyQwen25VlWriter.CONFIG), TinyQwen25VlWriter.pretty(config));
         for (String f : TinyQwen25VlWriter.COPIED_FILES) {
             byte[] bytes = TinyQwen25VlWriter.resource(f);
             if (f.equals("preprocessor_config.json")) { // the same processing, under Qwen2-VL's class names
@@ -113,7 +162,7 @@ public final class TinyQwen2VlWriter {
             }
             AtomicFiles.write(dir.resolve(f), bytes);
         }
-        GeneratedSafetensors.write(weights, tensors, DType.BF16, CounterWeights.GOLDEN_SEED);
+        GeneratedSafetensors.write(dir.resolve(Checkpoint.SINGLE), tensors, dtype, CounterWeights.GOLDEN_SEED);
         return dir;
     }
 

@@ -126,6 +126,73 @@ public final class TinyQwen3VlWriter {
         return c;
     }
 
+    /**
+     * Qwen3-VL-4B-Instruct's dimensions (the hub's config.json: text hidden 2560, intermediate 9728, 32 heads, 8 KV
+     * heads, head_dim 128, vocab 151936, rope theta 5e6, interleaved M-RoPE [24, 20, 20], tied embeddings; vision
+     * hidden 1024, intermediate 4096, 16 heads, patch 16, merge 2, out 2560, a 48 × 48 learned position grid,
+     * DeepStack after blocks 5, 11 and 17) with fewer layers, for benchmarks. The real model has 36 text layers and
+     * 24 vision blocks (transformers' own defaults are the 8B's).
+     *
+     * <p>The DeepStack mergers must still run in a shortened tower: {@link #deepstackIndexes} keeps as many levels as
+     * there are text layers (each level is added after one decoder layer), at the real indexes when they fall inside
+     * the kept blocks, else spread over the kept blocks.
+     */
+    public record Qwen4BShaped(int textLayers, int visionBlocks) {
+        /** Qwen3-VL-4B's {@code deepstack_visual_indexes}. */
+        public static final int[] REAL_DEEPSTACK = {5, 11, 17};
+
+        public Qwen4BShaped {
+            if (textLayers < 1 || visionBlocks < 1) {
+                throw new IllegalArgumentException("a 4B-shaped model needs at least one text layer and one vision"
+                        + " block, got " + textLayers + " and " + visionBlocks);
+            }
+        }
+
+        /** The DeepStack indexes the shortened checkpoint gets (see the record's comment). */
+        public int[] deepstackIndexes() {
+            int levels = Math.min(REAL_DEEPSTACK.length, textLayers);
+            int[] out = new int[levels];
+            boolean inside = REAL_DEEPSTACK[levels - 1] < visionBlocks;
+            for (int j = 0; j < levels; j++) {
+                out[j] = inside ? REAL_DEEPSTACK[j] : Math.min(visionBlocks - 1, j * visionBlocks / levels);
+            }
+            return out;
+        }
+    }
+
+    /** config.json of a {@link Qwen4BShaped} checkpoint stored as {@code dtype}. */
+    public static ObjectNode config(Qwen4BShaped shape, DType dtype) {
+        ObjectNode c = config();
+        String d = dtype == DType.F32 ? "float32" : "bfloat16";
+        c.put("tie_word_embeddings", true);
+        ObjectNode t = (ObjectNode) c.get("text_config");
+        t.put("dtype", d);
+        t.put("head_dim", 128);
+        t.put("hidden_size", 2560);
+        t.put("intermediate_size", 9728);
+        t.put("num_attention_heads", 32);
+        t.put("num_hidden_layers", shape.textLayers());
+        t.put("num_key_value_heads", 8);
+        ((ObjectNode) t.get("rope_scaling"))
+                .putArray("mrope_section")
+                .add(24)
+                .add(20)
+                .add(20);
+        t.put("tie_word_embeddings", true);
+        ObjectNode v = (ObjectNode) c.get("vision_config");
+        var ds = v.putArray("deepstack_visual_indexes");
+        for (int i : shape.deepstackIndexes()) {
+            ds.add(i);
+        }
+        v.put("depth", shape.visionBlocks());
+        v.put("hidden_size", 1024);
+        v.put("intermediate_size", 4096);
+        v.put("num_heads", 16);
+        v.put("num_position_embeddings", 2304);
+        v.put("out_hidden_size", 2560);
+        return c;
+    }
+
     /** preprocessor_config.json as Qwen3-VL-2B-Instruct's: pixel bounds as {@code size}, patch 16, mean/std 0.5. */
     public static ObjectNode preprocessorConfig() {
         ObjectNode p = JsonNodeFactory.instance.objectNode();
@@ -143,16 +210,25 @@ public final class TinyQwen3VlWriter {
     }
 
     public static Qwen3VlConfig parsedConfig() {
+        return parse(config());
+    }
+
+    private static Qwen3VlConfig parse(ObjectNode config) {
         try {
-            return Qwen3VlConfig.fromJson(config());
+            return Qwen3VlConfig.fromJson(config);
         } catch (IOException e) {
             throw new UncheckedIOException("the generated config.json does not parse", e);
         }
     }
 
-    /** Every tensor under its stored (hub) name, sorted by name (the order of the file). */
+    /** Every tensor of the golden tiny checkpoint under its stored (hub) name, sorted by name. */
     public static List<TensorSpec> tensors() {
-        Qwen3VlConfig cfg = parsedConfig();
+        return tensors(config());
+    }
+
+    /** Every tensor {@code config} calls for under its stored (hub) name, sorted by name (the order of the file). */
+    public static List<TensorSpec> tensors(ObjectNode config) {
+        Qwen3VlConfig cfg = parse(config);
         List<TensorSpec> out = new ArrayList<>();
         for (WeightSpec.Expected e : Qwen2Weights.table(cfg.textParams()).expand()) {
             TensorSpec s = Qwen25VlLayout.spec(INIT, e.name(), e.shape());
@@ -187,13 +263,19 @@ public final class TinyQwen3VlWriter {
         if (complete) {
             return dir;
         }
+        return write(dir, config(), DType.BF16);
+    }
+
+    /** Writes a snapshot of {@code config} with weights stored as {@code dtype} into {@code dir}; returns it. */
+    public static Path write(Path dir, ObjectNode config, DType dtype) throws IOException {
+        List<TensorSpec> tensors = tensors(config);
         Files.createDirectories(dir);
-        AtomicFiles.write(dir.resolve(TinyQwen25VlWriter.CONFIG), TinyQwen25VlWriter.pretty(config()));
+        AtomicFiles.write(dir.resolve(TinyQwen25VlWriter.CONFIG), TinyQwen25VlWriter.pretty(config));
         AtomicFiles.write(dir.resolve("preprocessor_config.json"), TinyQwen25VlWriter.pretty(preprocessorConfig()));
-        for (String f : files) {
+        for (String f : List.of("generation_config.json", "tokenizer.json", "tokenizer_config.json")) {
             AtomicFiles.write(dir.resolve(f), TinyQwen25VlWriter.resource(f));
         }
-        GeneratedSafetensors.write(weights, tensors, DType.BF16, CounterWeights.GOLDEN_SEED);
+        GeneratedSafetensors.write(dir.resolve(Checkpoint.SINGLE), tensors, dtype, CounterWeights.GOLDEN_SEED);
         return dir;
     }
 

@@ -9,7 +9,8 @@ import dev.jepd.tensor.torch.TorchBackend;
  * The backend the golden tests run on: libtorch through its C ABI computing in float32 ({@code torch}, the
  * default: the goldens' strict tolerances are float32 ones). {@code torch-bf16} computes in
  * bf16: there only {@code EngineGoldenTest}'s greedy answers apply (they hold), {@code ModelParityTest}'s
- * float32 tolerances do not (a bf16 rule, vLLM's {@code check_logprobs_close}, is still to come).
+ * float32 tolerances do not; {@code Bf16LogprobsTest} holds bf16 to vLLM's {@code check_logprobs_close} rule on
+ * every run, whatever this property says.
  */
 final class GoldenBackend {
     static final String PROPERTY = "jepd.test.backend";
