@@ -240,7 +240,7 @@ public final class ServeCommand implements Callable<Integer> {
             names = "--idle-trim-seconds",
             defaultValue = "2",
             description = "Once no API request has completed for this long after work (and none is in flight),"
-                    + " give freed native memory back to the OS with glibc's malloc_trim(0); 0 never trims"
+                    + " give memory back to the OS: a full GC, then glibc's malloc_trim(0); 0 never trims"
                     + " (default ${DEFAULT-VALUE}).")
     double idleTrimSeconds;
 
@@ -352,7 +352,8 @@ public final class ServeCommand implements Callable<Integer> {
                 .maxConnections(maxConnections)
                 .workerThreads(Math.max(64, 2 * maxNumSeqs));
         if (idleTrimSeconds > 0) {
-            http.trimWhenIdle(Duration.ofMillis((long) (idleTrimSeconds * 1000)));
+            http.trimWhenIdle(Duration.ofMillis((long) (idleTrimSeconds * 1000)))
+                    .trim(dev.jepd.ffi.MallocTrim::gcAndTrim);
         }
         // One line a supervisor (jepd demo, tests) can wait for.
         LongConsumer drainServer;

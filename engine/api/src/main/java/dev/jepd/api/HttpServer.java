@@ -177,7 +177,7 @@ public final class HttpServer implements AutoCloseable {
         private int maxHeaderBytes = 64 << 10;
         private int maxHeaders = 100;
         private Duration trimQuiet;
-        private IdleTrim.Trim trim = IdleTrim.MALLOC_TRIM_0;
+        private IdleTrim.Trim trim = IdleTrim.GC;
 
         private Builder(String name) {
             this.name = name;
@@ -244,15 +244,15 @@ public final class HttpServer implements AutoCloseable {
         }
 
         /**
-         * Gives freed native memory back ({@code malloc_trim(0)}, {@link IdleTrim}) once no API request has
-         * completed for {@code quiet} and none is in flight, after work; null (the default) never trims.
+         * Gives memory back ({@link IdleTrim}: {@link #trim}, a full collection unless set) once no API request
+         * has completed for {@code quiet} and none is in flight, after work; null (the default) never trims.
          */
         public Builder trimWhenIdle(Duration quiet) {
             this.trimQuiet = quiet;
             return this;
         }
 
-        /** What {@link #trimWhenIdle} calls (tests count calls instead of trimming). */
+        /** What {@link #trimWhenIdle} calls: a node adds {@code malloc_trim(0)}; tests count calls. */
         public Builder trim(IdleTrim.Trim trim) {
             this.trim = trim;
             return this;

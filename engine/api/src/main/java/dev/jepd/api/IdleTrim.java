@@ -1,13 +1,8 @@
 package dev.jepd.api;
 
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
@@ -15,29 +10,26 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Gives freed native memory back to the OS once a server goes idle after work: glibc's {@code malloc_trim(0)}
- * (called through {@link java.lang.foreign}), which returns the free pages at the top of every malloc arena and
- * {@code madvise}s away the free pages inside them. Without it a burst's native buffers (libtorch's activations,
- * the tokenizer's encodings, image decoding) stay in the process's RSS, spread over one arena per thread that
- * allocated them.
+ * Gives memory back to the OS once a server goes idle after work. What is run is the caller's {@link Trim}: a full
+ * collection by default ({@link #GC}, so that the heap a burst grew can shrink and cleaners free unreachable
+ * native buffers); a node adds glibc's {@code malloc_trim(0)} ({@code dev.jepd.ffi.MallocTrim}, in native/: native
+ * calls stay below this module), without which a burst's native buffers (libtorch's activations, the tokenizer's
+ * encodings, image decoding) stay in the RSS, spread over one malloc arena per thread that allocated them.
  *
  * <p>A check runs every {@code quiet}: when API requests have completed since the last trim, none completed in the
  * last interval, and none is in flight, it trims once. Health probes and metrics scrapes are not counted, so an
- * idle node behind a proxy is not trimmed again and again. Where {@code malloc_trim} is absent (not glibc) it does
- * nothing.
+ * idle node behind a proxy is not trimmed again and again.
  */
 public final class IdleTrim implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(IdleTrim.class);
-    private static final MethodHandle MALLOC_TRIM = mallocTrim();
-
-    /** What a trim calls; {@link #MALLOC_TRIM_0} in a server, a counter in tests. */
+    /** What a trim calls: {@link #GC}, a node's {@code MallocTrim}, a counter in tests. */
     @FunctionalInterface
     public interface Trim {
         void run();
     }
 
-    /** glibc's {@code malloc_trim(0)}, or nothing where it is absent. */
-    public static final Trim MALLOC_TRIM_0 = IdleTrim::mallocTrim0;
+    /** A full collection ({@code System.gc()}). */
+    public static final Trim GC = System::gc;
 
     private final IntSupplier inFlight;
     private final LongSupplier completed;
@@ -63,11 +55,6 @@ public final class IdleTrim implements AutoCloseable {
      */
     public static IdleTrim start(IntSupplier inFlight, LongSupplier completed, Trim trim, Duration quiet, String name) {
         return new IdleTrim(inFlight, completed, trim, quiet, name);
-    }
-
-    /** Whether glibc's {@code malloc_trim} was found. */
-    public static boolean available() {
-        return MALLOC_TRIM != null;
     }
 
     /** Trims done so far. */
@@ -111,33 +98,6 @@ public final class IdleTrim implements AutoCloseable {
     public void close() {
         closed = true;
         thread.interrupt();
-    }
-
-    private static void mallocTrim0() {
-        if (Boolean.parseBoolean(System.getProperty("jepd.idleTrim.gc", "true"))) {
-            System.gc();
-        }
-        if (MALLOC_TRIM == null) {
-            return;
-        }
-        try {
-            int unused = (int) MALLOC_TRIM.invokeExact(0L);
-        } catch (Throwable t) {
-            LOG.debug("malloc_trim failed", t);
-        }
-    }
-
-    private static MethodHandle mallocTrim() {
-        try {
-            Linker linker = Linker.nativeLinker();
-            Optional<java.lang.foreign.MemorySegment> symbol =
-                    linker.defaultLookup().find("malloc_trim");
-            return symbol.map(s -> linker.downcallHandle(
-                            s, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)))
-                    .orElse(null);
-        } catch (RuntimeException | LinkageError e) {
-            return null; // no native access, or not glibc
-        }
     }
 
     /** This process's resident set in KiB, 0 where /proc is absent. */

@@ -1,7 +1,6 @@
 package dev.jepd.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -80,7 +79,5 @@ class IdleTrimTest {
         } finally {
             server.close();
         }
-        assertTrue(IdleTrim.available(), "glibc's malloc_trim is found through java.lang.foreign here");
-        IdleTrim.MALLOC_TRIM_0.run(); // and callable
     }
 }
