@@ -11,6 +11,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,10 +26,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code jepd bench chaos}: the nodes of a local E+PD cluster (real processes, loopback only) against a seeded
- * hostile corpus sent straight to each node, abandoned non-streaming requests, and slow connections; prints what
- * came back and exits 1 when any rule is broken (docs/RELIABILITY.md). Bounded: {@code --cases} per node,
- * {@code --slow} sockets per node, a minute or two in all.
+ * {@code jepd bench chaos}: a local E+PD cluster (real processes, loopback only): {@code --requests} greedy
+ * requests at {@code --concurrency} through the proxy checked against their single-request answers, a 2 MP and a
+ * 13000² image at the encoder, a seeded hostile corpus sent to each node and to the proxy, abandoned
+ * non-streaming requests, slow connections, a soak sampling each JVM's RSS, threads and fds, SIGTERM with
+ * requests in flight; then a 2e1p2d cluster whose encoder, prefill and decode nodes are killed under load
+ * ({@link ChaosRuns}). Prints what came back and exits 1 when any rule is broken (docs/RELIABILITY.md). Bounded
+ * by its flags: about 20 minutes with the defaults (the soak is 10), a few minutes with a short soak.
  */
 @Command(
         name = "chaos",
@@ -46,9 +50,59 @@ public final class ChaosBenchCommand implements Callable<Integer> {
 
     @Option(
             names = "--slow",
-            defaultValue = "200",
-            description = "Slow-header sockets per node (default 200, max 1000).")
+            defaultValue = "500",
+            description = "Slow sockets per node and at the proxy (default 500, max 1000).")
     int slow;
+
+    @Option(
+            names = "--requests",
+            defaultValue = "2000",
+            description = "Requests through the proxy checked against their single-request answers (default"
+                    + " ${DEFAULT-VALUE}; 0 skips).")
+    int requests;
+
+    @Option(
+            names = "--concurrency",
+            defaultValue = "64",
+            description = "Concurrency of those requests (default ${DEFAULT-VALUE}).")
+    int concurrency;
+
+    @Option(
+            names = "--kill",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
+            description = "kill -9 an encoder, the prefill node and a decode node of a 2e1p2d cluster under load"
+                    + " (default on; --no-kill skips).")
+    boolean kill;
+
+    @Option(
+            names = "--kill-phase",
+            defaultValue = "15",
+            description = "Seconds of load before each kill and after the last (default ${DEFAULT-VALUE}).")
+    int killPhase;
+
+    @Option(
+            names = "--soak-minutes",
+            defaultValue = "10",
+            description = "Minutes of steady load (c=8) sampling every JVM's RSS, threads and fds every 5 s"
+                    + " (default ${DEFAULT-VALUE}; 0 skips).")
+    double soakMinutes;
+
+    @Option(
+            names = "--sigterm",
+            defaultValue = "8",
+            description = "Requests in flight when the PD node gets SIGTERM at the end (default ${DEFAULT-VALUE};"
+                    + " 0 skips).")
+    int sigterm;
+
+    @Option(
+            names = "--large-images",
+            negatable = true,
+            defaultValue = "true",
+            fallbackValue = "true",
+            description = "A 2 MP image and a 13000x13000 zero PNG at the encoder (default on).")
+    boolean largeImages;
 
     @Option(names = "--json", description = "Also write the results as JSON here.")
     Path json;
@@ -57,6 +111,8 @@ public final class ChaosBenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         cases = Math.clamp(cases, 1, 5000);
         slow = Math.clamp(slow, 0, 1000);
+        requests = Math.clamp(requests, 0, 100_000);
+        concurrency = Math.clamp(concurrency, 1, 256);
         abandoned = Math.clamp(abandoned, 0, 200);
         Path home = Path.of(System.getProperty("jepd.home", ".")).toAbsolutePath();
         Path model = TinyModels.ensureGolden(home.resolve("target").resolve("tiny-qwen2.5-vl"));
@@ -68,11 +124,19 @@ public final class ChaosBenchCommand implements Callable<Integer> {
             Map<String, String> nodes = new LinkedHashMap<>();
             nodes.put("encoder", cluster.encoderUrl());
             nodes.put("pd", cluster.pdUrl());
-            Map<String, Process> procs = Map.of(
-                    "encoder",
-                    cluster.processes().get(0),
-                    "pd",
-                    cluster.processes().get(1));
+            nodes.put("proxy", cluster.proxyUrl());
+            Map<String, Process> procs = new LinkedHashMap<>();
+            procs.put("encoder", cluster.processes().get(0));
+            procs.put("pd", cluster.processes().get(1));
+            procs.put("proxy", cluster.processes().get(2));
+            if (requests > 0) {
+                report.set("correctness", ChaosRuns.correctness(cluster.proxyUrl(), requests, concurrency, broken));
+            }
+            if (largeImages) {
+                report.set("large_images", ChaosRuns.largeImages(cluster.encoderUrl(), procs.get("encoder"), broken));
+            }
+            // The baseline once the requests above are over and the nodes have given their memory back.
+            Thread.sleep(5000);
             Map<String, long[]> before = new LinkedHashMap<>();
             for (String n : nodes.keySet()) {
                 before.put(n, resources(procs.get(n)));
@@ -116,6 +180,24 @@ public final class ChaosBenchCommand implements Callable<Integer> {
                     broken.add(n + " died");
                 }
             }
+            if (soakMinutes > 0) {
+                report.set(
+                        "soak",
+                        ChaosRuns.soak(cluster.proxyUrl(), procs, soakMinutes, 8, Duration.ofSeconds(5), broken));
+            }
+            if (sigterm > 0) {
+                report.set("sigterm", ChaosRuns.sigterm(cluster.pdUrl(), procs.get("pd"), sigterm, broken));
+            }
+        }
+        if (kill) {
+            report.set(
+                    "kill",
+                    ChaosRuns.kills(
+                            home.resolve("target").resolve("bench-chaos-kill"),
+                            model,
+                            16,
+                            Duration.ofSeconds(killPhase),
+                            broken));
         }
         report.putPOJO("broken", broken);
         if (json != null) {

@@ -35,6 +35,17 @@ public final class HostileCorpusAccess {
         }
     }
 
+    /**
+     * {@code jepd bench chaos}'s correctness run: {@code requests} greedy requests (four images, two texts) at
+     * {@code concurrency} through a proxy, each answer compared with its single-request answer; the rules broken
+     * (empty when none was lost or mixed up).
+     */
+    public static List<String> correctness(String proxyUrl, int requests, int concurrency) throws Exception {
+        List<String> broken = new ArrayList<>();
+        ChaosRuns.correctness(proxyUrl, requests, concurrency, broken);
+        return broken;
+    }
+
     public static String pngDataUrl(int width, int height) {
         return HostileCorpus.pngDataUrl(width, height);
     }

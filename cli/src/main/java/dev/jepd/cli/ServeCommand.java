@@ -239,6 +239,14 @@ public final class ServeCommand implements Callable<Integer> {
     int maxConnections;
 
     @Option(
+            names = "--idle-trim-seconds",
+            defaultValue = "2",
+            description = "Once no API request has completed for this long after work (and none is in flight),"
+                    + " give memory back to the OS: a full GC, then glibc's malloc_trim(0); 0 never trims"
+                    + " (default ${DEFAULT-VALUE}).")
+    double idleTrimSeconds;
+
+    @Option(
             names = "--gpu-memory-utilization",
             defaultValue = "0.9",
             description = "Share of the GPU's memory this node may use, weights, activations and KV cache together"
@@ -350,6 +358,10 @@ public final class ServeCommand implements Callable<Integer> {
                 .idleTimeout(Duration.ofSeconds(idleTimeout))
                 .maxConnections(maxConnections)
                 .workerThreads(Math.max(64, 2 * maxNumSeqs));
+        if (idleTrimSeconds > 0) {
+            http.trimWhenIdle(Duration.ofMillis((long) (idleTrimSeconds * 1000)))
+                    .trim(dev.jepd.ffi.MallocTrim::gcAndTrim);
+        }
         // One line a supervisor (jepd demo, tests) can wait for.
         LongConsumer drainServer;
         String ready =

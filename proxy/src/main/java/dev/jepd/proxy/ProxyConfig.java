@@ -23,9 +23,83 @@ public record ProxyConfig(
         long maxBodyBytes,
         ModelFamily modelFamily,
         Resilience resilience,
-        MediaLimits mediaLimits) {
+        MediaLimits mediaLimits,
+        ServerLimits server) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 128L << 20;
+
+    /**
+     * The proxy's own HTTP server deadlines and connection bound, as a node's ({@code --http-header-timeout},
+     * {@code --http-body-timeout}, {@code --http-idle-timeout}, {@code --max-connections}).
+     */
+    public record ServerLimits(Duration headerTimeout, Duration bodyTimeout, Duration idleTimeout, int maxConnections) {
+        /** The nodes' defaults: 20 s for a head and for a body, 60 s idle, 1,024 connections. */
+        public static final ServerLimits DEFAULT =
+                new ServerLimits(Duration.ofSeconds(20), Duration.ofSeconds(20), Duration.ofSeconds(60), 1024);
+
+        public ServerLimits {
+            positive(headerTimeout, "--http-header-timeout");
+            positive(bodyTimeout, "--http-body-timeout");
+            positive(idleTimeout, "--http-idle-timeout");
+            if (maxConnections < 1) {
+                throw new IllegalArgumentException("--max-connections must be at least 1, got " + maxConnections);
+            }
+        }
+
+        private static void positive(Duration d, String flag) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException(flag + " must be positive");
+            }
+        }
+    }
+
+    /** The settings with the default server limits ({@link ServerLimits#DEFAULT}). */
+    public ProxyConfig(
+            String host,
+            int port,
+            List<Node> encode,
+            List<Node> prefill,
+            List<Node> decode,
+            Routing routing,
+            Duration upstreamTimeout,
+            Duration connectTimeout,
+            long maxBodyBytes,
+            ModelFamily modelFamily,
+            Resilience resilience,
+            MediaLimits mediaLimits) {
+        this(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                resilience,
+                mediaLimits,
+                ServerLimits.DEFAULT);
+    }
+
+    /** A copy with other server limits. */
+    public ProxyConfig with(ServerLimits limits) {
+        return new ProxyConfig(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                resilience,
+                mediaLimits,
+                limits);
+    }
 
     /** The settings without {@code --limit-mm-per-prompt}. */
     public ProxyConfig(
@@ -69,7 +143,8 @@ public record ProxyConfig(
                 maxBodyBytes,
                 modelFamily,
                 resilience,
-                limits);
+                limits,
+                server);
     }
 
     /**
@@ -137,7 +212,8 @@ public record ProxyConfig(
                 maxBodyBytes,
                 modelFamily,
                 r,
-                mediaLimits);
+                mediaLimits,
+                server);
     }
 
     /** The settings for the default model family ({@link ModelFamily#DEFAULT}). */
@@ -169,6 +245,7 @@ public record ProxyConfig(
         prefill = List.copyOf(prefill);
         decode = List.copyOf(decode);
         java.util.Objects.requireNonNull(resilience, "resilience");
+        java.util.Objects.requireNonNull(server, "server");
         if (decode.isEmpty() && resilience.configFile() == null) {
             throw new IllegalArgumentException("--decode-servers-urls needs at least one URL (or --config FILE)");
         }

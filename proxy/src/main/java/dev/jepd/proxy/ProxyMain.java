@@ -166,6 +166,38 @@ public final class ProxyMain implements Callable<Integer> {
                     + " Default: ${DEFAULT-VALUE}.")
     long shutdownTimeout;
 
+    @Option(
+            names = "--http-header-timeout",
+            defaultValue = "20",
+            paramLabel = "SECONDS",
+            description = "Seconds a client has to send a request's headers, then the connection is closed (as"
+                    + " `jepd serve`). Default: ${DEFAULT-VALUE}.")
+    double headerTimeout;
+
+    @Option(
+            names = "--http-body-timeout",
+            defaultValue = "20",
+            paramLabel = "SECONDS",
+            description = "Seconds a client has to send a request's body, then 408 and close (as `jepd serve`)."
+                    + " Default: ${DEFAULT-VALUE}.")
+    double bodyTimeout;
+
+    @Option(
+            names = "--http-idle-timeout",
+            defaultValue = "60",
+            paramLabel = "SECONDS",
+            description = "Seconds a keep-alive client connection may sit without a request (as `jepd serve`)."
+                    + " Default: ${DEFAULT-VALUE}.")
+    double idleTimeout;
+
+    @Option(
+            names = "--max-connections",
+            defaultValue = "1024",
+            paramLabel = "N",
+            description = "Client connections served at once; more wait in the listen backlog (as `jepd serve`)."
+                    + " Default: ${DEFAULT-VALUE}.")
+    int maxConnections;
+
     /** {@code --model-family} names as {@link ModelFamily#parse} reads them. */
     static final class ModelFamilyConverter implements CommandLine.ITypeConverter<ModelFamily> {
         @Override
@@ -197,7 +229,12 @@ public final class ProxyMain implements Callable<Integer> {
                         dedupWindow == 0 ? Duration.ZERO : ProxyConfig.seconds("--dedup-window", dedupWindow),
                         configFile,
                         adminApiKey),
-                MediaLimits.parse(limitMmPerPrompt));
+                MediaLimits.parse(limitMmPerPrompt),
+                new ProxyConfig.ServerLimits(
+                        ProxyConfig.seconds("--http-header-timeout", headerTimeout),
+                        ProxyConfig.seconds("--http-body-timeout", bodyTimeout),
+                        ProxyConfig.seconds("--http-idle-timeout", idleTimeout),
+                        maxConnections));
     }
 
     @Override

@@ -10,6 +10,7 @@ import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.HealthChecker;
 import dev.jepd.proxy.upstream.UpstreamClient;
+import java.time.Duration;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -71,6 +72,11 @@ public final class ProxyServer implements AutoCloseable {
                     .port(config.port())
                     .workerThreads(WORKER_THREADS)
                     .maxEntityBytes(config.maxBodyBytes())
+                    .headerTimeout(config.server().headerTimeout())
+                    .bodyTimeout(config.server().bodyTimeout())
+                    .idleTimeout(config.server().idleTimeout())
+                    .maxConnections(config.server().maxConnections())
+                    .trimWhenIdle(Duration.ofSeconds(2))
                     .post("/v1/chat/completions", routes::chat)
                     .post("/v1/completions", routes::completions)
                     .get("/v1/models", routes::models)

@@ -96,6 +96,26 @@ class ProxyFailoverTest {
     }
 
     @Test
+    void anEncoders507IsAMissAtOnceNotRetriedOnTheOtherEncoders() throws Exception {
+        String storeError = "{\"error\":{\"message\":\"cannot write the EC entry\",\"type\":\"ECStoreError\","
+                + "\"param\":null,\"code\":507}}";
+        StubNode full1 = open.stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 507, "application/json", storeError));
+        StubNode full2 = open.stub().on(CHAT, (r, ex) -> StubNode.respond(ex, 507, "application/json", storeError));
+        StubNode d = open.stub();
+        ProxyHarness proxy = proxy(List.of(full1.url(), full2.url()), List.of(), List.of(d.url()), ProxyHarness.QUIET);
+
+        for (int i = 0; i < 4; i++) {
+            assertEquals(200, proxy.post(CHAT, image("FULL" + i, false)).statusCode());
+        }
+        assertEquals(4, full1.received(CHAT).size() + full2.received(CHAT).size(), "one encoder call per item");
+        assertEquals(4, d.received(CHAT).size(), "each request went on to the PD node");
+        JsonNode instances = ProxyHarness.json(proxy.get("/instances"));
+        assertEquals(4, instances.at("/counters/left_to_pd").asLong(), instances.toString());
+        assertTrue(instances.at("/encode/0/routable").asBoolean(), "a 507 does not evict: " + instances);
+        assertTrue(instances.at("/encode/1/routable").asBoolean(), instances.toString());
+    }
+
+    @Test
     void concurrentRequestsWithTheSameImageShareOneEncoderCall() throws Exception {
         CountDownLatch release = new CountDownLatch(1);
         StubNode e = open.stub().on(CHAT, (r, ex) -> {

@@ -16,7 +16,7 @@ import picocli.CommandLine;
 
 /** {@code jepd proxy}'s flags: vLLM's names and meanings, plus JEPD's. */
 class ProxyMainTest {
-    private static ProxyMain parse(String... args) {
+    static ProxyMain parse(String... args) {
         CommandLine cmd = ProxyMain.commandLine();
         cmd.parseArgs(args);
         return cmd.getCommand();
@@ -51,6 +51,10 @@ class ProxyMainTest {
                 "--model-family",
                 "--limit-mm-per-prompt",
                 "--shutdown-timeout",
+                "--http-header-timeout",
+                "--http-body-timeout",
+                "--http-idle-timeout",
+                "--max-connections",
                 "--version")) {
             assertTrue(out.toString().contains(flag), flag + " missing from:\n" + out);
         }

@@ -17,6 +17,7 @@ final class Drain implements HttpHandler {
     private final HttpHandler next;
     private final Object lock = new Object();
     private int active; // guarded by lock
+    private final java.util.concurrent.atomic.AtomicLong apiCompleted = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean draining;
 
     Drain(HttpHandler next) {
@@ -37,10 +38,14 @@ final class Drain implements HttpHandler {
         synchronized (lock) {
             active++;
         }
+        boolean api = ex.getRequestPath().startsWith("/v1/");
         ex.addExchangeCompleteListener((done, nextListener) -> {
             synchronized (lock) {
                 active--;
                 lock.notifyAll();
+            }
+            if (api) {
+                apiCompleted.incrementAndGet();
             }
             nextListener.proceed();
         });
@@ -53,6 +58,11 @@ final class Drain implements HttpHandler {
 
     boolean draining() {
         return draining;
+    }
+
+    /** {@code /v1/} requests completed so far (health probes and metrics scrapes are not counted). */
+    long apiCompleted() {
+        return apiCompleted.get();
     }
 
     int active() {

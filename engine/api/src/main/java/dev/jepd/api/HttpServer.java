@@ -66,11 +66,15 @@ public final class HttpServer implements AutoCloseable {
     private final int port;
     private boolean stopped;
 
-    private HttpServer(XnioWorker worker, AcceptingChannel<StreamConnection> channel, Drain drain, int port) {
+    private final IdleTrim idleTrim;
+
+    private HttpServer(
+            XnioWorker worker, AcceptingChannel<StreamConnection> channel, Drain drain, int port, IdleTrim idleTrim) {
         this.worker = worker;
         this.channel = channel;
         this.drain = drain;
         this.port = port;
+        this.idleTrim = idleTrim;
     }
 
     public static Builder builder(String name) {
@@ -101,6 +105,16 @@ public final class HttpServer implements AutoCloseable {
                 : UUID.randomUUID().toString().replace("-", "");
     }
 
+    /** Native-memory trims done since start ({@link Builder#trimWhenIdle}); 0 when not enabled. */
+    public long idleTrims() {
+        return idleTrim == null ? 0 : idleTrim.trims();
+    }
+
+    /** {@code /v1/} requests completed since start. */
+    public long apiRequestsCompleted() {
+        return drain.apiCompleted();
+    }
+
     /** Requests being served now (the drain waits for this to reach 0). */
     public int inFlight() {
         return drain.active();
@@ -126,6 +140,9 @@ public final class HttpServer implements AutoCloseable {
             LOG.warn("shutting down with {} request(s) still running after {} ms", drain.active(), millis);
         }
         IoUtils.safeClose(channel);
+        if (idleTrim != null) {
+            idleTrim.close();
+        }
         worker.shutdown();
         try {
             if (!worker.awaitTermination(1, TimeUnit.SECONDS)) {
@@ -159,6 +176,8 @@ public final class HttpServer implements AutoCloseable {
         private int maxConnections = 1024;
         private int maxHeaderBytes = 64 << 10;
         private int maxHeaders = 100;
+        private Duration trimQuiet;
+        private IdleTrim.Trim trim = IdleTrim.GC;
 
         private Builder(String name) {
             this.name = name;
@@ -221,6 +240,21 @@ public final class HttpServer implements AutoCloseable {
                 throw new IllegalArgumentException("max connections must be positive, got " + n);
             }
             this.maxConnections = n;
+            return this;
+        }
+
+        /**
+         * Gives memory back ({@link IdleTrim}: {@link #trim}, a full collection unless set) once no API request
+         * has completed for {@code quiet} and none is in flight, after work; null (the default) never trims.
+         */
+        public Builder trimWhenIdle(Duration quiet) {
+            this.trimQuiet = quiet;
+            return this;
+        }
+
+        /** What {@link #trimWhenIdle} calls: a node adds {@code malloc_trim(0)}; tests count calls. */
+        public Builder trim(IdleTrim.Trim trim) {
+            this.trim = trim;
             return this;
         }
 
@@ -342,7 +376,10 @@ public final class HttpServer implements AutoCloseable {
             channel.resumeAccepts();
             int actual = ((InetSocketAddress) channel.getLocalAddress()).getPort();
             LOG.info("{} listening on http://{}:{}", name, host, actual);
-            return new HttpServer(worker, channel, root, actual);
+            IdleTrim idle = trimQuiet == null
+                    ? null
+                    : IdleTrim.start(root::active, root::apiCompleted, trim, trimQuiet, name.replace(' ', '-'));
+            return new HttpServer(worker, channel, root, actual, idle);
         }
     }
 

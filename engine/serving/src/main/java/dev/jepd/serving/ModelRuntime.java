@@ -21,6 +21,7 @@ import dev.jepd.engine.text.PromptBuilder;
 import dev.jepd.engine.text.StopConditions;
 import dev.jepd.engine.text.StopReason;
 import dev.jepd.engine.text.Tokenizer;
+import dev.jepd.engine.text.TooManyTokensException;
 import dev.jepd.media.ImageGrid;
 import dev.jepd.media.PixelBounds;
 import dev.jepd.media.PixelValues;
@@ -235,7 +236,12 @@ public final class ModelRuntime implements AutoCloseable {
             grids.add(images.get(i).grid());
             embeds.add(images.get(i).embeddings());
         }
-        Prompt p = prompts.chat(messages, tokens);
+        Prompt p;
+        try {
+            p = prompts.chat(messages, tokens, engine().config().maxModelLen() - 1);
+        } catch (TooManyTokensException e) {
+            throw tooLong(e);
+        }
         return request(id, p, grids, embeds, sampling);
     }
 
@@ -246,7 +252,22 @@ public final class ModelRuntime implements AutoCloseable {
 
     /** A raw text prompt ({@code /v1/completions}). */
     public GenerationRequest prepareText(String id, String text, SamplingParams sampling) {
-        return request(id, prompts.text(text), List.of(), List.of(), sampling);
+        Prompt p;
+        try {
+            p = prompts.text(text, engine().config().maxModelLen() - 1);
+        } catch (TooManyTokensException e) {
+            throw tooLong(e);
+        }
+        return request(id, p, List.of(), List.of(), sampling);
+    }
+
+    /** vLLM's context-length 400 for a prompt refused before all of it was tokenised. */
+    private RequestRejectedException tooLong(TooManyTokensException e) {
+        return new RequestRejectedException(
+                "This model's maximum context length is " + engine().config().maxModelLen()
+                        + " tokens. However, your request has at least " + e.counted()
+                        + " input tokens. Please reduce the length of the input messages.",
+                "messages");
     }
 
     private GenerationRequest request(

@@ -37,8 +37,9 @@ import org.slf4j.LoggerFactory;
  * item is settled: an encoder writes the item's EC file before it answers 2xx, so the decode node will find it.
  *
  * <p><b>Failover.</b> An encoder that fails (refused, reset, timed out, 5xx) is evicted where it is
- * unreachable, and the item is retried on another healthy encoder it has not tried. When none is left, the
- * item is left to the PD (or P) node, which encodes an item it does not find in the encoder cache itself, as
+ * unreachable, and the item is retried on another healthy encoder it has not tried. When none is left, or at
+ * once when an encoder answers 507 ({@code ECStoreError}: it could not write the EC store the encoders share),
+ * the item is left to the PD (or P) node, which encodes an item it does not find in the encoder cache itself, as
  * vLLM's consumer does on a miss: the request still succeeds. Only a 4xx (the item itself is bad: an
  * undecodable image) fails the request, with the encoder's status and body.
  *
@@ -55,6 +56,8 @@ public final class EncoderFanout {
     private static final Logger LOG = LoggerFactory.getLogger(EncoderFanout.class);
     private static final String PATH = "/v1/chat/completions";
     public static final String EC_TRANSFER_PARAMS = "ec_transfer_params";
+    /** An encoder's answer when its EC write failed ({@code ECStoreError}): a miss, not a failed request. */
+    static final int EC_STORE_ERROR = 507;
     /** Request fields the encoder needs to compute the same key and the same pixels as the decode node. */
     private static final List<String> MEDIA_FIELDS = List.of("mm_processor_kwargs", "media_io_kwargs");
 
@@ -244,6 +247,16 @@ public final class EncoderFanout {
                         encoders.remember(ecKey, node);
                     }
                     return Outcome.encoded(ecTransferParams(r.body()));
+                }
+                if (r.statusCode() == EC_STORE_ERROR) {
+                    // The encoder computed the item but could not store it (EC disk full, read-only ...). The
+                    // encoders share that store, so another would fail the same way: the PD node encodes it.
+                    LOG.warn(
+                            "[{}] encoder {} could not store the item (507); the PD node encodes it",
+                            ctx.requestId(),
+                            node);
+                    fallbacks.incrementAndGet();
+                    return Outcome.leftToPd();
                 }
                 error = UpstreamFailure.status(node, r.statusCode(), r.body(), r.closing());
             } catch (ClientWatch.Gone e) {

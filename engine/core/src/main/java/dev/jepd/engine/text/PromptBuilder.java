@@ -30,8 +30,18 @@ public final class PromptBuilder {
      *     vision tokens; every index must appear exactly once in the messages
      */
     public Prompt chat(List<ChatMessage> messages, int[] imageTokens) {
+        return chat(messages, imageTokens, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #chat(List, int[])}, refusing a rendered text of more than {@code maxTextTokens} tokens (each
+     * image's pad counted once) before all of it is encoded.
+     *
+     * @throws TooManyTokensException when the text has more tokens than that
+     */
+    public Prompt chat(List<ChatMessage> messages, int[] imageTokens, int maxTextTokens) {
         List<Integer> order = imageOrder(messages, imageTokens);
-        int[] ids = tokenizer.encode(template.render(messages, true));
+        int[] ids = tokenizer.encode(template.render(messages, true), maxTextTokens);
 
         int pads = 0;
         int expanded = ids.length;
@@ -69,7 +79,17 @@ public final class PromptBuilder {
 
     /** The prompt of a {@code /v1/completions} text prompt: encoded as is, nothing added. */
     public Prompt text(String prompt) {
-        return tokens(tokenizer.encode(prompt));
+        return text(prompt, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #text(String)}, refusing a prompt of more than {@code maxTokens} tokens before all of it is
+     * encoded.
+     *
+     * @throws TooManyTokensException when the prompt has more tokens than that
+     */
+    public Prompt text(String prompt, int maxTokens) {
+        return tokens(tokenizer.encode(prompt, maxTokens));
     }
 
     /** The prompt of a {@code /v1/completions} token-id prompt. */

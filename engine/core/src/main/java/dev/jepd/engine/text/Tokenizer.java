@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
 import java.util.Map;
@@ -44,13 +45,30 @@ public final class Tokenizer implements AutoCloseable {
 
     private final int vocabSize;
 
+    /**
+     * The most UTF-8 bytes one token stands for, when the tokenizer is one whose text may be cut into pieces
+     * (see {@link #encode(String, int)}); 0 when it is not, and then a text is always encoded whole.
+     */
+    private final int maxTokenBytes;
+
+    /** Characters per piece when a long text is encoded piecewise (a test may make it small). */
+    private final int pieceChars;
+
     private Tokenizer(
-            String source, HuggingFaceTokenizer djl, Map<String, Integer> idsByContent, BitSet special, int vocabSize) {
+            String source,
+            HuggingFaceTokenizer djl,
+            Map<String, Integer> idsByContent,
+            BitSet special,
+            int vocabSize,
+            int maxTokenBytes,
+            int pieceChars) {
         this.source = source;
         this.djl = djl;
         this.idsByContent = idsByContent;
         this.special = special;
         this.vocabSize = vocabSize;
+        this.maxTokenBytes = maxTokenBytes;
+        this.pieceChars = pieceChars;
     }
 
     /** Loads a {@code tokenizer.json} file, or the {@code tokenizer.json} inside a model directory. */
@@ -67,6 +85,17 @@ public final class Tokenizer implements AutoCloseable {
 
     /** Loads a tokenizer from the bytes of a {@code tokenizer.json}; {@code source} names it in errors. */
     public static Tokenizer fromJson(byte[] json, String source) {
+        return fromJson(json, source, DEFAULT_PIECE_CHARS);
+    }
+
+    /** Characters per piece of a long text (see {@link #encode(String, int)}). */
+    static final int DEFAULT_PIECE_CHARS = 16_384;
+
+    /**
+     * As {@link #fromJson(byte[], String)}, cutting long texts into pieces of about {@code pieceChars} (tests
+     * make it small to prove the ids do not change).
+     */
+    public static Tokenizer fromJson(byte[] json, String source, int pieceChars) {
         Vocabulary vocab = Vocabulary.parse(json, source);
         HuggingFaceTokenizer djl;
         try {
@@ -81,7 +110,14 @@ public final class Tokenizer implements AutoCloseable {
             djl.close();
             throw new IllegalStateException(source + ": tokenizer must neither truncate nor pad, has " + settings);
         }
-        return new Tokenizer(source, djl, vocab.idsByContent(), vocab.special(), vocab.size());
+        int maxTokenBytes = PieceRule.maxTokenBytes(json, vocab.idsByContent());
+        return new Tokenizer(
+                source, djl, vocab.idsByContent(), vocab.special(), vocab.size(), maxTokenBytes, pieceChars);
+    }
+
+    /** Whether long texts are encoded in pieces (the tokenizer's pre-tokenizer is one {@link PieceRule} knows). */
+    public boolean encodesInPieces() {
+        return maxTokenBytes > 0;
     }
 
     /**
@@ -91,6 +127,57 @@ public final class Tokenizer implements AutoCloseable {
      */
     public int[] encode(String text) {
         checkWellFormed(text);
+        return encodeWhole(text);
+    }
+
+    /**
+     * The token ids of {@code text}, as {@link #encode(String)}, unless there are more than {@code maxTokens}:
+     * then {@link TooManyTokensException} without encoding the rest. The work is bounded by the limit, not by
+     * the text: a text whose UTF-8 length alone proves it too long (each token stands for at most the longest
+     * vocabulary entry's bytes) is refused before any encoding, and a long text is encoded in pieces of about
+     * {@value #DEFAULT_PIECE_CHARS} characters cut only where the pre-tokenizer cuts anyway (so the ids are
+     * those of the whole text), stopping at the first piece that passes the limit. For a tokenizer whose
+     * pre-tokenizer {@link PieceRule} does not know, the text is encoded whole and then counted.
+     *
+     * @throws TooManyTokensException with the number of tokens counted (a lower bound of the text's)
+     * @throws PromptException if the text holds an unpaired surrogate
+     */
+    public int[] encode(String text, int maxTokens) {
+        checkWellFormed(text);
+        if (maxTokenBytes > 0) {
+            long bytes = utf8Length(text);
+            long atLeast = (bytes + maxTokenBytes - 1) / maxTokenBytes;
+            if (atLeast > maxTokens) {
+                throw new TooManyTokensException(atLeast, maxTokens);
+            }
+        }
+        if (maxTokenBytes == 0 || text.length() <= pieceChars) {
+            int[] ids = encodeWhole(text);
+            if (ids.length > maxTokens) {
+                throw new TooManyTokensException(ids.length, maxTokens);
+            }
+            return ids;
+        }
+        int[] out = new int[Math.min(maxTokens, 1 << 16)];
+        int n = 0;
+        int start = 0;
+        while (start < text.length()) {
+            int end = PieceRule.cut(text, start + pieceChars);
+            int[] ids = encodeWhole(text.substring(start, end));
+            if ((long) n + ids.length > maxTokens) {
+                throw new TooManyTokensException((long) n + ids.length, maxTokens);
+            }
+            if (n + ids.length > out.length) {
+                out = Arrays.copyOf(out, Math.min(maxTokens, Math.max(n + ids.length, 2 * out.length)));
+            }
+            System.arraycopy(ids, 0, out, n, ids.length);
+            n += ids.length;
+            start = end;
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    private int[] encodeWhole(String text) {
         long[] ids;
         lock.readLock().lock();
         try {
@@ -184,6 +271,24 @@ public final class Tokenizer implements AutoCloseable {
     @Override
     public String toString() {
         return "Tokenizer[" + source + ", " + vocabSize + " ids]";
+    }
+
+    private static long utf8Length(String text) {
+        long bytes = 0;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < 0x80) {
+                bytes++;
+            } else if (c < 0x800) {
+                bytes += 2;
+            } else if (Character.isHighSurrogate(c)) {
+                bytes += 4;
+                i++; // checked well-formed: a low surrogate follows
+            } else {
+                bytes += 3;
+            }
+        }
+        return bytes;
     }
 
     private static void checkWellFormed(String text) {

@@ -64,6 +64,16 @@ class TokenizerTest {
     }
 
     @Test
+    void aTokenizerWithAnUnknownPreTokenizerIsEncodedWholeThenCounted() {
+        assertFalse(tokenizer.encodesInPieces());
+        String text = "abc ".repeat(3000);
+        assertArrayEquals(tokenizer.encode(text), tokenizer.encode(text, 6000));
+        TooManyTokensException e = assertThrows(TooManyTokensException.class, () -> tokenizer.encode(text, 5999));
+        assertEquals(6000, e.counted());
+        assertEquals(5999, e.limit());
+    }
+
+    @Test
     void decodeSkipsOnlySpecialTokensWhenAsked() {
         int[] ids = {'a', TinyTokenizers.END, TinyTokenizers.TOOL, 'b'};
         assertEquals("a<tool>b", tokenizer.decode(ids, true));
