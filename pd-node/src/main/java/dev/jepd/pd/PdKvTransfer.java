@@ -96,6 +96,7 @@ public final class PdKvTransfer implements AutoCloseable {
                             "jepd-decode-" + engineId,
                             config.nixlBackends(),
                             (long) config.nixlStagingMib() << 20,
+                            engine.regions().orElse(null), // the cache itself, read into in place
                             sideChannel,
                             config.transferTimeout());
                     owned.add(c);
@@ -181,6 +182,11 @@ public final class PdKvTransfer implements AutoCloseable {
     /** Pulls this decode node made with NIXL since start. */
     public long nixlPulls() {
         return transport instanceof NixlKvClient c ? c.nixlPulls() : 0;
+    }
+
+    /** Pulls this decode node made with NIXL straight into its own cache (no staging) since start. */
+    public long directPulls() {
+        return transport instanceof NixlKvClient c ? c.directPulls() : 0;
     }
 
     /** The client; null on a producer-only node. */
