@@ -228,6 +228,56 @@ class NixlKvTransferTest {
     }
 
     @Test
+    void aDecodeCacheOfAnotherDtypeFallsBackToTheStagedReadAtTheHandshake() throws Exception {
+        NixlLibrary lib = NixlLibrary.require();
+        try (EngineCore p = RemoteKvEngineTest.engine();
+                java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            KvLayout layout = p.layout();
+            // A bf16 cache of this layout (as --dtype bfloat16 makes), 8 blocks a region.
+            long blockBytes = KvRegions.blockBytes(layout, dev.jepd.tensor.DType.BF16);
+            MemorySegment[] k = new MemorySegment[layout.layers()];
+            MemorySegment[] v = new MemorySegment[layout.layers()];
+            for (int l = 0; l < layout.layers(); l++) {
+                k[l] = arena.allocate(8 * blockBytes, 64);
+                v[l] = arena.allocate(8 * blockBytes, 64);
+            }
+            KvRegions bf16 = new KvRegions(dev.jepd.tensor.DType.BF16, blockBytes, k, v);
+            try (NixlKvProducer producer =
+                            new NixlKvProducer(lib, "t-prefill-f32", UCX, p, 8 << 20, Duration.ofMinutes(5));
+                    JepdKvServer server =
+                            new JepdKvServer(producer, producer, "eng-f32", "127.0.0.1", 0, Duration.ofSeconds(20));
+                    NixlKvClient client = new NixlKvClient(
+                            lib, "t-decode-bf16", UCX, 8 << 20, bf16, sideChannel(), Duration.ofSeconds(20))) {
+                p.submitForRemoteDecode(
+                        EngineGoldenTest.textRequest("b-1", "Hello there, how are you today?", 1),
+                        new EngineGoldenTest.Collect(),
+                        Duration.ofMinutes(5));
+                RemoteKvEngineTest.drain(p);
+                int[] held = p.heldBlockIds("b-1");
+                int prompt = p.leases().get("b-1").promptTokens();
+                KvTransferParams params = KvTransferParams.held("eng-f32", held, "b-1", "127.0.0.1", server.port());
+                int[] into = new int[held.length];
+                for (int b = 0; b < into.length; b++) {
+                    into[b] = b;
+                }
+                KvBlocks pulled = client.pullInto(params, prompt, layout, bf16, into);
+                assertTrue(pulled != null, "rows to convert, not blocks in place");
+                assertEquals(1, producer.directStages(), "the handshake asked");
+                assertEquals(1, producer.stagedCopies(), "then the staged read");
+                assertEquals(0, client.directPulls());
+                KvBlocks expected = p.read("b-1", held, prompt);
+                for (int l = 0; l < layout.layers(); l++) {
+                    assertTrue(java.util.Arrays.equals(expected.keys()[l], pulled.keys()[l]), "K layer " + l);
+                }
+                // Remembered: the next pull from that engine skips the direct handshake.
+                client.pullInto(params, prompt, layout, bf16, into);
+                assertEquals(1, producer.directStages());
+                assertEquals(2, producer.stagedCopies());
+            }
+        }
+    }
+
+    @Test
     void aPrefillNodeWithoutNixlIsReadOverTheSideChannel() throws Exception {
         NixlLibrary lib = NixlLibrary.require();
         try (EngineCore p = RemoteKvEngineTest.engine();
