@@ -175,35 +175,61 @@ public final class KvBenchCommand implements Callable<Integer> {
                 }
             }
         }
-        double[] tcpSeconds = rawTcp(bytes);
+        double[] tcpSeconds = rawTcp(bytes, false);
         Arrays.sort(tcpSeconds);
+        double[] tcpMemorySeconds = rawTcp(bytes, true);
+        Arrays.sort(tcpMemorySeconds);
+        double[] memcpySeconds = memcpy(bytes);
         double tcp = bytes / tcpSeconds[iterations / 2] / 1e9;
         out.printf(
                 "jepd bench kv: %d-token prompt, layout %d layers x %d KV heads x %d head dim, block %d ->"
                         + " %d blocks, %.1f MB of f32 K+V%n",
                 promptTokens, layers, kvHeads, headDim, blockSize, blocks, bytes / 1e6);
-        out.println("| path | median s | best s | GB/s (median) | ratio to raw TCP |");
-        out.println("|---|---|---|---|---|");
-        out.printf(
-                "| raw loopback TCP (one socket, 1 MiB writes) | %.4f | %.4f | %.2f | 1.00 |%n",
-                tcpSeconds[iterations / 2], tcpSeconds[0], tcp);
-        row(out, "JEPD KV pull (framing + copies + socket)", kvSeconds, bytes, tcp);
+        out.println("load average (1, 5, 15 min) at the end of the run: " + loadAverage());
+        double tcpMemory = bytes / tcpMemorySeconds[iterations / 2] / 1e9;
+        out.println(
+                "| path | median s | best s | GB/s (median) | ratio to raw TCP | ratio to raw TCP memory to memory |");
+        out.println("|---|---|---|---|---|---|");
+        row(out, "raw loopback TCP (one socket, 1 MiB writes of one buffer)", tcpSeconds, bytes, tcp, tcpMemory);
+        row(
+                out,
+                "raw loopback TCP, memory to memory (one buffer of all the bytes into another)",
+                tcpMemorySeconds,
+                bytes,
+                tcp,
+                tcpMemory);
+        row(
+                out,
+                "one memcpy of the same bytes (native buffer to native buffer, one thread)",
+                memcpySeconds,
+                bytes,
+                tcp,
+                tcpMemory);
+        row(out, "JEPD KV pull (framing + copies + socket)", kvSeconds, bytes, tcp, tcpMemory);
         if (nixlSeconds != null) {
-            row(out, "NIXL KV pull, staged (STAGE + staging copy + UCX read + copy out)", nixlSeconds, bytes, tcp);
+            row(
+                    out,
+                    "NIXL KV pull, staged (STAGE + staging copy + UCX read + copy out)",
+                    nixlSeconds,
+                    bytes,
+                    tcp,
+                    tcpMemory);
             row(
                     out,
                     "NIXL KV pull, cache registered (STAGE_DIRECT + UCX read into the cache; blocks in order)",
                     directSeconds,
                     bytes,
-                    tcp);
+                    tcp,
+                    tcpMemory);
             row(
                     out,
                     "NIXL KV pull, cache registered (decode blocks reversed: " + 2 * layers * blocks + " descriptors)",
                     scatteredSeconds,
                     bytes,
-                    tcp);
+                    tcp,
+                    tcpMemory);
         } else {
-            out.println("| NIXL KV pull | not measured: " + NixlLibrary.absentReason() + " | | | |");
+            out.println("| NIXL KV pull | not measured: " + NixlLibrary.absentReason() + " | | | | |");
         }
         arena.close();
         return 0;
@@ -267,22 +293,65 @@ public final class KvBenchCommand implements Callable<Integer> {
         return seconds;
     }
 
-    private void row(PrintStream out, String path, double[] sorted, long bytes, double tcp) {
+    private void row(PrintStream out, String path, double[] sorted, long bytes, double tcp, double tcpMemory) {
         double gbs = bytes / sorted[iterations / 2] / 1e9;
-        out.printf("| %s | %.4f | %.4f | %.2f | %.2f |%n", path, sorted[iterations / 2], sorted[0], gbs, gbs / tcp);
+        out.printf(
+                "| %s | %.4f | %.4f | %.2f | %.2f | %.2f |%n",
+                path, sorted[iterations / 2], sorted[0], gbs, gbs / tcp, gbs / tcpMemory);
     }
 
-    /** Moves {@code bytes} over a fresh loopback connection per iteration; returns the seconds of each. */
-    private double[] rawTcp(long bytes) throws Exception {
+    private static String loadAverage() {
+        try {
+            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg"))
+                    .split(" ");
+            return f[0] + " " + f[1] + " " + f[2] + " on "
+                    + Runtime.getRuntime().availableProcessors() + " CPUs";
+        } catch (java.io.IOException | RuntimeException e) {
+            return "unknown";
+        }
+    }
+
+    /** Seconds of one {@code bytes}-byte copy between two native buffers, each iteration, sorted. */
+    private double[] memcpy(long bytes) {
+        double[] seconds = new double[iterations];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment src = a.allocate(bytes, 64);
+            MemorySegment dst = a.allocate(bytes, 64);
+            src.fill((byte) 1);
+            for (int i = -2; i < iterations; i++) {
+                long t = System.nanoTime();
+                MemorySegment.copy(src, 0, dst, 0, bytes);
+                if (i >= 0) {
+                    seconds[i] = (System.nanoTime() - t) / 1e9;
+                }
+            }
+        }
+        Arrays.sort(seconds);
+        return seconds;
+    }
+
+    /**
+     * Moves {@code bytes} over a fresh loopback connection per iteration; returns the seconds of each. With
+     * {@code wholeBuffers} the sender writes them from one buffer of that size and the receiver reads them into
+     * another, as a transport moves a cache's bytes from memory to memory; without, it writes one 1 MiB buffer
+     * again and again and reads into another, both staying in the CPU's caches.
+     */
+    private double[] rawTcp(long bytes, boolean wholeBuffers) throws Exception {
         double[] seconds = new double[iterations];
         byte[] chunk = new byte[1 << 20];
+        byte[] whole = wholeBuffers ? new byte[Math.toIntExact(bytes)] : null;
+        byte[] into = wholeBuffers ? new byte[Math.toIntExact(bytes)] : null;
+        if (whole != null) {
+            Arrays.fill(whole, (byte) 1);
+        }
         try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             Thread sender = Thread.ofPlatform().daemon().start(() -> {
                 for (int i = -2; i < iterations; i++) {
                     try (Socket s = ss.accept();
                             OutputStream os = s.getOutputStream()) {
-                        for (long left = bytes; left > 0; left -= chunk.length) {
-                            os.write(chunk, 0, (int) Math.min(chunk.length, left));
+                        for (long off = 0; off < bytes; off += chunk.length) {
+                            int n = (int) Math.min(chunk.length, bytes - off);
+                            os.write(whole != null ? whole : chunk, whole != null ? (int) off : 0, n);
                         }
                     } catch (Exception e) {
                         return;
@@ -295,7 +364,11 @@ public final class KvBenchCommand implements Callable<Integer> {
                 try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ss.getLocalPort());
                         InputStream in = s.getInputStream()) {
                     long got = 0;
-                    for (int n; (n = in.read(buf)) > 0; ) {
+                    for (int n;
+                            (n = into != null
+                                            ? in.read(into, (int) got, (int) Math.min(buf.length, bytes - got))
+                                            : in.read(buf))
+                                    > 0; ) {
                         got += n;
                     }
                     if (got != bytes) {
