@@ -62,6 +62,11 @@ final class KvHandoffs {
             }
 
             @Override
+            public boolean pullsInPlace() {
+                return transfer.transport().pullsInPlace();
+            }
+
+            @Override
             public KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions regions, int[] blockIds) {
                 return KvHandoffs.this.pull(kv, layout, promptTokens, regions, blockIds);
             }

@@ -198,6 +198,11 @@ class NixlKvTransferTest {
                 }
 
                 @Override
+                public boolean pullsInPlace() {
+                    return true;
+                }
+
+                @Override
                 public KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions regions, int[] blockIds) {
                     return client.pullInto(params, promptTokens, layout, regions, blockIds);
                 }

@@ -189,7 +189,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     private KvBlocks pullForAdmission(Sequence s, KvHandoff.RemoteKv source) {
         int prompt = s.request.promptIds().length;
         // The sequence is not in the scheduler yet: only this thread touches its table (the pool is synchronized).
-        if (regions.isEmpty() || !s.table.ensureCapacity(prompt)) {
+        if (regions.isEmpty() || !source.pullsInPlace() || !s.table.ensureCapacity(prompt)) {
             return source.pull(layout, prompt);
         }
         KvBlocks pulled;

@@ -44,6 +44,14 @@ public sealed interface KvHandoff {
          * {@code blockIds[i]} and returns null; one that cannot returns the blocks as {@link #pull} does (the
          * default), and the engine frees {@code blockIds} and copies the rows in when it admits the request.
          */
+        /**
+         * Whether {@link #pullInto} may write in place: only then does the engine allocate the blocks before the
+         * pull (a transport that can only copy would hold them idle for the whole transfer).
+         */
+        default boolean pullsInPlace() {
+            return false;
+        }
+
         default KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions regions, int[] blockIds)
                 throws KvTransferException {
             return pull(layout, promptTokens);

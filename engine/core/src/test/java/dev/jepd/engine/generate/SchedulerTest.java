@@ -316,6 +316,11 @@ class SchedulerTest {
                 }
 
                 @Override
+                public boolean pullsInPlace() {
+                    return true;
+                }
+
+                @Override
                 public KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions into, int[] blockIds) {
                     assertEquals(blocks.numBlocks(), blockIds.length, "as many blocks as the prefill holds");
                     assertEquals(prompt.length, promptTokens);

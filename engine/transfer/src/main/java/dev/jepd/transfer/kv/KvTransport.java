@@ -18,6 +18,11 @@ public interface KvTransport {
      * decode node's cache ({@code local}) where the transport can, then returning null; otherwise returns the
      * blocks as {@link #pull} does (the default).
      */
+    /** Whether {@link #pullInto} can write in place at all (false: it always returns the blocks). */
+    default boolean pullsInPlace() {
+        return false;
+    }
+
     default KvBlocks pullInto(
             KvTransferParams remote, int promptTokens, KvLayout expected, KvRegions local, int[] blockIds) {
         return pull(remote, promptTokens, expected);

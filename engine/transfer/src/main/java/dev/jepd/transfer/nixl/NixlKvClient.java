@@ -84,6 +84,11 @@ public final class NixlKvClient implements KvTransport, AutoCloseable {
     }
 
     @Override
+    public boolean pullsInPlace() {
+        return localCache != null;
+    }
+
+    @Override
     public KvBlocks pullInto(
             KvTransferParams remote, int promptTokens, KvLayout expected, KvRegions local, int[] blockIds) {
         if (localCache == null || local != localCache || noDirect.containsKey(remote.remoteEngineId())) {
