@@ -114,6 +114,9 @@ class PrefillDecodeNixlTest {
             pulls++;
         }
         assertEquals(pulls, Http.metric(decode.url(), "jepd:kv_nixl_pulls_total"), "every pull went through NIXL");
+        // Both caches are f32 on the CPU and registered: every block read in place, nothing staged.
+        assertEquals(pulls, Http.metric(decode.url(), "jepd:kv_nixl_direct_pulls_total"), "every pull read in place");
+        assertEquals(0, Http.metric(prefill.url(), "jepd:kv_nixl_staged_copies_total"), "no staging copy");
         // Confirmed by NIXL notifications: every held block comes back.
         PrefillDecodeTest.awaitMetric(prefill, "jepd:kv_blocks_held", 0, 30);
         assertEquals(pulls, Http.metric(prefill.url(), "jepd:kv_leases_confirmed_total"));

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.jepd.api.ApiException;
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.engine.connector.KvRegions;
 import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.generate.KvHandoff;
 import dev.jepd.transfer.kv.KvTransferConfig;
@@ -54,16 +55,35 @@ final class KvHandoffs {
         if (kv.doRemoteDecode()) {
             return stream ? KvHandoff.NONE : new KvHandoff.HoldForRemote(cfg.lease());
         }
-        return new KvHandoff.LoadRemote(
-                (layout, promptTokens) -> pull(kv, layout, promptTokens),
-                cfg.failurePolicy() == KvTransferConfig.FailurePolicy.RECOMPUTE);
+        KvHandoff.RemoteKv source = new KvHandoff.RemoteKv() {
+            @Override
+            public KvBlocks pull(KvLayout layout, int promptTokens) {
+                return KvHandoffs.this.pull(kv, layout, promptTokens, null, null);
+            }
+
+            @Override
+            public boolean pullsInPlace() {
+                return transfer.transport().pullsInPlace();
+            }
+
+            @Override
+            public KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions regions, int[] blockIds) {
+                return KvHandoffs.this.pull(kv, layout, promptTokens, regions, blockIds);
+            }
+        };
+        return new KvHandoff.LoadRemote(source, cfg.failurePolicy() == KvTransferConfig.FailurePolicy.RECOMPUTE);
     }
 
-    /** Pulls the prompt's KV from the prefill node named in {@code kv} and confirms, so it frees its blocks. */
-    private KvBlocks pull(KvTransferParams kv, KvLayout layout, int promptTokens) {
+    /**
+     * Pulls the prompt's KV from the prefill node named in {@code kv} (into {@code blockIds} of the cache at
+     * {@code regions} where the transport can, then null) and confirms, so it frees its blocks.
+     */
+    private KvBlocks pull(KvTransferParams kv, KvLayout layout, int promptTokens, KvRegions regions, int[] blockIds) {
         KvBlocks pulled;
         try {
-            pulled = transfer.transport().pull(kv, promptTokens, layout);
+            pulled = regions == null
+                    ? transfer.transport().pull(kv, promptTokens, layout)
+                    : transfer.transport().pullInto(kv, promptTokens, layout, regions, blockIds);
         } catch (KvTransferException e) {
             failures.incrementAndGet();
             throw e;

@@ -88,6 +88,10 @@ public final class PdAssembly {
     private static void registerMetrics(
             ServingMetrics metrics, EngineLoop loop, KvHandoffs kv, PdKvTransfer kvTransfer) {
         metrics.engine(loop.core(), loop::maxRunningSeen);
-        metrics.kvTransfer(() -> kvTransfer == null ? 0 : kvTransfer.nixlPulls(), kv::failures);
+        metrics.kvTransfer(
+                () -> kvTransfer == null ? 0 : kvTransfer.nixlPulls(),
+                () -> kvTransfer == null ? 0 : kvTransfer.directPulls(),
+                () -> kvTransfer == null ? 0 : kvTransfer.stagedCopies(),
+                kv::failures);
     }
 }

@@ -34,6 +34,7 @@ public final class PdKvTransfer implements AutoCloseable {
     private final String advertisedHost;
     private final JepdKvServer server;
     private final KvTransport transport;
+    private final NixlKvProducer producer;
     private final String transportName;
     private final List<AutoCloseable> owned;
 
@@ -43,8 +44,10 @@ public final class PdKvTransfer implements AutoCloseable {
             String advertisedHost,
             JepdKvServer server,
             KvTransport t,
+            NixlKvProducer producer,
             String transportName,
             List<AutoCloseable> owned) {
+        this.producer = producer;
         this.config = config;
         this.engineId = engineId;
         this.advertisedHost = advertisedHost;
@@ -96,6 +99,7 @@ public final class PdKvTransfer implements AutoCloseable {
                             "jepd-decode-" + engineId,
                             config.nixlBackends(),
                             (long) config.nixlStagingMib() << 20,
+                            engine.regions().orElse(null), // the cache itself, read into in place
                             sideChannel,
                             config.transferTimeout());
                     owned.add(c);
@@ -114,7 +118,7 @@ public final class PdKvTransfer implements AutoCloseable {
                                     + nixl.get().location()
                             : "JEPD's TCP side channel",
                     engineId);
-            return new PdKvTransfer(config, engineId, advertised, server, client, name, owned);
+            return new PdKvTransfer(config, engineId, advertised, server, client, producer, name, owned);
         } catch (NixlException e) {
             closeAll(owned);
             throw new KvTransferConfigException("NIXL could not start: " + e.getMessage()
@@ -181,6 +185,16 @@ public final class PdKvTransfer implements AutoCloseable {
     /** Pulls this decode node made with NIXL since start. */
     public long nixlPulls() {
         return transport instanceof NixlKvClient c ? c.nixlPulls() : 0;
+    }
+
+    /** Pulls this decode node made with NIXL straight into its own cache (no staging) since start. */
+    public long directPulls() {
+        return transport instanceof NixlKvClient c ? c.directPulls() : 0;
+    }
+
+    /** Held prompts this prefill node copied into its NIXL staging buffer since start. */
+    public long stagedCopies() {
+        return producer == null ? 0 : producer.stagedCopies();
     }
 
     /** The client; null on a producer-only node. */

@@ -151,12 +151,26 @@ public final class ServingMetrics {
                 () -> core.stats().remoteKvTokens());
     }
 
-    /** A PD node's KV pulls (both zero on a node without --kv-transfer-config). */
-    public void kvTransfer(LongSupplier nixlPulls, LongSupplier failures) {
+    /**
+     * A PD node's KV pulls (all zero on a node without --kv-transfer-config): NIXL pulls, those of them read
+     * straight into the cache, staging copies this prefill node made, failures.
+     */
+    public void kvTransfer(
+            LongSupplier nixlPulls, LongSupplier directPulls, LongSupplier stagedCopies, LongSupplier failures) {
         counter(
                 "jepd:kv_nixl_pulls_total",
                 "KV pulls this decode node read with NIXL (the rest, if any, went over JEPD's TCP side channel).",
                 nixlPulls::getAsLong);
+        counter(
+                "jepd:kv_nixl_direct_pulls_total",
+                "NIXL KV pulls this decode node read from the prefill node's registered cache straight into its own"
+                        + " (the rest went through the prefill node's staging buffer).",
+                directPulls::getAsLong);
+        counter(
+                "jepd:kv_nixl_staged_copies_total",
+                "Held prompts this prefill node copied into its NIXL staging buffer for a decode node that could not"
+                        + " read its cache in place.",
+                stagedCopies::getAsLong);
         counter(
                 "jepd:kv_transfer_failures_total",
                 "KV pulls from a prefill node that failed (answered with an error, or recomputed by policy).",

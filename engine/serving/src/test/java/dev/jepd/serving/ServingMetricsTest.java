@@ -26,13 +26,15 @@ class ServingMetricsTest {
     void runningTotalsAreCountersUnderTheirOldNames() {
         ServingMetrics m = new ServingMetrics("tiny");
         long[] failures = {0};
-        m.kvTransfer(() -> 4, () -> failures[0]);
+        m.kvTransfer(() -> 4, () -> 3, () -> 1, () -> failures[0]);
         failures[0] = 2; // read at scrape time, not at registration
         String text = m.scrape();
         assertTrue(text.contains("# TYPE jepd:kv_nixl_pulls_total counter"), text);
         assertTrue(text.contains("# TYPE jepd:kv_transfer_failures_total counter"), text);
         assertTrue(text.contains("jepd:kv_nixl_pulls_total{model_name=\"tiny\",} 4.0"), text);
         assertTrue(text.contains("jepd:kv_transfer_failures_total{model_name=\"tiny\",} 2.0"), text);
+        assertTrue(text.contains("jepd:kv_nixl_direct_pulls_total{model_name=\"tiny\",} 3.0"), text);
+        assertTrue(text.contains("jepd:kv_nixl_staged_copies_total{model_name=\"tiny\",} 1.0"), text);
         assertFalse(text.contains("_total_total"), text);
         assertFalse(text.contains("gauge\njepd:kv_transfer_failures_total"), text);
     }

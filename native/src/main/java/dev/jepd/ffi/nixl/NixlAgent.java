@@ -191,11 +191,35 @@ public final class NixlAgent implements AutoCloseable {
      * {@code notification} the peer receives it when the read is complete.
      */
     public Transfer read(MemorySegment local, String remoteAgent, long remoteAddress, byte[] notification) {
+        return read(
+                new long[] {local.address()},
+                new long[] {remoteAddress},
+                new long[] {local.byteSize()},
+                remoteAgent,
+                notification);
+    }
+
+    /**
+     * Posts one one-sided read request of many pieces: piece {@code i} copies {@code lengths[i]} bytes from
+     * {@code remoteAddresses[i]} in {@code remoteAgent}'s registered memory to {@code localAddresses[i]}, which must
+     * lie in memory registered here. With a non-null {@code notification} the peer receives it when every piece is
+     * complete.
+     */
+    public Transfer read(
+            long[] localAddresses, long[] remoteAddresses, long[] lengths, String remoteAgent, byte[] notification) {
+        if (localAddresses.length != remoteAddresses.length || localAddresses.length != lengths.length) {
+            throw new IllegalArgumentException("descriptor lists of different lengths");
+        }
+        long total = 0;
+        for (long n : lengths) {
+            total += n;
+        }
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment localList = xferDlist(local.address(), local.byteSize());
-            MemorySegment remoteList = xferDlist(remoteAddress, local.byteSize());
+            MemorySegment localList = xferDlist(localAddresses, lengths);
+            MemorySegment remoteList = MemorySegment.NULL;
             MemorySegment opt = MemorySegment.NULL;
             try {
+                remoteList = xferDlist(remoteAddresses, lengths);
                 if (notification != null) {
                     MemorySegment o = a.allocate(ADDRESS);
                     check(call(lib.createOptArgs, o), "create options");
@@ -220,8 +244,8 @@ public final class NixlAgent implements AutoCloseable {
                                 a.allocateFrom(remoteAgent),
                                 req,
                                 opt),
-                        "create a read of " + local.byteSize() + " bytes from " + remoteAgent);
-                Transfer t = new Transfer(req.get(ADDRESS, 0), remoteAgent, local.byteSize());
+                        "create a read of " + total + " bytes in " + lengths.length + " pieces from " + remoteAgent);
+                Transfer t = new Transfer(req.get(ADDRESS, 0), remoteAgent, total);
                 int st = call(lib.postXferReq, agent, t.req, opt);
                 if (st != 0 && st != IN_PROG) {
                     t.close();
@@ -234,7 +258,9 @@ public final class NixlAgent implements AutoCloseable {
                     call(lib.destroyOptArgs, opt);
                 }
                 call(lib.destroyXferDlist, localList);
-                call(lib.destroyXferDlist, remoteList);
+                if (!remoteList.equals(MemorySegment.NULL)) {
+                    call(lib.destroyXferDlist, remoteList);
+                }
             }
         }
     }
@@ -398,15 +424,17 @@ public final class NixlAgent implements AutoCloseable {
         }
     }
 
-    private MemorySegment xferDlist(long address, long bytes) {
+    private MemorySegment xferDlist(long[] addresses, long[] lengths) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
             check(call(lib.createXferDlist, MEM_DRAM, out), "create a transfer list");
             MemorySegment dlist = out.get(ADDRESS, 0);
-            int st = call(lib.xferDlistAddDesc, dlist, address, bytes, 0L);
-            if (st != 0) {
-                call(lib.destroyXferDlist, dlist);
-                check(st, "describe a transfer");
+            for (int i = 0; i < addresses.length; i++) {
+                int st = call(lib.xferDlistAddDesc, dlist, addresses[i], lengths[i], 0L);
+                if (st != 0) {
+                    call(lib.destroyXferDlist, dlist);
+                    check(st, "describe a transfer");
+                }
             }
             return dlist;
         }

@@ -4,6 +4,7 @@ import dev.jepd.engine.connector.KvBlockSource;
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvLayout;
 import dev.jepd.engine.connector.KvLeaseRegistry;
+import dev.jepd.engine.connector.KvRegions;
 import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.kv.BlockPool;
 import dev.jepd.engine.kv.BlockTable;
@@ -80,6 +81,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     private final SchedulerConfig config;
     private final BlockPool pool;
     private final PagedKvStore kv;
+    private final Optional<KvRegions> regions; // the cache's own memory, when the backend exposes it
     private final Sampler sampler;
     private final int[] eosIds;
     private final ConcurrentLinkedQueue<Sequence> incoming = new ConcurrentLinkedQueue<>();
@@ -110,6 +112,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         this.kv =
                 new PagedKvStore(backend, s.layers(), s.kvHeads(), s.headDim(), config.numBlocks(), config.blockSize());
         this.layout = new KvLayout(s.layers(), s.kvHeads(), s.headDim(), config.blockSize());
+        this.regions = kv.regions();
         this.sampler = sampler;
         this.eosIds = eosIds.stream().mapToInt(Integer::intValue).toArray();
     }
@@ -153,9 +156,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         waitingForRemoteKv.add(s);
         pulls.execute(() -> {
             try {
-                KvBlocks pulled = load.source().pull(layout, request.promptIds().length);
-                checkPulled(request, pulled);
-                s.pulled = pulled;
+                KvBlocks pulled = pullForAdmission(s, load.source());
+                if (pulled != null) {
+                    checkPulled(request, pulled);
+                    s.pulled = pulled;
+                }
             } catch (KvTransferException e) {
                 if (load.recomputeOnFailure()) {
                     LOG.warn(
@@ -173,6 +178,35 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             waitingForRemoteKv.remove(s);
             onRemoteKvReady.run();
         });
+    }
+
+    /**
+     * Pulls {@code s}'s prompt KV on a transfer thread. When the cache's memory is registrable and the pool has
+     * room, the prompt's blocks are allocated first and the transport may write them in place (no copy): then
+     * {@code s} leaves with those blocks loaded and this returns null. Otherwise (or when the transport could only
+     * copy) the blocks are freed again and the pulled rows are returned, to be copied in at admission.
+     */
+    private KvBlocks pullForAdmission(Sequence s, KvHandoff.RemoteKv source) {
+        int prompt = s.request.promptIds().length;
+        // The sequence is not in the scheduler yet: only this thread touches its table (the pool is synchronized).
+        if (regions.isEmpty() || !source.pullsInPlace() || !s.table.ensureCapacity(prompt)) {
+            return source.pull(layout, prompt);
+        }
+        KvBlocks pulled;
+        try {
+            pulled = source.pullInto(layout, prompt, regions.get(), s.table.blocks());
+        } catch (RuntimeException e) {
+            s.table.release();
+            throw e;
+        }
+        if (pulled != null) {
+            s.table.release();
+            return pulled;
+        }
+        s.loadedInPlace = true;
+        s.computed = prompt - 1; // the last prompt token is computed here, as after a copied pull
+        s.table.setNumTokens(s.computed);
+        return null;
     }
 
     /**
@@ -339,6 +373,10 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
         // Then admit waiting sequences while seats, budget and blocks allow.
         while (!waiting.isEmpty() && budget > 0 && running.size() < config.maxNumSeqs()) {
             Sequence s = waiting.peekFirst();
+            if (s.loadedInPlace) {
+                s.loadedInPlace = false; // counted once; a preempted sequence recomputes from scratch
+                stats.remoteKvTokens += s.computed;
+            }
             if (s.pulled != null) {
                 if (!s.table.ensureCapacity(s.length())) {
                     break;
@@ -542,7 +580,12 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
     }
 
     @Override
-    public synchronized KvBlocks read(String requestId, int[] blockIds, int promptTokens) {
+    public Optional<KvRegions> regions() {
+        return regions;
+    }
+
+    @Override
+    public synchronized void checkHeld(String requestId, int[] blockIds, int promptTokens) {
         KvLeaseRegistry.Lease lease = leases.get(requestId);
         if (lease == null) {
             throw new KvTransferException("no KV blocks held for request " + requestId
@@ -556,6 +599,11 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             throw new KvTransferException("request " + requestId + " holds blocks "
                     + Arrays.toString(lease.promptBlockIds()) + ", not " + Arrays.toString(blockIds));
         }
+    }
+
+    @Override
+    public synchronized KvBlocks read(String requestId, int[] blockIds, int promptTokens) {
+        checkHeld(requestId, blockIds, promptTokens);
         int bs = layout.blockSize();
         long[] slots = new long[blockIds.length * bs];
         for (int b = 0; b < blockIds.length; b++) {

@@ -2,6 +2,7 @@ package dev.jepd.engine.generate;
 
 import dev.jepd.engine.connector.KvBlocks;
 import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.engine.connector.KvRegions;
 import dev.jepd.engine.connector.KvTransferException;
 import java.time.Duration;
 import java.util.Objects;
@@ -36,5 +37,24 @@ public sealed interface KvHandoff {
     interface RemoteKv {
         /** Blocks holding at least {@code promptTokens} positions in {@code layout}; blocks while it transfers. */
         KvBlocks pull(KvLayout layout, int promptTokens) throws KvTransferException;
+
+        /**
+         * As {@link #pull}, but the engine has already allocated {@code blockIds} for the prompt in its cache,
+         * whose memory is {@code regions}: a transport that can writes block {@code i} of the prompt straight into
+         * {@code blockIds[i]} and returns null; one that cannot returns the blocks as {@link #pull} does (the
+         * default), and the engine frees {@code blockIds} and copies the rows in when it admits the request.
+         */
+        /**
+         * Whether {@link #pullInto} may write in place: only then does the engine allocate the blocks before the
+         * pull (a transport that can only copy would hold them idle for the whole transfer).
+         */
+        default boolean pullsInPlace() {
+            return false;
+        }
+
+        default KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions regions, int[] blockIds)
+                throws KvTransferException {
+            return pull(layout, promptTokens);
+        }
     }
 }

@@ -24,6 +24,11 @@ final class Sequence {
     long holdNanos;
     /** Prompt KV pulled from a prefill node, loaded into the cache when the sequence is admitted. */
     KvBlocks pulled;
+    /**
+     * Set by a transfer thread that wrote the prompt's pulled KV straight into this sequence's blocks (its table
+     * then holds them, {@code computed} counts them); cleared at admission.
+     */
+    boolean loadedInPlace;
     /** Set by a transfer thread when the pull failed and the policy is to fail the request. */
     volatile RuntimeException remoteKvFailure;
 

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvLayout;
+import dev.jepd.engine.connector.KvRegions;
 import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.kv.PagedKvStore;
 import dev.jepd.engine.model.CausalLm;
@@ -23,6 +25,8 @@ import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.ref.RefBackend;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -289,6 +293,71 @@ class SchedulerTest {
         while (core.state(id).orElse(null) == EngineCore.RequestState.WAITING_FOR_REMOTE_KV) {
             assertTrue(System.nanoTime() < deadline, "the pull never ended");
             Thread.sleep(5);
+        }
+    }
+
+    @Test
+    void aPullWrittenStraightIntoTheAllocatedBlocksDecodesAsACopiedOne() throws Exception {
+        SchedulerConfig cfg = new SchedulerConfig(8, 4096, 4096, 16, 64);
+        int[] prompt = prompt("a prompt that spans more than two blocks of sixteen tokens each");
+        try (EngineCore p = engine(cfg);
+                EngineCore d = engine(cfg)) {
+            p.submitForRemoteDecode(request("p", prompt, 1), new Collect(), Duration.ofMinutes(5));
+            drain(p);
+            KvBlocks blocks = p.read("p", p.heldBlockIds("p"), prompt.length);
+            KvRegions regions = d.regions().orElseThrow(() -> new AssertionError("the ref backend's cache is native"));
+            AtomicInteger copied = new AtomicInteger();
+            AtomicInteger inPlace = new AtomicInteger();
+            KvHandoff.RemoteKv source = new KvHandoff.RemoteKv() {
+                @Override
+                public KvBlocks pull(KvLayout layout, int promptTokens) {
+                    copied.incrementAndGet();
+                    return blocks;
+                }
+
+                @Override
+                public boolean pullsInPlace() {
+                    return true;
+                }
+
+                @Override
+                public KvBlocks pullInto(KvLayout layout, int promptTokens, KvRegions into, int[] blockIds) {
+                    assertEquals(blocks.numBlocks(), blockIds.length, "as many blocks as the prefill holds");
+                    assertEquals(prompt.length, promptTokens);
+                    int rows = layout.blockSize() * layout.rowFloats();
+                    for (int l = 0; l < layout.layers(); l++) {
+                        for (int b = 0; b < blockIds.length; b++) {
+                            MemorySegment.copy(
+                                    blocks.keys()[l],
+                                    b * rows,
+                                    into.keys()[l],
+                                    ValueLayout.JAVA_FLOAT_UNALIGNED,
+                                    blockIds[b] * into.blockBytes(),
+                                    rows);
+                            MemorySegment.copy(
+                                    blocks.values()[l],
+                                    b * rows,
+                                    into.values()[l],
+                                    ValueLayout.JAVA_FLOAT_UNALIGNED,
+                                    blockIds[b] * into.blockBytes(),
+                                    rows);
+                        }
+                    }
+                    inPlace.incrementAndGet();
+                    return null;
+                }
+            };
+            Collect out = new Collect();
+            d.submit(new EngineRequest(request("d", prompt, 16), new KvHandoff.LoadRemote(source, false)), out);
+            awaitPullEnded(d, "d");
+            assertEquals(blocks.numBlocks(), d.usedBlocks(), "the blocks were allocated before the pull");
+            drain(d);
+            assertNull(out.error);
+            assertEquals(1, inPlace.get());
+            assertEquals(0, copied.get(), "never copied through pull()");
+            assertEquals(expected(prompt, 16), out.ids);
+            assertEquals(prompt.length - 1, d.stats().remoteKvTokens(), "admitted with the pulled KV");
+            assertEquals(0, d.usedBlocks());
         }
     }
 

@@ -43,6 +43,29 @@ public final class JepdKvClient implements KvTransport {
                 in -> KvWire.readStagedBody(in, expected, ids.length));
     }
 
+    /**
+     * The direct NIXL handshake: asks where the prefill node's cache itself is registered.
+     *
+     * @throws KvWire.RemoteError with {@link ChannelStatus#NOT_SUPPORTED} when the prefill node cannot be read in
+     *     place (no NIXL, its cache not registered, or a node older than the op)
+     */
+    public KvWire.Direct stageDirect(KvTransferParams remote, int promptTokens, KvLayout expected) {
+        int[] ids = checkedBlockIds(remote, promptTokens, expected);
+        try {
+            return call(
+                    remote,
+                    KvWire.Request.stageDirect(remote.remoteEngineId(), remote.remoteRequestId(), promptTokens, ids),
+                    in -> KvWire.readDirectBody(in, expected, ids.length));
+        } catch (KvTransferException e) {
+            if (e.getCause() instanceof KvWire.RemoteError r
+                    && r.status() == ChannelStatus.REJECTED
+                    && r.getMessage().contains("unknown side-channel op")) {
+                throw new KvWire.RemoteError(ChannelStatus.NOT_SUPPORTED, r.getMessage()); // a node before op 4
+            }
+            throw e;
+        }
+    }
+
     /** The block ids in {@code remote}, if they are as many as a prompt of {@code promptTokens} needs. */
     private static int[] checkedBlockIds(KvTransferParams remote, int promptTokens, KvLayout expected) {
         int[] ids = remote.remoteBlockIds();

@@ -43,7 +43,8 @@ public final class JepdKvServer implements AutoCloseable {
                 Map.of(
                         KvWire.Op.READ.code, handler(KvWire.Op.READ, this::read),
                         KvWire.Op.RELEASE.code, handler(KvWire.Op.RELEASE, this::release),
-                        KvWire.Op.STAGE.code, handler(KvWire.Op.STAGE, this::stage)),
+                        KvWire.Op.STAGE.code, handler(KvWire.Op.STAGE, this::stage),
+                        KvWire.Op.STAGE_DIRECT.code, handler(KvWire.Op.STAGE_DIRECT, this::stageDirect)),
                 host,
                 port,
                 timeout);
@@ -74,6 +75,14 @@ public final class JepdKvServer implements AutoCloseable {
         }
         KvWire.Staged staged = stager.stage(r.requestId(), r.blockIds(), r.promptTokens());
         return out -> KvWire.writeStagedBody(out, staged);
+    }
+
+    private ChannelHandler.Reply stageDirect(KvWire.Request r) {
+        if (stager == null) {
+            throw new ChannelException(ChannelStatus.NOT_SUPPORTED, "prefill node " + engineId + " has no NIXL agent");
+        }
+        KvWire.Direct direct = stager.stageDirect(r.requestId(), r.blockIds(), r.promptTokens());
+        return out -> KvWire.writeDirectBody(out, direct);
     }
 
     /**

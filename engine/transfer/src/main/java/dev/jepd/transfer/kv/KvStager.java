@@ -15,4 +15,15 @@ public interface KvStager {
      *     {@link KvBlockSource#read}) or there is no room to stage them
      */
     KvWire.Staged stage(String requestId, int[] blockIds, int promptTokens);
+
+    /**
+     * The direct handshake: checks that the blocks are held and answers where the cache itself is registered,
+     * copying nothing.
+     *
+     * @throws KvWire.RemoteError with {@link ChannelStatus#NOT_SUPPORTED} when the cache is not registered
+     * @throws KvTransferException when the blocks are not held for {@code requestId}
+     */
+    default KvWire.Direct stageDirect(String requestId, int[] blockIds, int promptTokens) {
+        throw new KvWire.RemoteError(ChannelStatus.NOT_SUPPORTED, "this prefill node's KV cache is not registered");
+    }
 }

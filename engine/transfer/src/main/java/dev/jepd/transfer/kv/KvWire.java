@@ -17,10 +17,12 @@ import java.nio.charset.StandardCharsets;
  *
  * <pre>
  * request  = magic:u32 op:u8 engine_id:str request_id:str
- *            [READ, STAGE: prompt_tokens:u32 n:u32 block_id:u32 × n]
+ *            [READ, STAGE, STAGE_DIRECT: prompt_tokens:u32 n:u32 block_id:u32 × n]
  * reply    = magic:u32 status:u8 (status ≠ OK: message:str)
  *            [READ, OK: layout then per layer: K f32 × (n·block_size·kv_heads·head_dim), V the same]
  *            [STAGE, OK: layout agent:str metadata_length:u32 metadata address:u64 bytes:u64]
+ *            [STAGE_DIRECT, OK: layout dtype:str block_bytes:u64 agent:str metadata_length:u32 metadata
+ *                               regions:u32 (base:u64 region_bytes:u64) × regions]
  * layout   = layers:u32 kv_heads:u32 head_dim:u32 block_size:u32 n:u32
  * str      = length:u16 utf-8 bytes
  * </pre>
@@ -33,6 +35,15 @@ import java.nio.charset.StandardCharsets;
  * buffer, in the READ body's order and encoding, and answers where they are ({@code address}, {@code bytes}) and
  * its agent's metadata; the decode node then reads them with NIXL and tells the prefill node, by a NIXL
  * notification, when it may free them. A prefill node without NIXL answers {@link ChannelStatus#NOT_SUPPORTED}.
+ *
+ * <p>STAGE_DIRECT (op 4, added after STAGE; the frames of ops 1-3 are unchanged) is the handshake of the direct
+ * NIXL path: the prefill node checks that the blocks are held and answers where its KV cache itself is registered
+ * ({@code regions}: per layer K then V, block {@code b} at {@code base + b × block_bytes}, elements of
+ * {@code dtype}, a {@code DType} name such as {@code F32} or {@code BF16}) without copying anything; the decode
+ * node reads every block straight into its own cache and releases by notification as after STAGE. A prefill node
+ * whose cache is not registered answers {@link ChannelStatus#NOT_SUPPORTED}; one older than the op answers
+ * {@link ChannelStatus#REJECTED} "unknown side-channel op 4"; in both cases, and when the dtypes differ, the decode
+ * node falls back to STAGE.
  *
  * <p>The envelope ({@code magic op} and {@code magic status}, the error message) is that of the generic side
  * channel ({@code dev.jepd.transfer.channel.Frames}), and the status codes are its {@code ChannelStatus} codes:
@@ -53,7 +64,8 @@ public final class KvWire {
     public enum Op {
         READ(1),
         RELEASE(2),
-        STAGE(3);
+        STAGE(3),
+        STAGE_DIRECT(4);
 
         final int code;
 
@@ -66,6 +78,7 @@ public final class KvWire {
                 case 1 -> READ;
                 case 2 -> RELEASE;
                 case 3 -> STAGE;
+                case 4 -> STAGE_DIRECT;
                 default -> throw new KvTransferException("unknown KV side-channel op " + code);
             };
         }
@@ -84,6 +97,10 @@ public final class KvWire {
         public static Request stage(String engineId, String requestId, int promptTokens, int[] blockIds) {
             return new Request(Op.STAGE, engineId, requestId, promptTokens, blockIds);
         }
+
+        public static Request stageDirect(String engineId, String requestId, int promptTokens, int[] blockIds) {
+            return new Request(Op.STAGE_DIRECT, engineId, requestId, promptTokens, blockIds);
+        }
     }
 
     /**
@@ -97,11 +114,36 @@ public final class KvWire {
         }
     }
 
+    /**
+     * Where a prefill node's KV cache is registered for direct NIXL reads: per layer K then V region
+     * ({@code bases.length == 2 × layers}), each {@code regionBytes} long, block {@code b} at
+     * {@code base + b × blockBytes}, elements of {@code dtype} (a {@code DType} name).
+     */
+    public record Direct(
+            KvLayout layout,
+            int numBlocks,
+            String dtype,
+            long blockBytes,
+            String agent,
+            byte[] metadata,
+            long[] bases,
+            long regionBytes) {
+        /** The address of block {@code block} in region {@code region}, checked against the region's size. */
+        public long blockAddress(int region, int block) {
+            long offset = (long) block * blockBytes;
+            if (block < 0 || offset + blockBytes > regionBytes) {
+                throw new KvTransferException(
+                        "block " + block + " lies outside the prefill node's KV region of " + regionBytes + " bytes");
+            }
+            return bases[region] + offset;
+        }
+    }
+
     /** A reply that is not OK, as the client sees it. */
     public static final class RemoteError extends KvTransferException {
         private final ChannelStatus status;
 
-        RemoteError(ChannelStatus status, String message) {
+        public RemoteError(ChannelStatus status, String message) {
             super(message);
             this.status = status;
         }
@@ -122,7 +164,7 @@ public final class KvWire {
     static void writeRequestBody(DataOutputStream out, Request r) throws IOException {
         writeString(out, r.engineId() == null ? "" : r.engineId());
         writeString(out, r.requestId());
-        if (r.op() == Op.READ || r.op() == Op.STAGE) {
+        if (r.op() == Op.READ || r.op() == Op.STAGE || r.op() == Op.STAGE_DIRECT) {
             if (r.blockIds().length > MAX_BLOCKS) {
                 throw new KvTransferException("too many blocks in one read: " + r.blockIds().length);
             }
@@ -238,6 +280,55 @@ public final class KvWire {
                     + Staged.bytesFor(expected, numBlocks));
         }
         return new Staged(expected, numBlocks, agent, md, address, bytes);
+    }
+
+    /** The body of a direct stage's OK reply. */
+    static void writeDirectBody(DataOutputStream out, Direct d) throws IOException {
+        writeLayout(out, d.layout(), d.numBlocks());
+        writeString(out, d.dtype());
+        out.writeLong(Long.reverseBytes(d.blockBytes()));
+        writeString(out, d.agent());
+        writeInt(out, d.metadata().length);
+        out.write(d.metadata());
+        writeInt(out, d.bases().length);
+        for (long base : d.bases()) {
+            out.writeLong(Long.reverseBytes(base));
+            out.writeLong(Long.reverseBytes(d.regionBytes()));
+        }
+    }
+
+    /** The body of a direct stage's OK reply; the layout must be {@code expected}, one K and V region a layer. */
+    static Direct readDirectBody(DataInputStream in, KvLayout expected, int numBlocks) throws IOException {
+        readLayout(in, expected, numBlocks);
+        String dtype = readString(in);
+        long blockBytes = Long.reverseBytes(in.readLong());
+        String agent = readString(in);
+        int mdLength = readInt(in);
+        if (mdLength <= 0 || mdLength > MAX_METADATA_BYTES) {
+            throw new KvTransferException("NIXL metadata of " + mdLength + " bytes outside 1.." + MAX_METADATA_BYTES);
+        }
+        byte[] md = new byte[mdLength];
+        in.readFully(md);
+        int regions = readInt(in);
+        if (regions != 2 * expected.layers()) {
+            throw new KvTransferException("the prefill node registered " + regions + " KV regions, " + expected.layers()
+                    + " layers need " + 2 * expected.layers());
+        }
+        long[] bases = new long[regions];
+        long regionBytes = -1;
+        for (int r = 0; r < regions; r++) {
+            bases[r] = Long.reverseBytes(in.readLong());
+            long size = Long.reverseBytes(in.readLong());
+            if (regionBytes >= 0 && size != regionBytes) {
+                throw new KvTransferException("the prefill node's KV regions differ in size");
+            }
+            regionBytes = size;
+        }
+        if (blockBytes <= 0 || regionBytes < blockBytes) {
+            throw new KvTransferException(
+                    "the prefill node's KV blocks of " + blockBytes + " bytes in regions of " + regionBytes);
+        }
+        return new Direct(expected, numBlocks, dtype, blockBytes, agent, md, bases, regionBytes);
     }
 
     /** Reads an OK-or-error reply without a body (a release). */

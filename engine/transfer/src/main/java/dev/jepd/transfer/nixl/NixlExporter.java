@@ -6,6 +6,7 @@ import dev.jepd.ffi.nixl.NixlLibrary;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -26,6 +27,7 @@ public final class NixlExporter implements AutoCloseable {
 
     private final NixlAgent agent;
     private final RegisteredArea area;
+    private final List<NixlAgent.Registration> extra = new ArrayList<>();
     private final byte[] metadata;
     private final long leaseNanos;
     private final String releasePrefix;
@@ -49,6 +51,23 @@ public final class NixlExporter implements AutoCloseable {
             Duration lease,
             String releasePrefix,
             Consumer<String> onNotifiedRelease) {
+        this(lib, agentName, backends, areaBytes, List.of(), lease, releasePrefix, onNotifiedRelease);
+    }
+
+    /**
+     * As above, also registering {@code alsoRegister} (memory the owner lets peers read in place, such as a KV
+     * cache) with the agent at start, so it is in the metadata every peer loads; the caller keeps it alive until
+     * this exporter is closed.
+     */
+    public NixlExporter(
+            NixlLibrary lib,
+            String agentName,
+            List<String> backends,
+            long areaBytes,
+            List<MemorySegment> alsoRegister,
+            Duration lease,
+            String releasePrefix,
+            Consumer<String> onNotifiedRelease) {
         this.leaseNanos = lease.toNanos();
         this.releasePrefix = releasePrefix;
         this.onNotifiedRelease = onNotifiedRelease == null ? id -> {} : onNotifiedRelease;
@@ -56,8 +75,12 @@ public final class NixlExporter implements AutoCloseable {
         RegisteredArea registered = null;
         try {
             registered = new RegisteredArea(agent, areaBytes);
+            for (MemorySegment m : alsoRegister) {
+                extra.add(agent.registerDram(m));
+            }
             this.metadata = agent.localMetadata(); // after the registration, which it describes
         } catch (RuntimeException e) {
+            extra.forEach(NixlAgent.Registration::close);
             if (registered != null) {
                 registered.close();
             }
@@ -73,6 +96,11 @@ public final class NixlExporter implements AutoCloseable {
 
     public String agentName() {
         return agent.name();
+    }
+
+    /** This agent's metadata (taken once, after every registration): what a peer loads to read from it. */
+    public byte[] metadata() {
+        return metadata;
     }
 
     /** What a puller sends, once it has its copy, to free the export under {@code id}. */
@@ -179,6 +207,7 @@ public final class NixlExporter implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         try {
+            extra.forEach(NixlAgent.Registration::close);
             area.close();
         } finally {
             agent.close();
