@@ -13,15 +13,31 @@ final class LoopbackTcpProbe {
 
     /** Seconds of each of {@code iterations} timed transfers of {@code bytes} (after two untimed), sorted. */
     static double[] seconds(long bytes, int iterations) throws Exception {
+        return seconds(bytes, iterations, false);
+    }
+
+    /**
+     * Moves {@code bytes} over a fresh loopback connection per iteration (after two untimed) and answers the
+     * seconds of each, sorted. With {@code wholeBuffers} the sender writes them from one buffer of that size and
+     * the receiver reads them into another, as a transport moves a cache's bytes from memory to memory; without,
+     * it writes one 1 MiB buffer again and again and reads into another, both staying in the CPU's caches.
+     */
+    static double[] seconds(long bytes, int iterations, boolean wholeBuffers) throws Exception {
         double[] seconds = new double[iterations];
         byte[] chunk = new byte[1 << 20];
+        byte[] whole = wholeBuffers ? new byte[Math.toIntExact(bytes)] : null;
+        byte[] into = wholeBuffers ? new byte[Math.toIntExact(bytes)] : null;
+        if (whole != null) {
+            Arrays.fill(whole, (byte) 1);
+        }
         try (ServerSocket ss = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             Thread sender = Thread.ofPlatform().daemon().start(() -> {
                 for (int i = -2; i < iterations; i++) {
                     try (Socket s = ss.accept();
                             OutputStream os = s.getOutputStream()) {
-                        for (long left = bytes; left > 0; left -= chunk.length) {
-                            os.write(chunk, 0, (int) Math.min(chunk.length, left));
+                        for (long off = 0; off < bytes; off += chunk.length) {
+                            int n = (int) Math.min(chunk.length, bytes - off);
+                            os.write(whole != null ? whole : chunk, whole != null ? (int) off : 0, n);
                         }
                     } catch (Exception e) {
                         return;
@@ -34,7 +50,11 @@ final class LoopbackTcpProbe {
                 try (Socket s = new Socket(InetAddress.getLoopbackAddress(), ss.getLocalPort());
                         InputStream in = s.getInputStream()) {
                     long got = 0;
-                    for (int n; (n = in.read(buf)) > 0; ) {
+                    for (int n;
+                            (n = into != null
+                                            ? in.read(into, (int) got, (int) Math.min(buf.length, bytes - got))
+                                            : in.read(buf))
+                                    > 0; ) {
                         got += n;
                     }
                     if (got != bytes) {
