@@ -53,100 +53,6 @@ public record ProxyConfig(
         }
     }
 
-    /** The settings with the default server limits ({@link ServerLimits#DEFAULT}). */
-    public ProxyConfig(
-            String host,
-            int port,
-            List<Node> encode,
-            List<Node> prefill,
-            List<Node> decode,
-            Routing routing,
-            Duration upstreamTimeout,
-            Duration connectTimeout,
-            long maxBodyBytes,
-            ModelFamily modelFamily,
-            Resilience resilience,
-            MediaLimits mediaLimits) {
-        this(
-                host,
-                port,
-                encode,
-                prefill,
-                decode,
-                routing,
-                upstreamTimeout,
-                connectTimeout,
-                maxBodyBytes,
-                modelFamily,
-                resilience,
-                mediaLimits,
-                ServerLimits.DEFAULT);
-    }
-
-    /** A copy with other server limits. */
-    public ProxyConfig with(ServerLimits limits) {
-        return new ProxyConfig(
-                host,
-                port,
-                encode,
-                prefill,
-                decode,
-                routing,
-                upstreamTimeout,
-                connectTimeout,
-                maxBodyBytes,
-                modelFamily,
-                resilience,
-                mediaLimits,
-                limits);
-    }
-
-    /** The settings without {@code --limit-mm-per-prompt}. */
-    public ProxyConfig(
-            String host,
-            int port,
-            List<Node> encode,
-            List<Node> prefill,
-            List<Node> decode,
-            Routing routing,
-            Duration upstreamTimeout,
-            Duration connectTimeout,
-            long maxBodyBytes,
-            ModelFamily modelFamily,
-            Resilience resilience) {
-        this(
-                host,
-                port,
-                encode,
-                prefill,
-                decode,
-                routing,
-                upstreamTimeout,
-                connectTimeout,
-                maxBodyBytes,
-                modelFamily,
-                resilience,
-                MediaLimits.NONE);
-    }
-
-    /** A copy with another {@code --limit-mm-per-prompt}. */
-    public ProxyConfig with(MediaLimits limits) {
-        return new ProxyConfig(
-                host,
-                port,
-                encode,
-                prefill,
-                decode,
-                routing,
-                upstreamTimeout,
-                connectTimeout,
-                maxBodyBytes,
-                modelFamily,
-                resilience,
-                limits,
-                server);
-    }
-
     /**
      * How the proxy keeps serving when nodes fail or change: the active health check's beat and how many failed
      * probes in a row evict a node ({@code --health-interval}, {@code --health-failures}); how long a successful
@@ -172,51 +78,10 @@ public record ProxyConfig(
         }
     }
 
-    /** The settings with the default resilience ({@link Resilience#DEFAULT}). */
-    public ProxyConfig(
-            String host,
-            int port,
-            List<Node> encode,
-            List<Node> prefill,
-            List<Node> decode,
-            Routing routing,
-            Duration upstreamTimeout,
-            Duration connectTimeout,
-            long maxBodyBytes,
-            ModelFamily modelFamily) {
-        this(
-                host,
-                port,
-                encode,
-                prefill,
-                decode,
-                routing,
-                upstreamTimeout,
-                connectTimeout,
-                maxBodyBytes,
-                modelFamily,
-                Resilience.DEFAULT);
-    }
-
-    /** A copy with other resilience settings. */
-    public ProxyConfig with(Resilience r) {
-        return new ProxyConfig(
-                host,
-                port,
-                encode,
-                prefill,
-                decode,
-                routing,
-                upstreamTimeout,
-                connectTimeout,
-                maxBodyBytes,
-                modelFamily,
-                r,
-                mediaLimits,
-                server);
-    }
-
-    /** The settings for the default model family ({@link ModelFamily#DEFAULT}). */
+    /**
+     * The settings for the default model family with every other default: {@link Resilience#DEFAULT}, no
+     * {@code --limit-mm-per-prompt}, {@link ServerLimits#DEFAULT}; the {@code with} methods change one of them.
+     */
     public ProxyConfig(
             String host,
             int port,
@@ -237,7 +102,47 @@ public record ProxyConfig(
                 upstreamTimeout,
                 connectTimeout,
                 maxBodyBytes,
-                ModelFamily.DEFAULT);
+                ModelFamily.DEFAULT,
+                Resilience.DEFAULT,
+                MediaLimits.NONE,
+                ServerLimits.DEFAULT);
+    }
+
+    /** A copy with other resilience settings. */
+    public ProxyConfig with(Resilience r) {
+        return copy(modelFamily, r, mediaLimits, server);
+    }
+
+    /** A copy with another {@code --limit-mm-per-prompt}. */
+    public ProxyConfig with(MediaLimits limits) {
+        return copy(modelFamily, resilience, limits, server);
+    }
+
+    /** A copy with other server limits. */
+    public ProxyConfig with(ServerLimits limits) {
+        return copy(modelFamily, resilience, mediaLimits, limits);
+    }
+
+    /** A copy for another model family ({@code --model-family}). */
+    public ProxyConfig with(ModelFamily family) {
+        return copy(family, resilience, mediaLimits, server);
+    }
+
+    private ProxyConfig copy(ModelFamily family, Resilience r, MediaLimits media, ServerLimits limits) {
+        return new ProxyConfig(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                family,
+                r,
+                media,
+                limits);
     }
 
     public ProxyConfig {

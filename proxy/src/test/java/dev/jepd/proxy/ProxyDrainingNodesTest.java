@@ -67,17 +67,16 @@ class ProxyDrainingNodesTest {
 
     private ProxyHarness proxy(List<StubNode> e, List<StubNode> p, List<StubNode> d, ProxyConfig.Resilience r) {
         return open.proxy(new ProxyConfig(
-                "127.0.0.1",
-                0,
-                e.stream().map(s -> Node.parse("encode", s.url())).toList(),
-                p.stream().map(s -> Node.parse("prefill", s.url())).toList(),
-                d.stream().map(s -> Node.parse("decode", s.url())).toList(),
-                Routing.ROUND_ROBIN,
-                Duration.ofSeconds(20),
-                Duration.ofSeconds(2),
-                ProxyConfig.DEFAULT_MAX_BODY_BYTES,
-                dev.jepd.media.ModelFamily.DEFAULT,
-                r));
+                        "127.0.0.1",
+                        0,
+                        e.stream().map(s -> Node.parse("encode", s.url())).toList(),
+                        p.stream().map(s -> Node.parse("prefill", s.url())).toList(),
+                        d.stream().map(s -> Node.parse("decode", s.url())).toList(),
+                        Routing.ROUND_ROBIN,
+                        Duration.ofSeconds(20),
+                        Duration.ofSeconds(2),
+                        ProxyConfig.DEFAULT_MAX_BODY_BYTES)
+                .with(r));
     }
 
     @Test

@@ -65,7 +65,9 @@ class ProxyFailoverTest {
                 Duration.ofSeconds(2),
                 ProxyConfig.DEFAULT_MAX_BODY_BYTES,
                 dev.jepd.media.ModelFamily.DEFAULT,
-                r));
+                r, // at construction: with --config FILE the decode list may start empty
+                dev.jepd.api.MediaLimits.NONE,
+                ProxyConfig.ServerLimits.DEFAULT));
     }
 
     @Test
@@ -316,17 +318,16 @@ class ProxyFailoverTest {
         StubNode d1 = open.stub();
         StubNode d2 = open.stub();
         ProxyHarness proxy = open.proxy(new ProxyConfig(
-                "127.0.0.1",
-                0,
-                List.of(Node.parse("encode", e1.url()), Node.parse("encode", e2.url())),
-                List.of(),
-                List.of(Node.parse("decode", d1.url()), Node.parse("decode", d2.url())),
-                Routing.CACHE_AFFINITY,
-                Duration.ofSeconds(20),
-                Duration.ofSeconds(2),
-                ProxyConfig.DEFAULT_MAX_BODY_BYTES,
-                dev.jepd.media.ModelFamily.DEFAULT,
-                ProxyHarness.QUIET));
+                        "127.0.0.1",
+                        0,
+                        List.of(Node.parse("encode", e1.url()), Node.parse("encode", e2.url())),
+                        List.of(),
+                        List.of(Node.parse("decode", d1.url()), Node.parse("decode", d2.url())),
+                        Routing.CACHE_AFFINITY,
+                        Duration.ofSeconds(20),
+                        Duration.ofSeconds(2),
+                        ProxyConfig.DEFAULT_MAX_BODY_BYTES)
+                .with(ProxyHarness.QUIET));
         for (int round = 0; round < 3; round++) {
             for (String img : List.of("AAAA", "BBBB", "CCCC", "DDDD")) {
                 assertEquals(200, proxy.post(CHAT, image(img, false)).statusCode());
