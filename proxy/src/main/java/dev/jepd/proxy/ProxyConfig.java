@@ -1,6 +1,7 @@
 package dev.jepd.proxy;
 
 import dev.jepd.api.MediaLimits;
+import dev.jepd.media.MediaConfig;
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.Routing;
@@ -24,7 +25,8 @@ public record ProxyConfig(
         ModelFamily modelFamily,
         Resilience resilience,
         MediaLimits mediaLimits,
-        ServerLimits server) {
+        ServerLimits server,
+        MediaConfig remoteMedia) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 128L << 20;
 
@@ -80,7 +82,8 @@ public record ProxyConfig(
 
     /**
      * The settings for the default model family with every other default: {@link Resilience#DEFAULT}, no
-     * {@code --limit-mm-per-prompt}, {@link ServerLimits#DEFAULT}; the {@code with} methods change one of them.
+     * {@code --limit-mm-per-prompt}, {@link ServerLimits#DEFAULT}, remote images fetched once at the proxy under
+     * {@link MediaConfig#defaults()}; the {@code with} methods change one of them.
      */
     public ProxyConfig(
             String host,
@@ -105,7 +108,8 @@ public record ProxyConfig(
                 ModelFamily.DEFAULT,
                 Resilience.DEFAULT,
                 MediaLimits.NONE,
-                ServerLimits.DEFAULT);
+                ServerLimits.DEFAULT,
+                MediaConfig.defaults());
     }
 
     /** A copy with other resilience settings. */
@@ -128,6 +132,29 @@ public record ProxyConfig(
         return copy(family, resilience, mediaLimits, server);
     }
 
+    /**
+     * A copy whose remote images are fetched at the proxy under {@code config} ({@code --allowed-media-domains},
+     * {@code --allow-private-media-urls}), or, with null, forwarded to the nodes as URLs ({@code
+     * --forward-media-urls}).
+     */
+    public ProxyConfig withRemoteMedia(MediaConfig config) {
+        return new ProxyConfig(
+                host,
+                port,
+                encode,
+                prefill,
+                decode,
+                routing,
+                upstreamTimeout,
+                connectTimeout,
+                maxBodyBytes,
+                modelFamily,
+                resilience,
+                mediaLimits,
+                server,
+                config);
+    }
+
     private ProxyConfig copy(ModelFamily family, Resilience r, MediaLimits media, ServerLimits limits) {
         return new ProxyConfig(
                 host,
@@ -142,7 +169,8 @@ public record ProxyConfig(
                 family,
                 r,
                 media,
-                limits);
+                limits,
+                remoteMedia);
     }
 
     public ProxyConfig {

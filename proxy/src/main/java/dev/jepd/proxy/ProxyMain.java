@@ -2,13 +2,17 @@ package dev.jepd.proxy;
 
 import dev.jepd.api.GracefulExit;
 import dev.jepd.api.MediaLimits;
+import dev.jepd.media.MediaConfig;
 import dev.jepd.media.ModelFamily;
 import dev.jepd.proxy.upstream.Routing;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -158,6 +162,27 @@ public final class ProxyMain implements Callable<Integer> {
     String limitMmPerPrompt;
 
     @Option(
+            names = "--allowed-media-domains",
+            arity = "1..*",
+            paramLabel = "HOST",
+            description = "vLLM's flag, as on the nodes: the only hosts http(s) image URLs (and their redirects) may"
+                    + " name when the proxy fetches them (default: any public host).")
+    List<String> allowedMediaDomains;
+
+    @Option(
+            names = "--allow-private-media-urls",
+            description = "Let the proxy fetch http(s) image URLs (and redirects) that reach loopback, link-local and"
+                    + " private addresses (off by default, as on the nodes).")
+    boolean allowPrivateMediaUrls;
+
+    @Option(
+            names = "--forward-media-urls",
+            description = "Send http(s) image URLs to the nodes as they came, each node fetching them itself (by"
+                    + " default the proxy fetches each once and hands the bytes to the encoder and the PD node as a"
+                    + " data: URL).")
+    boolean forwardMediaUrls;
+
+    @Option(
             names = "--shutdown-timeout",
             defaultValue = "300",
             paramLabel = "SECONDS",
@@ -234,7 +259,19 @@ public final class ProxyMain implements Callable<Integer> {
                         ProxyConfig.seconds("--http-header-timeout", headerTimeout),
                         ProxyConfig.seconds("--http-body-timeout", bodyTimeout),
                         ProxyConfig.seconds("--http-idle-timeout", idleTimeout),
-                        maxConnections));
+                        maxConnections),
+                forwardMediaUrls ? null : remoteMediaConfig());
+    }
+
+    /** The nodes' media defaults with this proxy's domain and private-address flags, read as a node reads them. */
+    private MediaConfig remoteMediaConfig() {
+        MediaConfig config = MediaConfig.defaults().withAllowPrivateNetworks(allowPrivateMediaUrls);
+        if (allowedMediaDomains != null && !allowedMediaDomains.isEmpty()) {
+            config = config.withAllowedMediaDomains(allowedMediaDomains.stream()
+                    .map(d -> d.toLowerCase(Locale.ROOT))
+                    .collect(Collectors.toSet()));
+        }
+        return config;
     }
 
     @Override

@@ -7,6 +7,7 @@ import dev.jepd.proxy.flow.EncoderFanout;
 import dev.jepd.proxy.flow.Membership;
 import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.items.ImageCost;
+import dev.jepd.proxy.items.RemoteMedia;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.HealthChecker;
 import dev.jepd.proxy.upstream.UpstreamClient;
@@ -29,11 +30,13 @@ public final class ProxyServer implements AutoCloseable {
     private final HttpServer server;
     private final UpstreamClient client;
     private final HealthChecker checker;
+    private final RemoteMedia remoteMedia;
 
-    private ProxyServer(HttpServer server, UpstreamClient client, HealthChecker checker) {
+    private ProxyServer(HttpServer server, UpstreamClient client, HealthChecker checker, RemoteMedia remoteMedia) {
         this.server = server;
         this.client = client;
         this.checker = checker;
+        this.remoteMedia = remoteMedia;
     }
 
     public static ProxyServer start(ProxyConfig config) {
@@ -48,10 +51,12 @@ public final class ProxyServer implements AutoCloseable {
             client.close();
             throw new IllegalArgumentException("--config " + res.configFile() + " gave no decode node (see the log)");
         }
+        RemoteMedia remoteMedia =
+                config.remoteMedia() == null ? RemoteMedia.forwarding() : RemoteMedia.fetching(config.remoteMedia());
         EncoderFanout encoders =
                 new EncoderFanout(encode, client, ImageCost.of(config.modelFamily()), res.dedupWindow());
         ProxyRoutes routes = new ProxyRoutes(
-                new Disaggregation(encoders, prefill, decode, client, config.mediaLimits()),
+                new Disaggregation(encoders, prefill, decode, client, config.mediaLimits(), remoteMedia),
                 new ClusterHealth(encode, prefill, decode, client),
                 new ProfileFanout(encode, prefill, decode, client),
                 membership,
@@ -91,6 +96,7 @@ public final class ProxyServer implements AutoCloseable {
                     .start();
         } catch (RuntimeException e) {
             client.close();
+            remoteMedia.close();
             throw e;
         }
         checker.start();
@@ -103,7 +109,7 @@ public final class ProxyServer implements AutoCloseable {
                 config.routing(),
                 config.upstreamTimeout(),
                 res.healthInterval());
-        return new ProxyServer(server, client, checker);
+        return new ProxyServer(server, client, checker, remoteMedia);
     }
 
     public int port() {
@@ -121,6 +127,7 @@ public final class ProxyServer implements AutoCloseable {
         } finally {
             checker.close();
             client.close();
+            remoteMedia.close();
         }
     }
 

@@ -67,7 +67,8 @@ class ProxyFailoverTest {
                 dev.jepd.media.ModelFamily.DEFAULT,
                 r, // at construction: with --config FILE the decode list may start empty
                 dev.jepd.api.MediaLimits.NONE,
-                ProxyConfig.ServerLimits.DEFAULT));
+                ProxyConfig.ServerLimits.DEFAULT,
+                dev.jepd.media.MediaConfig.defaults()));
     }
 
     @Test

@@ -36,15 +36,16 @@ final class ProxyHarness implements AutoCloseable {
     static ProxyConfig config(
             List<StubNode> e, List<StubNode> p, List<StubNode> d, Routing routing, Duration upstreamTimeout) {
         return new ProxyConfig(
-                "127.0.0.1",
-                0,
-                nodes("encode", e),
-                nodes("prefill", p),
-                nodes("decode", d),
-                routing,
-                upstreamTimeout,
-                Duration.ofSeconds(2),
-                ProxyConfig.DEFAULT_MAX_BODY_BYTES);
+                        "127.0.0.1",
+                        0,
+                        nodes("encode", e),
+                        nodes("prefill", p),
+                        nodes("decode", d),
+                        routing,
+                        upstreamTimeout,
+                        Duration.ofSeconds(2),
+                        ProxyConfig.DEFAULT_MAX_BODY_BYTES)
+                .withRemoteMedia(null); // the flow tests' remote URLs name no server: forwarded (ProxyRemoteMediaTest)
     }
 
     static ProxyHarness start(List<StubNode> e, List<StubNode> p, List<StubNode> d) {

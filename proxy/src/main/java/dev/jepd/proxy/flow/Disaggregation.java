@@ -10,6 +10,7 @@ import dev.jepd.proxy.items.ItemUuids;
 import dev.jepd.proxy.items.MediaItem;
 import dev.jepd.proxy.items.MediaItems;
 import dev.jepd.proxy.items.Modality;
+import dev.jepd.proxy.items.RemoteMedia;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Lease;
 import dev.jepd.proxy.upstream.Node;
@@ -24,7 +25,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One client request through the clusters: uuids stamped, encoders (chat requests with media only), then
+ * One client request through the clusters: uuids stamped, remote images fetched once ({@link RemoteMedia}), encoders (chat requests with media only), then
  * prefill when configured, then decode. The prefill (or, without a prefill cluster, the decode) node gets the
  * client's body unchanged except for the stamped uuids and the encoders' {@code ec_transfer_params} (copied
  * verbatim, as P's {@code kv_transfer_params} are to D); the decode node gets that body plus P's
@@ -48,11 +49,18 @@ public final class Disaggregation {
     private final Cluster decode;
     private final UpstreamClient client;
     private final MediaLimits mediaLimits;
+    private final RemoteMedia remoteMedia;
 
     public Disaggregation(
-            EncoderFanout encoders, Cluster prefill, Cluster decode, UpstreamClient client, MediaLimits mediaLimits) {
+            EncoderFanout encoders,
+            Cluster prefill,
+            Cluster decode,
+            UpstreamClient client,
+            MediaLimits mediaLimits,
+            RemoteMedia remoteMedia) {
         this.encoders = encoders;
         this.mediaLimits = mediaLimits;
+        this.remoteMedia = remoteMedia;
         this.prefill = new PrefillStage(prefill, client);
         this.prefillCluster = prefill;
         this.decode = decode;
@@ -66,6 +74,7 @@ public final class Disaggregation {
         List<MediaItem> items = MediaItems.find(body);
         mediaLimits.check(Modality.IMAGE.key(), items.size()); // every item is an image: the grammar refuses the rest
         changed |= ItemUuids.stamp(body.path("model").asText(""), items);
+        changed |= remoteMedia.inline(items); // after stamping: the uuid follows the URL the client sent
         Optional<JsonNode> ec = encoders.run(body, items, ctx);
         if (ec.isPresent()) {
             body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
