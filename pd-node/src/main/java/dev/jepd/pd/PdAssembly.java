@@ -30,7 +30,7 @@ public final class PdAssembly {
             throws IOException {
         EngineCore core = ctx.runtime().engine();
         PdKvTransfer kvTransfer =
-                role.kv().isPresent() ? PdKvTransfer.start(role.kv().get(), core, listenHost) : null;
+                role.kv().isPresent() ? PdKvTransfer.start(role.kv().get(), core, listenHost, ctx.modelString()) : null;
         try {
             EcConnector ec = role.consumer().or(role::producer).orElse(null);
             MultimodalInputs inputs =
