@@ -18,16 +18,16 @@ import org.zeromq.ZMQ;
  * blocks at {@code base + id × block_len} into local blocks, with {@code "<remote_request_id>:1"} as its
  * notification.
  */
-final class VllmDecodePeer implements AutoCloseable {
+public final class VllmDecodePeer implements AutoCloseable {
     private final ZContext zmq = new ZContext();
     private final NixlAgent agent;
 
-    VllmDecodePeer(NixlLibrary lib, String name) {
+    public VllmDecodePeer(NixlLibrary lib, String name) {
         this.agent = NixlAgent.create(lib, name, List.of("UCX"));
     }
 
     /** The raw answer to {@code (b"get_meta_msg", rank)}, with vLLM's 5 s receive timeout; null on timeout. */
-    byte[] ask(String host, int port, int rank) {
+    public byte[] ask(String host, int port, int rank) {
         try (ZMQ.Socket req = zmq.createSocket(SocketType.REQ)) {
             req.setReceiveTimeOut(5000);
             req.setLinger(0);
@@ -38,7 +38,7 @@ final class VllmDecodePeer implements AutoCloseable {
     }
 
     /** The handshake as vLLM's decode worker does it; the metadata after the hash and engine id checks. */
-    VllmNixlWire.AgentMetadata handshake(String host, int port, String expectedHash, String expectedEngine) {
+    public VllmNixlWire.AgentMetadata handshake(String host, int port, String expectedHash, String expectedEngine) {
         byte[] raw = ask(host, port, 0);
         if (raw == null) {
             throw new IllegalStateException("no handshake answer within 5 s");
@@ -58,7 +58,7 @@ final class VllmDecodePeer implements AutoCloseable {
      * Reads {@code remoteBlockIds} of every region into fresh local memory, notifying
      * {@code "<remoteRequestId>:1"}; returns per region the blocks' bytes, concatenated in id order.
      */
-    byte[][] read(VllmNixlWire.AgentMetadata m, int[] remoteBlockIds, String remoteRequestId) throws Exception {
+    public byte[][] read(VllmNixlWire.AgentMetadata m, int[] remoteBlockIds, String remoteRequestId) throws Exception {
         String remote = agent.loadRemote(m.agentMetadata());
         int regions = m.kvCachesBaseAddr().length;
         int n = remoteBlockIds.length;
