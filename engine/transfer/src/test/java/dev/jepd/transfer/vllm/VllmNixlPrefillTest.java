@@ -133,6 +133,54 @@ class VllmNixlPrefillTest {
     }
 
     @Test
+    void aJepdDecodeClientPullsFromTheVllmWireAndTheNotificationFreesTheBlocks() throws Exception {
+        NixlLibrary lib = NixlLibrary.require();
+        try (var producer = new VllmNixlProducer(
+                        lib, "engine-v", List.of("UCX"), LAYOUT, VLLM_BLOCK, 8, HASH, Duration.ofMinutes(1), null);
+                var side = new VllmSideChannel("127.0.0.1", 0, rank -> rank == 0 ? producer.handshakePayload() : null);
+                var client = new VllmNixlClient(lib, "jepd-decode-v", List.of("UCX"), HASH, Duration.ofSeconds(20));
+                var wrongHash = new VllmNixlClient(
+                        lib, "jepd-decode-w", List.of("UCX"), "f".repeat(64), Duration.ofSeconds(20))) {
+            int prompt = 37;
+            KvBlocks b = blocks(10, 11);
+            producer.hold("other", blocks(10, 12), 5);
+            int[] ids = producer.hold("cmpl-2", b, prompt);
+            var params = new dev.jepd.transfer.kv.KvTransferParams(
+                    false, true, "engine-v", ids, "cmpl-2", "127.0.0.1", side.port(), 1);
+            KvBlocks got = client.pull(params, prompt, LAYOUT);
+            assertEquals(10, got.numBlocks());
+            for (int l = 0; l < LAYOUT.layers(); l++) {
+                for (int i = 0; i < got.keys()[l].length; i++) {
+                    boolean inPrompt = i < prompt * LAYOUT.rowFloats();
+                    assertEquals(inPrompt ? b.keys()[l][i] : 0f, got.keys()[l][i], "layer " + l + " K " + i);
+                    assertEquals(inPrompt ? b.values()[l][i] : 0f, got.values()[l][i], "layer " + l + " V " + i);
+                }
+            }
+            await(() -> producer.heldRequests() == 1, "the read's notification frees the blocks");
+            assertEquals(1, client.pulls());
+            // Another JEPD block size reads the same blocks.
+            int[] again = producer.hold("cmpl-3", b, prompt);
+            KvLayout eights = new KvLayout(LAYOUT.layers(), LAYOUT.kvHeads(), LAYOUT.headDim(), 8);
+            KvBlocks got8 = client.pull(
+                    new dev.jepd.transfer.kv.KvTransferParams(
+                            false, true, "engine-v", again, "cmpl-3", "127.0.0.1", side.port(), 1),
+                    prompt,
+                    eights);
+            assertEquals(5, got8.numBlocks());
+            assertEquals(
+                    b.values()[1][prompt * LAYOUT.rowFloats() - 1], got8.values()[1][prompt * LAYOUT.rowFloats() - 1]);
+            var e = assertThrows(
+                    KvTransferException.class,
+                    () -> wrongHash.pull(
+                            new dev.jepd.transfer.kv.KvTransferParams(
+                                    false, true, "engine-v", again, "cmpl-3", "127.0.0.1", side.port(), 1),
+                            prompt,
+                            LAYOUT));
+            assertTrue(e.getMessage().contains("compatibility hash mismatch"), e.getMessage());
+        }
+    }
+
+    @Test
     void aFullAreaRefusesAndAnUnreadHoldExpires() throws Exception {
         NixlLibrary lib = NixlLibrary.require();
         try (var producer = new VllmNixlProducer(
