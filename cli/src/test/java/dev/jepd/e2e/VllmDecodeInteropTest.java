@@ -38,20 +38,25 @@ class VllmDecodeInteropTest {
     static final int VLLM_BLOCK = 16;
     NodeProcess vllmWire;
     NodeProcess jepdWire;
+    NodeProcess decode;
 
     @AfterEach
     void stop() throws Exception {
-        NodeProcess.closeAll(jepdWire, vllmWire);
+        NodeProcess.closeAll(decode, jepdWire, vllmWire);
     }
 
     static NodeProcess prefill(String name, Path model, String extra) throws Exception {
+        return node(name, model, "kv_producer", extra);
+    }
+
+    static NodeProcess node(String name, Path model, String role, String extra) throws Exception {
         return NodeProcess.serve(
                 name,
                 model,
                 "--served-model-name",
                 "tiny",
                 "--kv-transfer-config",
-                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\",\"kv_connector_extra_config\":"
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"" + role + "\",\"kv_connector_extra_config\":"
                         + "{\"side_channel_port\":0," + extra + "}}",
                 "--max-model-len",
                 "4096");
@@ -167,5 +172,50 @@ class VllmDecodeInteropTest {
         }
         String log = Files.readString(NodeProcess.log("vllm-wire-prefill"));
         assertTrue(log.contains("on vLLM's wire"), log);
+    }
+
+    /**
+     * A JEPD decode node on vLLM's wire ({@code side_channel: vllm}, {@code kv_consumer}) pulling from a prefill node
+     * that serves vLLM's handshake and layout (here a JEPD node on vLLM's wire: no stock vLLM runs on this
+     * machine). The decode node's answer must equal the prefill node's own answer as a single node, token for token.
+     */
+    @Test
+    void aDecodeNodeOnVllmsWirePullsFromAVllmWirePrefillAndAnswersAsASingleNode() throws Exception {
+        Assumptions.assumeTrue(
+                NixlLibrary.find().isPresent(),
+                "needs libnixl_capi (NIXL's C API) and NIXL's UCX plugin: " + NixlLibrary.absentReason());
+        Path model =
+                TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
+        vllmWire = prefill(
+                "vllm-wire-prefill-2",
+                model,
+                "\"side_channel\":\"vllm\",\"vllm_version\":\"0.11.1\",\"nixl_staging_mib\":16");
+        decode =
+                node("vllm-wire-decode", model, "kv_consumer", "\"side_channel\":\"vllm\",\"vllm_version\":\"0.11.1\"");
+        double pulls = 0;
+        double remoteTokens = 0;
+        for (int n : new int[] {1, 16, 17, 40, 300}) {
+            ObjectNode body = PrefillDecodeTest.tokens(n, 12);
+            Http.Response single = Http.post(vllmWire.url() + "/v1/completions", body.toString());
+            assertEquals(200, single.status(), single.body());
+            Http.Response p = Http.post(
+                    vllmWire.url() + "/v1/completions",
+                    PrefillDecodeTest.forPrefill(body).toString());
+            assertEquals(200, p.status(), p.body());
+            ObjectNode forDecode = body.deepCopy();
+            forDecode.set("kv_transfer_params", p.json().get("kv_transfer_params"));
+            Http.Response d = Http.post(decode.url() + "/v1/completions", forDecode.toString());
+            assertEquals(200, d.status(), d.body());
+            assertEquals(
+                    single.json().at("/choices/0/text").asText(),
+                    d.json().at("/choices/0/text").asText(),
+                    n + " prompt tokens");
+            pulls++;
+            remoteTokens += n - 1;
+        }
+        assertEquals(pulls, Http.metric(decode.url(), "jepd:kv_nixl_pulls_total"), "every pull read with NIXL");
+        assertEquals(remoteTokens, Http.metric(decode.url(), "jepd:kv_remote_prefill_tokens_total"));
+        PrefillDecodeTest.awaitMetric(vllmWire, "jepd:kv_vllm_held_requests", 0, 30);
+        assertEquals(pulls, Http.metric(vllmWire.url(), "jepd:kv_vllm_released_total"));
     }
 }

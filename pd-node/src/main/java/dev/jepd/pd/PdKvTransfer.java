@@ -17,6 +17,7 @@ import dev.jepd.transfer.kv.KvTransport;
 import dev.jepd.transfer.nixl.NixlKvClient;
 import dev.jepd.transfer.nixl.NixlKvProducer;
 import dev.jepd.transfer.vllm.VllmCompatHash;
+import dev.jepd.transfer.vllm.VllmNixlClient;
 import dev.jepd.transfer.vllm.VllmNixlProducer;
 import dev.jepd.transfer.vllm.VllmSideChannel;
 import java.io.IOException;
@@ -79,7 +80,9 @@ public final class PdKvTransfer implements AutoCloseable {
     public static PdKvTransfer start(KvTransferConfig config, EngineCore engine, String listenHost, String model)
             throws IOException {
         if (config.vllm() != null) {
-            return startVllm(config, engine, listenHost, model);
+            return config.isProducer()
+                    ? startVllm(config, engine, listenHost, model)
+                    : startVllmConsumer(config, engine, model);
         }
         String engineId = config.engineId() != null
                 ? config.engineId()
@@ -173,18 +176,7 @@ public final class PdKvTransfer implements AutoCloseable {
             throw new KvTransferConfigException("kv_connector_extra_config.nixl_staging_mib " + config.nixlStagingMib()
                     + " holds no vLLM KV block of " + layout.layers() + " layers");
         }
-        String hash = v.compatHash() != null
-                ? v.compatHash()
-                : new VllmCompatHash(
-                                v.version() == null ? "unknown" : v.version(),
-                                model,
-                                "torch.bfloat16",
-                                layout.kvHeads(),
-                                layout.headDim(),
-                                layout.layers(),
-                                v.attnBackend(),
-                                "auto")
-                        .hex();
+        String hash = v.compatHash() != null ? v.compatHash() : compatHash(v, engine, model);
         if (v.compatHash() == null && v.version() == null) {
             LOG.warn("side_channel vllm without vllm_version or vllm_compat_hash: vLLM decode nodes must run with"
                     + " kv_connector_extra_config {\"enforce_handshake_compat\": false}");
@@ -229,6 +221,49 @@ public final class PdKvTransfer implements AutoCloseable {
             closeAll(owned);
             throw e;
         }
+    }
+
+    /**
+     * A decode node on vLLM's wire: pulls from vLLM prefill nodes with {@link VllmNixlClient}. The compatibility
+     * hash is checked only when this node can know it ({@code vllm_compat_hash}, or {@code vllm_version}).
+     */
+    private static PdKvTransfer startVllmConsumer(KvTransferConfig config, EngineCore engine, String model) {
+        KvTransferConfig.Vllm v = config.vllm();
+        NixlLibrary lib = NixlLibrary.require(); // a vLLM prefill node serves only NIXL reads
+        String engineId = config.engineId() != null
+                ? config.engineId()
+                : UUID.randomUUID().toString();
+        String expected =
+                v.compatHash() != null ? v.compatHash() : v.version() == null ? null : compatHash(v, engine, model);
+        try {
+            VllmNixlClient client = new VllmNixlClient(
+                    lib, "jepd-vllm-decode-" + engineId, config.nixlBackends(), expected, config.transferTimeout());
+            LOG.info(
+                    "KV transfer: NixlConnector as kv_consumer on vLLM's wire (NIXL {} from {}, compatibility hash {};"
+                            + " engine {})",
+                    config.nixlBackends(),
+                    lib.location(),
+                    expected == null ? "not checked" : expected,
+                    engineId);
+            return new PdKvTransfer(
+                    config, engineId, null, null, client, null, "nixl", new ArrayList<>(List.of(client)));
+        } catch (NixlException e) {
+            throw new KvTransferConfigException("NIXL could not start: " + e.getMessage());
+        }
+    }
+
+    private static String compatHash(KvTransferConfig.Vllm v, EngineCore engine, String model) {
+        var layout = engine.layout();
+        return new VllmCompatHash(
+                        v.version() == null ? "unknown" : v.version(),
+                        model,
+                        "torch.bfloat16",
+                        layout.kvHeads(),
+                        layout.headDim(),
+                        layout.layers(),
+                        v.attnBackend(),
+                        "auto")
+                .hex();
     }
 
     /** Whether this prefill node speaks vLLM's NixlConnector wire. */
@@ -321,6 +356,9 @@ public final class PdKvTransfer implements AutoCloseable {
 
     /** Pulls this decode node made with NIXL since start. */
     public long nixlPulls() {
+        if (transport instanceof VllmNixlClient v) {
+            return v.pulls();
+        }
         return transport instanceof NixlKvClient c ? c.nixlPulls() : 0;
     }
 

@@ -27,8 +27,8 @@ import java.util.Map;
  *
  * <p>{@code side_channel} picks the handshake's protocol: {@code jepd} (the default: JEPD's own side channel, between
  * JEPD nodes) or {@code vllm} (vLLM's NixlConnector wire, so a stock vLLM decode node can read this prefill node:
- * a ZMQ ROUTER on {@code side_channel_port}, vLLM's msgpack handshake, the KV in vLLM's HND bf16 layout; prefill
- * role only, NIXL required). With {@code vllm}: {@code vllm_block_size} (the vLLM decode node's
+ * a ZMQ ROUTER on {@code side_channel_port}, vLLM's msgpack handshake, the KV in vLLM's HND bf16 layout), or a
+ * decode node can read a stock vLLM prefill node; {@code kv_producer} or {@code kv_consumer}, NIXL required. With {@code vllm}: {@code vllm_block_size} (the vLLM decode node's
  * {@code --block-size}, default 16), and the compatibility hash vLLM's decode node checks: {@code vllm_compat_hash}
  * verbatim, else computed from {@code vllm_version} (the decode node's {@code vllm.__version__}) and
  * {@code vllm_attn_backend} (default {@code FLASH_ATTN}); with neither, the decode node must run with
@@ -195,9 +195,9 @@ public record KvTransferConfig(
                 throw new KvTransferConfigException("kv_connector_extra_config.side_channel vllm needs kv_connector"
                         + " NixlConnector over NIXL (a vLLM decode node reads the blocks only with NIXL)");
             }
-            if (role != Role.KV_PRODUCER) {
+            if (role == Role.KV_BOTH) {
                 throw new KvTransferConfigException("kv_connector_extra_config.side_channel vllm is supported for"
-                        + " kv_producer only: a JEPD decode node cannot yet pull from a vLLM prefill node");
+                        + " kv_producer or kv_consumer, not yet kv_both");
             }
         }
     }

@@ -128,9 +128,15 @@ class KvTransferConfigTest {
                 + "\"vllm_compat_hash\":\"abc\",\"vllm_version\":\"0.11.1\",\"vllm_attn_backend\":\"FLASHINFER\"}}");
         assertEquals(new KvTransferConfig.Vllm(32, "abc", "0.11.1", "FLASHINFER"), c.vllm());
         assertMessage(
-                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\","
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
                         + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}",
-                "kv_producer only");
+                "not yet kv_both");
+        assertEquals(
+                16,
+                KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\","
+                                + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}")
+                        .vllm()
+                        .blockSize());
         assertMessage(
                 "{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_producer\","
                         + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}",
