@@ -91,6 +91,15 @@ public final class VllmDecodePeer implements AutoCloseable {
         }
     }
 
+    /**
+     * The notification alone, as vLLM's decode worker sends it on a full prefix-cache hit (nothing to read), or as
+     * each of {@code worldSize} decode workers does.
+     */
+    public void notifyOnly(VllmNixlWire.AgentMetadata m, String remoteRequestId, int worldSize) {
+        String remote = agent.loadRemote(m.agentMetadata());
+        agent.notify(remote, VllmNixlWire.releaseNotification(remoteRequestId, worldSize));
+    }
+
     @Override
     public void close() {
         zmq.close();

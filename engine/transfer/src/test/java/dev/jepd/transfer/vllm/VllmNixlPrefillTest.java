@@ -127,6 +127,15 @@ class VllmNixlPrefillTest {
             assertEquals(6, producer.freeBlocks());
             assertEquals(1, producer.released());
 
+            // Two decode workers (vLLM decode tp 2 over this tp-1 node): freed at the second notification only.
+            producer.hold("cmpl-tp2", b, prompt);
+            peer.notifyOnly(m, "cmpl-tp2", 2);
+            Thread.sleep(200);
+            assertEquals(2, producer.heldRequests(), "one of two decode workers notified");
+            peer.notifyOnly(m, "cmpl-tp2", 2);
+            await(() -> producer.heldRequests() == 1, "the second worker's notification frees the blocks");
+            assertEquals(List.of("cmpl-1", "cmpl-tp2"), freed);
+
             // A request for a tp rank this node does not have gets an empty answer at once, not a hang.
             assertEquals(0, peer.ask("127.0.0.1", side.port(), 1).length);
         }
