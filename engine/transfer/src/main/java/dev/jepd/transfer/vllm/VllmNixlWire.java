@@ -163,7 +163,17 @@ public final class VllmNixlWire {
      */
     public static int decodeGetMeta(byte[] bytes) {
         try (MessageUnpacker u = MessagePack.newDefaultUnpacker(bytes)) {
-            if (u.getNextFormat().getValueType() != ValueType.ARRAY || u.unpackArrayHeader() != 2) {
+            if (u.getNextFormat().getValueType() != ValueType.ARRAY) {
+                throw new WireException("a side-channel request is not the pair (get_meta_msg, tp_rank)");
+            }
+            int n = u.unpackArrayHeader();
+            if (n == 3) {
+                throw new WireException(
+                        "a side-channel request (get_meta_msg, pp_rank, tp_rank) comes from a newer vLLM"
+                                + " NixlConnector than JEPD speaks (NIXL_CONNECTOR_VERSION " + NIXL_CONNECTOR_VERSION
+                                + ")");
+            }
+            if (n != 2) {
                 throw new WireException("a side-channel request is not the pair (get_meta_msg, tp_rank)");
             }
             ValueType tagType = u.getNextFormat().getValueType();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -110,6 +111,10 @@ class VllmNixlWireTest {
         assertThrows(
                 VllmNixlWire.WireException.class,
                 () -> VllmNixlWire.decodeGetMeta(new byte[] {(byte) 0x92, (byte) 0xa1, 'x', 0}));
+        // Newer vLLM asks (get_meta_msg, pp_rank, tp_rank): refused, naming the version JEPD speaks.
+        byte[] triple = HexFormat.of().parseHex("93c40c6765745f6d6574615f6d73670000");
+        var newer = assertThrows(VllmNixlWire.WireException.class, () -> VllmNixlWire.decodeGetMeta(triple));
+        assertTrue(newer.getMessage().contains("newer vLLM"), newer.getMessage());
     }
 
     @Test
