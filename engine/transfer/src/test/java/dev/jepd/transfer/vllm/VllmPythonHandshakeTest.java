@@ -12,6 +12,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
 
 /**
  * The side channel answered to real pyzmq (libzmq) with the payload decoded by real msgspec, as a vLLM decode
@@ -76,5 +79,44 @@ class VllmPythonHandshakeTest {
             assertEquals(16, got.get("block_size").asInt());
         }
         assertEquals(true, Files.exists(script));
+    }
+
+    /** The other direction: JeroMQ's REQ (a JEPD decode node) against libzmq's ROUTER serving msgspec's bytes. */
+    @Test
+    void aVllmListenersPayloadIsReadAsVllmsDecodeWorkerReadsIt() throws Exception {
+        String python = python();
+        Assumptions.assumeTrue(
+                python != null,
+                "no Python with msgspec and pyzmq (JEPD_PYTHON, or bin/test-peers' target/pyvenv from the local"
+                        + " wheel index)");
+        VllmNixlWireTest.load();
+        Path dir = Path.of(VllmPythonHandshakeTest.class
+                        .getResource("/kv/vllm-nixl/vllm_prefill_listener.py")
+                        .toURI())
+                .getParent();
+        Process p = new ProcessBuilder(
+                        python,
+                        dir.resolve("vllm_prefill_listener.py").toString(),
+                        dir.resolve("vllm_nixl_goldens.json").toString())
+                .redirectErrorStream(true)
+                .start();
+        try (ZContext zmq = new ZContext()) {
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+            int port = Integer.parseInt(out.readLine().trim());
+            byte[] answer;
+            try (ZMQ.Socket req = zmq.createSocket(SocketType.REQ)) {
+                req.setReceiveTimeOut(5000);
+                req.connect("tcp://127.0.0.1:" + port);
+                req.send(VllmNixlWire.encodeGetMeta(0));
+                answer = req.recv();
+            }
+            var payload = VllmNixlWire.HandshakePayload.decode(answer);
+            assertEquals(VllmNixlWireTest.golden.get("compatibility_hash").asText(), payload.compatibilityHash());
+            assertEquals(VllmNixlWireTest.goldenMetadata(), payload.metadata());
+            p.waitFor(30, TimeUnit.SECONDS);
+            assertEquals(0, p.exitValue(), "the listener read (b\"get_meta_msg\", 0)");
+        } finally {
+            p.destroy();
+        }
     }
 }
