@@ -125,9 +125,12 @@ public final class ServeCommand implements Callable<Integer> {
             names = "--kv-transfer-config",
             description = "KV connector JSON (vLLM's KVTransferConfig): kv_role kv_producer (prefill node),"
                     + " kv_consumer (decode node) or kv_both; kv_connector NixlConnector or JepdConnector (both"
-                    + " use JEPD's own side channel); kv_connector_extra_config: side_channel_port (5600; 0 ="
-                    + " any), side_channel_host, lease_seconds (480), transfer_timeout_seconds (30),"
-                    + " kv_load_failure_policy (fail|recompute).")
+                    + " use JEPD's own side channel by default); kv_connector_extra_config: side_channel_port (5600;"
+                    + " 0 = any), side_channel_host, lease_seconds (480), transfer_timeout_seconds (30),"
+                    + " kv_load_failure_policy (fail|recompute), kv_transport (auto|nixl|tcp), backends, nixl_staging_mib;"
+                    + " side_channel (jepd|vllm: vLLM's NixlConnector wire, so stock vLLM decode/prefill nodes pair"
+                    + " with this one; kv_producer or kv_consumer, NIXL required) with vllm_block_size (16),"
+                    + " vllm_compat_hash or vllm_version and vllm_attn_backend (FLASH_ATTN) for vLLM's handshake hash.")
     String kvTransferConfig;
 
     @Option(names = "--mm-encoder-only", description = "Run only the vision tower (implied by ec_producer).")

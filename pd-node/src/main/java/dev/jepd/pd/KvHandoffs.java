@@ -133,6 +133,9 @@ final class KvHandoffs {
 
     /** The kv_transfer_params a prefill node answers with for a request whose blocks it now holds. */
     JsonNode heldParams(String requestId) {
+        if (transfer.speaksVllm()) {
+            return transfer.vllmHeldParams(requestId);
+        }
         int[] ids = heldBlockIds.apply(requestId);
         if (ids == null) {
             return null; // the lease already ended: the decode node will prefill by itself

@@ -30,7 +30,7 @@ public final class PdAssembly {
             throws IOException {
         EngineCore core = ctx.runtime().engine();
         PdKvTransfer kvTransfer =
-                role.kv().isPresent() ? PdKvTransfer.start(role.kv().get(), core, listenHost) : null;
+                role.kv().isPresent() ? PdKvTransfer.start(role.kv().get(), core, listenHost, ctx.modelString()) : null;
         try {
             EcConnector ec = role.consumer().or(role::producer).orElse(null);
             MultimodalInputs inputs =
@@ -93,5 +93,20 @@ public final class PdAssembly {
                 () -> kvTransfer == null ? 0 : kvTransfer.directPulls(),
                 () -> kvTransfer == null ? 0 : kvTransfer.stagedCopies(),
                 kv::failures);
+        if (kvTransfer != null && kvTransfer.speaksVllm()) {
+            var v = kvTransfer.vllmProducer();
+            metrics.gauge(
+                    "jepd:kv_vllm_held_requests",
+                    "Prompts this prefill node holds in vLLM's KV layout for vLLM decode nodes (side_channel vllm).",
+                    v::heldRequests);
+            metrics.counter(
+                    "jepd:kv_vllm_released",
+                    "Held prompts freed by a vLLM decode node's NIXL notification.",
+                    v::released);
+            metrics.counter(
+                    "jepd:kv_vllm_expired",
+                    "Held prompts freed because no vLLM decode node read them within the lease.",
+                    v::expired);
+        }
     }
 }

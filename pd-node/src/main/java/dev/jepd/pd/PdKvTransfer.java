@@ -1,6 +1,10 @@
 package dev.jepd.pd;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jepd.engine.connector.KvBlockSource;
+import dev.jepd.engine.connector.KvBlocks;
+import dev.jepd.engine.connector.KvLeaseRegistry;
+import dev.jepd.engine.connector.KvTransferException;
 import dev.jepd.engine.generate.EngineCore;
 import dev.jepd.ffi.nixl.NixlException;
 import dev.jepd.ffi.nixl.NixlLibrary;
@@ -8,9 +12,14 @@ import dev.jepd.transfer.kv.JepdKvClient;
 import dev.jepd.transfer.kv.JepdKvServer;
 import dev.jepd.transfer.kv.KvTransferConfig;
 import dev.jepd.transfer.kv.KvTransferConfigException;
+import dev.jepd.transfer.kv.KvTransferParams;
 import dev.jepd.transfer.kv.KvTransport;
 import dev.jepd.transfer.nixl.NixlKvClient;
 import dev.jepd.transfer.nixl.NixlKvProducer;
+import dev.jepd.transfer.vllm.VllmCompatHash;
+import dev.jepd.transfer.vllm.VllmNixlClient;
+import dev.jepd.transfer.vllm.VllmNixlProducer;
+import dev.jepd.transfer.vllm.VllmSideChannel;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,7 +32,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A PD node's part in prefill/decode disaggregation, from its {@code --kv-transfer-config}: as a producer it runs
  * the side channel that serves held blocks; as a consumer it pulls them. {@code kv_both} does both. With NIXL (see
- * {@link KvTransferConfig}) the producer also stages blocks for NIXL reads and the consumer reads with NIXL.
+ * {@link KvTransferConfig}) the producer also stages blocks for NIXL reads and the consumer reads with NIXL. With
+ * {@code side_channel: vllm} the producer speaks vLLM's NixlConnector wire instead (a ZMQ ROUTER and a NIXL area in
+ * vLLM's KV layout, {@link VllmNixlProducer}), so stock vLLM decode nodes read from it.
  */
 public final class PdKvTransfer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PdKvTransfer.class);
@@ -37,6 +48,9 @@ public final class PdKvTransfer implements AutoCloseable {
     private final NixlKvProducer producer;
     private final String transportName;
     private final List<AutoCloseable> owned;
+    private EngineCore engine;
+    private VllmNixlProducer vllm;
+    private VllmSideChannel vllmSideChannel;
 
     private PdKvTransfer(
             KvTransferConfig config,
@@ -59,6 +73,17 @@ public final class PdKvTransfer implements AutoCloseable {
 
     /** Starts the side channel (producers) on {@code listenHost}, and the client (consumers). */
     public static PdKvTransfer start(KvTransferConfig config, EngineCore engine, String listenHost) throws IOException {
+        return start(config, engine, listenHost, "unknown");
+    }
+
+    /** As above; {@code model} is the model string given to serve (part of vLLM's compatibility hash). */
+    public static PdKvTransfer start(KvTransferConfig config, EngineCore engine, String listenHost, String model)
+            throws IOException {
+        if (config.vllm() != null) {
+            return config.isProducer()
+                    ? startVllm(config, engine, listenHost, model)
+                    : startVllmConsumer(config, engine, model);
+        }
         String engineId = config.engineId() != null
                 ? config.engineId()
                 : UUID.randomUUID().toString();
@@ -131,6 +156,150 @@ public final class PdKvTransfer implements AutoCloseable {
         }
     }
 
+    /**
+     * A prefill node on vLLM's wire: the NIXL area in vLLM's layout, sized from {@code nixl_staging_mib}, and the
+     * ZMQ side channel on {@code side_channel_port}.
+     */
+    private static PdKvTransfer startVllm(KvTransferConfig config, EngineCore engine, String listenHost, String model) {
+        KvTransferConfig.Vllm v = config.vllm();
+        NixlLibrary lib = NixlLibrary.require(); // a vLLM decode node reads only with NIXL
+        String engineId = config.engineId() != null
+                ? config.engineId()
+                : UUID.randomUUID().toString();
+        String advertised = config.sideChannelHost() != null
+                ? config.sideChannelHost()
+                : (listenHost.equals("0.0.0.0") || listenHost.equals("::") ? "127.0.0.1" : listenHost);
+        var layout = engine.layout();
+        long blockBytes = dev.jepd.transfer.vllm.HndBlocks.blockBytes(layout, v.blockSize());
+        long blocks = ((long) config.nixlStagingMib() << 20) / (2L * layout.layers() * blockBytes);
+        if (blocks < 1) {
+            throw new KvTransferConfigException("kv_connector_extra_config.nixl_staging_mib " + config.nixlStagingMib()
+                    + " holds no vLLM KV block of " + layout.layers() + " layers");
+        }
+        String hash = v.compatHash() != null ? v.compatHash() : compatHash(v, engine, model);
+        if (v.compatHash() == null && v.version() == null) {
+            LOG.warn("side_channel vllm without vllm_version or vllm_compat_hash: vLLM decode nodes must run with"
+                    + " kv_connector_extra_config {\"enforce_handshake_compat\": false}");
+        }
+        List<AutoCloseable> owned = new ArrayList<>();
+        try {
+            VllmNixlProducer producer = new VllmNixlProducer(
+                    lib,
+                    engineId,
+                    config.nixlBackends(),
+                    layout,
+                    v.blockSize(),
+                    Math.toIntExact(Math.min(blocks, Integer.MAX_VALUE)),
+                    hash,
+                    config.lease(),
+                    null);
+            owned.add(producer);
+            byte[] payload = producer.handshakePayload();
+            VllmSideChannel side =
+                    new VllmSideChannel(listenHost, config.sideChannelPort(), rank -> rank == 0 ? payload : null);
+            owned.add(side);
+            LOG.info(
+                    "KV transfer: NixlConnector as kv_producer on vLLM's wire (ZMQ side channel {}:{}, NIXL {} from {},"
+                            + " {} blocks of {} tokens in vLLM's HND bf16 layout, compatibility hash {}; engine {})",
+                    listenHost,
+                    side.port(),
+                    config.nixlBackends(),
+                    lib.location(),
+                    producer.numBlocks(),
+                    v.blockSize(),
+                    hash,
+                    engineId);
+            PdKvTransfer t = new PdKvTransfer(config, engineId, advertised, null, null, null, "nixl", owned);
+            t.engine = engine;
+            t.vllm = producer;
+            t.vllmSideChannel = side;
+            return t;
+        } catch (NixlException e) {
+            closeAll(owned);
+            throw new KvTransferConfigException("NIXL could not start: " + e.getMessage());
+        } catch (RuntimeException e) {
+            closeAll(owned);
+            throw e;
+        }
+    }
+
+    /**
+     * A decode node on vLLM's wire: pulls from vLLM prefill nodes with {@link VllmNixlClient}. The compatibility
+     * hash is checked only when this node can know it ({@code vllm_compat_hash}, or {@code vllm_version}).
+     */
+    private static PdKvTransfer startVllmConsumer(KvTransferConfig config, EngineCore engine, String model) {
+        KvTransferConfig.Vllm v = config.vllm();
+        NixlLibrary lib = NixlLibrary.require(); // a vLLM prefill node serves only NIXL reads
+        String engineId = config.engineId() != null
+                ? config.engineId()
+                : UUID.randomUUID().toString();
+        String expected =
+                v.compatHash() != null ? v.compatHash() : v.version() == null ? null : compatHash(v, engine, model);
+        try {
+            VllmNixlClient client = new VllmNixlClient(
+                    lib, "jepd-vllm-decode-" + engineId, config.nixlBackends(), expected, config.transferTimeout());
+            LOG.info(
+                    "KV transfer: NixlConnector as kv_consumer on vLLM's wire (NIXL {} from {}, compatibility hash {};"
+                            + " engine {})",
+                    config.nixlBackends(),
+                    lib.location(),
+                    expected == null ? "not checked" : expected,
+                    engineId);
+            return new PdKvTransfer(
+                    config, engineId, null, null, client, null, "nixl", new ArrayList<>(List.of(client)));
+        } catch (NixlException e) {
+            throw new KvTransferConfigException("NIXL could not start: " + e.getMessage());
+        }
+    }
+
+    private static String compatHash(KvTransferConfig.Vllm v, EngineCore engine, String model) {
+        var layout = engine.layout();
+        return new VllmCompatHash(
+                        v.version() == null ? "unknown" : v.version(),
+                        model,
+                        "torch.bfloat16",
+                        layout.kvHeads(),
+                        layout.headDim(),
+                        layout.layers(),
+                        v.attnBackend(),
+                        "auto")
+                .hex();
+    }
+
+    /** Whether this prefill node speaks vLLM's NixlConnector wire. */
+    public boolean speaksVllm() {
+        return vllm != null;
+    }
+
+    /**
+     * On vLLM's wire: copies the prompt KV held for {@code requestId} into the vLLM-layout area, lets the engine's
+     * blocks go (the copy is what the decode node reads), and answers vLLM's {@code kv_transfer_params}; null when
+     * nothing is held or the area is full (the decode node then prefills by itself).
+     */
+    public ObjectNode vllmHeldParams(String requestId) {
+        KvLeaseRegistry.Lease lease = engine.leases().get(requestId);
+        if (lease == null) {
+            return null;
+        }
+        int[] ids;
+        try {
+            KvBlocks blocks = engine.read(requestId, lease.promptBlockIds(), lease.promptTokens());
+            ids = vllm.hold(requestId, blocks, lease.promptTokens());
+        } catch (KvTransferException e) {
+            LOG.warn("[{}] no KV for a vLLM decode node: {}", requestId, e.getMessage());
+            return null;
+        } finally {
+            engine.release(requestId);
+        }
+        return KvTransferParams.held(engineId, ids, requestId, advertisedHost, vllmSideChannel.port())
+                .toJson();
+    }
+
+    /** The vLLM-wire producer, or null (for tests and metrics). */
+    public VllmNixlProducer vllmProducer() {
+        return vllm;
+    }
+
     /** The NIXL library when this node should and can use it; a clear error when it must and cannot. */
     private static Optional<NixlLibrary> nixlLibrary(KvTransferConfig config) {
         if (!config.wantsNixl()) {
@@ -172,8 +341,11 @@ public final class PdKvTransfer implements AutoCloseable {
         return advertisedHost;
     }
 
-    /** The side channel's bound port; -1 on a consumer-only node. */
+    /** The side channel's bound port (vLLM's ZMQ one on vLLM's wire); -1 on a consumer-only node. */
     public int sideChannelPort() {
+        if (vllmSideChannel != null) {
+            return vllmSideChannel.port();
+        }
         return server == null ? -1 : server.port();
     }
 
@@ -184,6 +356,9 @@ public final class PdKvTransfer implements AutoCloseable {
 
     /** Pulls this decode node made with NIXL since start. */
     public long nixlPulls() {
+        if (transport instanceof VllmNixlClient v) {
+            return v.pulls();
+        }
         return transport instanceof NixlKvClient c ? c.nixlPulls() : 0;
     }
 

@@ -25,7 +25,17 @@ import java.util.Map;
  * ({@code fail}, the default: the decode request fails with 502; {@code recompute}: the decode node prefills
  * itself). {@code kv_load_failure_policy} is also accepted at the top level, where newer vLLM puts it.
  *
+ * <p>{@code side_channel} picks the handshake's protocol: {@code jepd} (the default: JEPD's own side channel, between
+ * JEPD nodes) or {@code vllm} (vLLM's NixlConnector wire, so a stock vLLM decode node can read this prefill node:
+ * a ZMQ ROUTER on {@code side_channel_port}, vLLM's msgpack handshake, the KV in vLLM's HND bf16 layout), or a
+ * decode node can read a stock vLLM prefill node; {@code kv_producer} or {@code kv_consumer}, NIXL required. With {@code vllm}: {@code vllm_block_size} (the vLLM decode node's
+ * {@code --block-size}, default 16), and the compatibility hash vLLM's decode node checks: {@code vllm_compat_hash}
+ * verbatim, else computed from {@code vllm_version} (the decode node's {@code vllm.__version__}) and
+ * {@code vllm_attn_backend} (default {@code FLASH_ATTN}); with neither, the decode node must run with
+ * {@code "enforce_handshake_compat": false}.
+ *
  * @param engineId {@code engine_id}, or null to let the node make one up
+ * @param vllm vLLM's wire settings with {@code side_channel: vllm}; null with JEPD's side channel
  */
 public record KvTransferConfig(
         String connector,
@@ -38,7 +48,24 @@ public record KvTransferConfig(
         FailurePolicy failurePolicy,
         Transport transport,
         List<String> nixlBackends,
-        int nixlStagingMib) {
+        int nixlStagingMib,
+        Vllm vllm) {
+
+    /**
+     * {@code side_channel: vllm}'s settings.
+     *
+     * @param blockSize the vLLM decode node's block size
+     * @param compatHash the hash to send verbatim, or null to compute it
+     * @param version the paired vLLM's version for the computed hash, or null when unknown
+     * @param attnBackend the vLLM decode node's attention backend name, for the computed hash
+     */
+    public record Vllm(int blockSize, String compatHash, String version, String attnBackend) {
+        public Vllm {
+            if (blockSize < 1) {
+                throw new KvTransferConfigException("kv_connector_extra_config.vllm_block_size must be positive");
+            }
+        }
+    }
 
     public static final List<String> ACCEPTED_CONNECTORS = List.of("NixlConnector", "JepdConnector");
     public static final int DEFAULT_SIDE_CHANNEL_PORT = 5600;
@@ -67,7 +94,12 @@ public record KvTransferConfig(
             "kv_load_failure_policy",
             "kv_transport",
             "backends",
-            "nixl_staging_mib");
+            "nixl_staging_mib",
+            "side_channel",
+            "vllm_block_size",
+            "vllm_compat_hash",
+            "vllm_version",
+            "vllm_attn_backend");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -158,6 +190,16 @@ public record KvTransferConfig(
         if (transport == Transport.NIXL && !"NixlConnector".equals(connector)) {
             throw new KvTransferConfigException("kv_transport nixl needs kv_connector NixlConnector");
         }
+        if (vllm != null) {
+            if (!"NixlConnector".equals(connector) || transport == Transport.TCP) {
+                throw new KvTransferConfigException("kv_connector_extra_config.side_channel vllm needs kv_connector"
+                        + " NixlConnector over NIXL (a vLLM decode node reads the blocks only with NIXL)");
+            }
+            if (role == Role.KV_BOTH) {
+                throw new KvTransferConfigException("kv_connector_extra_config.side_channel vllm is supported for"
+                        + " kv_producer or kv_consumer, not yet kv_both");
+            }
+        }
     }
 
     /** Parses the JSON given to {@code --kv-transfer-config}. */
@@ -224,6 +266,36 @@ public record KvTransferConfig(
         }
         String transport =
                 extra.hasNonNull("kv_transport") ? extra.get("kv_transport").asText() : "auto";
+        String sideChannel =
+                extra.hasNonNull("side_channel") ? extra.get("side_channel").asText() : "jepd";
+        Vllm vllm =
+                switch (sideChannel) {
+                    case "jepd" -> {
+                        for (String f :
+                                List.of("vllm_block_size", "vllm_compat_hash", "vllm_version", "vllm_attn_backend")) {
+                            if (extra.has(f)) {
+                                throw new KvTransferConfigException(
+                                        "kv_connector_extra_config." + f + " needs side_channel vllm");
+                            }
+                        }
+                        yield null;
+                    }
+                    case "vllm" ->
+                        new Vllm(
+                                wholeNumber(extra, "vllm_block_size", 16),
+                                extra.hasNonNull("vllm_compat_hash")
+                                        ? extra.get("vllm_compat_hash").asText()
+                                        : null,
+                                extra.hasNonNull("vllm_version")
+                                        ? extra.get("vllm_version").asText()
+                                        : null,
+                                extra.hasNonNull("vllm_attn_backend")
+                                        ? extra.get("vllm_attn_backend").asText()
+                                        : "FLASH_ATTN");
+                    default ->
+                        throw new KvTransferConfigException("kv_connector_extra_config.side_channel " + sideChannel
+                                + " is not supported; accepted: jepd, vllm");
+                };
         return new KvTransferConfig(
                 connector.asText(),
                 Role.parse(role.asText()),
@@ -235,7 +307,8 @@ public record KvTransferConfig(
                 FailurePolicy.parse(policy),
                 Transport.parse(transport),
                 backends,
-                wholeNumber(extra, "nixl_staging_mib", DEFAULT_NIXL_STAGING_MIB));
+                wholeNumber(extra, "nixl_staging_mib", DEFAULT_NIXL_STAGING_MIB),
+                vllm);
     }
 
     public boolean isProducer() {

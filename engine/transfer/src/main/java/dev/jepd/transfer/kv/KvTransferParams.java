@@ -43,6 +43,11 @@ public record KvTransferParams(
             if (!b.isArray()) {
                 throw new IllegalArgumentException("kv_transfer_params.remote_block_ids must be an array of ints");
             }
+            if (!b.isEmpty() && b.get(0).isArray()) {
+                throw new IllegalArgumentException("kv_transfer_params.remote_block_ids holds one list per KV-cache"
+                        + " group: a newer vLLM NixlConnector wire than JEPD speaks (NIXL_CONNECTOR_VERSION 2, flat"
+                        + " block ids)");
+            }
             blocks = new int[b.size()];
             for (int i = 0; i < blocks.length; i++) {
                 if (!b.get(i).canConvertToInt() || b.get(i).asInt() < 0) {

@@ -116,6 +116,45 @@ class KvTransferConfigTest {
                 "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\",\"kv_buffer_device\":\"cuda\"}");
     }
 
+    @Test
+    void vllmsWireIsChosenInTheExtraConfig() {
+        assertNull(KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\"}")
+                .vllm());
+        KvTransferConfig c = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}");
+        assertEquals(new KvTransferConfig.Vllm(16, null, null, "FLASH_ATTN"), c.vllm());
+        c = KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\",\"vllm_block_size\":32,"
+                + "\"vllm_compat_hash\":\"abc\",\"vllm_version\":\"0.11.1\",\"vllm_attn_backend\":\"FLASHINFER\"}}");
+        assertEquals(new KvTransferConfig.Vllm(32, "abc", "0.11.1", "FLASHINFER"), c.vllm());
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\","
+                        + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}",
+                "not yet kv_both");
+        assertEquals(
+                16,
+                KvTransferConfig.parse("{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_consumer\","
+                                + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}")
+                        .vllm()
+                        .blockSize());
+        assertMessage(
+                "{\"kv_connector\":\"JepdConnector\",\"kv_role\":\"kv_producer\","
+                        + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"}}",
+                "needs kv_connector NixlConnector");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                        + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\",\"kv_transport\":\"tcp\"}}",
+                "over NIXL");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                        + "\"kv_connector_extra_config\":{\"side_channel\":\"zmq\"}}",
+                "accepted: jepd, vllm");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                        + "\"kv_connector_extra_config\":{\"vllm_block_size\":16}}",
+                "needs side_channel vllm");
+    }
+
     private static void assertMessage(String json, String part) {
         KvTransferConfigException e = assertThrows(KvTransferConfigException.class, () -> KvTransferConfig.parse(json));
         assertTrue(e.getMessage().contains(part), e.getMessage());

@@ -49,6 +49,9 @@ class KvTransferParamsTest {
             "{\"do_remote_prefill\":true,\"remote_block_ids\":[1],\"remote_request_id\":\"r\","
                     + "\"remote_host\":\"h\",\"remote_port\":1,\"tp_size\":2}",
             "{\"do_remote_prefill\":true,\"do_remote_decode\":true}",
+            // Newer vLLM: one list per KV-cache group.
+            "{\"do_remote_prefill\":true,\"remote_block_ids\":[[1,2]],\"remote_request_id\":\"r\","
+                    + "\"remote_host\":\"h\",\"remote_port\":1}",
             "[1]"
         }) {
             assertThrows(IllegalArgumentException.class, () -> KvTransferParams.parse(JSON.readTree(bad)), bad);

@@ -1,0 +1,130 @@
+package dev.jepd.transfer.vllm;
+
+import java.util.function.IntFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZFrame;
+import org.zeromq.ZMQ;
+import org.zeromq.ZMsg;
+
+/**
+ * The prefill side of vLLM's NIXL handshake: a ZMQ ROUTER bound at {@code tcp://host:port} (vLLM:
+ * {@code VLLM_NIXL_SIDE_CHANNEL_HOST}, {@code VLLM_NIXL_SIDE_CHANNEL_PORT} plus the data-parallel rank) that
+ * answers each REQ peer's {@code (b"get_meta_msg", tp_rank)} with that rank's encoded {@code NixlHandshakePayload}.
+ * The frames are vLLM's: the peer's identity, an empty delimiter, then the one message. One thread owns the
+ * socket; it polls a stop flag once a second as vLLM's listener does.
+ */
+public final class VllmSideChannel implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(VllmSideChannel.class);
+    private static final int RECV_TIMEOUT_MS = 200;
+
+    private final ZContext context;
+    private final ZMQ.Socket socket;
+    private final int port;
+    private final Thread listener;
+    private volatile boolean open = true;
+
+    /**
+     * @param port 0 picks a free port
+     * @param payloads the encoded payload of a tp rank, or null for a rank this node does not have
+     */
+    public VllmSideChannel(String host, int port, IntFunction<byte[]> payloads) {
+        this.context = new ZContext();
+        try {
+            this.socket = context.createSocket(SocketType.ROUTER);
+            socket.setReceiveTimeOut(RECV_TIMEOUT_MS);
+            socket.setLinger(0);
+            String bindHost = host.contains(":") ? "[" + host + "]" : host;
+            if (port == 0) {
+                this.port = socket.bindToRandomPort("tcp://" + bindHost);
+            } else {
+                socket.bind("tcp://" + bindHost + ":" + port);
+                this.port = port;
+            }
+        } catch (RuntimeException e) {
+            context.close();
+            throw e;
+        }
+        this.listener = Thread.ofPlatform()
+                .name("jepd-vllm-nixl-side-channel-" + this.port)
+                .daemon()
+                .start(() -> listen(payloads));
+    }
+
+    public int port() {
+        return port;
+    }
+
+    private void listen(IntFunction<byte[]> payloads) {
+        while (open) {
+            ZMsg msg;
+            try {
+                msg = ZMsg.recvMsg(socket);
+            } catch (RuntimeException e) {
+                if (open) {
+                    LOG.warn("vLLM side channel: receive failed: {}", e.toString());
+                }
+                continue;
+            }
+            if (msg == null) {
+                continue; // timeout: look at the stop flag
+            }
+            try {
+                if (msg.size() != 3) {
+                    LOG.warn(
+                            "vLLM side channel: a message of {} frames, not identity + delimiter + request",
+                            msg.size());
+                    continue;
+                }
+                ZFrame identity = msg.pop();
+                ZFrame delimiter = msg.pop();
+                byte[] request = msg.pop().getData();
+                if (delimiter.size() != 0) {
+                    LOG.warn("vLLM side channel: a request without the empty delimiter frame (not a REQ peer?)");
+                    continue;
+                }
+                byte[] answer = answer(request, payloads);
+                ZMsg reply = new ZMsg();
+                reply.add(identity);
+                reply.add(new byte[0]);
+                reply.add(answer);
+                reply.send(socket);
+            } catch (RuntimeException e) {
+                if (open) {
+                    LOG.warn("vLLM side channel: answering failed: {}", e.toString());
+                }
+            }
+        }
+        socket.close();
+    }
+
+    /** The payload asked for; an empty answer (the peer fails to decode it at once) for a bad or unknown ask. */
+    private static byte[] answer(byte[] request, IntFunction<byte[]> payloads) {
+        int rank;
+        try {
+            rank = VllmNixlWire.decodeGetMeta(request);
+        } catch (VllmNixlWire.WireException e) {
+            LOG.warn("vLLM side channel: {}", e.getMessage());
+            return new byte[0];
+        }
+        byte[] payload = payloads.apply(rank);
+        if (payload == null) {
+            LOG.warn("vLLM side channel: a peer asked for tp rank {}; this JEPD node is tp rank 0 of 1", rank);
+            return new byte[0];
+        }
+        return payload;
+    }
+
+    @Override
+    public void close() {
+        open = false;
+        try {
+            listener.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        context.close();
+    }
+}

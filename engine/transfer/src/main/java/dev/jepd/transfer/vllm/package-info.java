@@ -1,0 +1,11 @@
+/**
+ * vLLM's own NixlConnector protocol, so a JEPD prefill node can serve a stock vLLM decode node
+ * ({@link dev.jepd.transfer.vllm.VllmNixlProducer}, {@link dev.jepd.transfer.vllm.VllmSideChannel}) and a JEPD decode
+ * node can read a vLLM prefill node ({@link dev.jepd.transfer.vllm.VllmNixlClient}): the ZMQ side
+ * channel (a ROUTER answering {@code (b"get_meta_msg", tp_rank)} with a msgpack {@code NixlHandshakePayload}),
+ * the compatibility hash, the KV layout vLLM reads (per layer a K and a V region of HND bf16 blocks) and the
+ * {@code "<request id>:<consumer tp size>"} notification that frees the blocks. Written from vLLM's
+ * {@code nixl_connector.py} at {@code NIXL_CONNECTOR_VERSION} 2; the goldens under
+ * {@code src/test/resources/kv/vllm-nixl} were made with msgspec itself.
+ */
+package dev.jepd.transfer.vllm;
