@@ -17,9 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.zeromq.SocketType;
 import org.zeromq.ZContext;
-import org.zeromq.ZMQ;
 
 /**
  * A JEPD decode node as vLLM's NixlConnector decode worker (tp rank 0 of 1): it handshakes with a vLLM prefill
@@ -204,12 +202,8 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
     }
 
     private VllmNixlWire.HandshakePayload handshake(String host, int port) {
-        try (ZMQ.Socket req = zmq.createSocket(SocketType.REQ)) {
-            req.setReceiveTimeOut(HANDSHAKE_TIMEOUT_MS);
-            req.setLinger(0);
-            req.connect("tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port);
-            req.send(VllmNixlWire.encodeGetMeta(0));
-            byte[] raw = req.recv();
+        try {
+            byte[] raw = VllmSideChannel.ask(zmq, host, port, 0, HANDSHAKE_TIMEOUT_MS);
             if (raw == null) {
                 throw new KvTransferException("no NIXL handshake answer from " + host + ":" + port + " within "
                         + HANDSHAKE_TIMEOUT_MS + " ms (is it a vLLM NixlConnector prefill node?)");

@@ -7,9 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.List;
-import org.zeromq.SocketType;
 import org.zeromq.ZContext;
-import org.zeromq.ZMQ;
 
 /**
  * A stand-in for a stock vLLM decode worker (NixlConnector, tp 1), written from vLLM's {@code nixl_connector.py}:
@@ -26,15 +24,9 @@ public final class VllmDecodePeer implements AutoCloseable {
         this.agent = NixlAgent.create(lib, name, List.of("UCX"));
     }
 
-    /** The raw answer to {@code (b"get_meta_msg", rank)}, with vLLM's 5 s receive timeout; null on timeout. */
+    /** The raw answer to {@code (b"get_meta_msg", rank)}, within vLLM's 5 s ({@link VllmSideChannel#ask}); null on timeout. */
     public byte[] ask(String host, int port, int rank) {
-        try (ZMQ.Socket req = zmq.createSocket(SocketType.REQ)) {
-            req.setReceiveTimeOut(5000);
-            req.setLinger(0);
-            req.connect("tcp://" + host + ":" + port);
-            req.send(VllmNixlWire.encodeGetMeta(rank));
-            return req.recv();
-        }
+        return VllmSideChannel.ask(zmq, host, port, rank, 5000);
     }
 
     /** The handshake as vLLM's decode worker does it; the metadata after the hash and engine id checks. */
