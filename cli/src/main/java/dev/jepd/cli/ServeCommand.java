@@ -155,8 +155,9 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Option(
             names = "--vllm-compat",
-            description = "Date (YYYY-MM-DD) of the vLLM main commit (or release branch cut) paired with this node;"
-                    + " picks --mm-hash-format.")
+            description = "Date (YYYY-MM-DD) of the vLLM main commit (or release branch cut) paired with this node,"
+                    + " or its release (v0.32.0 or 0.32.0; only releases checked against their own source are"
+                    + " mapped, others are refused); picks --mm-hash-format.")
     String vllmCompat;
 
     @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on /v1/* (also VLLM_API_KEY).")
@@ -288,10 +289,19 @@ public final class ServeCommand implements Callable<Integer> {
         if (mmHashFormat != null) {
             format = MmHasher.Format.parse(mmHashFormat);
         } else if (vllmCompat != null) {
-            try {
-                format = MmHasher.Format.forVllmDate(java.time.LocalDate.parse(vllmCompat));
-            } catch (java.time.format.DateTimeParseException e) {
-                throw new IllegalArgumentException("--vllm-compat " + vllmCompat + ": expected a date YYYY-MM-DD", e);
+            if (MmHasher.Format.isVllmRelease(vllmCompat)) {
+                try {
+                    format = MmHasher.Format.forVllmRelease(vllmCompat);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("--vllm-compat " + vllmCompat + ": " + e.getMessage(), e);
+                }
+            } else {
+                try {
+                    format = MmHasher.Format.forVllmDate(java.time.LocalDate.parse(vllmCompat));
+                } catch (java.time.format.DateTimeParseException e) {
+                    throw new IllegalArgumentException(
+                            "--vllm-compat " + vllmCompat + ": expected a date YYYY-MM-DD or a release vX.Y.Z", e);
+                }
             }
         }
         return new MmHasher(MmHasher.Algorithm.parse(mmHasherAlgorithm), format);

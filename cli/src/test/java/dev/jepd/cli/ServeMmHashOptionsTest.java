@@ -40,6 +40,35 @@ class ServeMmHashOptionsTest {
     }
 
     @Test
+    void vllmCompatTakesAReleaseToo() {
+        assertEquals(
+                MmHasher.Format.FRAMED,
+                parse("m", "--vllm-compat", "v0.32.0").mmHasher(EC).format());
+        assertEquals(
+                MmHasher.Format.FRAMED,
+                parse("m", "--vllm-compat", "0.32.0").mmHasher(EC).format());
+        IllegalArgumentException unmapped =
+                assertThrows(IllegalArgumentException.class, () -> parse("m", "--vllm-compat", "v0.15.1")
+                        .mmHasher(EC));
+        assertTrue(unmapped.getMessage().startsWith("--vllm-compat v0.15.1: "), unmapped.getMessage());
+        assertTrue(unmapped.getMessage().contains("not mapped"), unmapped.getMessage());
+        IllegalArgumentException pixels =
+                assertThrows(IllegalArgumentException.class, () -> parse("m", "--vllm-compat", "0.12.0")
+                        .mmHasher(EC));
+        assertTrue(pixels.getMessage().contains("uuid"), pixels.getMessage());
+        IllegalArgumentException neither =
+                assertThrows(IllegalArgumentException.class, () -> parse("m", "--vllm-compat", "latest")
+                        .mmHasher(EC));
+        assertTrue(neither.getMessage().contains("YYYY-MM-DD or a release vX.Y.Z"), neither.getMessage());
+        // --mm-hash-format still wins over a release that is not mapped.
+        assertEquals(
+                MmHasher.Format.UNFRAMED_SORTED,
+                parse("m", "--vllm-compat", "v0.15.1", "--mm-hash-format", "sorted")
+                        .mmHasher(EC)
+                        .format());
+    }
+
+    @Test
     void noProcessorCacheAndNoPrefixCachingIsRefusedWithAnEcRole() {
         ServeCommand both = parse("m", "--mm-processor-cache-gb", "0", "--no-enable-prefix-caching");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> both.mmHasher(EC));

@@ -157,7 +157,66 @@ public record MmHasher(Algorithm algorithm, Format format) {
             }
             return FRAMED;
         }
+
+        /**
+         * The chat-path format of a vLLM release, {@code v0.32.0} or {@code 0.32.0}. Only releases whose hashing was
+         * read in that release's own {@code MultiModalHasher} source (the API reference published for the tag,
+         * {@code docs.vllm.ai/en/<tag>/api/vllm/multimodal/}) are mapped; every other release is refused with what is
+         * known of it, so that a guessed mapping never silently keys EC files differently from vLLM.
+         *
+         * <ul>
+         *   <li>v0.32.0: framed. Its {@code MultiModalHasher} says "every method here yields framed chunks: each
+         *       chunk is preceded by its length and each container by its kind" (PR #54283) and frames a bytes leaf
+         *       with {@code _framed(obj)}. The byte layout of {@link #FRAMED} itself is still JEPD's reading of the
+         *       PR's description: the framed source was not at hand in full, so no golden pins it.
+         *   <li>v0.12.0 (and, older still, v0.9.0 and v0.9.2): the image's decoded pixels are hashed
+         *       ({@code serialize_item} has no {@code MediaWithBytes} branch: PR #29621 is not in it). No format
+         *       matches; such a vLLM needs client {@code uuid}s. Every release numbered below v0.12.0 is older than it.
+         *   <li>v0.15.0: image bytes are hashed ({@code serialize_item} has the {@code MediaWithBytes} branch of PR
+         *       #29621), but whether its kwargs are sorted (PR #33817) and still carry {@code truncation=False} (until
+         *       PR #34711) was not read: not mapped.
+         * </ul>
+         *
+         * @throws IllegalArgumentException for a string that is no release, or a release that is not mapped
+         */
+        public static Format forVllmRelease(String release) {
+            java.util.regex.Matcher m = RELEASE.matcher(release == null ? "" : release.trim());
+            if (!m.matches()) {
+                throw new IllegalArgumentException(
+                        "'" + release + "' is no vLLM release: expected vX.Y.Z or X.Y.Z (e.g. v0.32.0)");
+            }
+            int major = Integer.parseInt(m.group(1));
+            int minor = Integer.parseInt(m.group(2));
+            int patch = Integer.parseInt(m.group(3));
+            String tag = "v" + major + "." + minor + "." + patch;
+            if (major == 0 && minor == 32 && patch == 0) {
+                return FRAMED;
+            }
+            if (major == 0 && (minor < 12 || (minor == 12 && patch == 0))) {
+                throw new IllegalArgumentException("vLLM " + tag + " hashes an image's decoded pixels, not its bytes"
+                        + " (v0.12.0's MultiModalHasher has no image-bytes path; PR #29621 came later): no"
+                        + " --mm-hash-format matches it, so send a uuid with each image");
+            }
+            if (major == 0 && minor == 15 && patch == 0) {
+                throw new IllegalArgumentException("vLLM v0.15.0 is not mapped: it hashes image bytes (PR #29621),"
+                        + " but whether it sorts the kwargs (PR #33817) and still hashes truncation=False (until PR"
+                        + " #34711) was not checked; give --vllm-compat with the date its release branch was cut, or"
+                        + " --mm-hash-format");
+            }
+            throw new IllegalArgumentException("vLLM " + tag + " is not mapped to a hash format (mapped: v0.32.0 ->"
+                    + " framed; v0.12.0 and older hash pixels and need uuids); give --vllm-compat with the date of"
+                    + " its main commit or release-branch cut (YYYY-MM-DD), or --mm-hash-format");
+        }
+
+        /** Whether {@code s} is spelled as a release ({@code vX.Y.Z} or {@code X.Y.Z}) rather than a date. */
+        public static boolean isVllmRelease(String s) {
+            return s != null && RELEASE.matcher(s.trim()).matches();
+        }
     }
+
+    /** A vLLM release tag, with or without its leading {@code v}. */
+    private static final java.util.regex.Pattern RELEASE =
+            java.util.regex.Pattern.compile("v?(\\d{1,4})\\.(\\d{1,4})\\.(\\d{1,4})");
 
     /**
      * First day taken as framed: vLLM's framing PR #54283 (opened 2026-08-28) was still being rebased on 2026-09-14;

@@ -303,4 +303,37 @@ class MmHasherTest {
         assertTrue(Format.SORTED_TRUNCATION.hashesUuid());
         assertFalse(Format.UNFRAMED_SORTED.hashesUuid());
     }
+
+    @Test
+    void vllmReleasesMapOnlyWhereChecked() {
+        // v0.32.0's MultiModalHasher frames every chunk (PR #54283).
+        assertEquals(Format.FRAMED, Format.forVllmRelease("v0.32.0"));
+        assertEquals(Format.FRAMED, Format.forVllmRelease("0.32.0"));
+        assertTrue(Format.isVllmRelease("v0.15.1"));
+        assertTrue(Format.isVllmRelease("0.15.1"));
+        assertFalse(Format.isVllmRelease("2026-03-01"));
+        assertFalse(Format.isVllmRelease("v0.16"));
+        // v0.12.0 and older hash decoded pixels: no format, uuids needed.
+        for (String pixels : new String[] {"v0.12.0", "0.11.0", "v0.9.2"}) {
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> Format.forVllmRelease(pixels));
+            assertTrue(e.getMessage().contains("pixels") && e.getMessage().contains("uuid"), e.getMessage());
+        }
+        // v0.15.0 hashes bytes, but its kwarg order and truncation were not checked.
+        IllegalArgumentException v15 =
+                assertThrows(IllegalArgumentException.class, () -> Format.forVllmRelease("v0.15.0"));
+        assertTrue(v15.getMessage().contains("not mapped") && v15.getMessage().contains("#33817"), v15.getMessage());
+        // Unmapped and malformed releases are refused, never guessed.
+        for (String unmapped : new String[] {"v0.15.1", "0.16.0", "v0.31.0", "v0.33.0", "v1.0.0"}) {
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> Format.forVllmRelease(unmapped));
+            assertTrue(
+                    e.getMessage().contains("not mapped") && e.getMessage().contains("--vllm-compat"), e.getMessage());
+        }
+        for (String bad : new String[] {"v0.16", "0.x.1", "", "latest"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Format.forVllmRelease(bad));
+            assertTrue(e.getMessage().contains("no vLLM release"), e.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> Format.forVllmRelease(null));
+    }
 }
