@@ -42,7 +42,7 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
     private static final int HANDSHAKE_TIMEOUT_MS = 5000; // as vLLM's decode worker
 
     private final NixlAgent agent;
-    private final String expectedHash;
+    private final java.util.function.Function<VllmWireVersion, String> expectedHash;
     private final Duration timeout;
     private final ZContext zmq = new ZContext();
     private final Map<String, Remote> remotes = new ConcurrentHashMap<>();
@@ -68,6 +68,20 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
             String agentName,
             List<String> backends,
             String expectedHash,
+            Duration timeout,
+            VllmWireVersion wire) {
+        this(lib, agentName, backends, version -> expectedHash, timeout, wire);
+    }
+
+    /**
+     * @param expectedHash per wire version, the hash a prefill node must send, or null to accept any
+     * @param wire the wire every prefill peer speaks, or null (auto) to follow each request's params
+     */
+    public VllmNixlClient(
+            NixlLibrary lib,
+            String agentName,
+            List<String> backends,
+            java.util.function.Function<VllmWireVersion, String> expectedHash,
             Duration timeout,
             VllmWireVersion wire) {
         this.wire = wire;
@@ -229,8 +243,9 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
                 return known;
             }
             VllmNixlWire.HandshakePayload p = handshake(remote.remoteHost(), remote.remotePort(), version);
-            if (expectedHash != null && !expectedHash.equals(p.compatibilityHash())) {
-                throw new KvTransferException("NIXL compatibility hash mismatch: this node expects " + expectedHash
+            String expected = expectedHash.apply(version);
+            if (expected != null && !expected.equals(p.compatibilityHash())) {
+                throw new KvTransferException("NIXL compatibility hash mismatch: this node expects " + expected
                         + ", the prefill node at " + remote.remoteHost() + ":" + remote.remotePort() + " sent "
                         + p.compatibilityHash());
             }
