@@ -222,7 +222,7 @@ class VllmDecodeInteropTest {
     /**
      * vLLM's wire version 12 (the nixl/ package): a JEPD prefill node with {@code vllm_wire_version: 12} answers
      * vLLM's version 12 {@code kv_transfer_params} (one list of block ids per KV-cache group, {@code remote_num_tokens}),
-     * keeps the prompt past its short {@code kv_lease_duration} while the version 12 decode stand-in heartbeats, and
+     * keeps the prompt past its short {@code kv_lease_duration} (6 s here) while the version 12 decode stand-in heartbeats, and
      * frees it on the read's notification; the bytes equal the same prompt's KV read over JEPD's own wire.
      */
     @Test
@@ -235,7 +235,7 @@ class VllmDecodeInteropTest {
         vllmWire = prefill(
                 "vllm12-wire-prefill",
                 model,
-                "\"side_channel\":\"vllm\",\"vllm_wire_version\":12,\"kv_lease_duration\":3,"
+                "\"side_channel\":\"vllm\",\"vllm_wire_version\":12,\"kv_lease_duration\":6,"
                         + "\"vllm_compat_hash\":\"e2e-compat-hash-12\",\"nixl_staging_mib\":4");
         jepdWire = prefill("jepd-wire-prefill-12", model, "\"kv_transport\":\"tcp\"");
         int n = 37;
@@ -275,8 +275,9 @@ class VllmDecodeInteropTest {
                     params.remoteHost(), params.remotePort(), "e2e-compat-hash-12", params.remoteEngineId());
             assertEquals(2 * layout.layers(), m.kvCachesBaseAddr().length);
             assertEquals(HndBlocks.blockBytes(layout, VLLM_BLOCK), m.blockLens()[0]);
-            // The request waits on the decode node past the 3 s lease; vLLM heartbeats every lease // 6 s.
-            long until = System.nanoTime() + 4_500_000_000L;
+            // The request waits on the decode node past the 6 s lease (4 s from each heartbeat); vLLM heartbeats every
+            // lease // 6 s, this stand-in twice as often (the machine may be loaded).
+            long until = System.nanoTime() + 7_000_000_000L;
             while (System.nanoTime() < until) {
                 peer.heartbeat(m, List.of(params.remoteRequestId()));
                 Thread.sleep(500);

@@ -15,7 +15,8 @@ import org.msgpack.core.MessageUnpacker;
 import org.msgpack.value.ValueType;
 
 /**
- * The bytes of vLLM's NixlConnector side channel (its {@code NIXL_CONNECTOR_VERSION} 2). msgspec writes vLLM's
+ * The bytes of vLLM's NixlConnector side channel (its {@code NIXL_CONNECTOR_VERSION} 2, and version 12's
+ * additions: {@link AgentMetadataV12}, {@link MetaRequest}, the clock frame, heartbeats). msgspec writes vLLM's
  * two dataclasses as msgpack maps, keys in declaration order, each value in its smallest msgpack form (bytes as
  * {@code bin}, strings as {@code str}); msgpack-java packs the same forms, so the encodings here equal msgspec's
  * byte for byte (pinned by goldens). Decoding follows msgspec's rules for a dataclass: keys in any order, unknown
