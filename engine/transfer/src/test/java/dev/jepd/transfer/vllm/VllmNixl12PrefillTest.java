@@ -160,4 +160,23 @@ class VllmNixl12PrefillTest {
         assertArrayEquals(new int[] {2, 3, 10, 11}, VllmNixlClient.kernelBlocks(new int[] {1, 5}, 2));
         assertArrayEquals(new int[] {4, 6}, VllmNixlClient.kernelBlocks(new int[] {4, 6}, 1));
     }
+
+    @Test
+    void aVersion12ClientAskingAVersion2PrefillNodeIsToldToChangeTheSetting() throws Exception {
+        NixlLibrary lib = NixlLibrary.require();
+        try (var producer = new VllmNixlProducer(
+                        lib, "engine-2x", List.of("UCX"), LAYOUT, VLLM_BLOCK, 8, HASH, Duration.ofMinutes(1), null);
+                var side = new VllmSideChannel("127.0.0.1", 0, rank -> rank == 0 ? producer.handshakePayload() : null);
+                var client = new VllmNixlClient(
+                        lib, "jepd-decode-12x", List.of("UCX"), HASH, Duration.ofSeconds(20), VllmWireVersion.V12)) {
+            int[] ids = producer.hold("cmpl-2x", blocks(10, 41), 37);
+            // Params of version 12's shape naming a prefill node that speaks version 2 (a misconfigured pair).
+            var params = KvTransferParams.heldPerGroup("engine-2x", ids, "cmpl-2x", "127.0.0.1", side.port(), 37);
+            var e = assertThrows(KvTransferException.class, () -> client.pull(params, 37, LAYOUT));
+            assertTrue(
+                    e.getMessage().contains("1 frames") && e.getMessage().contains("vllm_wire_version"),
+                    e.getMessage());
+            assertEquals(1, producer.heldRequests(), "nothing was read");
+        }
+    }
 }
