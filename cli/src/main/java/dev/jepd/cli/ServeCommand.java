@@ -130,7 +130,10 @@ public final class ServeCommand implements Callable<Integer> {
                     + " kv_load_failure_policy (fail|recompute), kv_transport (auto|nixl|tcp), backends, nixl_staging_mib;"
                     + " side_channel (jepd|vllm: vLLM's NixlConnector wire, so stock vLLM decode/prefill nodes pair"
                     + " with this one; kv_producer or kv_consumer, NIXL required) with vllm_block_size (16),"
-                    + " vllm_compat_hash or vllm_version and vllm_attn_backend (FLASH_ATTN) for vLLM's handshake hash.")
+                    + " vllm_compat_hash or vllm_version and vllm_attn_backend (FLASH_ATTN) for vLLM's handshake hash,"
+                    + " vllm_wire_version (2: vLLM's nixl_connector.py, the prefill default; 12: vLLM's nixl/ package;"
+                    + " auto: a decode node follows each request's kv_transfer_params, its default), and for 12"
+                    + " kv_lease_duration (30 s, renewed by the decode node's heartbeats) and vllm_hma_enabled (true).")
     String kvTransferConfig;
 
     @Option(names = "--mm-encoder-only", description = "Run only the vision tower (implied by ec_producer).")

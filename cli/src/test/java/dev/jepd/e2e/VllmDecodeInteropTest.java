@@ -218,4 +218,136 @@ class VllmDecodeInteropTest {
         PrefillDecodeTest.awaitMetric(vllmWire, "jepd:kv_vllm_held_requests", 0, 30);
         assertEquals(pulls, Http.metric(vllmWire.url(), "jepd:kv_vllm_released_total"));
     }
+
+    /**
+     * vLLM's wire version 12 (the nixl/ package): a JEPD prefill node with {@code vllm_wire_version: 12} answers
+     * vLLM's version 12 {@code kv_transfer_params} (one list of block ids per KV-cache group, {@code remote_num_tokens}),
+     * keeps the prompt past its short {@code kv_lease_duration} (6 s here) while the version 12 decode stand-in heartbeats, and
+     * frees it on the read's notification; the bytes equal the same prompt's KV read over JEPD's own wire.
+     */
+    @Test
+    void aVersion12DecodeWorkerHeartbeatsReadsPerGroupBlocksAndItsNotificationFreesThem() throws Exception {
+        Assumptions.assumeTrue(
+                NixlLibrary.find().isPresent(),
+                "needs libnixl_capi (NIXL's C API) and NIXL's UCX plugin: " + NixlLibrary.absentReason());
+        Path model =
+                TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
+        vllmWire = prefill(
+                "vllm12-wire-prefill",
+                model,
+                "\"side_channel\":\"vllm\",\"vllm_wire_version\":12,\"kv_lease_duration\":6,"
+                        + "\"vllm_compat_hash\":\"e2e-compat-hash-12\",\"nixl_staging_mib\":4");
+        jepdWire = prefill("jepd-wire-prefill-12", model, "\"kv_transport\":\"tcp\"");
+        int n = 37;
+        ObjectNode body = PrefillDecodeTest.forPrefill(PrefillDecodeTest.tokens(n, 3));
+
+        Http.Response r = Http.post(vllmWire.url() + "/v1/completions", body.toString());
+        assertEquals(200, r.status(), r.body());
+        JsonNode kv = r.json().get("kv_transfer_params");
+        List<String> keys = new ArrayList<>();
+        kv.fieldNames().forEachRemaining(keys::add);
+        assertEquals(
+                List.of(
+                        "do_remote_prefill",
+                        "do_remote_decode",
+                        "remote_engine_id",
+                        "remote_block_ids",
+                        "remote_request_id",
+                        "remote_host",
+                        "remote_port",
+                        "tp_size",
+                        "dcp_size",
+                        "pp_size",
+                        "remote_num_tokens",
+                        "remote_blocks_expiry_time",
+                        "transfer_mode"),
+                keys,
+                "vLLM's version 12 request_finished keys");
+        assertEquals(1, kv.get("remote_block_ids").size(), "one KV-cache group");
+        assertEquals(n, kv.get("remote_num_tokens").asInt());
+        KvTransferParams params = KvTransferParams.parse(kv);
+        assertEquals(3, params.remoteBlockIds().length);
+
+        KvLayout layout = layout(model);
+        byte[][] read;
+        try (VllmDecodePeer peer = new VllmDecodePeer(NixlLibrary.require(), "vllm12-decode-e2e")) {
+            VllmNixlWire.AgentMetadataV12 m = peer.handshake12(
+                    params.remoteHost(), params.remotePort(), "e2e-compat-hash-12", params.remoteEngineId());
+            assertEquals(2 * layout.layers(), m.kvCachesBaseAddr().length);
+            assertEquals(HndBlocks.blockBytes(layout, VLLM_BLOCK), m.blockLens()[0]);
+            // The request waits on the decode node past the 6 s lease (4 s from each heartbeat); vLLM heartbeats every
+            // lease // 6 s, this stand-in twice as often (the machine may be loaded).
+            long until = System.nanoTime() + 7_000_000_000L;
+            while (System.nanoTime() < until) {
+                peer.heartbeat(m, List.of(params.remoteRequestId()));
+                Thread.sleep(500);
+            }
+            assertEquals(1, Http.metric(vllmWire.url(), "jepd:kv_vllm_held_requests"), "heartbeats kept it");
+            assertTrue(Http.metric(vllmWire.url(), "jepd:kv_vllm_lease_renewals_total") >= 5);
+            read = peer.read12(m, new int[][] {params.remoteBlockIds()}, params.remoteRequestId());
+        }
+        PrefillDecodeTest.awaitMetric(vllmWire, "jepd:kv_vllm_held_requests", 0, 30);
+        assertEquals(1, Http.metric(vllmWire.url(), "jepd:kv_vllm_released_total"));
+        assertEquals(0, Http.metric(vllmWire.url(), "jepd:kv_vllm_expired_total"));
+
+        Http.Response r2 = Http.post(jepdWire.url() + "/v1/completions", body.toString());
+        assertEquals(200, r2.status(), r2.body());
+        KvTransferParams ref = KvTransferParams.parse(r2.json().get("kv_transfer_params"));
+        JepdKvClient client = new JepdKvClient(Duration.ofSeconds(5), Duration.ofSeconds(20));
+        KvBlocks rows = client.pull(ref, n, layout);
+        client.confirm(ref);
+        for (int l = 0; l < layout.layers(); l++) {
+            assertArrayEquals(vllmRegion(rows, n, l, false), read[2 * l], "layer " + l + " K");
+            assertArrayEquals(vllmRegion(rows, n, l, true), read[2 * l + 1], "layer " + l + " V");
+        }
+        String log = Files.readString(NodeProcess.log("vllm12-wire-prefill"));
+        assertTrue(log.contains("on vLLM's wire version 12"), log);
+    }
+
+    /**
+     * A JEPD decode node on {@code vllm_wire_version: auto} pulls from a version 12 prefill node (a JEPD node on vLLM's
+     * version 12 wire: no stock vLLM runs here), the computed version 12 hashes agreeing; answers equal the prefill
+     * node's own as a single node.
+     */
+    @Test
+    void anAutoDecodeNodePullsFromAVersion12PrefillAndAnswersAsASingleNode() throws Exception {
+        Assumptions.assumeTrue(
+                NixlLibrary.find().isPresent(),
+                "needs libnixl_capi (NIXL's C API) and NIXL's UCX plugin: " + NixlLibrary.absentReason());
+        Path model =
+                TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
+        vllmWire = prefill(
+                "vllm12-wire-prefill-2",
+                model,
+                "\"side_channel\":\"vllm\",\"vllm_wire_version\":12,\"vllm_version\":\"0.12.0\","
+                        + "\"nixl_staging_mib\":16");
+        decode = node(
+                "vllm12-wire-decode",
+                model,
+                "kv_consumer",
+                "\"side_channel\":\"vllm\",\"vllm_wire_version\":\"auto\",\"vllm_version\":\"0.12.0\"");
+        double pulls = 0;
+        for (int n : new int[] {1, 17, 40}) {
+            ObjectNode body = PrefillDecodeTest.tokens(n, 13);
+            Http.Response single = Http.post(vllmWire.url() + "/v1/completions", body.toString());
+            assertEquals(200, single.status(), single.body());
+            Http.Response p = Http.post(
+                    vllmWire.url() + "/v1/completions",
+                    PrefillDecodeTest.forPrefill(body).toString());
+            assertEquals(200, p.status(), p.body());
+            assertTrue(p.json().at("/kv_transfer_params/remote_block_ids/0").isArray(), p.body());
+            ObjectNode forDecode = body.deepCopy();
+            forDecode.set("kv_transfer_params", p.json().get("kv_transfer_params"));
+            Http.Response d = Http.post(decode.url() + "/v1/completions", forDecode.toString());
+            assertEquals(200, d.status(), d.body());
+            assertEquals(
+                    single.json().at("/choices/0/text").asText(),
+                    d.json().at("/choices/0/text").asText(),
+                    n + " prompt tokens");
+            pulls++;
+        }
+        assertEquals(pulls, Http.metric(decode.url(), "jepd:kv_nixl_pulls_total"), "every pull read with NIXL");
+        PrefillDecodeTest.awaitMetric(vllmWire, "jepd:kv_vllm_held_requests", 0, 30);
+        assertEquals(pulls, Http.metric(vllmWire.url(), "jepd:kv_vllm_released_total"));
+    }
 }

@@ -107,6 +107,10 @@ public final class PdAssembly {
                     "jepd:kv_vllm_expired",
                     "Held prompts freed because no vLLM decode node read them within the lease.",
                     v::expired);
+            metrics.counter(
+                    "jepd:kv_vllm_lease_renewals",
+                    "Held prompts whose lease a vLLM decode node's heartbeat renewed (wire version 12), per heartbeat.",
+                    v::renewed);
         }
     }
 }

@@ -20,6 +20,7 @@ import dev.jepd.transfer.vllm.VllmCompatHash;
 import dev.jepd.transfer.vllm.VllmNixlClient;
 import dev.jepd.transfer.vllm.VllmNixlProducer;
 import dev.jepd.transfer.vllm.VllmSideChannel;
+import dev.jepd.transfer.vllm.VllmWireVersion;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -176,7 +177,11 @@ public final class PdKvTransfer implements AutoCloseable {
             throw new KvTransferConfigException("kv_connector_extra_config.nixl_staging_mib " + config.nixlStagingMib()
                     + " holds no vLLM KV block of " + layout.layers() + " layers");
         }
-        String hash = v.compatHash() != null ? v.compatHash() : compatHash(v, engine, model);
+        VllmWireVersion wire = v.wire(); // a prefill node always names one
+        String hash = v.compatHash() != null ? v.compatHash() : compatHash(v, engine, model, wire);
+        // Version 12: vLLM's short lease, renewed by the decode node's heartbeats; version 2: lease_seconds.
+        Duration lease = wire == VllmWireVersion.V12 ? Duration.ofSeconds(v.leaseDurationSeconds()) : config.lease();
+        Duration extension = Duration.ofSeconds(v.leaseDurationSeconds() * 2L / 3);
         if (v.compatHash() == null && v.version() == null) {
             LOG.warn("side_channel vllm without vllm_version or vllm_compat_hash: vLLM decode nodes must run with"
                     + " kv_connector_extra_config {\"enforce_handshake_compat\": false}");
@@ -191,16 +196,21 @@ public final class PdKvTransfer implements AutoCloseable {
                     v.blockSize(),
                     Math.toIntExact(Math.min(blocks, Integer.MAX_VALUE)),
                     hash,
-                    config.lease(),
-                    null);
+                    lease,
+                    null,
+                    wire,
+                    v.attnBackend(),
+                    extension);
             owned.add(producer);
             byte[] payload = producer.handshakePayload();
             VllmSideChannel side =
-                    new VllmSideChannel(listenHost, config.sideChannelPort(), rank -> rank == 0 ? payload : null);
+                    new VllmSideChannel(listenHost, config.sideChannelPort(), wire, rank -> rank == 0 ? payload : null);
             owned.add(side);
             LOG.info(
-                    "KV transfer: NixlConnector as kv_producer on vLLM's wire (ZMQ side channel {}:{}, NIXL {} from {},"
-                            + " {} blocks of {} tokens in vLLM's HND bf16 layout, compatibility hash {}; engine {})",
+                    "KV transfer: NixlConnector as kv_producer on vLLM's wire version {} (ZMQ side channel {}:{}, NIXL {}"
+                            + " from {}, {} blocks of {} tokens in vLLM's HND bf16 layout, compatibility hash {}, lease"
+                            + " {} s{}; engine {})",
+                    wire.connectorVersion(),
                     listenHost,
                     side.port(),
                     config.nixlBackends(),
@@ -208,6 +218,8 @@ public final class PdKvTransfer implements AutoCloseable {
                     producer.numBlocks(),
                     v.blockSize(),
                     hash,
+                    lease.toSeconds(),
+                    wire == VllmWireVersion.V12 ? ", renewed by heartbeats by " + extension.toSeconds() + " s" : "",
                     engineId);
             PdKvTransfer t = new PdKvTransfer(config, engineId, advertised, null, null, null, "nixl", owned);
             t.engine = engine;
@@ -233,17 +245,28 @@ public final class PdKvTransfer implements AutoCloseable {
         String engineId = config.engineId() != null
                 ? config.engineId()
                 : UUID.randomUUID().toString();
-        String expected =
-                v.compatHash() != null ? v.compatHash() : v.version() == null ? null : compatHash(v, engine, model);
+        java.util.function.Function<VllmWireVersion, String> expected = version -> v.compatHash() != null
+                ? v.compatHash()
+                : v.version() == null ? null : compatHash(v, engine, model, version);
         try {
             VllmNixlClient client = new VllmNixlClient(
-                    lib, "jepd-vllm-decode-" + engineId, config.nixlBackends(), expected, config.transferTimeout());
+                    lib,
+                    "jepd-vllm-decode-" + engineId,
+                    config.nixlBackends(),
+                    expected,
+                    config.transferTimeout(),
+                    v.wire());
             LOG.info(
-                    "KV transfer: NixlConnector as kv_consumer on vLLM's wire (NIXL {} from {}, compatibility hash {};"
-                            + " engine {})",
+                    "KV transfer: NixlConnector as kv_consumer on vLLM's wire {} (NIXL {} from {}, compatibility hash"
+                            + " {}; engine {})",
+                    v.wire() == null
+                            ? "version 2 or 12 as each request's kv_transfer_params are shaped"
+                            : "version " + v.wire().connectorVersion(),
                     config.nixlBackends(),
                     lib.location(),
-                    expected == null ? "not checked" : expected,
+                    v.compatHash() != null
+                            ? v.compatHash()
+                            : v.version() == null ? "not checked" : "computed from vllm_version " + v.version(),
                     engineId);
             return new PdKvTransfer(
                     config, engineId, null, null, client, null, "nixl", new ArrayList<>(List.of(client)));
@@ -252,7 +275,8 @@ public final class PdKvTransfer implements AutoCloseable {
         }
     }
 
-    private static String compatHash(KvTransferConfig.Vllm v, EngineCore engine, String model) {
+    private static String compatHash(
+            KvTransferConfig.Vllm v, EngineCore engine, String model, VllmWireVersion version) {
         var layout = engine.layout();
         return new VllmCompatHash(
                         v.version() == null ? "unknown" : v.version(),
@@ -263,7 +287,7 @@ public final class PdKvTransfer implements AutoCloseable {
                         layout.layers(),
                         v.attnBackend(),
                         "auto")
-                .hex();
+                .hex(version, v.hmaEnabled());
     }
 
     /** Whether this prefill node speaks vLLM's NixlConnector wire. */
@@ -290,6 +314,11 @@ public final class PdKvTransfer implements AutoCloseable {
             return null;
         } finally {
             engine.release(requestId);
+        }
+        if (vllm.wire() == VllmWireVersion.V12) {
+            return KvTransferParams.heldPerGroup(
+                            engineId, ids, requestId, advertisedHost, vllmSideChannel.port(), lease.promptTokens())
+                    .toJson();
         }
         return KvTransferParams.held(engineId, ids, requestId, advertisedHost, vllmSideChannel.port())
                 .toJson();

@@ -3,6 +3,7 @@ package dev.jepd.transfer.kv;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jepd.transfer.vllm.VllmWireVersion;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,7 +33,13 @@ import java.util.Map;
  * {@code --block-size}, default 16), and the compatibility hash vLLM's decode node checks: {@code vllm_compat_hash}
  * verbatim, else computed from {@code vllm_version} (the decode node's {@code vllm.__version__}) and
  * {@code vllm_attn_backend} (default {@code FLASH_ATTN}); with neither, the decode node must run with
- * {@code "enforce_handshake_compat": false}.
+ * {@code "enforce_handshake_compat": false}. {@code vllm_wire_version} names vLLM's {@code NIXL_CONNECTOR_VERSION}
+ * spoken: {@code 2} (the single-file nixl_connector.py) or {@code 12} (the nixl/ package: per-group block ids,
+ * heartbeat-renewed leases), or {@code auto}: a decode node then follows each request's {@code kv_transfer_params}
+ * shape (the default for {@code kv_consumer}); a prefill node must name one (its params leave before any decode
+ * node asks; default {@code 2}). On version 12 a prefill node's lease is vLLM's {@code kv_lease_duration} (seconds,
+ * default 30; each heartbeat extends it to 2/3 of that from now) and the computed hash takes
+ * {@code vllm_hma_enabled} (vLLM's hybrid KV-cache manager, default true).
  *
  * @param engineId {@code engine_id}, or null to let the node make one up
  * @param vllm vLLM's wire settings with {@code side_channel: vllm}; null with JEPD's side channel
@@ -59,11 +66,29 @@ public record KvTransferConfig(
      * @param version the paired vLLM's version for the computed hash, or null when unknown
      * @param attnBackend the vLLM decode node's attention backend name, for the computed hash
      */
-    public record Vllm(int blockSize, String compatHash, String version, String attnBackend) {
+    public record Vllm(
+            int blockSize,
+            String compatHash,
+            String version,
+            String attnBackend,
+            VllmWireVersion wire,
+            int leaseDurationSeconds,
+            boolean hmaEnabled) {
+        public static final int DEFAULT_KV_LEASE_DURATION = 30;
+
         public Vllm {
             if (blockSize < 1) {
                 throw new KvTransferConfigException("kv_connector_extra_config.vllm_block_size must be positive");
             }
+            if (leaseDurationSeconds < 2) {
+                throw new KvTransferConfigException("kv_connector_extra_config.kv_lease_duration must be at least 2"
+                        + " (seconds; heartbeats come every kv_lease_duration // 6)");
+            }
+        }
+
+        /** Version 2, as before version 12 was spoken. */
+        public Vllm(int blockSize, String compatHash, String version, String attnBackend) {
+            this(blockSize, compatHash, version, attnBackend, VllmWireVersion.V2, DEFAULT_KV_LEASE_DURATION, true);
         }
     }
 
@@ -99,7 +124,10 @@ public record KvTransferConfig(
             "vllm_block_size",
             "vllm_compat_hash",
             "vllm_version",
-            "vllm_attn_backend");
+            "vllm_attn_backend",
+            "vllm_wire_version",
+            "kv_lease_duration",
+            "vllm_hma_enabled");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -271,8 +299,14 @@ public record KvTransferConfig(
         Vllm vllm =
                 switch (sideChannel) {
                     case "jepd" -> {
-                        for (String f :
-                                List.of("vllm_block_size", "vllm_compat_hash", "vllm_version", "vllm_attn_backend")) {
+                        for (String f : List.of(
+                                "vllm_block_size",
+                                "vllm_compat_hash",
+                                "vllm_version",
+                                "vllm_attn_backend",
+                                "vllm_wire_version",
+                                "kv_lease_duration",
+                                "vllm_hma_enabled")) {
                             if (extra.has(f)) {
                                 throw new KvTransferConfigException(
                                         "kv_connector_extra_config." + f + " needs side_channel vllm");
@@ -291,7 +325,11 @@ public record KvTransferConfig(
                                         : null,
                                 extra.hasNonNull("vllm_attn_backend")
                                         ? extra.get("vllm_attn_backend").asText()
-                                        : "FLASH_ATTN");
+                                        : "FLASH_ATTN",
+                                wireVersion(extra, Role.parse(role.asText())),
+                                wholeNumber(extra, "kv_lease_duration", Vllm.DEFAULT_KV_LEASE_DURATION),
+                                !extra.hasNonNull("vllm_hma_enabled")
+                                        || extra.get("vllm_hma_enabled").asBoolean(true));
                     default ->
                         throw new KvTransferConfigException("kv_connector_extra_config.side_channel " + sideChannel
                                 + " is not supported; accepted: jepd, vllm");
@@ -309,6 +347,29 @@ public record KvTransferConfig(
                 backends,
                 wholeNumber(extra, "nixl_staging_mib", DEFAULT_NIXL_STAGING_MIB),
                 vllm);
+    }
+
+    /**
+     * {@code vllm_wire_version}: a prefill node names one (default 2); a decode node defaults to auto (null).
+     */
+    private static VllmWireVersion wireVersion(JsonNode extra, Role role) {
+        JsonNode w = extra.get("vllm_wire_version");
+        boolean producer = role != Role.KV_CONSUMER;
+        if (w == null || w.isNull()) {
+            return producer ? VllmWireVersion.V2 : null;
+        }
+        VllmWireVersion v;
+        try {
+            v = VllmWireVersion.parseSetting(w.asText());
+        } catch (IllegalArgumentException e) {
+            throw new KvTransferConfigException(e.getMessage());
+        }
+        if (v == null && producer) {
+            throw new KvTransferConfigException("kv_connector_extra_config.vllm_wire_version auto is for a decode"
+                    + " node (kv_consumer); a prefill node answers kv_transfer_params before any decode node asks,"
+                    + " so it names its version: 2 (vLLM's nixl_connector.py) or 12 (vLLM's nixl/ package)");
+        }
+        return v;
     }
 
     public boolean isProducer() {

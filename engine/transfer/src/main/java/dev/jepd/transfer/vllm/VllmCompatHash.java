@@ -49,7 +49,31 @@ public record VllmCompatHash(
         return sha256Hex(pythonJson(factors()));
     }
 
-    /** {@code json.dumps(m, sort_keys=True)} for a flat map of strings and ints: Python's separators and escapes. */
+    /**
+     * The factors at {@code version}. Version 12 ({@code compute_nixl_compatibility_hash} in nixl/metadata.py at
+     * 02cfb534) adds {@code is_hma_enabled} (vLLM's hybrid KV-cache manager is on unless
+     * {@code --disable-hybrid-kv-cache-manager}), {@code speculative_config} ({@code null}: JEPD has no EAGLE/MTP
+     * drafter) and {@code transfer_mode} ({@code pull}: the decode node reads).
+     */
+    public Map<String, Object> factors(VllmWireVersion version, boolean hmaEnabled) {
+        Map<String, Object> f = factors();
+        f.put("nixl_connector_version", version.connectorVersion());
+        if (version == VllmWireVersion.V12) {
+            f.put("is_hma_enabled", hmaEnabled);
+            f.put("speculative_config", null);
+            f.put("transfer_mode", "pull");
+        }
+        return f;
+    }
+
+    public String hex(VllmWireVersion version, boolean hmaEnabled) {
+        return sha256Hex(pythonJson(factors(version, hmaEnabled)));
+    }
+
+    /**
+     * {@code json.dumps(m, sort_keys=True)} for a flat map of strings, ints, booleans and nulls: Python's separators
+     * and escapes.
+     */
     static String pythonJson(Map<String, Object> m) {
         StringBuilder sb = new StringBuilder("{");
         boolean first = true;
@@ -64,6 +88,8 @@ public record VllmCompatHash(
                 case String s -> quote(sb, s);
                 case Integer i -> sb.append(i);
                 case Long l -> sb.append(l);
+                case Boolean b -> sb.append(b ? "true" : "false");
+                case null -> sb.append("null");
                 default -> throw new IllegalArgumentException("factor " + e.getKey() + " is a " + e.getValue());
             }
         }

@@ -26,19 +26,30 @@ import org.zeromq.ZContext;
  * (per layer K then V, block {@code id} at {@code base + id × block_len}) with one NIXL READ whose notification
  * {@code "<remote_request_id>:1"} tells the prefill node it may free them. The blocks are HND bf16 in vLLM's
  * block size; they are widened and re-cut into JEPD's rows here.
+ *
+ * <p>On vLLM's wire version 12 (the nixl/ package; base_worker.py at 00bd5131, pull_worker.py at 0316d25a) the
+ * request is {@code (b"get_meta_msg", 0, 0)}, the answer two frames (the payload, the prefill process's clock), the
+ * metadata version 12's, and {@code remote_block_ids} one list per KV-cache group (one group here). A logical block
+ * of {@code physical_blocks_per_logical_kv_block} kernel blocks is read as those kernel blocks. Which wire a request
+ * is on is the setting's ({@code vllm_wire_version}) or, with {@code auto}, the shape of its
+ * {@code kv_transfer_params}: the peer is never probed with the other version's request (vLLM's listener thread
+ * does not survive a request of the wrong shape).
  */
 public final class VllmNixlClient implements KvTransport, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VllmNixlClient.class);
     private static final int HANDSHAKE_TIMEOUT_MS = 5000; // as vLLM's decode worker
 
     private final NixlAgent agent;
-    private final String expectedHash;
+    private final java.util.function.Function<VllmWireVersion, String> expectedHash;
     private final Duration timeout;
     private final ZContext zmq = new ZContext();
     private final Map<String, Remote> remotes = new ConcurrentHashMap<>();
     private final AtomicLong pulls = new AtomicLong();
 
-    private record Remote(String agent, VllmNixlWire.AgentMetadata metadata) {}
+    private final VllmWireVersion wire;
+
+    private record Remote(
+            String agent, VllmNixlWire.AgentMetadata metadata, VllmWireVersion wire, int physPerLogical) {}
 
     /**
      * @param expectedHash the compatibility hash a prefill node must send, or null to accept any (JEPD cannot
@@ -46,6 +57,32 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
      */
     public VllmNixlClient(
             NixlLibrary lib, String agentName, List<String> backends, String expectedHash, Duration timeout) {
+        this(lib, agentName, backends, expectedHash, timeout, VllmWireVersion.V2);
+    }
+
+    /** @param wire the wire every prefill peer speaks, or null (auto) to follow each request's params */
+    public VllmNixlClient(
+            NixlLibrary lib,
+            String agentName,
+            List<String> backends,
+            String expectedHash,
+            Duration timeout,
+            VllmWireVersion wire) {
+        this(lib, agentName, backends, version -> expectedHash, timeout, wire);
+    }
+
+    /**
+     * @param expectedHash per wire version, the hash a prefill node must send, or null to accept any
+     * @param wire the wire every prefill peer speaks, or null (auto) to follow each request's params
+     */
+    public VllmNixlClient(
+            NixlLibrary lib,
+            String agentName,
+            List<String> backends,
+            java.util.function.Function<VllmWireVersion, String> expectedHash,
+            Duration timeout,
+            VllmWireVersion wire) {
+        this.wire = wire;
         this.agent = NixlAgent.create(lib, agentName, backends);
         this.expectedHash = expectedHash;
         this.timeout = timeout;
@@ -63,7 +100,7 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
         int bs = m.blockSize();
         checkLayout(m, expected);
         int needed = HndBlocks.blocksFor(promptTokens, bs);
-        int[] ids = remote.remoteBlockIds();
+        int[] ids = kernelBlocks(remote.remoteBlockIds(), r.physPerLogical());
         if (ids.length < needed) {
             throw new KvTransferException("the vLLM prefill node holds " + ids.length + " blocks of " + bs
                     + " tokens, a prompt of " + promptTokens + " tokens needs " + needed);
@@ -103,6 +140,36 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
                     "NIXL read from the vLLM prefill node " + remote.remoteEngineId() + " failed: " + e.getMessage(),
                     e);
         }
+    }
+
+    /** Logical block ids as the kernel blocks they are made of (vLLM's {@code _logical_to_kernel_block_ids}). */
+    static int[] kernelBlocks(int[] logical, int ratio) {
+        if (ratio == 1) {
+            return logical;
+        }
+        int[] out = new int[logical.length * ratio];
+        for (int i = 0; i < logical.length; i++) {
+            for (int k = 0; k < ratio; k++) {
+                out[i * ratio + k] = logical[i] * ratio + k;
+            }
+        }
+        return out;
+    }
+
+    /** The wire of {@code remote}: the setting's, or with auto the params' shape. */
+    private VllmWireVersion wireOf(KvTransferParams remote) {
+        VllmWireVersion shaped = remote.perGroupBlockIds() ? VllmWireVersion.V12 : VllmWireVersion.V2;
+        if (wire != null && wire != shaped) {
+            throw new KvTransferException("kv_transfer_params with "
+                    + (remote.perGroupBlockIds()
+                            ? "remote_block_ids as one list per KV-cache group come from vLLM's NixlConnector"
+                                    + " version 12 (the nixl/ package)"
+                            : "flat remote_block_ids come from vLLM's NixlConnector version 2 (nixl_connector.py)")
+                    + "; this node is set to version " + wire.connectorVersion()
+                    + ": set kv_connector_extra_config.vllm_wire_version to " + shaped.connectorVersion()
+                    + " or auto");
+        }
+        return shaped;
     }
 
     /** The notification went with the read: vLLM's prefill node frees the blocks when it arrives. */
@@ -163,24 +230,34 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
         if (engine == null) {
             throw new KvTransferException("kv_transfer_params without remote_engine_id");
         }
+        VllmWireVersion version = wireOf(remote);
         Remote known = remotes.get(engine);
-        if (known != null) {
+        if (known != null && known.wire() == version) {
             return known;
         }
         synchronized (this) {
             known = remotes.get(engine);
-            if (known != null) {
+            if (known != null && known.wire() == version) {
                 return known;
             }
-            VllmNixlWire.HandshakePayload p = handshake(remote.remoteHost(), remote.remotePort());
-            if (expectedHash != null && !expectedHash.equals(p.compatibilityHash())) {
-                throw new KvTransferException("NIXL compatibility hash mismatch: this node expects " + expectedHash
+            VllmNixlWire.HandshakePayload p = handshake(remote.remoteHost(), remote.remotePort(), version);
+            String expected = expectedHash.apply(version);
+            if (expected != null && !expected.equals(p.compatibilityHash())) {
+                throw new KvTransferException("NIXL compatibility hash mismatch: this node expects " + expected
                         + ", the prefill node at " + remote.remoteHost() + ":" + remote.remotePort() + " sent "
                         + p.compatibilityHash());
             }
             VllmNixlWire.AgentMetadata m;
+            int physPerLogical = 1;
             try {
-                m = p.metadata();
+                if (version == VllmWireVersion.V12) {
+                    VllmNixlWire.AgentMetadataV12 m12 = VllmNixlWire.AgentMetadataV12.decode(p.agentMetadataBytes());
+                    checkV12(m12);
+                    m = m12.asV2();
+                    physPerLogical = m12.physicalBlocksPerLogicalKvBlock();
+                } else {
+                    m = p.metadata();
+                }
             } catch (VllmNixlWire.WireException e) {
                 throw new KvTransferException("the vLLM prefill node's NixlAgentMetadata: " + e.getMessage(), e);
             }
@@ -195,18 +272,69 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
                 throw new KvTransferException("loading the vLLM prefill node's NIXL metadata: " + e.getMessage(), e);
             }
             LOG.info("NIXL handshake with vLLM prefill engine {} ({}): {}", engine, name, m);
-            Remote r = new Remote(name, m);
+            Remote r = new Remote(name, m, version, physPerLogical);
             remotes.put(engine, r);
             return r;
         }
     }
 
-    private VllmNixlWire.HandshakePayload handshake(String host, int port) {
+    /** What this reader handles of version 12's geometry: one group of equal, contiguous, unsharded regions. */
+    private static void checkV12(VllmNixlWire.AgentMetadataV12 m) {
+        String why = null;
+        if (!java.util.Arrays.equals(m.blockLens(), m.blockStrides())) {
+            why = "its block_strides differ from its block_lens (padded or packed blocks)";
+        } else if (m.ssmSizes()[0] != 0 || m.ssmSizes()[1] != 0) {
+            why = "it holds Mamba (SSM) state";
+        } else if (m.dcpSize() != 1 || m.pcpSize() != 1) {
+            why = "it runs context parallel (dcp " + m.dcpSize() + ", pcp " + m.pcpSize() + ")";
+        } else if (m.physicalBlocksPerLogicalKvBlock() < 1) {
+            why = "physical_blocks_per_logical_kv_block is " + m.physicalBlocksPerLogicalKvBlock();
+        } else if (m.regionNumBlocks() != null) {
+            for (long n : m.regionNumBlocks()) {
+                if (n != m.numBlocks()) {
+                    why = "its regions hold different numbers of blocks (region_num_blocks)";
+                }
+            }
+        }
+        if (m.regionGroupIds() != null) {
+            for (long g : m.regionGroupIds()) {
+                if (g != 0) {
+                    why = "its regions belong to several KV-cache groups";
+                }
+            }
+        }
+        if (why != null) {
+            throw new KvTransferException("the vLLM prefill node " + m.engineId() + " cannot be read by JEPD: " + why);
+        }
+    }
+
+    private VllmNixlWire.HandshakePayload handshake(String host, int port, VllmWireVersion version) {
         try {
-            byte[] raw = VllmSideChannel.ask(zmq, host, port, 0, HANDSHAKE_TIMEOUT_MS);
+            List<byte[]> answer = VllmSideChannel.ask(
+                    zmq,
+                    host,
+                    port,
+                    version == VllmWireVersion.V12 ? VllmNixlWire.encodeGetMeta(0, 0) : VllmNixlWire.encodeGetMeta(0),
+                    HANDSHAKE_TIMEOUT_MS);
+            byte[] raw = answer == null ? null : answer.getFirst();
             if (raw == null) {
                 throw new KvTransferException("no NIXL handshake answer from " + host + ":" + port + " within "
                         + HANDSHAKE_TIMEOUT_MS + " ms (is it a vLLM NixlConnector prefill node?)");
+            }
+            int frames = answer.size();
+            if (frames == 2 && version == VllmWireVersion.V12) {
+                LOG.debug(
+                        "vLLM prefill node {}:{} clock: {} s",
+                        host,
+                        port,
+                        VllmNixlWire.decodePerfCounter(answer.get(1)));
+            }
+            int expectedFrames = version == VllmWireVersion.V12 ? 2 : 1;
+            if (frames != expectedFrames) {
+                throw new KvTransferException("the NIXL handshake answer from " + host + ":" + port + " has " + frames
+                        + " frames; vLLM's NixlConnector version " + version.connectorVersion() + " sends "
+                        + expectedFrames + " (set kv_connector_extra_config.vllm_wire_version to match the prefill"
+                        + " node)");
             }
             return VllmNixlWire.HandshakePayload.decode(raw);
         } catch (VllmNixlWire.WireException e) {

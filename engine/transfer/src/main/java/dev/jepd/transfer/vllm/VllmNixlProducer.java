@@ -31,6 +31,12 @@ import org.slf4j.LoggerFactory;
  * layout-converted mirror) and answers their ids, which go out as {@code remote_block_ids}. The blocks are freed
  * when the decode node's notification {@code "<request id>:<its tp size>"} has come from each of its workers, or
  * when the lease runs out (vLLM's {@code VLLM_NIXL_ABORT_REQUEST_TIMEOUT}, 480 s by default).
+ *
+ * <p>On vLLM's wire version 12 ({@link VllmWireVersion#V12}) the handshake payload carries version 12's
+ * {@code NixlAgentMetadata}, the lease is vLLM's short {@code kv_lease_duration} (30 s by default), and each
+ * {@code "HB:<id>,<id>"} notification from a decode worker whose requests still wait moves their deadline to at
+ * least now + the heartbeat extension ({@code kv_lease_duration * 2 // 3}), as vLLM's prefill worker does.
+ * Heartbeats are honoured on either version (a version 2 peer sends none).
  */
 public final class VllmNixlProducer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VllmNixlProducer.class);
@@ -42,6 +48,8 @@ public final class VllmNixlProducer implements AutoCloseable {
     private final long blockBytes;
     private final long regionBytes;
     private final long leaseNanos;
+    private final long extensionNanos;
+    private final VllmWireVersion wire;
     private final NixlAgent agent;
     private final NativeMemory area;
     private final NixlAgent.Registration registration;
@@ -52,12 +60,13 @@ public final class VllmNixlProducer implements AutoCloseable {
     private final Map<String, Held> held = new HashMap<>();
     private final AtomicLong released = new AtomicLong();
     private final AtomicLong expired = new AtomicLong();
+    private final AtomicLong renewed = new AtomicLong();
     private final Thread poller;
     private volatile boolean open = true;
 
     private static final class Held {
         final int[] blocks;
-        final long deadline;
+        long deadline;
         int notifications;
 
         Held(int[] blocks, long deadline) {
@@ -84,6 +93,39 @@ public final class VllmNixlProducer implements AutoCloseable {
             String compatibilityHash,
             Duration lease,
             Consumer<String> onRelease) {
+        this(
+                lib,
+                engineId,
+                backends,
+                layout,
+                blockSize,
+                numBlocks,
+                compatibilityHash,
+                lease,
+                onRelease,
+                VllmWireVersion.V2,
+                "FLASH_ATTN",
+                lease.multipliedBy(2).dividedBy(3));
+    }
+
+    /**
+     * @param wire which vLLM wire the handshake payload is for
+     * @param attnBackendName version 12's {@code attn_backend_name} (the decode node's backend, e.g. FLASH_ATTN)
+     * @param heartbeatExtension how far a heartbeat moves a held request's deadline from now
+     */
+    public VllmNixlProducer(
+            NixlLibrary lib,
+            String engineId,
+            List<String> backends,
+            KvLayout layout,
+            int blockSize,
+            int numBlocks,
+            String compatibilityHash,
+            Duration lease,
+            Consumer<String> onRelease,
+            VllmWireVersion wire,
+            String attnBackendName,
+            Duration heartbeatExtension) {
         if (blockSize < 1 || numBlocks < 1) {
             throw new IllegalArgumentException("vLLM KV area of " + numBlocks + " blocks of " + blockSize);
         }
@@ -93,6 +135,8 @@ public final class VllmNixlProducer implements AutoCloseable {
         this.blockBytes = HndBlocks.blockBytes(layout, blockSize);
         this.regionBytes = blockBytes * numBlocks;
         this.leaseNanos = lease.toNanos();
+        this.extensionNanos = heartbeatExtension.toNanos();
+        this.wire = wire;
         this.onRelease = onRelease == null ? id -> {} : onRelease;
         for (int b = 0; b < numBlocks; b++) {
             free.add(b);
@@ -125,9 +169,16 @@ public final class VllmNixlProducer implements AutoCloseable {
         }
         this.area = mem;
         this.registration = reg;
-        this.payload = new VllmNixlWire.HandshakePayload(compatibilityHash, metadata.encode()).encode();
+        byte[] agentMetadataBytes = wire == VllmWireVersion.V12
+                ? VllmNixlWire.AgentMetadataV12.of(metadata, attnBackendName).encode()
+                : metadata.encode();
+        this.payload = new VllmNixlWire.HandshakePayload(compatibilityHash, agentMetadataBytes).encode();
         this.poller =
                 Thread.ofPlatform().name("jepd-vllm-nixl-" + engineId).daemon().start(this::poll);
+    }
+
+    public VllmWireVersion wire() {
+        return wire;
     }
 
     /** The encoded {@code NixlHandshakePayload} of tp rank 0, what the side channel answers. */
@@ -219,6 +270,11 @@ public final class VllmNixlProducer implements AutoCloseable {
         return released.get();
     }
 
+    /** Held requests whose lease a decode node's heartbeat renewed, counted per request and heartbeat, since start. */
+    public long renewed() {
+        return renewed.get();
+    }
+
     /** Holds freed by their lease running out, since start. */
     public long expired() {
         return expired.get();
@@ -250,6 +306,26 @@ public final class VllmNixlProducer implements AutoCloseable {
         return true;
     }
 
+    /**
+     * A heartbeat for {@code requestIds}: each one held gets the deadline {@code max(deadline, now + extension)}, as
+     * vLLM's {@code _handle_heartbeat}; ids not held (read, expired, or another node's) are ignored.
+     */
+    synchronized int renew(List<String> requestIds, long now) {
+        int n = 0;
+        for (String id : requestIds) {
+            Held h = held.get(id);
+            if (h != null) {
+                long extended = now + extensionNanos;
+                if (extended - h.deadline > 0) {
+                    h.deadline = extended;
+                }
+                n++;
+            }
+        }
+        renewed.addAndGet(n);
+        return n;
+    }
+
     synchronized int expire(long now) {
         int n = 0;
         for (Iterator<Map.Entry<String, Held>> it = held.entrySet().iterator(); it.hasNext(); ) {
@@ -269,6 +345,11 @@ public final class VllmNixlProducer implements AutoCloseable {
         while (open) {
             try {
                 for (NixlAgent.Notification n : agent.takeNotifications()) {
+                    List<String> heartbeat = VllmNixlWire.parseHeartbeat(n.message());
+                    if (heartbeat != null) {
+                        renew(heartbeat, System.nanoTime());
+                        continue;
+                    }
                     VllmNixlWire.Release r = VllmNixlWire.Release.parse(n.message());
                     if (r == null) {
                         LOG.warn("unexpected NIXL notification from {}: {}", n.fromAgent(), n.text());

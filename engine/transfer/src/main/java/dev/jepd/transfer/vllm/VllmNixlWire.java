@@ -2,10 +2,12 @@ package dev.jepd.transfer.vllm;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import org.msgpack.core.MessageBufferPacker;
 import org.msgpack.core.MessageFormat;
 import org.msgpack.core.MessagePack;
@@ -13,7 +15,8 @@ import org.msgpack.core.MessageUnpacker;
 import org.msgpack.value.ValueType;
 
 /**
- * The bytes of vLLM's NixlConnector side channel (its {@code NIXL_CONNECTOR_VERSION} 2). msgspec writes vLLM's
+ * The bytes of vLLM's NixlConnector side channel (its {@code NIXL_CONNECTOR_VERSION} 2, and version 12's
+ * additions: {@link AgentMetadataV12}, {@link MetaRequest}, the clock frame, heartbeats). msgspec writes vLLM's
  * two dataclasses as msgpack maps, keys in declaration order, each value in its smallest msgpack form (bytes as
  * {@code bin}, strings as {@code str}); msgpack-java packs the same forms, so the encodings here equal msgspec's
  * byte for byte (pinned by goldens). Decoding follows msgspec's rules for a dataclass: keys in any order, unknown
@@ -144,6 +147,307 @@ public final class VllmNixlWire {
         }
     }
 
+    /**
+     * vLLM's {@code NixlAgentMetadata} at {@code NIXL_CONNECTOR_VERSION} 12 (nixl/metadata.py at 02cfb534): the version
+     * 2 fields plus {@code block_strides} (bytes from one block to the next, per region), {@code ssm_sizes} (0, 0
+     * without Mamba layers), {@code attn_backend_name}, {@code physical_blocks_per_logical_kv_block}, and defaulted
+     * per-region geometry ({@code null} lists: every region is {@code num_blocks} blocks of group 0), {@code dcp_size},
+     * {@code pcp_size} and {@code region_members}. msgspec writes the defaulted fields too; decoding applies the
+     * defaults where a peer leaves them out.
+     */
+    public record AgentMetadataV12(
+            String engineId,
+            byte[] agentMetadata,
+            long[] kvCachesBaseAddr,
+            int deviceId,
+            int numBlocks,
+            long[] blockLens,
+            long[] blockStrides,
+            String kvCacheLayout,
+            int blockSize,
+            long[] ssmSizes,
+            String attnBackendName,
+            int physicalBlocksPerLogicalKvBlock,
+            long[] regionNumBlocks,
+            long[] regionGroupIds,
+            List<String> regionNames,
+            List<String> regionMemTypes,
+            int dcpSize,
+            int pcpSize,
+            List<List<String>> regionMembers) {
+
+        /** One group of regions of {@code numBlocks} equal blocks laid end to end: what a JEPD prefill node has. */
+        public static AgentMetadataV12 of(AgentMetadata m, String attnBackendName) {
+            return new AgentMetadataV12(
+                    m.engineId(),
+                    m.agentMetadata(),
+                    m.kvCachesBaseAddr(),
+                    m.deviceId(),
+                    m.numBlocks(),
+                    m.blockLens(),
+                    m.blockLens().clone(),
+                    m.kvCacheLayout(),
+                    m.blockSize(),
+                    new long[] {0, 0},
+                    attnBackendName,
+                    1,
+                    null,
+                    null,
+                    null,
+                    null,
+                    1,
+                    1,
+                    List.of());
+        }
+
+        /** The version 2 view: where the regions and blocks are (what a reader needs when strides equal lengths). */
+        public AgentMetadata asV2() {
+            return new AgentMetadata(
+                    engineId,
+                    agentMetadata,
+                    kvCachesBaseAddr,
+                    deviceId,
+                    numBlocks,
+                    blockLens,
+                    kvCacheLayout,
+                    blockSize);
+        }
+
+        public byte[] encode() {
+            try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
+                p.packMapHeader(19);
+                p.packString("engine_id").packString(engineId);
+                p.packString("agent_metadata").packBinaryHeader(agentMetadata.length);
+                p.writePayload(agentMetadata);
+                p.packString("kv_caches_base_addr");
+                packLongs(p, kvCachesBaseAddr);
+                p.packString("device_id").packInt(deviceId);
+                p.packString("num_blocks").packInt(numBlocks);
+                p.packString("block_lens");
+                packLongs(p, blockLens);
+                p.packString("block_strides");
+                packLongs(p, blockStrides);
+                p.packString("kv_cache_layout").packString(kvCacheLayout);
+                p.packString("block_size").packInt(blockSize);
+                p.packString("ssm_sizes");
+                packLongs(p, ssmSizes);
+                p.packString("attn_backend_name").packString(attnBackendName);
+                p.packString("physical_blocks_per_logical_kv_block").packInt(physicalBlocksPerLogicalKvBlock);
+                p.packString("region_num_blocks");
+                packLongsOrNil(p, regionNumBlocks);
+                p.packString("region_group_ids");
+                packLongsOrNil(p, regionGroupIds);
+                p.packString("region_names");
+                packStringsOrNil(p, regionNames);
+                p.packString("region_mem_types");
+                packStringsOrNil(p, regionMemTypes);
+                p.packString("dcp_size").packInt(dcpSize);
+                p.packString("pcp_size").packInt(pcpSize);
+                p.packString("region_members").packArrayHeader(regionMembers.size());
+                for (List<String> members : regionMembers) {
+                    packStringsOrNil(p, members);
+                }
+                return p.toByteArray();
+            } catch (IOException e) {
+                throw new IllegalStateException("msgpack into memory failed", e);
+            }
+        }
+
+        public static AgentMetadataV12 decode(byte[] bytes) {
+            Map<String, Object> m = decodeMap(bytes, "NixlAgentMetadata");
+            long[] ssm = longs(m, "ssm_sizes");
+            if (ssm.length != 2) {
+                throw new WireException("field `ssm_sizes` is not a pair");
+            }
+            List<List<String>> members = new ArrayList<>();
+            if (m.get("region_members") != null) {
+                if (!(m.get("region_members") instanceof List<?> outer)) {
+                    throw new WireException("field `region_members` is not a list");
+                }
+                for (int i = 0; i < outer.size(); i++) {
+                    members.add(strings(outer.get(i), "region_members[" + i + "]"));
+                }
+            } else if (m.containsKey("region_members")) {
+                throw new WireException("field `region_members` is null");
+            }
+            return new AgentMetadataV12(
+                    str(m, "engine_id"),
+                    bin(m, "agent_metadata"),
+                    longs(m, "kv_caches_base_addr"),
+                    Math.toIntExact(integer(m, "device_id")),
+                    Math.toIntExact(integer(m, "num_blocks")),
+                    longs(m, "block_lens"),
+                    longs(m, "block_strides"),
+                    str(m, "kv_cache_layout"),
+                    Math.toIntExact(integer(m, "block_size")),
+                    ssm,
+                    str(m, "attn_backend_name"),
+                    Math.toIntExact(integer(m, "physical_blocks_per_logical_kv_block")),
+                    m.get("region_num_blocks") == null ? null : longs(m, "region_num_blocks"),
+                    m.get("region_group_ids") == null ? null : longs(m, "region_group_ids"),
+                    m.get("region_names") == null ? null : strings(m.get("region_names"), "region_names"),
+                    m.get("region_mem_types") == null ? null : strings(m.get("region_mem_types"), "region_mem_types"),
+                    m.containsKey("dcp_size") ? Math.toIntExact(integer(m, "dcp_size")) : 1,
+                    m.containsKey("pcp_size") ? Math.toIntExact(integer(m, "pcp_size")) : 1,
+                    List.copyOf(members));
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof AgentMetadataV12 a
+                    && engineId.equals(a.engineId)
+                    && Arrays.equals(agentMetadata, a.agentMetadata)
+                    && Arrays.equals(kvCachesBaseAddr, a.kvCachesBaseAddr)
+                    && deviceId == a.deviceId
+                    && numBlocks == a.numBlocks
+                    && Arrays.equals(blockLens, a.blockLens)
+                    && Arrays.equals(blockStrides, a.blockStrides)
+                    && kvCacheLayout.equals(a.kvCacheLayout)
+                    && blockSize == a.blockSize
+                    && Arrays.equals(ssmSizes, a.ssmSizes)
+                    && attnBackendName.equals(a.attnBackendName)
+                    && physicalBlocksPerLogicalKvBlock == a.physicalBlocksPerLogicalKvBlock
+                    && Arrays.equals(regionNumBlocks, a.regionNumBlocks)
+                    && Arrays.equals(regionGroupIds, a.regionGroupIds)
+                    && Objects.equals(regionNames, a.regionNames)
+                    && Objects.equals(regionMemTypes, a.regionMemTypes)
+                    && dcpSize == a.dcpSize
+                    && pcpSize == a.pcpSize
+                    && regionMembers.equals(a.regionMembers);
+        }
+
+        @Override
+        public int hashCode() {
+            return engineId.hashCode() * 31 + Arrays.hashCode(kvCachesBaseAddr);
+        }
+
+        @Override
+        public String toString() {
+            return "NixlAgentMetadata(v12)[engine_id=" + engineId + ", agent_metadata=" + agentMetadata.length
+                    + " bytes, kv_caches_base_addr=" + kvCachesBaseAddr.length + " regions, num_blocks=" + numBlocks
+                    + ", block_lens=" + Arrays.toString(blockLens) + ", block_strides="
+                    + Arrays.toString(blockStrides) + ", layout=" + kvCacheLayout + ", block_size=" + blockSize
+                    + ", attn_backend=" + attnBackendName + ", physical_per_logical="
+                    + physicalBlocksPerLogicalKvBlock + ", region_num_blocks=" + Arrays.toString(regionNumBlocks)
+                    + ", dcp=" + dcpSize + ", pcp=" + pcpSize + "]";
+        }
+    }
+
+    /**
+     * A side-channel request as a listener reads it: {@code (b"get_meta_msg", tp_rank)} from a version 2 decode
+     * worker ({@code ppRank} 0), {@code (b"get_meta_msg", pp_rank, tp_rank)} from a version 12 one.
+     */
+    public record MetaRequest(VllmWireVersion version, int ppRank, int tpRank) {}
+
+    /** A version 12 decode worker's request: the msgpack array {@code [b"get_meta_msg", pp_rank, tp_rank]}. */
+    public static byte[] encodeGetMeta(int ppRank, int tpRank) {
+        try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
+            p.packArrayHeader(3);
+            p.packBinaryHeader(GET_META_MSG.length);
+            p.writePayload(GET_META_MSG);
+            p.packInt(ppRank);
+            p.packInt(tpRank);
+            return p.toByteArray();
+        } catch (IOException e) {
+            throw new IllegalStateException("msgpack into memory failed", e);
+        }
+    }
+
+    /** Either shape of request; the shape says which wire the peer speaks. */
+    public static MetaRequest decodeMetaRequest(byte[] bytes) {
+        try (MessageUnpacker u = MessagePack.newDefaultUnpacker(bytes)) {
+            if (u.getNextFormat().getValueType() != ValueType.ARRAY) {
+                throw new WireException("a side-channel request is not a (get_meta_msg, ...) tuple");
+            }
+            int n = u.unpackArrayHeader();
+            if (n != 2 && n != 3) {
+                throw new WireException("a side-channel request is a tuple of " + n
+                        + ", neither (get_meta_msg, tp_rank) nor (get_meta_msg, pp_rank, tp_rank)");
+            }
+            readTag(u);
+            int first = readRank(u);
+            if (n == 2) {
+                return new MetaRequest(VllmWireVersion.V2, 0, first);
+            }
+            return new MetaRequest(VllmWireVersion.V12, first, readRank(u));
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof WireException w) {
+                throw w;
+            }
+            throw new WireException("a side-channel request is not msgpack: " + e.getMessage(), e);
+        }
+    }
+
+    private static void readTag(MessageUnpacker u) throws IOException {
+        ValueType tagType = u.getNextFormat().getValueType();
+        byte[] tag;
+        if (tagType == ValueType.BINARY) {
+            tag = u.readPayload(u.unpackBinaryHeader());
+        } else if (tagType == ValueType.STRING) {
+            tag = u.unpackString().getBytes(StandardCharsets.UTF_8);
+        } else {
+            throw new WireException("a side-channel request's tag is a " + tagType);
+        }
+        if (!Arrays.equals(tag, GET_META_MSG)) {
+            throw new WireException("a side-channel request's tag is " + new String(tag, StandardCharsets.UTF_8)
+                    + ", not get_meta_msg");
+        }
+    }
+
+    private static int readRank(MessageUnpacker u) throws IOException {
+        if (u.getNextFormat().getValueType() != ValueType.INTEGER) {
+            throw new WireException("a side-channel request's rank is not an integer");
+        }
+        return u.unpackInt();
+    }
+
+    /**
+     * The second frame of a version 12 listener's answer: {@code msgspec.msgpack.encode(time.perf_counter())}, the
+     * prefill process's clock in seconds (a msgpack float64), from which the decode worker estimates the offset
+     * between the two clocks.
+     */
+    public static byte[] encodePerfCounter(double seconds) {
+        try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
+            p.packDouble(seconds);
+            return p.toByteArray();
+        } catch (IOException e) {
+            throw new IllegalStateException("msgpack into memory failed", e);
+        }
+    }
+
+    public static double decodePerfCounter(byte[] bytes) {
+        try (MessageUnpacker u = MessagePack.newDefaultUnpacker(bytes)) {
+            return switch (u.getNextFormat().getValueType()) {
+                case FLOAT -> u.unpackDouble();
+                case INTEGER -> u.unpackLong();
+                default -> throw new WireException("a side-channel clock frame is not a number");
+            };
+        } catch (IOException e) {
+            throw new WireException("a side-channel clock frame is not msgpack: " + e.getMessage(), e);
+        }
+    }
+
+    /** The prefix of a version 12 decode worker's lease-renewing notification. */
+    static final String HEARTBEAT_PREFIX = "HB:";
+
+    /**
+     * The notification a version 12 decode worker sends each of its prefill peers' workers every
+     * {@code kv_lease_duration // 6} seconds while requests wait for their KV: {@code "HB:<id>,<id>,..."} of the
+     * prefill side's request ids.
+     */
+    public static byte[] heartbeat(java.util.Collection<String> remoteRequestIds) {
+        return (HEARTBEAT_PREFIX + String.join(",", remoteRequestIds)).getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** The request ids of a heartbeat; null when the message is not one. */
+    public static List<String> parseHeartbeat(byte[] message) {
+        String s = new String(message, StandardCharsets.UTF_8);
+        if (!s.startsWith(HEARTBEAT_PREFIX)) {
+            return null;
+        }
+        return List.of(s.substring(HEARTBEAT_PREFIX.length()).split(",", -1));
+    }
+
     /** The decode worker's request for {@code tpRank}'s metadata: the msgpack array {@code [b"get_meta_msg", rank]}. */
     public static byte[] encodeGetMeta(int tpRank) {
         try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
@@ -170,8 +474,9 @@ public final class VllmNixlWire {
             if (n == 3) {
                 throw new WireException(
                         "a side-channel request (get_meta_msg, pp_rank, tp_rank) comes from a newer vLLM"
-                                + " NixlConnector than JEPD speaks (NIXL_CONNECTOR_VERSION " + NIXL_CONNECTOR_VERSION
-                                + ")");
+                                + " NixlConnector (the nixl/ package) than this node is set to speak"
+                                + " (NIXL_CONNECTOR_VERSION " + NIXL_CONNECTOR_VERSION
+                                + "); set kv_connector_extra_config.vllm_wire_version to 12");
             }
             if (n != 2) {
                 throw new WireException("a side-channel request is not the pair (get_meta_msg, tp_rank)");
@@ -232,6 +537,39 @@ public final class VllmNixlWire {
         for (long v : values) {
             p.packLong(v);
         }
+    }
+
+    private static void packLongsOrNil(MessageBufferPacker p, long[] values) throws IOException {
+        if (values == null) {
+            p.packNil();
+        } else {
+            packLongs(p, values);
+        }
+    }
+
+    private static void packStringsOrNil(MessageBufferPacker p, List<String> values) throws IOException {
+        if (values == null) {
+            p.packNil();
+            return;
+        }
+        p.packArrayHeader(values.size());
+        for (String v : values) {
+            p.packString(v);
+        }
+    }
+
+    private static List<String> strings(Object value, String name) {
+        if (!(value instanceof List<?> list)) {
+            throw new WireException("field `" + name + "` is not a list");
+        }
+        List<String> out = new ArrayList<>(list.size());
+        for (int i = 0; i < list.size(); i++) {
+            if (!(list.get(i) instanceof String s)) {
+                throw new WireException("field `" + name + "[" + i + "]` is not a str");
+            }
+            out.add(s);
+        }
+        return List.copyOf(out);
     }
 
     private static Map<String, Object> decodeMap(byte[] bytes, String type) {

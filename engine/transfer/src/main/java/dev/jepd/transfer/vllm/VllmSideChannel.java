@@ -1,5 +1,7 @@
 package dev.jepd.transfer.vllm;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,6 +17,11 @@ import org.zeromq.ZMsg;
  * answers each REQ peer's {@code (b"get_meta_msg", tp_rank)} with that rank's encoded {@code NixlHandshakePayload}.
  * The frames are vLLM's: the peer's identity, an empty delimiter, then the one message. One thread owns the
  * socket; it polls a stop flag once a second as vLLM's listener does.
+ *
+ * <p>On wire version 12 the request is {@code (b"get_meta_msg", pp_rank, tp_rank)} and the answer two frames: the
+ * payload and {@code msgspec.msgpack.encode(time.perf_counter())} of this process (vLLM's base_scheduler.py at
+ * 0050936b). A request of the other version's shape gets an empty answer (the peer fails at once) and a log line
+ * naming the setting to change.
  */
 public final class VllmSideChannel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VllmSideChannel.class);
@@ -24,6 +31,7 @@ public final class VllmSideChannel implements AutoCloseable {
     private final ZMQ.Socket socket;
     private final int port;
     private final Thread listener;
+    private final VllmWireVersion wire;
     private volatile boolean open = true;
 
     /**
@@ -31,6 +39,12 @@ public final class VllmSideChannel implements AutoCloseable {
      * @param payloads the encoded payload of a tp rank, or null for a rank this node does not have
      */
     public VllmSideChannel(String host, int port, IntFunction<byte[]> payloads) {
+        this(host, port, VllmWireVersion.V2, payloads);
+    }
+
+    /** The side channel of {@code wire}; {@code payloads} as above (pipeline-parallel rank 0 only). */
+    public VllmSideChannel(String host, int port, VllmWireVersion wire, IntFunction<byte[]> payloads) {
+        this.wire = wire;
         this.context = new ZContext();
         try {
             this.socket = context.createSocket(SocketType.ROUTER);
@@ -90,6 +104,9 @@ public final class VllmSideChannel implements AutoCloseable {
                 reply.add(identity);
                 reply.add(new byte[0]);
                 reply.add(answer);
+                if (wire == VllmWireVersion.V12) {
+                    reply.add(VllmNixlWire.encodePerfCounter(System.nanoTime() / 1e9));
+                }
                 reply.send(socket);
             } catch (RuntimeException e) {
                 if (open) {
@@ -101,17 +118,33 @@ public final class VllmSideChannel implements AutoCloseable {
     }
 
     /** The payload asked for; an empty answer (the peer fails to decode it at once) for a bad or unknown ask. */
-    private static byte[] answer(byte[] request, IntFunction<byte[]> payloads) {
-        int rank;
+    private byte[] answer(byte[] request, IntFunction<byte[]> payloads) {
+        VllmNixlWire.MetaRequest ask;
         try {
-            rank = VllmNixlWire.decodeGetMeta(request);
+            ask = VllmNixlWire.decodeMetaRequest(request);
         } catch (VllmNixlWire.WireException e) {
             LOG.warn("vLLM side channel: {}", e.getMessage());
             return new byte[0];
         }
-        byte[] payload = payloads.apply(rank);
+        if (ask.version() != wire) {
+            LOG.warn(
+                    "vLLM side channel: a decode node asked in the shape of vLLM's NixlConnector version {} ({}), this"
+                            + " node speaks version {}; set kv_connector_extra_config.vllm_wire_version to {} (both"
+                            + " nodes must agree: the version is part of the compatibility hash)",
+                    ask.version().connectorVersion(),
+                    ask.version() == VllmWireVersion.V2
+                            ? "(get_meta_msg, tp_rank), nixl_connector.py"
+                            : "(get_meta_msg, pp_rank, tp_rank), the nixl/ package",
+                    wire.connectorVersion(),
+                    ask.version().connectorVersion());
+            return new byte[0];
+        }
+        byte[] payload = ask.ppRank() == 0 ? payloads.apply(ask.tpRank()) : null;
         if (payload == null) {
-            LOG.warn("vLLM side channel: a peer asked for tp rank {}; this JEPD node is tp rank 0 of 1", rank);
+            LOG.warn(
+                    "vLLM side channel: a peer asked for pp rank {}, tp rank {}; this JEPD node is rank 0 of 1",
+                    ask.ppRank(),
+                    ask.tpRank());
             return new byte[0];
         }
         return payload;
@@ -125,6 +158,12 @@ public final class VllmSideChannel implements AutoCloseable {
      * REQ against the same ROUTER), and the retry turns that into a half-second delay.
      */
     public static byte[] ask(ZContext zmq, String host, int port, int rank, int timeoutMs) {
+        List<byte[]> frames = ask(zmq, host, port, VllmNixlWire.encodeGetMeta(rank), timeoutMs);
+        return frames == null ? null : frames.getFirst();
+    }
+
+    /** {@link #ask(ZContext, String, int, int, int)} for any request: every frame of the answer, or null. */
+    public static List<byte[]> ask(ZContext zmq, String host, int port, byte[] request, int timeoutMs) {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
         int wait = 500;
         while (true) {
@@ -136,10 +175,15 @@ public final class VllmSideChannel implements AutoCloseable {
                 req.setReceiveTimeOut(Math.min(wait, left));
                 req.setLinger(0);
                 req.connect("tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port);
-                req.send(VllmNixlWire.encodeGetMeta(rank));
-                byte[] answer = req.recv();
-                if (answer != null) {
-                    return answer;
+                req.send(request);
+                byte[] first = req.recv();
+                if (first != null) {
+                    List<byte[]> frames = new ArrayList<>();
+                    frames.add(first);
+                    while (req.hasReceiveMore()) {
+                        frames.add(req.recv());
+                    }
+                    return frames;
                 }
             }
             wait *= 2;

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jepd.transfer.vllm.VllmWireVersion;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -152,6 +153,36 @@ class KvTransferConfigTest {
         assertMessage(
                 "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
                         + "\"kv_connector_extra_config\":{\"vllm_block_size\":16}}",
+                "needs side_channel vllm");
+    }
+
+    @Test
+    void vllmsWireVersionIsNamedOnAPrefillNodeAndFollowsTheParamsOnADecodeNode() {
+        String producer = "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                + "\"kv_connector_extra_config\":{\"side_channel\":\"vllm\"";
+        String consumer = producer.replace("kv_producer", "kv_consumer");
+        assertEquals(
+                VllmWireVersion.V2,
+                KvTransferConfig.parse(producer + "}}").vllm().wire());
+        assertNull(KvTransferConfig.parse(consumer + "}}").vllm().wire());
+        KvTransferConfig.Vllm v = KvTransferConfig.parse(
+                        producer + ",\"vllm_wire_version\":12,\"kv_lease_duration\":60,\"vllm_hma_enabled\":false}}")
+                .vllm();
+        assertEquals(new KvTransferConfig.Vllm(16, null, null, "FLASH_ATTN", VllmWireVersion.V12, 60, false), v);
+        assertEquals(
+                VllmWireVersion.V2,
+                KvTransferConfig.parse(consumer + ",\"vllm_wire_version\":\"2\"}}")
+                        .vllm()
+                        .wire());
+        assertNull(KvTransferConfig.parse(consumer + ",\"vllm_wire_version\":\"auto\"}}")
+                .vllm()
+                .wire());
+        assertMessage(producer + ",\"vllm_wire_version\":\"auto\"}}", "names its version");
+        assertMessage(producer + ",\"vllm_wire_version\":4}}", "versions 2");
+        assertMessage(producer + ",\"kv_lease_duration\":1}}", "at least 2");
+        assertMessage(
+                "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_producer\","
+                        + "\"kv_connector_extra_config\":{\"vllm_wire_version\":12}}",
                 "needs side_channel vllm");
     }
 

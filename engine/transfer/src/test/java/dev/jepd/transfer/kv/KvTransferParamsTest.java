@@ -49,12 +49,40 @@ class KvTransferParamsTest {
             "{\"do_remote_prefill\":true,\"remote_block_ids\":[1],\"remote_request_id\":\"r\","
                     + "\"remote_host\":\"h\",\"remote_port\":1,\"tp_size\":2}",
             "{\"do_remote_prefill\":true,\"do_remote_decode\":true}",
-            // Newer vLLM: one list per KV-cache group.
-            "{\"do_remote_prefill\":true,\"remote_block_ids\":[[1,2]],\"remote_request_id\":\"r\","
+            // vLLM's version 12 wire: several KV-cache groups (a hybrid model), another pp/dcp size, push mode.
+            "{\"do_remote_prefill\":true,\"remote_block_ids\":[[1,2],[3]],\"remote_request_id\":\"r\","
                     + "\"remote_host\":\"h\",\"remote_port\":1}",
+            "{\"do_remote_prefill\":true,\"remote_block_ids\":[[1,2]],\"remote_request_id\":\"r\","
+                    + "\"remote_host\":\"h\",\"remote_port\":1,\"pp_size\":2}",
+            "{\"do_remote_prefill\":true,\"remote_block_ids\":[[1,2]],\"remote_request_id\":\"r\","
+                    + "\"remote_host\":\"h\",\"remote_port\":1,\"transfer_mode\":\"push\"}",
             "[1]"
         }) {
             assertThrows(IllegalArgumentException.class, () -> KvTransferParams.parse(JSON.readTree(bad)), bad);
         }
+    }
+
+    @Test
+    void vllmVersion12ParamsAreOneListPerKvCacheGroup() throws Exception {
+        com.fasterxml.jackson.databind.JsonNode golden;
+        try (var in = getClass().getResourceAsStream("/kv/vllm-nixl/vllm_nixl12_goldens.json")) {
+            golden = JSON.readTree(in).get("kv_transfer_params");
+        }
+        KvTransferParams p = KvTransferParams.parse(golden);
+        assertEquals(
+                KvTransferParams.heldPerGroup(
+                        "jepd-golden-engine", new int[] {3, 4, 5}, "cmpl-golden-0", "127.0.0.1", 5600, 37),
+                p);
+        // What a JEPD prefill node answers is what vLLM's request_finished answers (JSON objects compare unordered).
+        assertEquals(golden, p.toJson());
+        assertEquals(37, p.remoteNumTokens());
+        assertEquals(true, p.perGroupBlockIds());
+        // The version 2 shape stays flat.
+        assertEquals(
+                "[3,4,5]",
+                KvTransferParams.held("e", new int[] {3, 4, 5}, "r", "h", 1)
+                        .toJson()
+                        .get("remote_block_ids")
+                        .toString());
     }
 }
