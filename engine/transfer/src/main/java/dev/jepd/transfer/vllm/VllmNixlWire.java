@@ -341,12 +341,18 @@ public final class VllmNixlWire {
 
     /** A version 12 decode worker's request: the msgpack array {@code [b"get_meta_msg", pp_rank, tp_rank]}. */
     public static byte[] encodeGetMeta(int ppRank, int tpRank) {
+        return getMeta(ppRank, tpRank);
+    }
+
+    /** The msgpack array {@code [b"get_meta_msg", ranks...]}. */
+    private static byte[] getMeta(int... ranks) {
         try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
-            p.packArrayHeader(3);
+            p.packArrayHeader(1 + ranks.length);
             p.packBinaryHeader(GET_META_MSG.length);
             p.writePayload(GET_META_MSG);
-            p.packInt(ppRank);
-            p.packInt(tpRank);
+            for (int rank : ranks) {
+                p.packInt(rank);
+            }
             return p.toByteArray();
         } catch (IOException e) {
             throw new IllegalStateException("msgpack into memory failed", e);
@@ -450,15 +456,7 @@ public final class VllmNixlWire {
 
     /** The decode worker's request for {@code tpRank}'s metadata: the msgpack array {@code [b"get_meta_msg", rank]}. */
     public static byte[] encodeGetMeta(int tpRank) {
-        try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
-            p.packArrayHeader(2);
-            p.packBinaryHeader(GET_META_MSG.length);
-            p.writePayload(GET_META_MSG);
-            p.packInt(tpRank);
-            return p.toByteArray();
-        } catch (IOException e) {
-            throw new IllegalStateException("msgpack into memory failed", e);
-        }
+        return getMeta(tpRank);
     }
 
     /**
