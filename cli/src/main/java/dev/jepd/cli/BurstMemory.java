@@ -160,7 +160,9 @@ final class BurstMemory {
             System.out.printf(
                     "%-8s idle %s, peak %d MB, after %s: after / idle %.2fx%s%n",
                     n, before.mb(), peak.get(n) / 1024, after.mb(), ratio, ruled.contains(n) ? "" : " (reported only)");
-            if (ruled.contains(n) && ratio > maxRatio) {
+            if (!e.getValue().isAlive()) {
+                broken.add("burst: " + n + " exited");
+            } else if (ruled.contains(n) && ratio > maxRatio) {
                 broken.add(String.format(
                         "burst: %s RSS after / idle %.2fx > %.2fx (%d -> %d MB)",
                         n, ratio, maxRatio, before.total() / 1024, after.total() / 1024));
