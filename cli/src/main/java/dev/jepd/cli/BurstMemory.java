@@ -19,15 +19,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * RSS after a burst against RSS at idle, per node (docs/RELIABILITY.md, "Memory after a burst"; issue 14: within
- * 20% of idle). Through the proxy of a local E+PD cluster: {@code warmups} image requests one at a time, then idle
- * (the nodes' idle trim has run) is the baseline; then {@code burst} image requests at once (distinct 448² noise
- * PNGs, 16 tokens each), every node's RSS sampled every 100 ms for the peak; then {@code settle} of idle and the
- * RSS again. RSS is split into anonymous memory (heap, malloc, libtorch's buffers) and file-backed pages (the
- * mapped weights, libraries) from {@code /proc/PID/status}.
+ * 20% of idle). Through the proxy of a local E+PD cluster: {@code warmups} image requests one at a time, then
+ * {@link #IDLE_WAIT} (the nodes' idle trims have run): the idle RSS; then {@code burst} image requests at once
+ * (distinct 448² noise PNGs, 16 tokens each), every node's RSS sampled every 100 ms for the peak; then
+ * {@code settle} of idle and the RSS again. RSS is split into anonymous memory (heap, malloc, libtorch's buffers)
+ * and file-backed pages (the mapped weights, libraries) from {@code /proc/PID/status}.
  */
 final class BurstMemory {
     static final int SIDE = 448;
     static final int MAX_TOKENS = 16;
+    /** From the last warm-up answer to the idle reading: both idle trims ({@code IdleTrim.SECOND_PASS}) are over. */
+    static final Duration IDLE_WAIT = Duration.ofSeconds(22);
 
     private BurstMemory() {}
 
@@ -85,8 +87,8 @@ final class BurstMemory {
                 broken.add("burst: warm-up request got HTTP " + a.status() + ": " + ChaosRuns.clip(a.text()));
             }
         }
-        // Idle: the nodes' idle trim (2 s after the last request by default) has run.
-        Thread.sleep(8000);
+        // Idle: the nodes' idle trims have run (2 s after the last request by default, and once more 15 s later).
+        Thread.sleep(IDLE_WAIT.toMillis());
         Map<String, Rss> idle = new LinkedHashMap<>();
         Map<String, Long> peak = new LinkedHashMap<>();
         nodes.forEach((n, p) -> {
