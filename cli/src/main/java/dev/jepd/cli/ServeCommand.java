@@ -249,7 +249,8 @@ public final class ServeCommand implements Callable<Integer> {
             names = "--idle-trim-seconds",
             defaultValue = "2",
             description = "Once no API request has completed for this long after work (and none is in flight),"
-                    + " give memory back to the OS: a full GC, then glibc's malloc_trim(0); 0 never trims"
+                    + " give memory back to the OS: a full GC, then glibc's malloc_trim(0), and once more when"
+                    + " still idle 15 s later (the burst's extra worker threads have ended); 0 never trims"
                     + " (default ${DEFAULT-VALUE}).")
     double idleTrimSeconds;
 

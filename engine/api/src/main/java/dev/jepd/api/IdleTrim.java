@@ -18,7 +18,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A check runs every {@code quiet}: when API requests have completed since the last trim, none completed in the
  * last interval, and none is in flight, it trims once. Health probes and metrics scrapes are not counted, so an
- * idle node behind a proxy is not trimmed again and again.
+ * idle node behind a proxy is not trimmed again and again. Still idle {@link #SECOND_PASS} after that trim, it trims
+ * once more: the HTTP worker threads a burst added end after 10 s idle, and only then is what they held (their
+ * thread-local buffers, the JDK's cached temporary direct buffers) garbage and free memory.
  */
 public final class IdleTrim implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(IdleTrim.class);
@@ -31,19 +33,35 @@ public final class IdleTrim implements AutoCloseable {
     /** A full collection ({@code System.gc()}). */
     public static final Trim GC = System::gc;
 
+    /** How long after a trim, with nothing done since, the second one runs. */
+    public static final Duration SECOND_PASS = Duration.ofSeconds(15);
+
     private final IntSupplier inFlight;
     private final LongSupplier completed;
     private final Trim trim;
+    private final LongSupplier nanoClock;
+    private final long secondPassNanos;
     private final AtomicLong trims = new AtomicLong();
     private final Thread thread;
     private volatile boolean closed;
     private long lastSeen;
     private long trimmedAt;
+    private long trimmedAtNanos;
+    private boolean secondPassDue;
 
-    private IdleTrim(IntSupplier inFlight, LongSupplier completed, Trim trim, Duration quiet, String name) {
+    private IdleTrim(
+            IntSupplier inFlight,
+            LongSupplier completed,
+            Trim trim,
+            Duration quiet,
+            Duration secondPass,
+            LongSupplier nanoClock,
+            String name) {
         this.inFlight = inFlight;
         this.completed = completed;
         this.trim = trim;
+        this.nanoClock = nanoClock;
+        this.secondPassNanos = secondPass.toNanos();
         this.lastSeen = completed.getAsLong();
         this.trimmedAt = lastSeen;
         long millis = Math.max(1, quiet.toMillis());
@@ -54,7 +72,19 @@ public final class IdleTrim implements AutoCloseable {
      * Starts the checks: {@code inFlight} requests now, {@code completed} API requests so far (monotonic).
      */
     public static IdleTrim start(IntSupplier inFlight, LongSupplier completed, Trim trim, Duration quiet, String name) {
-        return new IdleTrim(inFlight, completed, trim, quiet, name);
+        return new IdleTrim(inFlight, completed, trim, quiet, SECOND_PASS, System::nanoTime, name);
+    }
+
+    /** As {@link #start}, with the second pass's delay and the clock given (tests). */
+    static IdleTrim start(
+            IntSupplier inFlight,
+            LongSupplier completed,
+            Trim trim,
+            Duration quiet,
+            Duration secondPass,
+            LongSupplier nanoClock,
+            String name) {
+        return new IdleTrim(inFlight, completed, trim, quiet, secondPass, nanoClock, name);
     }
 
     /** Trims done so far. */
@@ -78,20 +108,32 @@ public final class IdleTrim implements AutoCloseable {
         long seen = completed.getAsLong();
         boolean settled = seen == lastSeen;
         lastSeen = seen;
-        if (settled && seen != trimmedAt && inFlight.getAsInt() == 0) {
-            trimmedAt = seen;
-            long before = rssKib();
-            long started = System.nanoTime();
-            trim.run();
-            trims.incrementAndGet();
-            long after = rssKib();
-            LOG.info(
-                    "idle after {} request(s): native memory trimmed in {} ms, RSS {} -> {} MB",
-                    seen,
-                    (System.nanoTime() - started) / 1_000_000,
-                    before / 1024,
-                    after / 1024);
+        if (!settled || inFlight.getAsInt() != 0) {
+            return;
         }
+        if (seen != trimmedAt) {
+            trimmedAt = seen;
+            run("idle after " + seen + " request(s)");
+            trimmedAtNanos = nanoClock.getAsLong();
+            secondPassDue = true;
+        } else if (secondPassDue && nanoClock.getAsLong() - trimmedAtNanos >= secondPassNanos) {
+            secondPassDue = false;
+            run("still idle after " + seen + " request(s), second pass");
+        }
+    }
+
+    private void run(String why) {
+        long before = rssKib();
+        long started = System.nanoTime();
+        trim.run();
+        trims.incrementAndGet();
+        long after = rssKib();
+        LOG.info(
+                "{}: native memory trimmed in {} ms, RSS {} -> {} MB",
+                why,
+                (System.nanoTime() - started) / 1_000_000,
+                before / 1024,
+                after / 1024);
     }
 
     @Override

@@ -43,6 +43,56 @@ class IdleTrimTest {
     }
 
     @Test
+    void trimsOnceMoreWhenStillIdleAfterTheSecondPassAndNotAgain() {
+        AtomicInteger inFlight = new AtomicInteger();
+        AtomicLong completed = new AtomicLong();
+        AtomicInteger trims = new AtomicInteger();
+        AtomicLong now = new AtomicLong();
+        long second = Duration.ofSeconds(15).toNanos();
+        try (IdleTrim t = IdleTrim.start(
+                inFlight::get,
+                completed::get,
+                trims::incrementAndGet,
+                Duration.ofHours(1),
+                Duration.ofNanos(second),
+                now::get,
+                "test")) {
+            completed.addAndGet(64);
+            t.check();
+            t.check();
+            assertEquals(1, trims.get(), "the first trim");
+            now.addAndGet(second - 1);
+            t.check();
+            assertEquals(1, trims.get(), "not yet the second pass");
+            now.addAndGet(1);
+            t.check();
+            assertEquals(2, trims.get(), "still idle a second pass later: trimmed once more");
+            now.addAndGet(10 * second);
+            t.check();
+            t.check();
+            assertEquals(2, trims.get(), "two per burst, no more");
+
+            completed.incrementAndGet(); // a new burst: its first trim, then a request before its second pass
+            t.check();
+            t.check();
+            assertEquals(3, trims.get());
+            now.addAndGet(second / 2);
+            completed.incrementAndGet();
+            t.check();
+            now.addAndGet(second);
+            inFlight.set(1);
+            t.check();
+            assertEquals(3, trims.get(), "work since, and one in flight: neither pass");
+            inFlight.set(0);
+            t.check();
+            assertEquals(4, trims.get(), "the newer work's first trim");
+            now.addAndGet(second);
+            t.check();
+            assertEquals(5, trims.get(), "and its second pass");
+        }
+    }
+
+    @Test
     void aServerTrimsAfterApiRequestsButNotAfterHealthProbes() throws Exception {
         AtomicInteger trims = new AtomicInteger();
         HttpServer server = HttpServer.builder("trim")
