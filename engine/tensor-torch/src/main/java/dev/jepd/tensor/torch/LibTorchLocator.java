@@ -4,9 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -175,7 +173,7 @@ public final class LibTorchLocator {
      * Copies the libraries into a fresh sibling directory, then renames it into place, so a reader never sees
      * a half-written libtorch and two JVMs extracting at once both end up with a whole one.
      */
-    private static void extract(ClassLoader cl, String prefix, String[] libraries, Path dir) {
+    static void extract(ClassLoader cl, String prefix, String[] libraries, Path dir) {
         Path tmp = null;
         try {
             Files.createDirectories(dir.getParent());
@@ -194,7 +192,10 @@ public final class LibTorchLocator {
             }
             try {
                 Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-            } catch (FileAlreadyExistsException | DirectoryNotEmptyException | AtomicMoveNotSupportedException e) {
+            } catch (FileSystemException e) {
+                // Another JVM renamed its copy into place first. An atomic rename onto a non-empty directory fails
+                // with ENOTEMPTY, which the JDK reports as a plain FileSystemException ("Directory not empty"), not as
+                // DirectoryNotEmptyException: take the other copy whatever the exception's class.
                 if (!Files.isRegularFile(dir.resolve("libtorch_cpu.so"))) {
                     throw e;
                 }
