@@ -1,6 +1,7 @@
 package dev.jepd.transfer.vllm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -12,9 +13,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
-import org.zeromq.SocketType;
 import org.zeromq.ZContext;
-import org.zeromq.ZMQ;
 
 /**
  * The side channel answered to real pyzmq (libzmq) with the payload decoded by real msgspec, as a vLLM decode
@@ -103,13 +102,9 @@ class VllmPythonHandshakeTest {
         try (ZContext zmq = new ZContext()) {
             var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
             int port = Integer.parseInt(out.readLine().trim());
-            byte[] answer;
-            try (ZMQ.Socket req = zmq.createSocket(SocketType.REQ)) {
-                req.setReceiveTimeOut(5000);
-                req.connect("tcp://127.0.0.1:" + port);
-                req.send(VllmNixlWire.encodeGetMeta(0));
-                answer = req.recv();
-            }
+            // As the JEPD decode node asks (VllmSideChannel.ask: JeroMQ's REQ loses an ask now and then).
+            byte[] answer = VllmSideChannel.ask(zmq, "127.0.0.1", port, 0, 5000);
+            assertNotNull(answer, "the listener answered within 5 s");
             var payload = VllmNixlWire.HandshakePayload.decode(answer);
             assertEquals(VllmNixlWireTest.golden.get("compatibility_hash").asText(), payload.compatibilityHash());
             assertEquals(VllmNixlWireTest.goldenMetadata(), payload.metadata());
