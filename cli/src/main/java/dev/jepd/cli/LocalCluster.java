@@ -150,6 +150,7 @@ final class LocalCluster implements AutoCloseable {
             for (String url : all) {
                 c.awaitHealthy(url);
             }
+            c.awaitRoutable();
             return c;
         } catch (Exception e) {
             c.close();
@@ -222,6 +223,40 @@ final class LocalCluster implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(launcher));
         cmd.addAll(List.of(args));
         children.start(logs.resolve(log), cmd);
+    }
+
+    private static final Pattern NOT_ROUTABLE = Pattern.compile("\"routable\"\\s*:\\s*false");
+
+    /**
+     * Waits until the proxy routes to every node. A node the proxy probed while it was still starting is evicted
+     * until the proxy's next health beat re-admits it (up to a second later), while the proxy's {@code /health}
+     * already answers 200 from its own fresh probes; a first request in that window would leave its images to the
+     * PD node (correct answers, but no EC entry), so the cluster is ready only once {@code /health} shows no node
+     * with {@code "routable": false}.
+     */
+    private void awaitRoutable() throws Exception {
+        HttpClient http =
+                HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            try {
+                HttpResponse<String> r = http.send(
+                        HttpRequest.newBuilder(URI.create(proxy + "/health"))
+                                .timeout(Duration.ofSeconds(5))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+                last = r.body();
+                if (r.statusCode() == 200 && !NOT_ROUTABLE.matcher(last).find()) {
+                    return;
+                }
+            } catch (IOException retry) {
+                last = retry.toString();
+            }
+            Thread.sleep(100);
+        }
+        throw new IllegalStateException(
+                "the proxy did not route to every node within 60 s: " + last + "; see the logs in " + logs);
     }
 
     private void awaitHealthy(String url) throws Exception {
