@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 
 /**
  * The processes a command starts (nodes, proxies, peers): started with their output in a log file, waited on
@@ -37,6 +38,12 @@ final class ChildProcesses implements AutoCloseable {
      * {@code watched} exits first.
      */
     static boolean awaitHealthy(String url, Duration timeout, List<Process> watched) throws InterruptedException {
+        return awaitHealthy(url, timeout, watched, body -> true);
+    }
+
+    /** As above, until a 200 whose body also satisfies {@code ready}. */
+    static boolean awaitHealthy(String url, Duration timeout, List<Process> watched, Predicate<String> ready)
+            throws InterruptedException {
         HttpClient http =
                 HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -51,8 +58,8 @@ final class ChildProcesses implements AutoCloseable {
                         HttpRequest.newBuilder(URI.create(url + "/health"))
                                 .timeout(Duration.ofSeconds(2))
                                 .build(),
-                        HttpResponse.BodyHandlers.discarding());
-                if (r.statusCode() == 200) {
+                        HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200 && ready.test(r.body())) {
                     return true;
                 }
             } catch (IOException notYet) {

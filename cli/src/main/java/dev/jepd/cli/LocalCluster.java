@@ -235,28 +235,12 @@ final class LocalCluster implements AutoCloseable {
      * with {@code "routable": false}.
      */
     private void awaitRoutable() throws Exception {
-        HttpClient http =
-                HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        String last = "";
-        while (System.nanoTime() < deadline) {
-            try {
-                HttpResponse<String> r = http.send(
-                        HttpRequest.newBuilder(URI.create(proxy + "/health"))
-                                .timeout(Duration.ofSeconds(5))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
-                last = r.body();
-                if (r.statusCode() == 200 && !NOT_ROUTABLE.matcher(last).find()) {
-                    return;
-                }
-            } catch (IOException retry) {
-                last = retry.toString();
-            }
-            Thread.sleep(100);
+        if (!ChildProcesses.awaitHealthy(proxy, Duration.ofSeconds(60), children.all(), body -> !NOT_ROUTABLE
+                .matcher(body)
+                .find())) {
+            throw new IllegalStateException("the proxy did not route to every node within 60 s (see its /health);"
+                    + " see the logs in " + logs);
         }
-        throw new IllegalStateException(
-                "the proxy did not route to every node within 60 s: " + last + "; see the logs in " + logs);
     }
 
     private void awaitHealthy(String url) throws Exception {
