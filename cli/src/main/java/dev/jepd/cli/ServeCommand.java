@@ -32,6 +32,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -345,9 +346,7 @@ public final class ServeCommand implements Callable<Integer> {
         closeables.add(runtime);
         runtime.warmUp();
         if (allowedMediaDomains != null && !allowedMediaDomains.isEmpty()) {
-            mediaConfig = mediaConfig.withAllowedMediaDomains(allowedMediaDomains.stream()
-                    .map(d -> d.toLowerCase(java.util.Locale.ROOT))
-                    .collect(java.util.stream.Collectors.toSet()));
+            mediaConfig = mediaConfig.withAllowedMediaDomains(Set.copyOf(allowedMediaDomains));
         }
         mediaConfig = mediaConfig
                 .withAllowPrivateNetworks(allowPrivateMediaUrls)

@@ -8,11 +8,10 @@ import dev.jepd.proxy.upstream.Routing;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -263,13 +262,11 @@ public final class ProxyMain implements Callable<Integer> {
                 forwardMediaUrls ? null : remoteMediaConfig());
     }
 
-    /** The nodes' media defaults with this proxy's domain and private-address flags, read as a node reads them. */
+    /** The nodes' media defaults with this proxy's domain and private-address flags, as a node takes them. */
     private MediaConfig remoteMediaConfig() {
         MediaConfig config = MediaConfig.defaults().withAllowPrivateNetworks(allowPrivateMediaUrls);
         if (allowedMediaDomains != null && !allowedMediaDomains.isEmpty()) {
-            config = config.withAllowedMediaDomains(allowedMediaDomains.stream()
-                    .map(d -> d.toLowerCase(Locale.ROOT))
-                    .collect(Collectors.toSet()));
+            config = config.withAllowedMediaDomains(Set.copyOf(allowedMediaDomains));
         }
         return config;
     }

@@ -2,14 +2,16 @@ package dev.jepd.media;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * Limits for {@link MediaLoader}, mirroring vLLM's serve flags.
  *
  * @param allowedLocalMediaPath {@code --allowed-local-media-path}: the only directory {@code file:} URLs and
  *     plain paths may read from; null disables local files entirely (vLLM's default)
- * @param allowedMediaDomains {@code --allowed-media-domains}: hosts http(s) URLs may name; empty allows any
+ * @param allowedMediaDomains {@code --allowed-media-domains}: hosts http(s) URLs may name (lowercased); empty allows any
  * @param maxEncodedBytes the largest encoded image accepted from any source (413 territory)
  * @param maxPixels the largest declared width × height the decoder will decode
  * @param fetchTimeout the whole http(s) fetch, connect to last byte ({@code VLLM_IMAGE_FETCH_TIMEOUT})
@@ -30,7 +32,11 @@ public record MediaConfig(
     public static final Duration DEFAULT_FETCH_TIMEOUT = Duration.ofSeconds(5);
 
     public MediaConfig {
-        allowedMediaDomains = allowedMediaDomains == null ? Set.of() : Set.copyOf(allowedMediaDomains);
+        allowedMediaDomains = allowedMediaDomains == null // host names compare case-insensitively
+                ? Set.of()
+                : allowedMediaDomains.stream()
+                        .map(d -> d.toLowerCase(Locale.ROOT))
+                        .collect(Collectors.toUnmodifiableSet());
         if (maxEncodedBytes <= 0 || maxEncodedBytes > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("maxEncodedBytes must be in 1..2^31-17, got " + maxEncodedBytes);
         }

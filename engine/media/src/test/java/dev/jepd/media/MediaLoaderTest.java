@@ -219,6 +219,16 @@ class MediaLoaderTest {
     }
 
     @Test
+    void allowedMediaDomainsCompareCaseInsensitively() {
+        // --allowed-media-domains as the flag gives it, on a node and on the proxy: the URL's host is lowercased.
+        assertEquals(
+                Set.of("images.example.com", "cdn.example"),
+                MediaConfig.defaults()
+                        .withAllowedMediaDomains(Set.of("Images.Example.COM", "cdn.example"))
+                        .allowedMediaDomains());
+    }
+
+    @Test
     void urlsAimedInwardAreRefusedOnEveryHopAndErrorsNeverQuoteWhatWasFetched() throws IOException {
         HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         byte[] secret = "# HELP jepd:secret internal metrics".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
