@@ -50,11 +50,10 @@ public final class VllmSideChannel implements AutoCloseable {
             this.socket = context.createSocket(SocketType.ROUTER);
             socket.setReceiveTimeOut(RECV_TIMEOUT_MS);
             socket.setLinger(0);
-            String bindHost = host.contains(":") ? "[" + host + "]" : host;
             if (port == 0) {
-                this.port = socket.bindToRandomPort("tcp://" + bindHost);
+                this.port = socket.bindToRandomPort(tcpHost(host));
             } else {
-                socket.bind("tcp://" + bindHost + ":" + port);
+                socket.bind(tcpHost(host) + ":" + port);
                 this.port = port;
             }
         } catch (RuntimeException e) {
@@ -174,7 +173,7 @@ public final class VllmSideChannel implements AutoCloseable {
             try (ZMQ.Socket req = zmq.createSocket(SocketType.REQ)) {
                 req.setReceiveTimeOut(Math.min(wait, left));
                 req.setLinger(0);
-                req.connect("tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port);
+                req.connect(tcpHost(host) + ":" + port);
                 req.send(request);
                 byte[] first = req.recv();
                 if (first != null) {
@@ -188,6 +187,11 @@ public final class VllmSideChannel implements AutoCloseable {
             }
             wait *= 2;
         }
+    }
+
+    /** {@code tcp://host}, an IPv6 literal in brackets, as ZMQ endpoints want it. */
+    private static String tcpHost(String host) {
+        return "tcp://" + (host.contains(":") ? "[" + host + "]" : host);
     }
 
     @Override
