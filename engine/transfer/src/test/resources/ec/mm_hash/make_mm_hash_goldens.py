@@ -9,7 +9,9 @@ Needs numpy and pillow only: torch, blake3 and the rest of vllm are replaced by 
 
 For each image, as a data: URL and as a file:// URL, it mirrors what vLLM's chat path feeds the hasher: the bytes
 are the base64-decoded payload or the file content, the media is Image.open(...).load() converted to RGB (the
-mode conversion changes the pixels, not original_bytes), and the item is MediaWithBytes(media, original_bytes).
+mode conversion changes the pixels, not original_bytes), and the item is MediaWithBytes(media, original_bytes,
+io_config): io_config is set, as vLLM's loader sets it from PR #49975 on, when PIL did not open the image as RGB. The
+hashers these goldens were made with predate that PR and never read it; make_mm_hash_framed_goldens.py's does.
 Per era the kwargs are model_id=<model>, image=<item or uuid> and, until 2026-02-17, truncation=False.
 sha256/sha512 digests come from vLLM's code end to end; for blake3 (no Python package here) the exact byte chunks
 vLLM hands to hasher.update are recorded (hex) so that the Java test hashes them with commons-codec's Blake3.
@@ -60,6 +62,7 @@ def install_stubs():
     class MediaWithBytes:
         media: object
         original_bytes: bytes
+        io_config: dict | None = None  # vLLM PR #49975; hashers older than it never read it
 
     envs = types.SimpleNamespace(VLLM_MM_HASHER_ALGORITHM="sha256")
     torch = types.ModuleType("torch")
@@ -68,6 +71,8 @@ def install_stubs():
     logger_mod.init_logger = lambda name: types.SimpleNamespace(warning=print)
     media_mod = types.ModuleType("vllm.multimodal.media")
     media_mod.MediaWithBytes = MediaWithBytes
+    config_mm = types.ModuleType("vllm.config.multimodal")
+    config_mm.MMHasherAlgorithm = str  # a Literal of the algorithm names in vLLM
     vllm = types.ModuleType("vllm")
     vllm.envs = envs
     mm = types.ModuleType("vllm.multimodal")
@@ -75,6 +80,8 @@ def install_stubs():
         "torch": torch,
         "vllm": vllm,
         "vllm.envs": envs,
+        "vllm.config": types.ModuleType("vllm.config"),
+        "vllm.config.multimodal": config_mm,
         "vllm.logger": logger_mod,
         "vllm.multimodal": mm,
         "vllm.multimodal.media": media_mod,
@@ -133,9 +140,16 @@ def load_like_vllm(url, MediaWithBytes):
         raise ValueError(url)
     image = Image.open(io.BytesIO(data))
     image.load()
+    io_config = None
     if image.mode != "RGB":
         image = image.convert("RGB")  # vLLM's convert_image_mode (RGBA: alpha composite); pixels only
-    return MediaWithBytes(image, data)
+        # vLLM's ImageMediaIO since PR #49975: the decode settings go with the bytes when decoding altered the
+        # image (here: the default image_mode and rgba_background_color), so that they take part in the hash.
+        io_config = IO_CONFIG
+    return MediaWithBytes(image, data, io_config)
+
+
+IO_CONFIG = {"image_mode": "RGB", "rgba_background_color": (255, 255, 255)}
 
 
 def main():

@@ -59,14 +59,31 @@ public final class ImageDecoder {
 
     /** Decodes {@code bytes}; a {@link MediaException} for empty, unsupported, corrupt or oversized input. */
     public RgbImage decode(byte[] bytes) {
+        return decodeWithMode(bytes).image();
+    }
+
+    /**
+     * The RGB of {@link #decode} and whether PIL opens these bytes in a mode other than {@code RGB}, so that vLLM's
+     * {@code ImageMediaIO} converts them: such an image's mm_hash covers the conversion settings too (vLLM PR #49975,
+     * {@code MediaWithBytes.io_config}), see {@link LoadedImage#convertedToRgb()}.
+     */
+    public Decoded decodeWithMode(byte[] bytes) {
         if (bytes == null || bytes.length == 0) {
             throw new MediaException(MediaException.Reason.EMPTY, "image is empty (0 bytes)");
         }
         ImageFormat format = ImageFormat.sniff(bytes);
         try {
             return switch (format) {
-                case PNG -> decodePng(bytes, PngHeader.parse(bytes));
-                case JPEG -> decodeJpeg(bytes, JpegHeader.parse(bytes));
+                case PNG -> {
+                    PngHeader header = PngHeader.parse(bytes);
+                    // PIL: colour type 2 is "RGB" at 8 and 16 bits (tRNS or not); every other type is another mode.
+                    yield new Decoded(decodePng(bytes, header), header.colorType() != PngHeader.RGB);
+                }
+                case JPEG -> {
+                    JpegHeader header = JpegHeader.parse(bytes);
+                    // PIL: 3 components are "RGB" (YCbCr or not), 1 is "L", 4 is "CMYK".
+                    yield new Decoded(decodeJpeg(bytes, header), header.components() != 3);
+                }
                 case GIF, BMP -> decodeGeneric(bytes, format);
             };
         } catch (MediaException e) {
@@ -240,18 +257,23 @@ public final class ImageDecoder {
         return w.contains("premature end") || w.contains("truncated") || w.contains("missing eoi");
     }
 
+    /** Decoded pixels, and whether PIL's mode for the bytes was other than {@code RGB} (vLLM converted them). */
+    public record Decoded(RgbImage image, boolean convertedToRgb) {}
+
     /**
      * GIF and BMP: a palette image is PIL mode "P" (colours looked up, transparency ignored); a direct
      * colour image with alpha is "RGBA" (composited over white); otherwise "RGB".
      */
-    private RgbImage decodeGeneric(byte[] bytes, ImageFormat format) throws IOException {
+    private Decoded decodeGeneric(byte[] bytes, ImageFormat format) throws IOException {
         try (Session s = new Session(bytes, format)) {
             BufferedImage image = s.reader.read(0);
             int w = image.getWidth();
             int h = image.getHeight();
             byte[] out = new byte[w * h * 3];
             ColorModel cm = image.getColorModel();
+            boolean converted;
             if (cm instanceof IndexColorModel palette) {
+                converted = true; // "P"
                 Raster raster = image.getRaster();
                 int[] row = new int[w];
                 for (int y = 0; y < h; y++) {
@@ -263,6 +285,7 @@ public final class ImageDecoder {
             } else {
                 // GIF/BMP direct colour is sRGB-typed, so getRGB applies no colour conversion here.
                 boolean alpha = cm.hasAlpha();
+                converted = alpha; // "RGBA", else "RGB"
                 int[] row = new int[w];
                 for (int y = 0; y < h; y++) {
                     image.getRGB(0, y, w, 1, row, 0, w);
@@ -281,7 +304,7 @@ public final class ImageDecoder {
                     }
                 }
             }
-            return new RgbImage(w, h, out);
+            return new Decoded(new RgbImage(w, h, out), converted);
         }
     }
 

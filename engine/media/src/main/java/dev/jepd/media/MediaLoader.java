@@ -82,7 +82,8 @@ public final class MediaLoader implements AutoCloseable {
     /** Fetches and decodes; the original bytes come back with the pixels. */
     public LoadedImage load(String url) {
         byte[] bytes = fetch(url);
-        return new LoadedImage(bytes, decoder.decode(bytes));
+        ImageDecoder.Decoded d = decoder.decodeWithMode(bytes);
+        return new LoadedImage(bytes, d.image(), d.convertedToRgb());
     }
 
     /** The encoded bytes behind {@code url}, exactly as delivered. */

@@ -54,6 +54,25 @@ class ImageDecoderTest {
         assertEquals("", failures.toString());
     }
 
+    /**
+     * vLLM converts (and, from PR #49975 on, hashes with its io_config) exactly the images that PIL does not open as
+     * RGB; the index records the mode Pillow itself reported for each file.
+     */
+    @Test
+    void convertedToRgbIsWhetherPillowsModeWasOtherThanRgb() {
+        List<String[]> rows = MediaResources.csv("decode/index.csv");
+        int rgb = 0;
+        for (String[] r : rows) {
+            ImageDecoder.Decoded d = decoder.decodeWithMode(MediaResources.bytes("decode/" + r[0]));
+            assertEquals(!r[1].equals("RGB"), d.convertedToRgb(), r[0] + " (PIL mode " + r[1] + ")");
+            assertTrue(Arrays.equals(
+                    decoder.decode(MediaResources.bytes("decode/" + r[0])).rgb(),
+                    d.image().rgb()));
+            rgb += r[1].equals("RGB") ? 1 : 0;
+        }
+        assertTrue(rgb >= 5 && rgb < rows.size(), rgb + " of " + rows.size() + " files are RGB");
+    }
+
     @Test
     void rgbaIsCompositedOverWhiteWithPillowsRounding() {
         // PIL's BLEND: DIV255(255 * (255 - a) + v * a), rounded; checked against values PIL computes.

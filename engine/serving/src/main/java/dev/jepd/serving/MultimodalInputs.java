@@ -105,7 +105,7 @@ public final class MultimodalInputs {
                 throw MediaErrors.toApi(e, it.path() + ".image_url");
             }
             try {
-                key = EcKeys.forItem(hasher, it.uuid(), hasKwargs, modelString, img.bytes());
+                key = EcKeys.forItem(hasher, it.uuid(), hasKwargs, modelString, img.bytes(), img.convertedToRgb());
             } catch (InvalidEcKeyException e) {
                 throw ApiException.badRequest(e.getMessage(), it.path() + ".uuid");
             }

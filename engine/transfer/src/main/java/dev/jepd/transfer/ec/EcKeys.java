@@ -82,6 +82,20 @@ public final class EcKeys {
      */
     public static String forItem(
             MmHasher hasher, String uuid, boolean hasProcessorOrMediaKwargs, String model, byte[] bytes) {
+        return forItem(hasher, uuid, hasProcessorOrMediaKwargs, model, bytes, false);
+    }
+
+    /**
+     * As {@link #forItem(MmHasher, String, boolean, String, byte[])}, for an image that PIL opens in a mode other
+     * than RGB when {@code convertedToRgb} (see {@link MmHasher#key(String, byte[], boolean)}).
+     */
+    public static String forItem(
+            MmHasher hasher,
+            String uuid,
+            boolean hasProcessorOrMediaKwargs,
+            String model,
+            byte[] bytes,
+            boolean convertedToRgb) {
         if (uuid != null) {
             requireSafeUuid(uuid);
             if (hasher.format().hashesUuid()) {
@@ -96,7 +110,7 @@ public final class EcKeys {
         if (bytes == null) {
             throw new IllegalArgumentException("an item without media bytes needs a uuid (and no processor kwargs)");
         }
-        return hasher.key(model, bytes);
+        return hasher.key(model, bytes, convertedToRgb);
     }
 
     private static String describe(char c) {

@@ -28,8 +28,19 @@ public record MmHasher(Algorithm algorithm, Format format) {
     private static final byte[] MODEL_ID = ascii("model_id");
     private static final byte[] IMAGE = ascii("image");
     private static final byte[] TRUNCATION = ascii("truncation");
+    private static final byte[] IO_CONFIG = ascii("io_config");
+    private static final byte[] DATA = ascii("data");
+    private static final byte[] IMAGE_MODE = ascii("image_mode");
+    private static final byte[] RGB = ascii("RGB");
+    private static final byte[] RGBA_BACKGROUND_COLOR = ascii("rgba_background_color");
+    /** vLLM's {@code _TAG_SEQUENCE}: a framed list or tuple, followed by its length. */
+    private static final byte TAG_SEQUENCE = 0x01;
+    /** vLLM's {@code _TAG_MAPPING}: a framed dict, followed by its number of entries. */
+    private static final byte TAG_MAPPING = 0x02;
     /** vLLM's {@code _TAG_LEAF}: a framed value that is neither None, a sequence nor a mapping. */
     private static final byte TAG_LEAF = 0x03;
+    /** vLLM's default {@code rgba_background_color}, each channel as {@code np.array(255).tobytes()} (int64). */
+    private static final int BACKGROUND = 255;
 
     public MmHasher {
         if (algorithm == null || format == null) {
@@ -99,9 +110,11 @@ public record MmHasher(Algorithm algorithm, Format format) {
         UNFRAMED_SORTED("sorted", true, false),
         /**
          * Framed (vLLM PR #54283, 2026-09): kwargs sorted; every key and leaf chunk is preceded by its length as a u64
-         * little-endian and every value by a one-byte kind tag (leaf = 0x03):
-         * {@code len‖"image" 03 len‖"image" 03 len‖bytes len‖"model_id" 03 len‖model}. Not yet checked against
-         * vLLM's own code (no framed hasher.py was at hand when the goldens were made).
+         * little-endian and every value by a one-byte kind tag (sequence 0x01 and mapping 0x02, each followed by its
+         * u64 size; leaf 0x03): {@code len‖"image" 03 len‖"image" 03 len‖bytes len‖"model_id" 03 len‖model}. An image
+         * that PIL did not open as RGB carries vLLM's {@code io_config} (PR #49975) and hashes the mapping
+         * {@code {"io_config": {"image_mode": "RGB", "rgba_background_color": (255, 255, 255)}, "data": bytes}} in the
+         * bytes' place. Checked byte for byte against vLLM's framed {@code hasher.py} ({@code goldens_framed.json}).
          */
         FRAMED("framed", true, false);
 
@@ -224,10 +237,29 @@ public record MmHasher(Algorithm algorithm, Format format) {
      */
     private static final java.time.LocalDate FRAMING_DATE = java.time.LocalDate.of(2026, 9, 15);
 
-    /** The hex digest that vLLM uses as the item's identifier (and so as the EC directory name). */
+    /**
+     * The hex digest that vLLM uses as the item's identifier (and so as the EC directory name), for an image that PIL
+     * opens as RGB ({@link #key(String, byte[], boolean)} with {@code false}).
+     */
     public String key(String modelName, byte[] originalImageBytes) {
+        return key(modelName, originalImageBytes, false);
+    }
+
+    /**
+     * The hex digest that vLLM uses as the item's identifier (and so as the EC directory name).
+     *
+     * @param convertedToRgb whether PIL opens the bytes in a mode other than RGB, so that vLLM's image loader converts
+     *     them with its default {@code image_mode} and {@code rgba_background_color}. Since vLLM PR #49975 such an
+     *     image carries those settings ({@code MediaWithBytes.io_config}) into the hash; {@link Format#FRAMED} hashes
+     *     them as vLLM does. The older formats ignore it: they match vLLM before that PR (a {@code sorted}-era vLLM
+     *     built after it keys such images differently, in a layout not checked here; RGB images are unchanged).
+     */
+    public String key(String modelName, byte[] originalImageBytes, boolean convertedToRgb) {
         if (modelName == null || originalImageBytes == null) {
             throw new IllegalArgumentException("model name and image bytes are required");
+        }
+        if (format == Format.FRAMED && convertedToRgb) {
+            return framedDigest(modelName, sink -> framedIoConfigImage(sink, originalImageBytes));
         }
         // MediaWithBytes: the kwarg "image" holds the nested pair ("image", original_bytes).
         return digest(modelName, new byte[][] {IMAGE, originalImageBytes});
@@ -249,22 +281,18 @@ public record MmHasher(Algorithm algorithm, Format format) {
      *     and its leaf), {@code {uuid}} for a plain string leaf
      */
     private String digest(String modelName, byte[][] image) {
+        if (format == Format.FRAMED) {
+            return framedDigest(modelName, sink -> {
+                // A MediaWithBytes leaf is serialized as the pair "image" -> leaf bytes; a str uuid is one leaf.
+                if (image.length == 2) {
+                    framed(sink, image[0]);
+                    sink.update(new byte[] {TAG_LEAF});
+                }
+                framed(sink, image[image.length - 1]);
+            });
+        }
         byte[] model = modelName.getBytes(StandardCharsets.UTF_8);
         Sink sink = Sink.of(algorithm);
-        if (format == Format.FRAMED) {
-            // "image" < "model_id": sorted order puts the item first.
-            framed(sink, IMAGE);
-            sink.update(new byte[] {TAG_LEAF});
-            if (image.length == 2) {
-                framed(sink, image[0]);
-                sink.update(new byte[] {TAG_LEAF});
-            }
-            framed(sink, image[image.length - 1]);
-            framed(sink, MODEL_ID);
-            sink.update(new byte[] {TAG_LEAF});
-            framed(sink, model);
-            return Hex.encodeHexString(sink.digest());
-        }
         Runnable modelKwarg = () -> {
             sink.update(MODEL_ID);
             sink.update(model);
@@ -290,12 +318,61 @@ public record MmHasher(Algorithm algorithm, Format format) {
         return Hex.encodeHexString(sink.digest());
     }
 
+    /**
+     * vLLM's framed {@code hash_kwargs(model_id=..., image=...)}: the kwargs in sorted order ("image" < "model_id"),
+     * each as its framed key and its tagged value; {@code imageLeaf} writes what {@code serialize_item} yields for the
+     * image value after its leaf tag.
+     */
+    private String framedDigest(String modelName, java.util.function.Consumer<Sink> imageLeaf) {
+        Sink sink = Sink.of(algorithm);
+        framed(sink, IMAGE);
+        sink.update(new byte[] {TAG_LEAF});
+        imageLeaf.accept(sink);
+        framed(sink, MODEL_ID);
+        sink.update(new byte[] {TAG_LEAF});
+        framed(sink, modelName.getBytes(StandardCharsets.UTF_8));
+        return Hex.encodeHexString(sink.digest());
+    }
+
+    /**
+     * {@code serialize_item(MediaWithBytes)} with an {@code io_config}: {@code iter_item_to_bytes("image",
+     * {"io_config": io_config, "data": original_bytes})}, the dicts in insertion order.
+     */
+    private static void framedIoConfigImage(Sink sink, byte[] bytes) {
+        framed(sink, IMAGE);
+        mapping(sink, 2);
+        framed(sink, IO_CONFIG);
+        mapping(sink, 2);
+        framed(sink, IMAGE_MODE);
+        sink.update(new byte[] {TAG_LEAF});
+        framed(sink, RGB);
+        framed(sink, RGBA_BACKGROUND_COLOR);
+        sink.update(new byte[] {TAG_SEQUENCE});
+        sink.update(u64(3));
+        for (int c = 0; c < 3; c++) {
+            sink.update(new byte[] {TAG_LEAF});
+            framed(sink, u64(BACKGROUND)); // np.array(255).tobytes(): int64, little-endian
+        }
+        framed(sink, DATA);
+        sink.update(new byte[] {TAG_LEAF});
+        framed(sink, bytes);
+    }
+
+    private static void mapping(Sink sink, int entries) {
+        sink.update(new byte[] {TAG_MAPPING});
+        sink.update(u64(entries));
+    }
+
     private static void framed(Sink sink, byte[] chunk) {
-        sink.update(ByteBuffer.allocate(8)
-                .order(ByteOrder.LITTLE_ENDIAN)
-                .putLong(chunk.length)
-                .array());
+        sink.update(u64(chunk.length));
         sink.update(chunk);
+    }
+
+    private static byte[] u64(long value) {
+        return ByteBuffer.allocate(8)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(value)
+                .array();
     }
 
     private static byte[] ascii(String s) {

@@ -281,6 +281,77 @@ class MmHasherTest {
         assertEquals(Set.of("data", "file"), imageKinds);
     }
 
+    /**
+     * Goldens made by {@code ec/mm_hash/make_mm_hash_framed_goldens.py} with vLLM's own framed {@code MultiModalHasher}
+     * (PR #54283) on the same images, loaded as that era's chat path loads them: the palette and RGBA images, which
+     * PIL does not open as RGB, carry vLLM's {@code io_config} (PR #49975). Pins {@link Format#FRAMED} byte for byte.
+     */
+    @Test
+    void matchesFramedGoldensMadeWithVllmsFramedHasher() throws Exception {
+        JsonNode root;
+        try (InputStream in = MmHasherTest.class.getResourceAsStream("/ec/mm_hash/goldens_framed.json")) {
+            assertNotNull(in, "ec/mm_hash/goldens_framed.json on the test classpath");
+            root = new ObjectMapper().readTree(in);
+        }
+        String model = root.get("model").asText();
+        int checked = 0;
+        int converted = 0;
+        for (JsonNode c : root.get("cases")) {
+            String uuid = c.get("uuid").isNull() ? null : c.get("uuid").asText();
+            byte[] image = uuid != null
+                    ? null
+                    : resource("/ec/mm_hash/" + c.get("image").asText());
+            boolean convertedToRgb = !c.get("io_config").isNull();
+            if (convertedToRgb) {
+                assertNotEquals("RGB", c.get("pil_mode").asText());
+                assertEquals(
+                        "{\"image_mode\":\"RGB\",\"rgba_background_color\":[255,255,255]}",
+                        c.get("io_config").toString());
+                converted++;
+            } else if (uuid == null) {
+                assertEquals("RGB", c.get("pil_mode").asText());
+            }
+            JsonNode e = c.get("formats").get("FRAMED");
+            String what = c.get("image") + " " + c.get("url_kind");
+            for (Algorithm a : new Algorithm[] {Algorithm.SHA256, Algorithm.SHA512}) {
+                MmHasher h = new MmHasher(a, Format.FRAMED);
+                String got = uuid != null ? h.uuidKey(model, uuid) : h.key(model, image, convertedToRgb);
+                assertEquals(e.get(a.cliName()).asText(), got, what + " " + a);
+                checked++;
+            }
+            ByteArrayOutputStream stream = new ByteArrayOutputStream();
+            for (JsonNode chunk : e.get("blake3_chunks_hex")) {
+                stream.writeBytes(chunk.asText().equals("@image") ? image : Hex.decodeHex(chunk.asText()));
+            }
+            MmHasher b3 = new MmHasher(Algorithm.BLAKE3, Format.FRAMED);
+            assertEquals(
+                    Hex.encodeHexString(Blake3.hash(stream.toByteArray())),
+                    uuid != null ? b3.uuidKey(model, uuid) : b3.key(model, image, convertedToRgb),
+                    what + " blake3");
+            checked++;
+            if (uuid == null && !convertedToRgb) { // an RGB image: the flag is what makes the difference
+                assertNotEquals(
+                        h(Format.FRAMED).key(model, image, true),
+                        h(Format.FRAMED).key(model, image));
+            }
+        }
+        // 5 images x 2 URL kinds + 2 uuids, 3 algorithms; the palette and RGBA images as both URL kinds
+        assertEquals(12 * 3, checked);
+        assertEquals(4, converted);
+    }
+
+    @Test
+    void onlyTheFramedFormatHashesTheConversion() {
+        for (Format f : Format.values()) {
+            boolean differs = !h(f).key(MODEL, image(), true).equals(h(f).key(MODEL, image(), false));
+            assertEquals(f == Format.FRAMED, differs, f.toString());
+        }
+    }
+
+    private static MmHasher h(Format format) {
+        return new MmHasher(Algorithm.SHA256, format);
+    }
+
     private static byte[] resource(String path) throws IOException {
         try (InputStream in = MmHasherTest.class.getResourceAsStream(path)) {
             assertNotNull(in, path);
