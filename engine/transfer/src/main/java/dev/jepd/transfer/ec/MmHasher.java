@@ -180,8 +180,9 @@ public record MmHasher(Algorithm algorithm, Format format) {
          * <ul>
          *   <li>v0.32.0: framed. Its {@code MultiModalHasher} says "every method here yields framed chunks: each
          *       chunk is preceded by its length and each container by its kind" (PR #54283) and frames a bytes leaf
-         *       with {@code _framed(obj)}. The byte layout of {@link #FRAMED} itself is still JEPD's reading of the
-         *       PR's description: the framed source was not at hand in full, so no golden pins it.
+         *       with {@code _framed(obj)}. The byte layout of {@link #FRAMED} is pinned by goldens made with a whole
+         *       framed {@code hasher.py} whose opening is the one v0.32.0's API reference publishes (the rest of
+         *       v0.32.0's own file was not readable, so that the two files are one is inferred, not seen).
          *   <li>v0.12.0 (and, older still, v0.9.0 and v0.9.2): the image's decoded pixels are hashed
          *       ({@code serialize_item} has no {@code MediaWithBytes} branch: PR #29621 is not in it). No format
          *       matches; such a vLLM needs client {@code uuid}s. Every release numbered below v0.12.0 is older than it.
