@@ -105,7 +105,9 @@ public record MmHasher(Algorithm algorithm, Format format) {
         UNFRAMED("unframed", false, false),
         /**
          * Sorted, no extra kwargs (PR #34711 dropped the tokenizer kwargs on 2026-02-17): {@code "image" ‖ "image" ‖
-         * bytes ‖ "model_id" ‖ model}. vLLM from 2026-02-17 until the framing change.
+         * bytes ‖ "model_id" ‖ model}. vLLM from 2026-02-17 until the framing change; from PR #49975 (opened
+         * 2026-07-27) that vLLM also hashes the conversion settings of an image PIL does not open as RGB, in a layout not
+         * checked here, so there this format matches RGB images only.
          */
         UNFRAMED_SORTED("sorted", true, false),
         /**
