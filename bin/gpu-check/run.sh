@@ -94,7 +94,7 @@ mkdir -p "$HERE/cache/djl" "$HERE/cache/torch" "$HERE/home"
 export DJL_CACHE_DIR="$HERE/cache/djl" JEPD_TORCH_CACHE_DIR="$HERE/cache/torch" OPT_OUT_TRACKING=true
 export UCX_NET_DEVICES=lo
 if [ -z "${HOME:-}" ] || [ ! -w "${HOME}" ]; then export HOME="$HERE/home"; fi
-JAVA=("$HERE/java/bin/java" --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true -Djava.awt.headless=true
+JAVA=("$HERE/java/bin/java" --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dai.djl.offline=true -Djava.awt.headless=true
   "-DDJL_CACHE_DIR=$DJL_CACHE_DIR" "-Duser.home=$HERE/home" "-Djepd.home=$HERE" -Xss4m -XX:+UseParallelGC
   -cp "$HERE/lib/*")
 

@@ -38,6 +38,7 @@ class GenerateProcessTest {
         List<String> cmd = new ArrayList<>(List.of(
                 ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED",
+                "--add-modules=jdk.incubator.vector",
                 "-Dai.djl.offline=true",
                 "-cp",
                 System.getProperty("java.class.path"),

@@ -216,7 +216,7 @@ class GpuClusterTest {
     static Path launcher(Path dir) throws Exception {
         Path launcher = dir.resolve("jepd");
         String java = "'" + ProcessHandle.current().info().command().orElse("java")
-                + "' --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true -XX:+UseParallelGC -Xmx4g -cp '"
+                + "' --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dai.djl.offline=true -XX:+UseParallelGC -Xmx4g -cp '"
                 + System.getProperty("java.class.path") + "' ";
         Files.writeString(
                 launcher,

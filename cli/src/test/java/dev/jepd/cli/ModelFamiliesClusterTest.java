@@ -48,7 +48,7 @@ class ModelFamiliesClusterTest {
         // The cluster's nodes run this build's classes (the test classpath), not bin/jepd's packaged jars.
         Path launcher = tmp.resolve("jepd");
         String java = "'" + ProcessHandle.current().info().command().orElse("java")
-                + "' --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true -XX:+UseParallelGC -Xmx2g -cp '"
+                + "' --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dai.djl.offline=true -XX:+UseParallelGC -Xmx2g -cp '"
                 + System.getProperty("java.class.path") + "' ";
         Files.writeString( // as bin/jepd: the proxy has its own main class
                 launcher,

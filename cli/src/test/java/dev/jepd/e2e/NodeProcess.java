@@ -43,6 +43,7 @@ public final class NodeProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(
                 ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED",
+                "--add-modules=jdk.incubator.vector",
                 "-Dai.djl.offline=true",
                 "-XX:+UseParallelGC",
                 "-Xmx2g",

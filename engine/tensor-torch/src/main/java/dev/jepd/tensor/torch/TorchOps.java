@@ -24,6 +24,14 @@ import java.util.Optional;
  * attention), so attention memory is linear in tokens.
  */
 final class TorchOps implements Ops {
+    /**
+     * One-row bf16 products on the CPU go through {@link Bf16MatVec} when the JVM has the Vector API
+     * ({@code --add-modules jdk.incubator.vector}, as bin/jepd starts it); {@code -Djepd.bf16.matvec=false}
+     * leaves them to libtorch (for A/B runs).
+     */
+    static final boolean JAVA_MATVEC =
+            Bf16MatVec.Support.AVAILABLE && !"false".equals(System.getProperty("jepd.bf16.matvec"));
+
     private final TorchRuntime rt;
     private final AotiShim shim;
     private final AotiShim.Kernels kern;
@@ -325,6 +333,14 @@ final class TorchOps implements Ops {
         long x2 = 0;
         long y;
         try {
+            if (rows == 1 && c == DType.BF16 && JAVA_MATVEC && rt.onHost()) {
+                y = javaMatVec(xc, w, bc, in, out);
+                if (y != 0) {
+                    long r = kern.reshape(y, ys);
+                    shim.delete(y);
+                    return own(r);
+                }
+            }
             if (rows == 1 && c != DType.BF16) {
                 x2 = kern.reshape(xc, new long[] {in});
                 y = bias == null
@@ -356,6 +372,36 @@ final class TorchOps implements Ops {
                 shim.delete(x2);
             }
         }
+    }
+
+    /**
+     * {@code x · Wᵀ + b} for one bf16 row through {@link Bf16MatVec}, into a new {@code [out]} tensor; 0 when the
+     * operands are not all dense (a strided weight view, a broadcast row) or the kernel's pool is busy with
+     * another product, and libtorch should take it.
+     */
+    private long javaMatVec(long x, Tensor w, long bias, long in, long out) {
+        long[] wst = ((TorchTensor) w).strides();
+        long[] xst = shim.strides(x);
+        if (w.rank() != 2
+                || wst[0] != in
+                || wst[1] != 1
+                || xst[xst.length - 1] != 1
+                || (bias != 0 && shim.strides(bias)[0] != 1)) {
+            return 0;
+        }
+        long y = rt.empty(new long[] {out}, DType.BF16);
+        boolean ran = Bf16MatVec.tryRun(
+                rt.host(h(w), 2 * out * in),
+                out,
+                in,
+                rt.host(x, 2 * in),
+                bias == 0 ? null : rt.host(bias, 2 * out),
+                rt.host(y, 2 * out));
+        if (!ran) {
+            shim.delete(y);
+            return 0;
+        }
+        return y;
     }
 
     // ---- shape
