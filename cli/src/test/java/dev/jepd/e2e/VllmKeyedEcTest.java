@@ -71,46 +71,7 @@ class VllmKeyedEcTest {
         String key =
                 HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(stream.toByteArray()));
 
-        String ecConfig = SharedCluster.ecConfig("ec_consumer", ec);
-        try (GoldenCase g = GoldenCase.load(imageName)) {
-            float[] rows = g.floats("vision_embeds");
-            long[] shape = g.shape("vision_embeds");
-            SharedStorageEcConnector.open(EcTransferConfig.parse(SharedCluster.ecConfig("ec_producer", ec)), DType.BF16)
-                    .publish(key, rows, Math.toIntExact(shape[0]), Math.toIntExact(shape[1]));
-        }
-        NodeProcess pd = NodeProcess.serve(
-                "pd-vllm-keys",
-                model,
-                "--served-model-name",
-                "tiny",
-                "--ec-transfer-config",
-                ecConfig,
-                "--mm-hash-format",
-                "sorted",
-                "--mm-hasher-algorithm",
-                "sha256");
-        try {
-            ObjectNode body = Http.JSON.createObjectNode();
-            body.put("model", "tiny");
-            body.put("max_tokens", 16);
-            body.put("temperature", 0.0);
-            var content =
-                    body.putArray("messages").addObject().put("role", "user").putArray("content");
-            content.addObject()
-                    .put("type", "image_url")
-                    .putObject("image_url")
-                    .put("url", "data:image/png;base64," + Base64.getEncoder().encodeToString(image));
-            content.addObject().put("type", "text").put("text", "Describe this image.");
-            double hits = Http.metric(pd.url(), "jepd:ec_hits_total");
-            Http.Response r = Http.post(pd.url() + "/v1/chat/completions", body.toString());
-            assertEquals(200, r.status(), r.body());
-            assertEquals(hits + 1, Http.metric(pd.url(), "jepd:ec_hits_total"), "vLLM's key was found: " + key);
-            assertEquals(
-                    SharedCluster.golden(imageName),
-                    r.json().at("/choices/0/message/content").asText());
-        } finally {
-            NodeProcess.closeAll(pd);
-        }
+        assertHitOnPd("pd-vllm-keys", model, ec, key, "sorted", imageName, image);
     }
 
     /**
@@ -172,6 +133,17 @@ class VllmKeyedEcTest {
         stream.forEach(sha::update);
         String key = HexFormat.of().formatHex(sha.digest());
 
+        assertHitOnPd("pd-vllm-framed-keys", model, ec, key, "framed", imageName, image);
+    }
+
+    /**
+     * Publishes Hugging Face's embeddings for {@code imageName} under {@code key}, starts a PD node that keys items by
+     * {@code format} (sha256), sends {@code image} without a uuid and checks that the EC file was the hit and the
+     * answer Hugging Face's text.
+     */
+    private static void assertHitOnPd(
+            String name, Path model, Path ec, String key, String format, String imageName, byte[] image)
+            throws Exception {
         String ecConfig = SharedCluster.ecConfig("ec_consumer", ec);
         try (GoldenCase g = GoldenCase.load(imageName)) {
             float[] rows = g.floats("vision_embeds");
@@ -180,14 +152,14 @@ class VllmKeyedEcTest {
                     .publish(key, rows, Math.toIntExact(shape[0]), Math.toIntExact(shape[1]));
         }
         NodeProcess pd = NodeProcess.serve(
-                "pd-vllm-framed-keys",
+                name,
                 model,
                 "--served-model-name",
                 "tiny",
                 "--ec-transfer-config",
                 ecConfig,
                 "--mm-hash-format",
-                "framed",
+                format,
                 "--mm-hasher-algorithm",
                 "sha256");
         try {

@@ -207,8 +207,14 @@ final class Bf16MatVec {
                     LockSupport.unpark(w);
                 }
                 run.claim();
-                while (run.done.get() < run.chunks) {
-                    Thread.onSpinWait();
+                // The last chunks are in other threads' hands: wait for them spinning, and yield the CPU now and
+                // then, so that a worker the OS has descheduled (cores shared with other work) can finish.
+                for (int spins = 0; run.done.get() < run.chunks; spins++) {
+                    if (spins % 1024 == 1023) {
+                        Thread.yield();
+                    } else {
+                        Thread.onSpinWait();
+                    }
                 }
                 if (run.failure != null) {
                     throw run.failure;
