@@ -183,6 +183,40 @@ public interface Ops {
     }
 
     /**
+     * Decode attention of a batch of sequences, one new token each, over the paged KV cache (vLLM's
+     * {@code paged_attention} with a block table): sequence {@code b}'s query sees its first {@code lengths[b]}
+     * context slots, its own new token (already in the cache) last. A backend should run it as one kernel over the
+     * whole batch; this default runs {@link #pagedAttention} per sequence.
+     *
+     * @param q {@code [B, H, d]}: one query row per sequence
+     * @param keyCache the layer's key cache {@code [slots, kvH, d]}
+     * @param valueCache the layer's value cache {@code [slots, kvH, d]}
+     * @param contextSlots int64 {@code [B, S]}: row {@code b} holds sequence {@code b}'s cache slots in position
+     *     order, then any valid slot as padding up to {@code S = max(lengths)}
+     * @param lengths each sequence's context length, its new token included ({@code 1..S})
+     * @return {@code [B, H, d]}
+     */
+    default Tensor pagedDecodeAttention(
+            Tensor q, Tensor keyCache, Tensor valueCache, Tensor contextSlots, int[] lengths, float scale) {
+        long b = q.dim(0);
+        long s = contextSlots.dim(1);
+        if (lengths.length != b || contextSlots.dim(0) != b) {
+            throw new IllegalArgumentException("decode attention: " + b + " queries, " + lengths.length + " lengths, "
+                    + contextSlots.dim(0) + " slot rows");
+        }
+        List<Tensor> outs = new ArrayList<>(lengths.length);
+        for (int i = 0; i < lengths.length; i++) {
+            if (lengths[i] < 1 || lengths[i] > s) {
+                throw new IllegalArgumentException("decode attention: length " + lengths[i] + " outside 1.." + s);
+            }
+            Tensor slots = slice(reshape(slice(contextSlots, 0, i, i + 1), s), 0, 0, lengths[i]); // [len]
+            outs.add(pagedAttention(
+                    slice(q, 0, i, i + 1), null, null, keyCache, valueCache, slots, lengths[i] - 1, scale));
+        }
+        return outs.size() == 1 ? outs.getFirst() : concat(outs, 0);
+    }
+
+    /**
      * Block-diagonal (variable-length) attention without a mask: tokens {@code cuSeqlens[i]..cuSeqlens[i+1]}
      * attend only to each other (the vision tower's per-image and per-window attention; flash-attention's
      * {@code varlen} with {@code cu_seqlens}).

@@ -11,6 +11,7 @@ import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.BiConsumer;
 
@@ -106,9 +107,14 @@ public final class Qwen2Decoder implements CausalLm {
         Tensor cos = ops.fromFloats(cs[0], total, 1, p.headDim()); // [T, 1, hd]
         Tensor sin = ops.fromFloats(cs[1], total, 1, p.headDim());
         Tensor slotIdx = ops.fromLongs(batch.slotMapping(), total);
+        // A step of decodes only (one new row per sequence, in batch order) attends in one call per layer.
+        int[] decodeLengths = decodeOnly(batch) ? decodeLengths(batch) : null;
+        Tensor decodeSlots = decodeLengths == null ? null : decodeSlotTable(batch, decodeLengths, ops); // [B, S]
         List<Tensor> contexts = new ArrayList<>(batch.attention().size());
-        for (StepBatch.SeqAttention a : batch.attention()) {
-            contexts.add(ops.fromLongs(a.contextSlots(), a.contextSlots().length)); // [S]
+        if (decodeSlots == null) {
+            for (StepBatch.SeqAttention a : batch.attention()) {
+                contexts.add(ops.fromLongs(a.contextSlots(), a.contextSlots().length)); // [S]
+            }
         }
         float scale = (float) (1.0 / Math.sqrt(p.headDim()));
 
@@ -126,24 +132,12 @@ public final class Qwen2Decoder implements CausalLm {
             Tensor v = ops.reshape(ops.linear(h, w.vW(), w.vB()), total, p.kvHeads(), p.headDim());
             ops.scatterRows(kv.keys(l), slotIdx, k);
             ops.scatterRows(kv.values(l), slotIdx, v);
-            List<Tensor> outs = new ArrayList<>(contexts.size());
-            for (int i = 0; i < contexts.size(); i++) {
-                StepBatch.SeqAttention a = batch.attention().get(i);
-                int from = a.offset();
-                int to = from + a.length();
-                // A fresh sequence's keys are its whole context: hand them over; otherwise read the cache.
-                Tensor out = ops.pagedAttention(
-                        ops.slice(q, 0, from, to), // [n, heads, hd]
-                        a.fresh() ? ops.slice(k, 0, from, to) : null, // [n, kvH, hd]
-                        a.fresh() ? ops.slice(v, 0, from, to) : null,
-                        kv.keys(l),
-                        kv.values(l),
-                        contexts.get(i),
-                        a.start(),
-                        scale); // [n, heads, hd]
-                outs.add(ops.reshape(out, a.length(), (long) p.heads() * p.headDim()));
-            }
-            Tensor o = outs.size() == 1 ? outs.getFirst() : ops.concat(outs, 0); // [T, heads*hd]
+            Tensor o = decodeSlots != null
+                    ? ops.reshape(
+                            ops.pagedDecodeAttention(q, kv.keys(l), kv.values(l), decodeSlots, decodeLengths, scale),
+                            total,
+                            (long) p.heads() * p.headDim()) // [B, heads*hd]
+                    : perSequenceAttention(batch, q, k, v, kv, l, contexts, scale, ops); // [T, heads*hd]
             x = ops.add(x, ops.linear(o, w.oW(), null));
             Tensor h2 = ops.rmsNorm(x, w.postNorm(), p.rmsNormEps());
             Tensor mlp = ops.mul(ops.silu(ops.linear(h2, w.gateW(), null)), ops.linear(h2, w.upW(), null));
@@ -164,6 +158,67 @@ public final class Qwen2Decoder implements CausalLm {
         }
         Tensor xl = ops.rmsNorm(ops.gatherRows(x, ops.fromLongs(last, last.length)), finalNorm, p.rmsNormEps());
         return ops.linear(xl, head, null); // [rows, vocab]
+    }
+
+    /** Each sequence's rows attend to its own context: one paged-attention call per sequence. */
+    private Tensor perSequenceAttention(
+            StepBatch batch,
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            PagedKvStore kv,
+            int l,
+            List<Tensor> contexts,
+            float scale,
+            Ops ops) {
+        List<Tensor> outs = new ArrayList<>(contexts.size());
+        for (int i = 0; i < contexts.size(); i++) {
+            StepBatch.SeqAttention a = batch.attention().get(i);
+            int from = a.offset();
+            int to = from + a.length();
+            // A fresh sequence's keys are its whole context: hand them over; otherwise read the cache.
+            Tensor out = ops.pagedAttention(
+                    ops.slice(q, 0, from, to), // [n, heads, hd]
+                    a.fresh() ? ops.slice(k, 0, from, to) : null, // [n, kvH, hd]
+                    a.fresh() ? ops.slice(v, 0, from, to) : null,
+                    kv.keys(l),
+                    kv.values(l),
+                    contexts.get(i),
+                    a.start(),
+                    scale); // [n, heads, hd]
+            outs.add(ops.reshape(out, a.length(), (long) p.heads() * p.headDim()));
+        }
+        return outs.size() == 1 ? outs.getFirst() : ops.concat(outs, 0); // [T, heads*hd]
+    }
+
+    /** Every sequence adds one row, and sequence {@code i} owns row {@code i}: a batch of decodes. */
+    private static boolean decodeOnly(StepBatch batch) {
+        List<StepBatch.SeqAttention> att = batch.attention();
+        if (att.size() < 2 || att.size() != batch.rows()) {
+            return false;
+        }
+        for (int i = 0; i < att.size(); i++) {
+            if (att.get(i).length() != 1 || att.get(i).offset() != i) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static int[] decodeLengths(StepBatch batch) {
+        return batch.attention().stream().mapToInt(a -> a.contextSlots().length).toArray();
+    }
+
+    /** The sequences' context slots as rows of one table, each padded with its own first slot (masked off). */
+    private static Tensor decodeSlotTable(StepBatch batch, int[] lengths, Ops ops) {
+        int s = Arrays.stream(lengths).max().orElse(1);
+        long[] table = new long[Math.multiplyExact(lengths.length, s)];
+        for (int i = 0; i < lengths.length; i++) {
+            long[] slots = batch.attention().get(i).contextSlots();
+            System.arraycopy(slots, 0, table, i * s, slots.length);
+            Arrays.fill(table, i * s + slots.length, (i + 1) * s, slots[0]);
+        }
+        return ops.fromLongs(table, lengths.length, s);
     }
 
     private void tap(String name, Tensor t) {

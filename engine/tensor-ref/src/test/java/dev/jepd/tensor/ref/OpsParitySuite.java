@@ -339,6 +339,47 @@ public abstract class OpsParitySuite {
         pagedCase("paged attention, decode, new keys read from the cache", 6, 1, false);
     }
 
+    /**
+     * Three sequences decoding together over one GQA cache of 12 slots (2 KV heads, 4 query heads, d = 4), with
+     * contexts of 5, 1 and 3 slots scattered over the cache, padded to 5 with slots the mask must hide; the default
+     * (the reference) runs {@code pagedAttention} per sequence, a backend may run one kernel.
+     */
+    @Test
+    void pagedDecodeAttentionOfABatch() {
+        int[] lengths = {5, 1, 3};
+        long[] table = {
+            7, 2, 9, 0, 5, //
+            11, 11, 11, 11, 11, // padding: slot 11, and slots the others use
+            4, 10, 1, 7, 2
+        };
+        Arg keys = rand(12, 2, 4);
+        Arg values = rand(12, 2, 4);
+        Arg q = rand(3, 4, 4);
+        Arg slots = index(table);
+        agree(
+                "paged decode attention, a batch of three",
+                SUMS,
+                (o, t) -> o.pagedDecodeAttention(t[0], t[1], t[2], o.reshape(t[3], 3, 5), lengths, 0.5f),
+                q,
+                keys,
+                values,
+                slots);
+        agree(
+                "paged decode attention, one sequence",
+                SUMS,
+                (o, t) -> o.pagedDecodeAttention(
+                        o.slice(t[0], 0, 0, 1),
+                        t[1],
+                        t[2],
+                        o.reshape(o.slice(t[3], 0, 0, 5), 1, 5),
+                        new int[] {5},
+                        0.5f),
+                q,
+                keys,
+                values,
+                slots);
+    }
+
     @Test
     void varlenAttentionIsBlockDiagonal() {
         Arg q = rand(3, 10, 4);

@@ -605,6 +605,96 @@ final class TorchOps implements Ops {
     }
 
     /**
+     * The whole batch's decode attention as one gather per cache and one fused call: the context rows are gathered
+     * as {@code [B, S, kvH, d]}, laid out {@code [B, kvH, S, d]} so that batch and KV head merge into the kernel's
+     * batch axis, each KV head's {@code g} query heads read it through a zero stride, and an additive mask hides
+     * each sequence's padding.
+     */
+    @Override
+    public Tensor pagedDecodeAttention(
+            Tensor q, Tensor keyCache, Tensor valueCache, Tensor contextSlots, int[] lengths, float scale) {
+        long b = q.dim(0);
+        long heads = q.dim(1);
+        long d = q.dim(2);
+        long kvHeads = keyCache.dim(1);
+        long g = heads / kvHeads;
+        long s = contextSlots.dim(1);
+        if (lengths.length != b || contextSlots.dim(0) != b) {
+            throw new IllegalArgumentException("decode attention: " + b + " queries, " + lengths.length + " lengths, "
+                    + contextSlots.dim(0) + " slot rows");
+        }
+        DType c = keyCache.dtype();
+        List<Long> temps = new ArrayList<>();
+        try {
+            long flat = temp(temps, kern.reshape(h(contextSlots), new long[] {b * s}));
+            long kc = temp(temps, headMajor(temp(temps, gather(h(keyCache), flat)), b, s, kvHeads, d, c));
+            long vc = temp(temps, headMajor(temp(temps, gather(h(valueCache), flat)), b, s, kvHeads, d, c));
+            long qc = temp(temps, rt.contiguous(h(q), new long[] {b, heads, d}, q.dtype(), c)); // [B, H, d]
+            long q4 = temp(temps, shim.view(qc, new long[] {b * kvHeads, g, 1, d}, new long[] {g * d, d, d, 1}, 0));
+            long k4 = temp(temps, shim.view(kc, new long[] {b * kvHeads, g, s, d}, new long[] {s * d, 0, d, 1}, 0));
+            long v4 = temp(temps, shim.view(vc, new long[] {b * kvHeads, g, s, d}, new long[] {s * d, 0, d, 1}, 0));
+            long mask = temp(temps, paddingMask(lengths, kvHeads, g, s, c)); // [B·kvH, g, 1, S]
+            long o4 = temp(temps, fused(q4, k4, v4, false, mask, scale)); // [B·kvH, g, 1, d]
+            long[] ost = shim.strides(o4);
+            long o = temp(
+                    temps,
+                    shim.view(
+                            o4,
+                            new long[] {b, kvHeads, g, d},
+                            new long[] {kvHeads * ost[0], ost[0], ost[1], ost[3]},
+                            0));
+            return own(kern.reshape(o, new long[] {b, heads, d}));
+        } finally {
+            temps.forEach(shim::delete);
+        }
+    }
+
+    /** Gathered context rows {@code [B·S, kvH, d]} copied into {@code [B, kvH, S, d]}. */
+    private long headMajor(long rows, long b, long s, long kvHeads, long d, DType c) {
+        long[] st = shim.strides(rows); // rows are dense: [kvH·d, d, 1]
+        long view = shim.view(
+                rows, new long[] {b, kvHeads, s, d}, new long[] {s * st[0], st[1], st[0], st[2]}, 0); // no copy
+        try {
+            long out = rt.empty(new long[] {b, kvHeads, s, d}, c);
+            shim.copy(out, view);
+            return out;
+        } finally {
+            shim.delete(view);
+        }
+    }
+
+    /**
+     * 0 where sequence {@code b} has a context position, −∞ on its padding: {@code [B·kvH, g, 1, S]}, one row per
+     * sequence and KV head (rows padded for CUDA's kernel as {@link #chunkMask}'s), the query heads through a zero
+     * stride.
+     */
+    private long paddingMask(int[] lengths, long kvHeads, long g, long s, DType dtype) {
+        long row = rt.onHost() ? s : alignUp(s);
+        long rows = lengths.length * kvHeads;
+        long[] shape = {rows, row};
+        long host = rt.hostEmpty(shape, dtype);
+        MemorySegment seg = rt.host(host, rows * row * dtype.byteSize());
+        for (int i = 0; i < lengths.length; i++) {
+            if (lengths[i] < 1 || lengths[i] > s) {
+                shim.delete(host);
+                throw new IllegalArgumentException("decode attention: length " + lengths[i] + " outside 1.." + s);
+            }
+            for (long kv = 0; kv < kvHeads; kv++) {
+                long r = i * kvHeads + kv;
+                for (long j = 0; j < row; j++) {
+                    dtype.setFloat(seg, r * row + j, j < lengths[i] ? 0f : Float.NEGATIVE_INFINITY);
+                }
+            }
+        }
+        long m = rt.upload(host, shape, dtype);
+        try {
+            return shim.view(m, new long[] {rows, g, 1, s}, new long[] {row, 0, row, 1}, 0);
+        } finally {
+            shim.delete(m);
+        }
+    }
+
+    /**
      * Block-diagonal attention without a mask: each run of consecutive equal-length segments (the vision
      * tower's windows) is one flash-attention call with the segments as its batch, viewed in place.
      */
