@@ -1,6 +1,5 @@
 package dev.jepd.proxy.upstream;
 
-import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -16,6 +15,10 @@ import java.util.Map;
  * One HTTP/1.1 connection to a node, used by one request at a time and kept alive between requests
  * ({@link ConnectionPool}). It writes a request in one buffered write and reads the answer's head and body
  * straight from the socket on the calling thread: no selector thread, no queue, no hand-off per chunk.
+ *
+ * <p>Reads go through the connection's own buffer ({@code buf[pos, lim)}), filled by one {@code read} of the
+ * socket at a time: the head is split into lines there without a call per byte, and what is left unread is known
+ * without asking the kernel ({@link #buffered()}).
  */
 final class Http1Connection implements AutoCloseable {
     private static final int BUFFER = 16 * 1024;
@@ -23,8 +26,14 @@ final class Http1Connection implements AutoCloseable {
 
     final Target target;
     private final Socket socket;
-    private final BufferedInputStream in;
+    private final InputStream in; // the socket's own stream: each read is one read of the socket
     private final OutputStream out;
+    private final byte[] buf = new byte[BUFFER];
+    private int pos;
+    private int lim;
+    private boolean eof;
+    /** The socket's read time-out as last set, so that an unchanged one costs nothing. */
+    private int soTimeout = -1;
     /** Whether this connection served a request before (a failure before any answer byte is then retried). */
     boolean reused;
 
@@ -34,7 +43,7 @@ final class Http1Connection implements AutoCloseable {
         this.target = target;
         this.socket = socket;
         socket.setTcpNoDelay(true);
-        this.in = new BufferedInputStream(socket.getInputStream(), BUFFER);
+        this.in = socket.getInputStream();
         this.out = new BufferedOutputStream(socket.getOutputStream(), BUFFER);
     }
 
@@ -45,7 +54,11 @@ final class Http1Connection implements AutoCloseable {
     record Head(int status, String contentType, long contentLength, boolean chunked, boolean close) {}
 
     void timeout(long millis) throws SocketException {
-        socket.setSoTimeout((int) Math.max(1, Math.min(Integer.MAX_VALUE, millis)));
+        int t = (int) Math.max(1, Math.min(Integer.MAX_VALUE, millis));
+        if (t != soTimeout) {
+            socket.setSoTimeout(t);
+            soTimeout = t;
+        }
     }
 
     /**
@@ -55,10 +68,9 @@ final class Http1Connection implements AutoCloseable {
      * after it run under {@code limitMillis} again.
      */
     void awaitReadable(long limitMillis, ClientWatch watch) throws IOException {
-        if (watch == ClientWatch.NONE) {
-            return; // the read itself waits, under the limit
+        if (pos < lim || eof || watch == ClientWatch.NONE) {
+            return; // bytes are here, or the read itself waits, under the limit
         }
-        // No available() first: it costs a syscall when the buffer is empty, and a buffered byte returns at once below.
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(limitMillis);
         try {
             while (true) {
@@ -67,10 +79,8 @@ final class Http1Connection implements AutoCloseable {
                     throw new SocketTimeoutException("nothing from the node within " + limitMillis + " ms");
                 }
                 timeout(Math.min(ClientWatch.PROBE_MILLIS, left));
-                in.mark(1);
                 try {
-                    in.read(); // -1 too: the caller's read sees the end again
-                    in.reset();
+                    fill(); // the end too: the caller's read sees it
                     return;
                 } catch (SocketTimeoutException e) {
                     if (watch.check()) {
@@ -88,6 +98,35 @@ final class Http1Connection implements AutoCloseable {
                 timeout(limitMillis);
             }
         }
+    }
+
+    /**
+     * One read of the socket into the empty buffer; false at the end of the stream. A time-out leaves the
+     * buffer as it was.
+     */
+    private boolean fill() throws IOException {
+        if (eof) {
+            return false;
+        }
+        int n = in.read(buf, 0, buf.length);
+        if (n < 0) {
+            eof = true;
+            return false;
+        }
+        pos = 0;
+        lim = n;
+        return true;
+    }
+
+    /** Up to {@code len} bytes: the buffered ones, else one read of the socket; -1 at the end of the stream. */
+    private int read(byte[] b, int off, int len) throws IOException {
+        if (pos == lim && !fill()) {
+            return -1;
+        }
+        int n = Math.min(len, lim - pos);
+        System.arraycopy(buf, pos, b, off, n);
+        pos += n;
+        return n;
     }
 
     /** Writes one request: {@code body} null for a GET. */
@@ -164,33 +203,59 @@ final class Http1Connection implements AutoCloseable {
     }
 
     /** Bytes already received and not read yet: when none, what was written so far should be flushed. */
-    int buffered() throws IOException {
-        return in.available();
+    int buffered() {
+        return lim - pos;
     }
 
+    /** The next line of the head, without its CRLF (or LF); {@link EOFException} when the node closed. */
     private String line(boolean first) throws IOException {
-        StringBuilder b = new StringBuilder(64);
+        byte[] spill = null; // a line split between two reads of the socket
+        int spilled = 0;
         while (true) {
-            int c = in.read();
-            if (c < 0) {
-                if (first && b.isEmpty()) {
+            for (int i = pos; i < lim; i++) {
+                if (buf[i] != '\n') {
+                    continue;
+                }
+                byte[] from = buf;
+                int start = pos;
+                int end = i;
+                if (spill != null) {
+                    spill = append(spill, spilled, buf, pos, i - pos);
+                    spilled += i - pos;
+                    from = spill;
+                    start = 0;
+                    end = spilled;
+                }
+                pos = i + 1;
+                if (end > start && from[end - 1] == '\r') {
+                    end--;
+                }
+                return new String(from, start, end - start, StandardCharsets.ISO_8859_1);
+            }
+            int n = lim - pos;
+            if (spilled + n > MAX_HEAD) {
+                throw new IOException("answer head line too long");
+            }
+            if (n > 0) {
+                spill = append(spill == null ? new byte[Math.max(64, n)] : spill, spilled, buf, pos, n);
+                spilled += n;
+                pos = lim;
+            }
+            if (!fill()) {
+                if (first && spilled == 0) {
                     throw new EOFException("the node closed the connection before answering");
                 }
                 throw new EOFException("the node closed the connection in the answer head");
             }
-            if (c == '\n') {
-                int n = b.length();
-                return n > 0 && b.charAt(n - 1) == '\r' ? b.substring(0, n - 1) : b.toString();
-            }
-            if (b.length() > MAX_HEAD) {
-                throw new IOException("answer head line too long");
-            }
-            b.append((char) c);
         }
     }
 
-    InputStream in() {
-        return in;
+    private static byte[] append(byte[] to, int used, byte[] from, int off, int n) {
+        if (used + n > to.length) {
+            to = java.util.Arrays.copyOf(to, Math.max(used + n, 2 * to.length));
+        }
+        System.arraycopy(from, off, to, used, n);
+        return to;
     }
 
     @Override
@@ -226,7 +291,6 @@ final class Http1Connection implements AutoCloseable {
             if (done) {
                 return -1;
             }
-            InputStream in = conn.in;
             if (chunked && remaining == 0) {
                 String size = conn.line(false);
                 int semi = size.indexOf(';');
@@ -240,7 +304,7 @@ final class Http1Connection implements AutoCloseable {
                 }
             }
             int want = remaining < 0 ? len : (int) Math.min(len, remaining);
-            int n = in.read(buf, off, want);
+            int n = conn.read(buf, off, want);
             if (n < 0) {
                 if (remaining < 0) {
                     done = true;
@@ -261,11 +325,24 @@ final class Http1Connection implements AutoCloseable {
 
         /** The whole body, failing past {@code max} bytes. */
         byte[] readAll(int max) throws IOException {
-            java.io.ByteArrayOutputStream all =
-                    new java.io.ByteArrayOutputStream(remaining > 0 ? (int) Math.min(remaining, max) : 256);
-            byte[] buf = new byte[BUFFER];
-            for (int n; (n = read(buf, 0, buf.length)) >= 0; ) {
-                all.write(buf, 0, n);
+            if (!chunked && remaining >= 0) { // a Content-Length: read into an array of that size
+                if (remaining > max) {
+                    throw new IOException("answer larger than " + max + " bytes");
+                }
+                byte[] all = new byte[(int) remaining];
+                for (int at = 0; at < all.length; ) {
+                    int n = read(all, at, all.length - at);
+                    if (n < 0) {
+                        throw new EOFException("the node closed the connection in the middle of the answer");
+                    }
+                    at += n;
+                }
+                return all;
+            }
+            java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream(256);
+            byte[] chunk = new byte[BUFFER];
+            for (int n; (n = read(chunk, 0, chunk.length)) >= 0; ) {
+                all.write(chunk, 0, n);
                 if (all.size() > max) {
                     throw new IOException("answer larger than " + max + " bytes");
                 }

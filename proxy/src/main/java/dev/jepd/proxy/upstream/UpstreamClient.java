@@ -26,6 +26,11 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Why not {@code java.net.http.HttpClient}: measured in docs/PERF.md, its selector thread and the hand-off of
  * every answer (and every chunk of a stream) to another thread cost more than the whole relay.
+ *
+ * <p>Why blocking reads: every route runs on a worker thread ({@code HttpServer} dispatches each one through
+ * Undertow's {@code BlockingHandler}), so the worker might as well wait for its upstream answer itself. The
+ * thread switches that costs (a sleep per upstream answer) are measured in docs/PERF.md, together with the
+ * route kind that {@code HttpServer} would need before the flow could run non-blocking on the IO thread.
  */
 public final class UpstreamClient implements AutoCloseable {
     /** How much of a failed answer is read for the error message. */
