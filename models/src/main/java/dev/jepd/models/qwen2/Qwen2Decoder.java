@@ -107,14 +107,13 @@ public final class Qwen2Decoder implements CausalLm {
         Tensor cos = ops.fromFloats(cs[0], total, 1, p.headDim()); // [T, 1, hd]
         Tensor sin = ops.fromFloats(cs[1], total, 1, p.headDim());
         Tensor slotIdx = ops.fromLongs(batch.slotMapping(), total);
-        // A step of decodes only (one new row per sequence, in batch order) attends in one call per layer.
-        int[] decodeLengths = decodeOnly(batch) ? decodeLengths(batch) : null;
-        Tensor decodeSlots = decodeLengths == null ? null : decodeSlotTable(batch, decodeLengths, ops); // [B, S]
-        List<Tensor> contexts = new ArrayList<>(batch.attention().size());
-        if (decodeSlots == null) {
-            for (StepBatch.SeqAttention a : batch.attention()) {
-                contexts.add(ops.fromLongs(a.contextSlots(), a.contextSlots().length)); // [S]
-            }
+        // The sequences that add one row each (decodes) attend in one call per layer; the others one call each.
+        DecodeGroup group = DecodeGroup.of(batch, ops);
+        List<Tensor> contexts = new ArrayList<>(batch.attention().size()); // null for the group's sequences
+        for (int i = 0; i < batch.attention().size(); i++) {
+            StepBatch.SeqAttention a = batch.attention().get(i);
+            boolean grouped = group != null && group.member()[i];
+            contexts.add(grouped ? null : ops.fromLongs(a.contextSlots(), a.contextSlots().length)); // [S]
         }
         float scale = (float) (1.0 / Math.sqrt(p.headDim()));
 
@@ -132,12 +131,7 @@ public final class Qwen2Decoder implements CausalLm {
             Tensor v = ops.reshape(ops.linear(h, w.vW(), w.vB()), total, p.kvHeads(), p.headDim());
             ops.scatterRows(kv.keys(l), slotIdx, k);
             ops.scatterRows(kv.values(l), slotIdx, v);
-            Tensor o = decodeSlots != null
-                    ? ops.reshape(
-                            ops.pagedDecodeAttention(q, kv.keys(l), kv.values(l), decodeSlots, decodeLengths, scale),
-                            total,
-                            (long) p.heads() * p.headDim()) // [B, heads*hd]
-                    : perSequenceAttention(batch, q, k, v, kv, l, contexts, scale, ops); // [T, heads*hd]
+            Tensor o = attention(batch, group, q, k, v, kv, l, contexts, scale, ops); // [T, heads*hd]
             x = ops.add(x, ops.linear(o, w.oW(), null));
             Tensor h2 = ops.rmsNorm(x, w.postNorm(), p.rmsNormEps());
             Tensor mlp = ops.mul(ops.silu(ops.linear(h2, w.gateW(), null)), ops.linear(h2, w.upW(), null));
@@ -160,9 +154,13 @@ public final class Qwen2Decoder implements CausalLm {
         return ops.linear(xl, head, null); // [rows, vocab]
     }
 
-    /** Each sequence's rows attend to its own context: one paged-attention call per sequence. */
-    private Tensor perSequenceAttention(
+    /**
+     * Each sequence's rows attend to its own context: the decode group's in one call for all of them, every other
+     * sequence in a paged-attention call of its own.
+     */
+    private Tensor attention(
             StepBatch batch,
+            DecodeGroup group,
             Tensor q,
             Tensor k,
             Tensor v,
@@ -171,9 +169,24 @@ public final class Qwen2Decoder implements CausalLm {
             List<Tensor> contexts,
             float scale,
             Ops ops) {
+        long width = (long) p.heads() * p.headDim();
+        Tensor grouped = null; // [D, heads, hd]
+        if (group != null) {
+            Tensor gq = group.wholeBatch() ? q : ops.gatherRows(q, group.rows()); // [D, heads, hd]
+            grouped = ops.pagedDecodeAttention(gq, kv.keys(l), kv.values(l), group.slots(), group.lengths(), scale);
+            if (group.wholeBatch()) {
+                return ops.reshape(grouped, batch.rows(), width);
+            }
+        }
         List<Tensor> outs = new ArrayList<>(contexts.size());
+        int j = 0;
         for (int i = 0; i < contexts.size(); i++) {
             StepBatch.SeqAttention a = batch.attention().get(i);
+            if (group != null && group.member()[i]) {
+                outs.add(ops.reshape(ops.slice(grouped, 0, j, j + 1), 1, width));
+                j++;
+                continue;
+            }
             int from = a.offset();
             int to = from + a.length();
             // A fresh sequence's keys are its whole context: hand them over; otherwise read the cache.
@@ -186,39 +199,57 @@ public final class Qwen2Decoder implements CausalLm {
                     contexts.get(i),
                     a.start(),
                     scale); // [n, heads, hd]
-            outs.add(ops.reshape(out, a.length(), (long) p.heads() * p.headDim()));
+            outs.add(ops.reshape(out, a.length(), width));
         }
         return outs.size() == 1 ? outs.getFirst() : ops.concat(outs, 0); // [T, heads*hd]
     }
 
-    /** Every sequence adds one row, and sequence {@code i} owns row {@code i}: a batch of decodes. */
-    private static boolean decodeOnly(StepBatch batch) {
-        List<StepBatch.SeqAttention> att = batch.attention();
-        if (att.size() < 2 || att.size() != batch.rows()) {
-            return false;
-        }
-        for (int i = 0; i < att.size(); i++) {
-            if (att.get(i).length() != 1 || att.get(i).offset() != i) {
-                return false;
+    /**
+     * The sequences of a step that add one row each (decodes, and one-token prompts): their new keys are in the
+     * cache before attention, so they attend together in one {@code pagedDecodeAttention} call per layer.
+     *
+     * @param member which of the step's sequences belong to the group
+     * @param rows int64 {@code [D]}: the group's rows of the step, in sequence order
+     * @param slots int64 {@code [D, S]}: their context slots, each row padded with its own first slot (masked off)
+     * @param wholeBatch every sequence of the step is in the group and sequence {@code i} owns row {@code i}
+     */
+    private record DecodeGroup(boolean[] member, Tensor rows, Tensor slots, int[] lengths, boolean wholeBatch) {
+        /** The step's group, or null when fewer than two sequences add one row. */
+        static DecodeGroup of(StepBatch batch, Ops ops) {
+            List<StepBatch.SeqAttention> att = batch.attention();
+            boolean[] member = new boolean[att.size()];
+            int count = 0;
+            int s = 1;
+            boolean inOrder = true;
+            for (int i = 0; i < att.size(); i++) {
+                StepBatch.SeqAttention a = att.get(i);
+                if (a.length() == 1) {
+                    member[i] = true;
+                    inOrder &= a.offset() == count;
+                    count++;
+                    s = Math.max(s, a.contextSlots().length);
+                }
             }
+            if (count < 2) {
+                return null;
+            }
+            long[] rows = new long[count];
+            int[] lengths = new int[count];
+            long[] table = new long[Math.multiplyExact(count, s)];
+            int j = 0;
+            for (int i = 0; i < att.size(); i++) {
+                if (member[i]) {
+                    long[] slots = att.get(i).contextSlots();
+                    rows[j] = att.get(i).offset();
+                    lengths[j] = slots.length;
+                    System.arraycopy(slots, 0, table, j * s, slots.length);
+                    Arrays.fill(table, j * s + slots.length, (j + 1) * s, slots[0]);
+                    j++;
+                }
+            }
+            boolean whole = count == att.size() && count == batch.rows() && inOrder;
+            return new DecodeGroup(member, ops.fromLongs(rows, count), ops.fromLongs(table, count, s), lengths, whole);
         }
-        return true;
-    }
-
-    private static int[] decodeLengths(StepBatch batch) {
-        return batch.attention().stream().mapToInt(a -> a.contextSlots().length).toArray();
-    }
-
-    /** The sequences' context slots as rows of one table, each padded with its own first slot (masked off). */
-    private static Tensor decodeSlotTable(StepBatch batch, int[] lengths, Ops ops) {
-        int s = Arrays.stream(lengths).max().orElse(1);
-        long[] table = new long[Math.multiplyExact(lengths.length, s)];
-        for (int i = 0; i < lengths.length; i++) {
-            long[] slots = batch.attention().get(i).contextSlots();
-            System.arraycopy(slots, 0, table, i * s, slots.length);
-            Arrays.fill(table, i * s + slots.length, (i + 1) * s, slots[0]);
-        }
-        return ops.fromLongs(table, lengths.length, s);
     }
 
     private void tap(String name, Tensor t) {
