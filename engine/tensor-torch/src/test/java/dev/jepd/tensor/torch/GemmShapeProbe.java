@@ -1,0 +1,54 @@
+package dev.jepd.tensor.torch;
+
+import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
+import java.util.List;
+
+/**
+ * Not a test: bf16 {@code linear} ({@code x · Wᵀ + b}) at the shapes the Qwen2.5-VL-3B vision tower and a 512-token
+ * prefill run, next to the square 2048³ product that {@code bench model}'s GEMM probe measures, in GFLOP/s (median
+ * of 7 after 3 warm-ups). It says which of the model's GEMMs fall short of the probe and by how much.
+ */
+public final class GemmShapeProbe {
+    private GemmShapeProbe() {}
+
+    /** {@code m} rows of x, {@code n} outputs, {@code k} inputs, with or without a bias. */
+    private record Shape(String what, int m, int n, int k, boolean bias) {}
+
+    public static void main(String[] args) {
+        List<Shape> shapes = List.of(
+                new Shape("probe: 2048³, no bias", 2048, 2048, 2048, false),
+                new Shape("vision qkv [1024, 1280] · [3840, 1280]ᵀ + b", 1024, 3840, 1280, true),
+                new Shape("vision proj [1024, 1280] · [1280, 1280]ᵀ + b", 1024, 1280, 1280, true),
+                new Shape("vision gate/up [1024, 1280] · [3420, 1280]ᵀ + b", 1024, 3420, 1280, true),
+                new Shape("vision down [1024, 3420] · [1280, 3420]ᵀ + b", 1024, 1280, 3420, true),
+                new Shape("vision merger fc1 [256, 5120] · [5120, 5120]ᵀ + b", 256, 5120, 5120, true),
+                new Shape("prefill q [512, 2048] · [2048, 2048]ᵀ + b", 512, 2048, 2048, true),
+                new Shape("prefill gate/up [512, 2048] · [11008, 2048]ᵀ", 512, 11008, 2048, false),
+                new Shape("prefill down [512, 11008] · [2048, 11008]ᵀ", 512, 2048, 11008, false));
+        TorchBackend backend = TorchBackend.cpu(DType.BF16);
+        try (Scope s = backend.open()) {
+            Ops o = backend.ops(s);
+            for (Shape sh : shapes) {
+                Tensor x = o.fromFloats(new float[sh.m() * sh.k()], sh.m(), sh.k());
+                Tensor w = o.fromFloats(new float[sh.n() * sh.k()], sh.n(), sh.k());
+                Tensor b = sh.bias() ? o.fromFloats(new float[sh.n()], sh.n()) : null;
+                double[] t = new double[7];
+                for (int i = -3; i < t.length; i++) {
+                    try (Scope step = backend.open()) {
+                        long t0 = System.nanoTime();
+                        backend.ops(step).linear(x, w, b); // on the CPU the call returns when the product is done
+                        if (i >= 0) {
+                            t[i] = (System.nanoTime() - t0) / 1e9;
+                        }
+                    }
+                }
+                java.util.Arrays.sort(t);
+                double flops = 2.0 * sh.m() * sh.n() * sh.k();
+                System.out.printf("%-52s %8.1f GFLOP/s  (%.2f ms)%n", sh.what(), flops / t[3] / 1e9, t[3] * 1e3);
+            }
+        }
+    }
+}
