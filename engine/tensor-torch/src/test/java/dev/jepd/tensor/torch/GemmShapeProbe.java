@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * Not a test: bf16 {@code linear} ({@code x · Wᵀ + b}) at the shapes the Qwen2.5-VL-3B vision tower and a 512-token
  * prefill run, next to the square 2048³ product that {@code bench model}'s GEMM probe measures, in GFLOP/s (median
- * of 7 after 3 warm-ups). It says which of the model's GEMMs fall short of the probe and by how much.
+ * of 7 after 3 warm-ups). It says which of the model's GEMMs fall short of the probe and by how much; with a ring
+ * of distinct weights ({@code args[0]}), each product reads a weight that is not in the cache from the last one.
  */
 public final class GemmShapeProbe {
     private GemmShapeProbe() {}
@@ -17,7 +18,10 @@ public final class GemmShapeProbe {
     /** {@code m} rows of x, {@code n} outputs, {@code k} inputs, with or without a bias. */
     private record Shape(String what, int m, int n, int k, boolean bias) {}
 
+    /** {@code args[0]}: how many distinct weight copies to cycle through (default 1: one weight, kept hot). */
     public static void main(String[] args) {
+        int ring = args.length > 0 ? Integer.parseInt(args[0]) : 1;
+        boolean between = args.length > 1 && args[1].equals("interleaved"); // an elementwise op before each product
         List<Shape> shapes = List.of(
                 new Shape("probe: 2048³, no bias", 2048, 2048, 2048, false),
                 new Shape("vision qkv [1024, 1280] · [3840, 1280]ᵀ + b", 1024, 3840, 1280, true),
@@ -33,13 +37,20 @@ public final class GemmShapeProbe {
             Ops o = backend.ops(s);
             for (Shape sh : shapes) {
                 Tensor x = o.fromFloats(new float[sh.m() * sh.k()], sh.m(), sh.k());
-                Tensor w = o.fromFloats(new float[sh.n() * sh.k()], sh.n(), sh.k());
+                List<Tensor> ws = new java.util.ArrayList<>();
+                for (int r = 0; r < ring; r++) {
+                    ws.add(o.fromFloats(new float[sh.n() * sh.k()], sh.n(), sh.k()));
+                }
                 Tensor b = sh.bias() ? o.fromFloats(new float[sh.n()], sh.n()) : null;
                 double[] t = new double[7];
                 for (int i = -3; i < t.length; i++) {
                     try (Scope step = backend.open()) {
+                        Ops so = backend.ops(step);
+                        if (between) {
+                            so.silu(x); // untimed: non-AMX work between the products, as in the model
+                        }
                         long t0 = System.nanoTime();
-                        backend.ops(step).linear(x, w, b); // on the CPU the call returns when the product is done
+                        so.linear(x, ws.get(Math.floorMod(i, ring)), b); // on the CPU: returns when done
                         if (i >= 0) {
                             t[i] = (System.nanoTime() - t0) / 1e9;
                         }
