@@ -85,12 +85,8 @@ public final class PdKvTransfer implements AutoCloseable {
                     ? startVllm(config, engine, listenHost, model)
                     : startVllmConsumer(config, engine, model);
         }
-        String engineId = config.engineId() != null
-                ? config.engineId()
-                : UUID.randomUUID().toString();
-        String advertised = config.sideChannelHost() != null
-                ? config.sideChannelHost()
-                : (listenHost.equals("0.0.0.0") || listenHost.equals("::") ? "127.0.0.1" : listenHost);
+        String engineId = engineId(config);
+        String advertised = sideChannelHost(config, listenHost);
         Optional<NixlLibrary> nixl = nixlLibrary(config);
         List<AutoCloseable> owned = new ArrayList<>();
         try {
@@ -157,6 +153,18 @@ public final class PdKvTransfer implements AutoCloseable {
         }
     }
 
+    /** The configured {@code engine_id}, else a fresh one. */
+    private static String engineId(KvTransferConfig config) {
+        return config.engineId() != null ? config.engineId() : UUID.randomUUID().toString();
+    }
+
+    /** Where peers reach the side channel: the configured host, else the listen host (loopback for a wildcard). */
+    private static String sideChannelHost(KvTransferConfig config, String listenHost) {
+        return config.sideChannelHost() != null
+                ? config.sideChannelHost()
+                : (listenHost.equals("0.0.0.0") || listenHost.equals("::") ? "127.0.0.1" : listenHost);
+    }
+
     /**
      * A prefill node on vLLM's wire: the NIXL area in vLLM's layout, sized from {@code nixl_staging_mib}, and the
      * ZMQ side channel on {@code side_channel_port}.
@@ -164,12 +172,8 @@ public final class PdKvTransfer implements AutoCloseable {
     private static PdKvTransfer startVllm(KvTransferConfig config, EngineCore engine, String listenHost, String model) {
         KvTransferConfig.Vllm v = config.vllm();
         NixlLibrary lib = NixlLibrary.require(); // a vLLM decode node reads only with NIXL
-        String engineId = config.engineId() != null
-                ? config.engineId()
-                : UUID.randomUUID().toString();
-        String advertised = config.sideChannelHost() != null
-                ? config.sideChannelHost()
-                : (listenHost.equals("0.0.0.0") || listenHost.equals("::") ? "127.0.0.1" : listenHost);
+        String engineId = engineId(config);
+        String advertised = sideChannelHost(config, listenHost);
         var layout = engine.layout();
         long blockBytes = dev.jepd.transfer.vllm.HndBlocks.blockBytes(layout, v.blockSize());
         long blocks = ((long) config.nixlStagingMib() << 20) / (2L * layout.layers() * blockBytes);

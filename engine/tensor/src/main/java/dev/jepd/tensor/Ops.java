@@ -198,22 +198,33 @@ public interface Ops {
      */
     default Tensor pagedDecodeAttention(
             Tensor q, Tensor keyCache, Tensor valueCache, Tensor contextSlots, int[] lengths, float scale) {
+        checkDecodeBatch(q, contextSlots, lengths);
+        long s = contextSlots.dim(1);
+        List<Tensor> outs = new ArrayList<>(lengths.length);
+        for (int i = 0; i < lengths.length; i++) {
+            Tensor slots = slice(reshape(slice(contextSlots, 0, i, i + 1), s), 0, 0, lengths[i]); // [len]
+            outs.add(pagedAttention(
+                    slice(q, 0, i, i + 1), null, null, keyCache, valueCache, slots, lengths[i] - 1, scale));
+        }
+        return outs.size() == 1 ? outs.getFirst() : concat(outs, 0);
+    }
+
+    /**
+     * What {@link #pagedDecodeAttention} requires of its operands: one slot row and one length per query, each
+     * length in {@code 1..S}.
+     */
+    static void checkDecodeBatch(Tensor q, Tensor contextSlots, int[] lengths) {
         long b = q.dim(0);
         long s = contextSlots.dim(1);
         if (lengths.length != b || contextSlots.dim(0) != b) {
             throw new IllegalArgumentException("decode attention: " + b + " queries, " + lengths.length + " lengths, "
                     + contextSlots.dim(0) + " slot rows");
         }
-        List<Tensor> outs = new ArrayList<>(lengths.length);
-        for (int i = 0; i < lengths.length; i++) {
-            if (lengths[i] < 1 || lengths[i] > s) {
-                throw new IllegalArgumentException("decode attention: length " + lengths[i] + " outside 1.." + s);
+        for (int length : lengths) {
+            if (length < 1 || length > s) {
+                throw new IllegalArgumentException("decode attention: length " + length + " outside 1.." + s);
             }
-            Tensor slots = slice(reshape(slice(contextSlots, 0, i, i + 1), s), 0, 0, lengths[i]); // [len]
-            outs.add(pagedAttention(
-                    slice(q, 0, i, i + 1), null, null, keyCache, valueCache, slots, lengths[i] - 1, scale));
         }
-        return outs.size() == 1 ? outs.getFirst() : concat(outs, 0);
     }
 
     /**

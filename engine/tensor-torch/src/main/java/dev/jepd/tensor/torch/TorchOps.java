@@ -619,10 +619,7 @@ final class TorchOps implements Ops {
         long kvHeads = keyCache.dim(1);
         long g = heads / kvHeads;
         long s = contextSlots.dim(1);
-        if (lengths.length != b || contextSlots.dim(0) != b) {
-            throw new IllegalArgumentException("decode attention: " + b + " queries, " + lengths.length + " lengths, "
-                    + contextSlots.dim(0) + " slot rows");
-        }
+        Ops.checkDecodeBatch(q, contextSlots, lengths);
         DType c = keyCache.dtype();
         List<Long> temps = new ArrayList<>();
         try {
@@ -674,11 +671,7 @@ final class TorchOps implements Ops {
         long[] shape = {rows, row};
         long host = rt.hostEmpty(shape, dtype);
         MemorySegment seg = rt.host(host, rows * row * dtype.byteSize());
-        for (int i = 0; i < lengths.length; i++) {
-            if (lengths[i] < 1 || lengths[i] > s) {
-                shim.delete(host);
-                throw new IllegalArgumentException("decode attention: length " + lengths[i] + " outside 1.." + s);
-            }
+        for (int i = 0; i < lengths.length; i++) { // lengths checked by the caller: 1..S
             for (long kv = 0; kv < kvHeads; kv++) {
                 long r = i * kvHeads + kv;
                 for (long j = 0; j < row; j++) {

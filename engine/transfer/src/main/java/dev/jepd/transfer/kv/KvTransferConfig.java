@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The {@code --kv-transfer-config} JSON, named as vLLM's {@code KVTransferConfig}, so one launch line serves both.
@@ -111,16 +112,8 @@ public record KvTransferConfig(
             "kv_connector_module_path",
             "enable_permute_local_kv");
 
-    private static final List<String> EXTRA_FIELDS = List.of(
-            "side_channel_port",
-            "side_channel_host",
-            "lease_seconds",
-            "transfer_timeout_seconds",
-            "kv_load_failure_policy",
-            "kv_transport",
-            "backends",
-            "nixl_staging_mib",
-            "side_channel",
+    /** The extra-config fields that only {@code side_channel: vllm} reads. */
+    private static final List<String> VLLM_EXTRA_FIELDS = List.of(
             "vllm_block_size",
             "vllm_compat_hash",
             "vllm_version",
@@ -128,6 +121,20 @@ public record KvTransferConfig(
             "vllm_wire_version",
             "kv_lease_duration",
             "vllm_hma_enabled");
+
+    private static final List<String> EXTRA_FIELDS = Stream.concat(
+                    Stream.of(
+                            "side_channel_port",
+                            "side_channel_host",
+                            "lease_seconds",
+                            "transfer_timeout_seconds",
+                            "kv_load_failure_policy",
+                            "kv_transport",
+                            "backends",
+                            "nixl_staging_mib",
+                            "side_channel"),
+                    VLLM_EXTRA_FIELDS.stream())
+            .toList();
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -299,14 +306,7 @@ public record KvTransferConfig(
         Vllm vllm =
                 switch (sideChannel) {
                     case "jepd" -> {
-                        for (String f : List.of(
-                                "vllm_block_size",
-                                "vllm_compat_hash",
-                                "vllm_version",
-                                "vllm_attn_backend",
-                                "vllm_wire_version",
-                                "kv_lease_duration",
-                                "vllm_hma_enabled")) {
+                        for (String f : VLLM_EXTRA_FIELDS) {
                             if (extra.has(f)) {
                                 throw new KvTransferConfigException(
                                         "kv_connector_extra_config." + f + " needs side_channel vllm");
