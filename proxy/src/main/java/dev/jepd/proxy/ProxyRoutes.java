@@ -9,6 +9,7 @@ import dev.jepd.api.Sse;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
 import dev.jepd.proxy.flow.EncoderFanout;
+import dev.jepd.proxy.flow.IoThreadFlow;
 import dev.jepd.proxy.flow.Membership;
 import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.flow.ProxyReply;
@@ -19,6 +20,7 @@ import dev.jepd.proxy.upstream.Member;
 import dev.jepd.proxy.upstream.Node;
 import dev.jepd.proxy.upstream.UpstreamClient;
 import dev.jepd.proxy.upstream.UpstreamResponse;
+import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
 import java.io.IOException;
@@ -42,6 +44,7 @@ final class ProxyRoutes {
     private final UpstreamClient client;
     private final Cluster decode;
     private final long maxBodyBytes;
+    private final IoThreadFlow ioFlow;
 
     ProxyRoutes(
             Disaggregation flow,
@@ -51,7 +54,8 @@ final class ProxyRoutes {
             EncoderFanout encoders,
             UpstreamClient client,
             Cluster decode,
-            long maxBodyBytes) {
+            long maxBodyBytes,
+            IoThreadFlow ioFlow) {
         this.flow = flow;
         this.health = health;
         this.profile = profile;
@@ -60,18 +64,50 @@ final class ProxyRoutes {
         this.client = client;
         this.decode = decode;
         this.maxBodyBytes = maxBodyBytes;
+        this.ioFlow = ioFlow;
     }
 
     void chat(HttpServerExchange ex) {
-        byte[] body = body(ex);
+        chat(ex, body(ex));
+    }
+
+    void completions(HttpServerExchange ex) {
+        completions(ex, body(ex));
+    }
+
+    private void chat(HttpServerExchange ex, byte[] body) {
         RequestContext ctx = watched(ex);
         write(ex, flow.chat(body, ctx), ctx);
     }
 
-    void completions(HttpServerExchange ex) {
-        byte[] body = body(ex);
+    private void completions(HttpServerExchange ex, byte[] body) {
         RequestContext ctx = watched(ex);
         write(ex, flow.completions(body, ctx), ctx);
+    }
+
+    /**
+     * {@code POST /v1/chat/completions} started on the IO thread: served there by {@link IoThreadFlow} when it
+     * takes the request, else (or once it hands the request over) by {@link #chat} on a worker.
+     */
+    void chatOnIoThread(HttpServerExchange ex) {
+        onIoThread(ex, Disaggregation.CHAT, this::chat, this::chat);
+    }
+
+    /** {@code POST /v1/completions}, as {@link #chatOnIoThread}. */
+    void completionsOnIoThread(HttpServerExchange ex) {
+        onIoThread(ex, Disaggregation.COMPLETIONS, this::completions, this::completions);
+    }
+
+    private void onIoThread(
+            HttpServerExchange ex,
+            String path,
+            HttpHandler whole,
+            java.util.function.BiConsumer<HttpServerExchange, byte[]> withBody) {
+        if (ioFlow == null || !ioFlow.takes(ex)) {
+            ex.dispatch(HttpServer.blocking(whole));
+            return;
+        }
+        ioFlow.serve(ex, path, (e, raw) -> e.dispatch(HttpServer.blocking(x -> withBody.accept(x, raw))));
     }
 
     /** Forwarded to the first decode node (as vLLM's proxy does), the first routable one when some are not. */
@@ -139,21 +175,8 @@ final class ProxyRoutes {
         ex.getResponseSender().send(ByteBuffer.wrap(r.body()));
     }
 
-    /**
-     * The client's id when it is a valid one (the nodes' rule, {@link HttpServer#requestId}), else a fresh one that
-     * the client then sees echoed; an invalid id is never forwarded.
-     */
     private static RequestContext context(HttpServerExchange ex) {
-        return context(ex, ClientWatch.NONE);
-    }
-
-    private static RequestContext context(HttpServerExchange ex, ClientWatch watch) {
-        String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
-        String id = HttpServer.requestId(ex);
-        if (!id.equals(given)) {
-            ex.getResponseHeaders().put(HttpServer.REQUEST_ID, id);
-        }
-        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), watch);
+        return RequestContext.of(ex, ClientWatch.NONE);
     }
 
     /**
@@ -161,7 +184,7 @@ final class ProxyRoutes {
      * connection (the body has been read by then, so the probe sees only what comes after it).
      */
     private static RequestContext watched(HttpServerExchange ex) {
-        return context(ex, ClientWatch.of(() -> ClientConnection.gone(ex)));
+        return RequestContext.of(ex, ClientWatch.of(() -> ClientConnection.gone(ex)));
     }
 
     /** The raw request body, up to {@code --max-body-bytes}. */

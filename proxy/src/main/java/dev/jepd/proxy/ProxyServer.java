@@ -4,10 +4,12 @@ import dev.jepd.api.HttpServer;
 import dev.jepd.proxy.flow.ClusterHealth;
 import dev.jepd.proxy.flow.Disaggregation;
 import dev.jepd.proxy.flow.EncoderFanout;
+import dev.jepd.proxy.flow.IoThreadFlow;
 import dev.jepd.proxy.flow.Membership;
 import dev.jepd.proxy.flow.ProfileFanout;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.RemoteMedia;
+import dev.jepd.proxy.upstream.AsyncUpstream;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.HealthChecker;
 import dev.jepd.proxy.upstream.UpstreamClient;
@@ -55,15 +57,22 @@ public final class ProxyServer implements AutoCloseable {
                 config.remoteMedia() == null ? RemoteMedia.forwarding() : RemoteMedia.fetching(config.remoteMedia());
         EncoderFanout encoders =
                 new EncoderFanout(encode, client, ImageCost.of(config.modelFamily()), res.dedupWindow());
+        Disaggregation flow = new Disaggregation(encoders, prefill, decode, client, config.mediaLimits(), remoteMedia);
+        AsyncUpstream upstream = new AsyncUpstream(config.connectTimeout(), config.upstreamTimeout());
+        // -Djepd.proxy.blocking=true keeps every request on a worker (the A/B of docs/PERF.md)
+        IoThreadFlow ioFlow = Boolean.getBoolean("jepd.proxy.blocking")
+                ? null
+                : new IoThreadFlow(flow, encoders, prefill, decode, upstream, config.maxBodyBytes());
         ProxyRoutes routes = new ProxyRoutes(
-                new Disaggregation(encoders, prefill, decode, client, config.mediaLimits(), remoteMedia),
+                flow,
                 new ClusterHealth(encode, prefill, decode, client),
                 new ProfileFanout(encode, prefill, decode, client),
                 membership,
                 encoders,
                 client,
                 decode,
-                config.maxBodyBytes());
+                config.maxBodyBytes(),
+                ioFlow);
         HealthChecker checker = new HealthChecker(
                 List.of(encode, prefill, decode),
                 client,
@@ -82,8 +91,8 @@ public final class ProxyServer implements AutoCloseable {
                     .idleTimeout(config.server().idleTimeout())
                     .maxConnections(config.server().maxConnections())
                     .trimWhenIdle(Duration.ofSeconds(2))
-                    .post("/v1/chat/completions", routes::chat)
-                    .post("/v1/completions", routes::completions)
+                    .postOnIoThread("/v1/chat/completions", routes::chatOnIoThread)
+                    .postOnIoThread("/v1/completions", routes::completionsOnIoThread)
                     .get("/v1/models", routes::models)
                     .get("/health", routes::health)
                     .post("/start_profile", ex -> routes.profile(ex, "start"))

@@ -294,6 +294,16 @@ public final class HttpServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * A route that starts on the IO thread and must never block there: it ends the exchange itself (now or from
+         * a later IO event), or hands it to a worker with {@code ex.dispatch(HttpServer.blocking(route))}.
+         * Exceptions it throws before it returns become OpenAI errors, as for the other routes.
+         */
+        public Builder postOnIoThread(String path, HttpHandler h) {
+            routes.post(path, new ErrorMapping(h));
+            return this;
+        }
+
         public HttpServer start() {
             routes.setFallbackHandler(
                     ex -> Errors.send(ex, new ApiException(404, "Not Found: " + ex.getRequestPath(), null)));
@@ -381,6 +391,14 @@ public final class HttpServer implements AutoCloseable {
                     : IdleTrim.start(root::active, root::apiCompleted, trim, trimQuiet, name.replace(' ', '-'));
             return new HttpServer(worker, channel, root, actual, idle);
         }
+    }
+
+    /**
+     * {@code route} as the blocking routes run it (on a worker, errors mapped), for an IO-thread route that hands an
+     * exchange over: {@code ex.dispatch(HttpServer.blocking(route))}.
+     */
+    public static HttpHandler blocking(HttpHandler route) {
+        return new BlockingHandler(new ErrorMapping(route));
     }
 
     /** A whole HTTP/1.1 answer that closes the connection, for writing below Undertow. */

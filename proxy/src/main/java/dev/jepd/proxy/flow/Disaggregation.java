@@ -69,29 +69,67 @@ public final class Disaggregation {
 
     /** {@code POST /v1/chat/completions}: E (if the request has media), P (if configured), D. */
     public ProxyReply chat(byte[] raw, RequestContext ctx) {
-        ObjectNode body = Json.parseObject(raw);
-        boolean changed = validated(body, RequestSchema::chat);
-        List<MediaItem> items = MediaItems.find(body);
-        mediaLimits.check(Modality.IMAGE.key(), items.size()); // every item is an image: the grammar refuses the rest
-        changed |= ItemUuids.stamp(body.path("model").asText(""), items);
-        changed |= remoteMedia.inline(items); // after stamping: the uuid follows the URL the client sent
-        Optional<JsonNode> ec = encoders.run(body, items, ctx);
+        Parsed p = parse(raw, CHAT);
+        boolean changed = p.changed | remoteMedia.inline(p.items); // after stamping: the uuid follows the client's URL
+        Optional<JsonNode> ec = encoders.run(p.body, p.items, ctx);
         if (ec.isPresent()) {
-            body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
+            p.body.set(EncoderFanout.EC_TRANSFER_PARAMS, ec.get());
             changed = true;
         }
-        List<String> keys = items.stream()
-                .map(MediaItem::uuid)
-                .filter(java.util.Objects::nonNull)
-                .toList();
-        return prefillThenDecode(raw, body, changed, CHAT, keys, ctx);
+        return prefillThenDecode(raw, p.body, changed, CHAT, p.keys(), ctx);
     }
 
     /** {@code POST /v1/completions}: text only, P (if configured), D. */
     public ProxyReply completions(byte[] raw, RequestContext ctx) {
+        Parsed p = parse(raw, COMPLETIONS);
+        return prefillThenDecode(raw, p.body, p.changed, COMPLETIONS, List.of(), ctx);
+    }
+
+    /**
+     * A request as both flows start it: parsed, checked with the nodes' schema, and for a chat request its media
+     * items found, counted against the limits and stamped with their uuids; {@code changed} when the body is no
+     * longer the client's bytes.
+     */
+    record Parsed(ObjectNode body, List<MediaItem> items, boolean changed) {
+        /** The items' EC keys (for cache-affinity routing of the decode node). */
+        List<String> keys() {
+            return items.stream()
+                    .map(MediaItem::uuid)
+                    .filter(java.util.Objects::nonNull)
+                    .toList();
+        }
+    }
+
+    Parsed parse(byte[] raw, String path) {
         ObjectNode body = Json.parseObject(raw);
-        boolean changed = validated(body, RequestSchema::completion);
-        return prefillThenDecode(raw, body, changed, COMPLETIONS, List.of(), ctx);
+        if (!path.equals(CHAT)) {
+            return new Parsed(body, List.of(), validated(body, RequestSchema::completion));
+        }
+        boolean changed = validated(body, RequestSchema::chat);
+        List<MediaItem> items = MediaItems.find(body);
+        mediaLimits.check(Modality.IMAGE.key(), items.size()); // every item is an image: the grammar refuses the rest
+        changed |= ItemUuids.stamp(body.path("model").asText(""), items);
+        return new Parsed(body, items, changed);
+    }
+
+    /** Whether the request needs the blocking flow: remote images to fetch, or a prefill stage (E+P+D). */
+    boolean needsBlockingFlow(Parsed p) {
+        return !prefillCluster.isEmpty() || remoteMedia.wouldFetch(p.items);
+    }
+
+    /**
+     * A decode node failed before the client got any byte: whether another one may take the request (then the
+     * node is evicted where it is gone or draining), or {@code e} is the client's answer.
+     */
+    static boolean retryDecode(ApiException e, Lease lease, RequestContext ctx) {
+        if (!UpstreamFailure.retryable(e)) {
+            return false;
+        }
+        if (UpstreamFailure.unreachable(e)) {
+            lease.member().evict(e.getMessage()); // gone, stuck or draining: until /health says 200
+        }
+        LOG.warn("[{}] decode failed before its first byte, trying again: {}", ctx.requestId(), e.getMessage());
+        return true;
     }
 
     /**
@@ -135,19 +173,16 @@ public final class Disaggregation {
                 return new ProxyReply.Streamed(s, lease);
             } catch (ApiException e) {
                 lease.close();
-                if (!UpstreamFailure.retryable(e)) {
+                if (!retryDecode(e, lease, ctx)) {
                     throw e;
                 }
                 last = e;
-                if (UpstreamFailure.unreachable(e)) {
-                    lease.member().evict(e.getMessage()); // gone, stuck or draining: until /health says 200
-                } else if (withKv && e.status() != 503) {
+                if (withKv && !UpstreamFailure.unreachable(e) && e.status() != 503) {
                     // The node is there but could not use P's KV (P may be gone with it): it prefills itself.
                     tried.remove(node);
                     json = plain;
                     withKv = false;
                 }
-                LOG.warn("[{}] decode failed before its first byte, trying again: {}", ctx.requestId(), e.getMessage());
             }
         }
     }

@@ -6,6 +6,7 @@ import dev.jepd.api.ApiException;
 import dev.jepd.api.Json;
 import dev.jepd.proxy.items.ImageCost;
 import dev.jepd.proxy.items.MediaItem;
+import dev.jepd.proxy.upstream.AsyncUpstream;
 import dev.jepd.proxy.upstream.ClientWatch;
 import dev.jepd.proxy.upstream.Cluster;
 import dev.jepd.proxy.upstream.Lease;
@@ -23,14 +24,18 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.xnio.XnioExecutor;
+import org.xnio.XnioIoThread;
 
 /**
  * Sends every media item of a request alone to an encoder (DESIGN §4.3), all at once, and returns when each
@@ -120,39 +125,126 @@ public final class EncoderFanout {
 
     /** Encodes every item; returns the encoders' {@code ec_transfer_params}, if any answered with some. */
     public Optional<JsonNode> run(ObjectNode body, List<MediaItem> items, RequestContext ctx) {
-        if (items.isEmpty()) {
-            return Optional.empty();
+        List<Work> work = distinct(body, items);
+        List<CompletableFuture<Outcome>> pending = new ArrayList<>();
+        for (int i = 0; i < work.size(); i++) {
+            Work w = work.get(i);
+            boolean inline = i == work.size() - 1; // the last one runs here, the others at once beside it
+            pending.add(shared(w, body, ctx, (first, call) -> {
+                Runnable run = () -> {
+                    try {
+                        call.outcome.complete(attempts(call, ctx, first));
+                    } catch (RuntimeException e) {
+                        call.outcome.completeExceptionally(e);
+                    }
+                };
+                if (inline) {
+                    run.run(); // a request's only item: encoded on its own thread, no hand-off
+                } else {
+                    Thread.startVirtualThread(run);
+                }
+            }));
         }
-        if (encoders.isEmpty()) {
-            return Optional.empty(); // no encode cluster: the decode node encodes its images itself
+        List<Outcome> outcomes = new ArrayList<>();
+        for (CompletableFuture<Outcome> f : pending) {
+            outcomes.add(await(f, ctx));
+        }
+        return settle(outcomes, ctx);
+    }
+
+    /**
+     * As {@link #run}, without blocking, for a request served on an IO thread: every encoder call is made through
+     * {@code upstream} on {@code io}, and {@code done} is called there once, with the encoders' params or with the
+     * failure the client should see ({@code ApiException}).
+     */
+    public void runAsync(
+            ObjectNode body,
+            List<MediaItem> items,
+            RequestContext ctx,
+            XnioIoThread io,
+            AsyncUpstream upstream,
+            AsyncUpstream.Cut cut,
+            BiConsumer<Optional<JsonNode>, RuntimeException> done) {
+        List<Work> work = distinct(body, items);
+        if (work.isEmpty()) {
+            done.accept(Optional.empty(), null);
+            return;
+        }
+        List<CompletableFuture<Outcome>> pending = new ArrayList<>();
+        for (Work w : work) {
+            pending.add(shared(w, body, ctx, (first, call) -> attemptAsync(call, ctx, first, io, upstream, cut)));
+        }
+        CompletableFuture<Void> all = CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new));
+        XnioExecutor.Key[] guard = {null};
+        Runnable finish = () -> {
+            if (guard[0] != null) {
+                guard[0].remove();
+            }
+            Optional<JsonNode> params;
+            try {
+                if (all.isCompletedExceptionally() && pending.stream().anyMatch(f -> !f.isDone())) {
+                    LOG.warn("[{}] encoders did not settle in time; the PD node encodes", ctx.requestId());
+                    done.accept(Optional.empty(), null);
+                    return;
+                }
+                List<Outcome> outcomes = new ArrayList<>();
+                for (CompletableFuture<Outcome> f : pending) {
+                    outcomes.add(f.join());
+                }
+                params = settle(outcomes, ctx);
+            } catch (CompletionException e) {
+                done.accept(
+                        null,
+                        e.getCause() instanceof ApiException api
+                                ? api
+                                : new ApiException(502, "encoder request failed: " + e.getCause(), null));
+                return;
+            } catch (RuntimeException e) {
+                done.accept(null, e);
+                return;
+            }
+            done.accept(params, null);
+        };
+        if (all.isDone()) {
+            finish.run();
+            return;
+        }
+        // The deadline guards against a lost completion, as await's does (each try ends within the time-out).
+        guard[0] = io.executeAfter(
+                () -> all.completeExceptionally(new ApiException(504, "encoders did not settle in time", null)),
+                upstream.timeout().toMillis() * (encoders.members().size() + 1L),
+                TimeUnit.MILLISECONDS);
+        all.whenComplete((v, t) -> io.execute(finish)); // back on the request's own IO thread
+    }
+
+    /** One distinct item of a request: its dedup key and its index among the request's items. */
+    private record Work(String key, MediaItem item, int idx) {}
+
+    /** The items that need an encoder, each once (the same item twice in one request is encoded once). */
+    private List<Work> distinct(ObjectNode body, List<MediaItem> items) {
+        if (items.isEmpty() || encoders.isEmpty()) {
+            return List.of(); // no encode cluster: the decode node encodes its images itself
         }
         Set<String> seen = new HashSet<>();
-        List<Integer> indexes = new ArrayList<>();
-        List<String> keys = new ArrayList<>();
+        List<Work> work = new ArrayList<>();
         for (int idx = 0; idx < items.size(); idx++) {
             MediaItem item = items.get(idx);
             if (item.source() == null) {
                 continue;
             }
             String key = dedupKey(body, item);
-            if (seen.add(key)) { // the same item twice in one request is encoded once
-                indexes.add(idx);
-                keys.add(key);
+            if (seen.add(key)) {
+                work.add(new Work(key, item, idx));
             }
         }
-        List<CompletableFuture<Outcome>> pending = new ArrayList<>();
-        for (int i = 0; i < indexes.size(); i++) {
-            int idx = indexes.get(i);
-            boolean inline = i == indexes.size() - 1; // the last one runs here, the others at once beside it
-            pending.add(encode(keys.get(i), body, items.get(idx), idx, ctx, inline));
-        }
-        if (pending.isEmpty()) {
-            return Optional.empty();
-        }
+        return work;
+    }
+
+    /** The outcomes of a request's items as the params for the next node, or the rejection the client sees. */
+    private Optional<JsonNode> settle(List<Outcome> outcomes, RequestContext ctx) {
         List<JsonNode> params = new ArrayList<>();
         int left = 0;
-        for (CompletableFuture<Outcome> f : pending) {
-            Outcome o = await(f, ctx);
+        for (Outcome o : outcomes) {
             if (o.rejected != null) {
                 throw o.rejected;
             }
@@ -166,113 +258,183 @@ public final class EncoderFanout {
                     "[{}] {} of {} item(s) left to the PD node to encode (no encoder could)",
                     ctx.requestId(),
                     left,
-                    pending.size());
+                    outcomes.size());
         }
         return merge(params);
     }
 
+    /** One item's encoder call, as its tries need it: the request, its cost, its EC key and the nodes tried. */
+    private record Call(
+            byte[] request,
+            long charge,
+            String ecKey,
+            String childBase,
+            Set<Node> tried,
+            CompletableFuture<Outcome> outcome) {
+        List<String> keys() {
+            return ecKey == null ? List.of() : List.of(ecKey);
+        }
+    }
+
+    /** Starts the tries of a call (on this thread, beside it, or on an IO thread), completing its outcome. */
+    private interface Starter {
+        void start(Lease first, Call call);
+    }
+
     /** The item's shared encode: joined if one runs (or succeeded within the window), else started here. */
-    private CompletableFuture<Outcome> encode(
-            String key, ObjectNode body, MediaItem item, int idx, RequestContext ctx, boolean inline) {
+    private CompletableFuture<Outcome> shared(Work w, ObjectNode body, RequestContext ctx, Starter starter) {
         long now = System.nanoTime();
         while (true) {
-            Encode existing = encodes.get(key);
+            Encode existing = encodes.get(w.key);
             if (existing != null && existing.reusable(now, dedupWindowNanos)) {
                 shared.incrementAndGet();
                 return existing.outcome;
             }
             Encode mine = new Encode();
-            boolean won =
-                    existing == null ? encodes.putIfAbsent(key, mine) == null : encodes.replace(key, existing, mine);
+            boolean won = existing == null
+                    ? encodes.putIfAbsent(w.key, mine) == null
+                    : encodes.replace(w.key, existing, mine);
             if (!won) {
                 continue;
             }
             mine.outcome.whenComplete((o, t) -> {
                 mine.doneAt = System.nanoTime();
                 if (t != null || o.fallback || o.rejected != null || dedupWindowNanos <= 0) {
-                    encodes.remove(key, mine);
+                    encodes.remove(w.key, mine);
                 }
             });
+            MediaItem item = w.item;
             byte[] request = Json.bytes(encoderRequest(body, item.part()));
             long charge = encoders.usesCost() ? cost.tokens(item) : 1;
+            Call call = new Call(
+                    request, charge, item.uuid(), ctx.requestId() + ":" + w.idx, new HashSet<>(), mine.outcome);
             // The first node is picked here, in the request's item order, so that least-loaded routing charges
             // the items in order whatever thread runs them.
-            Set<Node> tried = new HashSet<>();
-            List<String> keys = item.uuid() == null ? List.of() : List.of(item.uuid());
-            Lease first = encoders.acquire(charge, tried, keys, false);
-            Runnable run = () -> {
-                try {
-                    mine.outcome.complete(
-                            attempts(request, charge, item.uuid(), ctx.requestId() + ":" + idx, ctx, first, tried));
-                } catch (RuntimeException e) {
-                    mine.outcome.completeExceptionally(e);
-                }
-            };
-            if (inline) {
-                run.run(); // a request's only item: encoded on its own thread, no hand-off
-            } else {
-                Thread.startVirtualThread(run);
-            }
+            starter.start(encoders.acquire(charge, call.tried, call.keys(), false), call);
             return mine.outcome;
         }
     }
 
     /** Tries healthy encoders not tried yet until one answers; none left: the PD node encodes the item. */
-    private Outcome attempts(
-            byte[] request,
-            long charge,
-            String ecKey,
-            String childBase,
-            RequestContext ctx,
-            Lease first,
-            Set<Node> tried) {
-        List<String> keys = ecKey == null ? List.of() : List.of(ecKey);
+    private Outcome attempts(Call call, RequestContext ctx, Lease first) {
         Lease next = first;
         while (true) {
-            Lease lease = next != null ? next : encoders.acquire(charge, tried, keys, false);
+            Lease lease = next != null ? next : encoders.acquire(call.charge, call.tried, call.keys(), false);
             next = null;
             if (lease == null) {
                 fallbacks.incrementAndGet();
                 return Outcome.leftToPd();
             }
             Node node = lease.node();
-            tried.add(node);
+            call.tried.add(node);
             calls.incrementAndGet();
-            ApiException error;
+            Outcome verdict;
             try (lease) {
                 Reply r = client.exchange(
-                        node, PATH, request, ctx.headers(childBase + ":" + shortHex()), client.timeout(), ctx.watch());
-                if (r.statusCode() / 100 == 2) {
-                    if (ecKey != null) {
-                        encoders.remember(ecKey, node);
-                    }
-                    return Outcome.encoded(ecTransferParams(r.body()));
-                }
-                if (r.statusCode() == EC_STORE_ERROR) {
-                    // The encoder computed the item but could not store it (EC disk full, read-only ...). The
-                    // encoders share that store, so another would fail the same way: the PD node encodes it.
-                    LOG.warn(
-                            "[{}] encoder {} could not store the item (507); the PD node encodes it",
-                            ctx.requestId(),
-                            node);
-                    fallbacks.incrementAndGet();
-                    return Outcome.leftToPd();
-                }
-                error = UpstreamFailure.status(node, r.statusCode(), r.body(), r.closing());
+                        node,
+                        PATH,
+                        call.request,
+                        ctx.headers(call.childBase + ":" + shortHex()),
+                        client.timeout(),
+                        ctx.watch());
+                verdict = verdict(lease, r, null, call, ctx);
             } catch (ClientWatch.Gone e) {
                 // This request's client left. A request sharing this encode (dedup) lets its PD node encode it.
                 return Outcome.leftToPd();
             } catch (IOException e) {
-                error = UpstreamFailure.transport(node, e, client.timeout());
+                verdict = verdict(lease, null, UpstreamFailure.transport(node, e, client.timeout()), call, ctx);
             }
-            if (!UpstreamFailure.retryable(error)) {
-                return new Outcome(Optional.empty(), false, error);
+            if (verdict != null) {
+                return verdict;
             }
-            if (UpstreamFailure.unreachable(error)) {
-                lease.member().evict(error.getMessage());
-            }
-            LOG.warn("[{}] encoder failed, trying another: {}", ctx.requestId(), error.getMessage());
         }
+    }
+
+    /** As {@link #attempts}, each try a non-blocking call on {@code io}; completes the call's outcome there. */
+    private void attemptAsync(
+            Call call,
+            RequestContext ctx,
+            Lease first,
+            XnioIoThread io,
+            AsyncUpstream upstream,
+            AsyncUpstream.Cut cut) {
+        Lease lease = first != null ? first : encoders.acquire(call.charge, call.tried, call.keys(), false);
+        if (lease == null) {
+            fallbacks.incrementAndGet();
+            call.outcome.complete(Outcome.leftToPd());
+            return;
+        }
+        Node node = lease.node();
+        call.tried.add(node);
+        calls.incrementAndGet();
+        upstream.exchange(
+                io,
+                node,
+                PATH,
+                call.request,
+                ctx.headers(call.childBase + ":" + shortHex()),
+                cut,
+                new AsyncUpstream.Callback<>() {
+                    @Override
+                    public void completed(Reply r) {
+                        lease.close();
+                        next(verdict(lease, r, null, call, ctx));
+                    }
+
+                    @Override
+                    public void failed(ApiException e) {
+                        lease.close();
+                        if (cut.cancelled()) {
+                            call.outcome.complete(Outcome.leftToPd()); // as in attempts: the client left
+                            return;
+                        }
+                        next(verdict(lease, null, e, call, ctx));
+                    }
+
+                    private void next(Outcome verdict) {
+                        if (verdict != null) {
+                            call.outcome.complete(verdict);
+                        } else {
+                            attemptAsync(call, ctx, null, io, upstream, cut);
+                        }
+                    }
+                });
+    }
+
+    /**
+     * What one encoder's answer ({@code r}) or failure means for the item: its outcome, or null when another
+     * encoder should be tried (the node evicted first where it is unreachable).
+     */
+    private Outcome verdict(Lease lease, Reply r, ApiException failure, Call call, RequestContext ctx) {
+        Node node = lease.node();
+        ApiException error = failure;
+        if (r != null) {
+            if (r.statusCode() / 100 == 2) {
+                if (call.ecKey != null) {
+                    encoders.remember(call.ecKey, node);
+                }
+                return Outcome.encoded(ecTransferParams(r.body()));
+            }
+            if (r.statusCode() == EC_STORE_ERROR) {
+                // The encoder computed the item but could not store it (EC disk full, read-only ...). The
+                // encoders share that store, so another would fail the same way: the PD node encodes it.
+                LOG.warn(
+                        "[{}] encoder {} could not store the item (507); the PD node encodes it",
+                        ctx.requestId(),
+                        node);
+                fallbacks.incrementAndGet();
+                return Outcome.leftToPd();
+            }
+            error = UpstreamFailure.status(node, r.statusCode(), r.body(), r.closing());
+        }
+        if (!UpstreamFailure.retryable(error)) {
+            return new Outcome(Optional.empty(), false, error);
+        }
+        if (UpstreamFailure.unreachable(error)) {
+            lease.member().evict(error.getMessage());
+        }
+        LOG.warn("[{}] encoder failed, trying another: {}", ctx.requestId(), error.getMessage());
+        return null;
     }
 
     private Outcome await(CompletableFuture<Outcome> f, RequestContext ctx) {

@@ -1,6 +1,9 @@
 package dev.jepd.proxy.flow;
 
+import dev.jepd.api.HttpServer;
 import dev.jepd.proxy.upstream.ClientWatch;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Headers;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -14,6 +17,19 @@ public record RequestContext(String requestId, String authorization, ClientWatch
     /** A request whose client is not watched (tests, calls that are not a client's request). */
     public RequestContext(String requestId, String authorization) {
         this(requestId, authorization, ClientWatch.NONE);
+    }
+
+    /**
+     * The context of a client's request: the client's id when it is a valid one (the nodes' rule, {@link
+     * HttpServer#requestId}), else a fresh one that the client then sees echoed; an invalid id is never forwarded.
+     */
+    public static RequestContext of(HttpServerExchange ex, ClientWatch watch) {
+        String given = ex.getRequestHeaders().getFirst(HttpServer.REQUEST_ID);
+        String id = HttpServer.requestId(ex);
+        if (!id.equals(given)) {
+            ex.getResponseHeaders().put(HttpServer.REQUEST_ID, id);
+        }
+        return new RequestContext(id, ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), watch);
     }
 
     /** Headers for prefill and decode requests. */

@@ -44,6 +44,19 @@ public final class RemoteMedia implements AutoCloseable {
      * Replaces every remote image URL of {@code items} with a {@code data:} URL of its bytes; returns whether the
      * request changed. A fetch that fails is the client's error, as at a node (400, 403 or 413, OpenAI JSON).
      */
+    /** Whether {@link #inline} would fetch anything for these items (a blocking download). */
+    public boolean wouldFetch(List<MediaItem> items) {
+        if (loader == null) {
+            return false;
+        }
+        for (MediaItem item : items) {
+            if (item.source() != null && isRemote(item.source())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public boolean inline(List<MediaItem> items) {
         if (loader == null) {
             return false;

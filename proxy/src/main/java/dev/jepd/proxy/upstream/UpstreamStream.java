@@ -1,11 +1,9 @@
 package dev.jepd.proxy.upstream;
 
 import dev.jepd.api.ApiException;
-import dev.jepd.api.Sse;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.SocketTimeoutException;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 /**
@@ -17,8 +15,6 @@ import java.time.Duration;
  * if the client goes away, the node's connection is closed, which aborts the request there.
  */
 public final class UpstreamStream implements AutoCloseable {
-    private static final byte[] DONE_TAIL = Sse.DONE;
-    private static final byte[] EVENT_END = "\n\n".getBytes(StandardCharsets.US_ASCII);
 
     private final Node node;
     private final int status;
@@ -75,13 +71,13 @@ public final class UpstreamStream implements AutoCloseable {
      * upstream request has been cancelled by then).
      */
     public void relayTo(OutputStream out) throws IOException {
-        Tail tail = new Tail();
+        SseTail tail = new SseTail();
         int n = firstLength;
         firstLength = 0;
         try {
             while (true) {
                 if (n > 0) {
-                    tail.append(buffer, n);
+                    tail.append(buffer, 0, n);
                     out.write(buffer, 0, n);
                     // Nothing more arrived yet: send what there is. (At the body's end the server's own end of the
                     // response sends it, together with the last chunk.)
@@ -121,16 +117,8 @@ public final class UpstreamStream implements AutoCloseable {
     }
 
     /** Ends the client's stream with an error event, unless the node had already finished it. */
-    private static void fail(OutputStream out, Tail tail, ApiException error) throws IOException {
-        if (tail.endsWith(DONE_TAIL)) {
-            out.flush();
-            return;
-        }
-        if (tail.count > 0 && !tail.endsWith(EVENT_END)) {
-            out.write(EVENT_END); // close the event the node left half-written
-        }
-        out.write(Sse.event(error.body()));
-        out.write(Sse.DONE);
+    private static void fail(OutputStream out, SseTail tail, ApiException error) throws IOException {
+        out.write(tail.ending(error));
         out.flush();
     }
 
@@ -145,33 +133,6 @@ public final class UpstreamStream implements AutoCloseable {
             pool.release(connection, node);
         } else {
             connection.close();
-        }
-    }
-
-    /** The last bytes written, to tell whether the node had finished its stream or left an event open. */
-    private static final class Tail {
-        private final byte[] last = new byte[DONE_TAIL.length];
-        private long count;
-
-        void append(byte[] b, int n) {
-            int from = Math.max(0, n - last.length); // only the last bytes can matter
-            count += from;
-            for (int i = from; i < n; i++) {
-                last[(int) (count++ % last.length)] = b[i];
-            }
-        }
-
-        boolean endsWith(byte[] suffix) {
-            if (count < suffix.length) {
-                return false;
-            }
-            for (int i = 0; i < suffix.length; i++) {
-                long at = count - suffix.length + i;
-                if (last[(int) (at % last.length)] != suffix[i]) {
-                    return false;
-                }
-            }
-            return true;
         }
     }
 }
