@@ -28,6 +28,27 @@ class HttpServerTest {
                 .post("/v1/boom", ex -> {
                     throw new IllegalStateException("secret internals");
                 })
+                // IO-thread routes: one answers later from the IO thread, one hands over to a worker, one throws
+                .postOnIoThread("/v1/io/later", ex -> {
+                    String thread = Thread.currentThread().getName();
+                    ex.dispatch(io.undertow.util.SameThreadExecutor.INSTANCE, () -> ex.getIoThread()
+                            .executeAfter(
+                                    () -> Json.send(
+                                            ex,
+                                            200,
+                                            Json.MAPPER.createObjectNode().put("started_on", thread)),
+                                    20,
+                                    java.util.concurrent.TimeUnit.MILLISECONDS));
+                })
+                .postOnIoThread(
+                        "/v1/io/handover",
+                        ex -> ex.dispatch(HttpServer.blocking(worker -> {
+                            Thread.sleep(10); // a worker may block
+                            Json.send(worker, 200, Json.readObject(worker, 64));
+                        })))
+                .postOnIoThread("/v1/io/boom", ex -> {
+                    throw new ApiException(422, "refused on the IO thread", null);
+                })
                 .start();
     }
 
@@ -79,6 +100,26 @@ class HttpServerTest {
         assertFalse(boom.path("message").asText().contains("secret internals"));
         error(send("GET", "/nope", null), 404);
         error(send("GET", "/v1/echo", null, auth), 405);
+    }
+
+    @Test
+    void ioThreadRoutesAnswerLaterHandOverOrFailAsOpenAiJson() throws Exception {
+        String[] auth = {"Authorization", "Bearer sk-right"};
+        var later = send("POST", "/v1/io/later", "{}", auth);
+        assertEquals(200, later.statusCode(), later.body());
+        assertTrue(
+                Json.MAPPER.readTree(later.body()).path("started_on").asText().contains("I/O"),
+                "the route started on an IO thread: " + later.body());
+        var handover = send("POST", "/v1/io/handover", "{\"a\":1}", auth);
+        assertEquals(200, handover.statusCode(), handover.body());
+        assertEquals(1, Json.MAPPER.readTree(handover.body()).path("a").asInt());
+        error(send("POST", "/v1/io/handover", "{\"a\":", auth), 400); // the worker's errors are mapped too
+        assertEquals(
+                "refused on the IO thread",
+                error(send("POST", "/v1/io/boom", "{}", auth), 422)
+                        .path("message")
+                        .asText());
+        error(send("POST", "/v1/io/later", "{}"), 401); // the API key guards them as every /v1 route
     }
 
     @Test
