@@ -297,6 +297,13 @@ public final class IoThreadFlow {
             ex.setStatusCode(s.status());
             ex.getResponseHeaders()
                     .put(Headers.CONTENT_TYPE, s.contentType() != null ? s.contentType() : Sse.CONTENT_TYPE);
+            if (s.complete()) {
+                // The node's whole stream arrived before any byte went out: one write with its length, as the
+                // blocking relay's Undertow sends a body that is whole in its buffer at the end of the exchange.
+                lease.close();
+                ex.getResponseSender().send(ByteBuffer.wrap(s.first()));
+                return;
+            }
             sink = ex.getResponseChannel();
             sink.getWriteSetter().set(ch -> drainPending(s));
             byte[] first = s.first();

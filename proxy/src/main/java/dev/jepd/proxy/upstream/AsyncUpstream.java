@@ -153,6 +153,11 @@ public final class AsyncUpstream {
             return first;
         }
 
+        /** Whether {@link #first} is the whole body: the node had ended its answer when it was handed over. */
+        public boolean complete() {
+            return call.finished;
+        }
+
         /** Closes the node's connection (abandoning its answer) unless the stream was read to its end. */
         public void abandon() {
             call.close();
