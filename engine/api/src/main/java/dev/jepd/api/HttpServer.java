@@ -21,7 +21,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.UUID;
+import java.util.HexFormat;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -100,9 +101,18 @@ public final class HttpServer implements AutoCloseable {
 
     /** {@code given} if it is a valid request id, else a fresh random one. */
     public static String validOrFresh(String given) {
-        return given != null && VALID_REQUEST_ID.matcher(given).matches()
-                ? given
-                : UUID.randomUUID().toString().replace("-", "");
+        return given != null && VALID_REQUEST_ID.matcher(given).matches() ? given : freshId();
+    }
+
+    /**
+     * 32 random hex digits, as vLLM's {@code random_uuid()} ({@code uuid4().hex}) gives. They only need to be
+     * unique, not secret, so they come from {@link ThreadLocalRandom} rather than {@code UUID.randomUUID()}'s
+     * {@code SecureRandom}, which serialises every request on one lock.
+     */
+    static String freshId() {
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        HexFormat hex = HexFormat.of();
+        return hex.toHexDigits(r.nextLong()) + hex.toHexDigits(r.nextLong());
     }
 
     /** Native-memory trims done since start ({@link Builder#trimWhenIdle}); 0 when not enabled. */

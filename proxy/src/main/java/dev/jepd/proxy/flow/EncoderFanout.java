@@ -18,6 +18,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -484,6 +485,9 @@ public final class EncoderFanout {
 
     /** The top-level {@code ec_transfer_params} of one encoder answer; empty when absent, null or empty. */
     static Optional<JsonNode> ecTransferParams(byte[] answer) {
+        if (!contains(answer, EC_TRANSFER_PARAMS_BYTES)) {
+            return Optional.empty(); // most answers (shared-storage encoders) carry none: no parse
+        }
         JsonNode json;
         try {
             json = Json.MAPPER.readTree(answer);
@@ -492,6 +496,22 @@ public final class EncoderFanout {
         }
         JsonNode p = json == null ? null : json.get(EC_TRANSFER_PARAMS);
         return p == null || p.isNull() || (p.isContainerNode() && p.isEmpty()) ? Optional.empty() : Optional.of(p);
+    }
+
+    private static final byte[] EC_TRANSFER_PARAMS_BYTES =
+            ("\"" + EC_TRANSFER_PARAMS + "\"").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+    private static boolean contains(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return true;
+        }
+        return false;
     }
 
     static Optional<JsonNode> merge(List<JsonNode> params) {
@@ -530,6 +550,8 @@ public final class EncoderFanout {
     }
 
     private static String shortHex() {
-        return String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
+        return HexFormat.of()
+                .toHexDigits(ThreadLocalRandom.current().nextInt(1 << 24))
+                .substring(2);
     }
 }
