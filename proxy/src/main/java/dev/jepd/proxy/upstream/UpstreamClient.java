@@ -27,10 +27,9 @@ import java.util.concurrent.TimeoutException;
  * <p>Why not {@code java.net.http.HttpClient}: measured in docs/PERF.md, its selector thread and the hand-off of
  * every answer (and every chunk of a stream) to another thread cost more than the whole relay.
  *
- * <p>Why blocking reads: every route runs on a worker thread ({@code HttpServer} dispatches each one through
- * Undertow's {@code BlockingHandler}), so the worker might as well wait for its upstream answer itself. The
- * thread switches that costs (a sleep per upstream answer) are measured in docs/PERF.md, together with the
- * route kind that {@code HttpServer} would need before the flow could run non-blocking on the IO thread.
+ * <p>Why blocking reads: the requests that run on a worker thread (E+P+D, remote images, a request alone in the
+ * proxy, the health probes and the admin routes) might as well wait for their upstream answer themselves. E+PD
+ * requests under load run on the IO thread instead, through {@link AsyncUpstream}; docs/PERF.md measures both.
  */
 public final class UpstreamClient implements AutoCloseable {
     /** How much of a failed answer is read for the error message. */
