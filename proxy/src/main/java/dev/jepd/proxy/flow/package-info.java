@@ -9,7 +9,9 @@
  * answer, whole or as a stream, as a {@link dev.jepd.proxy.flow.ProxyReply} (a decode node that fails before
  * its first byte is replaced). The cluster-wide operations live here too:
  * {@link dev.jepd.proxy.flow.ClusterHealth}, {@link dev.jepd.proxy.flow.ProfileFanout} and
- * {@link dev.jepd.proxy.flow.Membership} ({@code /instances}, {@code --config}). Nothing here knows the server:
- * routes translate.
+ * {@link dev.jepd.proxy.flow.Membership} ({@code /instances}, {@code --config}). Nothing here knows the server
+ * (routes translate) except {@link dev.jepd.proxy.flow.IoThreadFlow}: the same E+PD flow, its steps shared with
+ * the classes above, driven by IO events on the thread that received the request, which therefore writes its
+ * answer to the exchange itself.
  */
 package dev.jepd.proxy.flow;
