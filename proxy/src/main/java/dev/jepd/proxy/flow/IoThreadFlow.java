@@ -105,18 +105,22 @@ public final class IoThreadFlow {
 
     private void start(
             HttpServerExchange ex, byte[] raw, String path, BiConsumer<HttpServerExchange, byte[]> blocking) {
-        Disaggregation.Parsed parsed;
         try {
-            parsed = flow.parse(raw, path);
+            Disaggregation.Parsed parsed = flow.parse(raw, path);
+            if (flow.needsBlockingFlow(parsed)) {
+                blocking.accept(ex, raw);
+                return;
+            }
+            new Request(ex, raw, path, parsed).start();
         } catch (ApiException e) {
             Errors.send(ex, e);
-            return;
+        } catch (RuntimeException e) { // as HttpServer's error mapping: logged, never shown
+            LOG.error("unhandled error in the proxy flow", e);
+            Errors.send(
+                    ex,
+                    new ApiException(
+                            500, "internal server error: " + e.getClass().getSimpleName(), null));
         }
-        if (flow.needsBlockingFlow(parsed)) {
-            blocking.accept(ex, raw);
-            return;
-        }
-        new Request(ex, raw, path, parsed).start();
     }
 
     /** One client request on its IO thread: its state between the events that move it on. */
