@@ -153,7 +153,8 @@ public final class ServeCommand implements Callable<Integer> {
             names = "--mm-hash-format",
             description = "How image items are hashed into EC keys, as the paired vLLM's chat path does:"
                     + " unframed-truncation (vLLM main before 2026-02-06), sorted-truncation (2026-02-06..16),"
-                    + " sorted (2026-02-17 until framing, ~2026-09), framed (after), unframed (JEPD's old default;"
+                    + " sorted (2026-02-17..2026-07-28), sorted-ioconfig (2026-07-29 until framing, ~2026-09),"
+                    + " framed (after), unframed (JEPD's old default;"
                     + " the default). Overrides --vllm-compat.")
     String mmHashFormat;
 

@@ -11,7 +11,8 @@ For each image, as a data: URL and as a file:// URL, it mirrors what vLLM's chat
 are the base64-decoded payload or the file content, the media is Image.open(...).load() converted to RGB (the
 mode conversion changes the pixels, not original_bytes), and the item is MediaWithBytes(media, original_bytes,
 io_config): io_config is set, as vLLM's loader sets it from PR #49975 on, when PIL did not open the image as RGB. The
-hashers these goldens were made with predate that PR and never read it; make_mm_hash_framed_goldens.py's does.
+hashers these goldens were made with predate that PR and never read it; make_mm_hash_framed_goldens.py's and
+make_mm_hash_sorted_ioconfig_goldens.py's do.
 Per era the kwargs are model_id=<model>, image=<item or uuid> and, until 2026-02-17, truncation=False.
 sha256/sha512 digests come from vLLM's code end to end; for blake3 (no Python package here) the exact byte chunks
 vLLM hands to hasher.update are recorded (hex) so that the Java test hashes them with commons-codec's Blake3.

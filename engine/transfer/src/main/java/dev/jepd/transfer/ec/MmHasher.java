@@ -33,6 +33,10 @@ public record MmHasher(Algorithm algorithm, Format format) {
     private static final byte[] IMAGE_MODE = ascii("image_mode");
     private static final byte[] RGB = ascii("RGB");
     private static final byte[] RGBA_BACKGROUND_COLOR = ascii("rgba_background_color");
+    /** The unframed flattening of {@code {"io_config": {...}, "data": bytes}} under the key "image": dotted keys. */
+    private static final byte[] FLAT_IMAGE_MODE = ascii("image.io_config.image_mode");
+
+    private static final byte[] FLAT_DATA = ascii("image.data");
     /** vLLM's {@code _TAG_SEQUENCE}: a framed list or tuple, followed by its length. */
     private static final byte TAG_SEQUENCE = 0x01;
     /** vLLM's {@code _TAG_MAPPING}: a framed dict, followed by its number of entries. */
@@ -105,11 +109,21 @@ public record MmHasher(Algorithm algorithm, Format format) {
         UNFRAMED("unframed", false, false),
         /**
          * Sorted, no extra kwargs (PR #34711 dropped the tokenizer kwargs on 2026-02-17): {@code "image" ‖ "image" ‖
-         * bytes ‖ "model_id" ‖ model}. vLLM from 2026-02-17 until the framing change; from PR #49975 (opened
-         * 2026-07-27) that vLLM also hashes the conversion settings of an image PIL does not open as RGB, in a layout not
-         * checked here, so there this format matches RGB images only.
+         * bytes ‖ "model_id" ‖ model}, whatever the image's mode. vLLM from 2026-02-17 until PR #49975 (merged
+         * 2026-07-29), which made vLLM hash the conversion settings of an image PIL does not open as RGB: from then on
+         * use {@link #SORTED_IO_CONFIG} (the two agree on RGB images).
          */
         UNFRAMED_SORTED("sorted", true, false),
+        /**
+         * As {@link #UNFRAMED_SORTED}, plus vLLM's {@code io_config} (PR #49975, merged 2026-07-29) for an image that PIL
+         * did not open as RGB: {@code serialize_item} then hashes {@code {"io_config": {"image_mode": "RGB",
+         * "rgba_background_color": (255, 255, 255)}, "data": bytes}} in the bytes' place, which the unframed
+         * flattening writes as dotted keys: {@code "image" ‖ "image.io_config.image_mode" ‖ "RGB" ‖
+         * "image.io_config.rgba_background_color.0" ‖ i64(255) ‖ ….1 ‖ i64(255) ‖ ….2 ‖ i64(255) ‖ "image.data" ‖ bytes ‖
+         * "model_id" ‖ model}. RGB images hash as in {@link #UNFRAMED_SORTED}. vLLM from 2026-07-29 until the framing
+         * change; checked byte for byte against that era's {@code hasher.py} ({@code goldens_sorted_ioconfig.json}).
+         */
+        SORTED_IO_CONFIG("sorted-ioconfig", true, false),
         /**
          * Framed (vLLM PR #54283, 2026-09): kwargs sorted; every key and leaf chunk is preceded by its length as a u64
          * little-endian and every value by a one-byte kind tag (sequence 0x01 and mapping 0x02, each followed by its
@@ -152,7 +166,7 @@ public record MmHasher(Algorithm algorithm, Format format) {
                 }
             }
             throw new IllegalArgumentException("unsupported --mm-hash-format " + name
-                    + " (accepted: unframed-truncation, sorted-truncation, unframed, sorted, framed)");
+                    + " (accepted: unframed-truncation, sorted-truncation, unframed, sorted, sorted-ioconfig, framed)");
         }
 
         /**
@@ -167,8 +181,11 @@ public record MmHasher(Algorithm algorithm, Format format) {
             if (date.isBefore(java.time.LocalDate.of(2026, 2, 17))) {
                 return SORTED_TRUNCATION;
             }
-            if (date.isBefore(FRAMING_DATE)) {
+            if (date.isBefore(IO_CONFIG_DATE)) {
                 return UNFRAMED_SORTED;
+            }
+            if (date.isBefore(FRAMING_DATE)) {
+                return SORTED_IO_CONFIG;
             }
             return FRAMED;
         }
@@ -224,6 +241,14 @@ public record MmHasher(Algorithm algorithm, Format format) {
                     + " its main commit or release-branch cut (YYYY-MM-DD), or --mm-hash-format");
         }
 
+        /**
+         * Whether an image that PIL does not open as RGB hashes its {@code io_config} along with its bytes (vLLM PR
+         * #49975 and later): {@link #SORTED_IO_CONFIG} and {@link #FRAMED}.
+         */
+        public boolean hashesIoConfig() {
+            return this == SORTED_IO_CONFIG || this == FRAMED;
+        }
+
         /** Whether {@code s} is spelled as a release ({@code vX.Y.Z} or {@code X.Y.Z}) rather than a date. */
         public static boolean isVllmRelease(String s) {
             return s != null && RELEASE.matcher(s.trim()).matches();
@@ -233,6 +258,12 @@ public record MmHasher(Algorithm algorithm, Format format) {
     /** A vLLM release tag, with or without its leading {@code v}. */
     private static final java.util.regex.Pattern RELEASE =
             java.util.regex.Pattern.compile("v?(\\d{1,4})\\.(\\d{1,4})\\.(\\d{1,4})");
+
+    /**
+     * First day taken as hashing the {@code io_config}: vLLM PR #49975 was merged on 2026-07-29 (commit aeaa50a71c,
+     * 10:48 UTC), so a {@code main} built earlier that day still hashes without it.
+     */
+    private static final java.time.LocalDate IO_CONFIG_DATE = java.time.LocalDate.of(2026, 7, 29);
 
     /**
      * First day taken as framed: vLLM's framing PR #54283 (opened 2026-08-28) was still being rebased on 2026-09-14;
@@ -253,9 +284,9 @@ public record MmHasher(Algorithm algorithm, Format format) {
      *
      * @param convertedToRgb whether PIL opens the bytes in a mode other than RGB, so that vLLM's image loader converts
      *     them with its default {@code image_mode} and {@code rgba_background_color}. Since vLLM PR #49975 such an
-     *     image carries those settings ({@code MediaWithBytes.io_config}) into the hash; {@link Format#FRAMED} hashes
-     *     them as vLLM does. The older formats ignore it: they match vLLM before that PR (a {@code sorted}-era vLLM
-     *     built after it keys such images differently, in a layout not checked here; RGB images are unchanged).
+     *     image carries those settings ({@code MediaWithBytes.io_config}) into the hash; {@link Format#SORTED_IO_CONFIG}
+     *     and {@link Format#FRAMED} hash them as vLLM does ({@link Format#hashesIoConfig}). The older formats ignore
+     *     it: they match vLLM before that PR.
      */
     public String key(String modelName, byte[] originalImageBytes, boolean convertedToRgb) {
         if (modelName == null || originalImageBytes == null) {
@@ -263,6 +294,22 @@ public record MmHasher(Algorithm algorithm, Format format) {
         }
         if (format == Format.FRAMED && convertedToRgb) {
             return framedDigest(modelName, sink -> framedIoConfigImage(sink, originalImageBytes));
+        }
+        if (format == Format.SORTED_IO_CONFIG && convertedToRgb) {
+            // iter_item_to_bytes("image", {"io_config": {...}, "data": bytes}) without framing: dotted keys and leaves.
+            byte[] background = u64(BACKGROUND); // np.array(255).tobytes(): int64, little-endian
+            return digest(modelName, new byte[][] {
+                FLAT_IMAGE_MODE,
+                RGB,
+                flatBackgroundKey(0),
+                background,
+                flatBackgroundKey(1),
+                background,
+                flatBackgroundKey(2),
+                background,
+                FLAT_DATA,
+                originalImageBytes
+            });
         }
         // MediaWithBytes: the kwarg "image" holds the nested pair ("image", original_bytes).
         return digest(modelName, new byte[][] {IMAGE, originalImageBytes});
@@ -281,7 +328,8 @@ public record MmHasher(Algorithm algorithm, Format format) {
 
     /**
      * @param image the value chunks of the {@code image} kwarg: {@code {"image", bytes}} for a MediaWithBytes (a key
-     *     and its leaf), {@code {uuid}} for a plain string leaf
+     *     and its leaf), {@code {uuid}} for a plain string leaf; in the unframed formats, the flattened
+     *     {@code io_config} pairs too. The framed formats read only the first and the last chunk.
      */
     private String digest(String modelName, byte[][] image) {
         if (format == Format.FRAMED) {
@@ -359,6 +407,10 @@ public record MmHasher(Algorithm algorithm, Format format) {
         framed(sink, DATA);
         sink.update(new byte[] {TAG_LEAF});
         framed(sink, bytes);
+    }
+
+    private static byte[] flatBackgroundKey(int channel) {
+        return ascii("image.io_config.rgba_background_color." + channel);
     }
 
     private static void mapping(Sink sink, int entries) {

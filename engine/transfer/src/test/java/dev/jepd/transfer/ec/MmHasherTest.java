@@ -115,7 +115,7 @@ class MmHasherTest {
                 out.writeBytes(bytes("truncation"));
                 out.write(0);
             }
-            case UNFRAMED_SORTED -> {
+            case UNFRAMED_SORTED, SORTED_IO_CONFIG -> { // an RGB image carries no io_config
                 out.writeBytes(bytes("image"));
                 out.writeBytes(bytes("image"));
                 out.writeBytes(image);
@@ -197,7 +197,16 @@ class MmHasherTest {
                 keys.add(new MmHasher(a, f).key(MODEL, image()));
             }
         }
-        assertEquals(Format.values().length * Algorithm.values().length, keys.size());
+        // sorted-ioconfig keys an RGB image as sorted does; every other pair differs.
+        assertEquals((Format.values().length - 1) * Algorithm.values().length, keys.size());
+        for (Algorithm a : Algorithm.values()) {
+            assertEquals(
+                    new MmHasher(a, Format.UNFRAMED_SORTED).key(MODEL, image()),
+                    new MmHasher(a, Format.SORTED_IO_CONFIG).key(MODEL, image()));
+            assertNotEquals(
+                    new MmHasher(a, Format.UNFRAMED_SORTED).key(MODEL, image(), true),
+                    new MmHasher(a, Format.SORTED_IO_CONFIG).key(MODEL, image(), true));
+        }
         assertEquals(64, MmHasher.DEFAULT.key(MODEL, image()).length());
         assertEquals(
                 128,
@@ -288,14 +297,34 @@ class MmHasherTest {
      */
     @Test
     void matchesFramedGoldensMadeWithVllmsFramedHasher() throws Exception {
+        // 5 images x 2 URL kinds + 2 uuids; the palette and RGBA images as both URL kinds
+        checkIoConfigGoldens("goldens_framed.json", "FRAMED", Format.FRAMED, 12, 4);
+    }
+
+    /**
+     * Goldens made by {@code ec/mm_hash/make_mm_hash_sorted_ioconfig_goldens.py} with the {@code hasher.py} of vLLM's
+     * sorted era after PR #49975 (sorted kwargs, no framing, {@code io_config} hashed; a whole copy from a fork of
+     * vLLM of that window, cross-checked there against a second one) on the same images plus a gray and a CMYK one:
+     * the palette, RGBA, gray and CMYK images carry {@code io_config}. Pins {@link Format#SORTED_IO_CONFIG} byte for
+     * byte; its RGB and uuid cases are also {@link Format#UNFRAMED_SORTED}'s.
+     */
+    @Test
+    void matchesSortedIoConfigGoldensMadeWithThatErasHasher() throws Exception {
+        // 7 images x 2 URL kinds + 2 uuids; palette, RGBA, gray and CMYK as both URL kinds
+        checkIoConfigGoldens("goldens_sorted_ioconfig.json", "SORTED_IO_CONFIG", Format.SORTED_IO_CONFIG, 16, 8);
+    }
+
+    private static void checkIoConfigGoldens(
+            String file, String formatKey, Format format, int expectedCases, int expectedConverted) throws Exception {
         JsonNode root;
-        try (InputStream in = MmHasherTest.class.getResourceAsStream("/ec/mm_hash/goldens_framed.json")) {
-            assertNotNull(in, "ec/mm_hash/goldens_framed.json on the test classpath");
+        try (InputStream in = MmHasherTest.class.getResourceAsStream("/ec/mm_hash/" + file)) {
+            assertNotNull(in, "ec/mm_hash/" + file + " on the test classpath");
             root = new ObjectMapper().readTree(in);
         }
         String model = root.get("model").asText();
         int checked = 0;
         int converted = 0;
+        Set<String> modes = new HashSet<>();
         for (JsonNode c : root.get("cases")) {
             String uuid = c.get("uuid").isNull() ? null : c.get("uuid").asText();
             byte[] image = uuid != null
@@ -304,6 +333,7 @@ class MmHasherTest {
             boolean convertedToRgb = !c.get("io_config").isNull();
             if (convertedToRgb) {
                 assertNotEquals("RGB", c.get("pil_mode").asText());
+                modes.add(c.get("pil_mode").asText());
                 assertEquals(
                         "{\"image_mode\":\"RGB\",\"rgba_background_color\":[255,255,255]}",
                         c.get("io_config").toString());
@@ -311,10 +341,10 @@ class MmHasherTest {
             } else if (uuid == null) {
                 assertEquals("RGB", c.get("pil_mode").asText());
             }
-            JsonNode e = c.get("formats").get("FRAMED");
+            JsonNode e = c.get("formats").get(formatKey);
             String what = c.get("image") + " " + c.get("url_kind");
             for (Algorithm a : new Algorithm[] {Algorithm.SHA256, Algorithm.SHA512}) {
-                MmHasher h = new MmHasher(a, Format.FRAMED);
+                MmHasher h = new MmHasher(a, format);
                 String got = uuid != null ? h.uuidKey(model, uuid) : h.key(model, image, convertedToRgb);
                 assertEquals(e.get(a.cliName()).asText(), got, what + " " + a);
                 checked++;
@@ -323,28 +353,54 @@ class MmHasherTest {
             for (JsonNode chunk : e.get("blake3_chunks_hex")) {
                 stream.writeBytes(chunk.asText().equals("@image") ? image : Hex.decodeHex(chunk.asText()));
             }
-            MmHasher b3 = new MmHasher(Algorithm.BLAKE3, Format.FRAMED);
+            MmHasher b3 = new MmHasher(Algorithm.BLAKE3, format);
             assertEquals(
                     Hex.encodeHexString(Blake3.hash(stream.toByteArray())),
                     uuid != null ? b3.uuidKey(model, uuid) : b3.key(model, image, convertedToRgb),
                     what + " blake3");
             checked++;
             if (uuid == null && !convertedToRgb) { // an RGB image: the flag is what makes the difference
-                assertNotEquals(
-                        h(Format.FRAMED).key(model, image, true),
-                        h(Format.FRAMED).key(model, image));
+                assertNotEquals(h(format).key(model, image, true), h(format).key(model, image));
             }
         }
-        // 5 images x 2 URL kinds + 2 uuids, 3 algorithms; the palette and RGBA images as both URL kinds
-        assertEquals(12 * 3, checked);
-        assertEquals(4, converted);
+        assertEquals(expectedCases * 3, checked);
+        assertEquals(expectedConverted, converted);
+        assertTrue(modes.containsAll(Set.of("P", "RGBA")), modes.toString());
+    }
+
+    /** The unframed io_config layout, rebuilt here from its definition: dotted keys, int64 channels. */
+    @Test
+    void sortedIoConfigStreamOfAConvertedImage() throws Exception {
+        byte[] image = image();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(bytes("image"));
+        out.writeBytes(bytes("image.io_config.image_mode"));
+        out.writeBytes(bytes("RGB"));
+        for (int channel = 0; channel < 3; channel++) {
+            out.writeBytes(bytes("image.io_config.rgba_background_color." + channel));
+            out.writeBytes(ByteBuffer.allocate(8)
+                    .order(ByteOrder.LITTLE_ENDIAN)
+                    .putLong(255)
+                    .array());
+        }
+        out.writeBytes(bytes("image.data"));
+        out.writeBytes(image);
+        out.writeBytes(bytes("model_id"));
+        out.writeBytes(bytes(MODEL));
+        for (Algorithm a : Algorithm.values()) {
+            assertEquals(
+                    digest(a, out.toByteArray()),
+                    new MmHasher(a, Format.SORTED_IO_CONFIG).key(MODEL, image, true),
+                    a.toString());
+        }
     }
 
     @Test
-    void onlyTheFramedFormatHashesTheConversion() {
+    void onlyTheFormatsFromPr49975OnHashTheConversion() {
         for (Format f : Format.values()) {
             boolean differs = !h(f).key(MODEL, image(), true).equals(h(f).key(MODEL, image(), false));
-            assertEquals(f == Format.FRAMED, differs, f.toString());
+            assertEquals(f == Format.FRAMED || f == Format.SORTED_IO_CONFIG, differs, f.toString());
+            assertEquals(differs, f.hashesIoConfig(), f.toString());
         }
     }
 
@@ -369,6 +425,14 @@ class MmHasherTest {
         assertEquals(Format.SORTED_TRUNCATION, Format.forVllmDate(LocalDate.of(2026, 2, 6)));
         assertEquals(Format.SORTED_TRUNCATION, Format.forVllmDate(LocalDate.of(2026, 2, 16)));
         assertEquals(Format.UNFRAMED_SORTED, Format.forVllmDate(LocalDate.of(2026, 2, 17)));
+        // PR #49975 (io_config hashed) was merged on 2026-07-29; the framing (PR #54283) is taken from 2026-09-15.
+        assertEquals(Format.UNFRAMED_SORTED, Format.forVllmDate(LocalDate.of(2026, 7, 28)));
+        assertEquals(Format.SORTED_IO_CONFIG, Format.forVllmDate(LocalDate.of(2026, 7, 29)));
+        assertEquals(Format.SORTED_IO_CONFIG, Format.forVllmDate(LocalDate.of(2026, 9, 14)));
+        assertEquals(Format.FRAMED, Format.forVllmDate(LocalDate.of(2026, 9, 15)));
+        assertEquals(Format.SORTED_IO_CONFIG, Format.parse("sorted-ioconfig"));
+        assertEquals(Format.SORTED_IO_CONFIG, Format.parse("SORTED_IO_CONFIG"));
+        assertFalse(Format.SORTED_IO_CONFIG.hashesUuid());
         assertEquals(Format.FRAMED, Format.forVllmDate(LocalDate.of(2026, 11, 1)));
         assertTrue(Format.UNFRAMED_TRUNCATION.hashesUuid());
         assertTrue(Format.SORTED_TRUNCATION.hashesUuid());
