@@ -102,6 +102,47 @@ class ProxyStreamTest {
     }
 
     @Test
+    void aClientThatReadsSlowlyGetsALargeStreamWhole() throws Exception {
+        // 16 MiB in 256 events of 64 KiB, far more than the sockets hold: the proxy must stop reading the node
+        // while the client is not reading, and lose or reorder nothing when it starts again.
+        List<byte[]> chunks = new ArrayList<>();
+        for (int i = 0; i < 256; i++) {
+            String filler = String.valueOf((char) ('a' + i % 26)).repeat(64 * 1024 - 64);
+            chunks.add(event("{\"i\":" + i + ",\"t\":\"" + filler + "\"}"));
+        }
+        chunks.add("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+        StubNode d = open.stub().on(CHAT, (r, ex) -> {
+            ex.getResponseHeaders().set("Content-Type", "text/event-stream");
+            ex.sendResponseHeaders(200, 0);
+            OutputStream out = ex.getResponseBody();
+            for (byte[] c : chunks) {
+                out.write(c);
+                out.flush();
+            }
+            out.close();
+        });
+        ProxyHarness proxy = proxy(d, Duration.ofSeconds(30));
+
+        HttpResponse<InputStream> r = ProxyHarness.CLIENT.send(
+                HttpRequest.newBuilder(URI.create(proxy.url() + CHAT))
+                        .POST(HttpRequest.BodyPublishers.ofString(STREAM_REQUEST))
+                        .build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, r.statusCode());
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        try (InputStream in = r.body()) {
+            got.write(in.readNBytes(4096));
+            Thread.sleep(1500); // the node has written everything by now; the buffers in between are full
+            for (int n = 0; n < 64; n++) {
+                got.write(in.readNBytes(4096));
+                Thread.sleep(5); // then slowly for a while
+            }
+            got.write(in.readAllBytes());
+        }
+        assertArrayEquals(concat(chunks), got.toByteArray());
+    }
+
+    @Test
     void aDecodeNodeThatDiesMidStreamEndsTheStreamWithAnErrorEventAndDone() throws Exception {
         byte[] first = event("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}");
         try (ServerSocket dying = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
