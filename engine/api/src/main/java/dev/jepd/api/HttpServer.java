@@ -9,6 +9,7 @@ import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.RoutingHandler;
 import io.undertow.server.handlers.BlockingHandler;
+import io.undertow.server.handlers.HttpContinueReadHandler;
 import io.undertow.server.protocol.http.HttpOpenListener;
 import io.undertow.server.protocol.http.HttpServerConnection;
 import io.undertow.util.AttachmentKey;
@@ -329,6 +330,10 @@ public final class HttpServer implements AutoCloseable {
                 chain = new ApiKeyCheck(apiKey, chain);
             }
             chain = new RequestIdCheck(echoRequestId, chain);
+            // "Expect: 100-continue" (curl sends it for bodies over 1 MB, as an image data URL can be) is answered
+            // with "100 Continue" when a route starts reading the body, as uvicorn does for vLLM; without it the
+            // client waits a second before sending. A request refused before its body is read never gets it.
+            chain = new HttpContinueReadHandler(chain);
             Drain drain = new Drain(chain);
             try {
                 return listen(drain);

@@ -123,6 +123,43 @@ class HttpServerTest {
     }
 
     @Test
+    void expectContinueIsAnsweredAtOnceOnBothRouteKinds() throws Exception {
+        for (String path : new String[] {"/v1/echo", "/v1/io/handover"}) {
+            try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), server.port())) {
+                s.setSoTimeout(5000);
+                byte[] body = "{\"a\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                var out = s.getOutputStream();
+                out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk-right\r\n"
+                                + "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: "
+                                + body.length + "\r\n\r\n")
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                out.flush();
+                long t0 = System.nanoTime();
+                var in = s.getInputStream();
+                String interim = readHead(in);
+                long millis = (System.nanoTime() - t0) / 1_000_000;
+                assertTrue(interim.startsWith("HTTP/1.1 100"), path + ": " + interim);
+                assertTrue(millis < 900, path + ": 100 Continue took " + millis + " ms");
+                out.write(body);
+                out.flush();
+                assertTrue(readHead(in).startsWith("HTTP/1.1 200"), path);
+            }
+        }
+    }
+
+    private static String readHead(java.io.InputStream in) throws java.io.IOException {
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                break;
+            }
+            head.append((char) c);
+        }
+        return head.toString();
+    }
+
+    @Test
     void requestIdIsEchoed() throws Exception {
         var r = send("GET", "/health", null, "X-Request-Id", "abc-123");
         assertEquals("abc-123", r.headers().firstValue("X-Request-Id").orElse(""));
