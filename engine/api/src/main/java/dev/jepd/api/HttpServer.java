@@ -435,14 +435,8 @@ public final class HttpServer implements AutoCloseable {
         public void handleRequest(HttpServerExchange ex) {
             try {
                 next.handleRequest(ex);
-            } catch (ApiException e) {
-                Errors.send(ex, e);
             } catch (Throwable t) {
-                LOG.error("unhandled error on {} {}", ex.getRequestMethod(), ex.getRequestPath(), t);
-                Errors.send(
-                        ex,
-                        new ApiException(
-                                500, "internal server error: " + t.getClass().getSimpleName(), null));
+                Errors.sendFailure(ex, t);
             }
         }
     }

@@ -194,11 +194,7 @@ public final class EncoderFanout {
                 }
                 params = settle(outcomes, ctx);
             } catch (CompletionException e) {
-                done.accept(
-                        null,
-                        e.getCause() instanceof ApiException api
-                                ? api
-                                : new ApiException(502, "encoder request failed: " + e.getCause(), null));
+                done.accept(null, failure(e.getCause()));
                 return;
             } catch (RuntimeException e) {
                 done.accept(null, e);
@@ -320,15 +316,12 @@ public final class EncoderFanout {
     private Outcome attempts(Call call, RequestContext ctx, Lease first) {
         Lease next = first;
         while (true) {
-            Lease lease = next != null ? next : encoders.acquire(call.charge, call.tried, call.keys(), false);
+            Lease lease = nextTry(call, next);
             next = null;
             if (lease == null) {
-                fallbacks.incrementAndGet();
                 return Outcome.leftToPd();
             }
             Node node = lease.node();
-            call.tried.add(node);
-            calls.incrementAndGet();
             Outcome verdict;
             try (lease) {
                 Reply r = client.exchange(
@@ -351,6 +344,21 @@ public final class EncoderFanout {
         }
     }
 
+    /**
+     * The encoder of a call's next try ({@code first}, or a healthy one it has not tried), counted as tried and as
+     * an encoder call; null, counted as left to the PD node, when none is left.
+     */
+    private Lease nextTry(Call call, Lease first) {
+        Lease lease = first != null ? first : encoders.acquire(call.charge, call.tried, call.keys(), false);
+        if (lease == null) {
+            fallbacks.incrementAndGet();
+            return null;
+        }
+        call.tried.add(lease.node());
+        calls.incrementAndGet();
+        return lease;
+    }
+
     /** As {@link #attempts}, each try a non-blocking call on {@code io}; completes the call's outcome there. */
     private void attemptAsync(
             Call call,
@@ -359,15 +367,12 @@ public final class EncoderFanout {
             XnioIoThread io,
             AsyncUpstream upstream,
             AsyncUpstream.Cut cut) {
-        Lease lease = first != null ? first : encoders.acquire(call.charge, call.tried, call.keys(), false);
+        Lease lease = nextTry(call, first);
         if (lease == null) {
-            fallbacks.incrementAndGet();
             call.outcome.complete(Outcome.leftToPd());
             return;
         }
         Node node = lease.node();
-        call.tried.add(node);
-        calls.incrementAndGet();
         upstream.exchange(
                 io,
                 node,
@@ -460,13 +465,18 @@ public final class EncoderFanout {
                 }
             }
         } catch (ExecutionException e) {
-            throw e.getCause() instanceof ApiException api
-                    ? api
-                    : new ApiException(502, "encoder request failed: " + e.getCause(), null);
+            throw failure(e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ApiException(503, "proxy shutting down", null);
         }
+    }
+
+    /** What the client sees when an item's encode ended in an exception: its own error, or a 502. */
+    private static ApiException failure(Throwable cause) {
+        return cause instanceof ApiException api
+                ? api
+                : new ApiException(502, "encoder request failed: " + cause, null);
     }
 
     /** What makes two items the same encoder work: model, uuid (the EC key) and the kwargs that shape pixels. */

@@ -112,14 +112,8 @@ public final class IoThreadFlow {
                 return;
             }
             new Request(ex, raw, path, parsed).start();
-        } catch (ApiException e) {
-            Errors.send(ex, e);
-        } catch (RuntimeException e) { // as HttpServer's error mapping: logged, never shown
-            LOG.error("unhandled error in the proxy flow", e);
-            Errors.send(
-                    ex,
-                    new ApiException(
-                            500, "internal server error: " + e.getClass().getSimpleName(), null));
+        } catch (RuntimeException e) {
+            Errors.sendFailure(ex, e);
         }
     }
 
@@ -180,9 +174,7 @@ public final class IoThreadFlow {
                             return;
                         }
                         if (ClientConnection.gone(ex)) {
-                            LOG.info("[{}] client went away; upstream cancelled", ctx.requestId());
-                            cut.cancel();
-                            IoUtils.safeClose(ex.getConnection());
+                            clientGone();
                         } else {
                             watchClient();
                         }
@@ -286,13 +278,7 @@ public final class IoThreadFlow {
             if (over || cut.cancelled()) {
                 return;
             }
-            ApiException api = e instanceof ApiException a ? a : null;
-            if (api == null) {
-                LOG.error("[{}] unhandled error in the proxy flow", ctx.requestId(), e);
-                api = new ApiException(
-                        500, "internal server error: " + e.getClass().getSimpleName(), null);
-            }
-            Errors.send(ex, api);
+            Errors.sendFailure(ex, e);
         }
 
         // ---- the relay of a stream: the node's bytes written as they come, flushed whenever the node pauses
@@ -446,7 +432,7 @@ public final class IoThreadFlow {
         }
 
         private void clientGone() {
-            LOG.info("[{}] client went away mid-stream; upstream cancelled", ctx.requestId());
+            LOG.info("[{}] client went away; upstream cancelled", ctx.requestId());
             cut.cancel();
             IoUtils.safeClose(ex.getConnection());
         }

@@ -122,22 +122,16 @@ public final class AsyncUpstream {
 
     /** A 2xx stream whose head and first bytes arrived; the rest is read with {@link #relay}. */
     public static final class Opened {
-        private final Node node;
         private final int status;
         private final String contentType;
         private final byte[] first;
         private final Call call;
 
-        Opened(Node node, int status, String contentType, byte[] first, Call call) {
-            this.node = node;
+        Opened(int status, String contentType, byte[] first, Call call) {
             this.status = status;
             this.contentType = contentType;
             this.first = first;
             this.call = call;
-        }
-
-        public Node node() {
-            return node;
         }
 
         public int status() {
@@ -156,11 +150,6 @@ public final class AsyncUpstream {
         /** Whether {@link #first} is the whole body: the node had ended its answer when it was handed over. */
         public boolean complete() {
             return call.finished;
-        }
-
-        /** Closes the node's connection (abandoning its answer) unless the stream was read to its end. */
-        public void abandon() {
-            call.close();
         }
     }
 
@@ -191,7 +180,7 @@ public final class AsyncUpstream {
             Map<String, String> headers,
             Cut cut,
             Callback<Reply> done) {
-        new Call(io, node, path, json, headers, cut, false, done, null).start(true);
+        new Call(io, node, path, json, headers, cut, done, null).start(true);
     }
 
     /**
@@ -215,7 +204,6 @@ public final class AsyncUpstream {
                         json,
                         headers,
                         cut,
-                        true,
                         new Callback<Reply>() {
                             @Override
                             public void completed(Reply r) {
@@ -269,7 +257,6 @@ public final class AsyncUpstream {
         private final byte[] json;
         private final Map<String, String> headers;
         private final Cut cut;
-        private final boolean streaming;
         private final Callback<Reply> whole;
         private final Callback<Opened> opened;
         private ClientConnection connection;
@@ -298,7 +285,6 @@ public final class AsyncUpstream {
                 byte[] json,
                 Map<String, String> headers,
                 Cut cut,
-                boolean streaming,
                 Callback<Reply> whole,
                 Callback<Opened> opened) {
             this.io = io;
@@ -307,7 +293,6 @@ public final class AsyncUpstream {
             this.json = json;
             this.headers = headers;
             this.cut = cut;
-            this.streaming = streaming;
             this.whole = whole;
             this.opened = opened;
         }
@@ -317,7 +302,7 @@ public final class AsyncUpstream {
                 cut.attach(this); // until the answer is read, failed or abandoned
             }
             if (cut.cancelled()) {
-                fail(new ApiException(502, node + ": request cancelled (the client went away)", null));
+                fail(cancelled());
                 return;
             }
             ClientConnection c = null;
@@ -464,26 +449,17 @@ public final class AsyncUpstream {
             if (aborted || (settled && relay == null)) {
                 return;
             }
-            if (connection != null) {
-                abort(connection);
-            }
             if (!answered && reused && !timedOut && !cut.cancelled()) {
                 // A kept-alive connection the node had closed: nothing was answered, so nothing ran twice.
+                abort(connection);
                 disarm();
-                answered = false;
                 start(false);
                 return;
             }
-            ApiException error = timedOut
-                    ? UpstreamFailure.timeout(node, timeout)
-                    : cut.cancelled() ? cancelled() : UpstreamFailure.transport(node, e, timeout);
-            aborted = true;
-            cut.detach(this);
-            if (relay != null) {
-                endRelay(error);
-            } else {
-                fail(error);
-            }
+            abortNow(
+                    timedOut
+                            ? UpstreamFailure.timeout(node, timeout)
+                            : cut.cancelled() ? cancelled() : UpstreamFailure.transport(node, e, timeout));
         }
 
         /** Reads of the answer body: whole, the first bytes of a stream, or the relay. */
@@ -500,7 +476,7 @@ public final class AsyncUpstream {
                     buf.clear();
                     int n = ch.read(buf);
                     if (n == 0) {
-                        if (!settled && streaming && status / 100 == 2 && collected.size() > 0) {
+                        if (!settled && streams() && collected.size() > 0) {
                             openStream();
                             return;
                         }
@@ -526,13 +502,12 @@ public final class AsyncUpstream {
                         continue;
                     }
                     int limit = status / 100 == 2 ? MAX_ANSWER_BYTES : ERROR_BODY_BYTES;
-                    if (collected.size() + buf.remaining() > limit) {
-                        if (status / 100 == 2) {
-                            throw new IOException("answer larger than " + limit + " bytes");
-                        }
-                        continue; // an error body: keep its start only
+                    if (status / 100 == 2 && collected.size() + buf.remaining() > limit) {
+                        throw new IOException("answer larger than " + limit + " bytes");
                     }
-                    collected.write(buf.array(), buf.arrayOffset() + buf.position(), buf.remaining());
+                    // an error body: its start only, read to its end
+                    int keep = Math.min(buf.remaining(), limit - collected.size());
+                    collected.write(buf.array(), buf.arrayOffset() + buf.position(), keep);
                 }
             } catch (IOException e) {
                 transportFailure(e, false);
@@ -546,11 +521,16 @@ public final class AsyncUpstream {
             return readBuffer;
         }
 
+        /** A stream's call whose answer is 2xx: its body is handed over, not read whole. */
+        private boolean streams() {
+            return opened != null && status / 100 == 2;
+        }
+
         private void openStream() {
             settled = true;
             body.suspendReads();
             disarm();
-            opened.completed(new Opened(node, status, contentType, collected.toByteArray(), this));
+            opened.completed(new Opened(status, contentType, collected.toByteArray(), this));
         }
 
         /** The body's end: give the connection back (or close it), then deliver. */
@@ -572,7 +552,7 @@ public final class AsyncUpstream {
                 r.ended();
                 return;
             }
-            if (streaming && status / 100 == 2) {
+            if (streams()) {
                 openStream(); // the whole body arrived at once (or it was empty)
                 return;
             }
@@ -610,17 +590,6 @@ public final class AsyncUpstream {
             disarm();
             cut.detach(this);
             r.failed(e);
-        }
-
-        /** Abandons the answer: the connection is closed unless the body was read to its end. */
-        void close() {
-            disarm();
-            relay = null;
-            cut.detach(this);
-            if (!finished && connection != null) {
-                aborted = true;
-                abort(connection);
-            }
         }
 
         private void fail(ApiException e) {
