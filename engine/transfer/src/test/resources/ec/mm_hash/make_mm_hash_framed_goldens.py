@@ -22,7 +22,6 @@ vLLM hands to hasher.update are recorded (hex; "@image" for the image bytes) so 
 commons-codec's Blake3.
 """
 import base64
-import importlib.util
 import io
 import json
 import os
@@ -36,31 +35,6 @@ sys.path.insert(0, HERE)
 import make_mm_hash_goldens as base  # noqa: E402  (same folder: stubs, images, loading)
 
 
-def load_framed(path):
-    # A module of the stubbed vllm.multimodal package, so that its "from .media import MediaWithBytes" resolves.
-    spec = importlib.util.spec_from_file_location("vllm.multimodal.hasher", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["vllm.multimodal.hasher"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def run(mod, algorithm, **kwargs):
-    recorders = []
-
-    def factory(_algorithm):
-        def new():
-            r = base.Recorder(algorithm)
-            recorders.append(r)
-            return r
-
-        return new
-
-    mod._get_hasher_factory = factory
-    digest = mod.MultiModalHasher.hash_kwargs(algorithm, **kwargs)
-    return digest, recorders[-1].chunks
-
-
 def case(mod, image_name, kind, image, uuid=None):
     io_config = None if uuid is not None else image.io_config
     out = {
@@ -70,24 +44,15 @@ def case(mod, image_name, kind, image, uuid=None):
         "pil_mode": None if uuid is not None else image.media_mode,
         "io_config": None if io_config is None else {k: list(v) if isinstance(v, tuple) else v
                                                     for k, v in io_config.items()},
-        "formats": {},
+        "formats": {"FRAMED": base.entry(base.run_with_algorithm, mod, image)},
     }
-    entry = {}
-    for algorithm in ("sha256", "sha512", "blake3"):
-        digest, chunks = run(mod, algorithm, model_id=base.MODEL, image=image)
-        if algorithm == "blake3":
-            entry["blake3_chunks_hex"] = [c.hex() if len(c) < 64 else "@image" for c in chunks]
-            assert all(c == image.original_bytes for c in chunks if len(c) >= 64)
-        else:
-            entry[algorithm] = digest
-    out["formats"]["FRAMED"] = entry
     return out
 
 
 def main():
     base.make_missing_images()
     _, media_with_bytes = base.install_stubs()
-    mod = load_framed(sys.argv[1])
+    mod = base.load_package_hasher(sys.argv[1], "hasher")
     assert "framed" in (mod.MultiModalHasher.__doc__ or ""), "not a framed-era hasher.py"
     cases = []
     for name in base.IMAGES:

@@ -115,7 +115,7 @@ class Recorder:
         return None if self.inner is None else self.inner.hexdigest()
 
 
-def run(mod, algorithm, **kwargs):
+def run(mod, algorithm, _algorithm_first=False, **kwargs):
     recorders = []
 
     def factory(_algorithm):
@@ -127,8 +127,39 @@ def run(mod, algorithm, **kwargs):
         return new
 
     mod._get_hasher_factory = factory
-    digest = mod.MultiModalHasher.hash_kwargs(**kwargs)
+    if _algorithm_first:
+        digest = mod.MultiModalHasher.hash_kwargs(algorithm, **kwargs)
+    else:
+        digest = mod.MultiModalHasher.hash_kwargs(**kwargs)
     return digest, recorders[-1].chunks
+
+
+def load_package_hasher(path, name):
+    """A hasher.py of a later era as a module of the stubbed vllm.multimodal package, so that its relative imports
+    ("from .media import MediaWithBytes") resolve."""
+    spec = importlib.util.spec_from_file_location("vllm.multimodal." + name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["vllm.multimodal." + name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_with_algorithm(mod, algorithm, **kwargs):
+    """As run, for the later eras' hash_kwargs(algorithm, /, **kwargs)."""
+    return run(mod, algorithm, _algorithm_first=True, **kwargs)
+
+
+def entry(run_fn, mod, image, **kwargs):
+    """One golden entry: sha256 and sha512 digests, and the byte chunks vLLM feeds a blake3 hasher."""
+    out = {}
+    for algorithm in ("sha256", "sha512", "blake3"):
+        digest, chunks = run_fn(mod, algorithm, model_id=MODEL, image=image, **kwargs)
+        if algorithm == "blake3":
+            out["blake3_chunks_hex"] = [c.hex() if len(c) < 64 else "@image" for c in chunks]
+            assert all(c == image.original_bytes for c in chunks if len(c) >= 64)
+        else:
+            out[algorithm] = digest
+    return out
 
 
 def load_like_vllm(url, MediaWithBytes):
@@ -183,15 +214,7 @@ def main():
 def case(hashers, formats, image_name, kind, image, uuid=None):
     out = {"image": image_name, "url_kind": kind, "uuid": uuid, "formats": {}}
     for fmt, (variant, extra) in formats.items():
-        entry = {}
-        for algorithm in ("sha256", "sha512", "blake3"):
-            digest, chunks = run(hashers[variant], algorithm, model_id=MODEL, image=image, **extra)
-            if algorithm == "blake3":
-                entry["blake3_chunks_hex"] = [c.hex() if len(c) < 64 else "@image" for c in chunks]
-                assert all(c == image.original_bytes for c in chunks if len(c) >= 64)
-            else:
-                entry[algorithm] = digest
-        out["formats"][fmt] = entry
+        out["formats"][fmt] = entry(run, hashers[variant], image, **extra)
     return out
 
 

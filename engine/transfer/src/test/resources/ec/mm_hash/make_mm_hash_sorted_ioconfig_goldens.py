@@ -28,8 +28,6 @@ vLLM hands to hasher.update are recorded (hex; "@image" for the image bytes) so 
 commons-codec's Blake3.
 """
 import base64
-import dataclasses
-import importlib.util
 import io
 import json
 import os
@@ -54,41 +52,8 @@ def make_extra_images():
         src.resize((24, 16)).convert("CMYK").save(base.p("cmyk_24x16.jpg"), quality=90)
 
 
-def load_hasher(path, name):
-    # A module of the stubbed vllm.multimodal package, so that its "from .media import ..." resolves.
-    spec = importlib.util.spec_from_file_location("vllm.multimodal." + name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["vllm.multimodal." + name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def run(mod, algorithm, **kwargs):
-    recorders = []
-
-    def factory(_algorithm):
-        def new():
-            r = base.Recorder(algorithm)
-            recorders.append(r)
-            return r
-
-        return new
-
-    mod._get_hasher_factory = factory
-    digest = mod.MultiModalHasher.hash_kwargs(algorithm, **kwargs)
-    return digest, recorders[-1].chunks
-
-
 def entry(mod, image):
-    out = {}
-    for algorithm in ("sha256", "sha512", "blake3"):
-        digest, chunks = run(mod, algorithm, model_id=base.MODEL, image=image)
-        if algorithm == "blake3":
-            out["blake3_chunks_hex"] = [c.hex() if len(c) < 64 else "@image" for c in chunks]
-            assert all(c == image.original_bytes for c in chunks if len(c) >= 64)
-        else:
-            out[algorithm] = digest
-    return out
+    return base.entry(base.run_with_algorithm, mod, image)
 
 
 def main():
@@ -100,7 +65,7 @@ def main():
         pass
 
     sys.modules["vllm.multimodal.media"].LazyMedia = LazyMedia
-    mods = [load_hasher(path, f"hasher_{i}") for i, path in enumerate(sys.argv[1:])]
+    mods = [base.load_package_hasher(path, f"hasher_{i}") for i, path in enumerate(sys.argv[1:])]
     for mod in mods:
         assert "_framed" not in vars(mod), "a framed-era hasher.py"
     cases = []
