@@ -24,6 +24,13 @@ public final class NixlAgent implements AutoCloseable {
     private static final int XFER_READ = 0;
     private static final int THREAD_SYNC_STRICT = 1;
     private static final int IN_PROG = 1;
+    /**
+     * The progress thread's {@code poll()} timeout, µs (NIXL rounds it up to whole ms). NIXL's default, 0, makes the
+     * thread spin: measured here, two idle agents burned 2 cores (9.97 s of CPU in 5 s), which a CPU node needs for
+     * its model. The thread still wakes at once when UCX signals its worker's event fd; the timeout only bounds a
+     * missed wake-up (NIXL's reason for having it). {@code -Djepd.nixl.progressPollMicros=0} restores the spin.
+     */
+    static final long PROGRESS_POLL_MICROS = Math.max(0L, Long.getLong("jepd.nixl.progressPollMicros", 1_000L));
 
     private final NixlLibrary lib;
     private final String name;
@@ -46,8 +53,8 @@ public final class NixlAgent implements AutoCloseable {
             cfg.set(ValueLayout.JAVA_INT, 4, 0);
             cfg.set(ValueLayout.JAVA_INT, 8, THREAD_SYNC_STRICT);
             cfg.set(ValueLayout.JAVA_INT, 12, 1);
-            cfg.set(ValueLayout.JAVA_LONG, 16, 0L);
-            cfg.set(ValueLayout.JAVA_LONG, 24, 100_000L);
+            cfg.set(ValueLayout.JAVA_LONG, 16, PROGRESS_POLL_MICROS); // pthr_delay_us
+            cfg.set(ValueLayout.JAVA_LONG, 24, 100_000L); // lthr_delay_us (no listener)
             cfg.set(ValueLayout.JAVA_BOOLEAN, 32, false);
             MemorySegment out = a.allocate(ADDRESS);
             check(lib, call(lib.createConfiguredAgent, a.allocateFrom(name), cfg, out), "create agent " + name);
