@@ -66,6 +66,32 @@ public enum DType {
         }
     }
 
+    /**
+     * Reads {@code count} elements of {@code seg} (stored as this floating-point type) from element {@code from} into
+     * {@code out[off..]}, as {@link #getFloat} would one at a time, in one bulk pass.
+     */
+    public void getFloats(MemorySegment seg, long from, float[] out, int off, int count) {
+        switch (this) {
+            case F32 -> MemorySegment.copy(seg, FLOAT_LE, 4 * from, out, off, count);
+            case BF16 -> BulkFloats.widenBf16(seg, from, out, off, count);
+            case F16 -> BulkFloats.widenF16(seg, from, out, off, count);
+            case I64, I32 -> throw new UnsupportedOperationException("bulk float read of " + this);
+        }
+    }
+
+    /**
+     * Stores {@code in[off..off+count)} as elements {@code to..} of {@code seg}, rounded as {@link #setFloat} would
+     * one at a time, in one bulk pass.
+     */
+    public void setFloats(MemorySegment seg, long to, float[] in, int off, int count) {
+        switch (this) {
+            case F32 -> MemorySegment.copy(in, off, seg, FLOAT_LE, 4 * to, count);
+            case BF16 -> BulkFloats.narrowBf16(in, off, count, seg, to);
+            case F16 -> BulkFloats.narrowF16(in, off, count, seg, to);
+            case I64, I32 -> throw new UnsupportedOperationException("bulk float write of " + this);
+        }
+    }
+
     /** Element {@code i} as a long; floating-point values truncate toward zero. */
     public long getLong(MemorySegment seg, long i) {
         return switch (this) {

@@ -20,13 +20,10 @@ public final class Floats {
     public static void widen(MemorySegment src, long offset, DType dtype, float[] out, int outOffset, int count) {
         switch (dtype) {
             case F32 -> MemorySegment.copy(src, FLOAT_LE, offset, out, outOffset, count);
-            case BF16, F16 -> {
-                dev.jepd.tensor.DType t = dtype.tensorType().orElseThrow();
-                MemorySegment from = src.asSlice(offset, (long) count * t.byteSize());
-                for (int i = 0; i < count; i++) {
-                    out[outOffset + i] = t.getFloat(from, i);
-                }
-            }
+            case BF16, F16 ->
+                dtype.tensorType()
+                        .orElseThrow()
+                        .getFloats(src.asSlice(offset, (long) count * dtype.byteSize()), 0, out, outOffset, count);
             case F64 -> {
                 for (int i = 0; i < count; i++) {
                     out[outOffset + i] = (float) src.get(DOUBLE_LE, offset + 8L * i);
@@ -43,12 +40,7 @@ public final class Floats {
         MemorySegment seg = MemorySegment.ofArray(out);
         switch (dtype) {
             case F32 -> MemorySegment.copy(values, 0, seg, FLOAT_LE, 0, values.length);
-            case BF16, F16 -> {
-                dev.jepd.tensor.DType t = dtype.tensorType().orElseThrow();
-                for (int i = 0; i < values.length; i++) {
-                    t.setFloat(seg, i, values[i]);
-                }
-            }
+            case BF16, F16 -> dtype.tensorType().orElseThrow().setFloats(seg, 0, values, 0, values.length);
             case F64, I64, I32, I16, I8, U8, BOOL ->
                 throw new UnsupportedOperationException("encode floats as " + dtype);
         }

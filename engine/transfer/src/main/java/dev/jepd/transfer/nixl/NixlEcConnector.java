@@ -15,8 +15,6 @@ import dev.jepd.transfer.ec.EcTransferConfig;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,8 +49,6 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
     private static final int MAX_METADATA = 1 << 20;
     private static final List<String> UCX = List.of("UCX");
     private static final String RELEASE_PREFIX = "jepd-ec-release:";
-    private static final ValueLayout.OfShort SHORT_LE =
-            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final NixlExporter exporter; // encoder side; null on a PD node
     private final String llmHost;
@@ -193,14 +189,7 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
         long bytes = (long) numTokens * dim * DType.BF16.byteSize();
         NixlExport export;
         try {
-            export = exporter.export(key, bytes, seg -> {
-                // One tight loop into a short[] and one bulk copy: per-element segment writes cost 10x more.
-                short[] bf16 = new short[rows.length];
-                for (int i = 0; i < rows.length; i++) {
-                    bf16[i] = DType.floatToBf16(rows[i]);
-                }
-                MemorySegment.copy(bf16, 0, seg, SHORT_LE, 0, bf16.length);
-            });
+            export = exporter.export(key, bytes, seg -> DType.BF16.setFloats(seg, 0, rows, 0, rows.length));
         } catch (NixlTransferException e) {
             throw new EcStoreException(
                     "EC item " + key + ": " + e.getMessage() + " (raise ec_connector_extra_config.nixl_buffer_mib)", e);
@@ -266,12 +255,8 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
     }
 
     private static float[] widen(MemorySegment seg, int n) {
-        short[] bf16 = new short[n];
-        MemorySegment.copy(seg, SHORT_LE, 0, bf16, 0, n);
         float[] rows = new float[n];
-        for (int i = 0; i < n; i++) {
-            rows[i] = DType.bf16ToFloat(bf16[i]);
-        }
+        DType.BF16.getFloats(seg, 0, rows, 0, n);
         return rows;
     }
 
