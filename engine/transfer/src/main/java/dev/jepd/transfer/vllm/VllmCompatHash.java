@@ -97,7 +97,7 @@ public record VllmCompatHash(
     }
 
     /** Python's {@code ensure_ascii} string: short escapes for the usual five, {@code \\uXXXX} for the rest. */
-    private static void quote(StringBuilder sb, String s) {
+    static void quote(StringBuilder sb, String s) {
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -121,7 +121,7 @@ public record VllmCompatHash(
         sb.append('"');
     }
 
-    private static String sha256Hex(String s) {
+    static String sha256Hex(String s) {
         try {
             return HexFormat.of()
                     .formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));

@@ -530,7 +530,7 @@ public final class VllmNixlWire {
         }
     }
 
-    private static void packLongs(MessageBufferPacker p, long[] values) throws IOException {
+    static void packLongs(MessageBufferPacker p, long[] values) throws IOException {
         p.packArrayHeader(values.length);
         for (long v : values) {
             p.packLong(v);
@@ -570,7 +570,7 @@ public final class VllmNixlWire {
         return List.copyOf(out);
     }
 
-    private static Map<String, Object> decodeMap(byte[] bytes, String type) {
+    static Map<String, Object> decodeMap(byte[] bytes, String type) {
         try (MessageUnpacker u = MessagePack.newDefaultUnpacker(bytes)) {
             if (u.getNextFormat().getValueType() != ValueType.MAP) {
                 throw new WireException(type + " is not a msgpack map (an array_like peer?)");
@@ -627,7 +627,7 @@ public final class VllmNixlWire {
         INSTANCE
     }
 
-    private static Object field(Map<String, Object> m, String name) {
+    static Object field(Map<String, Object> m, String name) {
         if (!m.containsKey(name)) {
             throw new WireException("missing required field `" + name + "`");
         }
@@ -638,28 +638,28 @@ public final class VllmNixlWire {
         return v;
     }
 
-    private static String str(Map<String, Object> m, String name) {
+    static String str(Map<String, Object> m, String name) {
         if (field(m, name) instanceof String s) {
             return s;
         }
         throw new WireException("field `" + name + "` is not a str");
     }
 
-    private static byte[] bin(Map<String, Object> m, String name) {
+    static byte[] bin(Map<String, Object> m, String name) {
         if (field(m, name) instanceof byte[] b) {
             return b;
         }
         throw new WireException("field `" + name + "` is not bytes");
     }
 
-    private static long integer(Map<String, Object> m, String name) {
+    static long integer(Map<String, Object> m, String name) {
         if (field(m, name) instanceof Long l) {
             return l;
         }
         throw new WireException("field `" + name + "` is not an int");
     }
 
-    private static long[] longs(Map<String, Object> m, String name) {
+    static long[] longs(Map<String, Object> m, String name) {
         if (!(field(m, name) instanceof List<?> list)) {
             throw new WireException("field `" + name + "` is not a list");
         }
