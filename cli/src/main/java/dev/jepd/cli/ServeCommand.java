@@ -27,6 +27,7 @@ import dev.jepd.transfer.ec.MmHasher;
 import dev.jepd.transfer.ec.SharedStorageEcConnector;
 import dev.jepd.transfer.kv.KvTransferConfig;
 import dev.jepd.transfer.nixl.NixlEcConnector;
+import dev.jepd.transfer.vllm.VllmEcCpuConnector;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -437,6 +438,13 @@ public final class ServeCommand implements Callable<Integer> {
 
     /** The EC connector {@code ec} names; a NIXL one needs the library, and is closed with the node. */
     private EcConnector ecConnector(EcTransferConfig ec) {
+        if (ec.isVllmCpu()) {
+            int[] widths = ecWidths(model);
+            VllmEcCpuConnector c =
+                    VllmEcCpuConnector.open(NixlLibrary.require(), ec, model.toString(), widths[0], widths[1]);
+            openedEcConnector = c;
+            return c;
+        }
         if (!ec.isNixl()) {
             return SharedStorageEcConnector.open(ec, DType.BF16);
         }
@@ -450,6 +458,27 @@ public final class ServeCommand implements Callable<Integer> {
                             + e.getMessage(),
                     e);
         }
+    }
+
+    /**
+     * The model's text hidden size and the width of one encoder-cache row (times {@code 1 +} its DeepStack levels),
+     * read from {@code config.json} before the model loads: vLLM's ECCPUConnector sizes its blocks by them.
+     */
+    static int[] ecWidths(Path model) {
+        com.fasterxml.jackson.databind.JsonNode cfg;
+        try {
+            cfg = Json.MAPPER.readTree(model.resolve("config.json").toFile());
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(
+                    "cannot read " + model.resolve("config.json") + ": " + e.getMessage(), e);
+        }
+        com.fasterxml.jackson.databind.JsonNode text = cfg.has("text_config") ? cfg.get("text_config") : cfg;
+        int hidden = text.path("hidden_size").asInt(cfg.path("hidden_size").asInt(0));
+        if (hidden <= 0) {
+            throw new IllegalArgumentException(model.resolve("config.json") + " has no hidden_size");
+        }
+        int levels = cfg.path("vision_config").path("deepstack_visual_indexes").size();
+        return new int[] {hidden, hidden * (1 + levels)};
     }
 
     /**

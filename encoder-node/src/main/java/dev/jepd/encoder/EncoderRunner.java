@@ -12,6 +12,7 @@ import dev.jepd.serving.MultimodalInputs;
 import dev.jepd.serving.ServingMetrics;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -58,8 +59,9 @@ public final class EncoderRunner {
         List<CompletableFuture<EncodedImage>> pending = new ArrayList<>();
         List<MultimodalInputs.Item> todo = new ArrayList<>();
         for (MultimodalInputs.Item it : items) {
-            if (producer.contains(it.key())) {
-                out.add(new Produced(it.key(), it.grid(), false, EcTransferParams.none()));
+            Optional<EcTransferParams> held = producer.held(it.key());
+            if (held.isPresent()) {
+                out.add(new Produced(it.key(), it.grid(), false, held.get()));
             } else {
                 pending.add(batcher.submit(it.image().image(), bounds));
                 todo.add(it);

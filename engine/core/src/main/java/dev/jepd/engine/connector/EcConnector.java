@@ -50,6 +50,15 @@ public interface EcConnector {
         return EcTransferParams.none();
     }
 
+    /**
+     * On an encoder: what a consumer needs to find an entry this node already holds for {@code key} (so a repeat
+     * is not encoded again), or empty when it must be encoded. The default answers {@link #contains}: shared
+     * storage needs nothing beyond the key.
+     */
+    default Optional<EcTransferParams> held(String key) {
+        return contains(key) ? Optional.of(EcTransferParams.none()) : Optional.empty();
+    }
+
     long hits();
 
     long misses();

@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.stream.Stream;
 
 /**
  * The {@code --ec-transfer-config} JSON, field for field as vLLM's {@code ECTransferConfig} names it, so that one
@@ -48,8 +49,16 @@ public record EcTransferConfig(
      */
     public static final List<String> NIXL_CONNECTORS = List.of("RblnECNixlConnector", "JepdNixlECConnector");
 
-    public static final List<String> ACCEPTED_CONNECTORS = java.util.stream.Stream.concat(
-                    SHARED_STORAGE_CONNECTORS.stream(), NIXL_CONNECTORS.stream())
+    /**
+     * vLLM's own NIXL-based EC connector, in its P2P mode ({@code "ec_enable_nixl": true}): the encoder keeps each
+     * item in a NIXL-registered CPU region and answers where it is; the PD node asks for it over ZMQ and reads it
+     * with one NIXL READ ({@code transfer.vllm.VllmEcCpuConnector}).
+     */
+    public static final String VLLM_CPU_CONNECTOR = "ECCPUConnector";
+
+    public static final List<String> ACCEPTED_CONNECTORS = java.util.stream.Stream.of(
+                    SHARED_STORAGE_CONNECTORS.stream(), NIXL_CONNECTORS.stream(), Stream.of(VLLM_CPU_CONNECTOR))
+            .flatMap(x -> x)
             .toList();
 
     public static final String SHARED_STORAGE_PATH = "shared_storage_path";
@@ -59,6 +68,19 @@ public record EcTransferConfig(
     public static final String LLM_HOST = "llm_host";
     public static final String LLM_PULL_PORT = "llm_pull_port";
     public static final String NIXL_BUFFER_MIB = "nixl_buffer_mib";
+    public static final String EC_ENABLE_NIXL = "ec_enable_nixl";
+    public static final String EC_CPU_BYTES = "ec_cpu_bytes";
+    public static final String CONSUMER_ACK_TIMEOUT_S = "consumer_ack_timeout_s";
+    /** JEPD's: which generation of ECCPUConnector's wire (1 or 2) the peer speaks; default 2. */
+    public static final String VLLM_EC_WIRE_VERSION = "vllm_ec_wire_version";
+    /** JEPD's: the paired vLLM's version string, a factor of the compatibility hash. */
+    public static final String VLLM_VERSION = "vllm_version";
+    /** JEPD's: the compatibility hash itself, when the factors cannot be reproduced. */
+    public static final String VLLM_COMPAT_HASH = "vllm_compat_hash";
+    /** JEPD's: the producer's ZMQ side channel, instead of VLLM_EC_SIDE_CHANNEL_HOST / _PORT. */
+    public static final String SIDE_CHANNEL_HOST = "side_channel_host";
+
+    public static final String SIDE_CHANNEL_PORT = "side_channel_port";
 
     private static final List<String> KNOWN_FIELDS =
             List.of("ec_connector", "ec_role", "ec_connector_extra_config", "engine_id");
@@ -118,7 +140,19 @@ public record EcTransferConfig(
         // Not Map.copyOf: JSON allows null values in the extra config.
         extraConfig = extraConfig == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(extraConfig));
         // Validate the derived values now, so a bad config fails at start-up and not on the first image.
-        if (NIXL_CONNECTORS.contains(connector)) {
+        if (VLLM_CPU_CONNECTOR.equals(connector)) {
+            if (!truthy(extraConfig.get(EC_ENABLE_NIXL))) {
+                throw new EcConfigException("ec_connector ECCPUConnector is supported in its P2P NIXL mode only: set"
+                        + " ec_connector_extra_config.ec_enable_nixl to true (without it vLLM's connector offloads the"
+                        + " encoder cache to host memory inside one instance, which moves nothing between nodes)");
+            }
+            ecCpuBytesOf(extraConfig);
+            ackTimeoutOf(extraConfig);
+            wireVersionOf(extraConfig);
+            if (extraConfig.containsKey(SIDE_CHANNEL_PORT)) {
+                sideChannelPortOf(extraConfig);
+            }
+        } else if (NIXL_CONNECTORS.contains(connector)) {
             if (role != Role.EC_PRODUCER) {
                 port(extraConfig, PULL_PORT);
             }
@@ -130,6 +164,144 @@ public record EcTransferConfig(
             requireStoragePath(extraConfig);
         }
         capacityOf(extraConfig);
+    }
+
+    /** Whether this is vLLM's {@code ECCPUConnector} in its P2P NIXL mode. */
+    public boolean isVllmCpu() {
+        return VLLM_CPU_CONNECTOR.equals(connector);
+    }
+
+    /** ECCPUConnector: {@code ec_cpu_bytes}, the producer's region (and the consumer's cache of pulled items). */
+    public long ecCpuBytes() {
+        return ecCpuBytesOf(extraConfig);
+    }
+
+    /**
+     * ECCPUConnector: how long a consumer waits for the producer's answer ({@code consumer_ack_timeout_s}; vLLM's
+     * default is 2 s on wire 1 and 30 s on wire 2).
+     */
+    public java.time.Duration consumerAckTimeout() {
+        double s = ackTimeoutOf(extraConfig);
+        if (Double.isNaN(s)) {
+            s = wireVersionOf(extraConfig) == 1 ? 2.0 : 30.0;
+        }
+        return java.time.Duration.ofNanos((long) (s * 1e9));
+    }
+
+    /** ECCPUConnector: the wire generation, {@code vllm_ec_wire_version} (1 or 2; default 2). */
+    public int vllmEcWireVersion() {
+        return wireVersionOf(extraConfig);
+    }
+
+    /** ECCPUConnector: {@code vllm_version}, or null. */
+    public String vllmVersion() {
+        return extraConfig.containsKey(VLLM_VERSION) ? text(extraConfig, VLLM_VERSION, null) : null;
+    }
+
+    /** ECCPUConnector: {@code vllm_compat_hash}, or null. */
+    public String vllmCompatHash() {
+        return extraConfig.containsKey(VLLM_COMPAT_HASH) ? text(extraConfig, VLLM_COMPAT_HASH, null) : null;
+    }
+
+    /**
+     * ECCPUConnector, producer: the host its ZMQ side channel binds and advertises: {@code side_channel_host}, else
+     * {@code VLLM_EC_SIDE_CHANNEL_HOST}, else {@code localhost} (vLLM's default).
+     */
+    public String sideChannelHost() {
+        String env = System.getenv("VLLM_EC_SIDE_CHANNEL_HOST");
+        return text(extraConfig, SIDE_CHANNEL_HOST, env == null || env.isBlank() ? "localhost" : env);
+    }
+
+    /**
+     * ECCPUConnector, producer: its side channel's port: {@code side_channel_port} (0 picks a free one), else
+     * {@code VLLM_EC_SIDE_CHANNEL_PORT}, else 5601 (vLLM's default).
+     */
+    public int sideChannelPort() {
+        if (extraConfig.containsKey(SIDE_CHANNEL_PORT)) {
+            return sideChannelPortOf(extraConfig);
+        }
+        String env = System.getenv("VLLM_EC_SIDE_CHANNEL_PORT");
+        if (env == null || env.isBlank()) {
+            return 5601;
+        }
+        try {
+            int p = Integer.parseInt(env.strip());
+            if (p >= 1 && p <= 65535) {
+                return p;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new EcConfigException("VLLM_EC_SIDE_CHANNEL_PORT must be a port in 1..65535, got " + env);
+    }
+
+    /** vLLM's reading of {@code ec_enable_nixl}: a boolean as is, else the text "true", "1" or "yes". */
+    private static boolean truthy(Object v) {
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        return v != null
+                && List.of("true", "1", "yes").contains(v.toString().strip().toLowerCase(java.util.Locale.ROOT));
+    }
+
+    private static long ecCpuBytesOf(Map<String, Object> extra) {
+        Object v = extra.get(EC_CPU_BYTES);
+        long bytes = -1;
+        if (v instanceof Integer || v instanceof Long) {
+            bytes = ((Number) v).longValue();
+        } else if (v instanceof String s) {
+            try {
+                bytes = Long.parseLong(s.strip()); // vLLM calls int() on it
+            } catch (NumberFormatException e) {
+                bytes = -1;
+            }
+        }
+        if (bytes <= 0) {
+            throw new EcConfigException("ec_connector_extra_config.ec_cpu_bytes must be specified as a positive number"
+                    + " of bytes (the CPU region that holds the encoder cache), got " + v);
+        }
+        return bytes;
+    }
+
+    private static double ackTimeoutOf(Map<String, Object> extra) {
+        Object v = extra.get(CONSUMER_ACK_TIMEOUT_S);
+        if (v == null) {
+            return Double.NaN;
+        }
+        double s = v instanceof Number n ? n.doubleValue() : Double.NaN;
+        if (v instanceof String text) {
+            try {
+                s = Double.parseDouble(text.strip());
+            } catch (NumberFormatException e) {
+                s = Double.NaN;
+            }
+        }
+        if (!(s > 0) || s > 3600) {
+            throw new EcConfigException(
+                    "ec_connector_extra_config.consumer_ack_timeout_s must be seconds in (0, 3600], got " + v);
+        }
+        return s;
+    }
+
+    private static int wireVersionOf(Map<String, Object> extra) {
+        Object v = extra.get(VLLM_EC_WIRE_VERSION);
+        if (v == null) {
+            return 2;
+        }
+        if (!(v instanceof Integer i) || (i != 1 && i != 2)) {
+            throw new EcConfigException("ec_connector_extra_config.vllm_ec_wire_version must be 1 or 2 (vLLM's"
+                    + " EC_CONNECTOR_VERSION of the ECCPUConnector you pair with), got " + v);
+        }
+        return i;
+    }
+
+    private static int sideChannelPortOf(Map<String, Object> extra) {
+        Object v = extra.get(SIDE_CHANNEL_PORT);
+        if (!(v instanceof Integer p) || p < 0 || p > 65535) {
+            throw new EcConfigException(
+                    "ec_connector_extra_config.side_channel_port must be a port in 0..65535 (0: a free one), got " + v);
+        }
+        return p;
     }
 
     /** Whether items travel through NIXL ({@link #NIXL_CONNECTORS}) rather than a shared directory. */

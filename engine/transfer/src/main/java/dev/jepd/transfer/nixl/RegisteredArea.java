@@ -11,12 +11,12 @@ import java.util.OptionalLong;
  * metadata never changes, and so that no pull pays for registering and first-touching fresh memory. Must be
  * closed before its agent.
  */
-final class RegisteredArea implements AutoCloseable {
+public final class RegisteredArea implements AutoCloseable {
     private final NativeMemory memory;
     private final NixlAgent.Registration registration;
     private final StagingArea ranges;
 
-    RegisteredArea(NixlAgent agent, long bytes) {
+    public RegisteredArea(NixlAgent agent, long bytes) {
         this.memory = NativeMemory.allocate(bytes);
         try {
             this.registration = agent.registerDram(memory.segment());
@@ -28,20 +28,20 @@ final class RegisteredArea implements AutoCloseable {
     }
 
     /** The offset of a fresh range of at least {@code bytes}, or empty when none is free. */
-    OptionalLong allocate(long bytes) {
+    public OptionalLong allocate(long bytes) {
         return ranges.allocate(bytes);
     }
 
-    void free(long offset) {
+    public void free(long offset) {
         ranges.free(offset);
     }
 
-    MemorySegment slice(long offset, long bytes) {
+    public MemorySegment slice(long offset, long bytes) {
         return memory.segment().asSlice(offset, bytes);
     }
 
     /** The address of {@code offset}, as a peer reads it. */
-    long address(long offset) {
+    public long address(long offset) {
         return memory.address() + offset;
     }
 
