@@ -18,12 +18,16 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The encoder cache over NIXL, configured as vllm-rbln's {@code RblnECNixlConnector}: the PD node binds
- * {@code pull_port}, the encoders offer each item there and the PD node reads it with NIXL. Real processes, the
- * proxy in front, the OpenAI SDK as the client, and no EC directory anywhere.
+ * The encoder cache over NIXL, in both connectors' configurations: vllm-rbln's {@code RblnECNixlConnector} (the PD
+ * node binds {@code pull_port}, the encoders offer each item there and the PD node reads it) and vLLM's
+ * {@code ECCPUConnector} with {@code ec_enable_nixl} (each encoder keeps its items in a registered CPU region and
+ * answers where they are; the proxy carries that {@code ec_transfer_params} to the PD node, which asks the encoder
+ * over ZMQ and reads the blocks). Real processes, the proxy in front, the OpenAI SDK as the client, and no EC
+ * directory anywhere.
  */
 @Tag("nixl")
 class EcOverNixlTest {
@@ -41,9 +45,21 @@ class EcOverNixlTest {
         NodeProcess.closeAll(nodes.reversed().toArray(NodeProcess[]::new));
     }
 
-    static String ecConfig(String role, String extra) {
-        return "{\"ec_connector\":\"RblnECNixlConnector\",\"ec_role\":\"" + role + "\","
+    static String ecConfig(String connector, String role, String extra) {
+        return "{\"ec_connector\":\"" + connector + "\",\"ec_role\":\"" + role + "\","
                 + "\"ec_connector_extra_config\":{" + extra + "}}";
+    }
+
+    /** The PD node's and an encoder's extra config for {@code connector}. */
+    private static String[] extras(String connector, int pullPort) {
+        if (connector.equals("ECCPUConnector")) {
+            String common = "\"ec_enable_nixl\":true,\"ec_cpu_bytes\":67108864";
+            return new String[] {common, common + ",\"side_channel_host\":\"127.0.0.1\",\"side_channel_port\":0"};
+        }
+        return new String[] {
+            "\"pull_host\":\"127.0.0.1\",\"pull_port\":" + pullPort,
+            "\"llm_host\":\"127.0.0.1\",\"llm_pull_port\":" + pullPort
+        };
     }
 
     private NodeProcess start(NodeProcess n) {
@@ -58,8 +74,8 @@ class EcOverNixlTest {
     }
 
     /** A PD node taking offers on {@code pullPort}, and {@code encoders} encoders offering there. */
-    private NodeProcess[] cluster(Path model, int encoders) throws Exception {
-        int pullPort = freePort();
+    private NodeProcess[] cluster(String connector, Path model, int encoders) throws Exception {
+        String[] extra = extras(connector, freePort());
         String media = SharedCluster.GOLDEN.resolve("images").toString();
         NodeProcess pd = start(NodeProcess.serve(
                 "ecnixl-pd",
@@ -69,7 +85,7 @@ class EcOverNixlTest {
                 "--allowed-local-media-path",
                 media,
                 "--ec-transfer-config",
-                ecConfig("ec_consumer", "\"pull_host\":\"127.0.0.1\",\"pull_port\":" + pullPort),
+                ecConfig(connector, "ec_consumer", extra[0]),
                 "--max-model-len",
                 "1024",
                 "--max-num-seqs",
@@ -84,7 +100,7 @@ class EcOverNixlTest {
                     "--allowed-local-media-path",
                     media,
                     "--ec-transfer-config",
-                    ecConfig("ec_producer", "\"llm_host\":\"127.0.0.1\",\"llm_pull_port\":" + pullPort)));
+                    ecConfig(connector, "ec_producer", extra[1])));
             urls.append(i == 0 ? "" : ",").append(e.url());
         }
         NodeProcess proxy = start(NodeProcess.start(
@@ -107,13 +123,14 @@ class EcOverNixlTest {
      * EC file written; then an encoder is killed with SIGKILL (its NIXL agent with it) under load and no request is
      * lost: the proxy fails over to the other encoder, or the PD node encodes the item itself.
      */
-    @Test
-    void twoEncodersStageItemsOnThePdNodeAndOneKilledUnderLoadLosesNothing() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"RblnECNixlConnector", "ECCPUConnector"})
+    void twoEncodersStageItemsOnThePdNodeAndOneKilledUnderLoadLosesNothing(String connector) throws Exception {
         Path model =
                 TinyModels.ensureGolden(Path.of("target", "tiny-qwen2.5-vl").toAbsolutePath());
         Path cwd = Path.of("").toAbsolutePath();
         long ecDirsBefore = ecFiles(cwd);
-        NodeProcess[] c = cluster(model, 2);
+        NodeProcess[] c = cluster(connector, model, 2);
         NodeProcess pd = c[0];
         OpenAIClient client = PrefillDecodeTest.sdk(c[1]);
         for (String name : List.of("img_112x84", "img_100x61")) {
