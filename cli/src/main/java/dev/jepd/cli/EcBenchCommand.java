@@ -2,11 +2,13 @@ package dev.jepd.cli;
 
 import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
+import dev.jepd.engine.connector.EcTransferParams;
 import dev.jepd.ffi.nixl.NixlLibrary;
 import dev.jepd.tensor.DType;
 import dev.jepd.transfer.ec.EcTransferConfig;
 import dev.jepd.transfer.ec.SharedStorageEcConnector;
 import dev.jepd.transfer.nixl.NixlEcConnector;
+import dev.jepd.transfer.vllm.VllmEcCpuConnector;
 import java.io.PrintStream;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -76,6 +78,19 @@ public final class EcBenchCommand implements Callable<Integer> {
                                     "\"llm_host\":\"127.0.0.1\",\"llm_pull_port\":" + port + "," + extra)))) {
                 row(out, "EC over NIXL (bf16 pack + offer + UCX read + widen)", time(encoder, pd, rows), bytes, tcpGbs);
             }
+            String cpu = "\"ec_enable_nixl\":true,\"ec_cpu_bytes\":" + Math.max(1L << 24, 2 * bytes)
+                    + ",\"side_channel_host\":\"127.0.0.1\",\"side_channel_port\":0";
+            try (VllmEcCpuConnector pd = VllmEcCpuConnector.open(
+                            lib.get(), EcTransferConfig.parse(cpuConfig("ec_consumer", cpu)), "bench", dim, dim);
+                    VllmEcCpuConnector encoder = VllmEcCpuConnector.open(
+                            lib.get(), EcTransferConfig.parse(cpuConfig("ec_producer", cpu)), "bench", dim, dim)) {
+                row(
+                        out,
+                        "vLLM's ECCPUConnector over NIXL (bf16 into blocks + XferReq over ZMQ + UCX read + widen)",
+                        time(encoder, pd, rows),
+                        bytes,
+                        tcpGbs);
+            }
         } else {
             out.println("| EC over NIXL | not measured: " + NixlLibrary.absentReason() + " | | | |");
         }
@@ -94,6 +109,11 @@ public final class EcBenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    private static String cpuConfig(String role, String extra) {
+        return "{\"ec_connector\":\"ECCPUConnector\",\"ec_role\":\"" + role + "\",\"ec_connector_extra_config\":{"
+                + extra + "}}";
+    }
+
     private static String config(String role, String extra) {
         String connector = extra.contains("shared_storage_path") ? "ECExampleConnector" : "RblnECNixlConnector";
         return "{\"ec_connector\":\"" + connector + "\",\"ec_role\":\"" + role + "\",\"ec_connector_extra_config\":{"
@@ -106,8 +126,8 @@ public final class EcBenchCommand implements Callable<Integer> {
         for (int i = -2; i < iterations; i++) {
             String key = "bench-" + (i + 2);
             long t = System.nanoTime();
-            producer.save(key, rows, tokens, dim);
-            EcEntry e = consumer.load(key, tokens, dim)
+            EcTransferParams published = producer.publish(key, rows, tokens, dim);
+            EcEntry e = consumer.lookup(key, published, tokens, dim)
                     .orElseThrow(() -> new IllegalStateException("item " + key + " did not arrive"));
             double s = (System.nanoTime() - t) / 1e9;
             if (Math.abs(e.rows()[rows.length - 1] - rows[rows.length - 1])

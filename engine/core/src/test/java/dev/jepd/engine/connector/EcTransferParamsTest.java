@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,6 +35,29 @@ class EcTransferParamsTest {
         EcTransferParams back = JSON.readValue(json, EcTransferParams.class);
         assertEquals(p, back);
         assertFalse(back.isNone());
+    }
+
+    @Test
+    void vllmsEcCpuAnnouncementRoundTripsAndIgnoresWhatConsumersIgnore() throws Exception {
+        // As a vLLM ECCPUConnector producer answers it (wire 2), with the item_indices its proxies add.
+        String announced = "{\"item_indices\":[0],\"metadata\":{\"image_grid_thw\":[1,44,80]},"
+                + "\"peer_host\":\"127.0.0.1\",\"peer_port\":5610,\"size_bytes\":28835840,\"shape\":[880,16384]}";
+        EcTransferParams p = JSON.readValue(announced, EcTransferParams.class);
+        assertTrue(p.isVllmCpu());
+        assertFalse(p.isNone());
+        assertEquals(5610, p.peerPort());
+        assertEquals(28835840L, p.sizeBytes());
+        assertEquals(List.of(880L, 16384L), p.shape());
+        JsonNode back = JSON.readTree(JSON.writeValueAsString(p));
+        assertEquals(
+                ((com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(announced)).without("item_indices"),
+                back);
+        // An evicted item is announced with metadata only: nothing to pull.
+        assertTrue(JSON.readValue("{\"metadata\":{}}", EcTransferParams.class).isNone());
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> EcTransferParams.vllmCpu("127.0.0.1", 5610, 100, List.of(880L), null));
+        assertThrows(IllegalArgumentException.class, () -> EcTransferParams.vllmCpu("h", 0, 100, null, null));
     }
 
     @Test

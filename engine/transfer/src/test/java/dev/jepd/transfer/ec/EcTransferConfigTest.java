@@ -54,7 +54,7 @@ class EcTransferConfigTest {
                         + "\"ec_connector_extra_config\":{\"shared_storage_path\":\"/x\"}}"));
         assertEquals(
                 "ec_connector MooncakeStoreECConnector is not supported; accepted: ECExampleConnector, "
-                        + "ECSharedStorageConnector, JepdSharedStorageConnector, RblnECNixlConnector, JepdNixlECConnector",
+                        + "ECSharedStorageConnector, JepdSharedStorageConnector, RblnECNixlConnector, JepdNixlECConnector, ECCPUConnector",
                 e.getMessage());
     }
 
