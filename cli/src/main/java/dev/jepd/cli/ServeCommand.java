@@ -120,7 +120,14 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--enable-request-id-headers", description = "Echo X-Request-Id (always on in JEPD; accepted).")
     boolean enableRequestIdHeaders;
 
-    @Option(names = "--ec-transfer-config", description = "Encoder-cache connector JSON (vLLM's ECTransferConfig).")
+    @Option(
+            names = "--ec-transfer-config",
+            description = "Encoder-cache connector JSON (vLLM's ECTransferConfig): ec_role ec_producer (encoder node),"
+                    + " ec_consumer or ec_both; ec_connector ECExampleConnector (shared_storage_path), ECCPUConnector"
+                    + " (vLLM's P2P NIXL mode: ec_enable_nixl true, ec_cpu_bytes, consumer_ack_timeout_s; JEPD's"
+                    + " vllm_version or vllm_compat_hash for the compatibility hash, vllm_ec_wire_version 1|2,"
+                    + " side_channel_host/side_channel_port instead of VLLM_EC_SIDE_CHANNEL_HOST/PORT) or"
+                    + " RblnECNixlConnector (pull_host/pull_port on the PD node, llm_host/llm_pull_port on encoders).")
     String ecTransferConfig;
 
     @Option(
