@@ -53,7 +53,7 @@ class EcOverNixlTest {
     /** The PD node's and an encoder's extra config for {@code connector}. */
     private static String[] extras(String connector, int pullPort) {
         if (connector.equals("ECCPUConnector")) {
-            String common = "\"ec_enable_nixl\":true,\"ec_cpu_bytes\":67108864";
+            String common = "\"ec_enable_nixl\":true,\"ec_cpu_bytes\":4194304";
             return new String[] {common, common + ",\"side_channel_host\":\"127.0.0.1\",\"side_channel_port\":0"};
         }
         return new String[] {

@@ -1,46 +1,15 @@
 """Goldens for vLLM's ECCPUConnector P2P NIXL wire (ec_enable_nixl), made with msgspec itself.
 
-The structs below are vLLM's, as declared in vllm/distributed/ec_transfer/ec_connector/cpu/protocol.py
+The structs (vllm_ec_cpu_protocol.py) are vLLM's, as declared in vllm/distributed/ec_transfer/ec_connector/cpu/protocol.py
 (EC_CONNECTOR_VERSION 2, vllm-project/vllm@9389fad1); the compatibility hash is its
 compute_ec_compatibility_hash. Run in a throw-away venv with msgspec (0.22 made the committed file):
 
     python make_vllm_ec_cpu_goldens.py > vllm_ec_cpu_goldens.json
 """
-import enum
-import hashlib
 import json
 
 import msgspec
-
-
-class XferStatus(enum.IntEnum):
-    OK = 0
-    NACK_MISSING = 1
-    NACK_INCOMPAT = 2
-    NACK_VERSION = 3
-    NACK_INTERNAL = 4
-    NACK_NOT_READY = 5
-
-
-class XferReq(msgspec.Struct, tag="req", omit_defaults=True):
-    mm_hash: str
-    compatibility_hash: str
-    session_id: str = ""
-    connector_version: int = 2
-
-
-class XferAck(msgspec.Struct, tag="ack", omit_defaults=True):
-    mm_hash: str
-    status: XferStatus
-    session_id: str = ""
-    src_block_indices: list[int] = []
-    agent_metadata: bytes = b""
-    mem_descriptor: bytes = b""
-
-
-def compatibility_hash(vllm_version, model, dtype, block_size_bytes):
-    factors = json.dumps([vllm_version, model, dtype, block_size_bytes], separators=(",", ":"))
-    return hashlib.sha256(factors.encode("utf-8")).hexdigest()
+from vllm_ec_cpu_protocol import XferAck, XferReq, XferStatus, compatibility_hash
 
 
 H = "c529b101a6de949a1c6803c46993b1802943081f28cbb89e2750aa5192444e36"

@@ -9,7 +9,6 @@ sockets and options are those of its cpu/control/zmq.py. No NIXL here: the READ 
   producer HASH                     vLLM's producer for a JEPD consumer: a ROUTER that prints its port, answers the
                                     first XferReq NACK_NOT_READY and the second NACK_MISSING; prints the requests.
 """
-import enum
 import json
 import sys
 import time
@@ -18,30 +17,7 @@ import msgspec
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-
-class XferStatus(enum.IntEnum):
-    OK = 0
-    NACK_MISSING = 1
-    NACK_INCOMPAT = 2
-    NACK_VERSION = 3
-    NACK_INTERNAL = 4
-    NACK_NOT_READY = 5
-
-
-class XferReq(msgspec.Struct, tag="req", omit_defaults=True):
-    mm_hash: str
-    compatibility_hash: str
-    session_id: str = ""
-    connector_version: int = 2
-
-
-class XferAck(msgspec.Struct, tag="ack", omit_defaults=True):
-    mm_hash: str
-    status: XferStatus
-    session_id: str = ""
-    src_block_indices: list[int] = []
-    agent_metadata: bytes = b""
-    mem_descriptor: bytes = b""
+from vllm_ec_cpu_protocol import XferAck, XferReq, XferStatus
 
 
 def consumer(host, port, mm_hash, good_hash):

@@ -12,11 +12,11 @@ import dev.jepd.transfer.channel.Frames;
 import dev.jepd.transfer.channel.SideChannelClient;
 import dev.jepd.transfer.channel.SideChannelServer;
 import dev.jepd.transfer.ec.EcTransferConfig;
+import dev.jepd.transfer.ec.PulledEntries;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -57,9 +57,7 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
     private final NixlPuller puller; // PD side; null on an encoder
     private final SideChannelServer server;
     private final long capacityBytes;
-    // Access-ordered: iteration starts at the least recently used item. Guarded by itself.
-    private final LinkedHashMap<String, EcEntry> pulled = new LinkedHashMap<>(64, 0.75f, true);
-    private long pulledBytes; // guarded by pulled
+    private final PulledEntries pulled;
     private final AtomicLong hits = new AtomicLong();
     private final AtomicLong misses = new AtomicLong();
     private final AtomicLong saves = new AtomicLong();
@@ -80,6 +78,7 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
         this.puller = puller;
         this.server = server;
         this.capacityBytes = capacityBytes;
+        this.pulled = new PulledEntries(capacityBytes, evictions::incrementAndGet);
     }
 
     /**
@@ -151,9 +150,7 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
     }
 
     private EcEntry peek(String key) {
-        synchronized (pulled) {
-            return pulled.get(key);
-        }
+        return pulled.get(key);
     }
 
     @Override
@@ -250,7 +247,7 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
         } catch (RuntimeException e) {
             throw new ChannelException(ChannelStatus.INTERNAL, "NIXL read from " + agent + ": " + e.getMessage());
         }
-        keep(new EcEntry(key, tokens, dim, rows));
+        pulled.put(new EcEntry(key, tokens, dim, rows));
         return ChannelHandler.Reply.EMPTY;
     }
 
@@ -258,24 +255,6 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
         float[] rows = new float[n];
         DType.BF16.getFloats(seg, 0, rows, 0, n);
         return rows;
-    }
-
-    private void keep(EcEntry e) {
-        long size = 4L * e.rows().length;
-        synchronized (pulled) {
-            EcEntry old = pulled.put(e.key(), e);
-            pulledBytes += size - (old == null ? 0 : 4L * old.rows().length);
-            var it = pulled.entrySet().iterator();
-            while (pulledBytes > capacityBytes && it.hasNext()) {
-                var eldest = it.next();
-                if (eldest.getKey().equals(e.key())) {
-                    continue;
-                }
-                pulledBytes -= 4L * eldest.getValue().rows().length;
-                it.remove();
-                evictions.incrementAndGet();
-            }
-        }
     }
 
     @Override
@@ -300,9 +279,7 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
 
     @Override
     public long bytesStored() {
-        synchronized (pulled) {
-            return pulledBytes;
-        }
+        return pulled.bytes();
     }
 
     @Override

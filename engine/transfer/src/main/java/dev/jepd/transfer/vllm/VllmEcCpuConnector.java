@@ -10,6 +10,7 @@ import dev.jepd.ffi.nixl.NixlException;
 import dev.jepd.ffi.nixl.NixlLibrary;
 import dev.jepd.tensor.DType;
 import dev.jepd.transfer.ec.EcTransferConfig;
+import dev.jepd.transfer.ec.PulledEntries;
 import dev.jepd.transfer.nixl.RegisteredArea;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -67,8 +68,12 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(20);
     /** A producer that never answers the connection: given up after this, not after the ack timeout. */
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
-    /** The request is sent again after this without an answer (idempotent: a repeat grant replaces the pin). */
-    private static final long RESEND_NANOS = 1_000_000_000L;
+    /**
+     * The request is sent again on a new connection, or after this long without an answer (idempotent: a repeat
+     * grant replaces the pin). Not sooner: every answer carries the producer's whole {@code mem_descriptor} (14 bytes
+     * a block, megabytes for a large region), and answers to eager repeats would queue behind each other.
+     */
+    private static final long RESEND_NANOS = 5_000_000_000L;
 
     private final String agentName;
     private final NixlAgent agent;
@@ -591,27 +596,21 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
         private final Duration ackTimeout;
         private final long capacity;
         private final Map<String, Session> sessions = new ConcurrentHashMap<>();
-        /** Access-ordered; guarded by itself. */
-        private final LinkedHashMap<String, EcEntry> pulled = new LinkedHashMap<>(64, 0.75f, true);
-
-        private long pulledBytes; // guarded by pulled
+        private final PulledEntries pulled;
 
         Consumer(EcTransferConfig config) {
             this.capacity = config.ecCpuBytes();
+            this.pulled = new PulledEntries(capacity, evictions::incrementAndGet);
             this.receive = new RegisteredArea(agent, capacity);
             this.ackTimeout = config.consumerAckTimeout();
         }
 
         EcEntry peek(String key) {
-            synchronized (pulled) {
-                return pulled.get(key);
-            }
+            return pulled.get(key);
         }
 
         long bytesStored() {
-            synchronized (pulled) {
-                return pulledBytes;
-            }
+            return pulled.bytes();
         }
 
         Optional<EcEntry> pull(String key, EcTransferParams p, int tokens, int dim) {
@@ -638,30 +637,12 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 float[] rows = s.pull(key, n, tokens * dim);
                 pulls.incrementAndGet();
                 EcEntry e = new EcEntry(key, tokens, dim, rows);
-                keep(e);
+                pulled.put(e);
                 return Optional.of(e);
             } catch (PullFailed | NixlException | VllmNixlWire.WireException e) {
                 LOG.warn(
                         "EC item {} from {}:{}: {}; encoding it here", key, p.peerHost(), p.peerPort(), e.getMessage());
                 return Optional.empty();
-            }
-        }
-
-        private void keep(EcEntry e) {
-            long size = 4L * e.rows().length;
-            synchronized (pulled) {
-                EcEntry old = pulled.put(e.key(), e);
-                pulledBytes += size - (old == null ? 0 : 4L * old.rows().length);
-                Iterator<Map.Entry<String, EcEntry>> it = pulled.entrySet().iterator();
-                while (pulledBytes > capacity && it.hasNext()) {
-                    Map.Entry<String, EcEntry> eldest = it.next();
-                    if (eldest.getKey().equals(e.key())) {
-                        continue;
-                    }
-                    pulledBytes -= 4L * eldest.getValue().rows().length;
-                    it.remove();
-                    evictions.incrementAndGet();
-                }
             }
         }
 
@@ -682,6 +663,9 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             private final ZMQ.Socket monitor;
             private String sessionId = UUID.randomUUID().toString();
             private boolean connected;
+            /** Counts connections made, so that a request is sent again on a new one. */
+            private int connection;
+
             private long unconnectedSince = System.nanoTime();
             private byte[] loadedMetadata;
             private String loadedAgent;
@@ -774,6 +758,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 long start = System.nanoTime();
                 long deadline = start + ackTimeout.toNanos();
                 long sent = Long.MIN_VALUE;
+                int sentOn = -1;
                 while (true) {
                     long now = System.nanoTime();
                     watch(now);
@@ -785,12 +770,13 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                         throw new PullFailed(
                                 "no answer within consumer_ack_timeout_s (" + ackTimeout.toMillis() + " ms)");
                     }
-                    if (connected && (sent == Long.MIN_VALUE || now - sent > RESEND_NANOS)) {
+                    if (connected && (sent == Long.MIN_VALUE || sentOn != connection || now - sent > RESEND_NANOS)) {
                         ZMsg m = new ZMsg();
                         m.add(new byte[0]);
                         m.add(req);
                         m.send(dealer);
                         sent = now;
+                        sentOn = connection;
                     }
                     ZMsg reply = dealerReceive();
                     if (reply == null) {
@@ -826,6 +812,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 while ((e = ZMQ.Event.recv(monitor, ZMQ.DONTWAIT)) != null) {
                     if (e.getEvent() == ZMQ.EVENT_CONNECTED) {
                         connected = true;
+                        connection++;
                     } else if (e.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                         if (connected) {
                             unconnectedSince = now;
