@@ -66,7 +66,10 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
     static final String JEPD_VERSION_FACTOR = "jepd";
     /** How long a consumer's NIXL READ may take (vLLM's {@code _CONSUMER_READ_TIMEOUT_S}). */
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(20);
-    /** A producer that never answers the connection: given up after this, not after the ack timeout. */
+    /**
+     * A producer whose side channel refuses connections (ZMQ retrying): given up after this, not after the ack
+     * timeout. A connection that is merely slow to come up (a loaded machine) waits for the ack timeout.
+     */
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /**
      * The request is sent again on a new connection, or after this long without an answer (idempotent: a repeat
@@ -279,8 +282,9 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
         private final NativeMemory region;
         private final NixlAgent.Registration registration;
         private final int numBlocks;
-        private final byte[] memDescriptor;
-        private final byte[] agentMetadata;
+        /** The agent metadata and the {@code mem_descriptor} of every block, encoded once for every grant. */
+        private final VllmEcWire.Tail grantTail;
+
         private final ArrayDeque<Integer> free = new ArrayDeque<>();
         /** Access-ordered: eviction starts at the least recently used. Guarded by this Producer. */
         private final LinkedHashMap<String, Item> items = new LinkedHashMap<>(64, 0.75f, true);
@@ -305,8 +309,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             ZMQ.Socket s = null;
             try {
                 reg = agent.registerDram(region.segment());
-                this.memDescriptor = VllmEcWire.encodeMemDescriptor(region.address(), blockBytes, numBlocks);
-                this.agentMetadata = agent.localMetadata();
+                this.grantTail = VllmEcWire.Tail.of(
+                        agent.localMetadata(), VllmEcWire.encodeMemDescriptor(region.address(), blockBytes, numBlocks));
                 for (int i = numBlocks - 1; i >= 0; i--) {
                     free.push(i); // pops ascending, as vLLM's LIFO free list starts
                 }
@@ -489,16 +493,15 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 LOG.warn("ECCPUConnector side channel: a bad XferReq: {}", e.getMessage()); // vLLM: dropped, no reply
                 return;
             }
-            VllmEcWire.XferAck ack = grant(req);
             ZMsg reply = new ZMsg();
             reply.add(identity);
             reply.add(new byte[0]);
-            reply.add(ack.encode());
+            reply.add(grant(req));
             reply.send(router);
         }
 
         /** vLLM's order of checks: version, hash, session, presence; then pin and grant. */
-        private VllmEcWire.XferAck grant(VllmEcWire.XferReq req) {
+        private byte[] grant(VllmEcWire.XferReq req) {
             String h = req.mmHash();
             if (req.connectorVersion() != null && req.connectorVersion() != wireVersion) {
                 LOG.warn(
@@ -506,7 +509,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                         h,
                         req.connectorVersion(),
                         wireVersion);
-                return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_VERSION);
+                return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_VERSION)
+                        .encode();
             }
             if (!compatHash.equals(req.compatibilityHash())) {
                 LOG.warn(
@@ -514,16 +518,19 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                                 + " model, dtype or block size differ; see vllm_version / vllm_compat_hash)",
                         req.compatibilityHash(),
                         compatHash);
-                return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_INCOMPAT);
+                return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_INCOMPAT)
+                        .encode();
             }
             if (req.sessionId().isEmpty()) {
-                return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_INTERNAL);
+                return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_INTERNAL)
+                        .encode();
             }
             Item item;
             synchronized (this) {
                 item = items.get(h);
                 if (item == null) {
-                    return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_MISSING);
+                    return VllmEcWire.XferAck.nack(h, VllmEcWire.Status.NACK_MISSING)
+                            .encode();
                 }
                 item.pins++;
             }
@@ -537,8 +544,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             for (int i = 0; i < blocks.length; i++) {
                 blocks[i] = item.blocks[i];
             }
-            return new VllmEcWire.XferAck(
-                    h, VllmEcWire.Status.OK, req.sessionId(), blocks, agentMetadata, memDescriptor);
+            return VllmEcWire.XferAck.encodeOk(h, req.sessionId(), blocks, grantTail);
         }
 
         private synchronized void unpin(Item it) {
@@ -663,6 +669,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             private final ZMQ.Socket monitor;
             private String sessionId = UUID.randomUUID().toString();
             private boolean connected;
+            /** Whether ZMQ has retried a refused connect since the last connection. */
+            private boolean refused;
             /** Counts connections made, so that a request is sent again on a new one. */
             private int connection;
 
@@ -680,7 +688,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 dealer.setHeartbeatTimeout(4000);
                 dealer.setHeartbeatTtl(8000);
                 String inproc = "inproc://jepd-ec-peer-mon-" + UUID.randomUUID();
-                dealer.monitor(inproc, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+                dealer.monitor(inproc, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED | ZMQ.EVENT_CONNECT_RETRIED);
                 this.monitor = zmq.createSocket(SocketType.PAIR);
                 monitor.connect(inproc);
                 monitor.setReceiveTimeOut(0);
@@ -762,8 +770,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 while (true) {
                     long now = System.nanoTime();
                     watch(now);
-                    if (!connected && now - unconnectedSince > CONNECT_TIMEOUT.toNanos()) {
-                        throw new PullFailed("the producer's side channel did not accept a connection within "
+                    if (!connected && refused && now - unconnectedSince > CONNECT_TIMEOUT.toNanos()) {
+                        throw new PullFailed("the producer's side channel refused connections for "
                                 + CONNECT_TIMEOUT.toSeconds() + " s");
                     }
                     if (now - deadline > 0) {
@@ -812,7 +820,10 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 while ((e = ZMQ.Event.recv(monitor, ZMQ.DONTWAIT)) != null) {
                     if (e.getEvent() == ZMQ.EVENT_CONNECTED) {
                         connected = true;
+                        refused = false;
                         connection++;
+                    } else if (e.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
+                        refused = true;
                     } else if (e.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                         if (connected) {
                             unconnectedSince = now;

@@ -2,6 +2,7 @@ package dev.jepd.transfer.vllm;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.msgpack.core.MessageBufferPacker;
@@ -107,11 +108,19 @@ public final class VllmEcWire {
         }
 
         public byte[] encode() {
-            int n = 3
-                    + (sessionId.isEmpty() ? 0 : 1)
-                    + (srcBlockIndices.length == 0 ? 0 : 1)
-                    + (agentMetadata.length == 0 ? 0 : 1)
-                    + (memDescriptor.length == 0 ? 0 : 1);
+            return encode(mmHash, status, sessionId, srcBlockIndices, Tail.of(agentMetadata, memDescriptor));
+        }
+
+        /**
+         * An OK answer whose agent metadata and {@code mem_descriptor} were encoded once ({@link Tail#of}): they
+         * are the same in every grant of a producer, and the descriptor alone is megabytes for a large region.
+         */
+        public static byte[] encodeOk(String mmHash, String sessionId, long[] srcBlockIndices, Tail tail) {
+            return encode(mmHash, Status.OK, sessionId, srcBlockIndices, tail);
+        }
+
+        private static byte[] encode(String mmHash, Status status, String sessionId, long[] blocks, Tail tail) {
+            int n = 3 + (sessionId.isEmpty() ? 0 : 1) + (blocks.length == 0 ? 0 : 1) + tail.entries;
             try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
                 p.packMapHeader(n);
                 p.packString("type").packString("ack");
@@ -120,19 +129,14 @@ public final class VllmEcWire {
                 if (!sessionId.isEmpty()) {
                     p.packString("session_id").packString(sessionId);
                 }
-                if (srcBlockIndices.length > 0) {
+                if (blocks.length > 0) {
                     p.packString("src_block_indices");
-                    VllmNixlWire.packLongs(p, srcBlockIndices);
+                    VllmNixlWire.packLongs(p, blocks);
                 }
-                if (agentMetadata.length > 0) {
-                    p.packString("agent_metadata").packBinaryHeader(agentMetadata.length);
-                    p.writePayload(agentMetadata);
-                }
-                if (memDescriptor.length > 0) {
-                    p.packString("mem_descriptor").packBinaryHeader(memDescriptor.length);
-                    p.writePayload(memDescriptor);
-                }
-                return p.toByteArray();
+                byte[] head = p.toByteArray();
+                byte[] out = Arrays.copyOf(head, head.length + tail.bytes.length);
+                System.arraycopy(tail.bytes, 0, out, head.length, tail.bytes.length);
+                return out;
             } catch (IOException e) {
                 throw new IllegalStateException("msgpack into memory failed", e);
             }
@@ -148,6 +152,39 @@ public final class VllmEcWire {
                     m.containsKey("src_block_indices") ? VllmNixlWire.longs(m, "src_block_indices") : new long[0],
                     m.containsKey("agent_metadata") ? VllmNixlWire.bin(m, "agent_metadata") : new byte[0],
                     m.containsKey("mem_descriptor") ? VllmNixlWire.bin(m, "mem_descriptor") : new byte[0]);
+        }
+    }
+
+    /** The last two entries of an {@link XferAck}, {@code agent_metadata} and {@code mem_descriptor}, encoded. */
+    public static final class Tail {
+        private static final Tail NONE = new Tail(new byte[0], 0);
+        final byte[] bytes;
+        final int entries;
+
+        private Tail(byte[] bytes, int entries) {
+            this.bytes = bytes;
+            this.entries = entries;
+        }
+
+        /** Each entry is left out where empty (the struct's default), as msgspec does. */
+        public static Tail of(byte[] agentMetadata, byte[] memDescriptor) {
+            if (agentMetadata.length == 0 && memDescriptor.length == 0) {
+                return NONE;
+            }
+            try (MessageBufferPacker p = MessagePack.newDefaultBufferPacker()) {
+                if (agentMetadata.length > 0) {
+                    p.packString("agent_metadata").packBinaryHeader(agentMetadata.length);
+                    p.writePayload(agentMetadata);
+                }
+                if (memDescriptor.length > 0) {
+                    p.packString("mem_descriptor").packBinaryHeader(memDescriptor.length);
+                    p.writePayload(memDescriptor);
+                }
+                return new Tail(
+                        p.toByteArray(), (agentMetadata.length > 0 ? 1 : 0) + (memDescriptor.length > 0 ? 1 : 0));
+            } catch (IOException e) {
+                throw new IllegalStateException("msgpack into memory failed", e);
+            }
         }
     }
 

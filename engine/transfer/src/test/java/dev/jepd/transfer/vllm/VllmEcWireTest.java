@@ -52,6 +52,10 @@ class VllmEcWireTest {
                 new VllmEcWire.XferAck(hash, VllmEcWire.Status.OK, session, new long[] {7, 8, 9, 3}, md, mem);
         assertArrayEquals(hex("ack_ok"), ok.encode());
         assertArrayEquals(
+                hex("ack_ok"),
+                VllmEcWire.XferAck.encodeOk(hash, session, new long[] {7, 8, 9, 3}, VllmEcWire.Tail.of(md, mem)),
+                "the producer's grant with its tail encoded once");
+        assertArrayEquals(
                 hex("ack_not_ready"),
                 VllmEcWire.XferAck.nack(hash, VllmEcWire.Status.NACK_NOT_READY).encode());
         assertArrayEquals(
