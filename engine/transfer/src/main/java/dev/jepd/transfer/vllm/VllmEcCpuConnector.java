@@ -66,10 +66,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
     static final String JEPD_VERSION_FACTOR = "jepd";
     /** How long a consumer's NIXL READ may take (vLLM's {@code _CONSUMER_READ_TIMEOUT_S}). */
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(20);
-    /**
-     * A producer whose side channel refuses connections (ZMQ retrying): given up after this, not after the ack
-     * timeout. A connection that is merely slow to come up (a loaded machine) waits for the ack timeout.
-     */
+    /** How long the check that a producer not known to be connected is there may take. */
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /**
      * The request is sent again on a new connection, or after this long without an answer (idempotent: a repeat
@@ -665,16 +662,15 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
          */
         private final class Session {
             private final String where;
+            private final String host;
+            private final int port;
             private final ZMQ.Socket dealer;
             private final ZMQ.Socket monitor;
-            private String sessionId = UUID.randomUUID().toString();
+            private final String sessionId = UUID.randomUUID().toString();
             private boolean connected;
-            /** Whether ZMQ has retried a refused connect since the last connection. */
-            private boolean refused;
             /** Counts connections made, so that a request is sent again on a new one. */
             private int connection;
 
-            private long unconnectedSince = System.nanoTime();
             private byte[] loadedMetadata;
             private String loadedAgent;
             private byte[] decodedFrom;
@@ -682,13 +678,15 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
 
             Session(String host, int port) {
                 this.where = host + ":" + port;
+                this.host = host;
+                this.port = port;
                 this.dealer = zmq.createSocket(SocketType.DEALER);
                 dealer.setLinger(0);
                 dealer.setHeartbeatIvl(2000);
                 dealer.setHeartbeatTimeout(4000);
                 dealer.setHeartbeatTtl(8000);
                 String inproc = "inproc://jepd-ec-peer-mon-" + UUID.randomUUID();
-                dealer.monitor(inproc, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED | ZMQ.EVENT_CONNECT_RETRIED);
+                dealer.monitor(inproc, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
                 this.monitor = zmq.createSocket(SocketType.PAIR);
                 monitor.connect(inproc);
                 monitor.setReceiveTimeOut(0);
@@ -760,25 +758,28 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 }
             }
 
-            /** Sends the request (again after a second without an answer) until an answer for this item comes. */
+            /**
+             * Sends the request until an answer for this item comes: at once (the DEALER queues it until its
+             * connection is up), again on each new connection, and again after {@link #RESEND_NANOS}. The socket
+             * monitor's events only add: they can be lost on a loaded machine, so nothing waits for them.
+             */
             private VllmEcWire.XferAck ask(String mmHash) {
+                watch();
+                if (!connected) {
+                    probe(); // a producer that is gone is given up now, not after the ack timeout
+                }
                 byte[] req = new VllmEcWire.XferReq(mmHash, compatHash, sessionId, null).encode();
-                long start = System.nanoTime();
-                long deadline = start + ackTimeout.toNanos();
+                long deadline = System.nanoTime() + ackTimeout.toNanos();
                 long sent = Long.MIN_VALUE;
                 int sentOn = -1;
                 while (true) {
                     long now = System.nanoTime();
-                    watch(now);
-                    if (!connected && refused && now - unconnectedSince > CONNECT_TIMEOUT.toNanos()) {
-                        throw new PullFailed("the producer's side channel refused connections for "
-                                + CONNECT_TIMEOUT.toSeconds() + " s");
-                    }
+                    watch();
                     if (now - deadline > 0) {
                         throw new PullFailed(
                                 "no answer within consumer_ack_timeout_s (" + ackTimeout.toMillis() + " ms)");
                     }
-                    if (connected && (sent == Long.MIN_VALUE || sentOn != connection || now - sent > RESEND_NANOS)) {
+                    if (sent == Long.MIN_VALUE || sentOn != connection || now - sent > RESEND_NANOS) {
                         ZMsg m = new ZMsg();
                         m.add(new byte[0]);
                         m.add(req);
@@ -814,21 +815,28 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 return ZMsg.recvMsg(dealer);
             }
 
-            /** Reads the socket monitor: connected, or since when not (a new connection gets a new session). */
-            private void watch(long now) {
+            /** One plain TCP connect to the side channel: refused (or silent) means the producer is gone. */
+            private void probe() {
+                try (java.net.Socket s = new java.net.Socket()) {
+                    s.connect(new java.net.InetSocketAddress(host, port), (int) CONNECT_TIMEOUT.toMillis());
+                } catch (java.io.IOException e) {
+                    throw new PullFailed(
+                            "the producer's side channel at " + where + " does not accept connections: " + e);
+                }
+            }
+
+            /**
+             * Reads the socket monitor: whether connected, and a count of connections (a request is sent again on a
+             * new one). The session id stays the DEALER's for its life, so a request sent again and the READ's
+             * notification always name the same grant.
+             */
+            private void watch() {
                 ZMQ.Event e;
                 while ((e = ZMQ.Event.recv(monitor, ZMQ.DONTWAIT)) != null) {
                     if (e.getEvent() == ZMQ.EVENT_CONNECTED) {
                         connected = true;
-                        refused = false;
                         connection++;
-                    } else if (e.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
-                        refused = true;
                     } else if (e.getEvent() == ZMQ.EVENT_DISCONNECTED) {
-                        if (connected) {
-                            unconnectedSince = now;
-                            sessionId = UUID.randomUUID().toString(); // as vLLM: a new connection, a new session
-                        }
                         connected = false;
                     }
                 }
