@@ -69,9 +69,9 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
     /** How long the check that a producer not known to be connected is there may take. */
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /**
-     * The request is sent again on a new connection, or after this long without an answer (idempotent: a repeat
-     * grant replaces the pin). Not sooner: every answer carries the producer's whole {@code mem_descriptor} (14 bytes
-     * a block, megabytes for a large region), and answers to eager repeats would queue behind each other.
+     * The longest a consumer waits on one DEALER before it asks again on a new one. Not much sooner: every answer
+     * carries the producer's whole {@code mem_descriptor} (14 bytes a block, megabytes for a large region), and
+     * answers to eager repeats would queue behind each other.
      */
     private static final long RESEND_NANOS = 5_000_000_000L;
 
@@ -664,8 +664,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             private final String where;
             private final String host;
             private final int port;
-            private final ZMQ.Socket dealer;
-            private final ZMQ.Socket monitor;
+            private ZMQ.Socket dealer;
+            private ZMQ.Socket monitor;
             private final String sessionId = UUID.randomUUID().toString();
             private boolean connected;
             /** Counts connections made, so that a request is sent again on a new one. */
@@ -680,17 +680,34 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 this.where = host + ":" + port;
                 this.host = host;
                 this.port = port;
-                this.dealer = zmq.createSocket(SocketType.DEALER);
+                open();
+            }
+
+            /** A DEALER with vLLM's heartbeat options, its monitor, and its connection started. */
+            private void open() {
+                dealer = zmq.createSocket(SocketType.DEALER);
                 dealer.setLinger(0);
                 dealer.setHeartbeatIvl(2000);
                 dealer.setHeartbeatTimeout(4000);
                 dealer.setHeartbeatTtl(8000);
                 String inproc = "inproc://jepd-ec-peer-mon-" + UUID.randomUUID();
                 dealer.monitor(inproc, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
-                this.monitor = zmq.createSocket(SocketType.PAIR);
+                monitor = zmq.createSocket(SocketType.PAIR);
                 monitor.connect(inproc);
                 monitor.setReceiveTimeOut(0);
+                connected = false;
                 dealer.connect("tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port);
+            }
+
+            /**
+             * A new DEALER in place of one whose request went unanswered: JeroMQ was seen to lose a DEALER's first
+             * messages on a loaded machine (CI: nothing answered in 30 s on that socket while a new one got its
+             * answer at once). Answers still queued for the old socket go with it.
+             */
+            private void reopen() {
+                dealer.close();
+                monitor.close();
+                open();
             }
 
             synchronized float[] pull(String mmHash, int n, int values) {
@@ -760,7 +777,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
 
             /**
              * Sends the request until an answer for this item comes: at once (the DEALER queues it until its
-             * connection is up), again on each new connection, and again after {@link #RESEND_NANOS}. The socket
+             * connection is up), again on each new connection, and on a new DEALER when one stays silent (after 1 s,
+             * doubling to {@link #RESEND_NANOS}). Repeats are idempotent: a repeat grant replaces the pin. The socket
              * monitor's events only add: they can be lost on a loaded machine, so nothing waits for them.
              */
             private VllmEcWire.XferAck ask(String mmHash) {
@@ -772,6 +790,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                 long deadline = System.nanoTime() + ackTimeout.toNanos();
                 long sent = Long.MIN_VALUE;
                 int sentOn = -1;
+                long silence = 1_000_000_000L;
                 while (true) {
                     long now = System.nanoTime();
                     watch();
@@ -779,7 +798,16 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                         throw new PullFailed(
                                 "no answer within consumer_ack_timeout_s (" + ackTimeout.toMillis() + " ms)");
                     }
-                    if (sent == Long.MIN_VALUE || sentOn != connection || now - sent > RESEND_NANOS) {
+                    if (sent != Long.MIN_VALUE && now - sent > silence) {
+                        LOG.info(
+                                "ECCPUConnector: no answer from {} in {} ms; asking again on a new connection",
+                                where,
+                                silence / 1_000_000);
+                        reopen();
+                        silence = Math.min(2 * silence, RESEND_NANOS);
+                        sent = Long.MIN_VALUE;
+                    }
+                    if (sent == Long.MIN_VALUE || sentOn != connection) {
                         ZMsg m = new ZMsg();
                         m.add(new byte[0]);
                         m.add(req);
