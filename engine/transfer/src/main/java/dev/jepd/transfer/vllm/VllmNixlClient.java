@@ -158,6 +158,14 @@ public final class VllmNixlClient implements KvTransport, AutoCloseable {
 
     /** The wire of {@code remote}: the setting's, or with auto the params' shape. */
     private VllmWireVersion wireOf(KvTransferParams remote) {
+        if (remote.perGroupBlockIds() && remote.remoteNumTokens() < 0) {
+            // Version 3 added remote_num_tokens; per-group ids without it are vLLM v0.17-v0.20's "version 2"
+            // (after 2026-03-06), whose metadata (ssm_sizes, attn_backend_name) and hash differ from both wires here.
+            throw new KvTransferException("kv_transfer_params with remote_block_ids as one list per KV-cache group but"
+                    + " no remote_num_tokens come from a vLLM release between v0.17 and v0.20 (NixlConnector version 2"
+                    + " after 2026-03-06), whose wire JEPD does not speak: JEPD pairs with v0.13-v0.16 (version 2) and"
+                    + " releases on version 12 (README, \"Which vLLM releases these two wires pair with\")");
+        }
         VllmWireVersion shaped = remote.perGroupBlockIds() ? VllmWireVersion.V12 : VllmWireVersion.V2;
         if (wire != null && wire != shaped) {
             throw new KvTransferException("kv_transfer_params with "

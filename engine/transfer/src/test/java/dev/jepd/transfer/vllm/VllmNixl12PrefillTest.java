@@ -142,6 +142,14 @@ class VllmNixl12PrefillTest {
                             .toJson());
             var e = assertThrows(KvTransferException.class, () -> v2.pull(params, prompt, LAYOUT));
             assertTrue(e.getMessage().contains("vllm_wire_version"), e.getMessage());
+            // vLLM v0.17-v0.20 send per-group ids too, but without remote_num_tokens (version 3 added it): refused
+            // by name before any handshake, not taken for version 12.
+            var json = params.toJson();
+            json.remove("remote_num_tokens");
+            KvTransferParams oldShape = KvTransferParams.parse(json);
+            var older = assertThrows(KvTransferException.class, () -> auto.pull(oldShape, prompt, LAYOUT));
+            assertTrue(older.getMessage().contains("v0.17 and v0.20"), older.getMessage());
+            assertEquals(0, auto.pulls());
             KvBlocks got = auto.pull(params, prompt, LAYOUT);
             for (int l = 0; l < LAYOUT.layers(); l++) {
                 for (int i = 0; i < got.keys()[l].length; i++) {
