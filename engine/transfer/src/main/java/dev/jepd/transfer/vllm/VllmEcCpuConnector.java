@@ -705,8 +705,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
              * answer at once). Answers still queued for the old socket go with it.
              */
             private void reopen() {
-                dealer.close();
-                monitor.close();
+                zmq.destroySocket(dealer);
+                zmq.destroySocket(monitor);
                 open();
             }
 
@@ -893,8 +893,8 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             }
 
             synchronized void close() {
-                dealer.close();
-                monitor.close();
+                zmq.destroySocket(dealer);
+                zmq.destroySocket(monitor);
             }
         }
     }
