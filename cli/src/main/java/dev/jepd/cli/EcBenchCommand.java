@@ -69,11 +69,13 @@ public final class EcBenchCommand implements Callable<Integer> {
             try (NixlEcConnector pd = NixlEcConnector.open(
                             lib.get(),
                             EcTransferConfig.parse(config(
+                                    "RblnECNixlConnector",
                                     "ec_consumer",
                                     "\"pull_host\":\"127.0.0.1\",\"pull_port\":" + port + "," + extra)));
                     NixlEcConnector encoder = NixlEcConnector.open(
                             lib.get(),
                             EcTransferConfig.parse(config(
+                                    "RblnECNixlConnector",
                                     "ec_producer",
                                     "\"llm_host\":\"127.0.0.1\",\"llm_pull_port\":" + port + "," + extra)))) {
                 row(out, "EC over NIXL (bf16 pack + offer + UCX read + widen)", time(encoder, pd, rows), bytes, tcpGbs);
@@ -81,9 +83,17 @@ public final class EcBenchCommand implements Callable<Integer> {
             String cpu = "\"ec_enable_nixl\":true,\"ec_cpu_bytes\":" + Math.max(1L << 24, 2 * bytes)
                     + ",\"side_channel_host\":\"127.0.0.1\",\"side_channel_port\":0";
             try (VllmEcCpuConnector pd = VllmEcCpuConnector.open(
-                            lib.get(), EcTransferConfig.parse(cpuConfig("ec_consumer", cpu)), "bench", dim, dim);
+                            lib.get(),
+                            EcTransferConfig.parse(config("ECCPUConnector", "ec_consumer", cpu)),
+                            "bench",
+                            dim,
+                            dim);
                     VllmEcCpuConnector encoder = VllmEcCpuConnector.open(
-                            lib.get(), EcTransferConfig.parse(cpuConfig("ec_producer", cpu)), "bench", dim, dim)) {
+                            lib.get(),
+                            EcTransferConfig.parse(config("ECCPUConnector", "ec_producer", cpu)),
+                            "bench",
+                            dim,
+                            dim)) {
                 row(
                         out,
                         "vLLM's ECCPUConnector over NIXL (bf16 into blocks + XferReq over ZMQ + UCX read + widen)",
@@ -97,7 +107,8 @@ public final class EcBenchCommand implements Callable<Integer> {
         Path dir = Files.createTempDirectory("jepd-bench-ec");
         try {
             SharedStorageEcConnector shared = SharedStorageEcConnector.open(
-                    EcTransferConfig.parse(config("ec_both", "\"shared_storage_path\":\"" + dir + "\"")),
+                    EcTransferConfig.parse(
+                            config("ECExampleConnector", "ec_both", "\"shared_storage_path\":\"" + dir + "\"")),
                     dev.jepd.engine.safetensors.DType.BF16);
             row(out, "EC directory (safetensors write + read, page cache)", time(shared, shared, rows), bytes, tcpGbs);
         } finally {
@@ -109,13 +120,7 @@ public final class EcBenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static String cpuConfig(String role, String extra) {
-        return "{\"ec_connector\":\"ECCPUConnector\",\"ec_role\":\"" + role + "\",\"ec_connector_extra_config\":{"
-                + extra + "}}";
-    }
-
-    private static String config(String role, String extra) {
-        String connector = extra.contains("shared_storage_path") ? "ECExampleConnector" : "RblnECNixlConnector";
+    private static String config(String connector, String role, String extra) {
         return "{\"ec_connector\":\"" + connector + "\",\"ec_role\":\"" + role + "\",\"ec_connector_extra_config\":{"
                 + extra + "}}";
     }

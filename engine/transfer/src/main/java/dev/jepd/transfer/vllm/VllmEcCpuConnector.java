@@ -30,7 +30,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
-import org.zeromq.ZFrame;
 import org.zeromq.ZMQ;
 import org.zeromq.ZMsg;
 
@@ -73,7 +72,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
      * carries the producer's whole {@code mem_descriptor} (14 bytes a block, megabytes for a large region), and
      * answers to eager repeats would queue behind each other.
      */
-    private static final long RESEND_NANOS = 5_000_000_000L;
+    private static final long MAX_SILENCE_NANOS = 5_000_000_000L;
 
     private final String agentName;
     private final NixlAgent agent;
@@ -472,29 +471,18 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
         }
 
         private void answer(ZMsg msg) {
-            if (msg.size() != 3) {
-                LOG.warn("ECCPUConnector side channel: {} frames, not identity + delimiter + request", msg.size());
-                return;
-            }
-            ZFrame identity = msg.pop();
-            ZFrame delimiter = msg.pop();
-            byte[] payload = msg.pop().getData();
-            if (delimiter.size() != 0) {
-                LOG.warn("ECCPUConnector side channel: a request without the empty delimiter (not a DEALER peer?)");
+            RouterEnvelope request = RouterEnvelope.of(msg, LOG, "ECCPUConnector side channel");
+            if (request == null) {
                 return;
             }
             VllmEcWire.XferReq req;
             try {
-                req = VllmEcWire.XferReq.decode(payload);
+                req = VllmEcWire.XferReq.decode(request.payload());
             } catch (VllmNixlWire.WireException e) {
                 LOG.warn("ECCPUConnector side channel: a bad XferReq: {}", e.getMessage()); // vLLM: dropped, no reply
                 return;
             }
-            ZMsg reply = new ZMsg();
-            reply.add(identity);
-            reply.add(new byte[0]);
-            reply.add(grant(req));
-            reply.send(router);
+            request.answer(router, grant(req));
         }
 
         /** vLLM's order of checks: version, hash, session, presence; then pin and grant. */
@@ -597,12 +585,11 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
     private final class Consumer {
         private final RegisteredArea receive;
         private final Duration ackTimeout;
-        private final long capacity;
         private final Map<String, Session> sessions = new ConcurrentHashMap<>();
         private final PulledEntries pulled;
 
         Consumer(EcTransferConfig config) {
-            this.capacity = config.ecCpuBytes();
+            long capacity = config.ecCpuBytes();
             this.pulled = new PulledEntries(capacity, evictions::incrementAndGet);
             this.receive = new RegisteredArea(agent, capacity);
             this.ackTimeout = config.consumerAckTimeout();
@@ -778,7 +765,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
             /**
              * Sends the request until an answer for this item comes: at once (the DEALER queues it until its
              * connection is up), again on each new connection, and on a new DEALER when one stays silent (after 1 s,
-             * doubling to {@link #RESEND_NANOS}). Repeats are idempotent: a repeat grant replaces the pin. The socket
+             * doubling to {@link #MAX_SILENCE_NANOS}). Repeats are idempotent: a repeat grant replaces the pin. The socket
              * monitor's events only add: they can be lost on a loaded machine, so nothing waits for them.
              */
             private VllmEcWire.XferAck ask(String mmHash) {
@@ -804,7 +791,7 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
                                 where,
                                 silence / 1_000_000);
                         reopen();
-                        silence = Math.min(2 * silence, RESEND_NANOS);
+                        silence = Math.min(2 * silence, MAX_SILENCE_NANOS);
                         sent = Long.MIN_VALUE;
                     }
                     if (sent == Long.MIN_VALUE || sentOn != connection) {

@@ -7,7 +7,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
-import org.zeromq.ZFrame;
 import org.zeromq.ZMQ;
 import org.zeromq.ZMsg;
 
@@ -85,28 +84,16 @@ public final class VllmSideChannel implements AutoCloseable {
                 continue; // timeout: look at the stop flag
             }
             try {
-                if (msg.size() != 3) {
-                    LOG.warn(
-                            "vLLM side channel: a message of {} frames, not identity + delimiter + request",
-                            msg.size());
+                RouterEnvelope request = RouterEnvelope.of(msg, LOG, "vLLM side channel");
+                if (request == null) {
                     continue;
                 }
-                ZFrame identity = msg.pop();
-                ZFrame delimiter = msg.pop();
-                byte[] request = msg.pop().getData();
-                if (delimiter.size() != 0) {
-                    LOG.warn("vLLM side channel: a request without the empty delimiter frame (not a REQ peer?)");
-                    continue;
-                }
-                byte[] answer = answer(request, payloads);
-                ZMsg reply = new ZMsg();
-                reply.add(identity);
-                reply.add(new byte[0]);
-                reply.add(answer);
+                byte[] answer = answer(request.payload(), payloads);
                 if (wire == VllmWireVersion.V12) {
-                    reply.add(VllmNixlWire.encodePerfCounter(System.nanoTime() / 1e9));
+                    request.answer(socket, answer, VllmNixlWire.encodePerfCounter(System.nanoTime() / 1e9));
+                } else {
+                    request.answer(socket, answer);
                 }
-                reply.send(socket);
             } catch (RuntimeException e) {
                 if (open) {
                     LOG.warn("vLLM side channel: answering failed: {}", e.toString());
