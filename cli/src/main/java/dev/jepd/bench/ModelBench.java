@@ -22,6 +22,7 @@ import dev.jepd.models.qwenvl.VisionTowerBase;
 import dev.jepd.serving.ModelRuntime;
 import dev.jepd.serving.RuntimeOptions;
 import dev.jepd.tensor.DType;
+import dev.jepd.tensor.OpsProfile;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.TensorBackend;
 import dev.jepd.tensor.torch.TorchBackend;
@@ -161,6 +162,7 @@ public final class ModelBench {
         PixelValues pixels = rt.processor().process(image);
         int tokens = pixels.numMergedTokens(cfg.vision().spatialMergeSize());
         LOG.info("vision: tower on {} ({} tokens)", pixels, tokens);
+        OpsProfile.reset();
 
         LayerClock clock = new LayerClock("block_out.", "deepstack.", rt.backend()::synchronize);
         TensorBackend backend = rt.backend();
@@ -203,6 +205,7 @@ public final class ModelBench {
         } else if (window.isEmpty()) {
             windowBlock = fullBlock * flops.windowBlock() / flops.fullBlock();
         }
+        logOpsProfile("vision tower");
         Timing tower = run.total();
         double gflops = tower.medianRate(flops.total()) / 1e9;
         return new VisionResult(
@@ -227,6 +230,13 @@ public final class ModelBench {
                 deepstack.isEmpty() ? 0 : median(deepstack));
     }
 
+    /** With {@code -Djepd.ops.profile=true}: the time of each op the phase called, warm-up runs included. */
+    private static void logOpsProfile(String phase) {
+        if (OpsProfile.ON) {
+            LOG.info("ops of the {}, all runs (warm-up included):\n{}", phase, OpsProfile.report());
+        }
+    }
+
     /** A deterministic noise image: the processor's cost does not depend on the content. */
     static RgbImage syntheticImage(int size) {
         byte[] rgb = new byte[size * size * 3];
@@ -241,6 +251,7 @@ public final class ModelBench {
         CausalLm lm = rt.model().language().orElseThrow();
         int n = s.promptTokens();
         LOG.info("prefill: {} tokens, batch 1", n);
+        OpsProfile.reset();
         LayerClock clock = new LayerClock("layer_out.", rt.backend()::synchronize);
         int[] seq = {0};
         Clocked run = clocked(lm, clock, s, () -> {
@@ -257,6 +268,7 @@ public final class ModelBench {
                 throw new IllegalStateException("prefill of " + n + " tokens took " + steps + " engine steps, not 1");
             }
         });
+        logOpsProfile("prefill");
         long flops = QwenVlWork.prefillFlops(cfg.text(), n);
         double layer = steadyLayerMedian(run.layers());
         Timing step = run.total();
@@ -280,6 +292,7 @@ public final class ModelBench {
         int n = s.promptTokens();
         int maxTokens = 1 + s.warmup() + s.decodeTokens(); // the first comes from prefill
         LOG.info("decode: batch {}, {} steps after a {}-token prompt", batch, s.decodeTokens(), n);
+        OpsProfile.reset();
         List<Sink> sinks = new ArrayList<>();
         for (int b = 0; b < batch; b++) {
             Sink sink = new Sink();
@@ -319,6 +332,7 @@ public final class ModelBench {
                 }
             }
         });
+        logOpsProfile("decode at batch " + batch + " (its prompts' prefill included)");
         for (Sink k : sinks) {
             k.check(maxTokens);
         }

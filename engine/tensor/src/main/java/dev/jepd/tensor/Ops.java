@@ -75,6 +75,14 @@ public interface Ops {
      */
     Tensor linear(Tensor x, Tensor w, Tensor bias);
 
+    /**
+     * {@code gelu(x @ w^T + bias)} with the exact (erf) GELU: the first layer of a vision merger. A backend may run
+     * the GELU on the product's accumulator, rounding once (as PyTorch's own GELU kernel rounds once).
+     */
+    default Tensor linearGelu(Tensor x, Tensor w, Tensor bias) {
+        return gelu(linear(x, w, bias));
+    }
+
     // ---- shape
     Tensor reshape(Tensor a, long... shape);
 

@@ -76,8 +76,7 @@ public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vis
         // Merger: RMSNorm, then 4 neighbours side by side, Linear, GELU, Linear.
         Tensor m = ops.rmsNorm(x, weights.mergerNorm(), EPS);
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
-        m = ops.linear(
-                ops.gelu(ops.linear(m, weights.fc1W(), weights.fc1B())), weights.fc2W(), weights.fc2B()); // [N/4, out]
+        m = ops.linear(ops.linearGelu(m, weights.fc1W(), weights.fc1B()), weights.fc2W(), weights.fc2B()); // [N/4, out]
         m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
         return batch.perImage(ops, m);
     }

@@ -66,8 +66,7 @@ public final class Qwen2VisionTower extends VisionTowerBase<Qwen2VlWeights.Visio
 
         Tensor m = ops.layerNorm(x, weights.mergerNormW(), weights.mergerNormB(), EPS);
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*embed]
-        m = ops.linear(
-                ops.gelu(ops.linear(m, weights.fc1W(), weights.fc1B())), weights.fc2W(), weights.fc2B()); // [N/4, out]
+        m = ops.linear(ops.linearGelu(m, weights.fc1W(), weights.fc1B()), weights.fc2W(), weights.fc2B()); // [N/4, out]
         return batch.perImage(ops, m);
     }
 }

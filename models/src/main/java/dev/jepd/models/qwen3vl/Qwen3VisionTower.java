@@ -108,7 +108,7 @@ public final class Qwen3VisionTower extends VisionTowerBase<Qwen3VlWeights.Visio
         Tensor y = m.postShuffle()
                 ? ops.layerNorm(ops.reshape(x, units, merged), m.normW(), m.normB(), EPS)
                 : ops.reshape(ops.layerNorm(x, m.normW(), m.normB(), EPS), units, merged); // [N/4, 4h]
-        return ops.linear(ops.gelu(ops.linear(y, m.fc1W(), m.fc1B())), m.fc2W(), m.fc2B());
+        return ops.linear(ops.linearGelu(y, m.fc1W(), m.fc1B()), m.fc2W(), m.fc2B());
     }
 
     /**

@@ -394,6 +394,7 @@ public final class AotiShim {
         private final MethodHandle addmv;
         private final MethodHandle addmmOut;
         private final MethodHandle attention;
+        private final MethodHandle addmmActivation;
 
         private Kernels(String device, Binder b) {
             this.prefix = "aoti_torch_" + device + "_";
@@ -405,6 +406,9 @@ public final class AotiShim {
             mulScalar = b.bind(prefix + "mul_Scalar", FunctionDescriptor.of(I, L, D, L));
             addmv = b.bind(prefix + "addmv", FunctionDescriptor.of(I, L, L, L, D, D, L));
             addmmOut = b.bind(prefix + "addmm_out", FunctionDescriptor.of(I, L, L, L, L, D, D));
+            // (self, mat1, mat2, beta, alpha, use_gelu, out)
+            addmmActivation =
+                    b.bindIfPresent(prefix + "_addmm_activation", FunctionDescriptor.of(I, L, L, L, D, D, I, L));
             attention = cuda
                     // (q, k, v, attn_bias*, compute_log_sumexp, dropout_p, is_causal, scale*, out, lse, seed, offset)
                     ? b.bind(
@@ -516,6 +520,28 @@ public final class AotiShim {
                 check((int) addmmOut.invokeExact(out, self, mat1, mat2, beta, alpha), prefix + "addmm_out");
             } catch (Throwable t) {
                 throw rethrow(t);
+            }
+        }
+
+        /** Whether {@link #addmmGelu} is there. */
+        public boolean hasAddmmActivation() {
+            return addmmActivation != null;
+        }
+
+        /** {@code gelu(self + mat1 @ mat2)} ({@code aten::_addmm_activation} with use_gelu: exact erf GELU). */
+        public long addmmGelu(long self, long mat1, long mat2) {
+            Scratch s = scratch.get();
+            long m = s.mark();
+            try {
+                long out = s.slot();
+                check(
+                        (int) addmmActivation.invokeExact(self, mat1, mat2, 1.0, 1.0, 1, out),
+                        prefix + "_addmm_activation");
+                return s.read(out);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                s.release(m);
             }
         }
 
@@ -666,6 +692,11 @@ public final class AotiShim {
 
         Binder(SymbolLookup lib) {
             this.lib = lib;
+        }
+
+        /** A function JEPD uses only where libtorch has it (null where not): nothing is recorded as missing. */
+        MethodHandle bindIfPresent(String name, FunctionDescriptor fd) {
+            return lib.find(name).map(sym -> LINKER.downcallHandle(sym, fd)).orElse(null);
         }
 
         MethodHandle bind(String name, FunctionDescriptor fd) {

@@ -3,9 +3,6 @@ package dev.jepd.tensor.torch;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -22,10 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Each weight is widened from bf16 to f32 in registers (a bf16 is the top half of an f32) and multiplied into
  * f32 accumulators, as oneDNN's bf16 GEMM accumulates; the sum is rounded to bf16 (to nearest even) and the bias
- * added after, as libtorch's bf16 {@code addmm} does. Output rows are split among a small pool of platform threads, one per CPU, the caller included, that
- * spin briefly for the next product before they park: the matrix-vector products of a decode step come a few
- * microseconds apart. One product runs at a time; a caller that finds the pool busy gets {@code false} and uses
- * libtorch.
+ * added after, as libtorch's bf16 {@code addmm} does. Output rows are split among the threads of {@link HostPool}, which spin briefly for the next product before
+ * they park: the matrix-vector products of a decode step come a few microseconds apart. One product runs at a
+ * time; a caller that finds the pool busy gets {@code false} and uses libtorch.
  *
  * <p>Only {@link Support} may be touched before checking {@link Support#AVAILABLE}: this class links against
  * the {@code jdk.incubator.vector} module, which the JVM resolves only when started with
@@ -40,10 +36,6 @@ final class Bf16MatVec {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     /** Output rows per task: small enough to balance two to sixteen threads, large enough to amortise a claim. */
     private static final int CHUNK_ROWS = 64;
-    /** Spin iterations of an idle worker before it parks (a few tens of microseconds). */
-    private static final int SPINS = 20_000;
-
-    private static final Pool POOL = new Pool(Math.max(1, Runtime.getRuntime().availableProcessors()));
 
     private Bf16MatVec() {}
 
@@ -87,7 +79,7 @@ final class Bf16MatVec {
         for (int i = 0; i < xf.length; i++) {
             xf[i] = widen(x.getAtIndex(BF16, i));
         }
-        return POOL.tryRun(new Product(w, (int) out, (int) in, xf, bias, y));
+        return HostPool.SHARED.tryRun(new Product(w, (int) out, (int) in, xf, bias, y), true);
     }
 
     private static float widen(short bf16) {
@@ -103,19 +95,22 @@ final class Bf16MatVec {
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
 
-    private static FloatVector load(MemorySegment w, long offset) {
+    static FloatVector load(MemorySegment w, long offset) {
         ShortVector s = ShortVector.fromMemorySegment(S, w, offset, ByteOrder.LITTLE_ENDIAN);
         IntVector wide = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
         return wide.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
     /** One product, split into chunks of output rows that the pool's threads claim in turn. */
-    private record Product(MemorySegment w, int out, int in, float[] x, MemorySegment bias, MemorySegment y) {
-        int chunks() {
+    private record Product(MemorySegment w, int out, int in, float[] x, MemorySegment bias, MemorySegment y)
+            implements HostPool.Job {
+        @Override
+        public int chunks() {
             return (out + CHUNK_ROWS - 1) / CHUNK_ROWS;
         }
 
-        void chunk(int c) {
+        @Override
+        public void chunk(int c) {
             int from = c * CHUNK_ROWS;
             int to = Math.min(out, from + CHUNK_ROWS);
             int o = from;
@@ -172,100 +167,6 @@ final class Bf16MatVec {
         private void store(int o, float sum) {
             short product = narrow(sum);
             y.setAtIndex(BF16, o, bias == null ? product : narrow(widen(product) + widen(bias.getAtIndex(BF16, o))));
-        }
-    }
-
-    /**
-     * The caller plus {@code threads − 1} daemon workers. Each product is published as a fresh {@link Run} with its
-     * own counters, so a worker that wakes late can only find the chunks of a finished run already claimed; the
-     * caller claims chunks too, then waits for the count. Workers spin {@link #SPINS} times for the next run
-     * before they park.
-     */
-    private static final class Pool {
-        private final ReentrantLock busy = new ReentrantLock();
-        private final Thread[] workers;
-        private volatile Run current;
-
-        Pool(int threads) {
-            workers = new Thread[threads - 1];
-            for (int t = 0; t < workers.length; t++) {
-                Thread th = new Thread(this::work, "jepd-bf16-matvec-" + (t + 1));
-                th.setDaemon(true);
-                workers[t] = th;
-                th.start();
-            }
-        }
-
-        boolean tryRun(Product p) {
-            if (!busy.tryLock()) {
-                return false;
-            }
-            try {
-                Run run = new Run(p);
-                current = run;
-                for (Thread w : workers) {
-                    LockSupport.unpark(w);
-                }
-                run.claim();
-                // The last chunks are in other threads' hands: wait for them spinning, and yield the CPU now and
-                // then, so that a worker the OS has descheduled (cores shared with other work) can finish.
-                for (int spins = 0; run.done.get() < run.chunks; spins++) {
-                    if (spins % 1024 == 1023) {
-                        Thread.yield();
-                    } else {
-                        Thread.onSpinWait();
-                    }
-                }
-                if (run.failure != null) {
-                    throw run.failure;
-                }
-                return true;
-            } finally {
-                busy.unlock();
-            }
-        }
-
-        private void work() {
-            Run seen = null;
-            while (true) {
-                int spins = 0;
-                Run run;
-                while ((run = current) == seen) {
-                    if (++spins < SPINS) {
-                        Thread.onSpinWait();
-                    } else {
-                        LockSupport.park(this);
-                    }
-                }
-                seen = run;
-                run.claim();
-            }
-        }
-    }
-
-    /** One product's chunks, claimed in turn by whichever thread comes next. */
-    private static final class Run {
-        final Product product;
-        final int chunks;
-        final AtomicInteger next = new AtomicInteger();
-        final AtomicInteger done = new AtomicInteger();
-        volatile RuntimeException failure;
-
-        Run(Product product) {
-            this.product = product;
-            this.chunks = product.chunks();
-        }
-
-        void claim() {
-            for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) {
-                try {
-                    product.chunk(c);
-                } catch (RuntimeException e) {
-                    failure = e;
-                } finally {
-                    done.incrementAndGet();
-                }
-            }
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.jepd.tensor.torch;
 import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Device;
 import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.OpsProfile;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import dev.jepd.tensor.TensorBackend;
@@ -59,6 +60,9 @@ public final class TorchBackend implements TensorBackend {
         this.rt = new TorchRuntime(shim, device);
         this.dtype = dtype;
         this.io = new TorchOps(rt, null, dtype);
+        if (rt.onHost() && dtype != DType.F32 && TorchOps.JAVA_ROWS) {
+            Bf16Rows.warmUpInBackground();
+        }
     }
 
     /** The process's libtorch on the CPU, computing in {@code dtype} (F32 or BF16; null for auto). */
@@ -163,7 +167,12 @@ public final class TorchBackend implements TensorBackend {
 
     @Override
     public Ops ops(Scope scope) {
-        return new TorchOps(rt, (TorchScope) scope, dtype);
+        return OpsProfile.wrap(new TorchOps(rt, (TorchScope) scope, dtype));
+    }
+
+    /** The runtime under this backend (probes and tests in this package). */
+    TorchRuntime runtime() {
+        return rt;
     }
 
     @Override

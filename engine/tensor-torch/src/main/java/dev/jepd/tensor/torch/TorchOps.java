@@ -32,6 +32,13 @@ final class TorchOps implements Ops {
     static final boolean JAVA_MATVEC =
             Bf16MatVec.Support.AVAILABLE && !"false".equals(System.getProperty("jepd.bf16.matvec"));
 
+    /**
+     * RMSNorm of bf16 tensors on the CPU goes through {@link Bf16Rows} (one pass instead of libtorch's eight kernels)
+     * when the JVM has the Vector API; {@code -Djepd.bf16.rows=false} leaves it to libtorch (for A/B runs).
+     */
+    static final boolean JAVA_ROWS =
+            Bf16MatVec.Support.AVAILABLE && !"false".equals(System.getProperty("jepd.bf16.rows"));
+
     private final TorchRuntime rt;
     private final AotiShim shim;
     private final AotiShim.Kernels kern;
@@ -375,6 +382,41 @@ final class TorchOps implements Ops {
     }
 
     /**
+     * On the CPU, for a matrix {@code x} and a bias, one {@code aten::_addmm_activation(b, x, Wᵀ, use_gelu)}: the
+     * product, then libtorch's exact GELU kernel in place on it (one rounding, as Hugging Face's {@code nn.GELU} in
+     * bf16), instead of the five kernels of {@link #gelu}. Not on CUDA, whose {@code _addmm_activation} uses
+     * cuBLASLt's tanh-approximate GELU epilogue.
+     */
+    @Override
+    public Tensor linearGelu(Tensor x, Tensor w, Tensor bias) {
+        long[] xs = x.shape();
+        long in = xs[xs.length - 1];
+        long rows = TorchRuntime.numel(xs) / Math.max(1, in);
+        if (!rt.onHost() || !kern.hasAddmmActivation() || bias == null || rows < 2 || w.rank() != 2) {
+            return gelu(linear(x, w, bias));
+        }
+        long[] ys = xs.clone();
+        ys[ys.length - 1] = w.dim(0);
+        DType c = w.dtype();
+        long xc = as(x, c);
+        long bc = as(bias, c);
+        long[] wst = ((TorchTensor) w).strides();
+        long wt = shim.view(h(w), new long[] {in, w.dim(0)}, new long[] {wst[1], wst[0]}, 0); // Wᵀ, no copy
+        long x2 = kern.reshape(xc, new long[] {rows, in});
+        try {
+            long y = kern.addmmGelu(bc, x2, wt);
+            long r = kern.reshape(y, ys);
+            shim.delete(y);
+            return own(r);
+        } finally {
+            shim.delete(xc);
+            shim.delete(bc);
+            shim.delete(wt);
+            shim.delete(x2);
+        }
+    }
+
+    /**
      * {@code x · Wᵀ + b} for one bf16 row through {@link Bf16MatVec}, into a new {@code [out]} tensor; 0 when the
      * operands are not all dense (a strided weight view, a broadcast row) or the kernel's pool is busy with
      * another product, and libtorch should take it.
@@ -482,6 +524,19 @@ final class TorchOps implements Ops {
      */
     @Override
     public Tensor rmsNorm(Tensor x, Tensor w, float eps) {
+        if (javaRows(x, w) && w.rank() == 1 && w.dim(0) == x.dim(-1)) {
+            Bf16Rows.Rows[] rows = rowsOf(x.shape(), x, w);
+            if (rows != null) {
+                long out = rt.empty(x.shape(), DType.BF16);
+                Bf16Rows.rmsNorm(rows[0], rows[1].seg(), (int) x.dim(-1), eps, rt.host(out, 2 * x.numel()));
+                return own(out);
+            }
+        }
+        return torchRmsNorm(x, w, eps);
+    }
+
+    /** {@link #rmsNorm} composed from libtorch's kernels (any dtype, any device). */
+    Tensor torchRmsNorm(Tensor x, Tensor w, float eps) {
         long x32 = as(x, DType.F32);
         long sq = binary("aten::mul", "Tensor", x32, x32);
         long ms = meanLast(sq, x.dim(-1), DType.F32); // [..., 1]
@@ -502,6 +557,93 @@ final class TorchOps implements Ops {
         long out = binary("aten::mul", "Tensor", h(w), y);
         shim.delete(y);
         return own(out);
+    }
+
+    /** Whether {@link Bf16Rows} may take an op on these operands: all bf16, on the host, the kernels switched on. */
+    private boolean javaRows(Tensor... operands) {
+        if (!JAVA_ROWS || !rt.onHost()) {
+            return false;
+        }
+        for (Tensor t : operands) {
+            if (t.dtype() != DType.BF16 || t.numel() == 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Each operand as rows of {@code shape}'s last axis, broadcast to {@code shape} (a missing or size-1 axis repeats
+     * with stride 0) and indexed alike: the leading axes merge where every operand's strides allow, and at most two
+     * may remain. Null when an operand does not broadcast to {@code shape}, its last axis is not dense, or three
+     * leading axes remain.
+     */
+    private Bf16Rows.Rows[] rowsOf(long[] shape, Tensor... operands) {
+        int rank = shape.length;
+        if (rank == 0 || shape[rank - 1] > Integer.MAX_VALUE) {
+            return null;
+        }
+        long d = shape[rank - 1];
+        int n = operands.length;
+        long[][] strides = new long[n][rank - 1];
+        for (int o = 0; o < n; o++) {
+            TorchTensor t = (TorchTensor) operands[o];
+            long[] s = t.shape();
+            long[] st = t.strides();
+            int off = rank - s.length;
+            if (s.length == 0 || off < 0 || s[s.length - 1] != d || (d > 1 && st[s.length - 1] != 1)) {
+                return null;
+            }
+            for (int k = 0; k < rank - 1; k++) {
+                int od = k - off;
+                if (od < 0 || s[od] == 1) {
+                    strides[o][k] = 0;
+                } else if (s[od] == shape[k]) {
+                    strides[o][k] = st[od];
+                } else {
+                    return null;
+                }
+            }
+        }
+        // The leading axes of size > 1, inner ones merged into outer ones where every operand allows.
+        List<long[]> axes = new ArrayList<>(); // {size, stride of operand 0, 1, ...}
+        for (int k = 0; k < rank - 1; k++) {
+            if (shape[k] == 1) {
+                continue;
+            }
+            long[] axis = new long[n + 1];
+            axis[0] = shape[k];
+            for (int o = 0; o < n; o++) {
+                axis[o + 1] = strides[o][k];
+            }
+            axes.add(axis);
+        }
+        for (int k = axes.size() - 2; k >= 0; k--) {
+            long[] outer = axes.get(k);
+            long[] inner = axes.get(k + 1);
+            boolean merges = true;
+            for (int o = 1; o <= n; o++) {
+                merges &= outer[o] == inner[o] * inner[0];
+            }
+            if (merges) {
+                inner[0] *= outer[0];
+                axes.remove(k);
+            }
+        }
+        if (axes.size() > 2) {
+            return null;
+        }
+        long[] outer = axes.size() == 2 ? axes.get(0) : new long[n + 1];
+        long[] inner = axes.isEmpty() ? new long[n + 1] : axes.get(axes.size() - 1);
+        long outerSize = axes.size() == 2 ? outer[0] : 1;
+        long innerSize = axes.isEmpty() ? 1 : inner[0];
+        Bf16Rows.Rows[] rows = new Bf16Rows.Rows[n];
+        for (int o = 0; o < n; o++) {
+            long bytes = Bf16Rows.Rows.extentBytes(outerSize, outer[o + 1], innerSize, inner[o + 1], d);
+            rows[o] =
+                    new Bf16Rows.Rows(rt.host(h(operands[o]), bytes), outerSize, outer[o + 1], innerSize, inner[o + 1]);
+        }
+        return rows;
     }
 
     /**

@@ -15,6 +15,17 @@ import java.util.List;
 public final class GemmShapeProbe {
     private GemmShapeProbe() {}
 
+    private static float[] fill(int n, boolean random) {
+        float[] a = new float[n];
+        if (random) {
+            java.util.SplittableRandom r = new java.util.SplittableRandom(n);
+            for (int i = 0; i < n; i++) {
+                a[i] = (float) (r.nextDouble() * 2 - 1);
+            }
+        }
+        return a;
+    }
+
     /** {@code m} rows of x, {@code n} outputs, {@code k} inputs, with or without a bias. */
     private record Shape(String what, int m, int n, int k, boolean bias) {}
 
@@ -22,6 +33,7 @@ public final class GemmShapeProbe {
     public static void main(String[] args) {
         int ring = args.length > 0 ? Integer.parseInt(args[0]) : 1;
         boolean between = args.length > 1 && args[1].equals("interleaved"); // an elementwise op before each product
+        boolean random = args.length > 2 && args[2].equals("random"); // N(0, 1) data instead of zeros
         List<Shape> shapes = List.of(
                 new Shape("probe: 2048³, no bias", 2048, 2048, 2048, false),
                 new Shape("vision qkv [1024, 1280] · [3840, 1280]ᵀ + b", 1024, 3840, 1280, true),
@@ -36,12 +48,12 @@ public final class GemmShapeProbe {
         try (Scope s = backend.open()) {
             Ops o = backend.ops(s);
             for (Shape sh : shapes) {
-                Tensor x = o.fromFloats(new float[sh.m() * sh.k()], sh.m(), sh.k());
+                Tensor x = o.fromFloats(fill(sh.m() * sh.k(), random), sh.m(), sh.k());
                 List<Tensor> ws = new java.util.ArrayList<>();
                 for (int r = 0; r < ring; r++) {
-                    ws.add(o.fromFloats(new float[sh.n() * sh.k()], sh.n(), sh.k()));
+                    ws.add(o.fromFloats(fill(sh.n() * sh.k(), random), sh.n(), sh.k()));
                 }
-                Tensor b = sh.bias() ? o.fromFloats(new float[sh.n()], sh.n()) : null;
+                Tensor b = sh.bias() ? o.fromFloats(fill(sh.n(), random), sh.n()) : null;
                 double[] t = new double[7];
                 for (int i = -3; i < t.length; i++) {
                     try (Scope step = backend.open()) {

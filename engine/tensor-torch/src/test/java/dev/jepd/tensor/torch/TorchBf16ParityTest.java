@@ -186,6 +186,8 @@ class TorchBf16ParityTest {
                     maxAbs(ref.linear(ref.fromFloats(in.values(), x), ref.fromFloats(w.values(), 24, 64), null));
             agree("linear+bias " + s, ONE_ROUNDING, 1 + product, (o, t) -> o.linear(t[0], t[1], t[2]), in, w, bias);
             agree("linear " + s, ONE_ROUNDING, (o, t) -> o.linear(t[0], t[1], null), in, w);
+            // one row: linear, then the composed gelu (a CHAIN); more rows: GELU on the product, one more rounding
+            agree("linearGelu " + s, CHAIN, 1 + product, (o, t) -> o.linearGelu(t[0], t[1], t[2]), in, w, bias);
         }
         agree("matmul", ONE_ROUNDING, (o, t) -> o.matmul(t[0], t[1]), rand(2, 4, 16), rand(16, 8));
         agree("softmax", ONE_ROUNDING, (o, t) -> o.softmaxLastAxis(t[0]), rand(-8f, 8f, 3, 33));
