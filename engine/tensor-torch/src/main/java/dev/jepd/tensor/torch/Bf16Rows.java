@@ -109,8 +109,9 @@ final class Bf16Rows {
             new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * Runs the kernels on a small row block until C2 has compiled them, once per JVM, in a daemon thread (it overlaps
-     * the model's loading). Until then the Vector API runs interpreted, its vectors boxed: the first RMSNorm of a
+     * Runs the kernels on a small row block until C2 has compiled them, once per JVM, in a daemon thread that the
+     * first bf16 weight loaded starts (so it overlaps the model's loading). Until then the Vector API runs
+     * interpreted, its vectors boxed: the first RMSNorm of a
      * vision block's {@code [1024, 1280]} took 680 ms instead of 0.5 ({@code RowKernelProbe}). Short rows keep the
      * interpreted part short (~0.2 s of one CPU); the compilers count calls and loop iterations, not bytes.
      */

@@ -60,9 +60,6 @@ public final class TorchBackend implements TensorBackend {
         this.rt = new TorchRuntime(shim, device);
         this.dtype = dtype;
         this.io = new TorchOps(rt, null, dtype);
-        if (rt.onHost() && dtype != DType.F32 && TorchOps.JAVA_ROWS) {
-            Bf16Rows.warmUpInBackground();
-        }
     }
 
     /** The process's libtorch on the CPU, computing in {@code dtype} (F32 or BF16; null for auto). */

@@ -132,6 +132,9 @@ final class TorchOps implements Ops {
         DType target = !storedType.isFloatingPoint()
                 ? storedType
                 : loaded != null ? loaded : storedType == DType.F16 ? DType.F32 : storedType;
+        if (target == DType.BF16 && JAVA_ROWS && rt.onHost()) {
+            Bf16Rows.warmUpInBackground(); // a bf16 model is loading: compile the row kernels meanwhile
+        }
         long out = rt.empty(shape, target);
         if (numel == 0) {
             return own(out);
@@ -557,6 +560,23 @@ final class TorchOps implements Ops {
         long out = binary("aten::mul", "Tensor", h(w), y);
         shim.delete(y);
         return own(out);
+    }
+
+    /**
+     * {@code x·cos + rot(x)·sin} with {@code rot(x) = [-x₂, x₁]}, the sign moved onto the table: {@code [x₂, x₁] ·
+     * [-sin₁, sin₂]} are the same products bit for bit, and negating the table ({@code [T, d]}, a head's share of x)
+     * instead of x saves one of the five passes over x.
+     */
+    @Override
+    public Tensor rotary(Tensor x, Tensor cos, Tensor sin) {
+        long d = x.dim(-1);
+        if (d % 2 != 0 || cos.dim(-1) != d || sin.dim(-1) != d) {
+            return Ops.super.rotary(x, cos, sin);
+        }
+        long half = d / 2;
+        Tensor swapped = concat(List.of(slice(x, -1, half, d), slice(x, -1, 0, half)), -1);
+        Tensor signedSin = concat(List.of(neg(slice(sin, -1, 0, half)), slice(sin, -1, half, d)), -1);
+        return add(mul(x, cos), mul(swapped, signedSin));
     }
 
     /** Whether {@link Bf16Rows} may take an op on these operands: all bf16, on the host, the kernels switched on. */

@@ -16,7 +16,8 @@ public final class RowKernelProbe {
     public static void main(String[] args) {
         int reps = args.length > 0 ? Integer.parseInt(args[0]) : 50;
         TorchBackend backend = TorchBackend.cpu(DType.BF16);
-        if (args.length > 1) { // the backend warms the kernels up in the background: give it this long first
+        if (args.length > 1) { // as loading a bf16 model would: warm the kernels up, and give it this long first
+            Bf16Rows.warmUpInBackground();
             try {
                 Thread.sleep(Long.parseLong(args[1]));
             } catch (InterruptedException e) {
