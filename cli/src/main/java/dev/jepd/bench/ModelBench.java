@@ -109,6 +109,7 @@ public final class ModelBench {
     /** On a backend instance of its own, freed before the model loads (or after it is closed). */
     private static BackendLimits limits(BackendLimits.Sizes sizes, BenchSettings s, String when) {
         try (TensorBackend ops = backend(s)) {
+            ops.warmUp(); // the backend's own kernels compiled first, not while the probes run
             LOG.info("measuring the limits of {} {}", ops.name(), when);
             return BackendLimits.measure(ops, sizes, s.warmup(), s.iterations(), computeType(s));
         }

@@ -57,4 +57,11 @@ public interface TensorBackend extends AutoCloseable {
      * accelerator queues its kernels, so a timer must call this before it reads the clock.
      */
     default void synchronize() {}
+
+    /**
+     * Makes the backend's own kernels ready (compiled, initialised) and returns when they are: a benchmark calls it
+     * before its clock starts. A no-op where there is nothing to prepare; a backend may also do this in the
+     * background on its own, as the libtorch one does when a bf16 model loads.
+     */
+    default void warmUp() {}
 }

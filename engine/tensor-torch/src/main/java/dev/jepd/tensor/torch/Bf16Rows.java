@@ -117,7 +117,27 @@ final class Bf16Rows {
      */
     static void warmUpInBackground() {
         if (WARMING.compareAndSet(false, true)) {
-            Thread.ofPlatform().daemon().name("jepd-bf16-warm-up").start(Bf16Rows::warmUp);
+            Thread.ofPlatform().daemon().name("jepd-bf16-warm-up").start(() -> {
+                try {
+                    warmUp();
+                } finally {
+                    WARMED.countDown();
+                }
+            });
+        }
+    }
+
+    private static final java.util.concurrent.CountDownLatch WARMED = new java.util.concurrent.CountDownLatch(1);
+
+    /** Returns when the warm-up started by {@link #warmUpInBackground} is done (at once if none was started). */
+    static void awaitWarmUp() {
+        if (!WARMING.get()) {
+            return;
+        }
+        try {
+            WARMED.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -167,6 +167,15 @@ public final class TorchBackend implements TensorBackend {
         return OpsProfile.wrap(new TorchOps(rt, (TorchScope) scope, dtype));
     }
 
+    /** On the CPU: compiles the Java bf16 kernels ({@link Bf16Rows}), waiting for a warm-up already under way. */
+    @Override
+    public void warmUp() {
+        if (rt.onHost() && dtype != DType.F32 && TorchOps.JAVA_ROWS) {
+            Bf16Rows.warmUpInBackground();
+            Bf16Rows.awaitWarmUp();
+        }
+    }
+
     /** The runtime under this backend (probes and tests in this package). */
     TorchRuntime runtime() {
         return rt;
