@@ -1,8 +1,11 @@
 package dev.jepd.tensor.torch;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -16,7 +19,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>It computes in f32 as Hugging Face's {@code Qwen2RMSNorm} does and rounds where libtorch's composition rounds:
  * the normed row to bf16, then its product with the weight (exact in f32) to bf16, to nearest even. Only the order of
- * the f32 sum of squares differs ({@code Bf16RowsTest} bounds the result within one bf16 ulp of libtorch's).
+ * the f32 sum of squares differs, so a normed value may round to its other bf16 neighbour ({@code Bf16RowsTest}
+ * bounds the result against libtorch's: one ulp of the normed row, in at most 1% of the elements).
  *
  * <p>A fused {@code silu(gate) · up} and the rotary embedding were written the same way and measured 1.5–2.3× slower
  * than libtorch's kernels (C2 stops inlining the Vector API's calls in their larger loop bodies, and the vectors are
@@ -105,15 +109,15 @@ final class Bf16Rows {
         }
     }
 
-    private static final java.util.concurrent.atomic.AtomicBoolean WARMING =
-            new java.util.concurrent.atomic.AtomicBoolean();
+    private static final AtomicBoolean WARMING = new AtomicBoolean();
+    private static final CountDownLatch WARMED = new CountDownLatch(1);
 
     /**
      * Runs the kernels on a small row block until C2 has compiled them, once per JVM, in a daemon thread that the
      * first bf16 weight loaded starts (so it overlaps the model's loading). Until then the Vector API runs
-     * interpreted, its vectors boxed: the first RMSNorm of a
-     * vision block's {@code [1024, 1280]} took 680 ms instead of 0.5 ({@code RowKernelProbe}). Short rows keep the
-     * interpreted part short (~0.2 s of one CPU); the compilers count calls and loop iterations, not bytes.
+     * interpreted, its vectors boxed: the first RMSNorm of a vision block's {@code [1024, 1280]} took 680 ms instead
+     * of 0.5, and after the warm-up 70–150 ms (one recompilation), then 0.5 ({@code RowKernelProbe}). Short rows keep
+     * the interpreted part short; the compilers count calls and loop iterations, not bytes.
      */
     static void warmUpInBackground() {
         if (WARMING.compareAndSet(false, true)) {
@@ -126,8 +130,6 @@ final class Bf16Rows {
             });
         }
     }
-
-    private static final java.util.concurrent.CountDownLatch WARMED = new java.util.concurrent.CountDownLatch(1);
 
     /** Returns when the warm-up started by {@link #warmUpInBackground} is done (at once if none was started). */
     static void awaitWarmUp() {
@@ -144,7 +146,7 @@ final class Bf16Rows {
     private static void warmUp() {
         int rows = 512; // 8 at a time on this thread; all of them now and then, through the pool as a real op
         int d = 2 * STEP + 3; // two vector steps and a scalar tail
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined()) {
             // Global-session views, as libtorch's memory reaches the kernels: a confined session in the compiled
             // code's profile would send the first real call back to the interpreter.
             MemorySegment x = global(arena.allocate(2L * rows * d, 64));
