@@ -1,6 +1,5 @@
 package dev.jepd.transfer.ec;
 
-import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
 import dev.jepd.engine.connector.EcMissReason;
 import dev.jepd.engine.connector.EcStoreException;
@@ -22,7 +21,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * <p>The LRU index covers what this connector has seen: the entries present at start-up (ordered by file mtime), its
  * own saves and its load hits. Entries that other nodes write count once this connector has seen them.
  */
-public final class SharedStorageEcConnector implements EcConnector {
+public final class SharedStorageEcConnector extends CountingEcConnector {
     private static final Logger LOG = LoggerFactory.getLogger(SharedStorageEcConnector.class);
     /** Saves and evictions of one key serialize on its stripe; unrelated keys rarely share one. */
     private static final int LOCK_STRIPES = 64;
@@ -58,10 +56,6 @@ public final class SharedStorageEcConnector implements EcConnector {
             return size() > WARNED_REMEMBERED;
         }
     };
-    private final AtomicLong hits = new AtomicLong();
-    private final AtomicLong misses = new AtomicLong();
-    private final AtomicLong saves = new AtomicLong();
-    private final AtomicLong evictions = new AtomicLong();
 
     /**
      * @param dtype how entries are written (BF16 for Qwen checkpoints; F16 and F32 also); reads accept all three
@@ -351,26 +345,6 @@ public final class SharedStorageEcConnector implements EcConnector {
         synchronized (index) {
             return List.copyOf(index.keySet());
         }
-    }
-
-    @Override
-    public long hits() {
-        return hits.get();
-    }
-
-    @Override
-    public long misses() {
-        return misses.get();
-    }
-
-    @Override
-    public long saves() {
-        return saves.get();
-    }
-
-    @Override
-    public long evictions() {
-        return evictions.get();
     }
 
     @Override

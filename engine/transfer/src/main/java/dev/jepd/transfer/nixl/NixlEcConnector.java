@@ -1,6 +1,5 @@
 package dev.jepd.transfer.nixl;
 
-import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
 import dev.jepd.engine.connector.EcStoreException;
 import dev.jepd.ffi.nixl.NixlLibrary;
@@ -11,6 +10,7 @@ import dev.jepd.transfer.channel.ChannelStatus;
 import dev.jepd.transfer.channel.Frames;
 import dev.jepd.transfer.channel.SideChannelClient;
 import dev.jepd.transfer.channel.SideChannelServer;
+import dev.jepd.transfer.ec.CountingEcConnector;
 import dev.jepd.transfer.ec.EcTransferConfig;
 import dev.jepd.transfer.ec.PulledEntries;
 import java.io.DataInputStream;
@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,7 +40,7 @@ import org.slf4j.LoggerFactory;
  * metadata:(len:i32 bytes) address:i64 bytes:i64; the reply has no body. The encoder answers the PD's
  * {@code contains} as false: it always encodes and offers, so a PD node that evicted an item gets it again.
  */
-public final class NixlEcConnector implements EcConnector, AutoCloseable {
+public final class NixlEcConnector extends CountingEcConnector implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NixlEcConnector.class);
 
     static final int MAGIC = 0x4A454543; // "JEEC"
@@ -58,10 +57,6 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
     private final SideChannelServer server;
     private final long capacityBytes;
     private final PulledEntries pulled;
-    private final AtomicLong hits = new AtomicLong();
-    private final AtomicLong misses = new AtomicLong();
-    private final AtomicLong saves = new AtomicLong();
-    private final AtomicLong evictions = new AtomicLong();
 
     private NixlEcConnector(
             NixlExporter exporter,
@@ -255,26 +250,6 @@ public final class NixlEcConnector implements EcConnector, AutoCloseable {
         float[] rows = new float[n];
         DType.BF16.getFloats(seg, 0, rows, 0, n);
         return rows;
-    }
-
-    @Override
-    public long hits() {
-        return hits.get();
-    }
-
-    @Override
-    public long misses() {
-        return misses.get();
-    }
-
-    @Override
-    public long saves() {
-        return saves.get();
-    }
-
-    @Override
-    public long evictions() {
-        return evictions.get();
     }
 
     @Override

@@ -1,6 +1,5 @@
 package dev.jepd.transfer.vllm;
 
-import dev.jepd.engine.connector.EcConnector;
 import dev.jepd.engine.connector.EcEntry;
 import dev.jepd.engine.connector.EcStoreException;
 import dev.jepd.engine.connector.EcTransferParams;
@@ -9,6 +8,7 @@ import dev.jepd.ffi.nixl.NixlAgent;
 import dev.jepd.ffi.nixl.NixlException;
 import dev.jepd.ffi.nixl.NixlLibrary;
 import dev.jepd.tensor.DType;
+import dev.jepd.transfer.ec.CountingEcConnector;
 import dev.jepd.transfer.ec.EcTransferConfig;
 import dev.jepd.transfer.ec.PulledEntries;
 import dev.jepd.transfer.nixl.RegisteredArea;
@@ -57,7 +57,7 @@ import org.zeromq.ZMsg;
  * levels included). The hash also needs the paired vLLM's version string ({@code vllm_version}) and the model as
  * that node was started with it; {@code vllm_compat_hash} gives the hash itself.
  */
-public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
+public final class VllmEcCpuConnector extends CountingEcConnector implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VllmEcCpuConnector.class);
     private static final List<String> UCX = List.of("UCX");
     private static final String DTYPE = "torch.bfloat16";
@@ -80,10 +80,6 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
     private final int wireVersion;
     private final String compatHash;
     private final ZContext zmq = new ZContext();
-    private final AtomicLong hits = new AtomicLong();
-    private final AtomicLong misses = new AtomicLong();
-    private final AtomicLong saves = new AtomicLong();
-    private final AtomicLong evictions = new AtomicLong();
     private final AtomicLong pulls = new AtomicLong();
     private volatile boolean open = true;
 
@@ -229,26 +225,6 @@ public final class VllmEcCpuConnector implements EcConnector, AutoCloseable {
         EcTransferParams p = producer.store(key, rows, numTokens, dim);
         saves.incrementAndGet();
         return p;
-    }
-
-    @Override
-    public long hits() {
-        return hits.get();
-    }
-
-    @Override
-    public long misses() {
-        return misses.get();
-    }
-
-    @Override
-    public long saves() {
-        return saves.get();
-    }
-
-    @Override
-    public long evictions() {
-        return evictions.get();
     }
 
     @Override
