@@ -99,6 +99,8 @@ class VllmNixl12PrefillTest {
                 assertArrayEquals(expectedRegion(b, prompt, l, true), read[2 * l + 1], "layer " + l + " V");
             }
             await(() -> producer.heldRequests() == 0, "the notification frees the request's blocks");
+            // the producer tells of the release after it has freed the blocks: wait for that callback too
+            await(() -> !freed.isEmpty(), "the release is reported");
             assertEquals(List.of("cmpl-12"), freed);
             assertEquals(8, producer.freeBlocks());
 

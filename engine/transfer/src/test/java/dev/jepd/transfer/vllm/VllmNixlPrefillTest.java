@@ -123,6 +123,8 @@ class VllmNixlPrefillTest {
                 assertArrayEquals(expectedRegion(b, prompt, l, true), read[2 * l + 1], "layer " + l + " V");
             }
             await(() -> producer.heldRequests() == 1, "the notification frees the request's blocks");
+            // the producer tells of the release after it has freed the blocks: wait for that callback too
+            await(() -> freed.size() == 1, "the release is reported");
             assertEquals(List.of("cmpl-1"), freed);
             assertEquals(6, producer.freeBlocks());
             assertEquals(1, producer.released());
@@ -134,6 +136,7 @@ class VllmNixlPrefillTest {
             assertEquals(2, producer.heldRequests(), "one of two decode workers notified");
             peer.notifyOnly(m, "cmpl-tp2", 2);
             await(() -> producer.heldRequests() == 1, "the second worker's notification frees the blocks");
+            await(() -> freed.size() == 2, "the release is reported");
             assertEquals(List.of("cmpl-1", "cmpl-tp2"), freed);
 
             // A request for a tp rank this node does not have gets an empty answer at once, not a hang.
