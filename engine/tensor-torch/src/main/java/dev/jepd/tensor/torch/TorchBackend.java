@@ -176,11 +176,6 @@ public final class TorchBackend implements TensorBackend {
         }
     }
 
-    /** The runtime under this backend (probes and tests in this package). */
-    TorchRuntime runtime() {
-        return rt;
-    }
-
     @Override
     public void copyOut(Tensor t, MemorySegment dst) {
         io.copyOut(t, dst);

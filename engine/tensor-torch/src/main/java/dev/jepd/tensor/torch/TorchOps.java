@@ -330,6 +330,11 @@ final class TorchOps implements Ops {
      */
     @Override
     public Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        return linear(x, w, bias, false);
+    }
+
+    /** {@link #linear}, with {@code gelu} (only for a matrix x and a bias) one {@code _addmm_activation} instead. */
+    private Tensor linear(Tensor x, Tensor w, Tensor bias, boolean gelu) {
         long[] xs = x.shape();
         long in = xs[xs.length - 1];
         long out = w.dim(0);
@@ -360,7 +365,9 @@ final class TorchOps implements Ops {
                 long[] wst = ((TorchTensor) w).strides();
                 wt = shim.view(h(w), new long[] {in, out}, new long[] {wst[1], wst[0]}, 0); // Wᵀ, no copy
                 x2 = kern.reshape(xc, new long[] {rows, in});
-                if (bias == null) {
+                if (gelu) {
+                    y = kern.addmmGelu(bc, x2, wt); // [rows, out]
+                } else if (bias == null) {
                     y = binary("aten::mm", "", x2, wt); // [rows, out]
                 } else {
                     y = rt.empty(new long[] {rows, out}, c);
@@ -398,25 +405,7 @@ final class TorchOps implements Ops {
         if (!rt.onHost() || !kern.hasAddmmActivation() || bias == null || rows < 2 || w.rank() != 2) {
             return gelu(linear(x, w, bias));
         }
-        long[] ys = xs.clone();
-        ys[ys.length - 1] = w.dim(0);
-        DType c = w.dtype();
-        long xc = as(x, c);
-        long bc = as(bias, c);
-        long[] wst = ((TorchTensor) w).strides();
-        long wt = shim.view(h(w), new long[] {in, w.dim(0)}, new long[] {wst[1], wst[0]}, 0); // Wᵀ, no copy
-        long x2 = kern.reshape(xc, new long[] {rows, in});
-        try {
-            long y = kern.addmmGelu(bc, x2, wt);
-            long r = kern.reshape(y, ys);
-            shim.delete(y);
-            return own(r);
-        } finally {
-            shim.delete(xc);
-            shim.delete(bc);
-            shim.delete(wt);
-            shim.delete(x2);
-        }
+        return linear(x, w, bias, true);
     }
 
     /**
