@@ -516,11 +516,12 @@ final class TorchOps implements Ops {
      */
     @Override
     public Tensor rmsNorm(Tensor x, Tensor w, float eps) {
-        if (javaRows(x, w) && w.rank() == 1 && w.dim(0) == x.dim(-1)) {
-            Bf16Rows.Rows[] rows = rowsOf(x.shape(), x, w);
+        if (javaRows(x, w) && w.rank() == 1 && w.dim(0) == x.dim(-1) && ((TorchTensor) w).strides()[0] == 1) {
+            Bf16Rows.Rows rows = rowsOf((TorchTensor) x);
             if (rows != null) {
+                long d = x.dim(-1);
                 long out = rt.empty(x.shape(), DType.BF16);
-                Bf16Rows.rmsNorm(rows[0], rows[1].seg(), (int) x.dim(-1), eps, rt.host(out, 2 * x.numel()));
+                Bf16Rows.rmsNorm(rows, rt.host(h(w), 2 * d), (int) d, eps, rt.host(out, 2 * x.numel()));
                 return own(out);
             }
         }
@@ -582,77 +583,38 @@ final class TorchOps implements Ops {
     }
 
     /**
-     * Each operand as rows of {@code shape}'s last axis, broadcast to {@code shape} (a missing or size-1 axis repeats
-     * with stride 0) and indexed alike: the leading axes merge where every operand's strides allow, and at most two
-     * may remain. Null when an operand does not broadcast to {@code shape}, its last axis is not dense, or three
-     * leading axes remain.
+     * {@code t} as rows of its last axis for {@link Bf16Rows}: the leading axes merge where their strides allow, and at
+     * most two may remain. Null when the last axis is not dense or three leading axes remain.
      */
-    private Bf16Rows.Rows[] rowsOf(long[] shape, Tensor... operands) {
+    private Bf16Rows.Rows rowsOf(TorchTensor t) {
+        long[] shape = t.shape();
+        long[] strides = t.strides();
         int rank = shape.length;
-        if (rank == 0 || shape[rank - 1] > Integer.MAX_VALUE) {
+        if (rank == 0 || shape[rank - 1] > Integer.MAX_VALUE || (shape[rank - 1] > 1 && strides[rank - 1] != 1)) {
             return null;
         }
-        long d = shape[rank - 1];
-        int n = operands.length;
-        long[][] strides = new long[n][rank - 1];
-        for (int o = 0; o < n; o++) {
-            TorchTensor t = (TorchTensor) operands[o];
-            long[] s = t.shape();
-            long[] st = t.strides();
-            int off = rank - s.length;
-            if (s.length == 0 || off < 0 || s[s.length - 1] != d || (d > 1 && st[s.length - 1] != 1)) {
-                return null;
-            }
-            for (int k = 0; k < rank - 1; k++) {
-                int od = k - off;
-                if (od < 0 || s[od] == 1) {
-                    strides[o][k] = 0;
-                } else if (s[od] == shape[k]) {
-                    strides[o][k] = st[od];
-                } else {
-                    return null;
-                }
-            }
-        }
-        // The leading axes of size > 1, inner ones merged into outer ones where every operand allows.
-        List<long[]> axes = new ArrayList<>(); // {size, stride of operand 0, 1, ...}
+        // The leading axes of size > 1 as {size, stride}, an inner one merged into its outer where the strides allow.
+        List<long[]> axes = new ArrayList<>();
         for (int k = 0; k < rank - 1; k++) {
             if (shape[k] == 1) {
                 continue;
             }
-            long[] axis = new long[n + 1];
-            axis[0] = shape[k];
-            for (int o = 0; o < n; o++) {
-                axis[o + 1] = strides[o][k];
-            }
-            axes.add(axis);
-        }
-        for (int k = axes.size() - 2; k >= 0; k--) {
-            long[] outer = axes.get(k);
-            long[] inner = axes.get(k + 1);
-            boolean merges = true;
-            for (int o = 1; o <= n; o++) {
-                merges &= outer[o] == inner[o] * inner[0];
-            }
-            if (merges) {
-                inner[0] *= outer[0];
-                axes.remove(k);
+            long[] last = axes.isEmpty() ? null : axes.getLast();
+            if (last != null && last[1] == strides[k] * shape[k]) {
+                last[0] *= shape[k];
+                last[1] = strides[k];
+            } else {
+                axes.add(new long[] {shape[k], strides[k]});
             }
         }
         if (axes.size() > 2) {
             return null;
         }
-        long[] outer = axes.size() == 2 ? axes.get(0) : new long[n + 1];
-        long[] inner = axes.isEmpty() ? new long[n + 1] : axes.get(axes.size() - 1);
-        long outerSize = axes.size() == 2 ? outer[0] : 1;
-        long innerSize = axes.isEmpty() ? 1 : inner[0];
-        Bf16Rows.Rows[] rows = new Bf16Rows.Rows[n];
-        for (int o = 0; o < n; o++) {
-            long bytes = Bf16Rows.Rows.extentBytes(outerSize, outer[o + 1], innerSize, inner[o + 1], d);
-            rows[o] =
-                    new Bf16Rows.Rows(rt.host(h(operands[o]), bytes), outerSize, outer[o + 1], innerSize, inner[o + 1]);
-        }
-        return rows;
+        long[] outer = axes.size() == 2 ? axes.get(0) : new long[] {1, 0};
+        long[] inner = axes.isEmpty() ? new long[] {1, 0} : axes.getLast();
+        long d = shape[rank - 1];
+        long bytes = Bf16Rows.Rows.extentBytes(outer[0], outer[1], inner[0], inner[1], d);
+        return new Bf16Rows.Rows(rt.host(t.handle(), bytes), outer[0], outer[1], inner[0], inner[1]);
     }
 
     /**

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * {@link Bf16Rows}' RMSNorm against the libtorch composition it replaces, on the layouts the models hand it: one
  * decode row, a vision block's {@code [1024, 1280]} (large enough for the thread pool), Qwen3's per-head
- * {@code [T, heads, d]}, rows too short for one vector, a row stride wider than the row, and a strided last axis
+ * {@code [T, heads, d]}, rows too short for one vector, a row stride wider than the row, rows on two strides (a
+ * permuted view), and a strided last axis
  * (which libtorch keeps). The f32 sum of squares runs in another order, so the normed row may round to the other
  * neighbouring bf16 (one ulp), which the product with a weight of magnitude up to 2 can make two ulps of the result;
  * no more than one element in a hundred may differ at all.
@@ -104,6 +105,8 @@ class Bf16RowsTest {
         Tensor x = ops.slice(wide, 1, 96, 192); // rows 192 apart
         Tensor w = rand(2, 96);
         agree("rmsNorm of a strided view", ops.torchRmsNorm(x, w, 1e-5f), ops.rmsNorm(x, w, 1e-5f), 2);
+        Tensor swapped = ops.permute(rand(3, 8, 4, 96), 1, 0, 2); // [4, 8, 96]: two leading axes that do not merge
+        agree("rmsNorm of rows on two strides", ops.torchRmsNorm(swapped, w, 1e-5f), ops.rmsNorm(swapped, w, 1e-5f), 2);
     }
 
     @Test
