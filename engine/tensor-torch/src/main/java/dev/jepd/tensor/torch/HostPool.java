@@ -23,6 +23,12 @@ final class HostPool {
 
     /** Work cut into {@link #chunks()} independent pieces. */
     interface Job {
+        /**
+         * Runs on the caller once the pool is this job's, before any chunk: work the chunks share (state that only
+         * the pool's holder may touch lives safely here, since one job runs at a time).
+         */
+        default void prepare() {}
+
         int chunks();
 
         void chunk(int c);
@@ -57,6 +63,7 @@ final class HostPool {
             return false;
         }
         try {
+            job.prepare();
             Run run = new Run(job, spinAfter);
             current = run;
             for (Thread w : workers) {

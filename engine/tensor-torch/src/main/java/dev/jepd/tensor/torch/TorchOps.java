@@ -39,6 +39,12 @@ final class TorchOps implements Ops {
     static final boolean JAVA_ROWS =
             Bf16MatVec.Support.AVAILABLE && !"false".equals(System.getProperty("jepd.bf16.rows"));
 
+    /**
+     * bf16 products of 2 to {@link Bf16Amx#MAX_ROWS} rows on the CPU go through {@link Bf16Amx} (JEPD's AMX kernel)
+     * where the library was built and the CPU has AMX-BF16; {@code -Djepd.amx=false} leaves them to libtorch.
+     */
+    static final boolean AMX_ROWS = Bf16Amx.AVAILABLE;
+
     private final TorchRuntime rt;
     private final AotiShim shim;
     private final AotiShim.Kernels kern;
@@ -356,6 +362,14 @@ final class TorchOps implements Ops {
                     return own(r);
                 }
             }
+            if (rows >= 2 && rows <= Bf16Amx.MAX_ROWS && c == DType.BF16 && AMX_ROWS && !gelu && rt.onHost()) {
+                y = amxLinear(xc, w, bc, (int) rows, in, out);
+                if (y != 0) {
+                    long r = kern.reshape(y, ys);
+                    shim.delete(y);
+                    return own(r);
+                }
+            }
             if (rows == 1 && c != DType.BF16) {
                 x2 = kern.reshape(xc, new long[] {in});
                 y = bias == null
@@ -436,6 +450,40 @@ final class TorchOps implements Ops {
             return 0;
         }
         return y;
+    }
+
+    /**
+     * {@code x · Wᵀ + b} for 2 to {@link Bf16Amx#MAX_ROWS} bf16 rows through {@link Bf16Amx}, into a new {@code [rows,
+     * out]} tensor; 0 when an operand is not dense or the kernel's pool is busy, and libtorch should take it.
+     */
+    private long amxLinear(long x, Tensor w, long bias, int rows, long in, long out) {
+        long[] wst = ((TorchTensor) w).strides();
+        if (w.rank() != 2 || wst[0] != in || wst[1] != 1 || (bias != 0 && shim.strides(bias)[0] != 1)) {
+            return 0;
+        }
+        long x2 = kern.reshape(x, new long[] {rows, in});
+        try {
+            long[] xst = shim.strides(x2);
+            if (xst[0] != in || xst[1] != 1) {
+                return 0;
+            }
+            long y = rt.empty(new long[] {rows, out}, DType.BF16);
+            boolean ran = Bf16Amx.tryRun(
+                    rt.host(h(w), 2 * out * in),
+                    out,
+                    in,
+                    rt.host(x2, 2 * rows * in),
+                    rows,
+                    bias == 0 ? null : rt.host(bias, 2 * out),
+                    rt.host(y, 2 * rows * out));
+            if (!ran) {
+                shim.delete(y);
+                return 0;
+            }
+            return y;
+        } finally {
+            shim.delete(x2);
+        }
     }
 
     // ---- shape
