@@ -3,8 +3,10 @@
  * module is packaged. No function here touches an instruction the CPU lacks before jepd_kernels_caps() has said
  * it has it: only the kernels are compiled for AMX, through function attributes, and the file itself for x86-64.
  *
- * The one kernel today: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step,
- * on AMX tiles. libtorch's oneDNN reads the weights at ~15 GB/s at 8 rows on the machine of docs/PERF.md, against
+ * Two kernels: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step, on AMX tiles;
+ * and the decode attention of a batch over the paged KV cache in AVX-512 (at the end of this file).
+ *
+ * The products: libtorch's oneDNN reads the weights at ~15 GB/s at 8 rows on the machine of docs/PERF.md, against
  * a ~20 GB/s read probe; a decode step at batch 8 is mostly that read.
  *
  * The layout: the weight W [N, K] stays as the checkpoint stores it and is tile A (16 weight rows × 32 k);
@@ -16,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cpuid.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -23,24 +26,42 @@
 #define XFEATURE_XTILEDATA 18
 
 #define CAP_AMX_BF16 1
+#define CAP_AVX512_BF16 2
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-/* Bit 0: AMX with bf16 is there and this process may use it (the kernel granted the tile state). */
+static unsigned long long xcr0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+/*
+ * Bit 0: AMX with bf16 is there and this process may use it (Linux granted the tile state). Bit 1: AVX-512 with
+ * its bf16 dot product, and the OS saves the zmm registers.
+ */
 int jepd_kernels_caps(void) {
     unsigned a, b, c, d;
+    int caps = 0;
+    if (!__get_cpuid_count(1, 0, &a, &b, &c, &d) || !(c >> 27 & 1)) { /* OSXSAVE: xgetbv may run */
+        return 0;
+    }
+    unsigned long long xcr = xcr0();
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
         return 0;
     }
+    int avx512 = (b >> 16 & 1) && (b >> 30 & 1) && (b >> 31 & 1) && (xcr & 0xE6) == 0xE6; /* F, BW, VL; zmm state */
     int amx = (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
-    if (!amx) {
-        return 0;
+    unsigned a1, b1, c1, d1;
+    if (avx512 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 >> 5 & 1)) { /* AVX512_BF16 */
+        caps |= CAP_AVX512_BF16;
     }
     /* Linux hands the tile state to a process that asks; 0 is yes (also when already granted). */
-    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
-        return 0;
+    if (amx && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0) {
+        caps |= CAP_AMX_BF16;
     }
-    return CAP_AMX_BF16;
+    return caps;
 }
 
 /* Bytes that jepd_bf16_pack writes for K. */
@@ -200,5 +221,116 @@ AMX int jepd_bf16_linear_rows(const uint16_t *w, long K, const uint16_t *xb, int
         o += rows;
     }
     _tile_release();
+    return 0;
+}
+
+/* ---- decode attention */
+
+/* e^x for x <= 0 (softmax's shifted scores): 2^n · p(r), r = x - n·ln 2 in [-ln2/2, ln2/2], p of degree 6. */
+AVX512BF16 static inline __m512 exp_neg(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* e^-104 is below the smallest f32: scalef gives 0 */
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* A mask of the first n of 32 lanes (n <= 32). */
+static inline __mmask32 first32(long n) {
+    return n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
+}
+
+static inline __mmask16 first16(long n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/*
+ * Decode attention of sequences b with KV heads kh, for jobs j = b · kvH + kh in [job0, job1): the g = H / kvH
+ * query heads of KV head kh attend to sequence b's first lengths[b] cache slots, slots[b · S + t], t < lengths[b].
+ * q and out are [B, H, d]; each cache is [slots, kvH, d], dense. Scores q · k are sums of exact bf16 products in
+ * f32, scaled; softmax in f32; the probabilities weight V in f32; out is rounded once to bf16. Returns 0, or -1 when
+ * the scratch cannot be had.
+ */
+AVX512BF16 int jepd_bf16_decode_attention(const uint16_t *q, const uint16_t *kc, const uint16_t *vc,
+                                          const int64_t *slots, const int32_t *lengths, long S, long H, long kvH,
+                                          long d, float scale, uint16_t *out, long job0, long job1) {
+    long g = H / kvH;
+    long dv = (d + 15) / 16; /* f32 vectors per row */
+    float *scores = malloc(sizeof(float) * (size_t)(g * S + g * dv * 16 + dv * 16));
+    if (scores == NULL) {
+        return -1;
+    }
+    float *acc = scores + g * S;     /* [g][dv · 16] */
+    float *vrow = acc + g * dv * 16; /* one V row widened */
+    for (long job = job0; job < job1; job++) {
+        long b = job / kvH, kh = job % kvH;
+        long len = lengths[b];
+        const int64_t *sl = slots + b * S;
+        const uint16_t *qb = q + (b * H + kh * g) * d;
+        /* scores[h][t] = scale · q_h · k_t */
+        for (long t = 0; t < len; t++) {
+            const uint16_t *k = kc + (sl[t] * kvH + kh) * d;
+            for (long h = 0; h < g; h++) {
+                const uint16_t *qh = qb + h * d;
+                __m512 s = _mm512_setzero_ps();
+                for (long e = 0; e < d; e += 32) {
+                    __mmask32 m = first32(d - e);
+                    s = _mm512_dpbf16_ps(s, (__m512bh)_mm512_maskz_loadu_epi16(m, qh + e),
+                                         (__m512bh)_mm512_maskz_loadu_epi16(m, k + e));
+                }
+                scores[h * S + t] = _mm512_reduce_add_ps(s) * scale;
+            }
+        }
+        /* softmax over t, per head: the probabilities stay unnormalised until the output */
+        float sums[g];
+        for (long h = 0; h < g; h++) {
+            float *sh = scores + h * S;
+            __m512 mx = _mm512_set1_ps(-__builtin_inff());
+            for (long t = 0; t < len; t += 16) {
+                mx = _mm512_mask_max_ps(mx, first16(len - t), mx, _mm512_maskz_loadu_ps(first16(len - t), sh + t));
+            }
+            __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+            __m512 sum = _mm512_setzero_ps();
+            for (long t = 0; t < len; t += 16) {
+                __mmask16 m = first16(len - t);
+                __m512 p = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sh + t), max));
+                sum = _mm512_mask_add_ps(sum, m, sum, p);
+                _mm512_mask_storeu_ps(sh + t, m, p);
+            }
+            sums[h] = _mm512_reduce_add_ps(sum);
+        }
+        /* acc[h] = Σ_t p[h][t] · v_t, each V row widened once */
+        memset(acc, 0, sizeof(float) * (size_t)(g * dv * 16));
+        for (long t = 0; t < len; t++) {
+            const uint16_t *v = vc + (sl[t] * kvH + kh) * d;
+            for (long e = 0; e < dv * 16; e += 16) {
+                __m256i h16 = _mm256_maskz_loadu_epi16(first16(d - e), v + e);
+                _mm512_storeu_ps(vrow + e, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16), 16)));
+            }
+            for (long h = 0; h < g; h++) {
+                __m512 p = _mm512_set1_ps(scores[h * S + t]);
+                float *ah = acc + h * dv * 16;
+                for (long e = 0; e < dv * 16; e += 16) {
+                    _mm512_storeu_ps(ah + e, _mm512_fmadd_ps(p, _mm512_loadu_ps(vrow + e), _mm512_loadu_ps(ah + e)));
+                }
+            }
+        }
+        for (long h = 0; h < g; h++) {
+            float inv = 1.0f / sums[h];
+            uint16_t *o = out + (b * H + kh * g + h) * d;
+            for (long e = 0; e < d; e++) {
+                o[e] = narrow(acc[h * dv * 16 + e] * inv);
+            }
+        }
+    }
+    free(scores);
     return 0;
 }

@@ -45,6 +45,13 @@ final class TorchOps implements Ops {
      */
     static final boolean AMX_ROWS = Bf16Amx.AVAILABLE;
 
+    /**
+     * A batch's decode attention on the CPU goes through {@link Bf16DecodeAttention} (JEPD's AVX-512 kernel) for bf16
+     * caches where the library was built and the CPU has AVX-512 BF16; {@code -Djepd.native.attention=false} leaves
+     * it to libtorch.
+     */
+    static final boolean NATIVE_ATTENTION = Bf16DecodeAttention.AVAILABLE;
+
     private final TorchRuntime rt;
     private final AotiShim shim;
     private final AotiShim.Kernels kern;
@@ -782,6 +789,12 @@ final class TorchOps implements Ops {
         long s = contextSlots.dim(1);
         Ops.checkDecodeBatch(q, contextSlots, lengths);
         DType c = keyCache.dtype();
+        if (NATIVE_ATTENTION && rt.onHost()) {
+            Tensor r = nativeDecodeAttention(q, keyCache, valueCache, contextSlots, lengths, scale);
+            if (r != null) {
+                return r;
+            }
+        }
         List<Long> temps = new ArrayList<>();
         try {
             long flat = temp(temps, kern.reshape(h(contextSlots), new long[] {b * s}));
@@ -805,6 +818,93 @@ final class TorchOps implements Ops {
         } finally {
             temps.forEach(shim::delete);
         }
+    }
+
+    /**
+     * {@link #pagedDecodeAttention} through {@link Bf16DecodeAttention}, which reads the context rows straight from
+     * the caches; null when an operand is not bf16 and dense, or the kernel's pool is busy, and libtorch should take
+     * it.
+     */
+    private Tensor nativeDecodeAttention(
+            Tensor q, Tensor keyCache, Tensor valueCache, Tensor contextSlots, int[] lengths, float scale) {
+        long b = q.dim(0);
+        long heads = q.dim(1);
+        long d = q.dim(2);
+        long slots = keyCache.dim(0);
+        long kvHeads = keyCache.dim(1);
+        long s = contextSlots.dim(1);
+        if (q.dtype() != DType.BF16
+                || keyCache.dtype() != DType.BF16
+                || valueCache.dtype() != DType.BF16
+                || contextSlots.dtype() != DType.I64
+                || keyCache.rank() != 3
+                || !Arrays.equals(keyCache.shape(), valueCache.shape())
+                || keyCache.dim(2) != d
+                || heads % kvHeads != 0
+                || !dense((TorchTensor) keyCache)
+                || !dense((TorchTensor) valueCache)
+                || !dense((TorchTensor) contextSlots)) {
+            return null;
+        }
+        MemorySegment slotRows = rt.host(h(contextSlots), 8 * b * s);
+        for (int i = 0; i < lengths.length; i++) { // the kernel reads the cache at these slots unchecked
+            for (long t = 0; t < lengths[i]; t++) {
+                long slot = slotRows.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i * s + t);
+                if (slot < 0 || slot >= slots) {
+                    throw new IndexOutOfBoundsException(
+                            "decode attention: slot " + slot + " outside the cache's " + slots + " slots");
+                }
+            }
+        }
+        long qc = rt.contiguous(h(q), new long[] {b, heads, d}, q.dtype(), DType.BF16);
+        long lens = rt.hostEmpty(new long[] {b}, DType.I32);
+        long out = rt.empty(new long[] {b, heads, d}, DType.BF16);
+        try {
+            MemorySegment lensSeg = rt.host(lens, 4 * b);
+            for (int i = 0; i < lengths.length; i++) {
+                lensSeg.setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i, lengths[i]);
+            }
+            long cacheBytes = 2 * slots * kvHeads * d;
+            boolean ran = Bf16DecodeAttention.tryRun(
+                    rt.host(qc, 2 * b * heads * d),
+                    rt.host(h(keyCache), cacheBytes),
+                    rt.host(h(valueCache), cacheBytes),
+                    slotRows,
+                    lensSeg,
+                    b,
+                    s,
+                    heads,
+                    kvHeads,
+                    d,
+                    scale,
+                    rt.host(out, 2 * b * heads * d));
+            if (!ran) {
+                return null;
+            }
+            long r = out;
+            out = 0;
+            return own(r);
+        } finally {
+            shim.delete(qc);
+            shim.delete(lens);
+            if (out != 0) {
+                shim.delete(out);
+            }
+        }
+    }
+
+    /** Whether a tensor's elements lie row-major without gaps (its strides are its shape's contiguous ones). */
+    private static boolean dense(TorchTensor t) {
+        long[] shape = t.shape();
+        long[] st = t.strides();
+        long expect = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1 && st[i] != expect) {
+                return false;
+            }
+            expect *= shape[i];
+        }
+        return true;
     }
 
     /** Gathered context rows {@code [B·S, kvH, d]} copied into {@code [B, kvH, S, d]}. */

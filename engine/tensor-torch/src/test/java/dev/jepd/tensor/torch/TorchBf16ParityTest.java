@@ -250,6 +250,34 @@ class TorchBf16ParityTest {
         }
     }
 
+    /**
+     * A batch's decode attention (on the CPU JEPD's AVX-512 kernel where the CPU has it): three sequences of 37, 1
+     * and 20 context slots scattered over a 64-slot cache and padded to 37, at the LM's head size and at one that
+     * leaves vector tails, for 2 and 8 query heads per KV head.
+     */
+    @Test
+    void pagedDecodeAttentionOfABatch() {
+        int[] lengths = {37, 1, 20};
+        long s = 37;
+        long[] table = new long[(int) (3 * s)];
+        for (int i = 0; i < table.length; i++) {
+            table[i] = (i * 29L + 11) % 64; // scattered, distinct within a row; padding reuses slots
+        }
+        for (long[] shape : new long[][] {{4, 2, 128}, {16, 2, 40}}) { // heads, KV heads, d
+            long heads = shape[0];
+            long kvHeads = shape[1];
+            long d = shape[2];
+            float scale = (float) (1 / Math.sqrt(d));
+            agree(
+                    "paged decode attention, " + heads + " heads over " + kvHeads + ", d " + d,
+                    CHAIN,
+                    (o, t) -> o.pagedDecodeAttention(t[0], t[1], t[2], o.fromLongs(table, 3, s), lengths, scale),
+                    rand(3, heads, d),
+                    rand(64, kvHeads, d),
+                    rand(64, kvHeads, d));
+        }
+    }
+
     @Test
     void bf16BytesRoundTripExactly() {
         In a = rand(5, 7);

@@ -1,0 +1,174 @@
+package dev.jepd.tensor.torch;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * JEPD's own CPU kernels ({@code src/main/c/jepd_kernels.c}, compiled into the jar by the module's build), reached
+ * through Panama: the library, what this CPU lets it run, and its functions. {@link Bf16Amx} and
+ * {@link Bf16DecodeAttention} use them.
+ *
+ * <p>A kernel is off, and nothing of it is called, where the library was not built (not x86-64 Linux, or built with
+ * {@code JEPD_KERNELS=skip}), where the CPU lacks its instructions (AMX-BF16 for the products, AVX-512 BF16 for the
+ * attention) or Linux does not grant a process the tile state, or with {@code -Djepd.amx=false} /
+ * {@code -Djepd.native.attention=false} (for A/B runs). Loading never throws: a library that will not load leaves
+ * every kernel off, and libtorch takes their work.
+ */
+final class NativeKernels {
+    private static final String RESOURCE = "linux-x86_64/libjepd_kernels.so";
+    private static final int CAP_AMX_BF16 = 1;
+    private static final int CAP_AVX512_BF16 = 2;
+
+    /** Why the AMX products are off, or null when they are on. */
+    static final String AMX_OFF_BECAUSE;
+
+    /** Why the decode attention kernel is off, or null when it is on. */
+    static final String ATTENTION_OFF_BECAUSE;
+
+    static final MethodHandle PACKED_BYTES;
+    static final MethodHandle PACK;
+    static final MethodHandle LINEAR_ROWS;
+    static final MethodHandle DECODE_ATTENTION;
+
+    static {
+        MethodHandle packedBytes = null;
+        MethodHandle pack = null;
+        MethodHandle rows = null;
+        MethodHandle attention = null;
+        String amxOff = null;
+        String attentionOff = null;
+        try {
+            SymbolLookup lib = load();
+            if (lib == null) {
+                amxOff = attentionOff = "not built for this platform";
+            } else {
+                Linker linker = Linker.nativeLinker();
+                MethodHandle capsHandle = linker.downcallHandle(
+                        lib.findOrThrow("jepd_kernels_caps"), FunctionDescriptor.of(ValueLayout.JAVA_INT));
+                int caps = (int) capsHandle.invokeExact();
+                if ((caps & CAP_AMX_BF16) == 0) {
+                    amxOff = "no AMX-BF16 on this CPU (or not granted by the kernel)";
+                } else if ("false".equals(System.getProperty("jepd.amx"))) {
+                    amxOff = "off (-Djepd.amx=false)";
+                } else {
+                    packedBytes = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_packed_bytes"),
+                            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+                    pack = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_pack"),
+                            FunctionDescriptor.ofVoid(
+                                    ValueLayout.ADDRESS,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_INT,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.ADDRESS));
+                    rows = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_linear_rows"),
+                            FunctionDescriptor.of(
+                                    ValueLayout.JAVA_INT,
+                                    ValueLayout.ADDRESS, // w
+                                    ValueLayout.JAVA_LONG, // K
+                                    ValueLayout.ADDRESS, // xb
+                                    ValueLayout.JAVA_INT, // M
+                                    ValueLayout.ADDRESS, // bias or NULL
+                                    ValueLayout.ADDRESS, // y
+                                    ValueLayout.JAVA_LONG, // ldy
+                                    ValueLayout.JAVA_LONG, // o0
+                                    ValueLayout.JAVA_LONG)); // o1
+                }
+                if ((caps & CAP_AVX512_BF16) == 0) {
+                    attentionOff = "no AVX-512 BF16 on this CPU";
+                } else if ("false".equals(System.getProperty("jepd.native.attention"))) {
+                    attentionOff = "off (-Djepd.native.attention=false)";
+                } else {
+                    attention = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_decode_attention"),
+                            FunctionDescriptor.of(
+                                    ValueLayout.JAVA_INT,
+                                    ValueLayout.ADDRESS, // q [B, H, d]
+                                    ValueLayout.ADDRESS, // key cache [slots, kvH, d]
+                                    ValueLayout.ADDRESS, // value cache
+                                    ValueLayout.ADDRESS, // slots int64 [B, S]
+                                    ValueLayout.ADDRESS, // lengths int32 [B]
+                                    ValueLayout.JAVA_LONG, // S
+                                    ValueLayout.JAVA_LONG, // H
+                                    ValueLayout.JAVA_LONG, // kvH
+                                    ValueLayout.JAVA_LONG, // d
+                                    ValueLayout.JAVA_FLOAT, // scale
+                                    ValueLayout.ADDRESS, // out [B, H, d]
+                                    ValueLayout.JAVA_LONG, // job0
+                                    ValueLayout.JAVA_LONG)); // job1
+                }
+            }
+        } catch (Throwable e) { // a library that will not load must never stop the backend
+            amxOff = attentionOff = "failed to load: " + e;
+            packedBytes = pack = rows = attention = null;
+        }
+        PACKED_BYTES = packedBytes;
+        PACK = pack;
+        LINEAR_ROWS = rows;
+        DECODE_ATTENTION = attention;
+        AMX_OFF_BECAUSE = amxOff;
+        ATTENTION_OFF_BECAUSE = attentionOff;
+    }
+
+    private NativeKernels() {}
+
+    /** One line for the backend's description: which of JEPD's kernels run here. */
+    static String describe() {
+        return "JEPD kernels: AMX products " + (AMX_OFF_BECAUSE == null ? "on" : AMX_OFF_BECAUSE)
+                + ", decode attention " + (ATTENTION_OFF_BECAUSE == null ? "on" : ATTENTION_OFF_BECAUSE);
+    }
+
+    /**
+     * The library from the jar, through a temporary copy that is deleted once mapped (a loaded library needs no
+     * file); null when the jar has none for this platform.
+     */
+    private static SymbolLookup load() throws IOException {
+        if (!"Linux".equals(System.getProperty("os.name")) || !"amd64".equals(System.getProperty("os.arch"))) {
+            return null;
+        }
+        try (InputStream in = NativeKernels.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                return null;
+            }
+            Path tmp = Files.createTempFile("jepd-kernels-", ".so");
+            try {
+                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+                return SymbolLookup.libraryLookup(tmp, Arena.global());
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /** A downcall's failure as an unchecked exception ({@code invokeExact} declares Throwable). */
+    static RuntimeException rethrow(Throwable e) {
+        if (e instanceof RuntimeException r) {
+            return r;
+        }
+        if (e instanceof Error err) {
+            throw err;
+        }
+        if (e instanceof IOException io) {
+            return new UncheckedIOException(io);
+        }
+        return new IllegalStateException(e);
+    }
+
+    /** For a downcall's pointer argument: the segment, or NULL. */
+    static MemorySegment orNull(MemorySegment s) {
+        return s == null ? MemorySegment.NULL : s;
+    }
+}
