@@ -226,9 +226,12 @@ AMX int jepd_bf16_linear_rows(const uint16_t *w, long K, const uint16_t *xb, int
 
 /* ---- decode attention */
 
-/* e^x for x <= 0 (softmax's shifted scores): 2^n · p(r), r = x - n·ln 2 in [-ln2/2, ln2/2], p of degree 6. */
-AVX512BF16 static inline __m512 exp_neg(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* e^-104 is below the smallest f32: scalef gives 0 */
+/*
+ * e^x in f32: 2^n · p(r), r = x - n·ln 2 in [-ln2/2, ln2/2], p of degree 6 (within ~1 ulp); x is clamped where the
+ * result is 0 or infinite anyway, and scalef makes those.
+ */
+AVX512BF16 static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(100.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
@@ -252,43 +255,113 @@ static inline __mmask16 first16(long n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
+/* The sums of eight vectors' lanes, in lane order: lane i of the result is the sum of x[i]'s 16 lanes. */
+AVX512BF16 static inline __m256 sum8(const __m512 *x) {
+    __m256 h[8];
+    for (int i = 0; i < 8; i++) {
+        h[i] = _mm256_add_ps(_mm512_castps512_ps256(x[i]),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x[i]), 1)));
+    }
+    __m256 ab = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    __m256 cd = _mm256_hadd_ps(_mm256_hadd_ps(h[4], h[5]), _mm256_hadd_ps(h[6], h[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(ab, cd, 0x20), _mm256_permute2f128_ps(ab, cd, 0x31));
+}
+
+/* scores[h][t] = scale · q_h · k_t for h < g and t < len: eight heads at a time share each loaded key row. */
+AVX512BF16 static void scores_qk(const uint16_t *qb, const uint16_t *kc, const int64_t *sl, long len, long kvH,
+                                 long kh, long g, long d, float scale, float *scores, long S) {
+    for (long t = 0; t < len; t++) {
+        const uint16_t *k = kc + (sl[t] * kvH + kh) * d;
+        for (long h0 = 0; h0 < g; h0 += 8) {
+            __m512 acc[8];
+            long n = g - h0 < 8 ? g - h0 : 8;
+            for (int i = 0; i < 8; i++) {
+                acc[i] = _mm512_setzero_ps();
+            }
+            for (long e = 0; e < d; e += 32) {
+                __mmask32 m = first32(d - e);
+                __m512bh kv = (__m512bh)_mm512_maskz_loadu_epi16(m, k + e);
+                for (int i = 0; i < n; i++) {
+                    acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_maskz_loadu_epi16(m, qb + (h0 + i) * d + e), kv);
+                }
+            }
+            float sums[8];
+            _mm256_storeu_ps(sums, _mm256_mul_ps(sum8(acc), _mm256_set1_ps(scale)));
+            for (int i = 0; i < n; i++) {
+                scores[(h0 + i) * S + t] = sums[i];
+            }
+        }
+    }
+}
+
+/*
+ * acc[h][e] = Σ_t p[h][t] · v_t[e] for rows of DV · 16 f32 (d <= DV · 16): two heads at a time, their accumulators
+ * in registers, each value row widened to f32 as it is read.
+ */
+AVX512BF16 static inline __attribute__((always_inline)) void weigh_values_dv(const uint16_t *vc, const int64_t *sl, long len,
+                                                                  long kvH, long kh, long g, long d,
+                                                                  const float *p, long S, float *acc, const int DV) {
+    for (long h = 0; h < g; h += 2) {
+        int two = h + 1 < g;
+        __m512 a0[8], a1[8];
+        for (int i = 0; i < DV; i++) {
+            a0[i] = _mm512_setzero_ps();
+            a1[i] = _mm512_setzero_ps();
+        }
+        const float *p0 = p + h * S;
+        const float *p1 = two ? p0 + S : p0;
+        for (long t = 0; t < len; t++) {
+            const uint16_t *v = vc + (sl[t] * kvH + kh) * d;
+            __m512 w0 = _mm512_set1_ps(p0[t]);
+            __m512 w1 = _mm512_set1_ps(p1[t]);
+            for (int i = 0; i < DV; i++) {
+                __m256i h16 = _mm256_maskz_loadu_epi16(first16(d - 16 * i), v + 16 * i);
+                __m512 vf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16), 16));
+                a0[i] = _mm512_fmadd_ps(w0, vf, a0[i]);
+                a1[i] = _mm512_fmadd_ps(w1, vf, a1[i]);
+            }
+        }
+        for (int i = 0; i < DV; i++) {
+            _mm512_storeu_ps(acc + h * DV * 16 + 16 * i, a0[i]);
+            if (two) {
+                _mm512_storeu_ps(acc + (h + 1) * DV * 16 + 16 * i, a1[i]);
+            }
+        }
+    }
+}
+
+#define WEIGH(DV)                                                                                                   \
+    AVX512BF16 static void weigh_values_##DV(const uint16_t *vc, const int64_t *sl, long len, long kvH, long kh,    \
+                                             long g, long d, const float *p, long S, float *acc) {                  \
+        weigh_values_dv(vc, sl, len, kvH, kh, g, d, p, S, acc, DV);                                                 \
+    }
+WEIGH(1) WEIGH(2) WEIGH(3) WEIGH(4) WEIGH(5) WEIGH(6) WEIGH(7) WEIGH(8)
+
 /*
  * Decode attention of sequences b with KV heads kh, for jobs j = b · kvH + kh in [job0, job1): the g = H / kvH
  * query heads of KV head kh attend to sequence b's first lengths[b] cache slots, slots[b · S + t], t < lengths[b].
- * q and out are [B, H, d]; each cache is [slots, kvH, d], dense. Scores q · k are sums of exact bf16 products in
- * f32, scaled; softmax in f32; the probabilities weight V in f32; out is rounded once to bf16. Returns 0, or -1 when
- * the scratch cannot be had.
+ * q and out are [B, H, d]; each cache is [slots, kvH, d], dense; d <= 128. Scores q · k are sums of exact bf16
+ * products in f32, scaled; softmax in f32; the probabilities weight V in f32; out is rounded once to bf16. Returns
+ * 0, -1 when the scratch cannot be had, -2 for a d above 128.
  */
 AVX512BF16 int jepd_bf16_decode_attention(const uint16_t *q, const uint16_t *kc, const uint16_t *vc,
                                           const int64_t *slots, const int32_t *lengths, long S, long H, long kvH,
                                           long d, float scale, uint16_t *out, long job0, long job1) {
     long g = H / kvH;
     long dv = (d + 15) / 16; /* f32 vectors per row */
-    float *scores = malloc(sizeof(float) * (size_t)(g * S + g * dv * 16 + dv * 16));
+    if (dv > 8) {
+        return -2;
+    }
+    float *scores = malloc(sizeof(float) * (size_t)(g * S + g * dv * 16));
     if (scores == NULL) {
         return -1;
     }
-    float *acc = scores + g * S;     /* [g][dv · 16] */
-    float *vrow = acc + g * dv * 16; /* one V row widened */
+    float *acc = scores + g * S; /* [g][dv · 16] */
     for (long job = job0; job < job1; job++) {
         long b = job / kvH, kh = job % kvH;
         long len = lengths[b];
         const int64_t *sl = slots + b * S;
-        const uint16_t *qb = q + (b * H + kh * g) * d;
-        /* scores[h][t] = scale · q_h · k_t */
-        for (long t = 0; t < len; t++) {
-            const uint16_t *k = kc + (sl[t] * kvH + kh) * d;
-            for (long h = 0; h < g; h++) {
-                const uint16_t *qh = qb + h * d;
-                __m512 s = _mm512_setzero_ps();
-                for (long e = 0; e < d; e += 32) {
-                    __mmask32 m = first32(d - e);
-                    s = _mm512_dpbf16_ps(s, (__m512bh)_mm512_maskz_loadu_epi16(m, qh + e),
-                                         (__m512bh)_mm512_maskz_loadu_epi16(m, k + e));
-                }
-                scores[h * S + t] = _mm512_reduce_add_ps(s) * scale;
-            }
-        }
+        scores_qk(q + (b * H + kh * g) * d, kc, sl, len, kvH, kh, g, d, scale, scores, S);
         /* softmax over t, per head: the probabilities stay unnormalised until the output */
         float sums[g];
         for (long h = 0; h < g; h++) {
@@ -301,27 +374,21 @@ AVX512BF16 int jepd_bf16_decode_attention(const uint16_t *q, const uint16_t *kc,
             __m512 sum = _mm512_setzero_ps();
             for (long t = 0; t < len; t += 16) {
                 __mmask16 m = first16(len - t);
-                __m512 p = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sh + t), max));
+                __m512 p = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sh + t), max));
                 sum = _mm512_mask_add_ps(sum, m, sum, p);
                 _mm512_mask_storeu_ps(sh + t, m, p);
             }
             sums[h] = _mm512_reduce_add_ps(sum);
         }
-        /* acc[h] = Σ_t p[h][t] · v_t, each V row widened once */
-        memset(acc, 0, sizeof(float) * (size_t)(g * dv * 16));
-        for (long t = 0; t < len; t++) {
-            const uint16_t *v = vc + (sl[t] * kvH + kh) * d;
-            for (long e = 0; e < dv * 16; e += 16) {
-                __m256i h16 = _mm256_maskz_loadu_epi16(first16(d - e), v + e);
-                _mm512_storeu_ps(vrow + e, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16), 16)));
-            }
-            for (long h = 0; h < g; h++) {
-                __m512 p = _mm512_set1_ps(scores[h * S + t]);
-                float *ah = acc + h * dv * 16;
-                for (long e = 0; e < dv * 16; e += 16) {
-                    _mm512_storeu_ps(ah + e, _mm512_fmadd_ps(p, _mm512_loadu_ps(vrow + e), _mm512_loadu_ps(ah + e)));
-                }
-            }
+        switch (dv) {
+        case 1: weigh_values_1(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        case 2: weigh_values_2(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        case 3: weigh_values_3(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        case 4: weigh_values_4(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        case 5: weigh_values_5(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        case 6: weigh_values_6(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        case 7: weigh_values_7(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
+        default: weigh_values_8(vc, sl, len, kvH, kh, g, d, scores, S, acc); break;
         }
         for (long h = 0; h < g; h++) {
             float inv = 1.0f / sums[h];
@@ -333,4 +400,73 @@ AVX512BF16 int jepd_bf16_decode_attention(const uint16_t *q, const uint16_t *kc,
     }
     free(scores);
     return 0;
+}
+
+/* ---- element-wise ops on bf16, rounded where libtorch's composition of single ops rounds */
+
+/* Round 16 f32 to bf16 to nearest even, as torch's float -> bfloat16 (denormals kept; a NaN stays a quiet NaN). */
+AVX512BF16 static inline __m256i narrow16(__m512 f) {
+    __m512i bits = _mm512_castps_si512(f);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
+}
+
+AVX512BF16 static inline __m512 widen16(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+AVX512BF16 static inline __m512 load16(const uint16_t *p, __mmask16 m) {
+    return widen16(_mm256_maskz_loadu_epi16(m, p));
+}
+
+/* As libtorch's bf16 ops one by one: x·y rounded to bf16. */
+AVX512BF16 static inline __m512 mul_rounded(__m512 x, __m512 y) {
+    return widen16(narrow16(_mm512_mul_ps(x, y)));
+}
+
+/*
+ * out = bf16(bf16(silu(gate)) · up) over elements [i0, i1) of dense bf16 arrays: silu(g) = g / (1 + e^-g) in f32,
+ * rounded, then the product in f32, rounded: Hugging Face's act_fn(gate_proj(x)) * up_proj(x) in bf16, rounded
+ * where libtorch's silu and mul kernels round.
+ */
+AVX512BF16 void jepd_bf16_silu_mul(const uint16_t *gate, const uint16_t *up, uint16_t *out, long i0, long i1) {
+    for (long i = i0; i < i1; i += 16) {
+        __mmask16 m = first16(i1 - i);
+        __m512 g = load16(gate + i, m);
+        __m512 s = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        _mm256_mask_storeu_epi16(out + i, m, narrow16(_mm512_mul_ps(widen16(narrow16(s)), load16(up + i, m))));
+    }
+}
+
+/*
+ * Rotary embedding in the rotate-half layout over rows [r0, r1) of d elements: out[e] = bf16(bf16(x[e]·cos[e]) +
+ * bf16(rot[e]·sin[e])) with rot = [-x2, x1] (the sign on sin: the same products), rounded where libtorch's mul, mul
+ * and add round. Row r is (i, j) = (r / inner, r % inner); an operand's row (i, j) starts at element i·os + j·is
+ * (stride 0 broadcasts; out's strides must not). d is even.
+ */
+AVX512BF16 void jepd_bf16_rotary(const uint16_t *x, long xos, long xis, const uint16_t *cs, long cos_os, long cos_is,
+                                 const uint16_t *sn, long sin_os, long sin_is, uint16_t *out, long oos, long ois,
+                                 long inner, long d, long r0, long r1) {
+    long half = d / 2;
+    __m512 minus = _mm512_set1_ps(-1.0f);
+    for (long r = r0; r < r1; r++) {
+        long i = r / inner, j = r % inner;
+        const uint16_t *xr = x + i * xos + j * xis;
+        const uint16_t *cr = cs + i * cos_os + j * cos_is;
+        const uint16_t *sr = sn + i * sin_os + j * sin_is;
+        uint16_t *o = out + i * oos + j * ois;
+        for (long e = 0; e < half; e += 16) {
+            __mmask16 m = first16(half - e);
+            __m512 x1 = load16(xr + e, m), x2 = load16(xr + half + e, m);
+            __m512 c1 = load16(cr + e, m), c2 = load16(cr + half + e, m);
+            __m512 s1 = load16(sr + e, m), s2 = load16(sr + half + e, m);
+            __m512 lo = _mm512_add_ps(mul_rounded(x1, c1), mul_rounded(x2, _mm512_mul_ps(s1, minus)));
+            __m512 hi = _mm512_add_ps(mul_rounded(x2, c2), mul_rounded(x1, s2));
+            _mm256_mask_storeu_epi16(o + e, m, narrow16(lo));
+            _mm256_mask_storeu_epi16(o + half + e, m, narrow16(hi));
+        }
+    }
 }

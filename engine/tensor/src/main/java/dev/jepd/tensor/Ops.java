@@ -51,6 +51,14 @@ public interface Ops {
 
     Tensor silu(Tensor a);
 
+    /**
+     * The gated MLP's {@code silu(gate) · up} (Hugging Face's {@code act_fn(gate_proj(x)) * up_proj(x)}), rounded as
+     * the two ops are; a backend may run it as one pass.
+     */
+    default Tensor siluMul(Tensor gate, Tensor up) {
+        return mul(silu(gate), up);
+    }
+
     /** Exact (erf) GELU, PyTorch's {@code nn.GELU()} default. */
     Tensor gelu(Tensor a);
 

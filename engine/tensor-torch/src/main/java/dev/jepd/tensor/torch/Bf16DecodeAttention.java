@@ -16,9 +16,12 @@ import java.lang.foreign.MemorySegment;
  */
 final class Bf16DecodeAttention {
     /** Why the kernel is off ({@link NativeKernels}), or null when it is on. */
-    static final String UNAVAILABLE_BECAUSE = NativeKernels.ATTENTION_OFF_BECAUSE;
+    static final String UNAVAILABLE_BECAUSE = NativeKernels.AVX512_OFF_BECAUSE;
 
     static final boolean AVAILABLE = UNAVAILABLE_BECAUSE == null;
+
+    /** The largest head size the kernel takes (its accumulators are registers: 8 vectors of 16 f32 per head). */
+    static final long MAX_HEAD_DIM = 128;
 
     private Bf16DecodeAttention() {}
 
@@ -48,6 +51,7 @@ final class Bf16DecodeAttention {
             throw new IllegalStateException("the decode attention kernel is off: " + UNAVAILABLE_BECAUSE);
         }
         if (heads % kvHeads != 0
+                || d > MAX_HEAD_DIM
                 || q.byteSize() < 2 * b * heads * d
                 || out.byteSize() < 2 * b * heads * d
                 || slots.byteSize() < 8 * b * s
@@ -85,7 +89,8 @@ final class Bf16DecodeAttention {
                 int rc = (int) NativeKernels.DECODE_ATTENTION.invokeExact(
                         q, keys, values, slots, lengths, s, heads, kvHeads, d, scale, out, (long) c, (long) c + 1);
                 if (rc != 0) {
-                    throw new IllegalStateException("jepd_bf16_decode_attention: no memory for its scores");
+                    throw new IllegalStateException("jepd_bf16_decode_attention returned " + rc
+                            + (rc == -1 ? " (no memory for its scores)" : ""));
                 }
             } catch (Throwable e) {
                 throw NativeKernels.rethrow(e);

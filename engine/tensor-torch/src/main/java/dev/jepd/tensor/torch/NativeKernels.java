@@ -16,13 +16,13 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * JEPD's own CPU kernels ({@code src/main/c/jepd_kernels.c}, compiled into the jar by the module's build), reached
- * through Panama: the library, what this CPU lets it run, and its functions. {@link Bf16Amx} and
- * {@link Bf16DecodeAttention} use them.
+ * through Panama: the library, what this CPU lets it run, and its functions. {@link Bf16Amx},
+ * {@link Bf16DecodeAttention} and {@link Bf16Elementwise} use them.
  *
  * <p>A kernel is off, and nothing of it is called, where the library was not built (not x86-64 Linux, or built with
  * {@code JEPD_KERNELS=skip}), where the CPU lacks its instructions (AMX-BF16 for the products, AVX-512 BF16 for the
- * attention) or Linux does not grant a process the tile state, or with {@code -Djepd.amx=false} /
- * {@code -Djepd.native.attention=false} (for A/B runs). Loading never throws: a library that will not load leaves
+ * attention, SiLU·mul and rotary) or Linux does not grant a process the tile state, or with {@code -Djepd.amx=false}
+ * (for A/B runs; the AVX-512 kernels have switches of their own in {@link TorchOps}). Loading never throws: a library that will not load leaves
  * every kernel off, and libtorch takes their work.
  */
 final class NativeKernels {
@@ -33,25 +33,29 @@ final class NativeKernels {
     /** Why the AMX products are off, or null when they are on. */
     static final String AMX_OFF_BECAUSE;
 
-    /** Why the decode attention kernel is off, or null when it is on. */
-    static final String ATTENTION_OFF_BECAUSE;
+    /** Why the AVX-512 kernels (decode attention, SiLU·mul, rotary) are off, or null when they are on. */
+    static final String AVX512_OFF_BECAUSE;
 
     static final MethodHandle PACKED_BYTES;
     static final MethodHandle PACK;
     static final MethodHandle LINEAR_ROWS;
     static final MethodHandle DECODE_ATTENTION;
+    static final MethodHandle SILU_MUL;
+    static final MethodHandle ROTARY;
 
     static {
         MethodHandle packedBytes = null;
         MethodHandle pack = null;
         MethodHandle rows = null;
         MethodHandle attention = null;
+        MethodHandle siluMul = null;
+        MethodHandle rotary = null;
         String amxOff = null;
-        String attentionOff = null;
+        String avx512Off = null;
         try {
             SymbolLookup lib = load();
             if (lib == null) {
-                amxOff = attentionOff = "not built for this platform";
+                amxOff = avx512Off = "not built for this platform";
             } else {
                 Linker linker = Linker.nativeLinker();
                 MethodHandle capsHandle = linker.downcallHandle(
@@ -88,9 +92,7 @@ final class NativeKernels {
                                     ValueLayout.JAVA_LONG)); // o1
                 }
                 if ((caps & CAP_AVX512_BF16) == 0) {
-                    attentionOff = "no AVX-512 BF16 on this CPU";
-                } else if ("false".equals(System.getProperty("jepd.native.attention"))) {
-                    attentionOff = "off (-Djepd.native.attention=false)";
+                    avx512Off = "no AVX-512 BF16 on this CPU";
                 } else {
                     attention = linker.downcallHandle(
                             lib.findOrThrow("jepd_bf16_decode_attention"),
@@ -109,18 +111,47 @@ final class NativeKernels {
                                     ValueLayout.ADDRESS, // out [B, H, d]
                                     ValueLayout.JAVA_LONG, // job0
                                     ValueLayout.JAVA_LONG)); // job1
+                    siluMul = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_silu_mul"),
+                            FunctionDescriptor.ofVoid(
+                                    ValueLayout.ADDRESS, // gate
+                                    ValueLayout.ADDRESS, // up
+                                    ValueLayout.ADDRESS, // out
+                                    ValueLayout.JAVA_LONG, // i0
+                                    ValueLayout.JAVA_LONG)); // i1
+                    rotary = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_rotary"),
+                            FunctionDescriptor.ofVoid(
+                                    ValueLayout.ADDRESS, // x
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.ADDRESS, // cos
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.ADDRESS, // sin
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.ADDRESS, // out
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG, // inner
+                                    ValueLayout.JAVA_LONG, // d
+                                    ValueLayout.JAVA_LONG, // r0
+                                    ValueLayout.JAVA_LONG)); // r1
                 }
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
-            amxOff = attentionOff = "failed to load: " + e;
-            packedBytes = pack = rows = attention = null;
+            amxOff = avx512Off = "failed to load: " + e;
+            packedBytes = pack = rows = attention = siluMul = rotary = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
         LINEAR_ROWS = rows;
         DECODE_ATTENTION = attention;
+        SILU_MUL = siluMul;
+        ROTARY = rotary;
         AMX_OFF_BECAUSE = amxOff;
-        ATTENTION_OFF_BECAUSE = attentionOff;
+        AVX512_OFF_BECAUSE = avx512Off;
     }
 
     private NativeKernels() {}
@@ -128,7 +159,7 @@ final class NativeKernels {
     /** One line for the backend's description: which of JEPD's kernels run here. */
     static String describe() {
         return "JEPD kernels: AMX products " + (AMX_OFF_BECAUSE == null ? "on" : AMX_OFF_BECAUSE)
-                + ", decode attention " + (ATTENTION_OFF_BECAUSE == null ? "on" : ATTENTION_OFF_BECAUSE);
+                + ", AVX-512 attention/SiLU/rotary " + (AVX512_OFF_BECAUSE == null ? "on" : AVX512_OFF_BECAUSE);
     }
 
     /**

@@ -50,7 +50,16 @@ final class TorchOps implements Ops {
      * caches where the library was built and the CPU has AVX-512 BF16; {@code -Djepd.native.attention=false} leaves
      * it to libtorch.
      */
-    static final boolean NATIVE_ATTENTION = Bf16DecodeAttention.AVAILABLE;
+    static final boolean NATIVE_ATTENTION =
+            Bf16DecodeAttention.AVAILABLE && !"false".equals(System.getProperty("jepd.native.attention"));
+
+    /**
+     * bf16 {@code silu(gate) · up} and the rotary embedding on the CPU go through {@link Bf16Elementwise} (one pass of
+     * JEPD's AVX-512 kernels each, rounded as libtorch's composition rounds) where the library was built and the CPU
+     * has AVX-512 BF16; {@code -Djepd.native.elementwise=false} leaves them to libtorch.
+     */
+    static final boolean NATIVE_ELEMENTWISE =
+            Bf16Elementwise.AVAILABLE && !"false".equals(System.getProperty("jepd.native.elementwise"));
 
     private final TorchRuntime rt;
     private final AotiShim shim;
@@ -572,11 +581,11 @@ final class TorchOps implements Ops {
     @Override
     public Tensor rmsNorm(Tensor x, Tensor w, float eps) {
         if (javaRows(x, w) && w.rank() == 1 && w.dim(0) == x.dim(-1) && ((TorchTensor) w).strides()[0] == 1) {
-            Bf16Rows.Rows rows = rowsOf((TorchTensor) x);
+            Bf16Rows.Rows[] rows = rowsOf(x.shape(), x);
             if (rows != null) {
                 long d = x.dim(-1);
                 long out = rt.empty(x.shape(), DType.BF16);
-                Bf16Rows.rmsNorm(rows, rt.host(h(w), 2 * d), (int) d, eps, rt.host(out, 2 * x.numel()));
+                Bf16Rows.rmsNorm(rows[0], rt.host(h(w), 2 * d), (int) d, eps, rt.host(out, 2 * x.numel()));
                 return own(out);
             }
         }
@@ -618,10 +627,57 @@ final class TorchOps implements Ops {
         if (d % 2 != 0 || cos.dim(-1) != d || sin.dim(-1) != d) {
             return Ops.super.rotary(x, cos, sin);
         }
+        if (NATIVE_ELEMENTWISE && bf16OnHost(x, cos, sin) && rowsOf(x.shape(), x, cos, sin) != null) {
+            // laid out as libtorch's composition would be (the vision tower's q and k stay token-major, which its
+            // attention reads faster)
+            Tensor out = own(rt.emptyLike(x.shape(), ((TorchTensor) x).strides(), DType.BF16));
+            Bf16Rows.Rows[] rows = rowsOf(x.shape(), x, cos, sin, out);
+            if (rows != null) {
+                Bf16Elementwise.rotary(rows[0], rows[1], rows[2], rows[3], d);
+                return out;
+            }
+        }
         long half = d / 2;
         Tensor swapped = concat(List.of(slice(x, -1, half, d), slice(x, -1, 0, half)), -1);
         Tensor signedSin = concat(List.of(neg(slice(sin, -1, 0, half)), slice(sin, -1, half, d)), -1);
         return add(mul(x, cos), mul(swapped, signedSin));
+    }
+
+    /**
+     * {@code silu(gate) · up} in one pass of {@link Bf16Elementwise} for dense bf16 operands of one shape on the CPU;
+     * libtorch's two kernels otherwise.
+     */
+    @Override
+    public Tensor siluMul(Tensor gate, Tensor up) {
+        if (NATIVE_ELEMENTWISE
+                && bf16OnHost(gate, up)
+                && Arrays.equals(gate.shape(), up.shape())
+                && dense((TorchTensor) gate)
+                && dense((TorchTensor) up)) {
+            long n = gate.numel();
+            long out = rt.empty(gate.shape(), DType.BF16);
+            try {
+                Bf16Elementwise.siluMul(rt.host(h(gate), 2 * n), rt.host(h(up), 2 * n), rt.host(out, 2 * n), n);
+            } catch (RuntimeException e) {
+                shim.delete(out);
+                throw e;
+            }
+            return own(out);
+        }
+        return mul(silu(gate), up);
+    }
+
+    /** Whether every operand is bf16, non-empty and on the host. */
+    private boolean bf16OnHost(Tensor... operands) {
+        if (!rt.onHost()) {
+            return false;
+        }
+        for (Tensor t : operands) {
+            if (t.dtype() != DType.BF16 || t.numel() == 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Whether {@link Bf16Rows} may take an op on these operands: all bf16, on the host, the kernels switched on. */
@@ -638,38 +694,77 @@ final class TorchOps implements Ops {
     }
 
     /**
-     * {@code t} as rows of its last axis for {@link Bf16Rows}: the leading axes merge where their strides allow, and at
-     * most two may remain. Null when the last axis is not dense or three leading axes remain.
+     * Each operand as rows of {@code shape}'s last axis, broadcast to {@code shape} (a missing or size-1 axis repeats
+     * with stride 0) and indexed alike: the leading axes merge where every operand's strides allow, and at most two
+     * may remain. Null when an operand does not broadcast to {@code shape}, its last axis is not dense, or three
+     * leading axes remain.
      */
-    private Bf16Rows.Rows rowsOf(TorchTensor t) {
-        long[] shape = t.shape();
-        long[] strides = t.strides();
+    private Bf16Rows.Rows[] rowsOf(long[] shape, Tensor... operands) {
         int rank = shape.length;
-        if (rank == 0 || shape[rank - 1] > Integer.MAX_VALUE || (shape[rank - 1] > 1 && strides[rank - 1] != 1)) {
+        if (rank == 0 || shape[rank - 1] > Integer.MAX_VALUE) {
             return null;
         }
-        // The leading axes of size > 1 as {size, stride}, an inner one merged into its outer where the strides allow.
-        List<long[]> axes = new ArrayList<>();
+        long d = shape[rank - 1];
+        int n = operands.length;
+        long[][] strides = new long[n][rank - 1];
+        for (int o = 0; o < n; o++) {
+            TorchTensor t = (TorchTensor) operands[o];
+            long[] s = t.shape();
+            long[] st = t.strides();
+            int off = rank - s.length;
+            if (s.length == 0 || off < 0 || s[s.length - 1] != d || (d > 1 && st[s.length - 1] != 1)) {
+                return null;
+            }
+            for (int k = 0; k < rank - 1; k++) {
+                int od = k - off;
+                if (od < 0 || s[od] == 1) {
+                    strides[o][k] = 0;
+                } else if (s[od] == shape[k]) {
+                    strides[o][k] = st[od];
+                } else {
+                    return null;
+                }
+            }
+        }
+        // The leading axes of size > 1, inner ones merged into outer ones where every operand allows.
+        List<long[]> axes = new ArrayList<>(); // {size, stride of operand 0, 1, ...}
         for (int k = 0; k < rank - 1; k++) {
             if (shape[k] == 1) {
                 continue;
             }
-            long[] last = axes.isEmpty() ? null : axes.getLast();
-            if (last != null && last[1] == strides[k] * shape[k]) {
-                last[0] *= shape[k];
-                last[1] = strides[k];
-            } else {
-                axes.add(new long[] {shape[k], strides[k]});
+            long[] axis = new long[n + 1];
+            axis[0] = shape[k];
+            for (int o = 0; o < n; o++) {
+                axis[o + 1] = strides[o][k];
+            }
+            axes.add(axis);
+        }
+        for (int k = axes.size() - 2; k >= 0; k--) {
+            long[] outer = axes.get(k);
+            long[] inner = axes.get(k + 1);
+            boolean merges = true;
+            for (int o = 1; o <= n; o++) {
+                merges &= outer[o] == inner[o] * inner[0];
+            }
+            if (merges) {
+                inner[0] *= outer[0];
+                axes.remove(k);
             }
         }
         if (axes.size() > 2) {
             return null;
         }
-        long[] outer = axes.size() == 2 ? axes.get(0) : new long[] {1, 0};
-        long[] inner = axes.isEmpty() ? new long[] {1, 0} : axes.getLast();
-        long d = shape[rank - 1];
-        long bytes = Bf16Rows.Rows.extentBytes(outer[0], outer[1], inner[0], inner[1], d);
-        return new Bf16Rows.Rows(rt.host(t.handle(), bytes), outer[0], outer[1], inner[0], inner[1]);
+        long[] outer = axes.size() == 2 ? axes.get(0) : new long[n + 1];
+        long[] inner = axes.isEmpty() ? new long[n + 1] : axes.get(axes.size() - 1);
+        long outerSize = axes.size() == 2 ? outer[0] : 1;
+        long innerSize = axes.isEmpty() ? 1 : inner[0];
+        Bf16Rows.Rows[] rows = new Bf16Rows.Rows[n];
+        for (int o = 0; o < n; o++) {
+            long bytes = Bf16Rows.Rows.extentBytes(outerSize, outer[o + 1], innerSize, inner[o + 1], d);
+            rows[o] =
+                    new Bf16Rows.Rows(rt.host(h(operands[o]), bytes), outerSize, outer[o + 1], innerSize, inner[o + 1]);
+        }
+        return rows;
     }
 
     /**
@@ -840,6 +935,7 @@ final class TorchOps implements Ops {
                 || keyCache.rank() != 3
                 || !Arrays.equals(keyCache.shape(), valueCache.shape())
                 || keyCache.dim(2) != d
+                || d > Bf16DecodeAttention.MAX_HEAD_DIM
                 || heads % kvHeads != 0
                 || !dense((TorchTensor) keyCache)
                 || !dense((TorchTensor) valueCache)

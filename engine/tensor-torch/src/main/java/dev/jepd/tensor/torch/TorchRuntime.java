@@ -113,6 +113,26 @@ final class TorchRuntime {
     }
 
     /** A new uninitialised row-major tensor in host memory, whatever the runtime's device. */
+    /**
+     * A new tensor laid out as libtorch lays out an element-wise op's result on {@code like}: dense, its axes in the
+     * order of {@code like}'s strides (largest first), so that a permuted view gives a result permuted alike.
+     */
+    long emptyLike(long[] shape, long[] likeStrides, DType dtype) {
+        int r = shape.length;
+        Integer[] order = new Integer[r];
+        for (int i = 0; i < r; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Long.compare(likeStrides[b], likeStrides[a])); // stable: ties keep order
+        long[] strides = new long[r];
+        long step = 1;
+        for (int k = r - 1; k >= 0; k--) {
+            strides[order[k]] = step;
+            step *= Math.max(1, shape[order[k]]);
+        }
+        return shim.emptyStrided(shape, strides, code(dtype), devType, devIndex);
+    }
+
     long hostEmpty(long[] shape, DType dtype) {
         return shim.emptyStrided(shape, contiguousStrides(shape), code(dtype), shim.deviceCpu, 0);
     }

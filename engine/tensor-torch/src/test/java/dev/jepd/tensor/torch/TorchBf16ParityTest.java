@@ -168,6 +168,7 @@ class TorchBf16ParityTest {
         agree("div", ONE_ROUNDING, (o, t) -> o.div(t[0], t[1]), a, rand(0.5f, 3f, 8));
         agree("scale", ONE_ROUNDING, (o, t) -> o.scale(t[0], 0.37f), a);
         agree("silu", ONE_ROUNDING, (o, t) -> o.silu(t[0]), a);
+        agree("silu · mul", CHAIN, (o, t) -> o.siluMul(t[0], t[1]), a, rand(3, 8));
         agree("sigmoid", ONE_ROUNDING, (o, t) -> o.sigmoid(t[0]), a);
         agree("cos", ONE_ROUNDING, (o, t) -> o.cos(t[0]), a);
         agree("gelu", CHAIN, (o, t) -> o.gelu(t[0]), a);
