@@ -129,7 +129,15 @@ public final class TorchBackend implements TensorBackend {
                     .map(c -> " (" + c.describe(rt.device().index()) + ")")
                     .orElse("");
         }
-        return "torch (libtorch " + l.version() + ", " + where + ", dtype " + d + ", " + l.source() + ")";
+        String host = rt.onHost()
+                ? "; " + NativeKernels.describe() + "; huge pages "
+                        + (System.getenv()
+                                        .getOrDefault("THP_MEM_ALLOC_ENABLE", "1")
+                                        .equals("1")
+                                ? "on"
+                                : "off")
+                : "";
+        return "torch (libtorch " + l.version() + ", " + where + ", dtype " + d + ", " + l.source() + host + ")";
     }
 
     @Override

@@ -41,6 +41,7 @@ class TorchBackendTest {
     void nameSaysWhichLibtorchAndDevice() {
         assertTrue(backend.name().startsWith("torch (libtorch 2."), backend.name());
         assertTrue(backend.name().contains("cpu"), backend.name());
+        assertTrue(backend.name().contains("JEPD kernels: AMX products "), backend.name()); // on, or why not
         assertEquals(Device.CPU, backend.device());
     }
 
