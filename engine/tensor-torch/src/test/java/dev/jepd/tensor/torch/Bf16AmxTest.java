@@ -52,10 +52,10 @@ class Bf16AmxTest {
             for (long[] shape : shapes) {
                 long out = shape[0];
                 long in = shape[1];
-                MemorySegment w = bf16(arena, random, out * in, 1f);
-                MemorySegment bias = bf16(arena, random, out, 4f);
+                MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
+                MemorySegment bias = Bf16TestData.random(arena, random, out, 4f);
                 for (int rows : new int[] {2, 5, 8, 16}) {
-                    MemorySegment x = bf16(arena, random, rows * in, 1f);
+                    MemorySegment x = Bf16TestData.random(arena, random, rows * in, 1f);
                     for (boolean withBias : new boolean[] {false, true}) {
                         MemorySegment got = arena.allocate(2 * rows * out);
                         assertTrue(Bf16Amx.tryRun(w, out, in, x, rows, withBias ? bias : null, got));
@@ -106,9 +106,10 @@ class Bf16AmxTest {
             Ops ops = backend.ops(scope);
             long out = 320;
             long in = 256;
-            Tensor w = ops.load(bf16(arena, random, out * in, 1f), DType.BF16, out, in);
-            Tensor b = ops.load(bf16(arena, random, out, 1f), DType.BF16, out);
-            Tensor x = ops.load(bf16(arena, random, 8 * in, 1f), DType.BF16, 2, 4, in); // [2, 4, in]: 8 rows
+            Tensor w = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
+            Tensor b = ops.load(Bf16TestData.random(arena, random, out, 1f), DType.BF16, out);
+            Tensor x = ops.load(
+                    Bf16TestData.random(arena, random, 8 * in, 1f), DType.BF16, 2, 4, in); // [2, 4, in]: 8 rows
             Tensor y = ops.linear(x, w, b);
             assertEquals(
                     List.of(2L, 4L, out),
@@ -132,13 +133,5 @@ class Bf16AmxTest {
             }
             assertTrue(differ <= got.length / 20, differ + " of " + got.length + " differ from libtorch's bf16");
         }
-    }
-
-    private static MemorySegment bf16(Arena arena, Random random, long n, float range) {
-        MemorySegment m = arena.allocate(2 * n, 64);
-        for (long i = 0; i < n; i++) {
-            m.setAtIndex(BF16, i, Bf16MatVec.narrow((random.nextFloat() * 2 - 1) * range));
-        }
-        return m;
     }
 }

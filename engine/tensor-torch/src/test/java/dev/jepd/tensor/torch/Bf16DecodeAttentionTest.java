@@ -35,9 +35,9 @@ class Bf16DecodeAttentionTest {
         int cache = 1024;
         int[] lengths = {300, 1, 77, 256};
         try (Arena arena = Arena.ofShared()) { // shared: the pool's workers read it
-            MemorySegment q = bf16(arena, random, (long) b * heads * d, 2f);
-            MemorySegment keys = bf16(arena, random, (long) cache * kvHeads * d, 2f);
-            MemorySegment values = bf16(arena, random, (long) cache * kvHeads * d, 1f);
+            MemorySegment q = Bf16TestData.random(arena, random, (long) b * heads * d, 2f);
+            MemorySegment keys = Bf16TestData.random(arena, random, (long) cache * kvHeads * d, 2f);
+            MemorySegment values = Bf16TestData.random(arena, random, (long) cache * kvHeads * d, 1f);
             MemorySegment slots = arena.allocate(8L * b * s);
             for (long i = 0; i < (long) b * s; i++) {
                 slots.setAtIndex(ValueLayout.JAVA_LONG, i, (i * 7919) % cache);
@@ -106,13 +106,5 @@ class Bf16DecodeAttentionTest {
 
     private static double at(MemorySegment s, long i) {
         return Float.intBitsToFloat(s.getAtIndex(BF16, i) << 16);
-    }
-
-    private static MemorySegment bf16(Arena arena, Random random, long n, float range) {
-        MemorySegment m = arena.allocate(2 * n, 64);
-        for (long i = 0; i < n; i++) {
-            m.setAtIndex(BF16, i, Bf16MatVec.narrow((random.nextFloat() * 2 - 1) * range));
-        }
-        return m;
     }
 }

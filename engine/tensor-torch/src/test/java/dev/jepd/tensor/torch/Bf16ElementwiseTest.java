@@ -10,7 +10,6 @@ import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -84,10 +83,6 @@ class Bf16ElementwiseTest {
         for (long s : shape) {
             n *= s;
         }
-        MemorySegment m = arena.allocate(2 * n, 64);
-        for (long i = 0; i < n; i++) {
-            DType.BF16.setFloat(m, i, (random.nextFloat() * 2 - 1) * range);
-        }
-        return ops.load(m, DType.BF16, shape);
+        return ops.load(Bf16TestData.random(arena, random, n, range), DType.BF16, shape);
     }
 }

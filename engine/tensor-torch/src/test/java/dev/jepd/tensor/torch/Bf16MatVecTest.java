@@ -46,9 +46,9 @@ class Bf16MatVecTest {
             for (long[] shape : shapes) {
                 long out = shape[0];
                 long in = shape[1];
-                MemorySegment w = bf16(arena, random, out * in, 1f);
-                MemorySegment x = bf16(arena, random, in, 1f);
-                MemorySegment bias = bf16(arena, random, out, 4f);
+                MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
+                MemorySegment x = Bf16TestData.random(arena, random, in, 1f);
+                MemorySegment bias = Bf16TestData.random(arena, random, out, 4f);
                 for (boolean withBias : new boolean[] {false, true}) {
                     MemorySegment got = arena.allocate(2 * out);
                     assertTrue(Bf16MatVec.tryRun(w, out, in, x, withBias ? bias : null, got));
@@ -74,13 +74,5 @@ class Bf16MatVecTest {
                 }
             }
         }
-    }
-
-    private static MemorySegment bf16(Arena arena, Random random, long n, float range) {
-        MemorySegment m = arena.allocate(2 * n, 64);
-        for (long i = 0; i < n; i++) {
-            m.setAtIndex(BF16, i, Bf16MatVec.narrow((random.nextFloat() * 2 - 1) * range));
-        }
-        return m;
     }
 }
