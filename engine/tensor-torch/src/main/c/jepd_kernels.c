@@ -64,17 +64,6 @@ int jepd_kernels_caps(void) {
     return caps;
 }
 
-/*
- * Puts this thread's AMX tiles back in their initial state. oneDNN (libtorch 2.7.1's) leaves them configured on every
- * thread that ran one of its AMX products, and on this machine AVX-512 work on such a thread then runs ~3.7x slower
- * (docs/PERF.md). The argument is unused: the signature is an OpenMP team's outlined function, so that
- * GOMP_parallel can run it on each thread of libtorch's team.
- */
-AMX void jepd_tile_release(void *unused) {
-    (void)unused;
-    _tile_release();
-}
-
 /* Bytes that jepd_bf16_pack writes for K. */
 long jepd_bf16_packed_bytes(long K) {
     return ((K + 31) / 32) * 16 * 64;

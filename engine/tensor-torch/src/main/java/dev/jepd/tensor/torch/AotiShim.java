@@ -65,7 +65,6 @@ public final class AotiShim {
     private final MethodHandle copy;
     private final MethodHandle zero;
     private final MethodHandle dispatcher;
-    private final MethodHandle gompParallel; // libtorch's OpenMP runtime's GOMP_parallel, or null
     private final Kernels cpuKernels;
     private final Kernels cudaKernels; // null when the library has no CUDA build
     private final String noCuda; // why cudaKernels is null
@@ -100,9 +99,6 @@ public final class AotiShim {
         copy = b.bind("aoti_torch_copy_", FunctionDescriptor.of(I, L, L, I));
         zero = b.bind("aoti_torch_zero_", FunctionDescriptor.of(I, L));
         dispatcher = b.bind("aoti_torch_call_dispatcher", FunctionDescriptor.of(I, L, L, L));
-        // found through libtorch_cpu's own dependencies: the OpenMP runtime whose threads libtorch's kernels run on
-        gompParallel = b.bindIfPresent(
-                "GOMP_parallel", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, I, I));
         cpuKernels = new Kernels("cpu", b);
         if (!b.missing.isEmpty()) {
             throw new LibTorchUnavailableException(location + " is too old or not a full libtorch: it lacks "
@@ -360,22 +356,6 @@ public final class AotiShim {
     }
 
     // ---- typed ops of the generated shim, one set per device type
-
-    /**
-     * Runs the C function {@code fn(NULL)} once on each thread of the calling thread's OpenMP team, the threads
-     * libtorch's CPU kernels run on; false where this libtorch's OpenMP runtime has no {@code GOMP_parallel}.
-     */
-    boolean onEveryOpenMpThread(MemorySegment fn) {
-        if (gompParallel == null) {
-            return false;
-        }
-        try {
-            gompParallel.invokeExact(fn, MemorySegment.NULL, 0, 0);
-            return true;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
 
     /** The kernels for tensors on {@code deviceType}: the CPU's, or CUDA's when this libtorch has them. */
     public Kernels kernels(int deviceType) {

@@ -39,12 +39,6 @@ final class NativeKernels {
     static final MethodHandle PACKED_BYTES;
     static final MethodHandle PACK;
     static final MethodHandle LINEAR_ROWS;
-    /** {@code jepd_tile_release(void*)}: on this thread; null without AMX. */
-    static final MethodHandle TILE_RELEASE;
-
-    /** The same function's address, for an OpenMP team to run on each of its threads; NULL without AMX. */
-    static final MemorySegment TILE_RELEASE_FN;
-
     static final MethodHandle DECODE_ATTENTION;
     static final MethodHandle SILU_MUL;
     static final MethodHandle ROTARY;
@@ -54,8 +48,6 @@ final class NativeKernels {
         MethodHandle pack = null;
         MethodHandle rows = null;
         MethodHandle attention = null;
-        MethodHandle tileRelease = null;
-        MemorySegment tileReleaseFn = MemorySegment.NULL;
         MethodHandle siluMul = null;
         MethodHandle rotary = null;
         String amxOff = null;
@@ -69,10 +61,6 @@ final class NativeKernels {
                 MethodHandle capsHandle = linker.downcallHandle(
                         lib.findOrThrow("jepd_kernels_caps"), FunctionDescriptor.of(ValueLayout.JAVA_INT));
                 int caps = (int) capsHandle.invokeExact();
-                if ((caps & CAP_AMX_BF16) != 0) { // whatever -Djepd.amx says: oneDNN uses the tiles too
-                    tileReleaseFn = lib.findOrThrow("jepd_tile_release");
-                    tileRelease = linker.downcallHandle(tileReleaseFn, FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
-                }
                 if ((caps & CAP_AMX_BF16) == 0) {
                     amxOff = "no AMX-BF16 on this CPU (or not granted by the kernel)";
                 } else if ("false".equals(System.getProperty("jepd.amx"))) {
@@ -154,15 +142,12 @@ final class NativeKernels {
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows = attention = siluMul = rotary = tileRelease = null;
-            tileReleaseFn = MemorySegment.NULL;
+            packedBytes = pack = rows = attention = siluMul = rotary = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
         LINEAR_ROWS = rows;
         DECODE_ATTENTION = attention;
-        TILE_RELEASE = tileRelease;
-        TILE_RELEASE_FN = tileReleaseFn;
         SILU_MUL = siluMul;
         ROTARY = rotary;
         AMX_OFF_BECAUSE = amxOff;

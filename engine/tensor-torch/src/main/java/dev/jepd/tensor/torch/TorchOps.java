@@ -61,15 +61,6 @@ final class TorchOps implements Ops {
     static final boolean NATIVE_ELEMENTWISE =
             Bf16Elementwise.AVAILABLE && !"false".equals(System.getProperty("jepd.native.elementwise"));
 
-    /**
-     * After libtorch's bf16 products and attention on an AMX CPU, every thread of its OpenMP team puts its AMX tiles
-     * back ({@code jepd_tile_release} through libtorch's own {@code GOMP_parallel}): oneDNN leaves them configured, and
-     * vector work on such a thread — JEPD's kernels and libtorch's element-wise ones — then ran ~3.7× slower here
-     * (docs/PERF.md). {@code -Djepd.amx.release=false} leaves them (for A/B runs).
-     */
-    static final boolean RELEASE_TILES =
-            NativeKernels.TILE_RELEASE != null && !"false".equals(System.getProperty("jepd.amx.release"));
-
     private final TorchRuntime rt;
     private final AotiShim shim;
     private final AotiShim.Kernels kern;
@@ -411,9 +402,6 @@ final class TorchOps implements Ops {
                 } else {
                     y = rt.empty(new long[] {rows, out}, c);
                     kern.addmmOut(y, bc, x2, wt, 1.0, 1.0);
-                }
-                if (c == DType.BF16) {
-                    releaseTiles();
                 }
             }
             long r = kern.reshape(y, ys);
@@ -1222,9 +1210,7 @@ final class TorchOps implements Ops {
      */
     private long fused(long q4, long k4, long v4, boolean causal, long mask, double scale) {
         if (!kern.isCuda()) {
-            long out = kern.attention(q4, k4, v4, causal, mask, scale);
-            releaseTiles(); // its bf16 products are oneDNN's
-            return out;
+            return kern.attention(q4, k4, v4, causal, mask, scale);
         }
         long[] qs = shim.sizes(q4);
         if (qs[3] % 8 != 0 || cudaAttentionRefused) {
@@ -1252,20 +1238,6 @@ final class TorchOps implements Ops {
         } finally {
             if (bias != 0) {
                 shim.delete(bias);
-            }
-        }
-    }
-
-    /** See {@link #RELEASE_TILES}; on the CPU only. */
-    private void releaseTiles() {
-        if (!RELEASE_TILES || !rt.onHost()) {
-            return;
-        }
-        if (!shim.onEveryOpenMpThread(NativeKernels.TILE_RELEASE_FN)) {
-            try {
-                NativeKernels.TILE_RELEASE.invokeExact(MemorySegment.NULL); // this thread at least
-            } catch (Throwable t) {
-                throw NativeKernels.rethrow(t);
             }
         }
     }

@@ -40,28 +40,6 @@ class Bf16AmxTest {
         assertTrue(why == null || why.startsWith("no AMX") || why.startsWith("off"), "the kernel is off: " + why);
     }
 
-    /**
-     * The tiles oneDNN leaves configured are put back on every thread of libtorch's OpenMP team: the embedded
-     * libtorch's runtime has {@code GOMP_parallel}, and running the release on its team (and after a product) works.
-     */
-    @Test
-    void tilesAreReleasedOnLibtorchsOpenMpTeam() {
-        assumeTrue(NativeKernels.TILE_RELEASE != null, "no AMX here: " + Bf16Amx.UNAVAILABLE_BECAUSE);
-        try (TorchBackend backend = new TorchBackend();
-                Arena arena = Arena.ofConfined();
-                Scope scope = backend.open()) {
-            Ops ops = backend.ops(scope);
-            Random random = new Random(3);
-            Tensor w = ops.load(Bf16TestData.random(arena, random, 64 * 64, 1f), DType.BF16, 64, 64);
-            Tensor x = ops.load(Bf16TestData.random(arena, random, 32 * 64, 1f), DType.BF16, 32, 64);
-            ops.linear(x, w, null); // oneDNN's product (32 rows), then the release
-            assertTrue(
-                    AotiShim.shared().onEveryOpenMpThread(NativeKernels.TILE_RELEASE_FN),
-                    "the embedded libtorch's OpenMP runtime exports GOMP_parallel");
-            assertEquals(32 * 64, ops.linear(x, w, null).numel()); // and products still run after it
-        }
-    }
-
     @Test
     void agreesWithLibtorchsGemm() {
         assumeTrue(Bf16Amx.AVAILABLE, "the AMX kernel is off: " + Bf16Amx.UNAVAILABLE_BECAUSE);
