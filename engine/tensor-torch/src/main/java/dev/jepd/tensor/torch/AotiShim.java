@@ -680,7 +680,8 @@ public final class AotiShim {
         }
     }
 
-    private static RuntimeException rethrow(Throwable t) {
+    /** Rethrows a downcall's failure unchecked ({@code invokeExact} declares Throwable); use as {@code throw rethrow(t)}. */
+    static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) {
             throw r;
         }

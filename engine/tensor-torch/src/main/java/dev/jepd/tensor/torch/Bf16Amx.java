@@ -62,17 +62,26 @@ final class Bf16Amx {
             throw new IllegalArgumentException(
                     "bf16 AMX product: segments smaller than [" + rows + ", " + in + "] · [" + out + ", " + in + "]ᵀ");
         }
-        return HostPool.SHARED.tryRun(new Product(w, out, in, x, rows, bias, y), false);
+        long per = chunkRows(out, HostPool.SHARED.threads());
+        return HostPool.SHARED.tryRun(new Product(w, out, in, x, rows, bias, y, per), false);
     }
 
     /** At least two chunks per thread where the matrix allows, at most {@link #CHUNK_ROWS} rows each. */
-    static long chunkRows(long out, int threads) {
+    private static long chunkRows(long out, int threads) {
         long per = out / (2L * threads) / 64 * 64;
         return Math.max(64, Math.min(CHUNK_ROWS, per));
     }
 
+    /** One product; {@code per} weight rows per chunk. */
     private record Product(
-            MemorySegment w, long out, long in, MemorySegment x, int rows, MemorySegment bias, MemorySegment y)
+            MemorySegment w,
+            long out,
+            long in,
+            MemorySegment x,
+            int rows,
+            MemorySegment bias,
+            MemorySegment y,
+            long per)
             implements HostPool.Job {
         @Override
         public void prepare() {
@@ -87,19 +96,17 @@ final class Bf16Amx {
                 }
                 NativeKernels.PACK.invokeExact(x, in, rows, in, scratch);
             } catch (Throwable e) {
-                throw NativeKernels.rethrow(e);
+                throw AotiShim.rethrow(e);
             }
         }
 
         @Override
         public int chunks() {
-            long per = chunkRows(out, HostPool.SHARED.threads());
             return (int) ((out + per - 1) / per);
         }
 
         @Override
         public void chunk(int c) {
-            long per = chunkRows(out, HostPool.SHARED.threads());
             long from = c * per;
             long to = Math.min(out, from + per);
             try {
@@ -109,7 +116,7 @@ final class Bf16Amx {
                     throw new IllegalStateException("jepd_bf16_linear_rows returned " + rc);
                 }
             } catch (Throwable e) {
-                throw NativeKernels.rethrow(e);
+                throw AotiShim.rethrow(e);
             }
         }
     }

@@ -93,7 +93,7 @@ final class Bf16DecodeAttention {
                             + (rc == -1 ? " (no memory for its scores)" : ""));
                 }
             } catch (Throwable e) {
-                throw NativeKernels.rethrow(e);
+                throw AotiShim.rethrow(e);
             }
         }
     }

@@ -93,7 +93,7 @@ final class Bf16Elementwise {
         try {
             range.run(from, to);
         } catch (Throwable e) {
-            throw NativeKernels.rethrow(e);
+            throw AotiShim.rethrow(e);
         }
     }
 }

@@ -2,7 +2,6 @@ package dev.jepd.tensor.torch;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -182,20 +181,6 @@ final class NativeKernels {
                 Files.deleteIfExists(tmp);
             }
         }
-    }
-
-    /** A downcall's failure as an unchecked exception ({@code invokeExact} declares Throwable). */
-    static RuntimeException rethrow(Throwable e) {
-        if (e instanceof RuntimeException r) {
-            return r;
-        }
-        if (e instanceof Error err) {
-            throw err;
-        }
-        if (e instanceof IOException io) {
-            return new UncheckedIOException(io);
-        }
-        return new IllegalStateException(e);
     }
 
     /** For a downcall's pointer argument: the segment, or NULL. */

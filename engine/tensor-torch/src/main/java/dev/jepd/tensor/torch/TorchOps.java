@@ -444,13 +444,8 @@ final class TorchOps implements Ops {
      * another product, and libtorch should take it.
      */
     private long javaMatVec(long x, Tensor w, long bias, long in, long out) {
-        long[] wst = ((TorchTensor) w).strides();
         long[] xst = shim.strides(x);
-        if (w.rank() != 2
-                || wst[0] != in
-                || wst[1] != 1
-                || xst[xst.length - 1] != 1
-                || (bias != 0 && shim.strides(bias)[0] != 1)) {
+        if (!rowMajor(w, bias, in) || xst[xst.length - 1] != 1) {
             return 0;
         }
         long y = rt.empty(new long[] {out}, DType.BF16);
@@ -468,13 +463,18 @@ final class TorchOps implements Ops {
         return y;
     }
 
+    /** Whether JEPD's kernels can read {@code w} as dense {@code [out, in]} rows and the bias (if any) as dense. */
+    private boolean rowMajor(Tensor w, long bias, long in) {
+        long[] wst = ((TorchTensor) w).strides();
+        return w.rank() == 2 && wst[0] == in && wst[1] == 1 && (bias == 0 || shim.strides(bias)[0] == 1);
+    }
+
     /**
      * {@code x · Wᵀ + b} for 2 to {@link Bf16Amx#MAX_ROWS} bf16 rows through {@link Bf16Amx}, into a new {@code [rows,
      * out]} tensor; 0 when an operand is not dense or the kernel's pool is busy, and libtorch should take it.
      */
     private long amxLinear(long x, Tensor w, long bias, int rows, long in, long out) {
-        long[] wst = ((TorchTensor) w).strides();
-        if (w.rank() != 2 || wst[0] != in || wst[1] != 1 || (bias != 0 && shim.strides(bias)[0] != 1)) {
+        if (!rowMajor(w, bias, in)) {
             return 0;
         }
         long x2 = kern.reshape(x, new long[] {rows, in});
@@ -682,15 +682,7 @@ final class TorchOps implements Ops {
 
     /** Whether {@link Bf16Rows} may take an op on these operands: all bf16, on the host, the kernels switched on. */
     private boolean javaRows(Tensor... operands) {
-        if (!JAVA_ROWS || !rt.onHost()) {
-            return false;
-        }
-        for (Tensor t : operands) {
-            if (t.dtype() != DType.BF16 || t.numel() == 0) {
-                return false;
-            }
-        }
-        return true;
+        return JAVA_ROWS && bf16OnHost(operands);
     }
 
     /**
@@ -989,18 +981,9 @@ final class TorchOps implements Ops {
         }
     }
 
-    /** Whether a tensor's elements lie row-major without gaps (its strides are its shape's contiguous ones). */
+    /** Whether a tensor's elements lie row-major without gaps. */
     private static boolean dense(TorchTensor t) {
-        long[] shape = t.shape();
-        long[] st = t.strides();
-        long expect = 1;
-        for (int i = shape.length - 1; i >= 0; i--) {
-            if (shape[i] != 1 && st[i] != expect) {
-                return false;
-            }
-            expect *= shape[i];
-        }
-        return true;
+        return TorchRuntime.isContiguous(t.shape(), t.strides());
     }
 
     /** Gathered context rows {@code [B·S, kvH, d]} copied into {@code [B, kvH, S, d]}. */

@@ -112,7 +112,6 @@ final class TorchRuntime {
         });
     }
 
-    /** A new uninitialised row-major tensor in host memory, whatever the runtime's device. */
     /**
      * A new tensor laid out as libtorch lays out an element-wise op's result on {@code like}: dense, its axes in the
      * order of {@code like}'s strides (largest first), so that a permuted view gives a result permuted alike.
@@ -133,6 +132,7 @@ final class TorchRuntime {
         return shim.emptyStrided(shape, strides, code(dtype), devType, devIndex);
     }
 
+    /** A new uninitialised row-major tensor in host memory, whatever the runtime's device. */
     long hostEmpty(long[] shape, DType dtype) {
         return shim.emptyStrided(shape, contiguousStrides(shape), code(dtype), shim.deviceCpu, 0);
     }
