@@ -3,8 +3,9 @@
  * module is packaged. No function here touches an instruction the CPU lacks before jepd_kernels_caps() has said
  * it has it: only the kernels are compiled for AMX, through function attributes, and the file itself for x86-64.
  *
- * Two kernels: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step, on AMX tiles;
- * and the decode attention of a batch over the paged KV cache in AVX-512 (at the end of this file).
+ * The kernels: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step, on AMX tiles;
+ * the decode attention of a batch over the paged KV cache in AVX-512; SiLU·mul and the rotary embedding in one
+ * pass each; and y = x · Wᵀ (+ b) for many rows of x (prefill, the vision tower) on AMX tiles, at the end.
  *
  * The products: libtorch's oneDNN reads the weights at ~15 GB/s at 8 rows on the machine of docs/PERF.md, against
  * a ~20 GB/s read probe; a decode step at batch 8 is mostly that read.
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <pthread.h>
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
@@ -469,4 +471,382 @@ AVX512BF16 void jepd_bf16_rotary(const uint16_t *x, long xos, long xis, const ui
             _mm256_mask_storeu_epi16(o + half + e, m, narrow16(hi));
         }
     }
+}
+
+/* ---- products of many rows: y = x · Wᵀ (+ b) for prefill and the vision tower, on AMX tiles */
+
+/*
+ * libtorch 2.7.1's oneDNN runs these at 1,100-1,500 GFLOP/s on the 2-core machine of docs/PERF.md (random data),
+ * where the tiles alone do ~4,000. Here the roles are the other way round from the few-row kernel above: 32 rows of
+ * x (packed once per product by jepd_bf16_gemm_pack into A tiles) against a block of GEMM_NC weight rows × GEMM_KC k
+ * (packed into B tiles' pair layout when the block is reached, while the next block is prefetched into L2), four C
+ * tiles of 16 rows × 16 outputs each: the sums come out row-major, so y is written straight from them.
+ */
+#define GEMM_NC 256 /* weight rows per packed block */
+#define GEMM_KC 1280 /* the most k per packed block: a 32-row A panel of x is 80 KB, the weight block 640 KB (L2) */
+
+/*
+ * k per block and whether to prefetch the next weight block, by the rows of x, as measured on the machine of
+ * docs/PERF.md (random data, weights from memory, 2 threads): with 1,024 rows the long block and the prefetch win
+ * (1,984 against 1,633 GFLOP/s at [1024, 1280] · [3420, 1280]ᵀ); with 512 rows or fewer the short block without it
+ * (1,649 against 1,471 at [512, 2048] · [11008, 2048]ᵀ, 1,402 against 1,211 at [256, 5120] · [5120, 5120]ᵀ), where x's
+ * stream and the prefetched block no longer fit the 2 MB L2 together.
+ */
+static inline long gemm_kc(long M) {
+    return M >= 768 ? GEMM_KC : 512;
+}
+
+typedef struct {
+    uint16_t *wp;  /* [GEMM_NC / 32][kc / 32][2][16][32]: the weight block in B tiles' pair layout */
+    float *acc;    /* [ceil(M / 32)][GEMM_NC / 32][4][16][16]: f32 sums between k blocks */
+    long accBytes;
+} gemm_scratch;
+
+static pthread_key_t gemm_key;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+static void gemm_free(void *p) {
+    gemm_scratch *s = p;
+    free(s->wp);
+    free(s->acc);
+    free(s);
+}
+
+static void gemm_key_init(void) {
+    pthread_key_create(&gemm_key, gemm_free);
+}
+
+/* This thread's scratch with room for M rows of sums; NULL when memory runs out. Freed when the thread ends. */
+static gemm_scratch *gemm_scratch_for(long M) {
+    pthread_once(&gemm_once, gemm_key_init);
+    gemm_scratch *s = pthread_getspecific(gemm_key);
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL) {
+            return NULL;
+        }
+        s->wp = aligned_alloc(64, (size_t)GEMM_NC * GEMM_KC * 2);
+        if (s->wp == NULL || pthread_setspecific(gemm_key, s) != 0) {
+            gemm_free(s);
+            return NULL;
+        }
+    }
+    long need = (M + 31) / 32 * GEMM_NC * 32 * 4;
+    if (s->accBytes < need) {
+        free(s->acc);
+        s->acc = aligned_alloc(64, (size_t)need);
+        s->accBytes = s->acc == NULL ? 0 : need;
+        if (s->acc == NULL) {
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* Transposes 16 rows of 16 u32 in place (r[i] lane j goes to r[j] lane i): one u32 is a pair of weights. */
+AVX512BF16 static inline void transpose16(__m512i r[16]) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int q = 0; q < 4; q++) {
+        __m512i c0 = _mm512_shuffle_i32x4(b[q], b[4 + q], 0x88);
+        __m512i c1 = _mm512_shuffle_i32x4(b[q], b[4 + q], 0xDD);
+        __m512i d0 = _mm512_shuffle_i32x4(b[8 + q], b[12 + q], 0x88);
+        __m512i d1 = _mm512_shuffle_i32x4(b[8 + q], b[12 + q], 0xDD);
+        r[q] = _mm512_shuffle_i32x4(c0, d0, 0x88);
+        r[8 + q] = _mm512_shuffle_i32x4(c0, d0, 0xDD);
+        r[4 + q] = _mm512_shuffle_i32x4(c1, d1, 0x88);
+        r[12 + q] = _mm512_shuffle_i32x4(c1, d1, 0xDD);
+    }
+}
+
+/*
+ * Packs a block of weight rows, k0 .. k0 + kw, into B tiles: tile (j, s, h) row p holds, for each of 16 weight rows
+ * r = o + i (o = rowJ·j + rowH·h, i < 16) of w[h], the pair W[r, k0 + 32s + 2p], W[r, k0 + 32s + 2p + 1]; zeros for
+ * rows at or past `rows` - o and for k past kw. One weight: w[0] = w[1], rowJ 32, rowH 16 (32 consecutive rows per
+ * j). Gate and up: w[0] the gate's rows, w[1] the up's, rowJ 16, rowH 0 (the same 16 rows of each per j).
+ */
+AVX512BF16 static void gemm_pack_w(const uint16_t *const w[2], long K, long rowJ, long rowH, long rows, long js,
+                                   long k0, long kw, long kc, uint16_t *wp) {
+    long steps = (kw + 31) / 32;
+    for (long j = 0; j < js; j++) {
+        for (int h = 0; h < 2; h++) {
+            long o = rowJ * j + rowH * h;
+            for (long s = 0; s < steps; s++) {
+                __m512i r[16];
+                long kk = k0 + 32 * s;
+                __mmask32 km = first32(kw - 32 * s);
+                for (int i = 0; i < 16; i++) {
+                    r[i] = o + i < rows ? _mm512_maskz_loadu_epi16(km, w[h] + (o + i) * K + kk) : _mm512_setzero_si512();
+                }
+                transpose16(r);
+                uint16_t *t = wp + ((j * (kc / 32) + s) * 2 + h) * 512;
+                for (int p = 0; p < 16; p++) {
+                    _mm512_store_si512((__m512i *)(t + p * 32), r[p]);
+                }
+            }
+        }
+    }
+}
+
+/* Bytes of x [M, K] packed by jepd_bf16_gemm_pack. */
+long jepd_bf16_gemm_packed_bytes(long M, long K) {
+    return (M + 31) / 32 * ((K + 31) / 32) * 2048;
+}
+
+/*
+ * Packs the 32-row blocks [mb0, mb1) of x [M, K] (rows ldx apart) into A tiles: block mb, k step s, half h is the
+ * tile at xp + ((mb · S + s) · 2 + h) · 512 (S = ceil(K / 32)), rows 32mb + 16h .. + 16 and k 32s .. + 32, zeros past
+ * M and K. So a block's A tiles for a range of k steps lie one after another.
+ */
+AVX512BF16 void jepd_bf16_gemm_pack(const uint16_t *x, long ldx, long M, long K, uint16_t *xp, long mb0, long mb1) {
+    long S = (K + 31) / 32;
+    for (long mb = mb0; mb < mb1; mb++) {
+        for (int r = 0; r < 32; r++) {
+            long m = 32 * mb + r;
+            uint16_t *t = xp + mb * S * 1024 + (r / 16) * 512 + (r % 16) * 32;
+            const uint16_t *row = x + m * ldx;
+            for (long s = 0; s < S; s++) {
+                __m512i v = m < M ? _mm512_maskz_loadu_epi16(first32(K - 32 * s), row + 32 * s) : _mm512_setzero_si512();
+                _mm512_store_si512((__m512i *)(t + s * 1024), v);
+            }
+        }
+    }
+}
+
+/* What the sums become: y = x · Wᵀ + b, or silu(x · Gᵀ + bg) · (x · Uᵀ + bu). */
+enum { GEMM_PLAIN, GEMM_SILU_MUL };
+
+typedef struct {
+    const uint16_t *xp; /* x packed by jepd_bf16_gemm_pack */
+    long M, K;
+    const uint16_t *w[2], *bias[2]; /* the weight (both the same), or the gate's and the up's; biases or NULL */
+    uint16_t *y; /* [M, N], rows ldy apart */
+    long ldy;
+    int mode;
+} gemm_job;
+
+/* 16 bf16 of a bias (zeros for NULL) from column n, the first `cols` of them. */
+AVX512BF16 static inline __m512 gemm_bias(const uint16_t *bias, long n, __mmask16 cols) {
+    return bias == NULL ? _mm512_setzero_ps() : load16(bias + n, cols);
+}
+
+/*
+ * Rows m0.. (< M) of a 16 × 16 tile of sums c into y's columns n.. (< n1): the bias added to the f32 sum and one
+ * rounding to nearest even (vcvtneps2bf16, as oneDNN rounds its bf16 output; the bias as libtorch's addmm hands it
+ * to oneDNN).
+ */
+AVX512BF16 static void gemm_store(const gemm_job *g, const float *c, long m0, long n, long n1) {
+    if (n >= n1) {
+        return;
+    }
+    __mmask16 cols = first16(n1 - n);
+    __m512 b = gemm_bias(g->bias[0], n, cols);
+    for (long r = 0; r < 16 && m0 + r < g->M; r++) {
+        __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(c + 16 * r), b));
+        _mm256_mask_storeu_epi16(g->y + (m0 + r) * g->ldy + n, cols, v);
+    }
+}
+
+/*
+ * GEMM_SILU_MUL: rows m0.. of the gate's and the up's 16 × 16 tiles of sums into y's columns n..: each rounded to
+ * bf16 with its bias, then silu(gate) rounded, times up, rounded: libtorch's linear, linear, silu and mul in bf16
+ * (the same steps as jepd_bf16_silu_mul).
+ */
+AVX512BF16 static void gemm_store_silu_mul(const gemm_job *g, const float *cg, const float *cu, long m0, long n,
+                                           long n1) {
+    if (n >= n1) {
+        return;
+    }
+    __mmask16 cols = first16(n1 - n);
+    __m512 bg = gemm_bias(g->bias[0], n, cols);
+    __m512 bu = gemm_bias(g->bias[1], n, cols);
+    for (long r = 0; r < 16 && m0 + r < g->M; r++) {
+        __m512 gate = widen16((__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(cg + 16 * r), bg)));
+        __m512 up = widen16((__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(cu + 16 * r), bu)));
+        __m512 silu = _mm512_div_ps(gate, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), gate))));
+        _mm256_mask_storeu_epi16(g->y + (m0 + r) * g->ldy + n, cols, narrow16(_mm512_mul_ps(widen16(narrow16(silu)), up)));
+    }
+}
+
+/*
+ * The weight block that the next pack will read, fetched into L2 while the AMX units work on this one: the products
+ * are compute-bound and the pack is memory-bound, so the read of W then overlaps the products.
+ */
+typedef struct {
+    const char *base; /* the block's first row, at its first k */
+    long stride;      /* bytes between rows */
+    long rows, bytes; /* rows, bytes per row */
+    long r, off;      /* the cursor */
+    long perStep;     /* lines per AMX step */
+} gemm_prefetch;
+
+static inline void gemm_prefetch_start(gemm_prefetch *p, const uint16_t *w, long K, long n, long rows, long k0, long kw,
+                                       long stepsAhead) {
+    p->base = (const char *)(w + n * K + k0);
+    p->stride = 2 * K;
+    p->rows = rows;
+    p->bytes = 2 * kw;
+    p->r = 0;
+    p->off = 0;
+    long lines = rows * ((p->bytes + 63) / 64);
+    p->perStep = stepsAhead <= 0 ? lines : (lines + stepsAhead - 1) / stepsAhead;
+}
+
+static inline void gemm_prefetch_some(gemm_prefetch *p) {
+    for (long i = 0; i < p->perStep && p->r < p->rows; i++) {
+        _mm_prefetch(p->base + p->r * p->stride + p->off, _MM_HINT_T1);
+        p->off += 64;
+        if (p->off >= p->bytes) {
+            p->off = 0;
+            p->r++;
+        }
+    }
+}
+
+/* The four 16 × 16 tiles of sums of rows m0 .. m0 + 32 and output columns n .. into y (c: the tiles in order). */
+AVX512BF16 static void gemm_epilogue(const gemm_job *g, const float *c, long m0, long n, long n1) {
+    if (g->mode == GEMM_SILU_MUL) {
+        gemm_store_silu_mul(g, c, c + 256, m0, n, n1);
+        gemm_store_silu_mul(g, c + 512, c + 768, m0 + 16, n, n1);
+    } else {
+        gemm_store(g, c, m0, n, n1);
+        gemm_store(g, c + 256, m0, n + 16, n1);
+        gemm_store(g, c + 512, m0 + 16, n, n1);
+        gemm_store(g, c + 768, m0 + 16, n + 16, n1);
+    }
+}
+
+/*
+ * Output columns [n0, n1) of a gemm_job. Each of this thread's blocks of weight rows (GEMM_NC of them: as many
+ * columns, or half as many of gate and up each) is packed once and met by every 32 rows of x; sums of a block that
+ * spans several k blocks wait in f32 in the thread's scratch. Returns 0, or -1 when memory for the scratch runs out
+ * (nothing written then).
+ */
+AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
+    long M = g->M, K = g->K;
+    gemm_scratch *s = gemm_scratch_for(M);
+    if (s == NULL) {
+        return -1;
+    }
+    int fused = g->mode == GEMM_SILU_MUL;
+    long colsJ = fused ? 16 : 32;       /* output columns per 32 packed weight rows */
+    long colsBlock = GEMM_NC / 32 * colsJ;
+    float c[4][16][16] __attribute__((aligned(64)));
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+    long S = (K + 31) / 32;
+    long kc = gemm_kc(M);
+    int prefetch = kc == GEMM_KC;
+    /*
+     * The SiLU·mul epilogue is AVX-512 work heavy enough to run slower on a core whose tiles are configured: with it,
+     * the block's sums wait in acc and the epilogue runs after _tile_release (15.3 against 16.1 ms at [1024, 1280] ·
+     * 2 × [3420, 1280]ᵀ, 39-41 against 46-47 ms at [512, 2048] · 2 × [11008, 2048]ᵀ); the light ones run at once.
+     */
+    int deferred = fused;
+    for (long nb0 = n0; nb0 < n1; nb0 += colsBlock) {
+        long nw = n1 - nb0 < colsBlock ? n1 - nb0 : colsBlock;
+        long js = (nw + colsJ - 1) / colsJ;
+        const uint16_t *w[2] = {g->w[0] + nb0 * K, g->w[1] + nb0 * K};
+        for (long k0 = 0; k0 < K; k0 += kc) {
+            long kw = K - k0 < kc ? K - k0 : kc;
+            long steps = (kw + 31) / 32;
+            int first = k0 == 0, last = k0 + kw >= K;
+            gemm_pack_w(w, K, fused ? 16 : 32, fused ? 0 : 16, nw, js, k0, kw, kc, s->wp);
+            /* the next block of this call: the next k, else the next weight rows (both weights' when fused) */
+            gemm_prefetch pf[2];
+            long nextN = k0 + kw < K ? nb0 : nb0 + colsBlock, nextK = k0 + kw < K ? k0 + kw : 0;
+            long nextCols = !prefetch || nextN >= n1 ? 0 : n1 - nextN < colsBlock ? n1 - nextN : colsBlock;
+            long nextKw = K - nextK < kc ? K - nextK : kc, ahead = (M + 31) / 32 * js * steps;
+            gemm_prefetch_start(&pf[0], g->w[0], K, nextN, nextCols, nextK, nextKw, ahead);
+            gemm_prefetch_start(&pf[1], g->w[1], K, nextN, fused ? nextCols : 0, nextK, nextKw, ahead);
+            for (long m0 = 0; m0 < M; m0 += 32) {
+                const uint16_t *a = g->xp + ((m0 / 32) * S + k0 / 32) * 1024;
+                for (long j = 0; j < js; j++) {
+                    float *acc = s->acc + ((m0 / 32) * (GEMM_NC / 32) + j) * 1024;
+                    if (first) {
+                        _tile_zero(0);
+                        _tile_zero(1);
+                        _tile_zero(2);
+                        _tile_zero(3);
+                    } else {
+                        _tile_loadd(0, acc, 64);
+                        _tile_loadd(1, acc + 256, 64);
+                        _tile_loadd(2, acc + 512, 64);
+                        _tile_loadd(3, acc + 768, 64);
+                    }
+                    const uint16_t *b = s->wp + j * (kc / 32) * 1024;
+                    for (long t = 0; t < steps; t++) {
+                        gemm_prefetch_some(&pf[0]);
+                        gemm_prefetch_some(&pf[1]);
+                        _tile_loadd(4, a + t * 1024, 64);
+                        _tile_loadd(6, b + t * 1024, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_loadd(7, b + t * 1024 + 512, 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_loadd(5, a + t * 1024 + 512, 64);
+                        _tile_dpbf16ps(2, 5, 6);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                    if (last && !deferred) { /* tiles: rows m0 (0, 1), m0 + 16 (2, 3); B half 0 (0, 2), 1 (1, 3) */
+                        _tile_stored(0, c[0], 64);
+                        _tile_stored(1, c[1], 64);
+                        _tile_stored(2, c[2], 64);
+                        _tile_stored(3, c[3], 64);
+                        gemm_epilogue(g, &c[0][0][0], m0, nb0 + colsJ * j, n1);
+                    } else {
+                        _tile_stored(0, acc, 64);
+                        _tile_stored(1, acc + 256, 64);
+                        _tile_stored(2, acc + 512, 64);
+                        _tile_stored(3, acc + 768, 64);
+                    }
+                }
+            }
+            if (last && deferred) { /* the block's sums are all in acc: the epilogue with the tiles released */
+                _tile_release();
+                for (long m0 = 0; m0 < M; m0 += 32) {
+                    for (long j = 0; j < js; j++) {
+                        gemm_epilogue(g, s->acc + ((m0 / 32) * (GEMM_NC / 32) + j) * 1024, m0, nb0 + colsJ * j, n1);
+                    }
+                }
+                _tile_loadconfig(&cfg);
+            }
+        }
+    }
+    _tile_release();
+    return 0;
+}
+
+/*
+ * y[m, n] = bf16(Σ_k x[m, k] · W[n, k] (+ bias[n])) for m < M and n in [n0, n1); x packed by jepd_bf16_gemm_pack,
+ * W [N, K] row-major, y's rows ldy apart. Returns 0, or -1 when memory for the scratch runs out.
+ */
+int jepd_bf16_gemm(const uint16_t *xp, long M, long K, const uint16_t *w, const uint16_t *bias, uint16_t *y, long ldy,
+                   long n0, long n1) {
+    gemm_job g = {xp, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_PLAIN};
+    return gemm_run(&g, n0, n1);
+}
+
+/*
+ * y[m, n] = silu(x · G[n] + bg[n]) · (x · U[n] + bu[n]) for n in [n0, n1), rounded as libtorch's ops in bf16: the
+ * gated MLP's gate and up products and their SiLU·mul in one pass, without writing gate and up out. G and U [N, K].
+ */
+int jepd_bf16_gemm_silu_mul(const uint16_t *xp, long M, long K, const uint16_t *gw, const uint16_t *gb,
+                            const uint16_t *uw, const uint16_t *ub, uint16_t *y, long ldy, long n0, long n1) {
+    gemm_job g = {xp, M, K, {gw, uw}, {gb, ub}, y, ldy, GEMM_SILU_MUL};
+    return gemm_run(&g, n0, n1);
 }

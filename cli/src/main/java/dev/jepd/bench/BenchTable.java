@@ -87,7 +87,7 @@ public final class BenchTable {
                     y.median(),
                     y.best());
         }
-        line(b, "  (the ratios below divide by the better of the two, probe by probe)");
+        line(b, "  (the ratios below divide by the better of the two, probe by probe; of GEMM: the faster GEMM)");
         b.append('\n');
 
         VisionResult v = r.vision();

@@ -59,6 +59,15 @@ public interface Ops {
         return mul(silu(gate), up);
     }
 
+    /**
+     * The gated MLP's {@code silu(x · Gᵀ + bg) · (x · Uᵀ + bu)} ({@code act_fn(gate_proj(x)) * up_proj(x)}), rounded
+     * as its ops are; a backend may compute both products and the SiLU·mul in one pass, never writing gate and up out.
+     * The biases may be null.
+     */
+    default Tensor linearSiluMul(Tensor x, Tensor gateW, Tensor gateB, Tensor upW, Tensor upB) {
+        return siluMul(linear(x, gateW, gateB), linear(x, upW, upB));
+    }
+
     /** Exact (erf) GELU, PyTorch's {@code nn.GELU()} default. */
     Tensor gelu(Tensor a);
 

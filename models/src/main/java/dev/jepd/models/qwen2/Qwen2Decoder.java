@@ -134,7 +134,7 @@ public final class Qwen2Decoder implements CausalLm {
             Tensor o = attention(batch, group, q, k, v, kv, l, contexts, scale, ops); // [T, heads*hd]
             x = ops.add(x, ops.linear(o, w.oW(), null));
             Tensor h2 = ops.rmsNorm(x, w.postNorm(), p.rmsNormEps());
-            Tensor mlp = ops.siluMul(ops.linear(h2, w.gateW(), null), ops.linear(h2, w.upW(), null));
+            Tensor mlp = ops.linearSiluMul(h2, w.gateW(), null, w.upW(), null);
             x = ops.add(x, ops.linear(mlp, w.downW(), null));
             tap("layer_out." + l, x);
             if (l < deepstack.size()) { // DeepStack: this level's visual features join the image rows

@@ -89,7 +89,7 @@ public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vis
                 x,
                 VisionAttention.apply(ops, h, w.qkvW(), w.qkvB(), w.projW(), w.projB(), cos, sin, segments, heads, hd));
         Tensor h2 = ops.rmsNorm(x, w.norm2(), EPS);
-        Tensor mlp = ops.siluMul(ops.linear(h2, w.gateW(), w.gateB()), ops.linear(h2, w.upW(), w.upB()));
+        Tensor mlp = ops.linearSiluMul(h2, w.gateW(), w.gateB(), w.upW(), w.upB());
         return ops.add(x, ops.linear(mlp, w.downW(), w.downB()));
     }
 

@@ -5,7 +5,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The threads of JEPD's own CPU kernels ({@link Bf16MatVec}, {@link Bf16Rows}): the caller plus one daemon worker
+ * The threads of JEPD's own CPU kernels ({@link Bf16MatVec}, {@link Bf16Rows}, the AMX products, ...): the caller plus one daemon worker
  * per further CPU. A job is cut into chunks that the threads claim in turn; the caller claims chunks too, then
  * waits for the count. Each job is published as a fresh {@link Run} with its own counters, so a worker that wakes
  * late can only find the chunks of a finished run already claimed. One job runs at a time: a caller that finds
@@ -59,32 +59,47 @@ final class HostPool {
      * @param spinAfter whether the workers should spin for a next job before they park
      */
     boolean tryRun(Job job, boolean spinAfter) {
+        return tryRunInOrder(spinAfter, job);
+    }
+
+    /**
+     * Runs {@code jobs} one after another, each on all threads, holding the pool throughout (so that state one job
+     * leaves for the next, such as a packed operand, is safe from other callers); false, running nothing, when
+     * another caller holds the pool.
+     */
+    boolean tryRunInOrder(boolean spinAfter, Job... jobs) {
         if (!busy.tryLock()) {
             return false;
         }
         try {
-            job.prepare();
-            Run run = new Run(job, spinAfter);
-            current = run;
-            for (Thread w : workers) {
-                LockSupport.unpark(w);
-            }
-            run.claim();
-            // The last chunks are in other threads' hands: wait for them spinning, and yield the CPU now and
-            // then, so that a worker the OS has descheduled (cores shared with other work) can finish.
-            for (int spins = 0; run.done.get() < run.chunks; spins++) {
-                if (spins % 1024 == 1023) {
-                    Thread.yield();
-                } else {
-                    Thread.onSpinWait();
-                }
-            }
-            if (run.failure != null) {
-                throw run.failure;
+            for (int i = 0; i < jobs.length; i++) {
+                runHeld(jobs[i], spinAfter || i < jobs.length - 1); // the next job comes at once
             }
             return true;
         } finally {
             busy.unlock();
+        }
+    }
+
+    private void runHeld(Job job, boolean spinAfter) {
+        job.prepare();
+        Run run = new Run(job, spinAfter);
+        current = run;
+        for (Thread w : workers) {
+            LockSupport.unpark(w);
+        }
+        run.claim();
+        // The last chunks are in other threads' hands: wait for them spinning, and yield the CPU now and
+        // then, so that a worker the OS has descheduled (cores shared with other work) can finish.
+        for (int spins = 0; run.done.get() < run.chunks; spins++) {
+            if (spins % 1024 == 1023) {
+                Thread.yield();
+            } else {
+                Thread.onSpinWait();
+            }
+        }
+        if (run.failure != null) {
+            throw run.failure;
         }
     }
 

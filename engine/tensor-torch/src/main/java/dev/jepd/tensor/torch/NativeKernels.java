@@ -15,7 +15,7 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * JEPD's own CPU kernels ({@code src/main/c/jepd_kernels.c}, compiled into the jar by the module's build), reached
- * through Panama: the library, what this CPU lets it run, and its functions. {@link Bf16Amx},
+ * through Panama: the library, what this CPU lets it run, and its functions. {@link Bf16Amx}, {@link Bf16AmxGemm},
  * {@link Bf16DecodeAttention} and {@link Bf16Elementwise} use them.
  *
  * <p>A kernel is off, and nothing of it is called, where the library was not built (not x86-64 Linux, or built with
@@ -42,6 +42,13 @@ final class NativeKernels {
     static final MethodHandle SILU_MUL;
     static final MethodHandle ROTARY;
 
+    /** The products of many rows ({@link Bf16AmxGemm}); null where AMX or AVX-512 BF16 is off. */
+    static final MethodHandle GEMM_PACKED_BYTES;
+
+    static final MethodHandle GEMM_PACK;
+    static final MethodHandle GEMM;
+    static final MethodHandle GEMM_SILU_MUL;
+
     static {
         MethodHandle packedBytes = null;
         MethodHandle pack = null;
@@ -49,6 +56,10 @@ final class NativeKernels {
         MethodHandle attention = null;
         MethodHandle siluMul = null;
         MethodHandle rotary = null;
+        MethodHandle gemmBytes = null;
+        MethodHandle gemmPack = null;
+        MethodHandle gemm = null;
+        MethodHandle gemmSiluMul = null;
         String amxOff = null;
         String avx512Off = null;
         try {
@@ -89,6 +100,50 @@ final class NativeKernels {
                                     ValueLayout.JAVA_LONG, // ldy
                                     ValueLayout.JAVA_LONG, // o0
                                     ValueLayout.JAVA_LONG)); // o1
+                    if ((caps & CAP_AVX512_BF16) != 0) { // the GEMM packs and rounds with AVX-512
+                        gemmBytes = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_gemm_packed_bytes"),
+                                FunctionDescriptor.of(
+                                        ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+                        gemmPack = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_gemm_pack"),
+                                FunctionDescriptor.ofVoid(
+                                        ValueLayout.ADDRESS, // x
+                                        ValueLayout.JAVA_LONG, // ldx
+                                        ValueLayout.JAVA_LONG, // M
+                                        ValueLayout.JAVA_LONG, // K
+                                        ValueLayout.ADDRESS, // xp
+                                        ValueLayout.JAVA_LONG, // mb0
+                                        ValueLayout.JAVA_LONG)); // mb1
+                        gemm = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_gemm"),
+                                FunctionDescriptor.of(
+                                        ValueLayout.JAVA_INT,
+                                        ValueLayout.ADDRESS, // xp
+                                        ValueLayout.JAVA_LONG, // M
+                                        ValueLayout.JAVA_LONG, // K
+                                        ValueLayout.ADDRESS, // w
+                                        ValueLayout.ADDRESS, // bias or NULL
+                                        ValueLayout.ADDRESS, // y
+                                        ValueLayout.JAVA_LONG, // ldy
+                                        ValueLayout.JAVA_LONG, // n0
+                                        ValueLayout.JAVA_LONG)); // n1
+                        gemmSiluMul = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_gemm_silu_mul"),
+                                FunctionDescriptor.of(
+                                        ValueLayout.JAVA_INT,
+                                        ValueLayout.ADDRESS, // xp
+                                        ValueLayout.JAVA_LONG, // M
+                                        ValueLayout.JAVA_LONG, // K
+                                        ValueLayout.ADDRESS, // gate weight
+                                        ValueLayout.ADDRESS, // gate bias or NULL
+                                        ValueLayout.ADDRESS, // up weight
+                                        ValueLayout.ADDRESS, // up bias or NULL
+                                        ValueLayout.ADDRESS, // y
+                                        ValueLayout.JAVA_LONG, // ldy
+                                        ValueLayout.JAVA_LONG, // n0
+                                        ValueLayout.JAVA_LONG)); // n1
+                    }
                 }
                 if ((caps & CAP_AVX512_BF16) == 0) {
                     avx512Off = "no AVX-512 BF16 on this CPU";
@@ -141,7 +196,7 @@ final class NativeKernels {
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows = attention = siluMul = rotary = null;
+            packedBytes = pack = rows = attention = siluMul = rotary = gemmBytes = gemmPack = gemm = gemmSiluMul = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
@@ -149,6 +204,10 @@ final class NativeKernels {
         DECODE_ATTENTION = attention;
         SILU_MUL = siluMul;
         ROTARY = rotary;
+        GEMM_PACKED_BYTES = gemmBytes;
+        GEMM_PACK = gemmPack;
+        GEMM = gemm;
+        GEMM_SILU_MUL = gemmSiluMul;
         AMX_OFF_BECAUSE = amxOff;
         AVX512_OFF_BECAUSE = avx512Off;
     }

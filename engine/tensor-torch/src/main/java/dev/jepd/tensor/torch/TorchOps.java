@@ -46,6 +46,20 @@ final class TorchOps implements Ops {
     static final boolean AMX_ROWS = Bf16Amx.AVAILABLE;
 
     /**
+     * bf16 products of {@link Bf16AmxGemm#MIN_ROWS} rows or more (prefill, the vision tower) on the CPU go through
+     * {@link Bf16AmxGemm} (JEPD's AMX GEMM) where it runs; {@code -Djepd.amx.gemm=false} leaves them to libtorch's oneDNN (for A/B runs), as does
+     * {@code -Djepd.amx=false}.
+     */
+    static final boolean AMX_GEMM = Bf16AmxGemm.AVAILABLE && !"false".equals(System.getProperty("jepd.amx.gemm"));
+
+    /**
+     * With {@link #AMX_GEMM}, the gated MLP's two products and SiLU·mul ({@link #linearSiluMul}) run as one pass of
+     * the GEMM; {@code -Djepd.amx.fused=false} runs them as separate ops (the products still on the GEMM), for A/B
+     * runs.
+     */
+    static final boolean AMX_FUSED = AMX_GEMM && !"false".equals(System.getProperty("jepd.amx.fused"));
+
+    /**
      * A batch's decode attention on the CPU goes through {@link Bf16DecodeAttention} (JEPD's AVX-512 kernel) for bf16
      * caches where the library was built and the CPU has AVX-512 BF16; {@code -Djepd.native.attention=false} leaves
      * it to libtorch.
@@ -378,8 +392,9 @@ final class TorchOps implements Ops {
                     return own(r);
                 }
             }
-            if (rows >= 2 && rows <= Bf16Amx.MAX_ROWS && c == DType.BF16 && AMX_ROWS && !gelu && rt.onHost()) {
-                y = amxLinear(xc, w, bc, (int) rows, in, out);
+            boolean amx = rows <= Bf16Amx.MAX_ROWS ? rows >= 2 && AMX_ROWS : rows >= Bf16AmxGemm.MIN_ROWS && AMX_GEMM;
+            if (amx && c == DType.BF16 && !gelu && rt.onHost()) {
+                y = amxLinear(xc, w, bc, rows, in, out);
                 if (y != 0) {
                     long r = kern.reshape(y, ys);
                     shim.delete(y);
@@ -470,28 +485,37 @@ final class TorchOps implements Ops {
     }
 
     /**
-     * {@code x · Wᵀ + b} for 2 to {@link Bf16Amx#MAX_ROWS} bf16 rows through {@link Bf16Amx}, into a new {@code [rows,
-     * out]} tensor; 0 when an operand is not dense or the kernel's pool is busy, and libtorch should take it.
+     * {@code x · Wᵀ + b} for 2 or more bf16 rows on AMX tiles, into a new {@code [rows, out]} tensor: up to {@link
+     * Bf16Amx#MAX_ROWS} rows through {@link Bf16Amx}, more through {@link Bf16AmxGemm}; 0 when an operand is not
+     * dense or the kernels' pool is busy, and libtorch should take it.
      */
-    private long amxLinear(long x, Tensor w, long bias, int rows, long in, long out) {
+    private long amxLinear(long x, Tensor w, long bias, long rows, long in, long out) {
         if (!rowMajor(w, bias, in)) {
             return 0;
         }
         long x2 = kern.reshape(x, new long[] {rows, in});
         try {
             long[] xst = shim.strides(x2);
-            if (xst[0] != in || xst[1] != 1) {
+            boolean few = rows <= Bf16Amx.MAX_ROWS;
+            if (xst[1] != 1 || (few ? xst[0] != in : xst[0] < in)) {
                 return 0;
             }
             long y = rt.empty(new long[] {rows, out}, DType.BF16);
-            boolean ran = Bf16Amx.tryRun(
-                    rt.host(h(w), 2 * out * in),
-                    out,
-                    in,
-                    rt.host(x2, 2 * rows * in),
-                    rows,
-                    bias == 0 ? null : rt.host(bias, 2 * out),
-                    rt.host(y, 2 * rows * out));
+            MemorySegment ws = rt.host(h(w), 2 * out * in);
+            MemorySegment bs = bias == 0 ? null : rt.host(bias, 2 * out);
+            MemorySegment ys = rt.host(y, 2 * rows * out);
+            boolean ran = few
+                    ? Bf16Amx.tryRun(ws, out, in, rt.host(x2, 2 * rows * in), (int) rows, bs, ys)
+                    : Bf16AmxGemm.tryRun(
+                            ws,
+                            out,
+                            in,
+                            rt.host(x2, 2 * ((rows - 1) * xst[0] + in)),
+                            xst[0],
+                            rows,
+                            bs,
+                            ys,
+                            Bf16AmxGemm.Epilogue.PLAIN);
             if (!ran) {
                 shim.delete(y);
                 return 0;
@@ -500,6 +524,78 @@ final class TorchOps implements Ops {
         } finally {
             shim.delete(x2);
         }
+    }
+
+    /**
+     * On the CPU, for {@link Bf16AmxGemm#MIN_ROWS} bf16 rows or more: both products and the SiLU·mul in one pass of
+     * JEPD's AMX GEMM (gate and up are never written out); else libtorch's four ops.
+     */
+    @Override
+    public Tensor linearSiluMul(Tensor x, Tensor gateW, Tensor gateB, Tensor upW, Tensor upB) {
+        Tensor y = fusedGemm(x, gateW, gateB, upW, upB);
+        return y != null ? y : Ops.super.linearSiluMul(x, gateW, gateB, upW, upB);
+    }
+
+    /**
+     * {@code silu(x · Wᵀ + b) · (x · upWᵀ + upB)} through {@link Bf16AmxGemm}, into a new tensor; null where it does
+     * not apply (not bf16 on the host, too few rows, an operand that is not dense rows, the pool busy), and the ops
+     * one by one should run.
+     */
+    private Tensor fusedGemm(Tensor x, Tensor w, Tensor bias, Tensor upW, Tensor upB) {
+        if (!AMX_FUSED || !rt.onHost() || x.dtype() != DType.BF16 || w.dtype() != DType.BF16 || w.rank() != 2) {
+            return null;
+        }
+        long[] xs = x.shape();
+        long in = xs[xs.length - 1];
+        long out = w.dim(0);
+        long rows = TorchRuntime.numel(xs) / Math.max(1, in);
+        long[] ys = xs.clone();
+        ys[ys.length - 1] = out;
+        if (w.dim(1) != in
+                || rows < Bf16AmxGemm.MIN_ROWS
+                || !rowMajor(w, 0, in)
+                || !denseVector(bias, out)
+                || !denseVector(upB, out)
+                || upW.dtype() != DType.BF16
+                || !Arrays.equals(upW.shape(), w.shape())
+                || !rowMajor(upW, 0, in)) {
+            return null;
+        }
+        long x2 = kern.reshape(h(x), new long[] {rows, in});
+        try {
+            long[] xst = shim.strides(x2);
+            if (xst[1] != 1 || xst[0] < in) {
+                return null;
+            }
+            Bf16AmxGemm.Epilogue then = Bf16AmxGemm.Epilogue.siluMulUp(
+                    rt.host(h(upW), 2 * out * in), upB == null ? null : rt.host(h(upB), 2 * out));
+            long y = rt.empty(new long[] {rows, out}, DType.BF16);
+            boolean ran = Bf16AmxGemm.tryRun(
+                    rt.host(h(w), 2 * out * in),
+                    out,
+                    in,
+                    rt.host(x2, 2 * ((rows - 1) * xst[0] + in)),
+                    xst[0],
+                    rows,
+                    bias == null ? null : rt.host(h(bias), 2 * out),
+                    rt.host(y, 2 * rows * out),
+                    then);
+            if (!ran) {
+                shim.delete(y);
+                return null;
+            }
+            long r = kern.reshape(y, ys);
+            shim.delete(y);
+            return own(r);
+        } finally {
+            shim.delete(x2);
+        }
+    }
+
+    /** Whether {@code v} is null, or a dense bf16 vector of {@code n}. */
+    private static boolean denseVector(Tensor v, long n) {
+        return v == null
+                || (v.dtype() == DType.BF16 && v.rank() == 1 && v.dim(0) == n && ((TorchTensor) v).strides()[0] == 1);
     }
 
     // ---- shape

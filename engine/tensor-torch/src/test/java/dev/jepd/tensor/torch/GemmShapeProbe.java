@@ -43,7 +43,11 @@ public final class GemmShapeProbe {
                 new Shape("vision merger fc1 [256, 5120] · [5120, 5120]ᵀ + b", 256, 5120, 5120, true),
                 new Shape("prefill q [512, 2048] · [2048, 2048]ᵀ + b", 512, 2048, 2048, true),
                 new Shape("prefill gate/up [512, 2048] · [11008, 2048]ᵀ", 512, 11008, 2048, false),
-                new Shape("prefill down [512, 11008] · [2048, 11008]ᵀ", 512, 2048, 11008, false));
+                new Shape("prefill down [512, 11008] · [2048, 11008]ᵀ", 512, 2048, 11008, false),
+                new Shape("decode batch 32 up [32, 2048] · [11008, 2048]ᵀ", 32, 11008, 2048, false),
+                new Shape("decode batch 24 up [24, 2048] · [11008, 2048]ᵀ", 24, 11008, 2048, false),
+                new Shape("64 rows [64, 2048] · [11008, 2048]ᵀ", 64, 11008, 2048, false),
+                new Shape("128 rows [128, 2048] · [11008, 2048]ᵀ", 128, 11008, 2048, false));
         TorchBackend backend = TorchBackend.cpu(DType.BF16);
         try (Scope s = backend.open()) {
             Ops o = backend.ops(s);

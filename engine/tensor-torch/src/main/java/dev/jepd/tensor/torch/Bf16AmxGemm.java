@@ -1,0 +1,195 @@
+package dev.jepd.tensor.torch;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * {@code y = x · Wᵀ + b} in bf16 for many rows of x on the CPU's AMX tiles: the
+ * products of prefill and of the vision tower, where libtorch 2.7.1's oneDNN runs at 1,100–1,500 GFLOP/s on the
+ * 2-core AMX machine of docs/PERF.md and the tiles alone do ~4,000. The kernel is JEPD's own C ({@code
+ * jepd_bf16_gemm}, called through Panama): x is packed once per slab of rows into A tiles, each thread takes whole
+ * blocks of weight rows, packs each block into B tiles when it reaches it (prefetching the next), and writes y
+ * straight from the f32 sums.
+ *
+ * <p>Each product of bf16 values is exact in f32 and the sums are f32, as oneDNN's; the order of the additions
+ * differs, so a result can be one bf16 ulp from libtorch's ({@code Bf16AmxGemmTest} bounds it). The bias is added to
+ * the f32 sum and rounded once, as libtorch's bf16 {@code addmm}.
+ *
+ * <p>Rows are taken a slab at a time ({@link #slabRows}), so the packed x (a scratch only the holder of {@link HostPool}
+ * touches) stays bounded whatever the prompt or image; a caller that finds the pool busy gets {@code false} and
+ * uses libtorch. {@link #AVAILABLE} says whether it runs here.
+ */
+final class Bf16AmxGemm {
+    /**
+     * The fewest rows {@code TorchOps} hands this kernel: with fewer, each weight block it packs serves too few rows,
+     * and oneDNN was measured faster ({@code GemmShapeProbe}: 3.1 against 4.4 ms at {@code [32, 2048] · [11008,
+     * 2048]ᵀ}, 6.1 against 7.8 ms at 128 rows).
+     */
+    static final long MIN_ROWS = 256;
+
+    /** The packed x of one slab of rows takes at most this (and at least {@link #MIN_ROWS} rows). */
+    private static final long SLAB_BYTES = 16L << 20;
+
+    /** Rows of x per slab for {@code in} inputs: 256 to 4,096, a multiple of 32, within {@link #SLAB_BYTES}. */
+    static long slabRows(long in) {
+        return Math.clamp(SLAB_BYTES / (2 * in) / 32 * 32, MIN_ROWS, 4096);
+    }
+
+    /** Why the kernel is off, or null when it is on. */
+    static final String UNAVAILABLE_BECAUSE = NativeKernels.AMX_OFF_BECAUSE != null
+            ? NativeKernels.AMX_OFF_BECAUSE
+            : NativeKernels.GEMM == null ? "no AVX-512 BF16 on this CPU" : null;
+
+    static final boolean AVAILABLE = UNAVAILABLE_BECAUSE == null;
+
+    /** The packed x, reused across products; touched only by the holder of {@link HostPool#SHARED}. */
+    private static Arena scratchArena;
+
+    private static MemorySegment scratch = MemorySegment.NULL;
+
+    private Bf16AmxGemm() {}
+
+    /**
+     * What the kernel makes of the sums: {@code x · Wᵀ + b} ({@link #PLAIN}); or, with the up projection's {@code w2}
+     * and {@code b2}, the gated MLP's {@code silu(x · Wᵀ + b) · (x · W2ᵀ + b2)}, rounded as libtorch's ops are.
+     */
+    record Epilogue(MemorySegment w2, MemorySegment b2) {
+        static final Epilogue PLAIN = new Epilogue(null, null);
+
+        static Epilogue siluMulUp(MemorySegment upW, MemorySegment upB) {
+            return new Epilogue(upW, upB);
+        }
+    }
+
+    /**
+     * Computes {@code y[m, o] = bf16(Σ_k x[m, k] · W[o, k] + bias[o])}, then {@code then}'s epilogue, when the pool
+     * is free.
+     *
+     * @param w {@code [out, in]} bf16, row-major (the gate's, for {@link Epilogue#siluMulUp})
+     * @param x {@code rows} rows of {@code in} bf16, {@code ldx} elements apart
+     * @param bias {@code [out]} bf16, or {@code null}
+     * @param y {@code [rows, out]} bf16, row-major, written
+     * @return false, writing nothing, when another product holds the pool
+     */
+    static boolean tryRun(
+            MemorySegment w,
+            long out,
+            long in,
+            MemorySegment x,
+            long ldx,
+            long rows,
+            MemorySegment bias,
+            MemorySegment y,
+            Epilogue then) {
+        if (!AVAILABLE) {
+            throw new IllegalStateException("the AMX GEMM is off: " + UNAVAILABLE_BECAUSE);
+        }
+        if (rows < 1 || in < 1 || out < 1 || ldx < in) {
+            throw new IllegalArgumentException("bf16 AMX GEMM: bad shape [" + rows + ", " + in + "] (row stride " + ldx
+                    + ") · [" + out + ", " + in + "]ᵀ");
+        }
+        if (w.byteSize() < 2 * out * in
+                || x.byteSize() < 2 * ((rows - 1) * ldx + in)
+                || y.byteSize() < 2 * rows * out
+                || (bias != null && bias.byteSize() < 2 * out)
+                || (then.w2() != null && then.w2().byteSize() < 2 * out * in)
+                || (then.b2() != null && then.b2().byteSize() < 2 * out)) {
+            throw new IllegalArgumentException(
+                    "bf16 AMX GEMM: segments smaller than [" + rows + ", " + in + "] · [" + out + ", " + in + "]ᵀ");
+        }
+        int threads = HostPool.SHARED.threads();
+        long per = chunkRows(out, threads);
+        long slab = slabRows(in);
+        long slabs = (rows + slab - 1) / slab;
+        HostPool.Job[] jobs = new HostPool.Job[(int) (2 * slabs)];
+        for (long s = 0; s < slabs; s++) {
+            long m0 = s * slab;
+            long m = Math.min(slab, rows - m0);
+            MemorySegment xs = x.asSlice(2 * m0 * ldx);
+            MemorySegment ys = y.asSlice(2 * m0 * out, 2 * m * out);
+            jobs[(int) (2 * s)] = new Pack(xs, ldx, m, in, threads);
+            jobs[(int) (2 * s + 1)] = new Product(w, out, in, m, bias, ys, per, then);
+        }
+        return HostPool.SHARED.tryRunInOrder(false, jobs);
+    }
+
+    /**
+     * Two chunks per thread of equal size, a multiple of 32 rows (the kernel's step; its blocks of 256 take a
+     * shorter last block), so that no thread is left with a short last chunk while the other works on.
+     */
+    private static long chunkRows(long out, int threads) {
+        long per = (out + 2L * threads - 1) / (2L * threads);
+        return Math.max(32, (per + 31) / 32 * 32);
+    }
+
+    /** Packs a slab of x into the scratch, its 32-row blocks shared by the threads. */
+    private record Pack(MemorySegment x, long ldx, long rows, long in, int threads) implements HostPool.Job {
+        @Override
+        public void prepare() {
+            try {
+                long bytes = (long) NativeKernels.GEMM_PACKED_BYTES.invokeExact(rows, in);
+                if (scratch.byteSize() < bytes) {
+                    if (scratchArena != null) {
+                        scratchArena.close();
+                    }
+                    scratchArena = Arena.ofShared(); // the pool's workers read it
+                    scratch = scratchArena.allocate(bytes, 64);
+                }
+            } catch (Throwable e) {
+                throw AotiShim.rethrow(e);
+            }
+        }
+
+        @Override
+        public int chunks() {
+            return (int) Math.min(threads, blocks());
+        }
+
+        private long blocks() {
+            return (rows + 31) / 32;
+        }
+
+        @Override
+        public void chunk(int c) {
+            long per = (blocks() + chunks() - 1) / chunks();
+            long from = c * per;
+            long to = Math.min(blocks(), from + per);
+            try {
+                NativeKernels.GEMM_PACK.invokeExact(x, ldx, rows, in, scratch, from, to);
+            } catch (Throwable e) {
+                throw AotiShim.rethrow(e);
+            }
+        }
+    }
+
+    /** The product of the packed slab and its epilogue; {@code per} output columns per chunk. */
+    private record Product(
+            MemorySegment w, long out, long in, long rows, MemorySegment bias, MemorySegment y, long per, Epilogue then)
+            implements HostPool.Job {
+        @Override
+        public int chunks() {
+            return (int) ((out + per - 1) / per);
+        }
+
+        @Override
+        public void chunk(int c) {
+            long from = c * per;
+            long to = Math.min(out, from + per);
+            MemorySegment b = NativeKernels.orNull(bias);
+            try {
+                int rc;
+                if (then.w2() != null) {
+                    rc = (int) NativeKernels.GEMM_SILU_MUL.invokeExact(
+                            scratch, rows, in, w, b, then.w2(), NativeKernels.orNull(then.b2()), y, out, from, to);
+                } else {
+                    rc = (int) NativeKernels.GEMM.invokeExact(scratch, rows, in, w, b, y, out, from, to);
+                }
+                if (rc != 0) {
+                    throw new IllegalStateException("jepd_bf16_gemm: out of memory for its scratch");
+                }
+            } catch (Throwable e) {
+                throw AotiShim.rethrow(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+package dev.jepd.tensor.torch;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.jepd.tensor.DType;
+import dev.jepd.tensor.Ops;
+import dev.jepd.tensor.Scope;
+import dev.jepd.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * JEPD's AMX GEMM for bf16 products of many rows against libtorch's own bf16 GEMM on the same operands (taken in
+ * pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS} rows, so that libtorch's oneDNN computes them, not this
+ * kernel): row counts that leave partial 16- and 32-row blocks, weight-row counts that leave partial blocks and
+ * tiles, inner sizes that leave a partial k block or span several, rows further apart than their length, several
+ * slabs of rows, with and without a bias; and its gated-MLP epilogue (the SiLU·mul of two products) against
+ * libtorch's ops one by one.
+ */
+class Bf16AmxGemmTest {
+    private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    /** {@code [rows, out, in, ldx]}. */
+    private static final long[][] SHAPES = {
+        {256, 64, 64, 64}, // the fewest rows TorchOps hands it, one block each way
+        {300, 300, 600, 600}, // a partial 32-row block of x (12 rows), 9 blocks + 12 weight rows, k 512 + 88
+        {77 + 256, 530, 45, 50}, // a tiny k, x's rows 50 apart (a slice of a wider matrix)
+        {1000, 100, 1300, 1300}, // ≥ 768 rows: k blocks of 1,280 + 20, the next block prefetched
+        {600, 40, 32768, 32768}, // several slabs of rows (256 each for this k)
+    };
+
+    @Test
+    void agreesWithLibtorchsGemm() {
+        assumeTrue(Bf16AmxGemm.AVAILABLE, "the AMX GEMM is off: " + Bf16AmxGemm.UNAVAILABLE_BECAUSE);
+        assertTrue(Bf16AmxGemm.slabRows(32768) < 600, "the last shape should take several slabs");
+        Random random = new Random(20261205);
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared()) { // shared: the kernel's workers read it
+            backend.warmUp(); // the RMSNorm kernel's background warm-up holds the pool until it is done
+            for (long[] shape : SHAPES) {
+                long rows = shape[0];
+                long out = shape[1];
+                long in = shape[2];
+                long ldx = shape[3];
+                MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
+                MemorySegment bias = Bf16TestData.random(arena, random, out, 4f);
+                MemorySegment x = Bf16TestData.random(arena, random, rows * ldx, 1f);
+                for (boolean withBias : new boolean[] {false, true}) {
+                    MemorySegment got = arena.allocate(2 * rows * out, 64);
+                    assertTrue(Bf16AmxGemm.tryRun(
+                            w, out, in, x, ldx, rows, withBias ? bias : null, got, Bf16AmxGemm.Epilogue.PLAIN));
+                    try (Scope scope = backend.open()) {
+                        Ops ops = backend.ops(scope);
+                        Tensor wt = ops.load(w, DType.BF16, out, in);
+                        Tensor xt = ops.slice(ops.load(x, DType.BF16, rows, ldx), 1, 0, in);
+                        Tensor b = withBias ? ops.load(bias, DType.BF16, out) : null;
+                        List<Tensor> parts = new ArrayList<>();
+                        for (long m = 0; m < rows; m += 200) { // < MIN_ROWS: libtorch's oneDNN
+                            parts.add(ops.linear(ops.slice(xt, 0, m, Math.min(rows, m + 200)), wt, b));
+                        }
+                        float[] want = ops.concat(parts, 0).toFloats();
+                        assertClose(want, got, rows, out, shape, withBias);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Both sum exact products in f32 (in another order) and round once: one bf16 ulp, plus f32 summation slack. */
+    private static void assertClose(float[] want, MemorySegment got, long rows, long out, long[] shape, boolean bias) {
+        double scale = 0;
+        for (float e : want) {
+            scale = Math.max(scale, Math.abs(e));
+        }
+        int differ = 0;
+        for (int i = 0; i < rows * out; i++) {
+            float g = Float.intBitsToFloat(got.getAtIndex(BF16, i) << 16);
+            float e = want[i];
+            double tol = 0x1p-7 * Math.abs(e) + 0x1p-12 * (1 + scale);
+            if (Math.abs(g - e) > tol) {
+                assertEquals(
+                        e,
+                        g,
+                        tol,
+                        java.util.Arrays.toString(shape) + " bias " + bias + " at " + i / out + ", " + i % out);
+            }
+            differ += g != e ? 1 : 0;
+        }
+        // a different order of f32 additions moves a few results across a bf16 rounding boundary, not many
+        assertTrue(
+                differ <= rows * out / 10,
+                differ + " of " + rows * out + " differ: " + java.util.Arrays.toString(shape));
+    }
+
+    @Test
+    void linearTakesTheKernelForManyRowsAndGivesLibtorchsAnswer() {
+        assumeTrue(Bf16AmxGemm.AVAILABLE && TorchOps.AMX_GEMM, "the AMX GEMM is off");
+        Random random = new Random(11);
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared();
+                Scope scope = backend.open()) {
+            Ops ops = backend.ops(scope);
+            long out = 200;
+            long in = 96;
+            Tensor w = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
+            Tensor b = ops.load(Bf16TestData.random(arena, random, out, 1f), DType.BF16, out);
+            MemorySegment xs = Bf16TestData.random(arena, random, 300 * in, 1f);
+            Tensor x = ops.load(xs, DType.BF16, 3, 100, in); // [3, 100, in]: 300 rows
+            Tensor y = ops.linear(x, w, b);
+            assertEquals(
+                    List.of(3L, 100L, out),
+                    java.util.Arrays.stream(y.shape()).boxed().toList());
+            List<Tensor> parts = new ArrayList<>();
+            for (int i = 0; i < 3; i++) { // 100 rows at a time: libtorch's
+                parts.add(ops.linear(ops.load(xs.asSlice(2 * i * 100 * in, 2 * 100 * in), DType.BF16, 100, in), w, b));
+            }
+            float[] want = ops.concat(parts, 0).toFloats();
+            assertClose(want, bf16(arena, y.toFloats()), 300, out, new long[] {300, out, in, in}, true);
+        }
+    }
+
+    /** libtorch's {@code linear} of {@code x} in pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS} rows: oneDNN's. */
+    private static Tensor libtorchLinear(Ops ops, Tensor x, Tensor w, Tensor b) {
+        List<Tensor> parts = new ArrayList<>();
+        for (long m = 0; m < x.dim(0); m += 200) {
+            parts.add(ops.linear(ops.slice(x, 0, m, Math.min(x.dim(0), m + 200)), w, b));
+        }
+        return ops.concat(parts, 0);
+    }
+
+    @Test
+    void theGatedMlpEpilogueAgreesWithLibtorchsOpsOneByOne() {
+        assumeTrue(Bf16AmxGemm.AVAILABLE, "the AMX GEMM is off: " + Bf16AmxGemm.UNAVAILABLE_BECAUSE);
+        Random random = new Random(5);
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared()) {
+            backend.warmUp();
+            // [rows, out, in]: partial blocks everywhere; ≥ 768 rows with a k tail past one 1,280 block
+            for (long[] shape : new long[][] {{300, 300, 600}, {1000, 100, 1300}}) {
+                long rows = shape[0];
+                long out = shape[1];
+                long in = shape[2];
+                MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
+                MemorySegment w2 = Bf16TestData.random(arena, random, out * in, 1f);
+                MemorySegment b = Bf16TestData.random(arena, random, out, 2f);
+                MemorySegment b2 = Bf16TestData.random(arena, random, out, 2f);
+                MemorySegment x = Bf16TestData.random(arena, random, rows * in, 0.5f);
+                MemorySegment gated = arena.allocate(2 * rows * out, 64);
+                assertTrue(
+                        Bf16AmxGemm.tryRun(w, out, in, x, in, rows, b, gated, Bf16AmxGemm.Epilogue.siluMulUp(w2, b2)));
+                try (Scope scope = backend.open()) {
+                    Ops ops = backend.ops(scope);
+                    Tensor xt = ops.load(x, DType.BF16, rows, in);
+                    Tensor lin =
+                            libtorchLinear(ops, xt, ops.load(w, DType.BF16, out, in), ops.load(b, DType.BF16, out));
+                    Tensor up =
+                            libtorchLinear(ops, xt, ops.load(w2, DType.BF16, out, in), ops.load(b2, DType.BF16, out));
+                    assertClose(ops.mul(ops.silu(lin), up).toFloats(), gated, rows, out, shape, true);
+                }
+            }
+        }
+    }
+
+    @Test
+    void linearSiluMulTakesTheKernelAndGivesLibtorchsAnswer() {
+        assumeTrue(Bf16AmxGemm.AVAILABLE && TorchOps.AMX_FUSED, "the AMX GEMM's fused ops are off");
+        Random random = new Random(13);
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared();
+                Scope scope = backend.open()) {
+            Ops ops = backend.ops(scope);
+            long rows = 260;
+            long out = 96;
+            long in = 64;
+            Tensor x = ops.load(Bf16TestData.random(arena, random, rows * in, 1f), DType.BF16, 2, rows / 2, in);
+            Tensor gw = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
+            Tensor uw = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
+            Tensor gated = ops.linearSiluMul(x, gw, null, uw, null); // no biases: the decoder's MLP
+            assertEquals(
+                    List.of(2L, rows / 2, out),
+                    java.util.Arrays.stream(gated.shape()).boxed().toList());
+            Tensor x2 = ops.reshape(x, rows, in);
+            Tensor g = libtorchLinear(ops, x2, gw, null);
+            float[] wantGated =
+                    ops.mul(ops.silu(g), libtorchLinear(ops, x2, uw, null)).toFloats();
+            long[] shape = {rows, out, in};
+            assertClose(wantGated, bf16(arena, gated.toFloats()), rows, out, shape, false);
+        }
+    }
+
+    private static MemorySegment bf16(Arena arena, float[] values) {
+        MemorySegment m = arena.allocate(2L * values.length);
+        for (int i = 0; i < values.length; i++) {
+            m.setAtIndex(BF16, i, Bf16MatVec.narrow(values[i]));
+        }
+        return m;
+    }
+
+    @Test
+    void rejectsSegmentsSmallerThanTheShape() {
+        assumeTrue(Bf16AmxGemm.AVAILABLE, "the AMX GEMM is off: " + Bf16AmxGemm.UNAVAILABLE_BECAUSE);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment w = arena.allocate(2 * 64 * 64);
+            MemorySegment x = arena.allocate(2 * 255 * 64); // one row short
+            MemorySegment y = arena.allocate(2 * 256 * 64);
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> Bf16AmxGemm.tryRun(w, 64, 64, x, 64, 256, null, y, Bf16AmxGemm.Epilogue.PLAIN));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> Bf16AmxGemm.tryRun(w, 64, 64, y, 32, 256, null, y, Bf16AmxGemm.Epilogue.PLAIN));
+        }
+    }
+}
