@@ -4,12 +4,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * {@code y = x · Wᵀ + b} in bf16 for many rows of x on the CPU's AMX tiles: the
- * products of prefill and of the vision tower, where libtorch 2.7.1's oneDNN runs at 1,100–1,500 GFLOP/s on the
- * 2-core AMX machine of docs/PERF.md and the tiles alone do ~4,000. The kernel is JEPD's own C ({@code
- * jepd_bf16_gemm}, called through Panama): x is packed once per slab of rows into A tiles, each thread takes whole
- * blocks of weight rows, packs each block into B tiles when it reaches it (prefetching the next), and writes y
- * straight from the f32 sums.
+ * {@code y = x · Wᵀ + b} in bf16 for many rows of x on the CPU's AMX tiles: the products of prefill and of the vision
+ * tower, where libtorch 2.7.1's oneDNN runs at 1,100–1,500 GFLOP/s on the 2-core AMX machine of docs/PERF.md and the
+ * tiles alone do ~4,000 (random data). The kernel is JEPD's own C ({@code jepd_bf16_gemm}, called through Panama): x
+ * is packed once per slab of rows into A tiles; each thread takes an equal share of the output columns, packs each
+ * block of 256 weight rows into B tiles when it reaches it (prefetching the next), and writes y straight from the f32
+ * sums. With {@link Epilogue#siluMulUp}, the gated MLP's gate and up are one pass, and y is their SiLU·mul.
  *
  * <p>Each product of bf16 values is exact in f32 and the sums are f32, as oneDNN's; the order of the additions
  * differs, so a result can be one bf16 ulp from libtorch's ({@code Bf16AmxGemmTest} bounds it). The bias is added to
