@@ -35,6 +35,7 @@ public final class FusedGemmProbe {
                 new Shape("prefill MLP: gate, up [512, 2048] · [11008, 2048]ᵀ", 512, 11008, 2048, false));
         SplittableRandom r = new SplittableRandom(9);
         TorchBackend backend = TorchBackend.cpu(DType.BF16);
+        backend.warmUp(); // the Java kernels' background warm-up holds the pool and a CPU until it is done
         System.out.println("fused ops: " + (TorchOps.AMX_FUSED ? "on" : "off (they run as the ops one by one)"));
         try (Scope s = backend.open()) {
             Ops o = backend.ops(s);

@@ -49,6 +49,7 @@ public final class GemmShapeProbe {
                 new Shape("64 rows [64, 2048] · [11008, 2048]ᵀ", 64, 11008, 2048, false),
                 new Shape("128 rows [128, 2048] · [11008, 2048]ᵀ", 128, 11008, 2048, false));
         TorchBackend backend = TorchBackend.cpu(DType.BF16);
+        backend.warmUp(); // the Java kernels' background warm-up holds the pool and a CPU until it is done
         try (Scope s = backend.open()) {
             Ops o = backend.ops(s);
             for (Shape sh : shapes) {
