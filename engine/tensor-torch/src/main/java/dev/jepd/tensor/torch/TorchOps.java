@@ -394,7 +394,7 @@ final class TorchOps implements Ops {
             }
             boolean amx = rows <= Bf16Amx.MAX_ROWS ? rows >= 2 && AMX_ROWS : rows >= Bf16AmxGemm.MIN_ROWS && AMX_GEMM;
             if (amx && c == DType.BF16 && !gelu && rt.onHost()) {
-                y = amxLinear(xc, w, bc, rows, in, out);
+                y = amxLinear(xc, w, bc, rows, in, out, Bf16AmxGemm.Epilogue.PLAIN);
                 if (y != 0) {
                     long r = kern.reshape(y, ys);
                     shim.delete(y);
@@ -486,10 +486,11 @@ final class TorchOps implements Ops {
 
     /**
      * {@code x · Wᵀ + b} for 2 or more bf16 rows on AMX tiles, into a new {@code [rows, out]} tensor: up to {@link
-     * Bf16Amx#MAX_ROWS} rows through {@link Bf16Amx}, more through {@link Bf16AmxGemm}; 0 when an operand is not
+     * Bf16Amx#MAX_ROWS} rows through {@link Bf16Amx}, more through {@link Bf16AmxGemm} with {@code then} (which the
+     * few-row kernel takes only as {@link Bf16AmxGemm.Epilogue#PLAIN}); 0 when an operand is not
      * dense or the kernels' pool is busy, and libtorch should take it.
      */
-    private long amxLinear(long x, Tensor w, long bias, long rows, long in, long out) {
+    private long amxLinear(long x, Tensor w, long bias, long rows, long in, long out, Bf16AmxGemm.Epilogue then) {
         if (!rowMajor(w, bias, in)) {
             return 0;
         }
@@ -507,15 +508,7 @@ final class TorchOps implements Ops {
             boolean ran = few
                     ? Bf16Amx.tryRun(ws, out, in, rt.host(x2, 2 * rows * in), (int) rows, bs, ys)
                     : Bf16AmxGemm.tryRun(
-                            ws,
-                            out,
-                            in,
-                            rt.host(x2, 2 * ((rows - 1) * xst[0] + in)),
-                            xst[0],
-                            rows,
-                            bs,
-                            ys,
-                            Bf16AmxGemm.Epilogue.PLAIN);
+                            ws, out, in, rt.host(x2, 2 * ((rows - 1) * xst[0] + in)), xst[0], rows, bs, ys, then);
             if (!ran) {
                 shim.delete(y);
                 return 0;
@@ -549,11 +542,8 @@ final class TorchOps implements Ops {
         long in = xs[xs.length - 1];
         long out = w.dim(0);
         long rows = TorchRuntime.numel(xs) / Math.max(1, in);
-        long[] ys = xs.clone();
-        ys[ys.length - 1] = out;
         if (w.dim(1) != in
                 || rows < Bf16AmxGemm.MIN_ROWS
-                || !rowMajor(w, 0, in)
                 || !denseVector(bias, out)
                 || !denseVector(upB, out)
                 || upW.dtype() != DType.BF16
@@ -561,35 +551,17 @@ final class TorchOps implements Ops {
                 || !rowMajor(upW, 0, in)) {
             return null;
         }
-        long x2 = kern.reshape(h(x), new long[] {rows, in});
-        try {
-            long[] xst = shim.strides(x2);
-            if (xst[1] != 1 || xst[0] < in) {
-                return null;
-            }
-            Bf16AmxGemm.Epilogue then = Bf16AmxGemm.Epilogue.siluMulUp(
-                    rt.host(h(upW), 2 * out * in), upB == null ? null : rt.host(h(upB), 2 * out));
-            long y = rt.empty(new long[] {rows, out}, DType.BF16);
-            boolean ran = Bf16AmxGemm.tryRun(
-                    rt.host(h(w), 2 * out * in),
-                    out,
-                    in,
-                    rt.host(x2, 2 * ((rows - 1) * xst[0] + in)),
-                    xst[0],
-                    rows,
-                    bias == null ? null : rt.host(h(bias), 2 * out),
-                    rt.host(y, 2 * rows * out),
-                    then);
-            if (!ran) {
-                shim.delete(y);
-                return null;
-            }
-            long r = kern.reshape(y, ys);
-            shim.delete(y);
-            return own(r);
-        } finally {
-            shim.delete(x2);
+        Bf16AmxGemm.Epilogue then = Bf16AmxGemm.Epilogue.siluMulUp(
+                rt.host(h(upW), 2 * out * in), upB == null ? null : rt.host(h(upB), 2 * out));
+        long y = amxLinear(h(x), w, bias == null ? 0 : h(bias), rows, in, out, then);
+        if (y == 0) {
+            return null;
         }
+        long[] ys = xs.clone();
+        ys[ys.length - 1] = out;
+        long r = kern.reshape(y, ys);
+        shim.delete(y);
+        return own(r);
     }
 
     /** Whether {@code v} is null, or a dense bf16 vector of {@code n}. */
