@@ -5,7 +5,8 @@
  *
  * The kernels: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step, on AMX tiles;
  * the decode attention of a batch over the paged KV cache in AVX-512; SiLU·mul and the rotary embedding in one
- * pass each; and y = x · Wᵀ (+ b) for many rows of x (prefill, the vision tower) on AMX tiles, at the end.
+ * pass each; y = x · Wᵀ (+ b) for many rows of x (prefill, the vision tower) on AMX tiles; and attention within
+ * the vision tower's windows on AMX tiles, at the end.
  *
  * The products: libtorch's oneDNN reads the weights at ~15 GB/s at 8 rows on the machine of docs/PERF.md, against
  * a ~20 GB/s read probe; a decode step at batch 8 is mostly that read.
@@ -23,6 +24,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <pthread.h>
+#include <math.h>
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
@@ -849,4 +851,203 @@ int jepd_bf16_gemm_silu_mul(const uint16_t *xp, long M, long K, const uint16_t *
                             const uint16_t *uw, const uint16_t *ub, uint16_t *y, long ldy, long n0, long n1) {
     gemm_job g = {xp, M, K, {gw, uw}, {gb, ub}, y, ldy, GEMM_SILU_MUL};
     return gemm_run(&g, n0, n1);
+}
+
+/* ---- attention within short segments (the vision tower's windows), on AMX tiles */
+
+#define SEG_MAX 256 /* the longest segment this kernel takes */
+
+/* 16 bf16 of each of two rows side by side as 16 pairs (a[e], b[e]): a B tile's row for two keys. */
+AVX512BF16 static inline __m512i pair16(const uint16_t *a, const uint16_t *b, __mmask16 m) {
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, a));
+    __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, b));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+static pthread_key_t seg_key;
+static pthread_once_t seg_once = PTHREAD_ONCE_INIT;
+
+static void seg_key_init(void) {
+    pthread_key_create(&seg_key, free);
+}
+
+/* This thread's scratch of `bytes` (the same size every call), kept for its next call; freed when it ends. */
+static char *seg_scratch_mem(size_t bytes) {
+    pthread_once(&seg_once, seg_key_init);
+    char *m = pthread_getspecific(seg_key);
+    if (m == NULL) {
+        m = aligned_alloc(64, bytes);
+        if (m == NULL || pthread_setspecific(seg_key, m) != 0) {
+            free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+typedef struct {
+    uint16_t *q;  /* [Lq][dk]: the queries, zero-padded to Lq = ceil16(L) rows and dk = ceil32(d) columns */
+    uint32_t *kt; /* B tiles of the keys: (key block jb, e step s): 16 pairs × 16 keys */
+    float *s;     /* [Lq][Lk] scores, Lk = ceil32(L) */
+    uint16_t *p;  /* [Lq][Lk] the softmax terms in bf16 (zeros past L) */
+    uint32_t *vt; /* B tiles of the values: (key step t, e block eb): 16 key pairs × 16 e */
+    float *o;     /* a 16 × 16 tile of sums */
+    float *sum;   /* [Lq] the softmax sums */
+} seg_scratch;
+
+/*
+ * Attention within segments of tokens (the vision tower's windows), head by head, on AMX tiles: for head h and each
+ * token i of a segment, out[h, i] = Σ_j softmax_j(scale · q[h, i] · k[h, j]) · v[h, j] over the segment's tokens j.
+ * Element (h, t, e) of q is at q + h·qhs + t·qts + e (k and v alike, their own strides; e dense); out is dense
+ * [H, N, d]. Numerics as libtorch's CPU flash attention in bf16: scores are sums of exact bf16 products in f32,
+ * scaled; the softmax is f32 (the sum of its f32 terms); its terms are rounded to bf16 for the weighted sum of the
+ * value rows (f32), which is divided by the sum and rounded once. Jobs [j0, j1): job = segment · H + h; segment s
+ * is [cu[s], cu[s + 1]), at most SEG_MAX tokens, within [0, N); d at most 128. Returns 0, -1 when out of memory, -2
+ * for a segment or d outside the kernel's limits.
+ */
+AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs,
+                                               long kts, const uint16_t *v, long vhs, long vts, const int32_t *cu,
+                                               long H, long d, float scale, uint16_t *out, long N, long j0, long j1) {
+    if (d < 1 || d > 128) {
+        return -2;
+    }
+    long dk = (d + 31) & ~31L;
+    size_t need = (size_t)SEG_MAX * 128 * 2 + (size_t)SEG_MAX * 128 * 2 + (size_t)SEG_MAX * SEG_MAX * 4
+                  + (size_t)SEG_MAX * SEG_MAX * 2 + (size_t)SEG_MAX * 128 * 2 + 1024 + SEG_MAX * 4;
+    char *mem = seg_scratch_mem((need + 63) & ~(size_t)63);
+    if (mem == NULL) {
+        return -1;
+    }
+    seg_scratch b;
+    b.q = (uint16_t *)mem;
+    b.kt = (uint32_t *)(mem + (size_t)SEG_MAX * 128 * 2);
+    b.s = (float *)((char *)b.kt + (size_t)SEG_MAX * 128 * 2);
+    b.p = (uint16_t *)((char *)b.s + (size_t)SEG_MAX * SEG_MAX * 4);
+    b.vt = (uint32_t *)((char *)b.p + (size_t)SEG_MAX * SEG_MAX * 2);
+    b.o = (float *)((char *)b.vt + (size_t)SEG_MAX * 128 * 2);
+    b.sum = b.o + 256;
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 3; t++) { /* 0: C, 1: A, 2: B */
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    int rc = 0;
+    for (long job = j0; job < j1; job++) {
+        long seg = job / H, h = job % H;
+        long s0 = cu[seg], L = cu[seg + 1] - s0;
+        if (L < 0 || L > SEG_MAX || s0 < 0 || s0 + L > N) {
+            rc = -2;
+            break;
+        }
+        if (L == 0) {
+            continue;
+        }
+        long Lq = (L + 15) & ~15L, Lk = (L + 31) & ~31L, es = dk / 32, eb = (d + 15) / 16;
+        const uint16_t *qh = q + h * qhs + s0 * qts, *kh = k + h * khs + s0 * kts, *vh = v + h * vhs + s0 * vts;
+        /* queries: rows padded with zeros; keys: B tiles through the pair transpose */
+        for (long i = 0; i < Lq; i++) {
+            for (long e = 0; e < dk; e += 32) {
+                __m512i x = i < L ? _mm512_maskz_loadu_epi16(first32(d - e), qh + i * qts + e) : _mm512_setzero_si512();
+                _mm512_store_si512((__m512i *)(b.q + i * dk + e), x);
+            }
+        }
+        for (long jb = 0; jb < Lq / 16; jb++) {
+            for (long s = 0; s < es; s++) {
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) {
+                    long j = 16 * jb + i;
+                    r[i] = j < L ? _mm512_maskz_loadu_epi16(first32(d - 32 * s), kh + j * kts + 32 * s)
+                                 : _mm512_setzero_si512();
+                }
+                transpose16(r);
+                uint32_t *t = b.kt + (jb * es + s) * 256;
+                for (int p = 0; p < 16; p++) {
+                    _mm512_store_si512((__m512i *)(t + 16 * p), r[p]);
+                }
+            }
+        }
+        /* values: B tiles of key pairs (zeros past L) */
+        for (long t = 0; t < Lk / 32; t++) {
+            for (long e = 0; e < eb; e++) {
+                uint32_t *tile = b.vt + (t * eb + e) * 256;
+                __mmask16 m = first16(d - 16 * e);
+                for (int p = 0; p < 16; p++) {
+                    long j = 32 * t + 2 * p;
+                    __m512i x;
+                    if (j + 1 < L) {
+                        x = pair16(vh + j * vts + 16 * e, vh + (j + 1) * vts + 16 * e, m);
+                    } else if (j < L) {
+                        x = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, vh + j * vts + 16 * e));
+                    } else {
+                        x = _mm512_setzero_si512();
+                    }
+                    _mm512_store_si512((__m512i *)(tile + 16 * p), x);
+                }
+            }
+        }
+        /* scores: S[16 queries][16 keys] per tile */
+        _tile_loadconfig(&cfg);
+        for (long qb = 0; qb < Lq / 16; qb++) {
+            for (long jb = 0; jb < Lq / 16; jb++) {
+                _tile_zero(0);
+                for (long s = 0; s < es; s++) {
+                    _tile_loadd(1, b.q + qb * 16 * dk + 32 * s, dk * 2);
+                    _tile_loadd(2, b.kt + (jb * es + s) * 256, 64);
+                    _tile_dpbf16ps(0, 1, 2);
+                }
+                _tile_stored(0, b.s + qb * 16 * Lk + jb * 16, Lk * 4);
+            }
+        }
+        _tile_release();
+        /* softmax per query row, f32; the terms in bf16 (zeros past L, and in the padding rows) */
+        __m512 sc = _mm512_set1_ps(scale);
+        for (long i = 0; i < Lq; i++) {
+            float *si = b.s + i * Lk;
+            uint16_t *pi = b.p + i * Lk;
+            if (i >= L) {
+                for (long j = 0; j < Lk; j += 32) {
+                    _mm512_store_si512((__m512i *)(pi + j), _mm512_setzero_si512());
+                }
+                continue;
+            }
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            for (long j = 0; j < L; j += 16) {
+                __m512 x = _mm512_mul_ps(_mm512_loadu_ps(si + j), sc);
+                _mm512_storeu_ps(si + j, x);
+                mx = _mm512_mask_max_ps(mx, first16(L - j), mx, x);
+            }
+            __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+            __m512 sum = _mm512_setzero_ps();
+            for (long j = 0; j < Lk; j += 16) {
+                __mmask16 live = j < L ? first16(L - j) : 0;
+                __m512 t = _mm512_maskz_mov_ps(live, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), m)));
+                sum = _mm512_add_ps(sum, t);
+                _mm256_store_si256((__m256i *)(pi + j), narrow16(t));
+            }
+            b.sum[i] = _mm512_reduce_add_ps(sum);
+        }
+        /* out[16 queries][16 e] = P · V per tile, / sum, rounded */
+        _tile_loadconfig(&cfg);
+        for (long qb = 0; qb < Lq / 16; qb++) {
+            for (long e = 0; e < eb; e++) {
+                _tile_zero(0);
+                for (long t = 0; t < Lk / 32; t++) {
+                    _tile_loadd(1, b.p + qb * 16 * Lk + 32 * t, Lk * 2);
+                    _tile_loadd(2, b.vt + (t * eb + e) * 256, 64);
+                    _tile_dpbf16ps(0, 1, 2);
+                }
+                _tile_stored(0, b.o, 64);
+                __mmask16 m = first16(d - 16 * e);
+                for (long r = 0; r < 16 && qb * 16 + r < L; r++) {
+                    long i = qb * 16 + r;
+                    __m512 x = _mm512_div_ps(_mm512_load_ps(b.o + 16 * r), _mm512_set1_ps(b.sum[i]));
+                    _mm256_mask_storeu_epi16(out + (h * N + s0 + i) * d + 16 * e, m, narrow16(x));
+                }
+            }
+        }
+        _tile_release();
+    }
+    return rc;
 }

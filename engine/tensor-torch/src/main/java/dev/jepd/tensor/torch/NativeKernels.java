@@ -16,7 +16,7 @@ import java.nio.file.StandardCopyOption;
 /**
  * JEPD's own CPU kernels ({@code src/main/c/jepd_kernels.c}, compiled into the jar by the module's build), reached
  * through Panama: the library, what this CPU lets it run, and its functions. {@link Bf16Amx}, {@link Bf16AmxGemm},
- * {@link Bf16DecodeAttention} and {@link Bf16Elementwise} use them.
+ * {@link Bf16DecodeAttention}, {@link Bf16SegmentAttention} and {@link Bf16Elementwise} use them.
  *
  * <p>A kernel is off, and nothing of it is called, where the library was not built (not x86-64 Linux, or built with
  * {@code JEPD_KERNELS=skip}), where the CPU lacks its instructions (AMX-BF16 for the products, AVX-512 BF16 for the
@@ -42,6 +42,9 @@ final class NativeKernels {
     static final MethodHandle SILU_MUL;
     static final MethodHandle ROTARY;
 
+    /** Attention within the vision windows ({@link Bf16SegmentAttention}); null where AMX or AVX-512 BF16 is off. */
+    static final MethodHandle SEGMENT_ATTENTION;
+
     /** The products of many rows ({@link Bf16AmxGemm}); null where AMX or AVX-512 BF16 is off. */
     static final MethodHandle GEMM_PACKED_BYTES;
 
@@ -56,6 +59,7 @@ final class NativeKernels {
         MethodHandle attention = null;
         MethodHandle siluMul = null;
         MethodHandle rotary = null;
+        MethodHandle segmentAttention = null;
         MethodHandle gemmBytes = null;
         MethodHandle gemmPack = null;
         MethodHandle gemm = null;
@@ -128,6 +132,27 @@ final class NativeKernels {
                                         ValueLayout.JAVA_LONG, // ldy
                                         ValueLayout.JAVA_LONG, // n0
                                         ValueLayout.JAVA_LONG)); // n1
+                        segmentAttention = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_segment_attention"),
+                                FunctionDescriptor.of(
+                                        ValueLayout.JAVA_INT,
+                                        ValueLayout.ADDRESS, // q
+                                        ValueLayout.JAVA_LONG, // q's head stride
+                                        ValueLayout.JAVA_LONG, // q's token stride
+                                        ValueLayout.ADDRESS, // k
+                                        ValueLayout.JAVA_LONG,
+                                        ValueLayout.JAVA_LONG,
+                                        ValueLayout.ADDRESS, // v
+                                        ValueLayout.JAVA_LONG,
+                                        ValueLayout.JAVA_LONG,
+                                        ValueLayout.ADDRESS, // cu int32 [segs + 1]
+                                        ValueLayout.JAVA_LONG, // H
+                                        ValueLayout.JAVA_LONG, // d
+                                        ValueLayout.JAVA_FLOAT, // scale
+                                        ValueLayout.ADDRESS, // out [H, N, d]
+                                        ValueLayout.JAVA_LONG, // N
+                                        ValueLayout.JAVA_LONG, // job0
+                                        ValueLayout.JAVA_LONG)); // job1
                         gemmSiluMul = linker.downcallHandle(
                                 lib.findOrThrow("jepd_bf16_gemm_silu_mul"),
                                 FunctionDescriptor.of(
@@ -196,7 +221,8 @@ final class NativeKernels {
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows = attention = siluMul = rotary = gemmBytes = gemmPack = gemm = gemmSiluMul = null;
+            packedBytes = pack = rows =
+                    attention = siluMul = rotary = gemmBytes = gemmPack = gemm = gemmSiluMul = segmentAttention = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
@@ -204,6 +230,7 @@ final class NativeKernels {
         DECODE_ATTENTION = attention;
         SILU_MUL = siluMul;
         ROTARY = rotary;
+        SEGMENT_ATTENTION = segmentAttention;
         GEMM_PACKED_BYTES = gemmBytes;
         GEMM_PACK = gemmPack;
         GEMM = gemm;

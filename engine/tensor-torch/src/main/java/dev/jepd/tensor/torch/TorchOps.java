@@ -61,8 +61,9 @@ final class TorchOps implements Ops {
 
     /**
      * A batch's decode attention on the CPU goes through {@link Bf16DecodeAttention} (JEPD's AVX-512 kernel) for bf16
-     * caches where the library was built and the CPU has AVX-512 BF16; {@code -Djepd.native.attention=false} leaves
-     * it to libtorch.
+     * caches where the library was built and the CPU has AVX-512 BF16, and attention within short segments (the vision
+     * windows) through {@link Bf16SegmentAttention} (AMX) where it runs; {@code -Djepd.native.attention=false} leaves
+     * both to libtorch.
      */
     static final boolean NATIVE_ATTENTION =
             Bf16DecodeAttention.AVAILABLE && !"false".equals(System.getProperty("jepd.native.attention"));
@@ -1101,6 +1102,10 @@ final class TorchOps implements Ops {
      */
     @Override
     public Tensor varlenAttention(Tensor q, Tensor k, Tensor v, int[] cuSeqlens, float scale) {
+        Tensor windows = segmentAttention(q, k, v, cuSeqlens, scale);
+        if (windows != null) {
+            return windows;
+        }
         long heads = q.dim(0);
         long d = q.dim(2);
         DType c = common(common(q.dtype(), k.dtype()), v.dtype());
@@ -1152,6 +1157,61 @@ final class TorchOps implements Ops {
             temps.forEach(shim::delete);
             parts.forEach(shim::delete);
         }
+    }
+
+    /**
+     * {@link #varlenAttention} through {@link Bf16SegmentAttention} on the CPU: bf16 q, k and v {@code [heads, N, d]}
+     * with dense rows, segments of at most {@link Bf16SegmentAttention#MAX_SEGMENT} tokens; null where it does not
+     * apply or the kernels' pool is busy, and libtorch's flash attention should run.
+     */
+    private Tensor segmentAttention(Tensor q, Tensor k, Tensor v, int[] cuSeqlens, float scale) {
+        if (!NATIVE_ATTENTION || !rt.onHost() || q.rank() != 3) {
+            return null;
+        }
+        long heads = q.dim(0);
+        long n = q.dim(1);
+        long d = q.dim(2);
+        for (Tensor t : new Tensor[] {q, k, v}) {
+            if (t.dtype() != DType.BF16
+                    || !Arrays.equals(t.shape(), q.shape())
+                    || ((TorchTensor) t).strides()[2] != 1) {
+                return null;
+            }
+        }
+        if (!Bf16SegmentAttention.takes(cuSeqlens, n, d)) {
+            return null;
+        }
+        long[] qs = ((TorchTensor) q).strides();
+        long[] ks = ((TorchTensor) k).strides();
+        long[] vs = ((TorchTensor) v).strides();
+        // the pool's workers read the bounds; an automatic arena, since closing a shared one costs every thread a
+        // handshake
+        MemorySegment cu = Arena.ofAuto().allocateFrom(ValueLayout.JAVA_INT, cuSeqlens);
+        long y = rt.empty(new long[] {heads, n, d}, DType.BF16);
+        boolean ran = Bf16SegmentAttention.tryRun(
+                rt.host(h(q), extent(heads, n, d, qs)),
+                qs,
+                rt.host(h(k), extent(heads, n, d, ks)),
+                ks,
+                rt.host(h(v), extent(heads, n, d, vs)),
+                vs,
+                cu,
+                cuSeqlens.length - 1,
+                heads,
+                n,
+                d,
+                scale,
+                rt.host(y, 2 * heads * n * d));
+        if (!ran) {
+            shim.delete(y);
+            return null;
+        }
+        return own(y);
+    }
+
+    /** Bytes a {@code [heads, n, d]} bf16 view with strides {@code st} (d dense) spans from its first element. */
+    private static long extent(long heads, long n, long d, long[] st) {
+        return 2 * ((heads - 1) * st[0] + (n - 1) * st[1] + d);
     }
 
     // ---- helpers
