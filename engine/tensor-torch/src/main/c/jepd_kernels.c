@@ -480,7 +480,7 @@ AVX512BF16 void jepd_bf16_rotary(const uint16_t *x, long xos, long xis, const ui
 /*
  * libtorch 2.7.1's oneDNN runs these at 1,100-1,500 GFLOP/s on the 2-core machine of docs/PERF.md (random data),
  * where the tiles alone do ~4,000. Here the roles are the other way round from the few-row kernel above: 32 rows of
- * x (packed once per product by jepd_bf16_gemm_pack into A tiles) against a block of GEMM_NC weight rows × GEMM_KC k
+ * x (packed once per slab of rows by jepd_bf16_gemm_pack into A tiles) against a block of GEMM_NC weight rows × kc k
  * (packed into B tiles' pair layout when the block is reached, while the next block is prefetched into L2), four C
  * tiles of 16 rows × 16 outputs each: the sums come out row-major, so y is written straight from them.
  */
