@@ -152,11 +152,11 @@ public final class AotiShim {
      * Loads {@code location}'s {@code libtorch_cpu.so} (its own RUNPATH finds {@code libc10} and the OpenMP
      * runtime next to it). Sets {@code OMP_WAIT_POLICY=PASSIVE} first unless the environment says otherwise:
      * OpenMP threads that spin between the many small ops of a decode step steal the cores the JVM's own
-     * threads (HTTP, scheduler, GC) need. And {@code THP_MEM_ALLOC_ENABLE=1}, unless set: libtorch's CPU allocator
-     * then asks for transparent huge pages for blocks of 2 MB and more (Linux's default grants them only to memory
-     * that asks). Every op's result is fresh memory, so that is 1 page fault per 2 MB instead of 512: writing 1 GiB
-     * into a fresh result went from 3.8 to 6.8 GB/s; in the model the gain is within this VM's run-to-run spread
-     * (docs/PERF.md). Any other value than 1 in the environment (libtorch's rule) keeps 4 KB pages.
+     * threads (HTTP, scheduler, GC) need. libtorch's allocator stays on 4 KB pages unless the environment sets
+     * {@code THP_MEM_ALLOC_ENABLE=1} (transparent huge pages for its blocks of 2 MB and more): huge pages write 1 GiB
+     * into a fresh result at 6.8 against 3.8 GB/s, but in the model, where every op's result is fresh memory, eight
+     * alternated pairs on the VM of docs/PERF.md ran the vision block at a median of 53.6 against 47.2 ms and the
+     * prefill layer at 74.0 against 68.6 ms with them, and every run of its slow mode (blocks of 62-68 ms) had them.
      */
     static AotiShim load(LibTorchLocation wanted) {
         LibTorchLocation location = wanted;
@@ -179,7 +179,6 @@ public final class AotiShim {
      */
     static AotiShim open(LibTorchLocation location) {
         setenvIfUnset("OMP_WAIT_POLICY", "PASSIVE");
-        setenvIfUnset("THP_MEM_ALLOC_ENABLE", "1");
         SymbolLookup lib;
         try {
             // The library stays loaded for the life of the process: tensors may outlive any one backend.

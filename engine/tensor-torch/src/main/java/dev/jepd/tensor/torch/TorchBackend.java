@@ -132,7 +132,7 @@ public final class TorchBackend implements TensorBackend {
         String host = rt.onHost()
                 ? "; " + NativeKernels.describe() + "; huge pages "
                         + (System.getenv()
-                                        .getOrDefault("THP_MEM_ALLOC_ENABLE", "1")
+                                        .getOrDefault("THP_MEM_ALLOC_ENABLE", "0")
                                         .equals("1")
                                 ? "on"
                                 : "off")
