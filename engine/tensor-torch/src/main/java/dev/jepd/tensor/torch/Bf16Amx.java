@@ -82,7 +82,7 @@ final class Bf16Amx {
             MemorySegment bias,
             MemorySegment y,
             long per)
-            implements HostPool.Job {
+            implements HostPool.RangeJob {
         @Override
         public void prepare() {
             try {
@@ -101,14 +101,12 @@ final class Bf16Amx {
         }
 
         @Override
-        public int chunks() {
-            return (int) ((out + per - 1) / per);
+        public long total() {
+            return out;
         }
 
         @Override
-        public void chunk(int c) {
-            long from = c * per;
-            long to = Math.min(out, from + per);
+        public void range(long from, long to) {
             try {
                 int rc = (int) NativeKernels.LINEAR_ROWS.invokeExact(
                         w, in, scratch, rows, NativeKernels.orNull(bias), y, out, from, to);

@@ -123,7 +123,7 @@ final class Bf16AmxGemm {
     }
 
     /** Packs a slab of x into the scratch, its 32-row blocks shared by the threads. */
-    private record Pack(MemorySegment x, long ldx, long rows, long in, int threads) implements HostPool.Job {
+    private record Pack(MemorySegment x, long ldx, long rows, long in, int threads) implements HostPool.RangeJob {
         @Override
         public void prepare() {
             try {
@@ -140,20 +140,20 @@ final class Bf16AmxGemm {
             }
         }
 
+        /** The slab's 32-row blocks. */
         @Override
-        public int chunks() {
-            return (int) Math.min(threads, blocks());
-        }
-
-        private long blocks() {
+        public long total() {
             return (rows + 31) / 32;
         }
 
+        /** As many pieces as threads (fewer for a small slab). */
         @Override
-        public void chunk(int c) {
-            long per = (blocks() + chunks() - 1) / chunks();
-            long from = c * per;
-            long to = Math.min(blocks(), from + per);
+        public long per() {
+            return (total() + threads - 1) / threads;
+        }
+
+        @Override
+        public void range(long from, long to) {
             try {
                 NativeKernels.GEMM_PACK.invokeExact(x, ldx, rows, in, scratch, from, to);
             } catch (Throwable e) {
@@ -165,16 +165,14 @@ final class Bf16AmxGemm {
     /** The product of the packed slab and its epilogue; {@code per} output columns per chunk. */
     private record Product(
             MemorySegment w, long out, long in, long rows, MemorySegment bias, MemorySegment y, long per, Epilogue then)
-            implements HostPool.Job {
+            implements HostPool.RangeJob {
         @Override
-        public int chunks() {
-            return (int) ((out + per - 1) / per);
+        public long total() {
+            return out;
         }
 
         @Override
-        public void chunk(int c) {
-            long from = c * per;
-            long to = Math.min(out, from + per);
+        public void range(long from, long to) {
             MemorySegment b = NativeKernels.orNull(bias);
             try {
                 int rc;

@@ -73,17 +73,7 @@ final class Bf16Elementwise {
     private static void run(long items, long width, Range range) {
         long per = Math.max(1, CHUNK_ELEMENTS / Math.max(1, width));
         long chunks = (items + per - 1) / per;
-        HostPool.Job job = new HostPool.Job() {
-            @Override
-            public int chunks() {
-                return (int) chunks;
-            }
-
-            @Override
-            public void chunk(int c) {
-                call(range, c * per, Math.min(items, (c + 1) * per));
-            }
-        };
+        HostPool.Job job = HostPool.RangeJob.of(items, per, (from, to) -> call(range, from, to));
         if (chunks < 2 || chunks > Integer.MAX_VALUE || !HostPool.SHARED.tryRun(job, false)) {
             call(range, 0, items);
         }

@@ -182,19 +182,7 @@ final class Bf16Rows {
         if (elements >= PARALLEL_ELEMENTS && pool.threads() > 1 && rows > 1) {
             int chunks = (int) Math.min(rows, 4L * pool.threads());
             long per = (rows + chunks - 1) / chunks;
-            int n = (int) ((rows + per - 1) / per);
-            HostPool.Job job = new HostPool.Job() {
-                @Override
-                public int chunks() {
-                    return n;
-                }
-
-                @Override
-                public void chunk(int c) {
-                    op.rows(c * per, Math.min(rows, (c + 1) * per));
-                }
-            };
-            if (pool.tryRun(job, false)) {
+            if (pool.tryRun(HostPool.RangeJob.of(rows, per, op::rows), false)) {
                 return;
             }
         }

@@ -90,20 +90,19 @@ final class Bf16SegmentAttention {
             long d,
             float scale,
             MemorySegment out)
-            implements HostPool.Job {
-        private long per() {
+            implements HostPool.RangeJob {
+        @Override
+        public long total() {
+            return segs * heads;
+        }
+
+        @Override
+        public long per() {
             return Math.max(1, segs * heads / (8L * HostPool.SHARED.threads()));
         }
 
         @Override
-        public int chunks() {
-            return (int) ((segs * heads + per() - 1) / per());
-        }
-
-        @Override
-        public void chunk(int c) {
-            long from = c * per();
-            long to = Math.min(segs * heads, from + per());
+        public void range(long from, long to) {
             try {
                 int rc = (int) NativeKernels.SEGMENT_ATTENTION.invokeExact(
                         q, qs[0], qs[1], k, ks[0], ks[1], v, vs[0], vs[1], cu, heads, d, scale, out, n, from, to);

@@ -34,6 +34,55 @@ final class HostPool {
         void chunk(int c);
     }
 
+    /**
+     * A job over the items {@code [0, total())} in pieces of {@code per()}: chunk c is {@code [c · per, min(total,
+     * (c + 1) · per))}.
+     */
+    interface RangeJob extends Job {
+        long total();
+
+        long per();
+
+        /** The items {@code [from, to)}. */
+        void range(long from, long to);
+
+        @Override
+        default int chunks() {
+            return (int) ((total() + per() - 1) / per());
+        }
+
+        @Override
+        default void chunk(int c) {
+            long from = c * per();
+            range(from, Math.min(total(), from + per()));
+        }
+
+        /** {@code body} over {@code [0, total)} in pieces of {@code per}. */
+        static RangeJob of(long total, long per, Body body) {
+            return new RangeJob() {
+                @Override
+                public long total() {
+                    return total;
+                }
+
+                @Override
+                public long per() {
+                    return per;
+                }
+
+                @Override
+                public void range(long from, long to) {
+                    body.range(from, to);
+                }
+            };
+        }
+
+        /** What a {@link #of} job does with a piece. */
+        interface Body {
+            void range(long from, long to);
+        }
+    }
+
     private final ReentrantLock busy = new ReentrantLock();
     private final Thread[] workers;
     private volatile Run current;
