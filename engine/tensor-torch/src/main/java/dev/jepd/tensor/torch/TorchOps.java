@@ -733,7 +733,7 @@ final class TorchOps implements Ops {
             }
             return own(out);
         }
-        return mul(silu(gate), up);
+        return Ops.super.siluMul(gate, up);
     }
 
     /** Whether every operand is bf16, non-empty and on the host. */
