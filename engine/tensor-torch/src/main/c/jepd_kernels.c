@@ -445,6 +445,23 @@ AVX512BF16 void jepd_bf16_silu_mul(const uint16_t *gate, const uint16_t *up, uin
     }
 }
 
+/* One row of d (even) elements of the rotary embedding below; o may not overlap x. */
+AVX512BF16 static inline void rotary_row(const uint16_t *xr, const uint16_t *cr, const uint16_t *sr, uint16_t *o,
+                                         long d) {
+    long half = d / 2;
+    __m512 minus = _mm512_set1_ps(-1.0f);
+    for (long e = 0; e < half; e += 16) {
+        __mmask16 m = first16(half - e);
+        __m512 x1 = load16(xr + e, m), x2 = load16(xr + half + e, m);
+        __m512 c1 = load16(cr + e, m), c2 = load16(cr + half + e, m);
+        __m512 s1 = load16(sr + e, m), s2 = load16(sr + half + e, m);
+        __m512 lo = _mm512_add_ps(mul_rounded(x1, c1), mul_rounded(x2, _mm512_mul_ps(s1, minus)));
+        __m512 hi = _mm512_add_ps(mul_rounded(x2, c2), mul_rounded(x1, s2));
+        _mm256_mask_storeu_epi16(o + e, m, narrow16(lo));
+        _mm256_mask_storeu_epi16(o + half + e, m, narrow16(hi));
+    }
+}
+
 /*
  * Rotary embedding in the rotate-half layout over rows [r0, r1) of d elements: out[e] = bf16(bf16(x[e]·cos[e]) +
  * bf16(rot[e]·sin[e])) with rot = [-x2, x1] (the sign on sin: the same products), rounded where libtorch's mul, mul
@@ -454,23 +471,38 @@ AVX512BF16 void jepd_bf16_silu_mul(const uint16_t *gate, const uint16_t *up, uin
 AVX512BF16 void jepd_bf16_rotary(const uint16_t *x, long xos, long xis, const uint16_t *cs, long cos_os, long cos_is,
                                  const uint16_t *sn, long sin_os, long sin_is, uint16_t *out, long oos, long ois,
                                  long inner, long d, long r0, long r1) {
-    long half = d / 2;
-    __m512 minus = _mm512_set1_ps(-1.0f);
     for (long r = r0; r < r1; r++) {
         long i = r / inner, j = r % inner;
-        const uint16_t *xr = x + i * xos + j * xis;
-        const uint16_t *cr = cs + i * cos_os + j * cos_is;
-        const uint16_t *sr = sn + i * sin_os + j * sin_is;
-        uint16_t *o = out + i * oos + j * ois;
-        for (long e = 0; e < half; e += 16) {
-            __mmask16 m = first16(half - e);
-            __m512 x1 = load16(xr + e, m), x2 = load16(xr + half + e, m);
-            __m512 c1 = load16(cr + e, m), c2 = load16(cr + half + e, m);
-            __m512 s1 = load16(sr + e, m), s2 = load16(sr + half + e, m);
-            __m512 lo = _mm512_add_ps(mul_rounded(x1, c1), mul_rounded(x2, _mm512_mul_ps(s1, minus)));
-            __m512 hi = _mm512_add_ps(mul_rounded(x2, c2), mul_rounded(x1, s2));
-            _mm256_mask_storeu_epi16(o + e, m, narrow16(lo));
-            _mm256_mask_storeu_epi16(o + half + e, m, narrow16(hi));
+        rotary_row(x + i * xos + j * xis, cs + i * cos_os + j * cos_is, sn + i * sin_os + j * sin_is,
+                   out + i * oos + j * ois, d);
+    }
+}
+
+/*
+ * The residual add and the next RMSNorm in one pass over rows [r0, r1) of d elements (x, y, sum and out dense): sum =
+ * bf16(x + y) as libtorch's add rounds it; out = bf16(w · bf16(sum · rsqrt(mean(sum²) + eps))), Qwen2RMSNorm in f32 as
+ * Bf16Rows computes it (the sum of squares of the rounded sums in f32, in its own order). The row stays in L1 between
+ * the two halves.
+ */
+AVX512BF16 void jepd_bf16_add_rms_norm(const uint16_t *x, const uint16_t *y, const uint16_t *w, long d, float eps,
+                                       uint16_t *sum, uint16_t *out, long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+        const uint16_t *xr = x + r * d, *yr = y + r * d;
+        uint16_t *sr = sum + r * d, *o = out + r * d;
+        __m512 ss = _mm512_setzero_ps();
+        for (long e = 0; e < d; e += 16) {
+            __mmask16 m = first16(d - e);
+            __m256i s = narrow16(_mm512_add_ps(load16(xr + e, m), load16(yr + e, m)));
+            _mm256_mask_storeu_epi16(sr + e, m, s);
+            __m512 f = widen16(s);
+            ss = _mm512_mask3_fmadd_ps(f, f, ss, m);
+        }
+        float inv = 1.0f / sqrtf(_mm512_reduce_add_ps(ss) / (float)d + eps);
+        __m512 iv = _mm512_set1_ps(inv);
+        for (long e = 0; e < d; e += 16) {
+            __mmask16 m = first16(d - e);
+            __m512 n = widen16(narrow16(_mm512_mul_ps(load16(sr + e, m), iv)));
+            _mm256_mask_storeu_epi16(o + e, m, narrow16(_mm512_mul_ps(n, load16(w + e, m))));
         }
     }
 }
@@ -893,6 +925,7 @@ typedef struct {
     uint32_t *vt; /* B tiles of the values: (key step t, e block eb): 16 key pairs × 16 e */
     float *o;     /* a 16 × 16 tile of sums */
     float *sum;   /* [Lq] the softmax sums */
+    uint16_t *k;  /* [L][dk]: the rotated keys (with the rotary) */
 } seg_scratch;
 
 /*
@@ -901,19 +934,25 @@ typedef struct {
  * Element (h, t, e) of q is at q + h·qhs + t·qts + e (k and v alike, their own strides; e dense); out is dense
  * [H, N, d]. Numerics as libtorch's CPU flash attention in bf16: scores are sums of exact bf16 products in f32,
  * scaled; the softmax is f32 (the sum of its f32 terms); its terms are rounded to bf16 for the weighted sum of the
- * value rows (f32), which is divided by the sum and rounded once. Jobs [j0, j1): job = segment · H + h; segment s
- * is [cu[s], cu[s + 1]), at most SEG_MAX tokens, within [0, N); d at most 128. Returns 0, -1 when out of memory, -2
- * for a segment or d outside the kernel's limits.
+ * value rows (f32), which is divided by the sum and rounded once. With cs and sn (else NULL), q and k get the rotary
+ * embedding first, as jepd_bf16_rotary computes it, with token t's angles at cs + t·cts and sn + t·sts (shared by
+ * the heads): the rotated rows live only in the scratch. out (h, t, e) is at out + h·ohs + t·ots + e. Jobs [j0, j1):
+ * job = segment · H + h; segment s is [cu[s], cu[s + 1]), at most SEG_MAX tokens, within [0, N); d at most 128, even
+ * with the rotary. Returns 0, -1 when out of memory, -2 for a segment or d outside the kernel's limits.
  */
 AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs,
-                                               long kts, const uint16_t *v, long vhs, long vts, const int32_t *cu,
-                                               long H, long d, float scale, uint16_t *out, long N, long j0, long j1) {
-    if (d < 1 || d > 128) {
+                                               long kts, const uint16_t *v, long vhs, long vts, const uint16_t *cs,
+                                               long cts, const uint16_t *sn, long sts, const int32_t *cu, long H,
+                                               long d, float scale, uint16_t *out, long ohs, long ots, long N, long j0,
+                                               long j1) {
+    int rotary = cs != NULL && sn != NULL;
+    if (d < 1 || d > 128 || (rotary && d % 2 != 0)) {
         return -2;
     }
     long dk = (d + 31) & ~31L;
     size_t need = (size_t)SEG_MAX * 128 * 2 + (size_t)SEG_MAX * 128 * 2 + (size_t)SEG_MAX * SEG_MAX * 4
-                  + (size_t)SEG_MAX * SEG_MAX * 2 + (size_t)SEG_MAX * 128 * 2 + 1024 + SEG_MAX * 4;
+                  + (size_t)SEG_MAX * SEG_MAX * 2 + (size_t)SEG_MAX * 128 * 2 + 1024 + SEG_MAX * 4
+                  + (size_t)SEG_MAX * 128 * 2;
     char *mem = seg_scratch_mem((need + 63) & ~(size_t)63);
     if (mem == NULL) {
         return -1;
@@ -926,6 +965,7 @@ AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long
     b.vt = (uint32_t *)((char *)b.p + (size_t)SEG_MAX * SEG_MAX * 2);
     b.o = (float *)((char *)b.vt + (size_t)SEG_MAX * 128 * 2);
     b.sum = b.o + 256;
+    b.k = (uint16_t *)(b.sum + SEG_MAX);
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -946,19 +986,31 @@ AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long
         }
         long Lq = (L + 15) & ~15L, Lk = (L + 31) & ~31L, es = dk / 32, eb = (d + 15) / 16;
         const uint16_t *qh = q + h * qhs + s0 * qts, *kh = k + h * khs + s0 * kts, *vh = v + h * vhs + s0 * vts;
-        /* queries: rows padded with zeros; keys: B tiles through the pair transpose */
+        /* queries: rows padded with zeros (rotated with the rotary); keys: B tiles through the pair transpose */
         for (long i = 0; i < Lq; i++) {
             for (long e = 0; e < dk; e += 32) {
-                __m512i x = i < L ? _mm512_maskz_loadu_epi16(first32(d - e), qh + i * qts + e) : _mm512_setzero_si512();
+                __m512i x = i < L && !rotary ? _mm512_maskz_loadu_epi16(first32(d - e), qh + i * qts + e)
+                                             : _mm512_setzero_si512();
                 _mm512_store_si512((__m512i *)(b.q + i * dk + e), x);
             }
+            if (i < L && rotary) {
+                rotary_row(qh + i * qts, cs + (s0 + i) * cts, sn + (s0 + i) * sts, b.q + i * dk, d);
+            }
+        }
+        long kstride = kts;
+        if (rotary) {
+            for (long j = 0; j < L; j++) {
+                rotary_row(kh + j * kts, cs + (s0 + j) * cts, sn + (s0 + j) * sts, b.k + j * dk, d);
+            }
+            kh = b.k;
+            kstride = dk;
         }
         for (long jb = 0; jb < Lq / 16; jb++) {
             for (long s = 0; s < es; s++) {
                 __m512i r[16];
                 for (int i = 0; i < 16; i++) {
                     long j = 16 * jb + i;
-                    r[i] = j < L ? _mm512_maskz_loadu_epi16(first32(d - 32 * s), kh + j * kts + 32 * s)
+                    r[i] = j < L ? _mm512_maskz_loadu_epi16(first32(d - 32 * s), kh + j * kstride + 32 * s)
                                  : _mm512_setzero_si512();
                 }
                 transpose16(r);
@@ -1043,7 +1095,7 @@ AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long
                 for (long r = 0; r < 16 && qb * 16 + r < L; r++) {
                     long i = qb * 16 + r;
                     __m512 x = _mm512_div_ps(_mm512_load_ps(b.o + 16 * r), _mm512_set1_ps(b.sum[i]));
-                    _mm256_mask_storeu_epi16(out + (h * N + s0 + i) * d + 16 * e, m, narrow16(x));
+                    _mm256_mask_storeu_epi16(out + h * ohs + (s0 + i) * ots + 16 * e, m, narrow16(x));
                 }
             }
         }

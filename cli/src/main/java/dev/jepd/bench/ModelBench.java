@@ -231,10 +231,10 @@ public final class ModelBench {
                 deepstack.isEmpty() ? 0 : median(deepstack));
     }
 
-    /** With {@code -Djepd.ops.profile=true}: the time of each op the phase called, warm-up runs included. */
+    /** With {@code -Djepd.ops.profile=true}: the time of each op the phase called in its timed runs. */
     private static void logOpsProfile(String phase) {
         if (OpsProfile.ON) {
-            LOG.info("ops of the {}, all runs (warm-up included):\n{}", phase, OpsProfile.report());
+            LOG.info("ops of the {}, timed runs:\n{}", phase, OpsProfile.report());
         }
     }
 
@@ -476,6 +476,7 @@ public final class ModelBench {
                 clock.start();
                 body.run();
             }
+            OpsProfile.reset(); // the op table shows the timed runs alone
             for (int i = 0; i < s.iterations(); i++) {
                 clock.start();
                 long t0 = System.nanoTime();

@@ -124,6 +124,18 @@ public interface Ops {
         return mul(w, div(x, sqrt(addScalar(var, eps))));
     }
 
+    /** The residual stream after an add, and its RMSNorm: what {@link #addRmsNorm} returns. */
+    record Normed(Tensor sum, Tensor normed) {}
+
+    /**
+     * The residual add and the next {@link #rmsNorm} as one step (vLLM's {@code fused_add_rms_norm}): {@code sum = x +
+     * y} and {@code rmsNorm(sum, w, eps)}. A backend may run both in one pass, the sum read once.
+     */
+    default Normed addRmsNorm(Tensor x, Tensor y, Tensor w, float eps) {
+        Tensor sum = add(x, y);
+        return new Normed(sum, rmsNorm(sum, w, eps));
+    }
+
     /** LayerNorm over the last axis with weight and bias. */
     default Tensor layerNorm(Tensor x, Tensor w, Tensor b, float eps) {
         Tensor centred = sub(x, meanLastAxis(x));
@@ -271,6 +283,19 @@ public interface Ops {
             parts.add(attention(slice(q, 1, a, b), slice(k, 1, a, b), slice(v, 1, a, b), null, scale)); // [H, len, d]
         }
         return parts.size() == 1 ? parts.getFirst() : concat(parts, 1); // [H, N, d]
+    }
+
+    /**
+     * {@link #varlenAttention} of q and k after the {@link #rotary} embedding, v as it is: the Qwen-VL vision tower's
+     * attention. A backend may fold the rotary into its attention kernel, so that q and k are never written out
+     * rotated.
+     *
+     * @param cos {@code [N, d]}: token t's angles, the same for every head (as {@code sin})
+     * @return {@code [H, N, d]}
+     */
+    default Tensor rotaryVarlenAttention(
+            Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, int[] cuSeqlens, float scale) {
+        return varlenAttention(rotary(q, cos, sin), rotary(k, cos, sin), v, cuSeqlens, scale);
     }
 
     /**

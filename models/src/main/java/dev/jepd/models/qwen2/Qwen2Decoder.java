@@ -117,9 +117,12 @@ public final class Qwen2Decoder implements CausalLm {
         }
         float scale = (float) (1.0 / Math.sqrt(p.headDim()));
 
+        Tensor h = null; // the layer's normed input, when the add before it made it
         for (int l = 0; l < layers.length; l++) {
             Layer w = layers[l];
-            Tensor h = ops.rmsNorm(x, w.inNorm(), p.rmsNormEps());
+            if (h == null) {
+                h = ops.rmsNorm(x, w.inNorm(), p.rmsNormEps());
+            }
             Tensor q = ops.reshape(ops.linear(h, w.qW(), w.qB()), total, p.heads(), p.headDim()); // [T, heads, hd]
             Tensor k = ops.reshape(ops.linear(h, w.kW(), w.kB()), total, p.kvHeads(), p.headDim()); // [T, kvH, hd]
             if (p.qkNorm()) { // Qwen3: RMSNorm over each head's dimensions, before the rotary
@@ -132,10 +135,19 @@ public final class Qwen2Decoder implements CausalLm {
             ops.scatterRows(kv.keys(l), slotIdx, k);
             ops.scatterRows(kv.values(l), slotIdx, v);
             Tensor o = attention(batch, group, q, k, v, kv, l, contexts, scale, ops); // [T, heads*hd]
-            x = ops.add(x, ops.linear(o, w.oW(), null));
-            Tensor h2 = ops.rmsNorm(x, w.postNorm(), p.rmsNormEps());
-            Tensor mlp = ops.linearSiluMul(h2, w.gateW(), null, w.upW(), null);
-            x = ops.add(x, ops.linear(mlp, w.downW(), null));
+            // each residual add with the RMSNorm after it, where nothing comes between them
+            Ops.Normed r = ops.addRmsNorm(x, ops.linear(o, w.oW(), null), w.postNorm(), p.rmsNormEps());
+            x = r.sum();
+            Tensor mlp = ops.linearSiluMul(r.normed(), w.gateW(), null, w.upW(), null);
+            Tensor down = ops.linear(mlp, w.downW(), null);
+            if (l + 1 < layers.length && l >= deepstack.size()) {
+                Ops.Normed next = ops.addRmsNorm(x, down, layers[l + 1].inNorm(), p.rmsNormEps());
+                x = next.sum();
+                h = next.normed();
+            } else {
+                x = ops.add(x, down);
+                h = null;
+            }
             tap("layer_out." + l, x);
             if (l < deepstack.size()) { // DeepStack: this level's visual features join the image rows
                 Tensor add = ops.zeros(total, p.hidden()); // [T, hidden], zero off the image rows

@@ -67,30 +67,46 @@ public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vis
         Tensor cos = ops.fromFloats(cosSin[0], totalPatches, cfg.headDim()); // [N, headDim]
         Tensor sin = ops.fromFloats(cosSin[1], totalPatches, cfg.headDim());
 
-        for (int b = 0; b < weights.blocks().size(); b++) {
+        // Each residual add runs with the RMSNorm after it: the next block's norm1, after the last block the merger's.
+        List<Block> blocks = weights.blocks();
+        Tensor h = blocks.isEmpty() ? null : ops.rmsNorm(x, blocks.getFirst().norm1(), EPS);
+        Tensor m = blocks.isEmpty() ? ops.rmsNorm(x, weights.mergerNorm(), EPS) : null;
+        for (int b = 0; b < blocks.size(); b++) {
             int[] segments = cfg.isFullAttention(b) ? windows.frameSegments() : windows.windowSegments();
-            x = block(ops, weights.blocks().get(b), x, cos, sin, segments);
+            Block w = blocks.get(b);
+            Ops.Normed r = ops.addRmsNorm(
+                    x,
+                    VisionAttention.apply(
+                            ops,
+                            h,
+                            w.qkvW(),
+                            w.qkvB(),
+                            w.projW(),
+                            w.projB(),
+                            cos,
+                            sin,
+                            segments,
+                            cfg.numHeads(),
+                            cfg.headDim()),
+                    w.norm2(),
+                    EPS);
+            Tensor mlp = ops.linearSiluMul(r.normed(), w.gateW(), w.gateB(), w.upW(), w.upB());
+            Tensor next = b + 1 < blocks.size() ? blocks.get(b + 1).norm1() : weights.mergerNorm();
+            Ops.Normed r2 = ops.addRmsNorm(r.sum(), ops.linear(mlp, w.downW(), w.downB()), next, EPS);
+            x = r2.sum();
             tap("block_out." + b, x);
+            if (b + 1 < blocks.size()) {
+                h = r2.normed();
+            } else {
+                m = r2.normed();
+            }
         }
 
-        // Merger: RMSNorm, then 4 neighbours side by side, Linear, GELU, Linear.
-        Tensor m = ops.rmsNorm(x, weights.mergerNorm(), EPS);
+        // Merger: the RMSNorm above, then 4 neighbours side by side, Linear, GELU, Linear.
         m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
         m = ops.linear(ops.linearGelu(m, weights.fc1W(), weights.fc1B()), weights.fc2W(), weights.fc2B()); // [N/4, out]
         m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
         return batch.perImage(ops, m);
-    }
-
-    private Tensor block(Ops ops, Block w, Tensor x, Tensor cos, Tensor sin, int[] segments) {
-        int heads = cfg.numHeads();
-        int hd = cfg.headDim();
-        Tensor h = ops.rmsNorm(x, w.norm1(), EPS);
-        x = ops.add(
-                x,
-                VisionAttention.apply(ops, h, w.qkvW(), w.qkvB(), w.projW(), w.projB(), cos, sin, segments, heads, hd));
-        Tensor h2 = ops.rmsNorm(x, w.norm2(), EPS);
-        Tensor mlp = ops.linearSiluMul(h2, w.gateW(), w.gateB(), w.upW(), w.upB());
-        return ops.add(x, ops.linear(mlp, w.downW(), w.downB()));
     }
 
     static long[] toLongs(int[] a) {

@@ -30,13 +30,12 @@ public final class VisionAttention {
             int headDim) {
         long n = h.dim(0);
         Tensor qkv = ops.reshape(ops.linear(h, qkvW, qkvB), n, 3, heads, headDim); // [N, 3, heads, hd]
-        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]
-        // q and k rotated in one call: [2·heads, N, hd] is a view of the product
-        Tensor qk = ops.rotary(ops.reshape(ops.slice(qkv, 0, 0, 2), 2L * heads, n, headDim), cos, sin);
-        Tensor q = ops.slice(qk, 0, 0, heads);
-        Tensor k = ops.slice(qk, 0, heads, 2L * heads);
+        qkv = ops.permute(qkv, 1, 2, 0, 3); // [3, heads, N, hd]: q, k and v are views of the product
+        Tensor q = ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, headDim);
+        Tensor k = ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, headDim);
         Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, headDim);
-        Tensor attn = ops.varlenAttention(q, k, v, segments, (float) (1.0 / Math.sqrt(headDim))); // [heads, N, hd]
+        Tensor attn = ops.rotaryVarlenAttention(
+                q, k, v, cos, sin, segments, (float) (1.0 / Math.sqrt(headDim))); // [heads, N, hd]
         attn = ops.reshape(ops.permute(attn, 1, 0, 2), n, (long) heads * headDim);
         return ops.linear(attn, projW, projB);
     }

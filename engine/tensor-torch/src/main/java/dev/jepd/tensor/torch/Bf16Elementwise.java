@@ -4,10 +4,11 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Element-wise bf16 ops in one pass of JEPD's own AVX-512 kernels ({@link NativeKernels}) where libtorch composes
- * several kernels that each read and write the whole tensor: {@code silu(gate) · up} (two) and the rotary embedding
- * (four, after the swap and the signed table). Each rounds to bf16 exactly where libtorch's composition rounds, so
+ * several kernels that each read and write the whole tensor: {@code silu(gate) · up} (two), the rotary embedding
+ * (four, after the swap and the signed table) and the residual add with the next RMSNorm (an add, then {@link
+ * Bf16Rows}' pass). Each rounds to bf16 exactly where libtorch's composition rounds, so
  * the results are libtorch's up to the last bit of {@code e^x} (a polynomial within ~1 ulp of f32 here, Sleef's
- * there).
+ * there) and the order of RMSNorm's f32 sum of squares.
  *
  * <p>Large ops are cut into chunks for {@link HostPool}'s threads; small ones, and any that find the pool busy, run on
  * the caller alone (the kernels keep no state).
@@ -61,6 +62,32 @@ final class Bf16Elementwise {
                     d,
                     from,
                     to);
+        });
+    }
+
+    /**
+     * The residual add and RMSNorm over {@code rows} dense rows of {@code d}: {@code sum = bf16(x + y)}, {@code out =
+     * bf16(w · bf16(sum · rsqrt(mean(sum²) + eps)))} ({@code jepd_bf16_add_rms_norm}).
+     */
+    static void addRmsNorm(
+            MemorySegment x,
+            MemorySegment y,
+            MemorySegment w,
+            long rows,
+            long d,
+            float eps,
+            MemorySegment sum,
+            MemorySegment out) {
+        long bytes = 2 * rows * d;
+        if (x.byteSize() < bytes
+                || y.byteSize() < bytes
+                || sum.byteSize() < bytes
+                || out.byteSize() < bytes
+                || w.byteSize() < 2 * d) {
+            throw new IllegalArgumentException("add·RMSNorm: segments smaller than " + rows + " rows of " + d);
+        }
+        run(rows, d, (from, to) -> {
+            NativeKernels.ADD_RMS_NORM.invokeExact(x, y, w, d, eps, sum, out, from, to);
         });
     }
 

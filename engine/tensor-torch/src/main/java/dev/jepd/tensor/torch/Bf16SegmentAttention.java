@@ -45,10 +45,18 @@ final class Bf16SegmentAttention {
     }
 
     /**
+     * The rotary embedding on q and k before the attention ({@code jepd_bf16_rotary}'s numerics), folded into the
+     * kernel: token t's angles at element {@code t · cosStride} of {@code cos} and {@code t · sinStride} of {@code
+     * sin}, d of each, shared by the heads.
+     */
+    record Rotary(MemorySegment cos, long cosStride, MemorySegment sin, long sinStride) {}
+
+    /**
      * @param q element (h, t, e) at {@code h · qs[0] + t · qs[1] + e}, bf16, {@code heads × n × d}
      * @param qs q's strides (heads, tokens), in elements; k, ks, v, vs alike
+     * @param rotary the rotary embedding to give q and k first, or null for none
      * @param cu int32 segment bounds {@code [segs + 1]}, from 0 to n ({@link #takes})
-     * @param out {@code [heads, n, d]} bf16, dense, written
+     * @param out {@code heads × n × d} bf16 written at {@code h · os[0] + t · os[1] + e}
      * @return false, writing nothing, when another job holds the pool
      */
     static boolean tryRun(
@@ -58,21 +66,30 @@ final class Bf16SegmentAttention {
             long[] ks,
             MemorySegment v,
             long[] vs,
+            Rotary rotary,
             MemorySegment cu,
             long segs,
             long heads,
             long n,
             long d,
             float scale,
-            MemorySegment out) {
+            MemorySegment out,
+            long[] os) {
         if (!AVAILABLE) {
             throw new IllegalStateException("the segment attention kernel is off: " + UNAVAILABLE_BECAUSE);
         }
-        if (out.byteSize() < 2 * heads * n * d || cu.byteSize() < 4 * (segs + 1)) {
+        long outExtent = 2 * ((heads - 1) * os[0] + (n - 1) * os[1] + d);
+        if (out.byteSize() < outExtent
+                || cu.byteSize() < 4 * (segs + 1)
+                || (rotary != null
+                        && (d % 2 != 0
+                                || rotary.cos().byteSize() < 2 * ((n - 1) * rotary.cosStride() + d)
+                                || rotary.sin().byteSize() < 2 * ((n - 1) * rotary.sinStride() + d)))) {
             throw new IllegalArgumentException("segment attention: operands smaller than [" + heads + ", " + n + ", "
                     + d + "] over " + segs + " segments");
         }
-        return HostPool.SHARED.tryRun(new Job(q, qs, k, ks, v, vs, cu, segs, heads, n, d, scale, out), false);
+        Rotary r = rotary != null ? rotary : new Rotary(MemorySegment.NULL, 0, MemorySegment.NULL, 0);
+        return HostPool.SHARED.tryRun(new Job(q, qs, k, ks, v, vs, r, cu, segs, heads, n, d, scale, out, os), false);
     }
 
     /** Several (segment, head) pairs per chunk, about 8 chunks per thread. */
@@ -83,13 +100,15 @@ final class Bf16SegmentAttention {
             long[] ks,
             MemorySegment v,
             long[] vs,
+            Rotary rotary,
             MemorySegment cu,
             long segs,
             long heads,
             long n,
             long d,
             float scale,
-            MemorySegment out)
+            MemorySegment out,
+            long[] os)
             implements HostPool.RangeJob {
         @Override
         public long total() {
@@ -105,7 +124,29 @@ final class Bf16SegmentAttention {
         public void range(long from, long to) {
             try {
                 int rc = (int) NativeKernels.SEGMENT_ATTENTION.invokeExact(
-                        q, qs[0], qs[1], k, ks[0], ks[1], v, vs[0], vs[1], cu, heads, d, scale, out, n, from, to);
+                        q,
+                        qs[0],
+                        qs[1],
+                        k,
+                        ks[0],
+                        ks[1],
+                        v,
+                        vs[0],
+                        vs[1],
+                        rotary.cos(),
+                        rotary.cosStride(),
+                        rotary.sin(),
+                        rotary.sinStride(),
+                        cu,
+                        heads,
+                        d,
+                        scale,
+                        out,
+                        os[0],
+                        os[1],
+                        n,
+                        from,
+                        to);
                 if (rc != 0) {
                     throw new IllegalStateException("jepd_bf16_segment_attention returned " + rc
                             + (rc == -1 ? " (no memory for its scratch)" : " (a segment past the kernel's limits)"));

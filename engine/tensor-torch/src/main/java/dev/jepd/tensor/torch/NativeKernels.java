@@ -42,6 +42,9 @@ final class NativeKernels {
     static final MethodHandle SILU_MUL;
     static final MethodHandle ROTARY;
 
+    /** The residual add and RMSNorm in one pass ({@link Bf16Elementwise}); null where AVX-512 BF16 is off. */
+    static final MethodHandle ADD_RMS_NORM;
+
     /** Attention within the vision windows ({@link Bf16SegmentAttention}); null where AMX or AVX-512 BF16 is off. */
     static final MethodHandle SEGMENT_ATTENTION;
 
@@ -59,6 +62,7 @@ final class NativeKernels {
         MethodHandle attention = null;
         MethodHandle siluMul = null;
         MethodHandle rotary = null;
+        MethodHandle addRmsNorm = null;
         MethodHandle segmentAttention = null;
         MethodHandle gemmBytes = null;
         MethodHandle gemmPack = null;
@@ -145,11 +149,17 @@ final class NativeKernels {
                                         ValueLayout.ADDRESS, // v
                                         ValueLayout.JAVA_LONG,
                                         ValueLayout.JAVA_LONG,
+                                        ValueLayout.ADDRESS, // cos or NULL
+                                        ValueLayout.JAVA_LONG, // cos's token stride
+                                        ValueLayout.ADDRESS, // sin or NULL
+                                        ValueLayout.JAVA_LONG, // sin's token stride
                                         ValueLayout.ADDRESS, // cu int32 [segs + 1]
                                         ValueLayout.JAVA_LONG, // H
                                         ValueLayout.JAVA_LONG, // d
                                         ValueLayout.JAVA_FLOAT, // scale
-                                        ValueLayout.ADDRESS, // out [H, N, d]
+                                        ValueLayout.ADDRESS, // out
+                                        ValueLayout.JAVA_LONG, // out's head stride
+                                        ValueLayout.JAVA_LONG, // out's token stride
                                         ValueLayout.JAVA_LONG, // N
                                         ValueLayout.JAVA_LONG, // job0
                                         ValueLayout.JAVA_LONG)); // job1
@@ -198,6 +208,18 @@ final class NativeKernels {
                                     ValueLayout.ADDRESS, // out
                                     ValueLayout.JAVA_LONG, // i0
                                     ValueLayout.JAVA_LONG)); // i1
+                    addRmsNorm = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_add_rms_norm"),
+                            FunctionDescriptor.ofVoid(
+                                    ValueLayout.ADDRESS, // x
+                                    ValueLayout.ADDRESS, // y
+                                    ValueLayout.ADDRESS, // w
+                                    ValueLayout.JAVA_LONG, // d
+                                    ValueLayout.JAVA_FLOAT, // eps
+                                    ValueLayout.ADDRESS, // sum
+                                    ValueLayout.ADDRESS, // out
+                                    ValueLayout.JAVA_LONG, // r0
+                                    ValueLayout.JAVA_LONG)); // r1
                     rotary = linker.downcallHandle(
                             lib.findOrThrow("jepd_bf16_rotary"),
                             FunctionDescriptor.ofVoid(
@@ -221,8 +243,8 @@ final class NativeKernels {
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows =
-                    attention = siluMul = rotary = gemmBytes = gemmPack = gemm = gemmSiluMul = segmentAttention = null;
+            packedBytes = pack = rows = attention =
+                    siluMul = rotary = addRmsNorm = gemmBytes = gemmPack = gemm = gemmSiluMul = segmentAttention = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
@@ -230,6 +252,7 @@ final class NativeKernels {
         DECODE_ATTENTION = attention;
         SILU_MUL = siluMul;
         ROTARY = rotary;
+        ADD_RMS_NORM = addRmsNorm;
         SEGMENT_ATTENTION = segmentAttention;
         GEMM_PACKED_BYTES = gemmBytes;
         GEMM_PACK = gemmPack;

@@ -661,6 +661,38 @@ final class TorchOps implements Ops {
         return torchRmsNorm(x, w, eps);
     }
 
+    /**
+     * On the CPU, for dense bf16 x and y of one shape: the add and the RMSNorm in one pass of {@link Bf16Elementwise}
+     * (the sum written once and read from L1, not from memory); else the two ops.
+     */
+    @Override
+    public Normed addRmsNorm(Tensor x, Tensor y, Tensor w, float eps) {
+        long d = x.rank() == 0 ? 0 : x.dim(-1);
+        if (NATIVE_ELEMENTWISE
+                && bf16OnHost(x, y, w)
+                && Arrays.equals(x.shape(), y.shape())
+                && dense((TorchTensor) x)
+                && dense((TorchTensor) y)
+                && denseVector(w, d)) {
+            long n = x.numel();
+            long sum = rt.empty(x.shape(), DType.BF16);
+            Tensor sumT = own(sum);
+            long out = rt.empty(x.shape(), DType.BF16);
+            Tensor outT = own(out);
+            Bf16Elementwise.addRmsNorm(
+                    rt.host(h(x), 2 * n),
+                    rt.host(h(y), 2 * n),
+                    rt.host(h(w), 2 * d),
+                    n / d,
+                    d,
+                    eps,
+                    rt.host(sum, 2 * n),
+                    rt.host(out, 2 * n));
+            return new Normed(sumT, outT);
+        }
+        return Ops.super.addRmsNorm(x, y, w, eps);
+    }
+
     /** {@link #rmsNorm} composed from libtorch's kernels (any dtype, any device). */
     Tensor torchRmsNorm(Tensor x, Tensor w, float eps) {
         long x32 = as(x, DType.F32);
@@ -1102,7 +1134,7 @@ final class TorchOps implements Ops {
      */
     @Override
     public Tensor varlenAttention(Tensor q, Tensor k, Tensor v, int[] cuSeqlens, float scale) {
-        Tensor windows = segmentAttention(q, k, v, cuSeqlens, scale);
+        Tensor windows = segmentAttention(q, k, v, null, null, cuSeqlens, scale);
         if (windows != null) {
             return windows;
         }
@@ -1160,11 +1192,26 @@ final class TorchOps implements Ops {
     }
 
     /**
-     * {@link #varlenAttention} through {@link Bf16SegmentAttention} on the CPU: bf16 q, k and v {@code [heads, N, d]}
-     * with dense rows, segments of at most {@link Bf16SegmentAttention#MAX_SEGMENT} tokens; null where it does not
-     * apply or the kernels' pool is busy, and libtorch's flash attention should run.
+     * On the CPU, for the vision windows ({@link #segmentAttention}): the rotary embedding inside the attention kernel,
+     * q and k rotated in its scratch only; else the rotary ops, then {@link #varlenAttention}.
      */
-    private Tensor segmentAttention(Tensor q, Tensor k, Tensor v, int[] cuSeqlens, float scale) {
+    @Override
+    public Tensor rotaryVarlenAttention(
+            Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, int[] cuSeqlens, float scale) {
+        Tensor windows = segmentAttention(q, k, v, cos, sin, cuSeqlens, scale);
+        return windows != null ? windows : Ops.super.rotaryVarlenAttention(q, k, v, cos, sin, cuSeqlens, scale);
+    }
+
+    /**
+     * {@link #varlenAttention} through {@link Bf16SegmentAttention} on the CPU: bf16 q, k and v {@code [heads, N, d]}
+     * with dense rows, segments of at most {@link Bf16SegmentAttention#MAX_SEGMENT} tokens, with the rotary embedding
+     * on q and k first where {@code cos} and {@code sin} ({@code [N, d]}, dense rows) are given; null where it does not
+     * apply or the kernels' pool is busy, and libtorch's flash attention should run. The result is laid out token by
+     * token ({@code [N, heads, d]} in memory, viewed as {@code [heads, N, d]}), so that the tower's move of the heads
+     * back beside each other is a view.
+     */
+    private Tensor segmentAttention(
+            Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, int[] cuSeqlens, float scale) {
         if (!NATIVE_ATTENTION || !rt.onHost() || q.rank() != 3) {
             return null;
         }
@@ -1181,32 +1228,54 @@ final class TorchOps implements Ops {
         if (!Bf16SegmentAttention.takes(cuSeqlens, n, d)) {
             return null;
         }
+        Bf16SegmentAttention.Rotary rotary = null;
+        if (cos != null) {
+            long[] cs = ((TorchTensor) cos).strides();
+            long[] ss = ((TorchTensor) sin).strides();
+            long[] table = {n, d};
+            if (cos.dtype() != DType.BF16
+                    || sin.dtype() != DType.BF16
+                    || !Arrays.equals(cos.shape(), table)
+                    || !Arrays.equals(sin.shape(), table)
+                    || cs[1] != 1
+                    || ss[1] != 1
+                    || d % 2 != 0) {
+                return null;
+            }
+            rotary = new Bf16SegmentAttention.Rotary(
+                    rt.host(h(cos), 2 * ((n - 1) * cs[0] + d)),
+                    cs[0],
+                    rt.host(h(sin), 2 * ((n - 1) * ss[0] + d)),
+                    ss[0]);
+        }
         long[] qs = ((TorchTensor) q).strides();
         long[] ks = ((TorchTensor) k).strides();
         long[] vs = ((TorchTensor) v).strides();
         // the pool's workers read the bounds; an automatic arena, since closing a shared one costs every thread a
         // handshake
         MemorySegment cu = Arena.ofAuto().allocateFrom(ValueLayout.JAVA_INT, cuSeqlens);
-        long y = rt.empty(new long[] {heads, n, d}, DType.BF16);
-        boolean ran = Bf16SegmentAttention.tryRun(
-                rt.host(h(q), extent(heads, n, d, qs)),
-                qs,
-                rt.host(h(k), extent(heads, n, d, ks)),
-                ks,
-                rt.host(h(v), extent(heads, n, d, vs)),
-                vs,
-                cu,
-                cuSeqlens.length - 1,
-                heads,
-                n,
-                d,
-                scale,
-                rt.host(y, 2 * heads * n * d));
-        if (!ran) {
-            shim.delete(y);
-            return null;
+        long y = rt.empty(new long[] {n, heads, d}, DType.BF16);
+        try {
+            boolean ran = Bf16SegmentAttention.tryRun(
+                    rt.host(h(q), extent(heads, n, d, qs)),
+                    qs,
+                    rt.host(h(k), extent(heads, n, d, ks)),
+                    ks,
+                    rt.host(h(v), extent(heads, n, d, vs)),
+                    vs,
+                    rotary,
+                    cu,
+                    cuSeqlens.length - 1,
+                    heads,
+                    n,
+                    d,
+                    scale,
+                    rt.host(y, 2 * heads * n * d),
+                    new long[] {d, heads * d});
+            return ran ? own(shim.view(y, new long[] {heads, n, d}, new long[] {d, heads * d, 1}, 0)) : null;
+        } finally {
+            shim.delete(y); // the view holds the memory
         }
-        return own(y);
     }
 
     /** Bytes a {@code [heads, n, d]} bf16 view with strides {@code st} (d dense) spans from its first element. */

@@ -67,6 +67,40 @@ class Bf16ElementwiseTest {
         }
     }
 
+    /**
+     * The fused residual add and RMSNorm: the sum is libtorch's add bit for bit; the normed rows are libtorch's
+     * composition of Qwen2RMSNorm up to the order of the f32 sum of squares (a normed value may round to its other
+     * bf16 neighbour), on a vision block's rows, a decode row and rows with a vector tail.
+     */
+    @Test
+    void addRmsNormIsTheAddThenLibtorchsRmsNorm() {
+        assumeTrue(TorchOps.NATIVE_ELEMENTWISE, "the kernels are off: " + Bf16Elementwise.UNAVAILABLE_BECAUSE);
+        Random random = new Random(7);
+        try (TorchBackend backend = new TorchBackend();
+                Scope scope = backend.open();
+                Arena arena = Arena.ofShared()) {
+            TorchOps ops = (TorchOps) backend.ops(scope);
+            for (long[] shape : new long[][] {{1024, 1280}, {1, 2048}, {5, 37}}) {
+                long d = shape[shape.length - 1];
+                Tensor x = bf16(ops, arena, random, 8f, shape);
+                Tensor y = bf16(ops, arena, random, 2f, shape);
+                Tensor w = bf16(ops, arena, random, 1.5f, d);
+                Ops.Normed got = ops.addRmsNorm(x, y, w, 1e-6f);
+                Tensor sum = ops.add(x, y);
+                assertArrayEquals(sum.toFloats(), got.sum().toFloats(), "the sum");
+                float[] want = ops.torchRmsNorm(sum, w, 1e-6f).toFloats();
+                float[] normed = got.normed().toFloats();
+                int differ = 0;
+                for (int i = 0; i < want.length; i++) {
+                    // one bf16 ulp of the normed value, times the weight (|w| < 1.5), then the product's rounding
+                    assertEquals(want[i], normed[i], 0x1p-6 * Math.abs(want[i]) + 1e-30, "element " + i);
+                    differ += want[i] != normed[i] ? 1 : 0;
+                }
+                assertTrue(differ <= want.length / 100 + 1, differ + " of " + want.length + " differ");
+            }
+        }
+    }
+
     private static void same(Ops ops, Tensor x, Tensor cos, Tensor sin) {
         long d = x.dim(-1);
         long half = d / 2;

@@ -84,6 +84,51 @@ class Bf16SegmentAttentionTest {
         }
     }
 
+    /**
+     * The rotary folded into the kernel rotates q and k as {@code rotary} does (the same rounding steps), so the fused
+     * op gives the composition's answer bit for bit; a frame longer than the kernel takes goes the composed way.
+     */
+    @Test
+    void rotaryInsideTheKernelIsTheRotaryOpThenTheAttention() {
+        assumeTrue(Bf16SegmentAttention.AVAILABLE && TorchOps.NATIVE_ATTENTION, "the kernel is off here");
+        Random random = new Random(5);
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared();
+                Scope scope = backend.open()) {
+            backend.warmUp();
+            Ops ops = backend.ops(scope);
+            for (int[] cu : new int[][] {{0, 64, 64, 65, 82, 338, 438}, {0, 300}}) {
+                long n = cu[cu.length - 1];
+                for (long d : new long[] {80, 64, 128, 40, 2}) {
+                    long heads = 3;
+                    Tensor qkv = ops.permute(
+                            ops.load(
+                                    Bf16TestData.random(arena, random, n * 3 * heads * d, 2f),
+                                    DType.BF16,
+                                    n,
+                                    3,
+                                    heads,
+                                    d),
+                            1,
+                            2,
+                            0,
+                            3);
+                    Tensor q = ops.reshape(ops.slice(qkv, 0, 0, 1), heads, n, d);
+                    Tensor k = ops.reshape(ops.slice(qkv, 0, 1, 2), heads, n, d);
+                    Tensor v = ops.reshape(ops.slice(qkv, 0, 2, 3), heads, n, d);
+                    Tensor cos = ops.load(Bf16TestData.random(arena, random, n * d, 1f), DType.BF16, n, d);
+                    Tensor sin = ops.load(Bf16TestData.random(arena, random, n * d, 1f), DType.BF16, n, d);
+                    float scale = (float) (1 / Math.sqrt(d));
+                    float[] want = ops.varlenAttention(ops.rotary(q, cos, sin), ops.rotary(k, cos, sin), v, cu, scale)
+                            .toFloats();
+                    Tensor got = ops.rotaryVarlenAttention(q, k, v, cos, sin, cu, scale);
+                    assertArrayEquals(new long[] {heads, n, d}, got.shape());
+                    assertArrayEquals(want, got.toFloats(), "d " + d + ", " + (cu.length - 1) + " segments");
+                }
+            }
+        }
+    }
+
     @Test
     void longerSegmentsGoToLibtorchAndGiveTheSameAnswer() {
         assertFalse(Bf16SegmentAttention.takes(new int[] {0, 257}, 257, 80), "longer than the kernel takes");
