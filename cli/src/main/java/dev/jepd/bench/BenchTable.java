@@ -214,17 +214,21 @@ public final class BenchTable {
         line(b, "the median run plus the missing layers at their median per-layer time");
         line(
                 b,
-                "  vision tower   %8.3f images/s  (%.2f s per %dx%d image)",
+                "  vision tower   %8.3f images/s  (%.2f s per %dx%d image; %.1f GFLOP/s, %.0f%% of GEMM)",
                 f.imagesPerSecond(),
                 f.visionSeconds(),
                 v.imageSize(),
-                v.imageSize());
+                v.imageSize(),
+                f.visionGflops(),
+                f.visionOfGemm() * 100);
         line(
                 b,
-                "  prefill        %8.1f tokens/s  (%.2f s for %d tokens)",
+                "  prefill        %8.1f tokens/s  (%.2f s for %d tokens; %.1f GFLOP/s, %.0f%% of GEMM)",
                 f.prefillTokensPerSecond(),
                 f.prefillSeconds(),
-                p.tokens());
+                p.tokens(),
+                f.prefillGflops(),
+                f.prefillOfGemm() * 100);
         line(
                 b,
                 "  decode, b=1    %8.2f tokens/s  (%.0f ms per step, %s of %s weights read)",

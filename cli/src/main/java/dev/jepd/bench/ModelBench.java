@@ -103,7 +103,8 @@ public final class ModelBench {
                 prefill,
                 decode,
                 ModelBenchResult.Ratios.of(vision, prefill, decode, ceiling),
-                estimate(cfg, s, vision, prefill, decode));
+                estimate(
+                        cfg, s, vision, prefill, decode, BackendLimits.Rate.max(ceiling.gemm(), ceiling.gemmLinear())));
     }
 
     /** On a backend instance of its own, freed before the model loads (or after it is closed). */
@@ -406,7 +407,12 @@ public final class ModelBench {
     // ---- full depth
 
     private static FullModelEstimate estimate(
-            BenchModel cfg, BenchSettings s, VisionResult v, PrefillResult p, List<DecodeResult> decode) {
+            BenchModel cfg,
+            BenchSettings s,
+            VisionResult v,
+            PrefillResult p,
+            List<DecodeResult> decode,
+            BackendLimits.Rate gemm) {
         int fullFullAttention = 0;
         for (int b = 0; b < s.fullVisionBlocks(); b++) {
             fullFullAttention += cfg.vision().isFullAttention(b) ? 1 : 0;
@@ -432,6 +438,24 @@ public final class ModelBench {
         double decodeStep = d1 == null ? Double.NaN : d1.step().median() + extraLayers * d1.layer();
         long bytes = s.fullTextLayers() * QwenVlWork.layerWeightBytes(cfg.text(), s.bytesPerWeight())
                 + QwenVlWork.headWeightBytes(cfg.text(), s.bytesPerWeight());
+        // the full model's work over the estimated times: the layers' share grows with the depth
+        BenchModel.Vision cv = cfg.vision();
+        BenchModel.Vision full = new BenchModel.Vision(
+                s.fullVisionBlocks(),
+                cv.hidden(),
+                cv.heads(),
+                cv.mlpWidth(),
+                cv.gatedMlp(),
+                cv.patchDim(),
+                cv.patchSize(),
+                cv.spatialMergeSize(),
+                cv.outHidden(),
+                cv.windowSize(),
+                cv.fullAttentionBlocks(),
+                new int[Math.max(cv.deepstack().length, s.fullDeepstackLevels())]);
+        long visionFlops =
+                QwenVlWork.vision(full, v.grid()[0], v.grid()[1], v.grid()[2]).total();
+        long prefillFlops = p.flops() + extraLayers * p.layerFlops();
         return new FullModelEstimate(
                 s.fullTextLayers(),
                 s.fullVisionBlocks(),
@@ -442,7 +466,11 @@ public final class ModelBench {
                 p.tokens() / prefill,
                 decodeStep,
                 1 / decodeStep,
-                bytes);
+                bytes,
+                visionFlops / vision / 1e9,
+                visionFlops / vision / 1e9 / gemm.median(),
+                prefillFlops / prefill / 1e9,
+                prefillFlops / prefill / 1e9 / gemm.median());
     }
 
     // ---- timing with layer clocks

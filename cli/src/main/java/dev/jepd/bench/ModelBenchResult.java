@@ -205,7 +205,8 @@ public record ModelBenchResult(
 
     /**
      * The measured parts scaled to the full depth: per-layer times × the full layer count, plus what lies
-     * outside the layers once. An estimate, not a measurement.
+     * outside the layers once. An estimate, not a measurement; its GFLOP/s are the full model's FLOPs over the
+     * estimated (median) times, and their ratios divide by the faster GEMM probe's median, as {@link Ratios} do.
      */
     public record FullModelEstimate(
             @JsonProperty("text_layers") int textLayers,
@@ -217,5 +218,9 @@ public record ModelBenchResult(
             @JsonProperty("prefill_tokens_per_s") double prefillTokensPerSecond,
             @JsonProperty("decode_batch1_step_s") double decodeStepSeconds,
             @JsonProperty("decode_batch1_tokens_per_s") double decodeTokensPerSecond,
-            @JsonProperty("decode_weight_bytes") long decodeWeightBytes) {}
+            @JsonProperty("decode_weight_bytes") long decodeWeightBytes,
+            @JsonProperty("vision_gflops_per_s") double visionGflops,
+            @JsonProperty("vision_of_gemm") double visionOfGemm,
+            @JsonProperty("prefill_gflops_per_s") double prefillGflops,
+            @JsonProperty("prefill_of_gemm") double prefillOfGemm) {}
 }

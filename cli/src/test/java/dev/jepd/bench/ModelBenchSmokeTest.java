@@ -102,6 +102,15 @@ class ModelBenchSmokeTest {
         positive("full-depth images/s", r.fullModel().imagesPerSecond());
         positive("full-depth prefill", r.fullModel().prefillTokensPerSecond());
         positive("full-depth decode", r.fullModel().decodeTokensPerSecond());
+        // the full model's work over its estimated time: more work than the measured depth did, and the ratio is
+        // that rate over the GEMM probe's
+        var f = r.fullModel();
+        assertTrue(f.visionGflops() * f.visionSeconds() * 1e9 > r.vision().flops(), "full-depth vision FLOPs");
+        assertTrue(f.prefillGflops() * f.prefillSeconds() * 1e9 > p.flops(), "full-depth prefill FLOPs");
+        double gemm =
+                Math.max(r.ceiling().gemm().median(), r.ceiling().gemmLinear().median());
+        assertEquals(f.visionGflops() / gemm, f.visionOfGemm(), 1e-9);
+        positive("full-depth prefill of GEMM", f.prefillOfGemm());
 
         String table = BenchTable.render(r);
         assertTrue(table.contains("images/s") && table.contains("decode, batch 2"), table);
