@@ -38,22 +38,37 @@ public final class WindowAttentionProbe {
             Tensor q = o.reshape(o.slice(qkv, 0, 0, 1), heads, n, d);
             Tensor k = o.reshape(o.slice(qkv, 0, 1, 2), heads, n, d);
             Tensor v = o.reshape(o.slice(qkv, 0, 2, 3), heads, n, d);
-            double[] t = new double[21];
-            for (int i = -5; i < t.length; i++) {
-                try (Scope step = backend.open()) {
-                    long t0 = System.nanoTime();
-                    backend.ops(step).varlenAttention(q, k, v, cu, (float) (1 / Math.sqrt(d)));
-                    if (i >= 0) {
-                        t[i] = (System.nanoTime() - t0) / 1e6;
+            Tensor cos = o.fromFloats(Arrays.copyOf(data, n * d), n, d);
+            Tensor sin = o.fromFloats(Arrays.copyOfRange(data, 5, 5 + n * d), n, d);
+            float scale = (float) (1 / Math.sqrt(d));
+            // alternated call by call: the attention alone, with the rotary inside, the rotary ops then the attention
+            double[][] t = new double[3][21];
+            for (int i = -5; i < t[0].length; i++) {
+                for (int variant = 0; variant < 3; variant++) {
+                    try (Scope step = backend.open()) {
+                        Ops so = backend.ops(step);
+                        long t0 = System.nanoTime();
+                        switch (variant) {
+                            case 0 -> so.varlenAttention(q, k, v, cu, scale);
+                            case 1 -> so.rotaryVarlenAttention(q, k, v, cos, sin, cu, scale);
+                            default -> so.varlenAttention(so.rotary(q, cos, sin), so.rotary(k, cos, sin), v, cu, scale);
+                        }
+                        if (i >= 0) {
+                            t[variant][i] = (System.nanoTime() - t0) / 1e6;
+                        }
                     }
                 }
             }
-            Arrays.sort(t);
-            System.out.printf(
-                    "varlenAttention [16, 1024, 80] in 16 windows of 64 (%s): median %.2f ms, best %.2f ms%n",
-                    TorchOps.NATIVE_ATTENTION && Bf16SegmentAttention.AVAILABLE ? "JEPD's kernel" : "libtorch",
-                    t[10],
-                    t[0]);
+            String[] what = {"varlenAttention", "rotaryVarlenAttention", "rotary ×2, then varlenAttention"};
+            for (int variant = 0; variant < 3; variant++) {
+                Arrays.sort(t[variant]);
+                System.out.printf(
+                        "%-32s [16, 1024, 80] in 16 windows of 64 (%s): median %.2f ms, best %.2f ms%n",
+                        what[variant],
+                        TorchOps.NATIVE_ATTENTION && Bf16SegmentAttention.AVAILABLE ? "JEPD's kernel" : "libtorch",
+                        t[variant][10],
+                        t[variant][0]);
+            }
         }
     }
 }
