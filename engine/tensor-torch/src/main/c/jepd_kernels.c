@@ -669,7 +669,8 @@ AVX512BF16 void jepd_bf16_gemm_pack(const uint16_t *x, long ldx, long M, long K,
 enum { GEMM_PLAIN, GEMM_SILU_MUL };
 
 typedef struct {
-    const uint16_t *xp; /* x packed by jepd_bf16_gemm_pack */
+    const uint16_t *xp; /* x packed by jepd_bf16_gemm_pack, or x itself when ldx > 0 */
+    long ldx;           /* 0: xp is packed; else x's row stride, its tiles loaded straight from its rows */
     long M, K;
     const uint16_t *w[2], *bias[2]; /* the weight (both the same), or the gate's and the up's; biases or NULL */
     uint16_t *y; /* [M, N], rows ldy apart */
@@ -818,7 +819,10 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
             gemm_prefetch_start(&pf[0], g->w[0], K, nextN, nextCols, nextK, nextKw, ahead);
             gemm_prefetch_start(&pf[1], g->w[1], K, nextN, fused ? nextCols : 0, nextK, nextKw, ahead);
             for (long m0 = 0; m0 < M; m0 += 32) {
-                const uint16_t *a = g->xp + ((m0 / 32) * S + k0 / 32) * 1024;
+                /* A tiles: the packed ones lie 1 KB apart (rows 64 bytes apart), x's rows ldx apart */
+                const uint16_t *a = g->ldx > 0 ? g->xp + m0 * g->ldx + k0 : g->xp + ((m0 / 32) * S + k0 / 32) * 1024;
+                long aStep = g->ldx > 0 ? 32 : 1024, aHalf = g->ldx > 0 ? 16 * g->ldx : 512;
+                long aStride = g->ldx > 0 ? 2 * g->ldx : 64;
                 for (long j = 0; j < js; j++) {
                     float *acc = s->acc + ((m0 / 32) * (GEMM_NC / 32) + j) * 1024;
                     if (first) {
@@ -836,12 +840,12 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                     for (long t = 0; t < steps; t++) {
                         gemm_prefetch_some(&pf[0]);
                         gemm_prefetch_some(&pf[1]);
-                        _tile_loadd(4, a + t * 1024, 64);
+                        _tile_loadd(4, a + t * aStep, aStride);
                         _tile_loadd(6, b + t * 1024, 64);
                         _tile_dpbf16ps(0, 4, 6);
                         _tile_loadd(7, b + t * 1024 + 512, 64);
                         _tile_dpbf16ps(1, 4, 7);
-                        _tile_loadd(5, a + t * 1024 + 512, 64);
+                        _tile_loadd(5, a + t * aStep + aHalf, aStride);
                         _tile_dpbf16ps(2, 5, 6);
                         _tile_dpbf16ps(3, 5, 7);
                     }
@@ -875,12 +879,13 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
 }
 
 /*
- * y[m, n] = bf16(Σ_k x[m, k] · W[n, k] (+ bias[n])) for m < M and n in [n0, n1); x packed by jepd_bf16_gemm_pack,
- * W [N, K] row-major, y's rows ldy apart. Returns 0, or -1 when memory for the scratch runs out.
+ * y[m, n] = bf16(Σ_k x[m, k] · W[n, k] (+ bias[n])) for m < M and n in [n0, n1); with ldx 0, xp is x packed by
+ * jepd_bf16_gemm_pack; else xp is x itself, its rows ldx apart, which needs M and K multiples of 32 (no tile reads
+ * past x). W [N, K] row-major, y's rows ldy apart. Returns 0, or -1 when memory for the scratch runs out.
  */
-int jepd_bf16_gemm(const uint16_t *xp, long M, long K, const uint16_t *w, const uint16_t *bias, uint16_t *y, long ldy,
-                   long n0, long n1) {
-    gemm_job g = {xp, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_PLAIN};
+int jepd_bf16_gemm(const uint16_t *xp, long ldx, long M, long K, const uint16_t *w, const uint16_t *bias, uint16_t *y,
+                   long ldy, long n0, long n1) {
+    gemm_job g = {xp, ldx, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_PLAIN};
     return gemm_run(&g, n0, n1);
 }
 
@@ -888,9 +893,9 @@ int jepd_bf16_gemm(const uint16_t *xp, long M, long K, const uint16_t *w, const 
  * y[m, n] = silu(x · G[n] + bg[n]) · (x · U[n] + bu[n]) for n in [n0, n1), rounded as libtorch's ops in bf16: the
  * gated MLP's gate and up products and their SiLU·mul in one pass, without writing gate and up out. G and U [N, K].
  */
-int jepd_bf16_gemm_silu_mul(const uint16_t *xp, long M, long K, const uint16_t *gw, const uint16_t *gb,
+int jepd_bf16_gemm_silu_mul(const uint16_t *xp, long ldx, long M, long K, const uint16_t *gw, const uint16_t *gb,
                             const uint16_t *uw, const uint16_t *ub, uint16_t *y, long ldy, long n0, long n1) {
-    gemm_job g = {xp, M, K, {gw, uw}, {gb, ub}, y, ldy, GEMM_SILU_MUL};
+    gemm_job g = {xp, ldx, M, K, {gw, uw}, {gb, ub}, y, ldy, GEMM_SILU_MUL};
     return gemm_run(&g, n0, n1);
 }
 

@@ -127,7 +127,8 @@ final class NativeKernels {
                                 lib.findOrThrow("jepd_bf16_gemm"),
                                 FunctionDescriptor.of(
                                         ValueLayout.JAVA_INT,
-                                        ValueLayout.ADDRESS, // xp
+                                        ValueLayout.ADDRESS, // xp: x packed, or x itself
+                                        ValueLayout.JAVA_LONG, // ldx: 0 for packed, else x's row stride
                                         ValueLayout.JAVA_LONG, // M
                                         ValueLayout.JAVA_LONG, // K
                                         ValueLayout.ADDRESS, // w
@@ -167,7 +168,8 @@ final class NativeKernels {
                                 lib.findOrThrow("jepd_bf16_gemm_silu_mul"),
                                 FunctionDescriptor.of(
                                         ValueLayout.JAVA_INT,
-                                        ValueLayout.ADDRESS, // xp
+                                        ValueLayout.ADDRESS, // xp: x packed, or x itself
+                                        ValueLayout.JAVA_LONG, // ldx: 0 for packed, else x's row stride
                                         ValueLayout.JAVA_LONG, // M
                                         ValueLayout.JAVA_LONG, // K
                                         ValueLayout.ADDRESS, // gate weight

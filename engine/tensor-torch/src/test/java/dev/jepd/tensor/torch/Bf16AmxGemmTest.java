@@ -35,6 +35,10 @@ class Bf16AmxGemmTest {
         {77 + 256, 530, 45, 50}, // a tiny k, x's rows 50 apart (a slice of a wider matrix)
         {1000, 100, 1300, 1300}, // ≥ 768 rows: k blocks of 1,280 + 20, the next block prefetched
         {600, 40, 32768, 32768}, // several slabs of rows (256 each for this k)
+        // rows and k multiples of 32: the A tiles straight from x's rows (Bf16AmxGemm.DIRECT), no pack
+        {1024, 300, 1280, 1280}, // a vision block's rows and k: one k block of 1,280, a partial weight block
+        {512, 70, 2560, 2600}, // k in five blocks of 512 (sums kept between them), x's rows 2,600 apart
+        {512, 40, 32768, 32768}, // two slabs of 256 rows
     };
 
     @Test
@@ -143,8 +147,9 @@ class Bf16AmxGemmTest {
         try (TorchBackend backend = new TorchBackend();
                 Arena arena = Arena.ofShared()) {
             backend.warmUp();
-            // [rows, out, in]: partial blocks everywhere; ≥ 768 rows with a k tail past one 1,280 block
-            for (long[] shape : new long[][] {{300, 300, 600}, {1000, 100, 1300}}) {
+            // [rows, out, in]: partial blocks everywhere; ≥ 768 rows with a k tail past one 1,280 block; x's rows
+            // as A tiles (rows and k multiples of 32), with one k block and with several
+            for (long[] shape : new long[][] {{300, 300, 600}, {1000, 100, 1300}, {1024, 96, 1280}, {512, 64, 2560}}) {
                 long rows = shape[0];
                 long out = shape[1];
                 long in = shape[2];
