@@ -8,8 +8,9 @@ import java.util.List;
 /**
  * {@code y = x · Wᵀ + b} in bf16 for many rows of x on the CPU's AMX tiles: the products of prefill and of the vision
  * tower, where libtorch 2.7.1's oneDNN runs at 1,100–1,500 GFLOP/s on the 2-core AMX machine of docs/PERF.md and the
- * tiles alone do ~4,000 (random data). The kernel is JEPD's own C ({@code jepd_bf16_gemm}, called through Panama): x
- * is packed once per slab of rows into A tiles; each thread takes an equal share of the output columns, packs each
+ * tiles alone do ~4,000 (random data). The kernel is JEPD's own C ({@code jepd_bf16_gemm}, called through Panama): the
+ * A tiles are loaded straight from x's rows where its rows and k are multiples of 32 (no tile reads past x) and the
+ * rows are not a multiple of 4 KB apart, else x is packed once per slab of rows into A tiles; each thread takes an equal share of the output columns, packs each
  * block of 256 weight rows into B tiles when it reaches it (prefetching the next), and writes y straight from the f32
  * sums. With {@link Epilogue#siluMulUp}, the gated MLP's gate and up are one pass, and y is their SiLU·mul.
  *
