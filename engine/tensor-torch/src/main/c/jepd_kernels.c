@@ -426,11 +426,6 @@ AVX512BF16 static inline __m512 load16(const uint16_t *p, __mmask16 m) {
     return widen16(_mm256_maskz_loadu_epi16(m, p));
 }
 
-/* As libtorch's bf16 ops one by one: x·y rounded to bf16. */
-AVX512BF16 static inline __m512 mul_rounded(__m512 x, __m512 y) {
-    return widen16(narrow16(_mm512_mul_ps(x, y)));
-}
-
 /*
  * out = bf16(bf16(silu(gate)) · up) over elements [i0, i1) of dense bf16 arrays: silu(g) = g / (1 + e^-g) in f32,
  * rounded, then the product in f32, rounded: Hugging Face's act_fn(gate_proj(x)) * up_proj(x) in bf16, rounded
@@ -794,6 +789,8 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
     }
     _tile_loadconfig(&cfg);
     long S = (K + 31) / 32;
+    /* A tiles: the packed ones lie 1 KB apart, their rows 64 bytes apart; x's own rows ldx apart */
+    long aStep = g->ldx > 0 ? 32 : 1024, aHalf = g->ldx > 0 ? 16 * g->ldx : 512, aStride = g->ldx > 0 ? 2 * g->ldx : 64;
     long kc = gemm_kc(M);
     int prefetch = kc == GEMM_KC;
     /*
@@ -819,10 +816,7 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
             gemm_prefetch_start(&pf[0], g->w[0], K, nextN, nextCols, nextK, nextKw, ahead);
             gemm_prefetch_start(&pf[1], g->w[1], K, nextN, fused ? nextCols : 0, nextK, nextKw, ahead);
             for (long m0 = 0; m0 < M; m0 += 32) {
-                /* A tiles: the packed ones lie 1 KB apart (rows 64 bytes apart), x's rows ldx apart */
                 const uint16_t *a = g->ldx > 0 ? g->xp + m0 * g->ldx + k0 : g->xp + ((m0 / 32) * S + k0 / 32) * 1024;
-                long aStep = g->ldx > 0 ? 32 : 1024, aHalf = g->ldx > 0 ? 16 * g->ldx : 512;
-                long aStride = g->ldx > 0 ? 2 * g->ldx : 64;
                 for (long j = 0; j < js; j++) {
                     float *acc = s->acc + ((m0 / 32) * (GEMM_NC / 32) + j) * 1024;
                     if (first) {

@@ -31,8 +31,8 @@ final class Bf16AmxGemm {
     static final long MIN_ROWS = 256;
 
     /**
-     * Whether the A tiles are loaded straight from x's rows where its rows and inputs are multiples of 32 ({@code
-     * -Djepd.amx.gemm.direct=false} packs them first, for A/B runs).
+     * Whether the A tiles are loaded straight from x's rows where its rows and inputs are multiples of 32 and its rows
+     * are not a multiple of 4 KB apart ({@code -Djepd.amx.gemm.direct=false} packs them first, for A/B runs).
      */
     static final boolean DIRECT = !"false".equals(System.getProperty("jepd.amx.gemm.direct"));
 

@@ -78,13 +78,13 @@ final class Bf16SegmentAttention {
         if (!AVAILABLE) {
             throw new IllegalStateException("the segment attention kernel is off: " + UNAVAILABLE_BECAUSE);
         }
-        long outExtent = 2 * ((heads - 1) * os[0] + (n - 1) * os[1] + d);
-        if (out.byteSize() < outExtent
+        if (out.byteSize() < Bf16Rows.Rows.extentBytes(heads, os[0], n, os[1], d)
                 || cu.byteSize() < 4 * (segs + 1)
                 || (rotary != null
                         && (d % 2 != 0
-                                || rotary.cos().byteSize() < 2 * ((n - 1) * rotary.cosStride() + d)
-                                || rotary.sin().byteSize() < 2 * ((n - 1) * rotary.sinStride() + d)))) {
+                                || rotary.cos().byteSize() < Bf16Rows.Rows.extentBytes(n, rotary.cosStride(), 1, 0, d)
+                                || rotary.sin().byteSize()
+                                        < Bf16Rows.Rows.extentBytes(n, rotary.sinStride(), 1, 0, d)))) {
             throw new IllegalArgumentException("segment attention: operands smaller than [" + heads + ", " + n + ", "
                     + d + "] over " + segs + " segments");
         }

@@ -1243,9 +1243,9 @@ final class TorchOps implements Ops {
                 return null;
             }
             rotary = new Bf16SegmentAttention.Rotary(
-                    rt.host(h(cos), 2 * ((n - 1) * cs[0] + d)),
+                    rt.host(h(cos), Bf16Rows.Rows.extentBytes(n, cs[0], 1, 0, d)),
                     cs[0],
-                    rt.host(h(sin), 2 * ((n - 1) * ss[0] + d)),
+                    rt.host(h(sin), Bf16Rows.Rows.extentBytes(n, ss[0], 1, 0, d)),
                     ss[0]);
         }
         long[] qs = ((TorchTensor) q).strides();
@@ -1255,13 +1255,14 @@ final class TorchOps implements Ops {
         // handshake
         MemorySegment cu = Arena.ofAuto().allocateFrom(ValueLayout.JAVA_INT, cuSeqlens);
         long y = rt.empty(new long[] {n, heads, d}, DType.BF16);
+        long[] ys = {d, heads * d}; // y's strides as [heads, n, d]
         try {
             boolean ran = Bf16SegmentAttention.tryRun(
-                    rt.host(h(q), extent(heads, n, d, qs)),
+                    rt.host(h(q), Bf16Rows.Rows.extentBytes(heads, qs[0], n, qs[1], d)),
                     qs,
-                    rt.host(h(k), extent(heads, n, d, ks)),
+                    rt.host(h(k), Bf16Rows.Rows.extentBytes(heads, ks[0], n, ks[1], d)),
                     ks,
-                    rt.host(h(v), extent(heads, n, d, vs)),
+                    rt.host(h(v), Bf16Rows.Rows.extentBytes(heads, vs[0], n, vs[1], d)),
                     vs,
                     rotary,
                     cu,
@@ -1271,16 +1272,11 @@ final class TorchOps implements Ops {
                     d,
                     scale,
                     rt.host(y, 2 * heads * n * d),
-                    new long[] {d, heads * d});
-            return ran ? own(shim.view(y, new long[] {heads, n, d}, new long[] {d, heads * d, 1}, 0)) : null;
+                    ys);
+            return ran ? own(shim.view(y, new long[] {heads, n, d}, new long[] {ys[0], ys[1], 1}, 0)) : null;
         } finally {
             shim.delete(y); // the view holds the memory
         }
-    }
-
-    /** Bytes a {@code [heads, n, d]} bf16 view with strides {@code st} (d dense) spans from its first element. */
-    private static long extent(long heads, long n, long d, long[] st) {
-        return 2 * ((heads - 1) * st[0] + (n - 1) * st[1] + d);
     }
 
     // ---- helpers
