@@ -69,8 +69,9 @@ public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vis
 
         // Each residual add runs with the RMSNorm after it: the next block's norm1, after the last block the merger's.
         List<Block> blocks = weights.blocks();
-        Tensor h = blocks.isEmpty() ? null : ops.rmsNorm(x, blocks.getFirst().norm1(), EPS);
-        Tensor m = blocks.isEmpty() ? ops.rmsNorm(x, weights.mergerNorm(), EPS) : null;
+        // h: x normed for what comes next, a block (its norm1) or after the last block the merger (its ln_q)
+        Tensor h = ops.rmsNorm(
+                x, blocks.isEmpty() ? weights.mergerNorm() : blocks.getFirst().norm1(), EPS);
         for (int b = 0; b < blocks.size(); b++) {
             int[] segments = cfg.isFullAttention(b) ? windows.frameSegments() : windows.windowSegments();
             Block w = blocks.get(b);
@@ -95,15 +96,11 @@ public final class Qwen25VisionTower extends VisionTowerBase<Qwen25VlWeights.Vis
             Ops.Normed r2 = ops.addRmsNorm(r.sum(), ops.linear(mlp, w.downW(), w.downB()), next, EPS);
             x = r2.sum();
             tap("block_out." + b, x);
-            if (b + 1 < blocks.size()) {
-                h = r2.normed();
-            } else {
-                m = r2.normed();
-            }
+            h = r2.normed();
         }
 
-        // Merger: the RMSNorm above, then 4 neighbours side by side, Linear, GELU, Linear.
-        m = ops.reshape(m, units, (long) unit * hidden); // [N/4, 4*hidden]
+        // Merger: the RMSNorm above (h), then 4 neighbours side by side, Linear, GELU, Linear.
+        Tensor m = ops.reshape(h, units, (long) unit * hidden); // [N/4, 4*hidden]
         m = ops.linear(ops.linearGelu(m, weights.fc1W(), weights.fc1B()), weights.fc2W(), weights.fc2B()); // [N/4, out]
         m = ops.gatherRows(m, ops.fromLongs(toLongs(windows.reverseIndex()), units)); // raster order
         return batch.perImage(ops, m);
