@@ -427,20 +427,6 @@ AVX512BF16 static inline __m512 load16(const uint16_t *p, __mmask16 m) {
 }
 
 /*
- * out = bf16(bf16(silu(gate)) · up) over elements [i0, i1) of dense bf16 arrays: silu(g) = g / (1 + e^-g) in f32,
- * rounded, then the product in f32, rounded: Hugging Face's act_fn(gate_proj(x)) * up_proj(x) in bf16, rounded
- * where libtorch's silu and mul kernels round.
- */
-AVX512BF16 void jepd_bf16_silu_mul(const uint16_t *gate, const uint16_t *up, uint16_t *out, long i0, long i1) {
-    for (long i = i0; i < i1; i += 16) {
-        __mmask16 m = first16(i1 - i);
-        __m512 g = load16(gate + i, m);
-        __m512 s = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-        _mm256_mask_storeu_epi16(out + i, m, narrow16(_mm512_mul_ps(widen16(narrow16(s)), load16(up + i, m))));
-    }
-}
-
-/*
  * Round 16 f32 to bf16 to nearest even in one instruction (vcvtneps2bf16): narrow16's answer for every value but one
  * below f32's smallest normal (1.2e-38), which it flushes to zero. The rotary's products and sums reach that only
  * for q or k elements that are zero in all but name; WindowAttentionProbe: 1.0-1.2 ms of rotary inside the vision
@@ -448,6 +434,32 @@ AVX512BF16 void jepd_bf16_silu_mul(const uint16_t *gate, const uint16_t *up, uin
  */
 AVX512BF16 static inline __m512 round16(__m512 f) {
     return widen16((__m256i)_mm512_cvtneps_pbh(f));
+}
+
+/*
+ * bf16(bf16(silu(g)) · up) for 16 lanes: silu(g) = g / (1 + e^-g) in f32, rounded, then the product in f32, rounded:
+ * Hugging Face's act_fn(gate_proj(x)) * up_proj(x) in bf16, rounded where libtorch's silu and mul kernels round. The
+ * quotient is g times a reciprocal estimate with one Newton step, then corrected by its remainder (f32's division
+ * but in rare last-bit cases; vdivps is 10-16 cycles a vector), and each rounding one vcvtneps2bf16 (round16). Where
+ * e^-g overflows (g below -88.7) the result is the -0 of libtorch's g / inf; NaN stays NaN.
+ */
+AVX512BF16 static inline __m256i silu_mul16(__m512 g, __m512 up) {
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)));
+    __m512 r = _mm512_rcp14_ps(d);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+    __m512 q = _mm512_mul_ps(g, r);
+    q = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, d, g), r, q);
+    __mmask16 finite = _mm512_cmp_ps_mask(d, _mm512_set1_ps(INFINITY), _CMP_LT_OQ);
+    __m512 s = _mm512_mask_mov_ps(_mm512_mul_ps(g, _mm512_setzero_ps()), finite, q);
+    return (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(round16(s), up));
+}
+
+/* out = silu_mul16(gate, up) over elements [i0, i1) of dense bf16 arrays. */
+AVX512BF16 void jepd_bf16_silu_mul(const uint16_t *gate, const uint16_t *up, uint16_t *out, long i0, long i1) {
+    for (long i = i0; i < i1; i += 16) {
+        __mmask16 m = first16(i1 - i);
+        _mm256_mask_storeu_epi16(out + i, m, silu_mul16(load16(gate + i, m), load16(up + i, m)));
+    }
 }
 
 /* One row of d (even) elements of the rotary embedding below; o may not overlap x. */
@@ -521,6 +533,7 @@ AVX512BF16 void jepd_bf16_add_rms_norm(const uint16_t *x, const uint16_t *y, con
  * tiles of 16 rows × 16 outputs each: the sums come out row-major, so y is written straight from them.
  */
 #define GEMM_NC 256 /* weight rows per packed block */
+#define GEMM_GROUP 256 /* rows of x per run of a deferred epilogue (a multiple of 32) */
 #define GEMM_KC 1280 /* the most k per packed block: a 32-row A panel of x is 80 KB, the weight block 640 KB (L2) */
 
 /*
@@ -538,6 +551,8 @@ typedef struct {
     uint16_t *wp;  /* [GEMM_NC / 32][kc / 32][2][16][32]: the weight block in B tiles' pair layout */
     float *acc;    /* [ceil(M / 32)][GEMM_NC / 32][4][16][16]: f32 sums between k blocks */
     long accBytes;
+    uint16_t *last; /* x's last rows (M % 32 of them) copied into 32 rows of S · 32, zeros around them */
+    long lastBytes;
 } gemm_scratch;
 
 static pthread_key_t gemm_key;
@@ -547,6 +562,7 @@ static void gemm_free(void *p) {
     gemm_scratch *s = p;
     free(s->wp);
     free(s->acc);
+    free(s->last);
     free(s);
 }
 
@@ -554,8 +570,11 @@ static void gemm_key_init(void) {
     pthread_key_create(&gemm_key, gemm_free);
 }
 
-/* This thread's scratch with room for M rows of sums; NULL when memory runs out. Freed when the thread ends. */
-static gemm_scratch *gemm_scratch_for(long M) {
+/*
+ * This thread's scratch with room for M rows of sums, and for x's last rows when lastBytes > 0; NULL when memory runs
+ * out. Freed when the thread ends.
+ */
+static gemm_scratch *gemm_scratch_for(long M, long lastBytes) {
     pthread_once(&gemm_once, gemm_key_init);
     gemm_scratch *s = pthread_getspecific(gemm_key);
     if (s == NULL) {
@@ -578,7 +597,31 @@ static gemm_scratch *gemm_scratch_for(long M) {
             return NULL;
         }
     }
+    if (s->lastBytes < lastBytes) {
+        free(s->last);
+        s->last = aligned_alloc(64, (size_t)lastBytes);
+        s->lastBytes = s->last == NULL ? 0 : lastBytes;
+        if (s->last == NULL) {
+            return NULL;
+        }
+    }
     return s;
+}
+
+/*
+ * Rows m0 .. m0 + 32 of x (rows ldx apart, those at or past M zeros) at k from k0 to K (zeros from K to k0 + 32 · n)
+ * into 32 rows of 32 · n, one after another: the A tiles of x's rows the direct path may not read in place.
+ */
+AVX512BF16 static void gemm_copy_rows(const uint16_t *x, long ldx, long M, long K, long m0, long k0, long n,
+                                      uint16_t *out) {
+    for (long r = 0; r < 32; r++) {
+        for (long s = 0; s < n; s++) {
+            long k = k0 + 32 * s;
+            __m512i v = m0 + r < M && k < K ? _mm512_maskz_loadu_epi16(first32(K - k), x + (m0 + r) * ldx + k)
+                                            : _mm512_setzero_si512();
+            _mm512_storeu_si512((__m512i *)(out + (r * n + s) * 32), v);
+        }
+    }
 }
 
 /* Transposes 16 rows of 16 u32 in place (r[i] lane j goes to r[j] lane i): one u32 is a pair of weights. */
@@ -711,8 +754,7 @@ AVX512BF16 static void gemm_store_silu_mul(const gemm_job *g, const float *cg, c
     for (long r = 0; r < 16 && m0 + r < g->M; r++) {
         __m512 gate = widen16((__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(cg + 16 * r), bg)));
         __m512 up = widen16((__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(cu + 16 * r), bu)));
-        __m512 silu = _mm512_div_ps(gate, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), gate))));
-        _mm256_mask_storeu_epi16(g->y + (m0 + r) * g->ldy + n, cols, narrow16(_mm512_mul_ps(widen16(narrow16(silu)), up)));
+        _mm256_mask_storeu_epi16(g->y + (m0 + r) * g->ldy + n, cols, silu_mul16(gate, up));
     }
 }
 
@@ -771,11 +813,17 @@ AVX512BF16 static void gemm_epilogue(const gemm_job *g, const float *c, long m0,
  * (nothing written then).
  */
 AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
-    long M = g->M, K = g->K;
-    gemm_scratch *s = gemm_scratch_for(M);
+    long M = g->M, K = g->K, S = (K + 31) / 32;
+    int direct = g->ldx > 0;
+    long mFull = direct ? M / 32 * 32 : M; /* rows whose A tiles come straight from x's rows */
+    gemm_scratch *s = gemm_scratch_for(M, mFull < M ? S * 2048 : 0);
     if (s == NULL) {
         return -1;
     }
+    if (mFull < M) { /* the last, short block of rows: its tiles would read past x, so from a copy of its rows */
+        gemm_copy_rows(g->xp, g->ldx, M, K, mFull, 0, S, s->last);
+    }
+    uint16_t tail[1024] __attribute__((aligned(64))); /* the last k step's A tiles of a block of rows, when K % 32 */
     int fused = g->mode == GEMM_SILU_MUL;
     long colsJ = fused ? 16 : 32;       /* output columns per 32 packed weight rows */
     long colsBlock = GEMM_NC / 32 * colsJ;
@@ -788,15 +836,15 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
         cfg.rows[t] = 16;
     }
     _tile_loadconfig(&cfg);
-    long S = (K + 31) / 32;
-    /* A tiles: the packed ones lie 1 KB apart, their rows 64 bytes apart; x's own rows ldx apart */
-    long aStep = g->ldx > 0 ? 32 : 1024, aHalf = g->ldx > 0 ? 16 * g->ldx : 512, aStride = g->ldx > 0 ? 2 * g->ldx : 64;
     long kc = gemm_kc(M);
     int prefetch = kc == GEMM_KC;
     /*
      * The SiLU·mul epilogue is AVX-512 work heavy enough to run slower on a core whose tiles are configured: with it,
      * the block's sums wait in acc and the epilogue runs after _tile_release (15.3 against 16.1 ms at [1024, 1280] ·
      * 2 × [3420, 1280]ᵀ, 39-41 against 46-47 ms at [512, 2048] · 2 × [11008, 2048]ᵀ); the light ones run at once.
+     * It runs every GEMM_GROUP rows, so that with one k block the sums it reads are the ones just written, in a
+     * 256 KB ring that stays in L2, not the whole block's (1 MB at 1,024 rows, with the weight block and x's rows
+     * beside it in a 2 MB L2): 12.5/12.8/12.5 against 13.0/13.1/13.1 ms at [1024, 1280] · 2 × [3420, 1280]ᵀ.
      */
     int deferred = fused;
     for (long nb0 = n0; nb0 < n1; nb0 += colsBlock) {
@@ -816,9 +864,34 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
             gemm_prefetch_start(&pf[0], g->w[0], K, nextN, nextCols, nextK, nextKw, ahead);
             gemm_prefetch_start(&pf[1], g->w[1], K, nextN, fused ? nextCols : 0, nextK, nextKw, ahead);
             for (long m0 = 0; m0 < M; m0 += 32) {
-                const uint16_t *a = g->ldx > 0 ? g->xp + m0 * g->ldx + k0 : g->xp + ((m0 / 32) * S + k0 / 32) * 1024;
+                /*
+                 * A tiles: packed ones 1 KB apart, their rows 64 bytes apart; x's own rows ldx apart, except the last
+                 * short block's (their copy's rows S · 64 bytes apart) and the last k step past K (from tail)
+                 */
+                const uint16_t *a = g->xp + ((m0 / 32) * S + k0 / 32) * 1024;
+                long aStep = 1024, aHalf = 512, aStride = 64, tailStep = -1;
+                if (direct && m0 >= mFull) {
+                    a = s->last + k0;
+                    aStep = 32, aHalf = 16 * 32 * S, aStride = 64 * S;
+                } else if (direct) {
+                    a = g->xp + m0 * g->ldx + k0;
+                    aStep = 32, aHalf = 16 * g->ldx, aStride = 2 * g->ldx;
+                    if (last && K % 32 != 0) {
+                        tailStep = steps - 1;
+                        gemm_copy_rows(g->xp, g->ldx, M, K, m0, K / 32 * 32, 1, tail);
+                    }
+                }
+                /*
+                 * x's next 32 rows into L2 while these are multiplied: the tiles read 16 rows far apart, which the
+                 * hardware's prefetchers follow poorly (the vision block's qkv product, right after the add·norm
+                 * that wrote x: 7.3-7.7 against 8.7-9.8 ms in the model)
+                 */
+                gemm_prefetch px;
+                long nextRows = direct && m0 + 32 < mFull ? (mFull - m0 - 32 < 32 ? mFull - m0 - 32 : 32) : 0;
+                gemm_prefetch_start(&px, g->xp + (m0 + 32) * g->ldx, g->ldx, 0, nextRows, k0, kw, js * steps);
+                long am = first && last ? m0 % GEMM_GROUP : m0; /* one k block: a group's sums need no room past it */
                 for (long j = 0; j < js; j++) {
-                    float *acc = s->acc + ((m0 / 32) * (GEMM_NC / 32) + j) * 1024;
+                    float *acc = s->acc + ((am / 32) * (GEMM_NC / 32) + j) * 1024;
                     if (first) {
                         _tile_zero(0);
                         _tile_zero(1);
@@ -834,12 +907,15 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                     for (long t = 0; t < steps; t++) {
                         gemm_prefetch_some(&pf[0]);
                         gemm_prefetch_some(&pf[1]);
-                        _tile_loadd(4, a + t * aStep, aStride);
+                        gemm_prefetch_some(&px);
+                        const uint16_t *a0 = t == tailStep ? tail : a + t * aStep;
+                        long half = t == tailStep ? 512 : aHalf, stride = t == tailStep ? 64 : aStride;
+                        _tile_loadd(4, a0, stride);
                         _tile_loadd(6, b + t * 1024, 64);
                         _tile_dpbf16ps(0, 4, 6);
                         _tile_loadd(7, b + t * 1024 + 512, 64);
                         _tile_dpbf16ps(1, 4, 7);
-                        _tile_loadd(5, a + t * aStep + aHalf, aStride);
+                        _tile_loadd(5, a0 + half, stride);
                         _tile_dpbf16ps(2, 5, 6);
                         _tile_dpbf16ps(3, 5, 7);
                     }
@@ -856,15 +932,18 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                         _tile_stored(3, acc + 768, 64);
                     }
                 }
-            }
-            if (last && deferred) { /* the block's sums are all in acc: the epilogue with the tiles released */
-                _tile_release();
-                for (long m0 = 0; m0 < M; m0 += 32) {
-                    for (long j = 0; j < js; j++) {
-                        gemm_epilogue(g, s->acc + ((m0 / 32) * (GEMM_NC / 32) + j) * 1024, m0, nb0 + colsJ * j, n1);
+                long g1 = m0 + 32;
+                if (last && deferred && (g1 % GEMM_GROUP == 0 || g1 >= M)) {
+                    /* a group's sums are all in acc: its epilogue with the tiles released */
+                    _tile_release();
+                    for (long r0 = m0 / GEMM_GROUP * GEMM_GROUP; r0 < g1; r0 += 32) {
+                        long am = first ? r0 % GEMM_GROUP : r0;
+                        for (long j = 0; j < js; j++) {
+                            gemm_epilogue(g, s->acc + ((am / 32) * (GEMM_NC / 32) + j) * 1024, r0, nb0 + colsJ * j, n1);
+                        }
                     }
+                    _tile_loadconfig(&cfg);
                 }
-                _tile_loadconfig(&cfg);
             }
         }
     }
@@ -874,8 +953,9 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
 
 /*
  * y[m, n] = bf16(Σ_k x[m, k] · W[n, k] (+ bias[n])) for m < M and n in [n0, n1); with ldx 0, xp is x packed by
- * jepd_bf16_gemm_pack; else xp is x itself, its rows ldx apart, which needs M and K multiples of 32 (no tile reads
- * past x). W [N, K] row-major, y's rows ldy apart. Returns 0, or -1 when memory for the scratch runs out.
+ * jepd_bf16_gemm_pack; else xp is x itself, its rows ldx apart (ldx >= K), its tiles read in place but for the
+ * last k step where K % 32 and the last M % 32 rows, which are copied (no tile reads past x's rows or past x). W
+ * [N, K] row-major, y's rows ldy apart. Returns 0, or -1 when memory for the scratch runs out.
  */
 int jepd_bf16_gemm(const uint16_t *xp, long ldx, long M, long K, const uint16_t *w, const uint16_t *bias, uint16_t *y,
                    long ldy, long n0, long n1) {

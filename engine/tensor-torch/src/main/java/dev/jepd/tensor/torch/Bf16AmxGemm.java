@@ -9,8 +9,9 @@ import java.util.List;
  * {@code y = x · Wᵀ + b} in bf16 for many rows of x on the CPU's AMX tiles: the products of prefill and of the vision
  * tower, where libtorch 2.7.1's oneDNN runs at 1,100–1,500 GFLOP/s on the 2-core AMX machine of docs/PERF.md and the
  * tiles alone do ~4,000 (random data). The kernel is JEPD's own C ({@code jepd_bf16_gemm}, called through Panama): the
- * A tiles are loaded straight from x's rows where its rows and k are multiples of 32 (no tile reads past x) and the
- * rows are not a multiple of 4 KB apart, else x is packed once per slab of rows into A tiles; each thread takes an equal share of the output columns, packs each
+ * A tiles are loaded straight from x's rows where the rows are not a multiple of 4 KB apart (the last k step where k
+ * is not a multiple of 32, and the last rows where they are not, from a copy: no tile reads past x), else x is
+ * packed once per slab of rows into A tiles; each thread takes an equal share of the output columns, packs each
  * block of 256 weight rows into B tiles when it reaches it (prefetching the next), and writes y straight from the f32
  * sums. With {@link Epilogue#siluMulUp}, the gated MLP's gate and up are one pass, and y is their SiLU·mul.
  *
@@ -31,8 +32,8 @@ final class Bf16AmxGemm {
     static final long MIN_ROWS = 256;
 
     /**
-     * Whether the A tiles are loaded straight from x's rows where its rows and inputs are multiples of 32 and its rows
-     * are not a multiple of 4 KB apart ({@code -Djepd.amx.gemm.direct=false} packs them first, for A/B runs).
+     * Whether the A tiles are loaded straight from x's rows where they are not a multiple of 4 KB apart ({@code
+     * -Djepd.amx.gemm.direct=false} packs them first, for A/B runs).
      */
     static final boolean DIRECT = !"false".equals(System.getProperty("jepd.amx.gemm.direct"));
 
@@ -110,9 +111,9 @@ final class Bf16AmxGemm {
         long per = chunkRows(out, threads);
         long slab = slabRows(in);
         long slabs = (rows + slab - 1) / slab;
-        // the A tiles straight from x's rows where no tile would read past them and x's rows do not lie a multiple
-        // of 4 KB apart (16 rows in one L1 set: [512, 2048] · [11008, 2048]ᵀ ran 7% slower so), else packed per slab
-        boolean direct = DIRECT && rows % 32 == 0 && in % 32 == 0 && (2 * ldx) % 4096 != 0;
+        // the A tiles straight from x's rows where they do not lie a multiple of 4 KB apart (16 rows in one L1 set:
+        // [512, 2048] · [11008, 2048]ᵀ ran 7% slower so), else packed per slab
+        boolean direct = DIRECT && (2 * ldx) % 4096 != 0;
         List<HostPool.Job> jobs = new ArrayList<>();
         for (long s = 0; s < slabs; s++) {
             long m0 = s * slab;

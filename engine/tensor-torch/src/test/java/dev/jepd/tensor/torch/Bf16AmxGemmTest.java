@@ -28,18 +28,27 @@ import org.junit.jupiter.api.Test;
 class Bf16AmxGemmTest {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
-    /** {@code [rows, out, in, ldx]}. */
+    /**
+     * {@code [rows, out, in, ldx]}. Where x's rows are not a multiple of 4 KB apart, the A tiles come straight from
+     * them ({@link Bf16AmxGemm#DIRECT}), the last k step past a multiple of 32 and the last rows past one from copies;
+     * else x is packed first.
+     */
     private static final long[][] SHAPES = {
         {256, 64, 64, 64}, // the fewest rows TorchOps hands it, one block each way
         {300, 300, 600, 600}, // a partial 32-row block of x (12 rows), 9 blocks + 12 weight rows, k 512 + 88
         {77 + 256, 530, 45, 50}, // a tiny k, x's rows 50 apart (a slice of a wider matrix)
         {1000, 100, 1300, 1300}, // ≥ 768 rows: k blocks of 1,280 + 20, the next block prefetched
-        {600, 40, 32768, 32768}, // several slabs of rows (256 each for this k)
-        // rows and k multiples of 32: the A tiles straight from x's rows (Bf16AmxGemm.DIRECT), no pack
         {1024, 300, 1280, 1280}, // a vision block's rows and k: one k block of 1,280, a partial weight block
+        {1024, 96, 3420, 3420}, // the vision MLP's down projection: k blocks of 1,280 + 1,280 + 860
         {512, 70, 2560, 2600}, // k in five blocks of 512 (sums kept between them), x's rows 2,600 apart
+        // x's rows 4 KB apart: packed
+        {300, 70, 2048, 2048}, // a partial 32-row block, four k blocks
+        {600, 40, 32768, 32768}, // several slabs of rows (256 each for this k)
         {512, 40, 32768, 32768}, // two slabs of 256 rows
     };
+
+    /** bf16 NaN: where the kernel must not read (x's row stride past its k, the rows past its last). */
+    private static final short NAN = (short) 0x7FC0;
 
     @Test
     void agreesWithLibtorchsGemm() {
@@ -56,23 +65,36 @@ class Bf16AmxGemmTest {
                 long ldx = shape[3];
                 MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
                 MemorySegment bias = Bf16TestData.random(arena, random, out, 4f);
-                MemorySegment x = Bf16TestData.random(arena, random, rows * ldx, 1f);
-                for (boolean withBias : new boolean[] {false, true}) {
-                    MemorySegment got = arena.allocate(2 * rows * out, 64);
-                    assertTrue(Bf16AmxGemm.tryRun(
-                            w, out, in, x, ldx, rows, withBias ? bias : null, got, Bf16AmxGemm.Epilogue.PLAIN));
-                    try (Scope scope = backend.open()) {
-                        Ops ops = backend.ops(scope);
-                        Tensor wt = ops.load(w, DType.BF16, out, in);
-                        Tensor xt = ops.slice(ops.load(x, DType.BF16, rows, ldx), 1, 0, in);
-                        Tensor b = withBias ? ops.load(bias, DType.BF16, out) : null;
-                        List<Tensor> parts = new ArrayList<>();
-                        for (long m = 0; m < rows; m += 200) { // < MIN_ROWS: libtorch's oneDNN
-                            parts.add(ops.linear(ops.slice(xt, 0, m, Math.min(rows, m + 200)), wt, b));
+                // the kernel's x: NaN between one row's k and the next row (a tile that reads them would poison
+                // its sums), its end where a page no one may read begins (a tile that reads past the last row kills
+                // the test); libtorch's, the same values without the NaN (its own GEMM reads past k in a row)
+                MemorySegment clean = Bf16TestData.random(arena, random, rows * ldx, 1f);
+                MemorySegment x = Bf16TestData.guarded(arena, 2 * rows * ldx).copyFrom(clean);
+                try {
+                    for (long i = 0; i < rows * ldx; i++) {
+                        if (i % ldx >= in) {
+                            x.setAtIndex(BF16, i, NAN);
                         }
-                        float[] want = ops.concat(parts, 0).toFloats();
-                        assertClose(want, got, rows, out, shape, withBias);
                     }
+                    for (boolean withBias : new boolean[] {false, true}) {
+                        MemorySegment got = arena.allocate(2 * rows * out, 64);
+                        assertTrue(Bf16AmxGemm.tryRun(
+                                w, out, in, x, ldx, rows, withBias ? bias : null, got, Bf16AmxGemm.Epilogue.PLAIN));
+                        try (Scope scope = backend.open()) {
+                            Ops ops = backend.ops(scope);
+                            Tensor wt = ops.load(w, DType.BF16, out, in);
+                            Tensor xt = ops.slice(ops.load(clean, DType.BF16, rows, ldx), 1, 0, in);
+                            Tensor b = withBias ? ops.load(bias, DType.BF16, out) : null;
+                            List<Tensor> parts = new ArrayList<>();
+                            for (long m = 0; m < rows; m += 200) { // < MIN_ROWS: libtorch's oneDNN
+                                parts.add(ops.linear(ops.slice(xt, 0, m, Math.min(rows, m + 200)), wt, b));
+                            }
+                            float[] want = ops.concat(parts, 0).toFloats();
+                            assertClose(want, got, rows, out, shape, withBias);
+                        }
+                    }
+                } finally {
+                    Bf16TestData.unguard(x);
                 }
             }
         }
@@ -89,7 +111,7 @@ class Bf16AmxGemmTest {
             float g = Float.intBitsToFloat(got.getAtIndex(BF16, i) << 16);
             float e = want[i];
             double tol = 0x1p-7 * Math.abs(e) + 0x1p-12 * (1 + scale);
-            if (Math.abs(g - e) > tol) {
+            if (!(Math.abs(g - e) <= tol)) { // NaN fails too
                 assertEquals(
                         e,
                         g,
@@ -147,9 +169,11 @@ class Bf16AmxGemmTest {
         try (TorchBackend backend = new TorchBackend();
                 Arena arena = Arena.ofShared()) {
             backend.warmUp();
-            // [rows, out, in]: partial blocks everywhere; ≥ 768 rows with a k tail past one 1,280 block; x's rows
-            // as A tiles (rows and k multiples of 32), with one k block and with several
-            for (long[] shape : new long[][] {{300, 300, 600}, {1000, 100, 1300}, {1024, 96, 1280}, {512, 64, 2560}}) {
+            // [rows, out, in]: partial blocks everywhere; ≥ 768 rows with a k tail past one 1,280 block; one k
+            // block of 1,024 rows (the epilogue by groups of 256 rows) and several; x's rows 4 KB apart (packed)
+            for (long[] shape :
+                    new long[][] {{300, 300, 600}, {1000, 100, 1300}, {1024, 96, 1280}, {512, 64, 2560}, {300, 64, 2048}
+                    }) {
                 long rows = shape[0];
                 long out = shape[1];
                 long in = shape[2];
