@@ -842,7 +842,7 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
      * The SiLU·mul epilogue is AVX-512 work heavy enough to run slower on a core whose tiles are configured: with it,
      * the block's sums wait in acc and the epilogue runs after _tile_release (15.3 against 16.1 ms at [1024, 1280] ·
      * 2 × [3420, 1280]ᵀ, 39-41 against 46-47 ms at [512, 2048] · 2 × [11008, 2048]ᵀ); the light ones run at once.
-     * It runs every GEMM_GROUP rows, so that with one k block the sums it reads are the ones just written, in a
+     * With one k block it runs every GEMM_GROUP rows, so that the sums it reads are the ones just written, in a
      * 256 KB ring that stays in L2, not the whole block's (1 MB at 1,024 rows, with the weight block and x's rows
      * beside it in a 2 MB L2): 12.5/12.8/12.5 against 13.0/13.1/13.1 ms at [1024, 1280] · 2 × [3420, 1280]ᵀ.
      */
@@ -882,14 +882,16 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                     }
                 }
                 /*
-                 * x's next 32 rows into L2 while these are multiplied: the tiles read 16 rows far apart, which the
-                 * hardware's prefetchers follow poorly (the vision block's qkv product, right after the add·norm
-                 * that wrote x: 7.3-7.7 against 8.7-9.8 ms in the model)
+                 * x's next 32 rows into L2 while these are multiplied, where the weights' next block is prefetched
+                 * too (≥ 768 rows): the tiles read 16 rows far apart, which the hardware's prefetchers follow poorly
+                 * (the vision block's qkv product, right after the add·norm that wrote x: 7.3-7.7 against 8.7-9.8 ms
+                 * in the model)
                  */
                 gemm_prefetch px;
-                long nextRows = direct && m0 + 32 < mFull ? (mFull - m0 - 32 < 32 ? mFull - m0 - 32 : 32) : 0;
+                long nextRows = direct && prefetch && m0 + 32 < mFull ? (mFull - m0 - 32 < 32 ? mFull - m0 - 32 : 32) : 0;
                 gemm_prefetch_start(&px, g->xp + (m0 + 32) * g->ldx, g->ldx, 0, nextRows, k0, kw, js * steps);
                 long am = first && last ? m0 % GEMM_GROUP : m0; /* one k block: a group's sums need no room past it */
+                long group = first && last ? GEMM_GROUP : M; /* several: the sums wait in acc anyway */
                 for (long j = 0; j < js; j++) {
                     float *acc = s->acc + ((am / 32) * (GEMM_NC / 32) + j) * 1024;
                     if (first) {
@@ -933,10 +935,10 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                     }
                 }
                 long g1 = m0 + 32;
-                if (last && deferred && (g1 % GEMM_GROUP == 0 || g1 >= M)) {
+                if (last && deferred && (g1 % group == 0 || g1 >= M)) {
                     /* a group's sums are all in acc: its epilogue with the tiles released */
                     _tile_release();
-                    for (long r0 = m0 / GEMM_GROUP * GEMM_GROUP; r0 < g1; r0 += 32) {
+                    for (long r0 = m0 / group * group; r0 < g1; r0 += 32) {
                         long am = first ? r0 % GEMM_GROUP : r0;
                         for (long j = 0; j < js; j++) {
                             gemm_epilogue(g, s->acc + ((am / 32) * (GEMM_NC / 32) + j) * 1024, r0, nb0 + colsJ * j, n1);
