@@ -437,6 +437,38 @@ AVX512BF16 static inline __m512 round16(__m512 f) {
 }
 
 /*
+ * n / d for 16 lanes, d finite and not zero: n times a reciprocal estimate with one Newton step, corrected by its
+ * remainder: f32's division but in rare last-bit cases, where vdivps takes 10-16 cycles a vector.
+ */
+AVX512BF16 static inline __m512 quotient16(__m512 n, __m512 d) {
+    __m512 r = _mm512_rcp14_ps(d);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+    __m512 q = _mm512_mul_ps(n, r);
+    return _mm512_fmadd_ps(_mm512_fnmadd_ps(q, d, n), r, q);
+}
+
+/*
+ * The exact GELU, x / 2 · (1 + erf(x / √2)), in f32 for 16 lanes, as libtorch's vectorized CPU kernel computes it:
+ * erf by Abramowitz and Stegun's 7.1.26 (|error| < 1.5e-7), 1 - t · r(t) · e^-z² with t = 1 / (1 + p|z|). |z| is
+ * taken at most 10 inside erf (erf is 1 in f32 long before), so that t stays finite: ±inf and NaN in x give
+ * libtorch's inf, NaN and NaN.
+ */
+AVX512BF16 static inline __m512 gelu16(__m512 x) {
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752440f));
+    __m512 a = _mm512_min_ps(_mm512_abs_ps(z), _mm512_set1_ps(10.0f));
+    __m512 t = quotient16(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), a, _mm512_set1_ps(1.0f)));
+    __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(1.061405429f), t, _mm512_set1_ps(-1.453152027f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(1.421413741f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-0.284496736f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.254829592f));
+    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)));
+    __m512 erfAbs = _mm512_fnmadd_ps(_mm512_mul_ps(e, t), r, _mm512_set1_ps(1.0f));
+    __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erfAbs),
+                                                     _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(INT32_MIN))));
+    return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+/*
  * bf16(bf16(silu(g)) · up) for 16 lanes: silu(g) = g / (1 + e^-g) in f32, rounded, then the product in f32, rounded:
  * Hugging Face's act_fn(gate_proj(x)) * up_proj(x) in bf16, rounded where libtorch's silu and mul kernels round. The
  * quotient is g times a reciprocal estimate with one Newton step, then corrected by its remainder (f32's division
@@ -445,12 +477,8 @@ AVX512BF16 static inline __m512 round16(__m512 f) {
  */
 AVX512BF16 static inline __m256i silu_mul16(__m512 g, __m512 up) {
     __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)));
-    __m512 r = _mm512_rcp14_ps(d);
-    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-    __m512 q = _mm512_mul_ps(g, r);
-    q = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, d, g), r, q);
     __mmask16 finite = _mm512_cmp_ps_mask(d, _mm512_set1_ps(INFINITY), _CMP_LT_OQ);
-    __m512 s = _mm512_mask_mov_ps(_mm512_mul_ps(g, _mm512_setzero_ps()), finite, q);
+    __m512 s = _mm512_mask_mov_ps(_mm512_mul_ps(g, _mm512_setzero_ps()), finite, quotient16(g, d));
     return (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(round16(s), up));
 }
 
@@ -704,7 +732,7 @@ AVX512BF16 void jepd_bf16_gemm_pack(const uint16_t *x, long ldx, long M, long K,
 }
 
 /* What the sums become: y = x · Wᵀ + b, or silu(x · Gᵀ + bg) · (x · Uᵀ + bu). */
-enum { GEMM_PLAIN, GEMM_SILU_MUL };
+enum { GEMM_PLAIN, GEMM_SILU_MUL, GEMM_GELU };
 
 typedef struct {
     const uint16_t *xp; /* x packed by jepd_bf16_gemm_pack, or x itself when ldx > 0 */
@@ -734,6 +762,9 @@ AVX512BF16 static void gemm_store(const gemm_job *g, const float *c, long m0, lo
     __m512 b = gemm_bias(g->bias[0], n, cols);
     for (long r = 0; r < 16 && m0 + r < g->M; r++) {
         __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(c + 16 * r), b));
+        if (g->mode == GEMM_GELU) { /* libtorch's _addmm_activation: the bf16 product, then its GELU in place */
+            v = (__m256i)_mm512_cvtneps_pbh(gelu16(widen16(v)));
+        }
         _mm256_mask_storeu_epi16(g->y + (m0 + r) * g->ldy + n, cols, v);
     }
 }
@@ -839,14 +870,14 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
     long kc = gemm_kc(M);
     int prefetch = kc == GEMM_KC;
     /*
-     * The SiLU·mul epilogue is AVX-512 work heavy enough to run slower on a core whose tiles are configured: with it,
+     * The SiLU·mul and GELU epilogues are AVX-512 work heavy enough to run slower on a core whose tiles are configured: with them,
      * the block's sums wait in acc and the epilogue runs after _tile_release (15.3 against 16.1 ms at [1024, 1280] ·
      * 2 × [3420, 1280]ᵀ, 39-41 against 46-47 ms at [512, 2048] · 2 × [11008, 2048]ᵀ); the light ones run at once.
      * With one k block it runs every GEMM_GROUP rows, so that the sums it reads are the ones just written, in a
      * 256 KB ring that stays in L2, not the whole block's (1 MB at 1,024 rows, with the weight block and x's rows
      * beside it in a 2 MB L2): 12.5/12.8/12.5 against 13.0/13.1/13.1 ms at [1024, 1280] · 2 × [3420, 1280]ᵀ.
      */
-    int deferred = fused;
+    int deferred = fused || g->mode == GEMM_GELU;
     for (long nb0 = n0; nb0 < n1; nb0 += colsBlock) {
         long nw = n1 - nb0 < colsBlock ? n1 - nb0 : colsBlock;
         long js = (nw + colsJ - 1) / colsJ;
@@ -962,6 +993,16 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
 int jepd_bf16_gemm(const uint16_t *xp, long ldx, long M, long K, const uint16_t *w, const uint16_t *bias, uint16_t *y,
                    long ldy, long n0, long n1) {
     gemm_job g = {xp, ldx, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_PLAIN};
+    return gemm_run(&g, n0, n1);
+}
+
+/*
+ * y[m, n] = gelu(bf16(x · W[n] + bias[n])), the exact GELU rounded to bf16 (libtorch's _addmm_activation with
+ * use_gelu on the CPU: the product rounded, then its GELU kernel in place): the vision mergers' first layer.
+ */
+int jepd_bf16_gemm_gelu(const uint16_t *xp, long ldx, long M, long K, const uint16_t *w, const uint16_t *bias,
+                        uint16_t *y, long ldy, long n0, long n1) {
+    gemm_job g = {xp, ldx, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_GELU};
     return gemm_run(&g, n0, n1);
 }
 

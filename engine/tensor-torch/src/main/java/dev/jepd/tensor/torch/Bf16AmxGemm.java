@@ -60,14 +60,17 @@ final class Bf16AmxGemm {
     private Bf16AmxGemm() {}
 
     /**
-     * What the kernel makes of the sums: {@code x · Wᵀ + b} ({@link #PLAIN}); or, with the up projection's {@code w2}
-     * and {@code b2}, the gated MLP's {@code silu(x · Wᵀ + b) · (x · W2ᵀ + b2)}, rounded as libtorch's ops are.
+     * What the kernel makes of the sums: {@code x · Wᵀ + b} ({@link #PLAIN}); its exact GELU ({@link #GELU}, libtorch's
+     * {@code _addmm_activation}); or, with the up projection's {@code w2} and {@code b2}, the gated MLP's {@code
+     * silu(x · Wᵀ + b) · (x · W2ᵀ + b2)}; rounded as libtorch's ops are.
      */
-    record Epilogue(MemorySegment w2, MemorySegment b2) {
-        static final Epilogue PLAIN = new Epilogue(null, null);
+    record Epilogue(MemorySegment w2, MemorySegment b2, boolean gelu) {
+        static final Epilogue PLAIN = new Epilogue(null, null, false);
+
+        static final Epilogue GELU = new Epilogue(null, null, true);
 
         static Epilogue siluMulUp(MemorySegment upW, MemorySegment upB) {
-            return new Epilogue(upW, upB);
+            return new Epilogue(upW, upB, false);
         }
     }
 
@@ -204,6 +207,8 @@ final class Bf16AmxGemm {
                 if (then.w2() != null) {
                     rc = (int) NativeKernels.GEMM_SILU_MUL.invokeExact(
                             a, ldx, rows, in, w, b, then.w2(), NativeKernels.orNull(then.b2()), y, out, from, to);
+                } else if (then.gelu()) {
+                    rc = (int) NativeKernels.GEMM_GELU.invokeExact(a, ldx, rows, in, w, b, y, out, from, to);
                 } else {
                     rc = (int) NativeKernels.GEMM.invokeExact(a, ldx, rows, in, w, b, y, out, from, to);
                 }

@@ -55,6 +55,9 @@ final class NativeKernels {
     static final MethodHandle GEMM;
     static final MethodHandle GEMM_SILU_MUL;
 
+    /** {@code jepd_bf16_gemm_gelu}: {@link #GEMM}'s arguments, the exact GELU of each rounded sum. */
+    static final MethodHandle GEMM_GELU;
+
     static {
         MethodHandle packedBytes = null;
         MethodHandle pack = null;
@@ -68,6 +71,7 @@ final class NativeKernels {
         MethodHandle gemmPack = null;
         MethodHandle gemm = null;
         MethodHandle gemmSiluMul = null;
+        MethodHandle gemmGelu = null;
         String amxOff = null;
         String avx512Off = null;
         try {
@@ -123,20 +127,20 @@ final class NativeKernels {
                                         ValueLayout.ADDRESS, // xp
                                         ValueLayout.JAVA_LONG, // mb0
                                         ValueLayout.JAVA_LONG)); // mb1
-                        gemm = linker.downcallHandle(
-                                lib.findOrThrow("jepd_bf16_gemm"),
-                                FunctionDescriptor.of(
-                                        ValueLayout.JAVA_INT,
-                                        ValueLayout.ADDRESS, // xp: x packed, or x itself
-                                        ValueLayout.JAVA_LONG, // ldx: 0 for packed, else x's row stride
-                                        ValueLayout.JAVA_LONG, // M
-                                        ValueLayout.JAVA_LONG, // K
-                                        ValueLayout.ADDRESS, // w
-                                        ValueLayout.ADDRESS, // bias or NULL
-                                        ValueLayout.ADDRESS, // y
-                                        ValueLayout.JAVA_LONG, // ldy
-                                        ValueLayout.JAVA_LONG, // n0
-                                        ValueLayout.JAVA_LONG)); // n1
+                        FunctionDescriptor gemmArgs = FunctionDescriptor.of(
+                                ValueLayout.JAVA_INT,
+                                ValueLayout.ADDRESS, // xp: x packed, or x itself
+                                ValueLayout.JAVA_LONG, // ldx: 0 for packed, else x's row stride
+                                ValueLayout.JAVA_LONG, // M
+                                ValueLayout.JAVA_LONG, // K
+                                ValueLayout.ADDRESS, // w
+                                ValueLayout.ADDRESS, // bias or NULL
+                                ValueLayout.ADDRESS, // y
+                                ValueLayout.JAVA_LONG, // ldy
+                                ValueLayout.JAVA_LONG, // n0
+                                ValueLayout.JAVA_LONG); // n1
+                        gemm = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm"), gemmArgs);
+                        gemmGelu = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_gelu"), gemmArgs);
                         segmentAttention = linker.downcallHandle(
                                 lib.findOrThrow("jepd_bf16_segment_attention"),
                                 FunctionDescriptor.of(
@@ -245,8 +249,8 @@ final class NativeKernels {
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows = attention =
-                    siluMul = rotary = addRmsNorm = gemmBytes = gemmPack = gemm = gemmSiluMul = segmentAttention = null;
+            packedBytes = pack = rows = attention = siluMul = rotary =
+                    addRmsNorm = gemmBytes = gemmPack = gemm = gemmSiluMul = gemmGelu = segmentAttention = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
@@ -260,6 +264,7 @@ final class NativeKernels {
         GEMM_PACK = gemmPack;
         GEMM = gemm;
         GEMM_SILU_MUL = gemmSiluMul;
+        GEMM_GELU = gemmGelu;
         AMX_OFF_BECAUSE = amxOff;
         AVX512_OFF_BECAUSE = avx512Off;
     }

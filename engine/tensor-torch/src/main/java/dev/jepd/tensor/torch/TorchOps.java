@@ -53,9 +53,10 @@ final class TorchOps implements Ops {
     static final boolean AMX_GEMM = Bf16AmxGemm.AVAILABLE && !"false".equals(System.getProperty("jepd.amx.gemm"));
 
     /**
-     * With {@link #AMX_GEMM}, the gated MLP's two products and SiLU·mul ({@link #linearSiluMul}) run as one pass of
-     * the GEMM; {@code -Djepd.amx.fused=false} runs them as separate ops (the products still on the GEMM), for A/B
-     * runs.
+     * With {@link #AMX_GEMM}, the gated MLP's two products and SiLU·mul ({@link #linearSiluMul}), and a product and
+     * its exact GELU ({@link #linearGelu}), run as one pass of the GEMM; {@code -Djepd.amx.fused=false} runs them as
+     * separate ops (the products still on the GEMM; the GELU's product with libtorch's {@code _addmm_activation}),
+     * for A/B runs.
      */
     static final boolean AMX_FUSED = AMX_GEMM && !"false".equals(System.getProperty("jepd.amx.fused"));
 
@@ -394,8 +395,9 @@ final class TorchOps implements Ops {
                 }
             }
             boolean amx = rows <= Bf16Amx.MAX_ROWS ? rows >= 2 && AMX_ROWS : rows >= Bf16AmxGemm.MIN_ROWS && AMX_GEMM;
-            if (amx && c == DType.BF16 && !gelu && rt.onHost()) {
-                y = amxLinear(xc, w, bc, rows, in, out, Bf16AmxGemm.Epilogue.PLAIN);
+            // the GELU as the GEMM's epilogue where the many-row kernel takes it (the few-row one has none)
+            if (amx && c == DType.BF16 && (!gelu || (rows > Bf16Amx.MAX_ROWS && AMX_FUSED)) && rt.onHost()) {
+                y = amxLinear(xc, w, bc, rows, in, out, gelu ? Bf16AmxGemm.Epilogue.GELU : Bf16AmxGemm.Epilogue.PLAIN);
                 if (y != 0) {
                     long r = kern.reshape(y, ys);
                     shim.delete(y);
@@ -438,10 +440,12 @@ final class TorchOps implements Ops {
     }
 
     /**
-     * On the CPU, for a matrix {@code x} and a bias, one {@code aten::_addmm_activation(b, x, Wᵀ, use_gelu)}: the
-     * product, then libtorch's exact GELU kernel in place on it (one rounding, as Hugging Face's {@code nn.GELU} in
-     * bf16), instead of the five kernels of {@link #gelu}. Not on CUDA, whose {@code _addmm_activation} uses
-     * cuBLASLt's tanh-approximate GELU epilogue.
+     * On the CPU, for a matrix {@code x} and a bias, one pass: for {@link Bf16AmxGemm#MIN_ROWS} bf16 rows or more,
+     * JEPD's AMX GEMM with the GELU as its epilogue (the mergers' first layer: 10-11 ms against 14-16 for libtorch at
+     * {@code [256, 5120] · [5120, 5120]ᵀ}), else {@code aten::_addmm_activation(b, x, Wᵀ, use_gelu)}: the product,
+     * then libtorch's exact GELU kernel in place on it (one rounding, as Hugging Face's {@code nn.GELU} in bf16),
+     * instead of the five kernels of {@link #gelu}. Not on CUDA, whose {@code _addmm_activation} uses cuBLASLt's
+     * tanh-approximate GELU epilogue.
      */
     @Override
     public Tensor linearGelu(Tensor x, Tensor w, Tensor bias) {

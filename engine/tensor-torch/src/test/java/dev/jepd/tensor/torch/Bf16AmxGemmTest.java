@@ -199,6 +199,58 @@ class Bf16AmxGemmTest {
     }
 
     @Test
+    void theGeluEpilogueIsLibtorchsAddmmActivation() {
+        assumeTrue(Bf16AmxGemm.AVAILABLE, "the AMX GEMM is off: " + Bf16AmxGemm.UNAVAILABLE_BECAUSE);
+        Random random = new Random(7);
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared()) {
+            backend.warmUp();
+            // [rows, out, in]: partial blocks everywhere; the mergers' first layer (k in ten blocks of 512); ≥ 768
+            // rows, one k block; x's rows 4 KB apart (packed)
+            for (long[] shape : new long[][] {{300, 300, 600}, {256, 96, 5120}, {1024, 64, 1280}, {300, 40, 2048}}) {
+                long rows = shape[0];
+                long out = shape[1];
+                long in = shape[2];
+                MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
+                MemorySegment b = Bf16TestData.random(arena, random, out, 2f);
+                MemorySegment x = Bf16TestData.random(arena, random, rows * in, 0.5f);
+                MemorySegment got = arena.allocate(2 * rows * out, 64);
+                assertTrue(Bf16AmxGemm.tryRun(w, out, in, x, in, rows, b, got, Bf16AmxGemm.Epilogue.GELU));
+                try (Scope scope = backend.open()) {
+                    Ops ops = backend.ops(scope);
+                    Tensor xt = ops.load(x, DType.BF16, rows, in);
+                    Tensor wt = ops.load(w, DType.BF16, out, in);
+                    Tensor bt = ops.load(b, DType.BF16, out);
+                    List<Tensor> parts = new ArrayList<>();
+                    for (long m = 0; m < rows; m += 200) { // < MIN_ROWS: libtorch's _addmm_activation
+                        parts.add(ops.linearGelu(ops.slice(xt, 0, m, Math.min(rows, m + 200)), wt, bt));
+                    }
+                    float[] want = ops.concat(parts, 0).toFloats();
+                    float[] plain = libtorchLinear(ops, xt, wt, bt).toFloats();
+                    int negative = 0;
+                    for (float v : plain) {
+                        negative += v < -1 ? 1 : 0;
+                    }
+                    assertTrue(negative > rows * out / 10, "the products should reach GELU's curved negative side");
+                    assertClose(want, got, rows, out, shape, true);
+                }
+                // the op: TorchOps.linearGelu takes the kernel for these rows
+                try (Scope scope = backend.open()) {
+                    Ops ops = backend.ops(scope);
+                    float[] viaOp = ops.linearGelu(
+                                    ops.load(x, DType.BF16, rows, in),
+                                    ops.load(w, DType.BF16, out, in),
+                                    ops.load(b, DType.BF16, out))
+                            .toFloats();
+                    for (int i = 0; i < viaOp.length; i++) {
+                        assertEquals(Float.intBitsToFloat(got.getAtIndex(BF16, i) << 16), viaOp[i], "element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void linearSiluMulTakesTheKernelAndGivesLibtorchsAnswer() {
         assumeTrue(Bf16AmxGemm.AVAILABLE && TorchOps.AMX_FUSED, "the AMX GEMM's fused ops are off");
         Random random = new Random(13);
