@@ -824,6 +824,22 @@ static inline void gemm_prefetch_some(gemm_prefetch *p) {
     }
 }
 
+/*
+ * One k step of 32 rows × 32 outputs: the A tiles at a (their rows stride bytes apart, the second 16 rows half
+ * elements on) times the pair of B tiles at b, into the sums in tiles 0-3.
+ */
+AMX static inline __attribute__((always_inline)) void gemm_step(const uint16_t *a, long half, long stride,
+                                                                const uint16_t *b) {
+    _tile_loadd(4, a, stride);
+    _tile_loadd(6, b, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(7, b + 512, 64);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(5, a + half, stride);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+}
+
 /* The four 16 × 16 tiles of sums of rows m0 .. m0 + 32 and output columns n .. into y (c: the tiles in order). */
 AVX512BF16 static void gemm_epilogue(const gemm_job *g, const float *c, long m0, long n, long n1) {
     if (g->mode == GEMM_SILU_MUL) {
@@ -937,20 +953,15 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                         _tile_loadd(3, acc + 768, 64);
                     }
                     const uint16_t *b = s->wp + j * (kc / 32) * 1024;
-                    for (long t = 0; t < steps; t++) {
+                    long inPlace = tailStep >= 0 ? tailStep : steps;
+                    for (long t = 0; t < inPlace; t++) {
                         gemm_prefetch_some(&pf[0]);
                         gemm_prefetch_some(&pf[1]);
                         gemm_prefetch_some(&px);
-                        const uint16_t *a0 = t == tailStep ? tail : a + t * aStep;
-                        long half = t == tailStep ? 512 : aHalf, stride = t == tailStep ? 64 : aStride;
-                        _tile_loadd(4, a0, stride);
-                        _tile_loadd(6, b + t * 1024, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_loadd(7, b + t * 1024 + 512, 64);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_loadd(5, a0 + half, stride);
-                        _tile_dpbf16ps(2, 5, 6);
-                        _tile_dpbf16ps(3, 5, 7);
+                        gemm_step(a + t * aStep, aHalf, aStride, b + t * 1024);
+                    }
+                    if (tailStep >= 0) {
+                        gemm_step(tail, 512, 64, b + tailStep * 1024);
                     }
                     if (last && !deferred) { /* tiles: rows m0 (0, 1), m0 + 16 (2, 3); B half 0 (0, 2), 1 (1, 3) */
                         _tile_stored(0, c[0], 64);
