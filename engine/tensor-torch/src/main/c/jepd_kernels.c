@@ -598,6 +598,17 @@ static void gemm_key_init(void) {
     pthread_key_create(&gemm_key, gemm_free);
 }
 
+/* Makes *p hold at least need bytes (64-byte aligned; what it held is not kept); 0 when memory runs out. */
+static int gemm_grow(void **p, long *bytes, long need) {
+    if (*bytes >= need) {
+        return 1;
+    }
+    free(*p);
+    *p = aligned_alloc(64, (size_t)need);
+    *bytes = *p == NULL ? 0 : need;
+    return *p != NULL;
+}
+
 /*
  * This thread's scratch with room for M rows of sums, and for x's last rows when lastBytes > 0; NULL when memory runs
  * out. Freed when the thread ends.
@@ -616,22 +627,9 @@ static gemm_scratch *gemm_scratch_for(long M, long lastBytes) {
             return NULL;
         }
     }
-    long need = (M + 31) / 32 * GEMM_NC * 32 * 4;
-    if (s->accBytes < need) {
-        free(s->acc);
-        s->acc = aligned_alloc(64, (size_t)need);
-        s->accBytes = s->acc == NULL ? 0 : need;
-        if (s->acc == NULL) {
-            return NULL;
-        }
-    }
-    if (s->lastBytes < lastBytes) {
-        free(s->last);
-        s->last = aligned_alloc(64, (size_t)lastBytes);
-        s->lastBytes = s->last == NULL ? 0 : lastBytes;
-        if (s->last == NULL) {
-            return NULL;
-        }
+    if (!gemm_grow((void **)&s->acc, &s->accBytes, (M + 31) / 32 * GEMM_NC * 32 * 4)
+        || !gemm_grow((void **)&s->last, &s->lastBytes, lastBytes)) {
+        return NULL;
     }
     return s;
 }
@@ -731,7 +729,7 @@ AVX512BF16 void jepd_bf16_gemm_pack(const uint16_t *x, long ldx, long M, long K,
     }
 }
 
-/* What the sums become: y = x · Wᵀ + b, or silu(x · Gᵀ + bg) · (x · Uᵀ + bu). */
+/* What the sums become: y = x · Wᵀ + b, gelu(bf16(x · Wᵀ + b)), or silu(x · Gᵀ + bg) · (x · Uᵀ + bu). */
 enum { GEMM_PLAIN, GEMM_SILU_MUL, GEMM_GELU };
 
 typedef struct {
@@ -902,6 +900,8 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
             long kw = K - k0 < kc ? K - k0 : kc;
             long steps = (kw + 31) / 32;
             int first = k0 == 0, last = k0 + kw >= K;
+            /* rows per run of a deferred epilogue; with one k block the sums of a group need no room past it */
+            long group = first && last ? GEMM_GROUP : M;
             gemm_pack_w(w, K, fused ? 16 : 32, fused ? 0 : 16, nw, js, k0, kw, kc, s->wp);
             /* the next block of this call: the next k, else the next weight rows (both weights' when fused) */
             gemm_prefetch pf[2];
@@ -937,8 +937,7 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                 gemm_prefetch px;
                 long nextRows = direct && prefetch && m0 + 32 < mFull ? (mFull - m0 - 32 < 32 ? mFull - m0 - 32 : 32) : 0;
                 gemm_prefetch_start(&px, g->xp + (m0 + 32) * g->ldx, g->ldx, 0, nextRows, k0, kw, js * steps);
-                long am = first && last ? m0 % GEMM_GROUP : m0; /* one k block: a group's sums need no room past it */
-                long group = first && last ? GEMM_GROUP : M; /* several: the sums wait in acc anyway */
+                long am = m0 % group; /* where these rows' sums wait in acc */
                 for (long j = 0; j < js; j++) {
                     float *acc = s->acc + ((am / 32) * (GEMM_NC / 32) + j) * 1024;
                     if (first) {
@@ -981,7 +980,7 @@ AMX AVX512BF16 static int gemm_run(const gemm_job *g, long n0, long n1) {
                     /* a group's sums are all in acc: its epilogue with the tiles released */
                     _tile_release();
                     for (long r0 = m0 / group * group; r0 < g1; r0 += 32) {
-                        long am = first ? r0 % GEMM_GROUP : r0;
+                        long am = r0 % group;
                         for (long j = 0; j < js; j++) {
                             gemm_epilogue(g, s->acc + ((am / 32) * (GEMM_NC / 32) + j) * 1024, r0, nb0 + colsJ * j, n1);
                         }

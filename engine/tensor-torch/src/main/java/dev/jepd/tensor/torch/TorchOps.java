@@ -442,10 +442,10 @@ final class TorchOps implements Ops {
     /**
      * On the CPU, for a matrix {@code x} and a bias, one pass: for {@link Bf16AmxGemm#MIN_ROWS} bf16 rows or more,
      * JEPD's AMX GEMM with the GELU as its epilogue (the mergers' first layer, {@code [256, 5120] · [5120, 5120]ᵀ}, at
-     * the rate of the plain product after it, where libtorch's ran ~20% below it; docs/PERF.md), else {@code aten::_addmm_activation(b, x, Wᵀ, use_gelu)}: the product,
-     * then libtorch's exact GELU kernel in place on it (one rounding, as Hugging Face's {@code nn.GELU} in bf16),
-     * instead of the five kernels of {@link #gelu}. Not on CUDA, whose {@code _addmm_activation} uses cuBLASLt's
-     * tanh-approximate GELU epilogue.
+     * the rate of the plain product after it, where libtorch's ran ~20% below it; docs/PERF.md), else {@code
+     * aten::_addmm_activation(b, x, Wᵀ, use_gelu)}: the product, then libtorch's exact GELU kernel in place on it (one
+     * rounding, as Hugging Face's {@code nn.GELU} in bf16), instead of the five kernels of {@link #gelu}. Not on CUDA,
+     * whose {@code _addmm_activation} uses cuBLASLt's tanh-approximate GELU epilogue.
      */
     @Override
     public Tensor linearGelu(Tensor x, Tensor w, Tensor bias) {
