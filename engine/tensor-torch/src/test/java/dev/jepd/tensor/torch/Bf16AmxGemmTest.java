@@ -85,11 +85,7 @@ class Bf16AmxGemmTest {
                             Tensor wt = ops.load(w, DType.BF16, out, in);
                             Tensor xt = ops.slice(ops.load(clean, DType.BF16, rows, ldx), 1, 0, in);
                             Tensor b = withBias ? ops.load(bias, DType.BF16, out) : null;
-                            List<Tensor> parts = new ArrayList<>();
-                            for (long m = 0; m < rows; m += 200) { // < MIN_ROWS: libtorch's oneDNN
-                                parts.add(ops.linear(ops.slice(xt, 0, m, Math.min(rows, m + 200)), wt, b));
-                            }
-                            float[] want = ops.concat(parts, 0).toFloats();
+                            float[] want = libtorchLinear(ops, xt, wt, b).toFloats();
                             assertClose(want, got, rows, out, shape, withBias);
                         }
                     }
@@ -155,9 +151,17 @@ class Bf16AmxGemmTest {
 
     /** libtorch's {@code linear} of {@code x} in pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS} rows: oneDNN's. */
     private static Tensor libtorchLinear(Ops ops, Tensor x, Tensor w, Tensor b) {
+        return inPieces(ops, x, piece -> ops.linear(piece, w, b));
+    }
+
+    /**
+     * {@code op} on {@code x}'s rows in pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS}, concatenated: libtorch's
+     * kernels, not this one.
+     */
+    private static Tensor inPieces(Ops ops, Tensor x, java.util.function.UnaryOperator<Tensor> op) {
         List<Tensor> parts = new ArrayList<>();
         for (long m = 0; m < x.dim(0); m += 200) {
-            parts.add(ops.linear(ops.slice(x, 0, m, Math.min(x.dim(0), m + 200)), w, b));
+            parts.add(op.apply(ops.slice(x, 0, m, Math.min(x.dim(0), m + 200))));
         }
         return ops.concat(parts, 0);
     }
@@ -221,11 +225,9 @@ class Bf16AmxGemmTest {
                     Tensor xt = ops.load(x, DType.BF16, rows, in);
                     Tensor wt = ops.load(w, DType.BF16, out, in);
                     Tensor bt = ops.load(b, DType.BF16, out);
-                    List<Tensor> parts = new ArrayList<>();
-                    for (long m = 0; m < rows; m += 200) { // < MIN_ROWS: libtorch's _addmm_activation
-                        parts.add(ops.linearGelu(ops.slice(xt, 0, m, Math.min(rows, m + 200)), wt, bt));
-                    }
-                    float[] want = ops.concat(parts, 0).toFloats();
+                    // libtorch's _addmm_activation
+                    float[] want = inPieces(ops, xt, piece -> ops.linearGelu(piece, wt, bt))
+                            .toFloats();
                     float[] plain = libtorchLinear(ops, xt, wt, bt).toFloats();
                     int negative = 0;
                     for (float v : plain) {
