@@ -1070,6 +1070,114 @@ typedef struct {
 } seg_scratch;
 
 /*
+ * The scores without AMX, from the same B tiles: S[i][16 jb + c] for 4 query rows i0.. and NJ key blocks jb0..,
+ * each pair of q broadcast against the tile row of the same pair for 16 keys (vdpbf16ps: the pair's two exact
+ * products added into f32, as a tile's row does).
+ */
+__attribute__((always_inline)) AVX512BF16 static inline void seg_scores4(const seg_scratch *b, long dk, long es,
+                                                                         long Lk, long i0, long jb0, const int NJ) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < NJ; c++) {
+            acc[r][c] = _mm512_setzero_ps();
+        }
+    }
+    for (long s = 0; s < es; s++) {
+        for (int p = 0; p < 16; p++) {
+            __m512i kv[4];
+            for (int c = 0; c < NJ; c++) {
+                kv[c] = _mm512_load_si512((const __m512i *)(b->kt + ((jb0 + c) * es + s) * 256 + 16 * p));
+            }
+            for (int r = 0; r < 4; r++) {
+                uint32_t pair;
+                memcpy(&pair, b->q + (i0 + r) * dk + 32 * s + 2 * p, 4);
+                __m512bh qa = (__m512bh)_mm512_set1_epi32((int)pair);
+                for (int c = 0; c < NJ; c++) {
+                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], qa, (__m512bh)kv[c]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < NJ; c++) {
+            _mm512_storeu_ps(b->s + (i0 + r) * Lk + (jb0 + c) * 16, acc[r][c]);
+        }
+    }
+}
+
+/*
+ * out rows i0.. (4 of them, those below L written) for NE blocks of 16 e from eb0: Σ over key pairs of the bf16
+ * softmax terms' pair broadcast against the values' tile row, / the row's sum, rounded once.
+ */
+__attribute__((always_inline)) AVX512BF16 static inline void seg_values4(const seg_scratch *b, long Lk, long eb,
+                                                                         long d, long L, long i0, long eb0,
+                                                                         const int NE, uint16_t *out, long ots) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < NE; c++) {
+            acc[r][c] = _mm512_setzero_ps();
+        }
+    }
+    for (long t = 0; t < Lk / 32; t++) {
+        for (int p = 0; p < 16; p++) {
+            __m512i vv[4];
+            for (int c = 0; c < NE; c++) {
+                vv[c] = _mm512_load_si512((const __m512i *)(b->vt + (t * eb + eb0 + c) * 256 + 16 * p));
+            }
+            for (int r = 0; r < 4; r++) {
+                uint32_t pair;
+                memcpy(&pair, b->p + (i0 + r) * Lk + 32 * t + 2 * p, 4);
+                __m512bh pa = (__m512bh)_mm512_set1_epi32((int)pair);
+                for (int c = 0; c < NE; c++) {
+                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], pa, (__m512bh)vv[c]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 4 && i0 + r < L; r++) {
+        __m512 sum = _mm512_set1_ps(b->sum[i0 + r]);
+        for (int c = 0; c < NE; c++) {
+            long e = 16 * (eb0 + c);
+            _mm256_mask_storeu_epi16(out + (i0 + r) * ots + e, first16(d - e), narrow16(_mm512_div_ps(acc[r][c], sum)));
+        }
+    }
+}
+
+/* The scores of all Lq query rows against all Lq / 16 key blocks, without AMX. */
+AVX512BF16 static void seg_scores_avx512(const seg_scratch *b, long dk, long es, long Lq, long Lk) {
+    long nb = Lq / 16;
+    for (long i0 = 0; i0 < Lq; i0 += 4) {
+        long jb = 0;
+        for (; jb + 4 <= nb; jb += 4) {
+            seg_scores4(b, dk, es, Lk, i0, jb, 4);
+        }
+        switch (nb - jb) {
+        case 3: seg_scores4(b, dk, es, Lk, i0, jb, 3); break;
+        case 2: seg_scores4(b, dk, es, Lk, i0, jb, 2); break;
+        case 1: seg_scores4(b, dk, es, Lk, i0, jb, 1); break;
+        default: break;
+        }
+    }
+}
+
+/* The weighted sums of the values for the L rows of a segment, into out (row i at out + i · ots), without AMX. */
+AVX512BF16 static void seg_values_avx512(const seg_scratch *b, long Lk, long eb, long d, long L, uint16_t *out,
+                                         long ots) {
+    for (long i0 = 0; i0 < L; i0 += 4) {
+        long e = 0;
+        for (; e + 4 <= eb; e += 4) {
+            seg_values4(b, Lk, eb, d, L, i0, e, 4, out, ots);
+        }
+        switch (eb - e) {
+        case 3: seg_values4(b, Lk, eb, d, L, i0, e, 3, out, ots); break;
+        case 2: seg_values4(b, Lk, eb, d, L, i0, e, 2, out, ots); break;
+        case 1: seg_values4(b, Lk, eb, d, L, i0, e, 1, out, ots); break;
+        default: break;
+        }
+    }
+}
+
+/*
  * Attention within segments of tokens (the vision tower's windows), head by head, on AMX tiles: for head h and each
  * token i of a segment, out[h, i] = Σ_j softmax_j(scale · q[h, i] · k[h, j]) · v[h, j] over the segment's tokens j.
  * Element (h, t, e) of q is at q + h·qhs + t·qts + e (k and v alike, their own strides; e dense); out is dense
@@ -1081,11 +1189,11 @@ typedef struct {
  * job = segment · H + h; segment s is [cu[s], cu[s + 1]), at most SEG_MAX tokens, within [0, N); d at most 128, even
  * with the rotary. Returns 0, -1 when out of memory, -2 for a segment or d outside the kernel's limits.
  */
-AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs,
-                                               long kts, const uint16_t *v, long vhs, long vts, const uint16_t *cs,
-                                               long cts, const uint16_t *sn, long sts, const int32_t *cu, long H,
-                                               long d, float scale, uint16_t *out, long ohs, long ots, long N, long j0,
-                                               long j1) {
+AMX AVX512BF16 static int segment_attention(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs,
+                                            long kts, const uint16_t *v, long vhs, long vts, const uint16_t *cs,
+                                            long cts, const uint16_t *sn, long sts, const int32_t *cu, long H, long d,
+                                            float scale, uint16_t *out, long ohs, long ots, long N, long j0, long j1,
+                                            int amx) {
     int rotary = cs != NULL && sn != NULL;
     if (d < 1 || d > 128 || (rotary && d % 2 != 0)) {
         return -2;
@@ -1181,19 +1289,23 @@ AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long
             }
         }
         /* scores: S[16 queries][16 keys] per tile */
-        _tile_loadconfig(&cfg);
-        for (long qb = 0; qb < Lq / 16; qb++) {
-            for (long jb = 0; jb < Lq / 16; jb++) {
-                _tile_zero(0);
-                for (long s = 0; s < es; s++) {
-                    _tile_loadd(1, b.q + qb * 16 * dk + 32 * s, dk * 2);
-                    _tile_loadd(2, b.kt + (jb * es + s) * 256, 64);
-                    _tile_dpbf16ps(0, 1, 2);
+        if (!amx) {
+            seg_scores_avx512(&b, dk, es, Lq, Lk);
+        } else {
+            _tile_loadconfig(&cfg);
+            for (long qb = 0; qb < Lq / 16; qb++) {
+                for (long jb = 0; jb < Lq / 16; jb++) {
+                    _tile_zero(0);
+                    for (long s = 0; s < es; s++) {
+                        _tile_loadd(1, b.q + qb * 16 * dk + 32 * s, dk * 2);
+                        _tile_loadd(2, b.kt + (jb * es + s) * 256, 64);
+                        _tile_dpbf16ps(0, 1, 2);
+                    }
+                    _tile_stored(0, b.s + qb * 16 * Lk + jb * 16, Lk * 4);
                 }
-                _tile_stored(0, b.s + qb * 16 * Lk + jb * 16, Lk * 4);
             }
+            _tile_release();
         }
-        _tile_release();
         /* softmax per query row, f32; the terms in bf16 (zeros past L, and in the padding rows) */
         __m512 sc = _mm512_set1_ps(scale);
         for (long i = 0; i < Lq; i++) {
@@ -1222,6 +1334,10 @@ AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long
             b.sum[i] = _mm512_reduce_add_ps(sum);
         }
         /* out[16 queries][16 e] = P · V per tile, / sum, rounded */
+        if (!amx) {
+            seg_values_avx512(&b, Lk, eb, d, L, out + h * ohs + s0 * ots, ots);
+            continue;
+        }
         _tile_loadconfig(&cfg);
         for (long qb = 0; qb < Lq / 16; qb++) {
             for (long e = 0; e < eb; e++) {
@@ -1243,4 +1359,27 @@ AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long
         _tile_release();
     }
     return rc;
+}
+
+/* The kernel above on AMX tiles (the CPU has AMX-BF16 and Linux granted its tiles). */
+AMX AVX512BF16 int jepd_bf16_segment_attention(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs,
+                                               long kts, const uint16_t *v, long vhs, long vts, const uint16_t *cs,
+                                               long cts, const uint16_t *sn, long sts, const int32_t *cu, long H,
+                                               long d, float scale, uint16_t *out, long ohs, long ots, long N, long j0,
+                                               long j1) {
+    return segment_attention(q, qhs, qts, k, khs, kts, v, vhs, vts, cs, cts, sn, sts, cu, H, d, scale, out, ohs, ots,
+                             N, j0, j1, 1);
+}
+
+/*
+ * The same attention on AVX-512 BF16 alone (AMD's Zen 4 and 5, Intel's Cooper Lake, or AMX turned off): the same
+ * tiles in the scratch, their products by vdpbf16ps; no tile instruction runs.
+ */
+AVX512BF16 int jepd_bf16_segment_attention_avx512(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs,
+                                                  long kts, const uint16_t *v, long vhs, long vts, const uint16_t *cs,
+                                                  long cts, const uint16_t *sn, long sts, const int32_t *cu, long H,
+                                                  long d, float scale, uint16_t *out, long ohs, long ots, long N,
+                                                  long j0, long j1) {
+    return segment_attention(q, qhs, qts, k, khs, kts, v, vhs, vts, cs, cts, sn, sts, cu, H, d, scale, out, ohs, ots,
+                             N, j0, j1, 0);
 }

@@ -1,13 +1,15 @@
 package dev.jepd.tensor.torch;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
 
 /**
  * Attention within short segments of tokens (the vision tower's windows: 64 tokens each at Qwen2.5-VL's window of
  * 112 pixels) on the CPU's AMX tiles, in JEPD's own kernel ({@link NativeKernels}): for each segment and head, the
  * scores {@code Q Kᵀ} as tile products, the softmax in AVX-512 with the tiles released, then {@code P V} as tile
  * products. libtorch's CPU flash attention takes 2.7–5.9 ms for the 16 windows × 16 heads of one Qwen2.5-VL-3B
- * vision block on the machine of docs/PERF.md, 0.34 GFLOP.
+ * vision block on the Intel machine of docs/PERF.md, 0.34 GFLOP. Where AMX does not run (AMD's Zen 4 and 5), the
+ * same kernel multiplies the same tiles with AVX-512 BF16's {@code vdpbf16ps}.
  *
  * <p>Numerics, as libtorch's CPU flash attention in bf16 up to the order of sums: scores are sums of exact bf16
  * products in f32, scaled; the softmax is f32; its terms are rounded to bf16 for the weighted sum of the value rows
@@ -16,9 +18,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class Bf16SegmentAttention {
     /** Why the kernel is off ({@link NativeKernels}), or null when it is on. */
-    static final String UNAVAILABLE_BECAUSE = NativeKernels.SEGMENT_ATTENTION != null
-            ? null
-            : NativeKernels.AMX_OFF_BECAUSE != null ? NativeKernels.AMX_OFF_BECAUSE : NativeKernels.AVX512_OFF_BECAUSE;
+    static final String UNAVAILABLE_BECAUSE =
+            NativeKernels.SEGMENT_ATTENTION != null ? null : NativeKernels.AVX512_OFF_BECAUSE;
 
     static final boolean AVAILABLE = UNAVAILABLE_BECAUSE == null;
 
@@ -75,7 +76,29 @@ final class Bf16SegmentAttention {
             float scale,
             MemorySegment out,
             long[] os) {
-        if (!AVAILABLE) {
+        return tryRun(
+                NativeKernels.SEGMENT_ATTENTION, q, qs, k, ks, v, vs, rotary, cu, segs, heads, n, d, scale, out, os);
+    }
+
+    /** {@link #tryRun} through {@code kernel}: {@link NativeKernels#SEGMENT_ATTENTION} or its AVX-512 build. */
+    static boolean tryRun(
+            MethodHandle kernel,
+            MemorySegment q,
+            long[] qs,
+            MemorySegment k,
+            long[] ks,
+            MemorySegment v,
+            long[] vs,
+            Rotary rotary,
+            MemorySegment cu,
+            long segs,
+            long heads,
+            long n,
+            long d,
+            float scale,
+            MemorySegment out,
+            long[] os) {
+        if (kernel == null) {
             throw new IllegalStateException("the segment attention kernel is off: " + UNAVAILABLE_BECAUSE);
         }
         if (out.byteSize() < Bf16Rows.Rows.extentBytes(heads, os[0], n, os[1], d)
@@ -89,11 +112,13 @@ final class Bf16SegmentAttention {
                     + d + "] over " + segs + " segments");
         }
         Rotary r = rotary != null ? rotary : new Rotary(MemorySegment.NULL, 0, MemorySegment.NULL, 0);
-        return HostPool.SHARED.tryRun(new Job(q, qs, k, ks, v, vs, r, cu, segs, heads, n, d, scale, out, os), false);
+        return HostPool.SHARED.tryRun(
+                new Job(kernel, q, qs, k, ks, v, vs, r, cu, segs, heads, n, d, scale, out, os), false);
     }
 
     /** Several (segment, head) pairs per chunk, about 8 chunks per thread. */
     private record Job(
+            MethodHandle kernel,
             MemorySegment q,
             long[] qs,
             MemorySegment k,
@@ -123,7 +148,7 @@ final class Bf16SegmentAttention {
         @Override
         public void range(long from, long to) {
             try {
-                int rc = (int) NativeKernels.SEGMENT_ATTENTION.invokeExact(
+                int rc = (int) kernel.invokeExact(
                         q,
                         qs[0],
                         qs[1],

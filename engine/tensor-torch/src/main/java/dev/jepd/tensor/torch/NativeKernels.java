@@ -45,8 +45,14 @@ final class NativeKernels {
     /** The residual add and RMSNorm in one pass ({@link Bf16Elementwise}); null where AVX-512 BF16 is off. */
     static final MethodHandle ADD_RMS_NORM;
 
-    /** Attention within the vision windows ({@link Bf16SegmentAttention}); null where AMX or AVX-512 BF16 is off. */
+    /**
+     * Attention within the vision windows ({@link Bf16SegmentAttention}): on AMX tiles where AMX runs, else its
+     * AVX-512 BF16 build ({@link #SEGMENT_ATTENTION_AVX512}); null where AVX-512 BF16 is off.
+     */
     static final MethodHandle SEGMENT_ATTENTION;
+
+    /** The same attention's AVX-512 BF16 build, whether or not AMX runs (tests hold it to the AMX one); or null. */
+    static final MethodHandle SEGMENT_ATTENTION_AVX512;
 
     /** The products of many rows ({@link Bf16AmxGemm}); null where AMX or AVX-512 BF16 is off. */
     static final MethodHandle GEMM_PACKED_BYTES;
@@ -58,6 +64,33 @@ final class NativeKernels {
     /** {@code jepd_bf16_gemm_gelu}: {@link #GEMM}'s arguments, the exact GELU of each rounded sum. */
     static final MethodHandle GEMM_GELU;
 
+    /** The segment attention's arguments, for its AMX and its AVX-512 build alike. */
+    private static final FunctionDescriptor SEGMENT_ARGS = FunctionDescriptor.of(
+            ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, // q
+            ValueLayout.JAVA_LONG, // q's head stride
+            ValueLayout.JAVA_LONG, // q's token stride
+            ValueLayout.ADDRESS, // k
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.ADDRESS, // v
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.ADDRESS, // cos or NULL
+            ValueLayout.JAVA_LONG, // cos's token stride
+            ValueLayout.ADDRESS, // sin or NULL
+            ValueLayout.JAVA_LONG, // sin's token stride
+            ValueLayout.ADDRESS, // cu int32 [segs + 1]
+            ValueLayout.JAVA_LONG, // H
+            ValueLayout.JAVA_LONG, // d
+            ValueLayout.JAVA_FLOAT, // scale
+            ValueLayout.ADDRESS, // out
+            ValueLayout.JAVA_LONG, // out's head stride
+            ValueLayout.JAVA_LONG, // out's token stride
+            ValueLayout.JAVA_LONG, // N
+            ValueLayout.JAVA_LONG, // job0
+            ValueLayout.JAVA_LONG); // job1
+
     static {
         MethodHandle packedBytes = null;
         MethodHandle pack = null;
@@ -67,6 +100,7 @@ final class NativeKernels {
         MethodHandle rotary = null;
         MethodHandle addRmsNorm = null;
         MethodHandle segmentAttention = null;
+        MethodHandle segmentAvx512 = null;
         MethodHandle gemmBytes = null;
         MethodHandle gemmPack = null;
         MethodHandle gemm = null;
@@ -141,33 +175,8 @@ final class NativeKernels {
                                 ValueLayout.JAVA_LONG); // n1
                         gemm = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm"), gemmArgs);
                         gemmGelu = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_gelu"), gemmArgs);
-                        segmentAttention = linker.downcallHandle(
-                                lib.findOrThrow("jepd_bf16_segment_attention"),
-                                FunctionDescriptor.of(
-                                        ValueLayout.JAVA_INT,
-                                        ValueLayout.ADDRESS, // q
-                                        ValueLayout.JAVA_LONG, // q's head stride
-                                        ValueLayout.JAVA_LONG, // q's token stride
-                                        ValueLayout.ADDRESS, // k
-                                        ValueLayout.JAVA_LONG,
-                                        ValueLayout.JAVA_LONG,
-                                        ValueLayout.ADDRESS, // v
-                                        ValueLayout.JAVA_LONG,
-                                        ValueLayout.JAVA_LONG,
-                                        ValueLayout.ADDRESS, // cos or NULL
-                                        ValueLayout.JAVA_LONG, // cos's token stride
-                                        ValueLayout.ADDRESS, // sin or NULL
-                                        ValueLayout.JAVA_LONG, // sin's token stride
-                                        ValueLayout.ADDRESS, // cu int32 [segs + 1]
-                                        ValueLayout.JAVA_LONG, // H
-                                        ValueLayout.JAVA_LONG, // d
-                                        ValueLayout.JAVA_FLOAT, // scale
-                                        ValueLayout.ADDRESS, // out
-                                        ValueLayout.JAVA_LONG, // out's head stride
-                                        ValueLayout.JAVA_LONG, // out's token stride
-                                        ValueLayout.JAVA_LONG, // N
-                                        ValueLayout.JAVA_LONG, // job0
-                                        ValueLayout.JAVA_LONG)); // job1
+                        segmentAttention =
+                                linker.downcallHandle(lib.findOrThrow("jepd_bf16_segment_attention"), SEGMENT_ARGS);
                         gemmSiluMul = linker.downcallHandle(
                                 lib.findOrThrow("jepd_bf16_gemm_silu_mul"),
                                 FunctionDescriptor.of(
@@ -245,12 +254,17 @@ final class NativeKernels {
                                     ValueLayout.JAVA_LONG, // d
                                     ValueLayout.JAVA_LONG, // r0
                                     ValueLayout.JAVA_LONG)); // r1
+                    segmentAvx512 =
+                            linker.downcallHandle(lib.findOrThrow("jepd_bf16_segment_attention_avx512"), SEGMENT_ARGS);
+                    if (segmentAttention == null) {
+                        segmentAttention = segmentAvx512;
+                    }
                 }
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows = attention = siluMul = rotary =
-                    addRmsNorm = gemmBytes = gemmPack = gemm = gemmSiluMul = gemmGelu = segmentAttention = null;
+            packedBytes = pack = rows = attention = siluMul = rotary = addRmsNorm =
+                    gemmBytes = gemmPack = gemm = gemmSiluMul = gemmGelu = segmentAttention = segmentAvx512 = null;
         }
         PACKED_BYTES = packedBytes;
         PACK = pack;
@@ -260,6 +274,7 @@ final class NativeKernels {
         ROTARY = rotary;
         ADD_RMS_NORM = addRmsNorm;
         SEGMENT_ATTENTION = segmentAttention;
+        SEGMENT_ATTENTION_AVX512 = segmentAvx512;
         GEMM_PACKED_BYTES = gemmBytes;
         GEMM_PACK = gemmPack;
         GEMM = gemm;

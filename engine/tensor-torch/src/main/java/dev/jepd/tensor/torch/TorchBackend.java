@@ -136,6 +136,7 @@ public final class TorchBackend implements TensorBackend {
                                         .equals("1")
                                 ? "on"
                                 : "off")
+                        + (AotiShim.freedMemoryKept ? "; malloc keeps freed memory" : "")
                 : "";
         return "torch (libtorch " + l.version() + ", " + where + ", dtype " + d + ", " + l.source() + host + ")";
     }

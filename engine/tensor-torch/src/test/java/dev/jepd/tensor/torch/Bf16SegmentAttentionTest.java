@@ -11,6 +11,8 @@ import dev.jepd.tensor.Ops;
 import dev.jepd.tensor.Scope;
 import dev.jepd.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -124,6 +126,67 @@ class Bf16SegmentAttentionTest {
                     Tensor got = ops.rotaryVarlenAttention(q, k, v, cos, sin, cu, scale);
                     assertArrayEquals(new long[] {heads, n, d}, got.shape());
                     assertArrayEquals(want, got.toFloats(), "d " + d + ", " + (cu.length - 1) + " segments");
+                }
+            }
+        }
+    }
+
+    /**
+     * The AVX-512 BF16 build (the one AMD's CPUs run) gives the answer of the build in use, which the tests above hold
+     * to libtorch: on a CPU with AMX that is the AMX build, so the two are compared here; elsewhere it is itself.
+     */
+    @Test
+    void theAvx512BuildGivesTheAnswerOfTheBuildInUse() {
+        assumeTrue(NativeKernels.SEGMENT_ATTENTION_AVX512 != null && TorchOps.NATIVE_ATTENTION, "no AVX-512 BF16 here");
+        Random random = new Random(6);
+        int[] cu = {0, 64, 64, 65, 82, 338, 438};
+        long n = cu[cu.length - 1];
+        try (TorchBackend backend = new TorchBackend();
+                Arena arena = Arena.ofShared();
+                Scope scope = backend.open()) {
+            backend.warmUp();
+            Ops ops = backend.ops(scope);
+            for (long d : new long[] {80, 72, 128, 2}) {
+                long heads = 3;
+                MemorySegment[] qkv = new MemorySegment[3];
+                for (int i = 0; i < 3; i++) {
+                    qkv[i] = Bf16TestData.random(arena, random, heads * n * d, 2f); // [heads, n, d]
+                }
+                MemorySegment cos = Bf16TestData.random(arena, random, n * d, 1f); // [n, d]
+                MemorySegment sin = Bf16TestData.random(arena, random, n * d, 1f);
+                float scale = (float) (1 / Math.sqrt(d));
+                float[] want = ops.rotaryVarlenAttention(
+                                ops.load(qkv[0], DType.BF16, heads, n, d),
+                                ops.load(qkv[1], DType.BF16, heads, n, d),
+                                ops.load(qkv[2], DType.BF16, heads, n, d),
+                                ops.load(cos, DType.BF16, n, d),
+                                ops.load(sin, DType.BF16, n, d),
+                                cu,
+                                scale)
+                        .toFloats();
+                MemorySegment out = arena.allocate(2 * heads * n * d, 64);
+                long[] strides = {n * d, d};
+                assertTrue(Bf16SegmentAttention.tryRun(
+                        NativeKernels.SEGMENT_ATTENTION_AVX512,
+                        qkv[0],
+                        strides,
+                        qkv[1],
+                        strides,
+                        qkv[2],
+                        strides,
+                        new Bf16SegmentAttention.Rotary(cos, d, sin, d),
+                        arena.allocateFrom(ValueLayout.JAVA_INT, cu),
+                        cu.length - 1,
+                        heads,
+                        n,
+                        d,
+                        scale,
+                        out,
+                        strides));
+                for (int i = 0; i < want.length; i++) {
+                    float g = Float.intBitsToFloat(out.getAtIndex(ValueLayout.JAVA_SHORT, i) << 16);
+                    // the same roundings; the AMX tile may add a row's pairs in another order
+                    assertEquals(want[i], g, 0x1p-6 * Math.abs(want[i]) + 0x1p-7, "d " + d + " element " + i);
                 }
             }
         }
