@@ -259,6 +259,96 @@ static inline __mmask16 first16(long n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
+/* x [M, K] into xr as M rows of ceil32(K), zeros past K: the AVX-512 build's x (as many bytes as jepd_bf16_pack's). */
+void jepd_bf16_pack_rows(const uint16_t *x, long ldx, int M, long K, uint16_t *xr) {
+    long kp = (K + 31) & ~31L;
+    for (int m = 0; m < M; m++) {
+        memcpy(xr + m * kp, x + m * ldx, (size_t)K * 2);
+        memset(xr + m * kp + K, 0, (size_t)(kp - K) * 2);
+    }
+}
+
+/*
+ * NO weight rows from o against the M rows of xr: each 32 k of a weight row loaded once and dotted with each row of
+ * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end; then store's rounding.
+ */
+__attribute__((always_inline)) AVX512BF16 static inline void rows_block(const uint16_t *w, long K, const uint16_t *xr,
+                                                                        const int M, const int NO, long o,
+                                                                        const uint16_t *bias, uint16_t *y, long ldy) {
+    long kp = (K + 31) & ~31L;
+    __m512 acc[24];
+#pragma GCC unroll 24
+    for (int i = 0; i < NO * M; i++) {
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (long k = 0; k < kp; k += 32) {
+        __mmask32 live = k + 32 <= K ? (__mmask32)-1 : first32(K - k);
+        __m512i wv[12];
+#pragma GCC unroll 12
+        for (int j = 0; j < NO; j++) {
+            wv[j] = _mm512_maskz_loadu_epi16(live, w + (o + j) * K + k);
+            /* the next block's rows at the same k (a prefetch past the matrix does not fault) */
+            _mm_prefetch((const char *)(w + (o + NO + j) * K + k), _MM_HINT_T0);
+        }
+#pragma GCC unroll 16
+        for (int m = 0; m < M; m++) {
+            __m512bh xv = (__m512bh)_mm512_loadu_si512(xr + m * kp + k);
+#pragma GCC unroll 12
+            for (int j = 0; j < NO; j++) {
+                acc[j * M + m] = _mm512_dpbf16_ps(acc[j * M + m], (__m512bh)wv[j], xv);
+            }
+        }
+    }
+    for (int j = 0; j < NO; j++) {
+        float b = bias == NULL ? 0.0f : widen(bias[o + j]);
+        for (int m = 0; m < M; m++) {
+            y[m * ldy + o + j] = narrow(_mm512_reduce_add_ps(acc[j * M + m]) + b);
+        }
+    }
+}
+
+/* All of [o0, o1) for M rows: NO weight rows at a time (as many sums as 24 registers hold), then one at a time. */
+__attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint16_t *w, long K, const uint16_t *xr,
+                                                                      const int M, const int NO, const uint16_t *bias,
+                                                                      uint16_t *y, long ldy, long o0, long o1) {
+    long o = o0;
+    for (; o + NO <= o1; o += NO) {
+        rows_block(w, K, xr, M, NO, o, bias, y, ldy);
+    }
+    for (; o < o1; o++) {
+        rows_block(w, K, xr, M, 1, o, bias, y, ldy);
+    }
+}
+
+/*
+ * jepd_bf16_linear_rows on AVX-512 BF16 alone (AMD's Zen 4 and 5, or AMX turned off), with x from
+ * jepd_bf16_pack_rows: the weights read once, 64 bytes of a row at a time; the products summed in f32 (in another
+ * order than a tile's), the bias added to the sum and the result rounded once, as store does.
+ */
+AVX512BF16 int jepd_bf16_linear_rows_avx512(const uint16_t *w, long K, const uint16_t *xr, int M,
+                                            const uint16_t *bias, uint16_t *y, long ldy, long o0, long o1) {
+    switch (M) {
+    case 1: rows_all(w, K, xr, 1, 12, bias, y, ldy, o0, o1); break;
+    case 2: rows_all(w, K, xr, 2, 12, bias, y, ldy, o0, o1); break;
+    case 3: rows_all(w, K, xr, 3, 8, bias, y, ldy, o0, o1); break;
+    case 4: rows_all(w, K, xr, 4, 6, bias, y, ldy, o0, o1); break;
+    case 5: rows_all(w, K, xr, 5, 4, bias, y, ldy, o0, o1); break;
+    case 6: rows_all(w, K, xr, 6, 4, bias, y, ldy, o0, o1); break;
+    case 7: rows_all(w, K, xr, 7, 3, bias, y, ldy, o0, o1); break;
+    case 8: rows_all(w, K, xr, 8, 3, bias, y, ldy, o0, o1); break;
+    case 9: rows_all(w, K, xr, 9, 2, bias, y, ldy, o0, o1); break;
+    case 10: rows_all(w, K, xr, 10, 2, bias, y, ldy, o0, o1); break;
+    case 11: rows_all(w, K, xr, 11, 2, bias, y, ldy, o0, o1); break;
+    case 12: rows_all(w, K, xr, 12, 2, bias, y, ldy, o0, o1); break;
+    case 13: rows_all(w, K, xr, 13, 1, bias, y, ldy, o0, o1); break;
+    case 14: rows_all(w, K, xr, 14, 1, bias, y, ldy, o0, o1); break;
+    case 15: rows_all(w, K, xr, 15, 1, bias, y, ldy, o0, o1); break;
+    case 16: rows_all(w, K, xr, 16, 1, bias, y, ldy, o0, o1); break;
+    default: return -1;
+    }
+    return 0;
+}
+
 /* The sums of eight vectors' lanes, in lane order: lane i of the result is the sum of x[i]'s 16 lanes. */
 AVX512BF16 static inline __m256 sum8(const __m512 *x) {
     __m256 h[8];

@@ -16,7 +16,10 @@ import java.lang.foreign.MemorySegment;
  * rows are shared by the pool's threads in chunks. A caller that finds the pool busy gets {@code false} and uses
  * libtorch.
  *
- * <p>{@link #AVAILABLE} says whether it runs here ({@link NativeKernels} says when it does not).
+ * <p>Where AMX does not run (AMD's Zen 4 and 5), the same packed x and roundings go through the kernel's AVX-512 BF16
+ * build ({@code vdpbf16ps}), which oneDNN 3.7 outruns at these row counts no better: it read the weights at ~10 GB/s
+ * at 8 rows on the AMD machine of docs/PERF.md. {@link #AVAILABLE} says whether it runs here ({@link NativeKernels}
+ * says when it does not).
  */
 final class Bf16Amx {
     /** The most rows of x one product takes: one B tile holds 16 columns. */
@@ -26,7 +29,8 @@ final class Bf16Amx {
     private static final long CHUNK_ROWS = 512;
 
     /** Why the kernel is off ({@link NativeKernels}), or null when it is on. */
-    static final String UNAVAILABLE_BECAUSE = NativeKernels.AMX_OFF_BECAUSE;
+    static final String UNAVAILABLE_BECAUSE =
+            NativeKernels.LINEAR_ROWS != null ? null : NativeKernels.AVX512_OFF_BECAUSE;
 
     static final boolean AVAILABLE = UNAVAILABLE_BECAUSE == null;
 

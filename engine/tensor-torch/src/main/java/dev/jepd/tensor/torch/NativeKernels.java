@@ -37,7 +37,13 @@ final class NativeKernels {
 
     static final MethodHandle PACKED_BYTES;
     static final MethodHandle PACK;
+
+    /**
+     * The products of 2 to 16 rows ({@link Bf16Amx}), with x from {@link #PACK}: on AMX tiles where AMX runs, else
+     * their AVX-512 BF16 build (x copied as rows); null where AVX-512 BF16 is off.
+     */
     static final MethodHandle LINEAR_ROWS;
+
     static final MethodHandle DECODE_ATTENTION;
     static final MethodHandle SILU_MUL;
     static final MethodHandle ROTARY;
@@ -63,6 +69,30 @@ final class NativeKernels {
 
     /** {@code jepd_bf16_gemm_gelu}: {@link #GEMM}'s arguments, the exact GELU of each rounded sum. */
     static final MethodHandle GEMM_GELU;
+
+    /** {@code jepd_bf16_packed_bytes} and {@code jepd_bf16_pack} (or {@code _pack_rows}): x for the few-row product. */
+    private static final FunctionDescriptor PACKED_BYTES_ARGS =
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+
+    private static final FunctionDescriptor PACK_ARGS = FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_LONG,
+            ValueLayout.ADDRESS);
+
+    /** The few-row product's arguments, for its AMX and its AVX-512 build alike. */
+    private static final FunctionDescriptor ROWS_ARGS = FunctionDescriptor.of(
+            ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, // w
+            ValueLayout.JAVA_LONG, // K
+            ValueLayout.ADDRESS, // xb
+            ValueLayout.JAVA_INT, // M
+            ValueLayout.ADDRESS, // bias or NULL
+            ValueLayout.ADDRESS, // y
+            ValueLayout.JAVA_LONG, // ldy
+            ValueLayout.JAVA_LONG, // o0
+            ValueLayout.JAVA_LONG); // o1
 
     /** The segment attention's arguments, for its AMX and its AVX-512 build alike. */
     private static final FunctionDescriptor SEGMENT_ARGS = FunctionDescriptor.of(
@@ -122,30 +152,9 @@ final class NativeKernels {
                 } else if ("false".equals(System.getProperty("jepd.amx"))) {
                     amxOff = "off (-Djepd.amx=false)";
                 } else {
-                    packedBytes = linker.downcallHandle(
-                            lib.findOrThrow("jepd_bf16_packed_bytes"),
-                            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
-                    pack = linker.downcallHandle(
-                            lib.findOrThrow("jepd_bf16_pack"),
-                            FunctionDescriptor.ofVoid(
-                                    ValueLayout.ADDRESS,
-                                    ValueLayout.JAVA_LONG,
-                                    ValueLayout.JAVA_INT,
-                                    ValueLayout.JAVA_LONG,
-                                    ValueLayout.ADDRESS));
-                    rows = linker.downcallHandle(
-                            lib.findOrThrow("jepd_bf16_linear_rows"),
-                            FunctionDescriptor.of(
-                                    ValueLayout.JAVA_INT,
-                                    ValueLayout.ADDRESS, // w
-                                    ValueLayout.JAVA_LONG, // K
-                                    ValueLayout.ADDRESS, // xb
-                                    ValueLayout.JAVA_INT, // M
-                                    ValueLayout.ADDRESS, // bias or NULL
-                                    ValueLayout.ADDRESS, // y
-                                    ValueLayout.JAVA_LONG, // ldy
-                                    ValueLayout.JAVA_LONG, // o0
-                                    ValueLayout.JAVA_LONG)); // o1
+                    packedBytes = linker.downcallHandle(lib.findOrThrow("jepd_bf16_packed_bytes"), PACKED_BYTES_ARGS);
+                    pack = linker.downcallHandle(lib.findOrThrow("jepd_bf16_pack"), PACK_ARGS);
+                    rows = linker.downcallHandle(lib.findOrThrow("jepd_bf16_linear_rows"), ROWS_ARGS);
                     if ((caps & CAP_AVX512_BF16) != 0) { // the GEMM packs and rounds with AVX-512
                         gemmBytes = linker.downcallHandle(
                                 lib.findOrThrow("jepd_bf16_gemm_packed_bytes"),
@@ -258,6 +267,12 @@ final class NativeKernels {
                             linker.downcallHandle(lib.findOrThrow("jepd_bf16_segment_attention_avx512"), SEGMENT_ARGS);
                     if (segmentAttention == null) {
                         segmentAttention = segmentAvx512;
+                    }
+                    if (rows == null) { // no AMX: the few-row products on AVX-512 BF16, x copied as rows
+                        packedBytes =
+                                linker.downcallHandle(lib.findOrThrow("jepd_bf16_packed_bytes"), PACKED_BYTES_ARGS);
+                        pack = linker.downcallHandle(lib.findOrThrow("jepd_bf16_pack_rows"), PACK_ARGS);
+                        rows = linker.downcallHandle(lib.findOrThrow("jepd_bf16_linear_rows_avx512"), ROWS_ARGS);
                     }
                 }
             }
