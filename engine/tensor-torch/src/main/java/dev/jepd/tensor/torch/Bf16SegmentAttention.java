@@ -53,6 +53,7 @@ final class Bf16SegmentAttention {
     record Rotary(MemorySegment cos, long cosStride, MemorySegment sin, long sinStride) {}
 
     /**
+     * @param kernel {@link NativeKernels#SEGMENT_ATTENTION} (AMX where it runs), or its AVX-512 build
      * @param q element (h, t, e) at {@code h · qs[0] + t · qs[1] + e}, bf16, {@code heads × n × d}
      * @param qs q's strides (heads, tokens), in elements; k, ks, v, vs alike
      * @param rotary the rotary embedding to give q and k first, or null for none
@@ -60,27 +61,6 @@ final class Bf16SegmentAttention {
      * @param out {@code heads × n × d} bf16 written at {@code h · os[0] + t · os[1] + e}
      * @return false, writing nothing, when another job holds the pool
      */
-    static boolean tryRun(
-            MemorySegment q,
-            long[] qs,
-            MemorySegment k,
-            long[] ks,
-            MemorySegment v,
-            long[] vs,
-            Rotary rotary,
-            MemorySegment cu,
-            long segs,
-            long heads,
-            long n,
-            long d,
-            float scale,
-            MemorySegment out,
-            long[] os) {
-        return tryRun(
-                NativeKernels.SEGMENT_ATTENTION, q, qs, k, ks, v, vs, rotary, cu, segs, heads, n, d, scale, out, os);
-    }
-
-    /** {@link #tryRun} through {@code kernel}: {@link NativeKernels#SEGMENT_ATTENTION} or its AVX-512 build. */
     static boolean tryRun(
             MethodHandle kernel,
             MemorySegment q,

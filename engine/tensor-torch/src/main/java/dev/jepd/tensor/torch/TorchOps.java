@@ -1262,6 +1262,7 @@ final class TorchOps implements Ops {
         long[] ys = {d, heads * d}; // y's strides as [heads, n, d]
         try {
             boolean ran = Bf16SegmentAttention.tryRun(
+                    NativeKernels.SEGMENT_ATTENTION,
                     rt.host(h(q), Bf16Rows.Rows.extentBytes(heads, qs[0], n, qs[1], d)),
                     qs,
                     rt.host(h(k), Bf16Rows.Rows.extentBytes(heads, ks[0], n, ks[1], d)),
