@@ -270,7 +270,7 @@ void jepd_bf16_pack_rows(const uint16_t *x, long ldx, int M, long K, uint16_t *x
 
 /*
  * NO weight rows from o against the M rows of xr: each 32 k of a weight row loaded once and dotted with each row of
- * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end; then store's rounding.
+ * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end; then store's bias and rounding.
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const uint16_t *w, long K, const uint16_t *xr,
                                                                         const int M, const int NO, long o,
@@ -299,12 +299,13 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const ui
             }
         }
     }
+    float c[12][16];
     for (int j = 0; j < NO; j++) {
-        float b = bias == NULL ? 0.0f : widen(bias[o + j]);
         for (int m = 0; m < M; m++) {
-            y[m * ldy + o + j] = narrow(_mm512_reduce_add_ps(acc[j * M + m]) + b);
+            c[j][m] = _mm512_reduce_add_ps(acc[j * M + m]);
         }
     }
+    store((const float (*)[16])c, NO, M, o, bias, y, ldy);
 }
 
 /* All of [o0, o1) for M rows: NO weight rows at a time (as many sums as 24 registers hold), then one at a time. */
@@ -323,7 +324,7 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint
 /*
  * jepd_bf16_linear_rows on AVX-512 BF16 alone (AMD's Zen 4 and 5, or AMX turned off), with x from
  * jepd_bf16_pack_rows: the weights read once, 64 bytes of a row at a time; the products summed in f32 (in another
- * order than a tile's), the bias added to the sum and the result rounded once, as store does.
+ * order than a tile's), then the AMX build's store.
  */
 AVX512BF16 int jepd_bf16_linear_rows_avx512(const uint16_t *w, long K, const uint16_t *xr, int M,
                                             const uint16_t *bias, uint16_t *y, long ldy, long o0, long o1) {
