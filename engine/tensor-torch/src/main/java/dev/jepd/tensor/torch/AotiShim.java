@@ -229,9 +229,10 @@ public final class AotiShim {
      * tensor instead of handing it back to the kernel: blocks below 32 MB come from the heap ({@code
      * M_MMAP_THRESHOLD}, glibc's maximum) and a heap's free top is trimmed only past 2 GB ({@code M_TRIM_THRESHOLD}). By
      * default glibc maps a large block fresh when its free lists have none, and unmaps or trims it when freed, so
-     * every op's result costs a page fault per 4 KB it writes: 10 µs each on the AMD EPYC VM of docs/PERF.md (a fresh
-     * 1 GiB result written at 1.1 GB/s against 23 GB/s in reused memory), where this took the prefill layer from
-     * 220 to 155 ms. The process keeps its peak working memory, as vLLM's and PyTorch's caching allocators do.
+     * a block that misses them costs a page fault per 4 KB it writes: 10 µs each on the AMD EPYC VM of docs/PERF.md
+     * (a fresh 1 GiB result written at 1.1 GB/s against 23 GB/s in reused memory). There glibc's own dynamic threshold
+     * already served most blocks again; this saved ~30,000 faults (~0.3 s) a {@code bench model} run, within the model's
+     * run-to-run spread. The process keeps its peak working memory, as vLLM's and PyTorch's caching allocators do.
      * Skipped where the environment already tunes malloc ({@code GLIBC_TUNABLES}, {@code MALLOC_*_}), and with
      * {@code -Djepd.malloc.keep=false}; a libc without {@code mallopt} (not glibc) is left as it is.
      */

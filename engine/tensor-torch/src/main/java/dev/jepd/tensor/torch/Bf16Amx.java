@@ -16,10 +16,9 @@ import java.lang.foreign.MemorySegment;
  * rows are shared by the pool's threads in chunks. A caller that finds the pool busy gets {@code false} and uses
  * libtorch.
  *
- * <p>Where AMX does not run (AMD's Zen 4 and 5), the same packed x and roundings go through the kernel's AVX-512 BF16
- * build ({@code vdpbf16ps}), which oneDNN 3.7 outruns at these row counts no better: it read the weights at ~10 GB/s
- * at 8 rows on the AMD machine of docs/PERF.md. {@link #AVAILABLE} says whether it runs here ({@link NativeKernels}
- * says when it does not).
+ * <p>Where AMX does not run (AMD's Zen 4 and 5), the kernel's AVX-512 BF16 build ({@code vdpbf16ps}) takes x copied
+ * as rows and rounds the same way: 22–27 GB/s of weights at 8 rows on the AMD machine of docs/PERF.md, where oneDNN
+ * read them at ~13 GB/s. {@link #AVAILABLE} says whether it runs here ({@link NativeKernels} says when it does not).
  */
 final class Bf16Amx {
     /** The most rows of x one product takes: one B tile holds 16 columns. */
