@@ -68,8 +68,9 @@ int jepd_kernels_caps(void) {
     return caps;
 }
 
-/* Bytes that jepd_bf16_pack writes for K. */
-long jepd_bf16_packed_bytes(long K) {
+/* Bytes that jepd_bf16_pack writes for M rows of K (the tiles take 16 columns, whatever M). */
+long jepd_bf16_packed_bytes(int M, long K) {
+    (void)M;
     return ((K + 31) / 32) * 16 * 64;
 }
 
@@ -122,11 +123,14 @@ AMX static void configure(int rows) {
 }
 
 /* As libtorch's bf16 addmm of several rows (oneDNN adds the bias to the f32 sum): one rounding to bf16. */
+static inline uint16_t biased(float sum, const uint16_t *bias, long o) {
+    return narrow(sum + (bias == NULL ? 0.0f : widen(bias[o])));
+}
+
 static void store(const float (*c)[16], int rows, int M, long o, const uint16_t *bias, uint16_t *y, long ldy) {
     for (int r = 0; r < rows; r++) {
-        float b = bias == NULL ? 0.0f : widen(bias[o + r]);
         for (int m = 0; m < M; m++) {
-            y[m * ldy + o + r] = narrow(c[r][m] + b);
+            y[m * ldy + o + r] = biased(c[r][m], bias, o + r);
         }
     }
 }
@@ -259,7 +263,7 @@ static inline __mmask16 first16(long n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
-/* x [M, K] into xr as M rows of ceil32(K), zeros past K: the AVX-512 build's x (as many bytes as jepd_bf16_pack's). */
+/* x [M, K] into xr as M rows of ceil32(K), zeros past K: the AVX-512 build's x (jepd_bf16_packed_rows_bytes). */
 void jepd_bf16_pack_rows(const uint16_t *x, long ldx, int M, long K, uint16_t *xr) {
     long kp = (K + 31) & ~31L;
     for (int m = 0; m < M; m++) {
@@ -268,27 +272,41 @@ void jepd_bf16_pack_rows(const uint16_t *x, long ldx, int M, long K, uint16_t *x
     }
 }
 
+/* The most rows of x that jepd_bf16_linear_rows_avx512 takes. */
+#define ROWS_AVX512_MAX 64
+
+/* Bytes that jepd_bf16_pack_rows writes for M rows of K. */
+long jepd_bf16_packed_rows_bytes(int M, long K) {
+    return (long)M * ((K + 31) & ~31L) * 2;
+}
+
 /*
  * NO weight rows from o against the M rows of xr: each 32 k of a weight row loaded once and dotted with each row of
- * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end; then store's bias and rounding.
+ * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end; then store's bias and
+ * rounding (store's). With PF, the next NO weight rows are fetched at the same k (a prefetch past the matrix does not fault):
+ * the few-row products wait on memory, the many-row ones do not.
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const uint16_t *w, long K, const uint16_t *xr,
-                                                                        const int M, const int NO, long o,
-                                                                        const uint16_t *bias, uint16_t *y, long ldy) {
+                                                                        const int M, const int NO, const int PF,
+                                                                        long o, const uint16_t *bias, uint16_t *y,
+                                                                        long ldy) {
     long kp = (K + 31) & ~31L;
+    long kf = K & ~31L; /* whole blocks of 32; the last, part of a block, is loaded under a mask */
+    const uint16_t *wr = w + o * K;
     __m512 acc[24];
 #pragma GCC unroll 24
     for (int i = 0; i < NO * M; i++) {
         acc[i] = _mm512_setzero_ps();
     }
     for (long k = 0; k < kp; k += 32) {
-        __mmask32 live = k + 32 <= K ? (__mmask32)-1 : first32(K - k);
+        __mmask32 live = k < kf ? (__mmask32)-1 : first32(K - k);
         __m512i wv[12];
 #pragma GCC unroll 12
         for (int j = 0; j < NO; j++) {
-            wv[j] = _mm512_maskz_loadu_epi16(live, w + (o + j) * K + k);
-            /* the next block's rows at the same k (a prefetch past the matrix does not fault) */
-            _mm_prefetch((const char *)(w + (o + NO + j) * K + k), _MM_HINT_T0);
+            wv[j] = _mm512_maskz_loadu_epi16(live, wr + j * K + k);
+            if (PF) {
+                _mm_prefetch((const char *)(wr + (NO + j) * K + k), _MM_HINT_T0);
+            }
         }
 #pragma GCC unroll 16
         for (int m = 0; m < M; m++) {
@@ -299,13 +317,13 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const ui
             }
         }
     }
-    float c[12][16];
+#pragma GCC unroll 12
     for (int j = 0; j < NO; j++) {
+#pragma GCC unroll 16
         for (int m = 0; m < M; m++) {
-            c[j][m] = _mm512_reduce_add_ps(acc[j * M + m]);
+            y[m * ldy + o + j] = biased(_mm512_reduce_add_ps(acc[j * M + m]), bias, o + j);
         }
     }
-    store((const float (*)[16])c, NO, M, o, bias, y, ldy);
 }
 
 /* All of [o0, o1) for M rows: NO weight rows at a time (as many sums as 24 registers hold), then one at a time. */
@@ -314,20 +332,57 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint
                                                                       uint16_t *y, long ldy, long o0, long o1) {
     long o = o0;
     for (; o + NO <= o1; o += NO) {
-        rows_block(w, K, xr, M, NO, o, bias, y, ldy);
+        rows_block(w, K, xr, M, NO, 1, o, bias, y, ldy);
     }
     for (; o < o1; o++) {
-        rows_block(w, K, xr, M, 1, o, bias, y, ldy);
+        rows_block(w, K, xr, M, 1, 1, o, bias, y, ldy);
     }
 }
 
 /*
- * jepd_bf16_linear_rows on AVX-512 BF16 alone (AMD's Zen 4 and 5, or AMX turned off), with x from
- * jepd_bf16_pack_rows: the weights read once, 64 bytes of a row at a time; the products summed in f32 (in another
- * order than a tile's), then the AMX build's store.
+ * [o0, o1) for 17 to ROWS_AVX512_MAX rows, where the products, not memory, bound the time (32 rows: 64 flops a
+ * weight): NO weight rows (24 KB at K = 2048, held in L1) against x four rows at a time, each x row loaded once for
+ * NO products. Against 6 × 4 sums in registers, 4 × 6 ran ~20% slower on the AMD machine of docs/PERF.md (x streams
+ * from L2, and each of its loads served fewer products); 8 × 3 ~10% slower.
+ */
+__attribute__((always_inline)) AVX512BF16 static inline void rows_many(const uint16_t *w, long K, const uint16_t *xr,
+                                                                       int M, const int NO, const uint16_t *bias,
+                                                                       uint16_t *y, long ldy, long o0, long o1) {
+    long kp = (K + 31) & ~31L;
+    for (long o = o0; o + NO <= o1; o += NO) {
+        for (int g = 0; g < M; g += 4) {
+            const uint16_t *xg = xr + g * kp;
+            uint16_t *yg = y + g * ldy;
+            switch (M - g < 4 ? M - g : 4) {
+            case 1: rows_block(w, K, xg, 1, NO, 0, o, bias, yg, ldy); break;
+            case 2: rows_block(w, K, xg, 2, NO, 0, o, bias, yg, ldy); break;
+            case 3: rows_block(w, K, xg, 3, NO, 0, o, bias, yg, ldy); break;
+            default: rows_block(w, K, xg, 4, NO, 0, o, bias, yg, ldy); break;
+            }
+        }
+    }
+}
+
+/*
+ * jepd_bf16_linear_rows on AVX-512 BF16 alone (AMD's Zen 4 and 5, or AMX turned off), for 1 to ROWS_AVX512_MAX rows
+ * with x from jepd_bf16_pack_rows: the weights read once, 64 bytes of a row at a time; the products summed in f32 (in
+ * another order than a tile's), then the AMX build's store.
  */
 AVX512BF16 int jepd_bf16_linear_rows_avx512(const uint16_t *w, long K, const uint16_t *xr, int M,
                                             const uint16_t *bias, uint16_t *y, long ldy, long o0, long o1) {
+    if (M > 16 && M <= ROWS_AVX512_MAX) {
+        long tail = (o1 - o0) % 6;
+        rows_many(w, K, xr, M, 6, bias, y, ldy, o0, o1 - tail);
+        switch (tail) {
+        case 1: rows_many(w, K, xr, M, 1, bias, y, ldy, o1 - tail, o1); break;
+        case 2: rows_many(w, K, xr, M, 2, bias, y, ldy, o1 - tail, o1); break;
+        case 3: rows_many(w, K, xr, M, 3, bias, y, ldy, o1 - tail, o1); break;
+        case 4: rows_many(w, K, xr, M, 4, bias, y, ldy, o1 - tail, o1); break;
+        case 5: rows_many(w, K, xr, M, 5, bias, y, ldy, o1 - tail, o1); break;
+        default: break;
+        }
+        return 0;
+    }
     switch (M) {
     case 1: rows_all(w, K, xr, 1, 12, bias, y, ldy, o0, o1); break;
     case 2: rows_all(w, K, xr, 2, 12, bias, y, ldy, o0, o1); break;

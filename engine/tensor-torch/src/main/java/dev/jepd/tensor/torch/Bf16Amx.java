@@ -4,7 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * {@code y = x · Wᵀ + b} in bf16 for 2 to {@value #MAX_ROWS} rows of x on the CPU's AMX tiles: the products of a
+ * {@code y = x · Wᵀ + b} in bf16 for 2 to {@link #MAX_ROWS} rows of x on the CPU's AMX tiles: the products of a
  * batched decode step, where libtorch 2.7.1's oneDNN reads the weights at ~15 GB/s on the AMX machine of
  * docs/PERF.md against a ~20 GB/s read probe (this kernel: 19–22 GB/s at 8 rows). The kernel is JEPD's own C,
  * called through Panama ({@link NativeKernels}).
@@ -17,12 +17,14 @@ import java.lang.foreign.MemorySegment;
  * libtorch.
  *
  * <p>Where AMX does not run (AMD's Zen 4 and 5), the kernel's AVX-512 BF16 build ({@code vdpbf16ps}) takes x copied
- * as rows and rounds the same way: 22–27 GB/s of weights at 8 rows on the AMD machine of docs/PERF.md, where oneDNN
- * read them at ~13 GB/s. {@link #AVAILABLE} says whether it runs here ({@link NativeKernels} says when it does not).
+ * as rows and rounds the same way, up to 64 rows: at 8 rows it reads the weights at 35–40 GB/s on the AMD machine of
+ * docs/PERF.md, where oneDNN read them at ~13 GB/s; at 32 rows, where the products bound the time, it runs at ~490
+ * GFLOP/s against oneDNN's ~340. {@link #AVAILABLE} says whether it runs here ({@link NativeKernels} says when it
+ * does not).
  */
 final class Bf16Amx {
-    /** The most rows of x one product takes: one B tile holds 16 columns. */
-    static final int MAX_ROWS = 16;
+    /** The most rows of x one product takes: 16 on AMX (one B tile holds 16 columns), 64 on AVX-512 BF16 alone. */
+    static final int MAX_ROWS = NativeKernels.LINEAR_ROWS_MAX;
 
     /** Weight rows per chunk, a multiple of the kernel's 64-row block; fewer for small matrices (below). */
     private static final long CHUNK_ROWS = 512;
@@ -45,7 +47,7 @@ final class Bf16Amx {
      *
      * @param w {@code [out, in]} bf16, row-major
      * @param x {@code [rows, in]} bf16, row-major
-     * @param rows 2 to {@value #MAX_ROWS}
+     * @param rows 1 to {@link #MAX_ROWS}
      * @param bias {@code [out]} bf16, or {@code null}
      * @param y {@code [rows, out]} bf16, written
      * @return false, writing nothing, when another product holds the pool
@@ -89,7 +91,7 @@ final class Bf16Amx {
         @Override
         public void prepare() {
             try {
-                long bytes = (long) NativeKernels.PACKED_BYTES.invokeExact(in);
+                long bytes = (long) NativeKernels.PACKED_BYTES.invokeExact(rows, in);
                 if (scratch.byteSize() < bytes) {
                     if (scratchArena != null) {
                         scratchArena.close();

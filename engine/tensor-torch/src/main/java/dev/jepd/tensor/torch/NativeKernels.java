@@ -39,10 +39,17 @@ final class NativeKernels {
     static final MethodHandle PACK;
 
     /**
-     * The products of 2 to 16 rows ({@link Bf16Amx}), with x from {@link #PACK}: on AMX tiles where AMX runs, else
-     * their AVX-512 BF16 build (x copied as rows); null where AVX-512 BF16 is off.
+     * The products of 2 to {@link #LINEAR_ROWS_MAX} rows ({@link Bf16Amx}), with x from {@link #PACK}: on AMX tiles
+     * where AMX runs, else their AVX-512 BF16 build (x copied as rows); null where AVX-512 BF16 is off.
      */
     static final MethodHandle LINEAR_ROWS;
+
+    /**
+     * The most rows {@link #LINEAR_ROWS} takes: 16 on AMX (one B tile's columns), 64 on AVX-512 BF16 alone (its
+     * {@code ROWS_AVX512_MAX}; from 17 rows on it outran oneDNN up to 64 on the AMD machine of docs/PERF.md, where
+     * there is no AMX GEMM to hand the products to).
+     */
+    static final int LINEAR_ROWS_MAX;
 
     static final MethodHandle DECODE_ATTENTION;
     static final MethodHandle SILU_MUL;
@@ -70,9 +77,12 @@ final class NativeKernels {
     /** {@code jepd_bf16_gemm_gelu}: {@link #GEMM}'s arguments, the exact GELU of each rounded sum. */
     static final MethodHandle GEMM_GELU;
 
-    /** {@code jepd_bf16_packed_bytes} and {@code jepd_bf16_pack} (or {@code _pack_rows}): x for the few-row product. */
+    /**
+     * {@code jepd_bf16_packed_bytes(M, K)} and {@code jepd_bf16_pack} (or their {@code _rows} builds): x for the
+     * few-row product.
+     */
     private static final FunctionDescriptor PACKED_BYTES_ARGS =
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG);
 
     private static final FunctionDescriptor PACK_ARGS = FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS,
@@ -123,6 +133,7 @@ final class NativeKernels {
 
     static {
         MethodHandle packedBytes = null;
+        int rowsMax = 16;
         MethodHandle pack = null;
         MethodHandle rows = null;
         MethodHandle attention = null;
@@ -269,10 +280,11 @@ final class NativeKernels {
                         segmentAttention = segmentAvx512;
                     }
                     if (rows == null) { // no AMX: the few-row products on AVX-512 BF16, x copied as rows
-                        packedBytes =
-                                linker.downcallHandle(lib.findOrThrow("jepd_bf16_packed_bytes"), PACKED_BYTES_ARGS);
+                        packedBytes = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_packed_rows_bytes"), PACKED_BYTES_ARGS);
                         pack = linker.downcallHandle(lib.findOrThrow("jepd_bf16_pack_rows"), PACK_ARGS);
                         rows = linker.downcallHandle(lib.findOrThrow("jepd_bf16_linear_rows_avx512"), ROWS_ARGS);
+                        rowsMax = 64;
                     }
                 }
             }
@@ -284,6 +296,7 @@ final class NativeKernels {
         PACKED_BYTES = packedBytes;
         PACK = pack;
         LINEAR_ROWS = rows;
+        LINEAR_ROWS_MAX = rows == null ? 16 : rowsMax;
         DECODE_ATTENTION = attention;
         SILU_MUL = siluMul;
         ROTARY = rotary;

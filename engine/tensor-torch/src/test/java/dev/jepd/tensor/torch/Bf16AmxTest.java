@@ -19,9 +19,11 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * JEPD's AMX kernel for bf16 products of 2–16 rows against libtorch's own bf16 GEMM on the same operands (with
- * {@value Bf16Amx#MAX_ROWS} + 1 rows, so that libtorch takes them, not this kernel): weight-row counts that leave
- * 16-row and partial tiles, inner sizes that leave a partial k block (odd ones too), with and without a bias.
+ * JEPD's kernel for bf16 products of a few rows (2–16 on AMX, up to 64 on AVX-512 BF16 alone) against libtorch's own
+ * bf16 GEMM on the same operands (with more than {@link Bf16Amx#MAX_ROWS} rows, so that libtorch takes them, not this
+ * kernel): weight-row counts that leave 16-row and partial tiles (and partial blocks of 6 and groups of 4 x rows in
+ * the AVX-512 build's many-row loop), inner sizes that leave a partial k block (odd ones too), with and without a
+ * bias.
  */
 class Bf16AmxTest {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -54,7 +56,10 @@ class Bf16AmxTest {
                 long in = shape[1];
                 MemorySegment w = Bf16TestData.random(arena, random, out * in, 1f);
                 MemorySegment bias = Bf16TestData.random(arena, random, out, 4f);
-                for (int rows : new int[] {2, 5, 8, 16}) {
+                for (int rows : new int[] {2, 5, 8, 16, 17, 30, 33, 64}) {
+                    if (rows > Bf16Amx.MAX_ROWS) {
+                        continue; // AMX's 16 rows
+                    }
                     MemorySegment x = Bf16TestData.random(arena, random, rows * in, 1f);
                     for (boolean withBias : new boolean[] {false, true}) {
                         MemorySegment got = arena.allocate(2 * rows * out);
@@ -114,16 +119,12 @@ class Bf16AmxTest {
             assertEquals(
                     List.of(2L, 4L, out),
                     java.util.Arrays.stream(y.shape()).boxed().toList());
-            // the same rows among 17, where libtorch computes them
-            Tensor many = ops.linear(
-                    ops.concat(
-                            List.of(
-                                    ops.reshape(x, 8, in),
-                                    ops.reshape(x, 8, in),
-                                    ops.slice(ops.reshape(x, 8, in), 0, 0, 1)),
-                            0),
-                    w,
-                    b);
+            // the same rows among more than the kernel takes, where libtorch computes them
+            List<Tensor> parts = new ArrayList<>();
+            for (int total = 0; total <= Bf16Amx.MAX_ROWS; total += 8) {
+                parts.add(ops.reshape(x, 8, in));
+            }
+            Tensor many = ops.linear(ops.concat(parts, 0), w, b);
             float[] got = y.toFloats();
             float[] want = many.toFloats();
             int differ = 0;
