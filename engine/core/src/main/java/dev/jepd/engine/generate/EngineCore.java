@@ -433,8 +433,7 @@ public final class EngineCore implements AutoCloseable, KvBlockSource {
             int vocab = shape.vocab();
             float[] row = Arrays.copyOfRange(logits, li * vocab, (li + 1) * vocab);
             li++;
-            int token = sampler.sample(row, s.sampling);
-            s.sampling.appendOutput(token);
+            int token = sampler.sample(row, s.sampling); // records the token in s.sampling (penalties, min_tokens)
             s.append(token);
             StopChecker.Step st = s.stop.append(token);
             if (st.finished()) {

@@ -218,6 +218,48 @@ class SchedulerTest {
             request("d", prompt("x"), 9),
             request("e", prompt("seventeen letters"), 5));
 
+    /**
+     * {@code min_tokens} counts each generated token once: with every letter a stop token id, the toy model's letters
+     * are held back (their logit -inf, so token 0 wins the argmax) for exactly {@code min_tokens} tokens, and the
+     * first letter after them stops the request.
+     */
+    @Test
+    void minTokensHoldsStopTokensBackForExactlyThatManyTokens() {
+        Set<Integer> letters = new HashSet<>();
+        for (int c = 'a'; c <= 'z'; c++) {
+            letters.add(c);
+        }
+        int minTokens = 5;
+        int[] prompt = prompt("held back");
+        long[][] pos = {new long[prompt.length]};
+        for (int i = 0; i < prompt.length; i++) {
+            pos[0][i] = i;
+        }
+        GenerationRequest r = new GenerationRequest(
+                "min",
+                prompt,
+                List.of(),
+                List.of(),
+                new PromptPositions(pos, 0),
+                SamplingParams.builder()
+                        .temperature(0)
+                        .maxTokens(16)
+                        .minTokens(minTokens)
+                        .stopTokenIds(List.copyOf(letters))
+                        .build(),
+                StopConditions.maxTokens(16).withMinTokens(minTokens).withStopTokenIds(letters));
+        Collect c = run(new SchedulerConfig(1, 4096, 4096, 16, 64), List.of(r))
+                .out()
+                .get("min");
+        assertNull(c.error);
+        assertEquals(FinishReason.STOP, c.finish);
+        assertEquals(minTokens + 1, c.ids.size(), "tokens " + c.ids);
+        for (int i = 0; i < minTokens; i++) {
+            assertEquals(0, c.ids.get(i), "token " + i + " of " + c.ids);
+        }
+        assertTrue(letters.contains(c.ids.get(minTokens)), "the stop letter: " + c.ids);
+    }
+
     @Test
     void maxTokensNearIntMaxIsRejectedNotWrappedAround() {
         EngineCore core = engine(new SchedulerConfig(1, 4096, 4096, 16, 64));
