@@ -31,6 +31,15 @@ public interface Tensor {
     /** Copies the values out (row-major), float32. */
     float[] toFloats();
 
+    /**
+     * Copies {@code count} values from flat (row-major) index {@code from} into {@code out[off..]}, float32: one row of
+     * a larger tensor, such as one sequence's logits, without converting the rest. This default converts everything.
+     */
+    default void toFloats(long from, float[] out, int off, int count) {
+        java.util.Objects.checkFromIndexSize(from, count, numel());
+        System.arraycopy(toFloats(), Math.toIntExact(from), out, off, count);
+    }
+
     /** Copies integer values out (row-major). */
     long[] toLongs();
 }

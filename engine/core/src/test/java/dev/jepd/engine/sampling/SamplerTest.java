@@ -27,6 +27,16 @@ class SamplerTest {
     }
 
     @Test
+    void argmaxKeepsTheOnePassRuleForSignedZerosInfinitiesAndNaNs() {
+        assertEquals(1, Sampler.argmax(new float[] {-1f, -0f, 0f})); // -0 and +0 compare equal: the first
+        assertEquals(0, Sampler.argmax(new float[] {0f, -0f}));
+        assertEquals(0, Sampler.argmax(new float[] {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY}));
+        assertEquals(2, Sampler.argmax(new float[] {1f, Float.NaN, 2f, 2f})); // a NaN never wins...
+        assertEquals(0, Sampler.argmax(new float[] {Float.NaN, 5f})); // ...unless it comes first
+        assertEquals(1, Sampler.argmax(new float[] {1f, Float.POSITIVE_INFINITY, Float.NaN}));
+    }
+
+    @Test
     void greedyIsArgmaxFirstOnTies() {
         Sampler s = new Sampler(1);
         float[] l = {0.5f, 3f, -1f, 3f, 2.9f};

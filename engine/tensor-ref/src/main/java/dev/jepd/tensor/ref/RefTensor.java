@@ -68,6 +68,16 @@ final class RefTensor implements Tensor {
     }
 
     @Override
+    public void toFloats(long from, float[] out, int off, int count) {
+        java.util.Objects.checkFromIndexSize(from, count, numel());
+        java.util.Objects.checkFromIndexSize(off, count, out.length);
+        MemorySegment d = data();
+        for (int i = 0; i < count; i++) {
+            out[off + i] = dtype.getFloat(d, from + i);
+        }
+    }
+
+    @Override
     public long[] toLongs() {
         MemorySegment d = data();
         long[] out = new long[Math.toIntExact(numel())];

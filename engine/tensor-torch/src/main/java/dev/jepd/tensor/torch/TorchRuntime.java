@@ -4,6 +4,7 @@ import dev.jepd.tensor.DType;
 import dev.jepd.tensor.Device;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Objects;
 
 /**
  * The shim bound to one device, with the mapping between the SPI's {@link DType} / {@link Device} and
@@ -189,6 +190,39 @@ final class TorchRuntime {
             return out;
         } finally {
             shim.delete(h);
+        }
+    }
+
+    /**
+     * Elements {@code [from, from + count)} of {@code t} (row-major) into {@code out[off..]}: read in place where
+     * {@code t} is a dense host tensor of a floating type (bf16 widened in bulk, no f32 copy of the whole tensor),
+     * else through a copy of that range alone (from a device: one transfer of {@code count} elements).
+     */
+    void toFloats(TorchTensor t, long from, float[] out, int off, int count) {
+        long[] shape = t.shape();
+        long n = numel(shape);
+        Objects.checkFromIndexSize(from, count, n);
+        Objects.checkFromIndexSize(off, count, out.length);
+        long h = t.handle();
+        DType d = t.dtype();
+        if (!isContiguous(shape, shim.strides(h))) {
+            System.arraycopy(toFloats(t), Math.toIntExact(from), out, off, count);
+            return;
+        }
+        if (onHost && d.isFloatingPoint()) {
+            d.getFloats(host(h, n * d.byteSize()), from, out, off, count);
+            return;
+        }
+        long range = shim.view(h, new long[] {count}, new long[] {1}, from);
+        try {
+            long f = hostContiguous(range, new long[] {count}, d, DType.F32);
+            try {
+                MemorySegment.copy(host(f, 4L * count), ValueLayout.JAVA_FLOAT, 0, out, off, count);
+            } finally {
+                shim.delete(f);
+            }
+        } finally {
+            shim.delete(range);
         }
     }
 

@@ -77,6 +77,11 @@ final class TorchTensor implements Tensor {
     }
 
     @Override
+    public void toFloats(long from, float[] out, int off, int count) {
+        rt.toFloats(this, from, out, off, count);
+    }
+
+    @Override
     public long[] toLongs() {
         return rt.toLongs(this);
     }

@@ -45,6 +45,41 @@ class TorchBackendTest {
         assertEquals(Device.CPU, backend.device());
     }
 
+    /** One row read in place (bf16 widened, f32 copied) or through a copy (a strided view) equals the whole's. */
+    @Test
+    void aRangeOfElementsReadsAsTheSameRangeOfTheWhole() {
+        float[] values = new float[3 * 5];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = 1.5f * i - 7.25f;
+        }
+        try (Scope scope = backend.open()) {
+            Ops o = backend.ops(scope);
+            Tensor f32 = o.fromFloats(values, 3, 5);
+            Tensor bf16 = o.load(bf16Of(values), DType.BF16, 3, 5);
+            Tensor strided = o.permute(f32, 1, 0); // [5, 3], not row-major in memory
+            assertEquals(DType.BF16, bf16.dtype(), "a null compute dtype keeps the checkpoint's");
+            for (Tensor t : new Tensor[] {f32, bf16, strided}) {
+                float[] whole = t.toFloats();
+                float[] got = new float[8];
+                t.toFloats(5, got, 2, 5); // the second row of [3, 5]; elements 5..9 of the [5, 3] view
+                for (int i = 0; i < 5; i++) {
+                    assertEquals(whole[5 + i], got[2 + i], t + " element " + (5 + i));
+                }
+                assertEquals(0f, got[0]);
+                assertEquals(0f, got[7]);
+                assertThrows(IndexOutOfBoundsException.class, () -> t.toFloats(12, got, 0, 5));
+            }
+        }
+    }
+
+    private static MemorySegment bf16Of(float[] values) {
+        MemorySegment m = Arena.ofAuto().allocate(2L * values.length);
+        for (int i = 0; i < values.length; i++) {
+            DType.BF16.setFloat(m, i, values[i]);
+        }
+        return m;
+    }
+
     @Test
     void keptTensorOutlivesChildScopeAndClosedOnesAreAClearError() {
         Tensor gone;
