@@ -3,7 +3,8 @@
  * module is packaged. No function here touches an instruction the CPU lacks before jepd_kernels_caps() has said
  * it has it: only the kernels are compiled for AMX, through function attributes, and the file itself for x86-64.
  *
- * The kernels: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step, on AMX tiles;
+ * The kernels: y = x · Wᵀ (+ b) in bf16 for 2..16 rows of x, the products of a batched decode step, on AMX tiles
+ * (their AVX-512 BF16 build, for CPUs without AMX, takes up to 64 rows);
  * the decode attention of a batch over the paged KV cache in AVX-512; SiLU·mul and the rotary embedding in one
  * pass each; y = x · Wᵀ (+ b) for many rows of x (prefill, the vision tower) on AMX tiles; and attention within
  * the vision tower's windows on AMX tiles, at the end.
@@ -282,9 +283,9 @@ long jepd_bf16_packed_rows_bytes(int M, long K) {
 
 /*
  * NO weight rows from o against the M rows of xr: each 32 k of a weight row loaded once and dotted with each row of
- * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end; then store's bias and
- * rounding (store's). With PF, the next NO weight rows are fetched at the same k (a prefetch past the matrix does not fault):
- * the few-row products wait on memory, the many-row ones do not.
+ * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end, then the bias and one
+ * rounding (biased, as in store). With PF, the next NO weight rows are fetched at the same k (a prefetch past the
+ * matrix does not fault): the few-row products wait on memory, the many-row ones do not.
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const uint16_t *w, long K, const uint16_t *xr,
                                                                         const int M, const int NO, const int PF,
