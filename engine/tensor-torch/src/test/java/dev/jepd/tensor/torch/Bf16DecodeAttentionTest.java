@@ -26,11 +26,14 @@ class Bf16DecodeAttentionTest {
     @Test
     void agreesWithAttentionInDoubles() {
         assumeTrue(Bf16DecodeAttention.AVAILABLE, "the kernel is off: " + Bf16DecodeAttention.UNAVAILABLE_BECAUSE);
+        agrees(16, 2, 128); // Qwen2.5-VL-3B: 8 query heads per KV head, 8 vectors of 16 per row
+        agrees(28, 4, 80); // 7 heads a group, an odd count of vectors (5) and a part vector per row
+        agrees(24, 2, 64); // 12 heads a group: eight, then four
+    }
+
+    private static void agrees(int heads, int kvHeads, int d) {
         Random random = new Random(11);
         int b = 4;
-        int heads = 16;
-        int kvHeads = 2;
-        int d = 128;
         int s = 300;
         int cache = 1024;
         int[] lengths = {300, 1, 77, 256};
@@ -80,7 +83,11 @@ class Bf16DecodeAttentionTest {
                         want /= sum;
                         double got = at(out, ((long) i * heads + h) * d + e);
                         // one bf16 rounding of the result, plus f32 sums and a polynomial exp: 2^-8 relative + 1e-3
-                        assertEquals(want, got, 0x1p-8 * Math.abs(want) + 1e-3, "seq " + i + " head " + h + " e " + e);
+                        assertEquals(
+                                want,
+                                got,
+                                0x1p-8 * Math.abs(want) + 1e-3,
+                                heads + "/" + kvHeads + " heads, d " + d + ": seq " + i + " head " + h + " e " + e);
                     }
                 }
             }
