@@ -59,11 +59,8 @@ final class RefTensor implements Tensor {
 
     @Override
     public float[] toFloats() {
-        MemorySegment d = data();
         float[] out = new float[Math.toIntExact(numel())];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = dtype.getFloat(d, i);
-        }
+        toFloats(0, out, 0, out.length);
         return out;
     }
 
