@@ -928,17 +928,17 @@ AVX512BF16 static inline __m512 gemm_bias(const uint16_t *bias, long n, __mmask1
 }
 
 /*
- * Rows m0.. (< M) of a 16 × 16 tile of sums c into y's columns n.. (< n1): the bias added to the f32 sum and one
- * rounding to nearest even (vcvtneps2bf16, as oneDNN rounds its bf16 output; the bias as libtorch's addmm hands it
- * to oneDNN).
+ * Rows m0 .. m0 + rows (< M) of a tile of sums c (16 f32 a row) into y's columns n.. (< n1): the bias added to the
+ * f32 sum and one rounding to nearest even (vcvtneps2bf16, as oneDNN rounds its bf16 output; the bias as libtorch's
+ * addmm hands it to oneDNN).
  */
-AVX512BF16 static void gemm_store(const gemm_job *g, const float *c, long m0, long n, long n1) {
+AVX512BF16 static void gemm_store(const gemm_job *g, const float *c, long m0, int rows, long n, long n1) {
     if (n >= n1) {
         return;
     }
     __mmask16 cols = first16(n1 - n);
     __m512 b = gemm_bias(g->bias[0], n, cols);
-    for (long r = 0; r < 16 && m0 + r < g->M; r++) {
+    for (long r = 0; r < rows && m0 + r < g->M; r++) {
         __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(c + 16 * r), b));
         if (g->mode == GEMM_GELU) { /* libtorch's _addmm_activation: the bf16 product, then its GELU in place */
             v = (__m256i)_mm512_cvtneps_pbh(gelu16(widen16(v)));
@@ -948,19 +948,19 @@ AVX512BF16 static void gemm_store(const gemm_job *g, const float *c, long m0, lo
 }
 
 /*
- * GEMM_SILU_MUL: rows m0.. of the gate's and the up's 16 × 16 tiles of sums into y's columns n..: each rounded to
+ * GEMM_SILU_MUL: rows m0 .. m0 + rows of the gate's and the up's tiles of sums into y's columns n..: each rounded to
  * bf16 with its bias, then silu(gate) rounded, times up, rounded: libtorch's linear, linear, silu and mul in bf16
  * (the same steps as jepd_bf16_silu_mul).
  */
-AVX512BF16 static void gemm_store_silu_mul(const gemm_job *g, const float *cg, const float *cu, long m0, long n,
-                                           long n1) {
+AVX512BF16 static void gemm_store_silu_mul(const gemm_job *g, const float *cg, const float *cu, long m0, int rows,
+                                           long n, long n1) {
     if (n >= n1) {
         return;
     }
     __mmask16 cols = first16(n1 - n);
     __m512 bg = gemm_bias(g->bias[0], n, cols);
     __m512 bu = gemm_bias(g->bias[1], n, cols);
-    for (long r = 0; r < 16 && m0 + r < g->M; r++) {
+    for (long r = 0; r < rows && m0 + r < g->M; r++) {
         __m512 gate = widen16((__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(cg + 16 * r), bg)));
         __m512 up = widen16((__m256i)_mm512_cvtneps_pbh(_mm512_add_ps(_mm512_load_ps(cu + 16 * r), bu)));
         _mm256_mask_storeu_epi16(g->y + (m0 + r) * g->ldy + n, cols, silu_mul16(gate, up));
@@ -1021,13 +1021,13 @@ AMX static inline __attribute__((always_inline)) void gemm_step(const uint16_t *
 /* The four 16 × 16 tiles of sums of rows m0 .. m0 + 32 and output columns n .. into y (c: the tiles in order). */
 AVX512BF16 static void gemm_epilogue(const gemm_job *g, const float *c, long m0, long n, long n1) {
     if (g->mode == GEMM_SILU_MUL) {
-        gemm_store_silu_mul(g, c, c + 256, m0, n, n1);
-        gemm_store_silu_mul(g, c + 512, c + 768, m0 + 16, n, n1);
+        gemm_store_silu_mul(g, c, c + 256, m0, 16, n, n1);
+        gemm_store_silu_mul(g, c + 512, c + 768, m0 + 16, 16, n, n1);
     } else {
-        gemm_store(g, c, m0, n, n1);
-        gemm_store(g, c + 256, m0, n + 16, n1);
-        gemm_store(g, c + 512, m0 + 16, n, n1);
-        gemm_store(g, c + 768, m0 + 16, n + 16, n1);
+        gemm_store(g, c, m0, 16, n, n1);
+        gemm_store(g, c + 256, m0, 16, n + 16, n1);
+        gemm_store(g, c + 512, m0 + 16, 16, n, n1);
+        gemm_store(g, c + 768, m0 + 16, 16, n + 16, n1);
     }
 }
 
@@ -1204,6 +1204,176 @@ int jepd_bf16_gemm_silu_mul(const uint16_t *xp, long ldx, long M, long K, const 
                             const uint16_t *uw, const uint16_t *ub, uint16_t *y, long ldy, long n0, long n1) {
     gemm_job g = {xp, ldx, M, K, {gw, uw}, {gb, ub}, y, ldy, GEMM_SILU_MUL};
     return gemm_run(&g, n0, n1);
+}
+
+/* ---- products of many rows on AVX-512 BF16 (no AMX): the same jobs, the same packed weights */
+
+/*
+ * Where the CPU has AVX-512 BF16 but no AMX, the jobs above run on vdpbf16ps. Each block of GEMM5_NC weight rows
+ * (half of them the gate's and half the up's when fused) is packed kc k at a time by gemm_pack_w, whose pair layout
+ * makes one k pair of 16 weight rows one zmm; the block is then met by every GEMM5_MR rows of x, each k pair
+ * broadcast from x's own row (x is never copied or packed): 6 rows × 4 vectors = 24 sums in registers per k pair, 4
+ * loads of weights (from L1/L2) and 6 broadcasts per 24 products. Sums of a block that spans several k blocks wait in
+ * f32 in the thread's scratch (M × 64 of them).
+ */
+#define GEMM5_NC 64 /* weight rows per packed block: two pair-layout j's of 32 */
+#define GEMM5_MR 6  /* rows of x per step */
+
+/* k per packed block for K: all of it up to GEMM5_KMAX, else blocks of GEMM5_KC (the block is GEMM5_NC × kc). */
+#define GEMM5_KMAX 4096
+#define GEMM5_KC 2048
+
+/*
+ * Rows m0 .. m0 + MR of x (rows ldx apart, from k0) times the packed block (NJ of its 32-row j's, jStride elements
+ * apart) over kw k, added to the sums in acc (rows 64 floats apart) unless first; the sums go back to acc unless
+ * last, else through the job's epilogue into y's columns from n (< n1). MR and NJ are constants where it is called,
+ * so that the 4 · MR sums stay in registers.
+ */
+AVX512BF16 static inline __attribute__((always_inline)) void gemm5_step(const gemm_job *g, const uint16_t *x,
+                                                                         const uint16_t *wp, long jStride, long kw,
+                                                                         float *acc, int first, int last, long m0,
+                                                                         long n, long n1, int MR, int NJ) {
+    long ldx = g->ldx;
+    __m512 c[GEMM5_MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 2 * NJ; v++) {
+            c[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + r * 64 + v * 16);
+        }
+    }
+    long pairs = kw / 2;
+    for (long q = 0; q < pairs; q++) {
+        const uint16_t *b = wp + (q >> 4) * 1024 + (q & 15) * 32;
+        __m512i w[4];
+        w[0] = _mm512_load_si512((const __m512i *)b);
+        w[1] = _mm512_load_si512((const __m512i *)(b + 512));
+        if (NJ == 2) {
+            w[2] = _mm512_load_si512((const __m512i *)(b + jStride));
+            w[3] = _mm512_load_si512((const __m512i *)(b + jStride + 512));
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            int32_t pair;
+            memcpy(&pair, x + r * ldx + 2 * q, 4);
+            __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int v = 0; v < 2 * NJ; v++) {
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], xb, (__m512bh)w[v]);
+            }
+        }
+    }
+    if (kw & 1) { /* K odd: the last k alone (its pair's second weight is the packing's zero) */
+        const uint16_t *b = wp + (pairs >> 4) * 1024 + (pairs & 15) * 32;
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512bh xb = (__m512bh)_mm512_set1_epi32(x[r * ldx + 2 * pairs]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 2 * NJ; v++) {
+                const uint16_t *bv = b + (v >> 1) * jStride + (v & 1) * 512;
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], xb, (__m512bh)_mm512_load_si512((const __m512i *)bv));
+            }
+        }
+    }
+    if (!last) {
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+            for (int v = 0; v < 2 * NJ; v++) {
+                _mm512_storeu_ps(acc + r * 64 + v * 16, c[r][v]);
+            }
+        }
+        return;
+    }
+    float t[4][GEMM5_MR][16] __attribute__((aligned(64))); /* vector v's rows, as gemm_store reads a tile */
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 2 * NJ; v++) {
+            _mm512_store_ps(t[v][r], c[r][v]);
+        }
+    }
+    for (int j = 0; j < NJ; j++) {
+        if (g->mode == GEMM_SILU_MUL) { /* j's 16 rows of the gate (v = 2j) and of the up (2j + 1) */
+            gemm_store_silu_mul(g, t[2 * j][0], t[2 * j + 1][0], m0, MR, n + 16 * j, n1);
+        } else { /* j's 32 rows: columns n + 32j .. + 16 (v = 2j), + 16 .. + 32 (2j + 1) */
+            gemm_store(g, t[2 * j][0], m0, MR, n + 32 * j, n1);
+            gemm_store(g, t[2 * j + 1][0], m0, MR, n + 32 * j + 16, n1);
+        }
+    }
+}
+
+/* gemm5_step with MR and NJ as constants. */
+AVX512BF16 static void gemm5_rows(const gemm_job *g, const uint16_t *x, const uint16_t *wp, long jStride, long kw,
+                                  float *acc, int first, int last, long m0, long n, long n1, int mr, int nj) {
+#define GEMM5_CASE(R)                                                                                                  \
+    case R:                                                                                                            \
+        if (nj == 2) {                                                                                                 \
+            gemm5_step(g, x, wp, jStride, kw, acc, first, last, m0, n, n1, R, 2);                                      \
+        } else {                                                                                                       \
+            gemm5_step(g, x, wp, jStride, kw, acc, first, last, m0, n, n1, R, 1);                                      \
+        }                                                                                                              \
+        break;
+    switch (mr) {
+        GEMM5_CASE(1)
+        GEMM5_CASE(2)
+        GEMM5_CASE(3)
+        GEMM5_CASE(4)
+        GEMM5_CASE(5)
+        GEMM5_CASE(6)
+    }
+#undef GEMM5_CASE
+}
+
+/* Output columns [n0, n1) of a gemm_job whose x is read in place (ldx > 0), on AVX-512 BF16. */
+AVX512BF16 static int gemm5_run(const gemm_job *g, long n0, long n1) {
+    long M = g->M, K = g->K;
+    gemm_scratch *s = gemm_scratch_for(M, 0); /* its acc holds ≥ M × 256 floats, its wp GEMM_NC × GEMM_KC bf16 */
+    if (s == NULL) {
+        return -1;
+    }
+    int fused = g->mode == GEMM_SILU_MUL;
+    long colsJ = fused ? 16 : 32; /* output columns per 32 packed weight rows */
+    long kc = K <= GEMM5_KMAX ? K : GEMM5_KC;
+    long kcr = (kc + 31) / 32 * 32; /* the packed block's k, a whole number of pair tiles */
+    for (long nb0 = n0; nb0 < n1; nb0 += 2 * colsJ) {
+        long nw = n1 - nb0 < 2 * colsJ ? n1 - nb0 : 2 * colsJ;
+        long js = (nw + colsJ - 1) / colsJ;
+        const uint16_t *w[2] = {g->w[0] + nb0 * K, g->w[1] + nb0 * K};
+        for (long k0 = 0; k0 < K; k0 += kc) {
+            long kw = K - k0 < kc ? K - k0 : kc;
+            int first = k0 == 0, last = k0 + kw >= K;
+            gemm_pack_w(w, K, fused ? 16 : 32, fused ? 0 : 16, nw, js, k0, kw, kcr, s->wp);
+            for (long m0 = 0; m0 < M; m0 += GEMM5_MR) {
+                int mr = M - m0 < GEMM5_MR ? (int)(M - m0) : GEMM5_MR;
+                gemm5_rows(g, g->xp + m0 * g->ldx + k0, s->wp, kcr / 32 * 1024, kw, s->acc + m0 * 64, first, last,
+                           m0, nb0, n1, mr, (int)js);
+            }
+        }
+    }
+    return 0;
+}
+
+/* jepd_bf16_gemm on AVX-512 BF16, for CPUs without AMX: x read in place (ldx ≥ K; no packed x). */
+int jepd_bf16_gemm_avx512(const uint16_t *x, long ldx, long M, long K, const uint16_t *w, const uint16_t *bias,
+                          uint16_t *y, long ldy, long n0, long n1) {
+    gemm_job g = {x, ldx, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_PLAIN};
+    return gemm5_run(&g, n0, n1);
+}
+
+/* jepd_bf16_gemm_gelu on AVX-512 BF16 (x in place, ldx ≥ K). */
+int jepd_bf16_gemm_gelu_avx512(const uint16_t *x, long ldx, long M, long K, const uint16_t *w, const uint16_t *bias,
+                               uint16_t *y, long ldy, long n0, long n1) {
+    gemm_job g = {x, ldx, M, K, {w, w}, {bias, NULL}, y, ldy, GEMM_GELU};
+    return gemm5_run(&g, n0, n1);
+}
+
+/* jepd_bf16_gemm_silu_mul on AVX-512 BF16 (x in place, ldx ≥ K). */
+int jepd_bf16_gemm_silu_mul_avx512(const uint16_t *x, long ldx, long M, long K, const uint16_t *gw,
+                                   const uint16_t *gb, const uint16_t *uw, const uint16_t *ub, uint16_t *y, long ldy,
+                                   long n0, long n1) {
+    gemm_job g = {x, ldx, M, K, {gw, uw}, {gb, ub}, y, ldy, GEMM_SILU_MUL};
+    return gemm5_run(&g, n0, n1);
 }
 
 /* ---- attention within short segments (the vision tower's windows), on AMX tiles */

@@ -216,7 +216,12 @@ public final class AotiShim {
     /** glibc's {@code mallopt} parameters (malloc.h). */
     private static final int M_TRIM_THRESHOLD = -1;
 
+    private static final int M_TOP_PAD = -2;
+
     private static final int M_MMAP_THRESHOLD = -3;
+
+    /** What the heap grows by past each request when its free top runs short ({@code M_TOP_PAD}): address space only. */
+    private static final int TOP_PAD = 1 << 30;
 
     /** The largest mmap threshold glibc takes on 64-bit (half its 64 MB arena heap). */
     private static final int MMAP_THRESHOLD_MAX = 32 << 20;
@@ -232,7 +237,14 @@ public final class AotiShim {
      * a block that misses them costs a page fault per 4 KB it writes: 10 µs each on the AMD EPYC VM of docs/PERF.md
      * (a fresh 1 GiB result written at 1.1 GB/s against 23 GB/s in reused memory). There glibc's own dynamic threshold
      * already served most blocks again; this saved ~30,000 faults (~0.3 s) a {@code bench model} run, within the model's
-     * run-to-run spread. The process keeps its peak working memory, as vLLM's and PyTorch's caching allocators do.
+     * run-to-run spread. The heap also grows by 1 GiB of address space past each request that finds its top short
+     * ({@code M_TOP_PAD}; pages are only touched when a tensor is written). With {@code MALLOC_ARENA_MAX=1} in the
+     * environment, which {@code bin/jepd} sets for a model-running JVM (glibc reads it at start only), every thread
+     * allocates from this one heap: a thread's own arena lives in 64 MB heaps that glibc unmaps whenever one is all
+     * free, whatever the trim threshold. On the AMD VM of docs/PERF.md the two together took a {@code bench model}
+     * run's vision tower and prefill from 600–2,700 faults on many of their products (those ran 1.5–2× slower) to
+     * fewer than 10 each (docs/PERF.md). The process keeps its peak working memory, as vLLM's and PyTorch's caching
+     * allocators do.
      * Skipped where the environment already tunes malloc ({@code GLIBC_TUNABLES}, {@code MALLOC_*_}), and with
      * {@code -Djepd.malloc.keep=false}; a libc without {@code mallopt} (not glibc) is left as it is.
      */
@@ -252,7 +264,8 @@ public final class AotiShim {
             // mallopt answers 1 on success; its value is an int, so 2 GB is the highest trim threshold it takes
             int mmap = (int) mallopt.invokeExact(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX);
             int trim = (int) mallopt.invokeExact(M_TRIM_THRESHOLD, Integer.MAX_VALUE);
-            freedMemoryKept = mmap == 1 && trim == 1;
+            int pad = (int) mallopt.invokeExact(M_TOP_PAD, TOP_PAD);
+            freedMemoryKept = mmap == 1 && trim == 1 && pad == 1;
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -15,6 +15,11 @@ import java.util.List;
  * block of 256 weight rows into B tiles when it reaches it (prefetching the next), and writes y straight from the f32
  * sums. With {@link Epilogue#siluMulUp}, the gated MLP's gate and up are one pass, and y is their SiLU·mul.
  *
+ * <p>Where the CPU has AVX-512 BF16 but no AMX ({@link #ON_AMX} false), the same jobs run on {@code vdpbf16ps}
+ * ({@code jepd_bf16_gemm_avx512}): blocks of 64 weight rows packed in the same pair layout, each met by 6 rows of x
+ * at a time, x's pairs broadcast from its own rows (never packed, so in one slab), 24 sums in registers; 750–770
+ * GFLOP/s at the model's shapes on the 2-core AMD machine of docs/PERF.md, where oneDNN ran 550–690.
+ *
  * <p>Each product of bf16 values is exact in f32 and the sums are f32, as oneDNN's; the order of the additions
  * differs, so a result can be one bf16 ulp from libtorch's ({@code Bf16AmxGemmTest} bounds it). The bias is added to
  * the f32 sum and rounded once, as libtorch's bf16 {@code addmm}.
@@ -25,11 +30,18 @@ import java.util.List;
  */
 final class Bf16AmxGemm {
     /**
-     * The fewest rows {@code TorchOps} hands this kernel: with fewer, each weight block it packs serves too few rows,
-     * and oneDNN was measured faster ({@code GemmShapeProbe}: 3.1 against 4.4 ms at {@code [32, 2048] · [11008,
-     * 2048]ᵀ}, 6.1 against 7.8 ms at 128 rows).
+     * Whether the kernel runs on AMX tiles; else on its AVX-512 BF16 build ({@code jepd_bf16_gemm_avx512}), which
+     * reads x's rows in place only (there is no packed x for it).
      */
-    static final long MIN_ROWS = 256;
+    static final boolean ON_AMX = NativeKernels.GEMM_PACK != null;
+
+    /**
+     * The fewest rows {@code TorchOps} hands this kernel. On AMX 256: with fewer, each weight block it packs serves
+     * too few rows, and oneDNN was measured faster ({@code GemmShapeProbe}: 3.1 against 4.4 ms at {@code [32, 2048] ·
+     * [11008, 2048]ᵀ}, 6.1 against 7.8 ms at 128 rows). On AVX-512 BF16 alone, the first row count past the few-row
+     * kernel's ({@link NativeKernels#LINEAR_ROWS_MAX}): from there it outruns oneDNN (docs/PERF.md).
+     */
+    static final long MIN_ROWS = ON_AMX ? 256 : NativeKernels.LINEAR_ROWS_MAX + 1;
 
     /**
      * Whether the A tiles are loaded straight from x's rows where they are not a multiple of 4 KB apart ({@code
@@ -46,9 +58,11 @@ final class Bf16AmxGemm {
     }
 
     /** Why the kernel is off, or null when it is on. */
-    static final String UNAVAILABLE_BECAUSE = NativeKernels.AMX_OFF_BECAUSE != null
-            ? NativeKernels.AMX_OFF_BECAUSE
-            : NativeKernels.GEMM == null ? "no AVX-512 BF16 on this CPU" : null;
+    static final String UNAVAILABLE_BECAUSE = NativeKernels.GEMM != null
+            ? null
+            : NativeKernels.AVX512_OFF_BECAUSE != null
+                    ? NativeKernels.AVX512_OFF_BECAUSE
+                    : NativeKernels.AMX_OFF_BECAUSE;
 
     static final boolean AVAILABLE = UNAVAILABLE_BECAUSE == null;
 
@@ -112,11 +126,11 @@ final class Bf16AmxGemm {
         }
         int threads = HostPool.SHARED.threads();
         long per = chunkRows(out, threads);
-        long slab = slabRows(in);
+        long slab = ON_AMX ? slabRows(in) : rows; // the AVX-512 build has no packed x to bound
         long slabs = (rows + slab - 1) / slab;
         // the A tiles straight from x's rows where they do not lie a multiple of 4 KB apart (16 rows in one L1 set:
         // [512, 2048] · [11008, 2048]ᵀ ran 7% slower so), else packed per slab
-        boolean direct = DIRECT && (2 * ldx) % 4096 != 0;
+        boolean direct = !ON_AMX || (DIRECT && (2 * ldx) % 4096 != 0);
         List<HostPool.Job> jobs = new ArrayList<>();
         for (long s = 0; s < slabs; s++) {
             long m0 = s * slab;

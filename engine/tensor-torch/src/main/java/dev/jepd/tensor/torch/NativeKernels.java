@@ -67,11 +67,20 @@ final class NativeKernels {
     /** The same attention's AVX-512 BF16 build, whether or not AMX runs (tests hold it to the AMX one); or null. */
     static final MethodHandle SEGMENT_ATTENTION_AVX512;
 
-    /** The products of many rows ({@link Bf16AmxGemm}); null where AMX or AVX-512 BF16 is off. */
+    /**
+     * x packed for the AMX GEMM ({@link Bf16AmxGemm}); null where AMX is off (the AVX-512 build reads x in place
+     * only).
+     */
     static final MethodHandle GEMM_PACKED_BYTES;
 
     static final MethodHandle GEMM_PACK;
+
+    /**
+     * The products of many rows ({@link Bf16AmxGemm}): on AMX tiles where AMX runs, else their AVX-512 BF16 build
+     * ({@code jepd_bf16_gemm_avx512}, x read in place); null where AVX-512 BF16 is off.
+     */
     static final MethodHandle GEMM;
+
     static final MethodHandle GEMM_SILU_MUL;
 
     /** {@code jepd_bf16_gemm_gelu}: {@link #GEMM}'s arguments, the exact GELU of each rounded sum. */
@@ -131,6 +140,36 @@ final class NativeKernels {
             ValueLayout.JAVA_LONG, // job0
             ValueLayout.JAVA_LONG); // job1
 
+    /** The many-row product's arguments ({@code jepd_bf16_gemm} and {@code _gemm_gelu}, AMX and AVX-512 builds). */
+    private static final FunctionDescriptor GEMM_ARGS = FunctionDescriptor.of(
+            ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, // xp: x packed, or x itself
+            ValueLayout.JAVA_LONG, // ldx: 0 for packed (AMX only), else x's row stride
+            ValueLayout.JAVA_LONG, // M
+            ValueLayout.JAVA_LONG, // K
+            ValueLayout.ADDRESS, // w
+            ValueLayout.ADDRESS, // bias or NULL
+            ValueLayout.ADDRESS, // y
+            ValueLayout.JAVA_LONG, // ldy
+            ValueLayout.JAVA_LONG, // n0
+            ValueLayout.JAVA_LONG); // n1
+
+    /** {@code jepd_bf16_gemm_silu_mul}'s arguments (AMX and AVX-512 builds). */
+    private static final FunctionDescriptor GEMM_SILU_MUL_ARGS = FunctionDescriptor.of(
+            ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, // xp: x packed, or x itself
+            ValueLayout.JAVA_LONG, // ldx: 0 for packed (AMX only), else x's row stride
+            ValueLayout.JAVA_LONG, // M
+            ValueLayout.JAVA_LONG, // K
+            ValueLayout.ADDRESS, // gate weight
+            ValueLayout.ADDRESS, // gate bias or NULL
+            ValueLayout.ADDRESS, // up weight
+            ValueLayout.ADDRESS, // up bias or NULL
+            ValueLayout.ADDRESS, // y
+            ValueLayout.JAVA_LONG, // ldy
+            ValueLayout.JAVA_LONG, // n0
+            ValueLayout.JAVA_LONG); // n1
+
     static {
         MethodHandle packedBytes = null;
         int rowsMax = 16;
@@ -181,38 +220,12 @@ final class NativeKernels {
                                         ValueLayout.ADDRESS, // xp
                                         ValueLayout.JAVA_LONG, // mb0
                                         ValueLayout.JAVA_LONG)); // mb1
-                        FunctionDescriptor gemmArgs = FunctionDescriptor.of(
-                                ValueLayout.JAVA_INT,
-                                ValueLayout.ADDRESS, // xp: x packed, or x itself
-                                ValueLayout.JAVA_LONG, // ldx: 0 for packed, else x's row stride
-                                ValueLayout.JAVA_LONG, // M
-                                ValueLayout.JAVA_LONG, // K
-                                ValueLayout.ADDRESS, // w
-                                ValueLayout.ADDRESS, // bias or NULL
-                                ValueLayout.ADDRESS, // y
-                                ValueLayout.JAVA_LONG, // ldy
-                                ValueLayout.JAVA_LONG, // n0
-                                ValueLayout.JAVA_LONG); // n1
-                        gemm = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm"), gemmArgs);
-                        gemmGelu = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_gelu"), gemmArgs);
+                        gemm = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm"), GEMM_ARGS);
+                        gemmGelu = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_gelu"), GEMM_ARGS);
                         segmentAttention =
                                 linker.downcallHandle(lib.findOrThrow("jepd_bf16_segment_attention"), SEGMENT_ARGS);
-                        gemmSiluMul = linker.downcallHandle(
-                                lib.findOrThrow("jepd_bf16_gemm_silu_mul"),
-                                FunctionDescriptor.of(
-                                        ValueLayout.JAVA_INT,
-                                        ValueLayout.ADDRESS, // xp: x packed, or x itself
-                                        ValueLayout.JAVA_LONG, // ldx: 0 for packed, else x's row stride
-                                        ValueLayout.JAVA_LONG, // M
-                                        ValueLayout.JAVA_LONG, // K
-                                        ValueLayout.ADDRESS, // gate weight
-                                        ValueLayout.ADDRESS, // gate bias or NULL
-                                        ValueLayout.ADDRESS, // up weight
-                                        ValueLayout.ADDRESS, // up bias or NULL
-                                        ValueLayout.ADDRESS, // y
-                                        ValueLayout.JAVA_LONG, // ldy
-                                        ValueLayout.JAVA_LONG, // n0
-                                        ValueLayout.JAVA_LONG)); // n1
+                        gemmSiluMul =
+                                linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_silu_mul"), GEMM_SILU_MUL_ARGS);
                     }
                 }
                 if ((caps & CAP_AVX512_BF16) == 0) {
@@ -286,6 +299,12 @@ final class NativeKernels {
                         rows = linker.downcallHandle(lib.findOrThrow("jepd_bf16_linear_rows_avx512"), ROWS_ARGS);
                         rowsMax = 64;
                     }
+                    if (gemm == null) { // no AMX: the products of many rows on AVX-512 BF16, x read in place
+                        gemm = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_avx512"), GEMM_ARGS);
+                        gemmGelu = linker.downcallHandle(lib.findOrThrow("jepd_bf16_gemm_gelu_avx512"), GEMM_ARGS);
+                        gemmSiluMul = linker.downcallHandle(
+                                lib.findOrThrow("jepd_bf16_gemm_silu_mul_avx512"), GEMM_SILU_MUL_ARGS);
+                    }
                 }
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
@@ -317,7 +336,8 @@ final class NativeKernels {
     /** One line for the backend's description: which of JEPD's kernels run here. */
     static String describe() {
         return "JEPD kernels: AMX products " + (AMX_OFF_BECAUSE == null ? "on" : AMX_OFF_BECAUSE)
-                + ", AVX-512 attention/SiLU/rotary " + (AVX512_OFF_BECAUSE == null ? "on" : AVX512_OFF_BECAUSE);
+                + ", AVX-512 attention/SiLU/rotary " + (AVX512_OFF_BECAUSE == null ? "on" : AVX512_OFF_BECAUSE)
+                + (AMX_OFF_BECAUSE != null && GEMM != null ? ", AVX-512 BF16 products" : "");
     }
 
     /**

@@ -137,6 +137,7 @@ public final class TorchBackend implements TensorBackend {
                                 ? "on"
                                 : "off")
                         + (AotiShim.freedMemoryKept ? "; malloc keeps freed memory" : "")
+                        + ("1".equals(System.getenv("MALLOC_ARENA_MAX")) ? ", one arena" : "")
                 : "";
         return "torch (libtorch " + l.version() + ", " + where + ", dtype " + d + ", " + l.source() + host + ")";
     }

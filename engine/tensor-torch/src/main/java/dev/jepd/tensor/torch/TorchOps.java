@@ -47,8 +47,9 @@ final class TorchOps implements Ops {
 
     /**
      * bf16 products of {@link Bf16AmxGemm#MIN_ROWS} rows or more (prefill, the vision tower) on the CPU go through
-     * {@link Bf16AmxGemm} (JEPD's AMX GEMM) where it runs; {@code -Djepd.amx.gemm=false} leaves them to libtorch's oneDNN (for A/B runs), as does
-     * {@code -Djepd.amx=false}.
+     * {@link Bf16AmxGemm} (JEPD's GEMM: on AMX tiles, else on AVX-512 BF16) where it runs; {@code
+     * -Djepd.amx.gemm=false} leaves them to libtorch's oneDNN (for A/B runs); {@code -Djepd.amx=false} moves them to
+     * the AVX-512 BF16 build.
      */
     static final boolean AMX_GEMM = Bf16AmxGemm.AVAILABLE && !"false".equals(System.getProperty("jepd.amx.gemm"));
 

@@ -12,18 +12,17 @@ import dev.jepd.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * JEPD's AMX GEMM for bf16 products of many rows against libtorch's own bf16 GEMM on the same operands (taken in
- * pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS} rows, so that libtorch's oneDNN computes them, not this
- * kernel): row counts that leave partial 16- and 32-row blocks, weight-row counts that leave partial blocks and
- * tiles, inner sizes that leave a partial k block or span several, rows further apart than their length, several
- * slabs of rows, with and without a bias; and its gated-MLP epilogue (the SiLU·mul of two products) against
- * libtorch's ops one by one.
+ * JEPD's GEMM for bf16 products of many rows (on AMX tiles, or its AVX-512 BF16 build where there is no AMX) against
+ * libtorch's own bf16 GEMM on the same operands (the weight handed to libtorch column-major, which JEPD's kernels
+ * never take, so that oneDNN computes it, not this kernel): row counts that leave partial 16- and 32-row blocks (and
+ * 6-row steps), weight-row counts that leave partial blocks and tiles, inner sizes that leave a partial k block or
+ * span several (odd ones too), rows further apart than their length, several slabs of rows, with and without a
+ * bias; and its gated-MLP epilogue (the SiLU·mul of two products) against libtorch's ops one by one.
  */
 class Bf16AmxGemmTest {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -45,6 +44,8 @@ class Bf16AmxGemmTest {
         {300, 70, 2048, 2048}, // a partial 32-row block, four k blocks
         {600, 40, 32768, 32768}, // several slabs of rows (256 each for this k)
         {512, 40, 32768, 32768}, // two slabs of 256 rows
+        {65, 100, 4100, 4100}, // the fewest rows on AVX-512 alone; there k in blocks of 2,048 + 2,048 + 4
+        {71, 33, 31, 31}, // an odd k below one pair tile, one weight row past a block of 32
     };
 
     /** bf16 NaN: where the kernel must not read (x's row stride past its k, the rows past its last). */
@@ -82,10 +83,10 @@ class Bf16AmxGemmTest {
                                 w, out, in, x, ldx, rows, withBias ? bias : null, got, Bf16AmxGemm.Epilogue.PLAIN));
                         try (Scope scope = backend.open()) {
                             Ops ops = backend.ops(scope);
-                            Tensor wt = ops.load(w, DType.BF16, out, in);
+                            Tensor wt = columnMajor(ops, arena, w, out, in);
                             Tensor xt = ops.slice(ops.load(clean, DType.BF16, rows, ldx), 1, 0, in);
                             Tensor b = withBias ? ops.load(bias, DType.BF16, out) : null;
-                            float[] want = libtorchLinear(ops, xt, wt, b).toFloats();
+                            float[] want = ops.linear(xt, wt, b).toFloats();
                             assertClose(want, got, rows, out, shape, withBias);
                         }
                     }
@@ -132,7 +133,8 @@ class Bf16AmxGemmTest {
             Ops ops = backend.ops(scope);
             long out = 200;
             long in = 96;
-            Tensor w = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
+            MemorySegment ws = Bf16TestData.random(arena, random, out * in, 1f);
+            Tensor w = ops.load(ws, DType.BF16, out, in);
             Tensor b = ops.load(Bf16TestData.random(arena, random, out, 1f), DType.BF16, out);
             MemorySegment xs = Bf16TestData.random(arena, random, 300 * in, 1f);
             Tensor x = ops.load(xs, DType.BF16, 3, 100, in); // [3, 100, in]: 300 rows
@@ -140,30 +142,26 @@ class Bf16AmxGemmTest {
             assertEquals(
                     List.of(3L, 100L, out),
                     java.util.Arrays.stream(y.shape()).boxed().toList());
-            List<Tensor> parts = new ArrayList<>();
-            for (int i = 0; i < 3; i++) { // 100 rows at a time: libtorch's
-                parts.add(ops.linear(ops.load(xs.asSlice(2 * i * 100 * in, 2 * 100 * in), DType.BF16, 100, in), w, b));
-            }
-            float[] want = ops.concat(parts, 0).toFloats();
+            float[] want =
+                    ops.linear(x, columnMajor(ops, arena, ws, out, in), b).toFloats(); // libtorch's
             assertClose(want, bf16(arena, y.toFloats()), 300, out, new long[] {300, out, in, in}, true);
         }
     }
 
-    /** libtorch's {@code linear} of {@code x} in pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS} rows: oneDNN's. */
-    private static Tensor libtorchLinear(Ops ops, Tensor x, Tensor w, Tensor b) {
-        return inPieces(ops, x, piece -> ops.linear(piece, w, b));
-    }
-
     /**
-     * {@code op} on {@code x}'s rows in pieces of fewer than {@link Bf16AmxGemm#MIN_ROWS}, concatenated: libtorch's
-     * kernels, not this one.
+     * The bf16 weight {@code w [out, in]} as a column-major view (the rows of its transpose): libtorch's {@code linear}
+     * takes it to oneDNN, JEPD's kernels (which read weight rows) never take it.
      */
-    private static Tensor inPieces(Ops ops, Tensor x, java.util.function.UnaryOperator<Tensor> op) {
-        List<Tensor> parts = new ArrayList<>();
-        for (long m = 0; m < x.dim(0); m += 200) {
-            parts.add(op.apply(ops.slice(x, 0, m, Math.min(x.dim(0), m + 200))));
+    private static Tensor columnMajor(Ops ops, Arena arena, MemorySegment w, long out, long in) {
+        MemorySegment t = arena.allocate(2 * out * in, 64);
+        for (long o = 0; o < out; o++) {
+            for (long i = 0; i < in; i++) {
+                t.setAtIndex(BF16, i * out + o, w.getAtIndex(BF16, o * in + i));
+            }
         }
-        return ops.concat(parts, 0);
+        Tensor wt = ops.permute(ops.load(t, DType.BF16, in, out), 1, 0);
+        assertEquals(1, ((TorchTensor) wt).strides()[0], "a column-major view");
+        return wt;
     }
 
     @Test
@@ -192,10 +190,8 @@ class Bf16AmxGemmTest {
                 try (Scope scope = backend.open()) {
                     Ops ops = backend.ops(scope);
                     Tensor xt = ops.load(x, DType.BF16, rows, in);
-                    Tensor lin =
-                            libtorchLinear(ops, xt, ops.load(w, DType.BF16, out, in), ops.load(b, DType.BF16, out));
-                    Tensor up =
-                            libtorchLinear(ops, xt, ops.load(w2, DType.BF16, out, in), ops.load(b2, DType.BF16, out));
+                    Tensor lin = ops.linear(xt, columnMajor(ops, arena, w, out, in), ops.load(b, DType.BF16, out));
+                    Tensor up = ops.linear(xt, columnMajor(ops, arena, w2, out, in), ops.load(b2, DType.BF16, out));
                     assertClose(ops.mul(ops.silu(lin), up).toFloats(), gated, rows, out, shape, true);
                 }
             }
@@ -223,12 +219,10 @@ class Bf16AmxGemmTest {
                 try (Scope scope = backend.open()) {
                     Ops ops = backend.ops(scope);
                     Tensor xt = ops.load(x, DType.BF16, rows, in);
-                    Tensor wt = ops.load(w, DType.BF16, out, in);
+                    Tensor wt = columnMajor(ops, arena, w, out, in);
                     Tensor bt = ops.load(b, DType.BF16, out);
-                    // libtorch's _addmm_activation
-                    float[] want = inPieces(ops, xt, piece -> ops.linearGelu(piece, wt, bt))
-                            .toFloats();
-                    float[] plain = libtorchLinear(ops, xt, wt, bt).toFloats();
+                    float[] want = ops.linearGelu(xt, wt, bt).toFloats(); // libtorch's _addmm_activation
+                    float[] plain = ops.linear(xt, wt, bt).toFloats();
                     int negative = 0;
                     for (float v : plain) {
                         negative += v < -1 ? 1 : 0;
@@ -264,16 +258,18 @@ class Bf16AmxGemmTest {
             long out = 96;
             long in = 64;
             Tensor x = ops.load(Bf16TestData.random(arena, random, rows * in, 1f), DType.BF16, 2, rows / 2, in);
-            Tensor gw = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
-            Tensor uw = ops.load(Bf16TestData.random(arena, random, out * in, 1f), DType.BF16, out, in);
+            MemorySegment gs = Bf16TestData.random(arena, random, out * in, 1f);
+            MemorySegment us = Bf16TestData.random(arena, random, out * in, 1f);
+            Tensor gw = ops.load(gs, DType.BF16, out, in);
+            Tensor uw = ops.load(us, DType.BF16, out, in);
             Tensor gated = ops.linearSiluMul(x, gw, null, uw, null); // no biases: the decoder's MLP
             assertEquals(
                     List.of(2L, rows / 2, out),
                     java.util.Arrays.stream(gated.shape()).boxed().toList());
             Tensor x2 = ops.reshape(x, rows, in);
-            Tensor g = libtorchLinear(ops, x2, gw, null);
-            float[] wantGated =
-                    ops.mul(ops.silu(g), libtorchLinear(ops, x2, uw, null)).toFloats();
+            Tensor g = ops.linear(x2, columnMajor(ops, arena, gs, out, in), null);
+            float[] wantGated = ops.mul(ops.silu(g), ops.linear(x2, columnMajor(ops, arena, us, out, in), null))
+                    .toFloats();
             long[] shape = {rows, out, in};
             assertClose(wantGated, bf16(arena, gated.toFloats()), rows, out, shape, false);
         }

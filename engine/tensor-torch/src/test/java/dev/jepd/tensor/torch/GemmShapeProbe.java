@@ -26,8 +26,15 @@ public final class GemmShapeProbe {
         return a;
     }
 
-    /** {@code m} rows of x, {@code n} outputs, {@code k} inputs, with or without a bias. */
-    private record Shape(String what, int m, int n, int k, boolean bias) {}
+    /**
+     * {@code m} rows of x, {@code n} outputs, {@code k} inputs, with or without a bias; {@code gated}: the gated MLP's
+     * {@code linearSiluMul} (two such products and their SiLU·mul).
+     */
+    private record Shape(String what, int m, int n, int k, boolean bias, boolean gated) {
+        Shape(String what, int m, int n, int k, boolean bias) {
+            this(what, m, n, k, bias, false);
+        }
+    }
 
     /** {@code args[0]}: how many distinct weight copies to cycle through (default 1: one weight, kept hot). */
     public static void main(String[] args) {
@@ -40,10 +47,12 @@ public final class GemmShapeProbe {
                 new Shape("vision proj [1024, 1280] · [1280, 1280]ᵀ + b", 1024, 1280, 1280, true),
                 new Shape("vision gate/up [1024, 1280] · [3420, 1280]ᵀ + b", 1024, 3420, 1280, true),
                 new Shape("vision down [1024, 3420] · [1280, 3420]ᵀ + b", 1024, 1280, 3420, true),
+                new Shape("vision MLP silu(x·Gᵀ + b)·(x·Uᵀ + b), [3420, 1280]", 1024, 3420, 1280, true, true),
                 new Shape("vision merger fc1 [256, 5120] · [5120, 5120]ᵀ + b", 256, 5120, 5120, true),
                 new Shape("prefill q [512, 2048] · [2048, 2048]ᵀ + b", 512, 2048, 2048, true),
                 new Shape("prefill gate/up [512, 2048] · [11008, 2048]ᵀ", 512, 11008, 2048, false),
                 new Shape("prefill down [512, 11008] · [2048, 11008]ᵀ", 512, 2048, 11008, false),
+                new Shape("prefill MLP silu(x·Gᵀ)·(x·Uᵀ), [11008, 2048]", 512, 11008, 2048, false, true),
                 new Shape("decode batch 32 up [32, 2048] · [11008, 2048]ᵀ", 32, 11008, 2048, false),
                 new Shape("decode batch 24 up [24, 2048] · [11008, 2048]ᵀ", 24, 11008, 2048, false),
                 new Shape("64 rows [64, 2048] · [11008, 2048]ᵀ", 64, 11008, 2048, false),
@@ -67,14 +76,19 @@ public final class GemmShapeProbe {
                             so.silu(x); // untimed: non-AMX work between the products, as in the model
                         }
                         long t0 = System.nanoTime();
-                        so.linear(x, ws.get(Math.floorMod(i, ring)), b); // on the CPU: returns when done
+                        Tensor w = ws.get(Math.floorMod(i, ring));
+                        if (sh.gated()) { // the weight twice: the same work as two distinct ones
+                            so.linearSiluMul(x, w, b, w, b);
+                        } else {
+                            so.linear(x, w, b); // on the CPU: returns when done
+                        }
                         if (i >= 0) {
                             t[i] = (System.nanoTime() - t0) / 1e9;
                         }
                     }
                 }
                 java.util.Arrays.sort(t);
-                double flops = 2.0 * sh.m() * sh.n() * sh.k();
+                double flops = 2.0 * sh.m() * sh.n() * sh.k() * (sh.gated() ? 2 : 1);
                 System.out.printf("%-52s %8.1f GFLOP/s  (%.2f ms)%n", sh.what(), flops / t[3] / 1e9, t[3] * 1e3);
             }
         }
