@@ -1733,3 +1733,303 @@ AVX512BF16 int jepd_bf16_segment_attention_avx512(const uint16_t *q, long qhs, l
     return segment_attention(q, qhs, qts, k, khs, kts, v, vhs, vts, cs, cts, sn, sts, cu, H, d, scale, out, ohs, ots,
                              N, j0, j1, 0);
 }
+
+/* ---- causal attention of a prompt (prefill) over its keys, on AVX-512 BF16 */
+
+/*
+ * libtorch 2.7.1's CPU flash attention runs a 512-token causal prefill of 16 heads at ~60 GFLOP/s on the AMD machine
+ * of docs/PERF.md (2,048 tokens ~120), where vdpbf16ps does ~900. Here every vector holds 16 queries of one head
+ * (lanes are queries throughout), so that the softmax's maximum and sum over keys are vertical (no lane reductions)
+ * and neither the keys nor the scores are transposed:
+ *   scores S^T[key][query] = Σ pairs bcast(k[key] pair, from k's own row) · Q pairs (the queries packed once a job);
+ *   P^T rounded to bf16 and paired over two keys per lane; O^T[e][query] += bcast(V pair of two keys at e) · P pairs
+ *   (V packed per block of keys into key pairs).
+ * A job is one KV head and 64 queries: its g query heads share each packed block of V, each head keeps its running
+ * maximum, sum and O^T (f32) in the thread's scratch. The roundings are libtorch's: the scores in f32 from bf16
+ * products, scaled, the terms exp(s - max) in f32, summed in f32 and rounded to bf16 for the product with V (f32
+ * sums), the running sums rescaled by exp(max_old - max_new), the result times 1/sum rounded to bf16 once.
+ */
+#define CA_QB 64 /* queries per job (4 vectors of 16) */
+#define CA_KB 64 /* keys per block */
+
+typedef struct {
+    long d, g;
+    uint32_t *qp; /* [g][d/2][4][16]: the queries' pairs, lanes = queries */
+    float *ot;    /* [g][d][4][16]: the running O^T */
+    float *ml;    /* [g][2][4][16]: the running maximum and sum per query */
+    float *st;    /* [CA_KB][4][16]: one block's scores */
+    uint32_t *pp; /* [CA_KB/2][4][16]: one block's terms in bf16, two keys per lane */
+    uint32_t *vp; /* [CA_KB/2][d]: one block's values, two keys per element */
+} ca_scratch;
+
+static pthread_key_t ca_key;
+static pthread_once_t ca_once = PTHREAD_ONCE_INIT;
+
+static void ca_key_init(void) {
+    pthread_key_create(&ca_key, free);
+}
+
+/* This thread's scratch for g heads of d (grown when a call needs more, kept for the next); NULL without memory. */
+static int ca_scratch_for(long g, long d, ca_scratch *s) {
+    pthread_once(&ca_once, ca_key_init);
+    size_t qp = (size_t)g * d * 128, ot = (size_t)g * d * 256, ml = (size_t)g * 512, st = CA_KB * 256,
+           pp = CA_KB / 2 * 256, vp = (size_t)CA_KB / 2 * d * 4;
+    size_t need = qp + ot + ml + st + pp + vp + 64;
+    size_t *m = pthread_getspecific(ca_key);
+    if (m == NULL || m[0] < need) {
+        free(m);
+        pthread_setspecific(ca_key, NULL);
+        m = aligned_alloc(64, (need + 63) / 64 * 64);
+        if (m == NULL || pthread_setspecific(ca_key, m) != 0) {
+            free(m);
+            return -1;
+        }
+        m[0] = need;
+    }
+    char *p = (char *)m + 64;
+    s->d = d;
+    s->g = g;
+    s->qp = (uint32_t *)p;
+    s->ot = (float *)(p + qp);
+    s->ml = (float *)(p + qp + ot);
+    s->st = (float *)(p + qp + ot + ml);
+    s->pp = (uint32_t *)(p + qp + ot + ml + st);
+    s->vp = (uint32_t *)(p + qp + ot + ml + st + pp);
+    return 0;
+}
+
+/* Scores of keys j .. j + MR (rows of k, kts apart) against the 64 packed queries qp, into st rows r0 ..: MR × 4 sums. */
+AVX512BF16 static inline __attribute__((always_inline)) void ca_scores(const uint16_t *k, long kts, const uint32_t *qp,
+                                                                        long d, float *st, int MR) {
+    __m512 c[6][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            c[r][v] = _mm512_setzero_ps();
+        }
+    }
+    for (long p = 0; p < d / 2; p++) {
+        const uint32_t *q = qp + p * 64;
+        __m512bh w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            w[v] = (__m512bh)_mm512_load_si512((const __m512i *)(q + 16 * v));
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            int32_t pair;
+            memcpy(&pair, k + r * kts + 2 * p, 4);
+            __m512bh kb = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) {
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], kb, w[v]);
+            }
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            _mm512_store_ps(st + (r * 4 + v) * 16, c[r][v]);
+        }
+    }
+}
+
+AVX512BF16 static void ca_scores_rows(const uint16_t *k, long kts, const uint32_t *qp, long d, float *st, int mr) {
+    switch (mr) {
+    case 1: ca_scores(k, kts, qp, d, st, 1); break;
+    case 2: ca_scores(k, kts, qp, d, st, 2); break;
+    case 3: ca_scores(k, kts, qp, d, st, 3); break;
+    case 4: ca_scores(k, kts, qp, d, st, 4); break;
+    case 5: ca_scores(k, kts, qp, d, st, 5); break;
+    default: ca_scores(k, kts, qp, d, st, 6); break;
+    }
+}
+
+/*
+ * O^T rows e .. e + MR (4 vectors of queries each, at ot) times corr, plus Σ over t < pairs of bcast(vp[t][e + r]) ·
+ * pp[t]: MR × 4 sums.
+ */
+AVX512BF16 static inline __attribute__((always_inline)) void ca_values(float *ot, const __m512 corr[4],
+                                                                        const uint32_t *vp, long d, const uint32_t *pp,
+                                                                        long pairs, int MR) {
+    __m512 c[6][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            c[r][v] = _mm512_mul_ps(_mm512_load_ps(ot + (r * 4 + v) * 16), corr[v]);
+        }
+    }
+    for (long t = 0; t < pairs; t++) {
+        __m512bh w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            w[v] = (__m512bh)_mm512_load_si512((const __m512i *)(pp + t * 64 + 16 * v));
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512bh vb = (__m512bh)_mm512_set1_epi32((int32_t)vp[t * d + r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) {
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], vb, w[v]);
+            }
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            _mm512_store_ps(ot + (r * 4 + v) * 16, c[r][v]);
+        }
+    }
+}
+
+AVX512BF16 static void ca_values_rows(float *ot, const __m512 corr[4], const uint32_t *vp, long d, const uint32_t *pp,
+                                      long pairs, int mr) {
+    switch (mr) {
+    case 1: ca_values(ot, corr, vp, d, pp, pairs, 1); break;
+    case 2: ca_values(ot, corr, vp, d, pp, pairs, 2); break;
+    case 3: ca_values(ot, corr, vp, d, pp, pairs, 3); break;
+    case 4: ca_values(ot, corr, vp, d, pp, pairs, 4); break;
+    case 5: ca_values(ot, corr, vp, d, pp, pairs, 5); break;
+    default: ca_values(ot, corr, vp, d, pp, pairs, 6); break;
+    }
+}
+
+/*
+ * out[i, h] = softmax_j≤q0+i(q[i, h] · k[j, h / g] · scale) · v[j, h / g] for queries i < n at positions q0 + i and
+ * keys j < S (j ≤ q0 + i): H query heads over kvH, g = H / kvH each; q, k, v, out bf16 rows of d (d a multiple of 16,
+ * at most 256), head and token strides in elements (each row dense). Jobs j0 .. j1 of kvH · ceil(n / 64): job = KV
+ * head · blocks + query block. Returns 0, or -1 when memory for the scratch runs out (nothing written then).
+ */
+AVX512BF16 int jepd_bf16_causal_attention(const uint16_t *q, long qhs, long qts, const uint16_t *k, long khs, long kts,
+                                          const uint16_t *v, long vhs, long vts, long n, long S, long q0, long H,
+                                          long kvH, long d, float scale, uint16_t *out, long ohs, long ots, long j0,
+                                          long j1) {
+    long g = H / kvH, blocks = (n + CA_QB - 1) / CA_QB;
+    ca_scratch b;
+    if (ca_scratch_for(g, d, &b) != 0) {
+        return -1;
+    }
+    __m512 sc = _mm512_set1_ps(scale);
+    for (long job = j0; job < j1; job++) {
+        long kh = job / blocks, i0 = job % blocks * CA_QB;
+        long rows = n - i0 < CA_QB ? n - i0 : CA_QB;
+        long kEnd = q0 + i0 + rows < S ? q0 + i0 + rows : S; /* the last query sees keys < kEnd */
+        const uint16_t *kr = k + kh * khs, *vr = v + kh * vhs;
+        /* each head's queries as pairs (lanes = queries, zeros past n), its maximum at -inf and sums at 0 */
+        for (long hh = 0; hh < g; hh++) {
+            const uint16_t *qh = q + (kh * g + hh) * qhs + i0 * qts;
+            uint32_t *qp = b.qp + hh * d * 32;
+            for (long grp = 0; grp < 4; grp++) {
+                for (long s = 0; s < d / 32 + (d % 32 != 0); s++) {
+                    __m512i r[16];
+                    __mmask32 km = first32(d - 32 * s);
+                    for (int i = 0; i < 16; i++) {
+                        long row = grp * 16 + i;
+                        r[i] = row < rows ? _mm512_maskz_loadu_epi16(km, qh + row * qts + 32 * s) : _mm512_setzero_si512();
+                    }
+                    transpose16(r); /* r[p] lane i: the pair 32s + 2p of query row i */
+                    for (int p = 0; p < 16 && 16 * s + p < d / 2; p++) {
+                        _mm512_store_si512((__m512i *)(qp + ((16 * s + p) * 4 + grp) * 16), r[p]);
+                    }
+                }
+            }
+            float *ml = b.ml + hh * 128;
+            for (int grp = 0; grp < 4; grp++) {
+                _mm512_store_ps(ml + grp * 16, _mm512_set1_ps(-INFINITY));
+                _mm512_store_ps(ml + 64 + grp * 16, _mm512_setzero_ps());
+            }
+            memset(b.ot + hh * d * 64, 0, (size_t)d * 64 * 4);
+        }
+        for (long kb0 = 0; kb0 < kEnd; kb0 += CA_KB) {
+            long kw = kEnd - kb0 < CA_KB ? kEnd - kb0 : CA_KB;
+            long pairs = (kw + 1) / 2;
+            /* this block's values, two keys per element (zeros past kw) */
+            for (long t = 0; t < pairs; t++) {
+                const uint16_t *a = vr + (kb0 + 2 * t) * vts, *c = vr + (kb0 + 2 * t + 1) * vts;
+                for (long e = 0; e < d; e += 16) {
+                    __m512i x = 2 * t + 1 < kw ? pair16(a + e, c + e, 0xFFFF) : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(a + e)));
+                    _mm512_storeu_si512((__m512i *)(b.vp + t * d + e), x);
+                }
+            }
+            for (long hh = 0; hh < g; hh++) {
+                const uint32_t *qp = b.qp + hh * d * 32;
+                float *ml = b.ml + hh * 128, *ot = b.ot + hh * d * 64;
+                for (long j = 0; j < kw; j += 6) {
+                    ca_scores_rows(kr + (kb0 + j) * kts, kts, qp, d, b.st + j * 64, kw - j < 6 ? (int)(kw - j) : 6);
+                }
+                __m512 corr[4];
+                for (int grp = 0; grp < 4; grp++) {
+                    /* the queries' positions; key kb0 + j is hidden from a query before it */
+                    __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(q0 + i0 + 16 * grp)),
+                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+                    __m512 mx = _mm512_set1_ps(-INFINITY);
+                    for (long j = 0; j < kw; j++) {
+                        float *s = b.st + (j * 4 + grp) * 16;
+                        __mmask16 live = _mm512_cmp_epi32_mask(_mm512_set1_epi32((int)(kb0 + j)), pos, _MM_CMPINT_LE);
+                        __m512 x = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(_mm512_load_ps(s), sc));
+                        _mm512_store_ps(s, x);
+                        mx = _mm512_max_ps(mx, x);
+                    }
+                    __m512 mOld = _mm512_load_ps(ml + grp * 16);
+                    __m512 mNew = _mm512_max_ps(mOld, mx);
+                    /* lanes that have seen no key yet keep 0 sums: their factor is 0, never NaN */
+                    __mmask16 seen = _mm512_cmp_ps_mask(mOld, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+                    corr[grp] = _mm512_maskz_mov_ps(seen, exp16(_mm512_sub_ps(mOld, mNew)));
+                    __mmask16 any = _mm512_cmp_ps_mask(mNew, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+                    __m512 sum = _mm512_setzero_ps();
+                    for (long t = 0; t < CA_KB / 2; t++) {
+                        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+                        for (int u = 0; u < 2; u++) {
+                            long j = 2 * t + u;
+                            if (j >= kw) {
+                                continue;
+                            }
+                            __m512 x = _mm512_load_ps(b.st + (j * 4 + grp) * 16);
+                            __mmask16 live = any & _mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+                            __m512 p = _mm512_maskz_mov_ps(live, exp16(_mm512_sub_ps(x, mNew)));
+                            sum = _mm512_add_ps(sum, p);
+                            if (u == 0) {
+                                lo = narrow16(p);
+                            } else {
+                                hi = narrow16(p);
+                            }
+                        }
+                        if (2 * t < kw) {
+                            __m512i pr = _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+                            _mm512_store_si512((__m512i *)(b.pp + (t * 4 + grp) * 16), pr);
+                        }
+                    }
+                    _mm512_store_ps(ml + grp * 16, mNew);
+                    _mm512_store_ps(ml + 64 + grp * 16,
+                                    _mm512_add_ps(_mm512_mul_ps(_mm512_load_ps(ml + 64 + grp * 16), corr[grp]), sum));
+                }
+                for (long e = 0; e < d; e += 6) {
+                    ca_values_rows(ot + e * 64, corr, b.vp + e, d, b.pp, pairs, d - e < 6 ? (int)(d - e) : 6);
+                }
+            }
+        }
+        /* out = O^T · (1 / sum), transposed back to rows, rounded once */
+        for (long hh = 0; hh < g; hh++) {
+            const float *ot = b.ot + hh * d * 64, *ml = b.ml + hh * 128;
+            uint16_t *oh = out + (kh * g + hh) * ohs + i0 * ots;
+            for (int grp = 0; grp < 4 && 16 * grp < rows; grp++) {
+                __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_load_ps(ml + 64 + grp * 16));
+                for (long e0 = 0; e0 < d; e0 += 16) {
+                    __m512i r[16];
+                    for (int e = 0; e < 16; e++) {
+                        r[e] = _mm512_castps_si512(_mm512_mul_ps(_mm512_load_ps(ot + ((e0 + e) * 4 + grp) * 16), inv));
+                    }
+                    transpose16(r); /* r[i] lane e: query grp · 16 + i, element e0 + e */
+                    for (int i = 0; i < 16 && 16 * grp + i < rows; i++) {
+                        _mm256_storeu_si256((__m256i *)(oh + (16 * grp + i) * ots + e0), narrow16(_mm512_castsi512_ps(r[i])));
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -52,6 +52,10 @@ final class NativeKernels {
     static final int LINEAR_ROWS_MAX;
 
     static final MethodHandle DECODE_ATTENTION;
+
+    /** A prompt's causal attention over its keys ({@link Bf16CausalAttention}); null where AVX-512 BF16 is off. */
+    static final MethodHandle CAUSAL_ATTENTION;
+
     static final MethodHandle SILU_MUL;
     static final MethodHandle ROTARY;
 
@@ -176,6 +180,7 @@ final class NativeKernels {
         MethodHandle pack = null;
         MethodHandle rows = null;
         MethodHandle attention = null;
+        MethodHandle causal = null;
         MethodHandle siluMul = null;
         MethodHandle rotary = null;
         MethodHandle addRmsNorm = null;
@@ -248,6 +253,31 @@ final class NativeKernels {
                                     ValueLayout.ADDRESS, // out [B, H, d]
                                     ValueLayout.JAVA_LONG, // job0
                                     ValueLayout.JAVA_LONG)); // job1
+                    causal = linker.downcallHandle(
+                            lib.findOrThrow("jepd_bf16_causal_attention"),
+                            FunctionDescriptor.of(
+                                    ValueLayout.JAVA_INT,
+                                    ValueLayout.ADDRESS, // q
+                                    ValueLayout.JAVA_LONG, // q's head stride
+                                    ValueLayout.JAVA_LONG, // q's token stride
+                                    ValueLayout.ADDRESS, // k
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.ADDRESS, // v
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG,
+                                    ValueLayout.JAVA_LONG, // n
+                                    ValueLayout.JAVA_LONG, // S
+                                    ValueLayout.JAVA_LONG, // q0
+                                    ValueLayout.JAVA_LONG, // H
+                                    ValueLayout.JAVA_LONG, // kvH
+                                    ValueLayout.JAVA_LONG, // d
+                                    ValueLayout.JAVA_FLOAT, // scale
+                                    ValueLayout.ADDRESS, // out
+                                    ValueLayout.JAVA_LONG, // out's head stride
+                                    ValueLayout.JAVA_LONG, // out's token stride
+                                    ValueLayout.JAVA_LONG, // job0
+                                    ValueLayout.JAVA_LONG)); // job1
                     siluMul = linker.downcallHandle(
                             lib.findOrThrow("jepd_bf16_silu_mul"),
                             FunctionDescriptor.ofVoid(
@@ -309,7 +339,7 @@ final class NativeKernels {
             }
         } catch (Throwable e) { // a library that will not load must never stop the backend
             amxOff = avx512Off = "failed to load: " + e;
-            packedBytes = pack = rows = attention = siluMul = rotary = addRmsNorm =
+            packedBytes = pack = rows = attention = causal = siluMul = rotary = addRmsNorm =
                     gemmBytes = gemmPack = gemm = gemmSiluMul = gemmGelu = segmentAttention = segmentAvx512 = null;
         }
         PACKED_BYTES = packedBytes;
@@ -317,6 +347,7 @@ final class NativeKernels {
         LINEAR_ROWS = rows;
         LINEAR_ROWS_MAX = rows == null ? 16 : rowsMax;
         DECODE_ATTENTION = attention;
+        CAUSAL_ATTENTION = causal;
         SILU_MUL = siluMul;
         ROTARY = rotary;
         ADD_RMS_NORM = addRmsNorm;

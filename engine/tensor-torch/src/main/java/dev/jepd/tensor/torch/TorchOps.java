@@ -927,6 +927,12 @@ final class TorchOps implements Ops {
         long g = heads / kvHeads;
         long s = contextSlots.dim(0);
         DType c = keyCache.dtype();
+        if (NATIVE_ATTENTION && Bf16CausalAttention.AVAILABLE && rt.onHost()) {
+            Tensor r = nativeCausalAttention(q, k, v, keyCache, valueCache, contextSlots, queryStart, scale);
+            if (r != null) {
+                return r;
+            }
+        }
         List<Long> temps = new ArrayList<>();
         try {
             long kc;
@@ -960,6 +966,82 @@ final class TorchOps implements Ops {
                     temps,
                     shim.view(o4, new long[] {n, kvHeads, g, d}, new long[] {ost[2], ost[0], ost[1], ost[3]}, 0));
             return own(kern.reshape(onk, new long[] {n, heads, d}));
+        } finally {
+            temps.forEach(shim::delete);
+        }
+    }
+
+    /**
+     * {@link #pagedAttention} through {@link Bf16CausalAttention}: a fresh prompt's keys and values as they are (views
+     * whose rows are dense), a chunk after cached context from one gather per cache; null where an operand is not
+     * bf16 with dense rows, the head size is not the kernel's, the context is not the chunk's positions exactly, or
+     * the kernel's pool is busy, and libtorch should take it.
+     */
+    private Tensor nativeCausalAttention(
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor keyCache,
+            Tensor valueCache,
+            Tensor contextSlots,
+            int queryStart,
+            float scale) {
+        long n = q.dim(0);
+        long heads = q.dim(1);
+        long d = q.dim(2);
+        long kvHeads = keyCache.dim(1);
+        long s = contextSlots.dim(0);
+        boolean fresh = k != null && queryStart == 0 && s == n;
+        if (q.dtype() != DType.BF16
+                || keyCache.dtype() != DType.BF16
+                || valueCache.dtype() != DType.BF16
+                || !Bf16CausalAttention.takes(d)
+                || heads % kvHeads != 0
+                || s != queryStart + n
+                || ((TorchTensor) q).strides()[2] != 1
+                || (fresh
+                        && (k.dtype() != DType.BF16
+                                || v.dtype() != DType.BF16
+                                || ((TorchTensor) k).strides()[2] != 1
+                                || ((TorchTensor) v).strides()[2] != 1))) {
+            return null;
+        }
+        List<Long> temps = new ArrayList<>();
+        try {
+            long kc = fresh ? h(k) : temp(temps, gather(h(keyCache), h(contextSlots))); // [S, kvH, d]
+            long vc = fresh ? h(v) : temp(temps, gather(h(valueCache), h(contextSlots)));
+            long[] qst = ((TorchTensor) q).strides();
+            long[] kst = shim.strides(kc);
+            long[] vst = shim.strides(vc);
+            if (kst[2] != 1 || vst[2] != 1) {
+                return null;
+            }
+            long out = temp(temps, rt.empty(new long[] {n, heads, d}, DType.BF16));
+            boolean ran = Bf16CausalAttention.tryRun(
+                    rt.host(h(q), 2 * ((n - 1) * qst[0] + (heads - 1) * qst[1] + d)),
+                    qst[1],
+                    qst[0],
+                    rt.host(kc, 2 * ((s - 1) * kst[0] + (kvHeads - 1) * kst[1] + d)),
+                    kst[1],
+                    kst[0],
+                    rt.host(vc, 2 * ((s - 1) * vst[0] + (kvHeads - 1) * vst[1] + d)),
+                    vst[1],
+                    vst[0],
+                    n,
+                    s,
+                    queryStart,
+                    heads,
+                    kvHeads,
+                    d,
+                    scale,
+                    rt.host(out, 2 * n * heads * d),
+                    d,
+                    heads * d);
+            if (!ran) {
+                return null;
+            }
+            temps.remove(Long.valueOf(out));
+            return own(out);
         } finally {
             temps.forEach(shim::delete);
         }

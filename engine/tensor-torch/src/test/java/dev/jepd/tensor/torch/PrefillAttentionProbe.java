@@ -48,7 +48,8 @@ public final class PrefillAttentionProbe {
                     }
                 }
                 Arrays.sort(t);
-                System.out.printf("%d tokens, %d heads over %d KV heads, d %d: median %.2f ms, best %.2f ms%n",
+                System.out.printf(
+                        "%d tokens, %d heads over %d KV heads, d %d: median %.2f ms, best %.2f ms%n",
                         n, heads, kvh, d, t[t.length / 2], t[0]);
             }
         }
