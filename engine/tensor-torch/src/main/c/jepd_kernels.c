@@ -1224,6 +1224,34 @@ int jepd_bf16_gemm_silu_mul(const uint16_t *xp, long ldx, long M, long K, const 
 #define GEMM5_KC 2048
 
 /*
+ * The products the AVX-512 builds of the GEMM and of the causal attention share: for t < n, c[r][v] += bcast(the bf16
+ * pair at a + r·ra + t·ta) · (the 16 pairs at b + t·tb + vo[v]), for r < MR and v < NV (offsets in bytes; MR and NV
+ * constants where it is inlined, so that the MR · NV sums stay in registers).
+ */
+AVX512BF16 static inline __attribute__((always_inline)) void bcast_products(__m512 c[][4], int MR, int NV, long n,
+                                                                             const void *a, long ra, long ta,
+                                                                             const void *b, long tb, const long vo[4]) {
+    const char *ab = a, *bb = b;
+    for (long t = 0; t < n; t++) {
+        __m512bh w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            w[v] = (__m512bh)_mm512_load_si512((const __m512i *)(bb + t * tb + vo[v]));
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            int32_t pair;
+            memcpy(&pair, ab + r * ra + t * ta, 4);
+            __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                c[r][v] = _mm512_dpbf16_ps(c[r][v], xb, w[v]);
+            }
+        }
+    }
+}
+
+/*
  * Rows m0 .. m0 + MR of x (rows ldx apart, from k0) times the packed block (NJ of its 32-row j's, jStride elements
  * apart) over kw k, added to the sums in acc (rows 64 floats apart) unless first; the sums go back to acc unless
  * last, else through the job's epilogue into y's columns from n (< n1). MR and NJ are constants where it is called,
@@ -1243,25 +1271,10 @@ AVX512BF16 static inline __attribute__((always_inline)) void gemm5_step(const ge
         }
     }
     long pairs = kw / 2;
-    for (long q = 0; q < pairs; q++) {
-        const uint16_t *b = wp + (q >> 4) * 1024 + (q & 15) * 32;
-        __m512i w[4];
-        w[0] = _mm512_load_si512((const __m512i *)b);
-        w[1] = _mm512_load_si512((const __m512i *)(b + 512));
-        if (NJ == 2) {
-            w[2] = _mm512_load_si512((const __m512i *)(b + jStride));
-            w[3] = _mm512_load_si512((const __m512i *)(b + jStride + 512));
-        }
-#pragma GCC unroll 6
-        for (int r = 0; r < MR; r++) {
-            int32_t pair;
-            memcpy(&pair, x + r * ldx + 2 * q, 4);
-            __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
-#pragma GCC unroll 4
-            for (int v = 0; v < 2 * NJ; v++) {
-                c[r][v] = _mm512_dpbf16_ps(c[r][v], xb, (__m512bh)w[v]);
-            }
-        }
+    const long vo[4] = {0, 1024, 2 * jStride, 2 * jStride + 1024}; /* j's two halves, then the next j's */
+    for (long s = 0; 16 * s < pairs; s++) { /* a pair tile: 16 pairs 64 bytes apart */
+        bcast_products(c, MR, 2 * NJ, pairs - 16 * s < 16 ? pairs - 16 * s : 16, x + 32 * s, 2 * ldx, 4,
+                       wp + s * 1024, 64, vo);
     }
     if (kw & 1) { /* K odd: the last k alone (its pair's second weight is the packing's zero) */
         const uint16_t *b = wp + (pairs >> 4) * 1024 + (pairs & 15) * 32;
@@ -1809,24 +1822,8 @@ AVX512BF16 static inline __attribute__((always_inline)) void ca_scores(const uin
             c[r][v] = _mm512_setzero_ps();
         }
     }
-    for (long p = 0; p < d / 2; p++) {
-        const uint32_t *q = qp + p * 64;
-        __m512bh w[4];
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) {
-            w[v] = (__m512bh)_mm512_load_si512((const __m512i *)(q + 16 * v));
-        }
-#pragma GCC unroll 6
-        for (int r = 0; r < MR; r++) {
-            int32_t pair;
-            memcpy(&pair, k + r * kts + 2 * p, 4);
-            __m512bh kb = (__m512bh)_mm512_set1_epi32(pair);
-#pragma GCC unroll 4
-            for (int v = 0; v < 4; v++) {
-                c[r][v] = _mm512_dpbf16_ps(c[r][v], kb, w[v]);
-            }
-        }
-    }
+    static const long vo[4] = {0, 64, 128, 192}; /* the 4 vectors of 16 queries */
+    bcast_products(c, MR, 4, d / 2, k, 2 * kts, 4, qp, 256, vo);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) {
 #pragma GCC unroll 4
@@ -1862,21 +1859,8 @@ AVX512BF16 static inline __attribute__((always_inline)) void ca_values(float *ot
             c[r][v] = _mm512_mul_ps(_mm512_load_ps(ot + (r * 4 + v) * 16), corr[v]);
         }
     }
-    for (long t = 0; t < pairs; t++) {
-        __m512bh w[4];
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) {
-            w[v] = (__m512bh)_mm512_load_si512((const __m512i *)(pp + t * 64 + 16 * v));
-        }
-#pragma GCC unroll 6
-        for (int r = 0; r < MR; r++) {
-            __m512bh vb = (__m512bh)_mm512_set1_epi32((int32_t)vp[t * d + r]);
-#pragma GCC unroll 4
-            for (int v = 0; v < 4; v++) {
-                c[r][v] = _mm512_dpbf16_ps(c[r][v], vb, w[v]);
-            }
-        }
-    }
+    static const long vo[4] = {0, 64, 128, 192}; /* the 4 vectors of 16 queries */
+    bcast_products(c, MR, 4, pairs, vp, 4, 4 * d, pp, 256, vo);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) {
 #pragma GCC unroll 4
