@@ -1811,7 +1811,7 @@ static int ca_scratch_for(long g, long d, ca_scratch *s) {
     return 0;
 }
 
-/* Scores of keys j .. j + MR (rows of k, kts apart) against the 64 packed queries qp, into st rows r0 ..: MR × 4 sums. */
+/* Scores of keys j .. j + MR (rows of k, kts apart) against the 64 packed queries qp, into st's rows: MR × 4 sums. */
 AVX512BF16 static inline __attribute__((always_inline)) void ca_scores(const uint16_t *k, long kts, const uint32_t *qp,
                                                                         long d, float *st, int MR) {
     __m512 c[6][4];
@@ -1913,7 +1913,8 @@ AVX512BF16 int jepd_bf16_causal_attention(const uint16_t *q, long qhs, long qts,
                     __mmask32 km = first32(d - 32 * s);
                     for (int i = 0; i < 16; i++) {
                         long row = grp * 16 + i;
-                        r[i] = row < rows ? _mm512_maskz_loadu_epi16(km, qh + row * qts + 32 * s) : _mm512_setzero_si512();
+                        r[i] = row < rows ? _mm512_maskz_loadu_epi16(km, qh + row * qts + 32 * s)
+                                          : _mm512_setzero_si512();
                     }
                     transpose16(r); /* r[p] lane i: the pair 32s + 2p of query row i */
                     for (int p = 0; p < 16 && 16 * s + p < d / 2; p++) {
@@ -1935,7 +1936,8 @@ AVX512BF16 int jepd_bf16_causal_attention(const uint16_t *q, long qhs, long qts,
             for (long t = 0; t < pairs; t++) {
                 const uint16_t *a = vr + (kb0 + 2 * t) * vts, *c = vr + (kb0 + 2 * t + 1) * vts;
                 for (long e = 0; e < d; e += 16) {
-                    __m512i x = 2 * t + 1 < kw ? pair16(a + e, c + e, 0xFFFF) : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(a + e)));
+                    __m512i x = 2 * t + 1 < kw ? pair16(a + e, c + e, 0xFFFF)
+                                               : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(a + e)));
                     _mm512_storeu_si512((__m512i *)(b.vp + t * d + e), x);
                 }
             }
@@ -1948,13 +1950,15 @@ AVX512BF16 int jepd_bf16_causal_attention(const uint16_t *q, long qhs, long qts,
                 __m512 corr[4];
                 for (int grp = 0; grp < 4; grp++) {
                     /* the queries' positions; key kb0 + j is hidden from a query before it */
-                    __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(q0 + i0 + 16 * grp)),
-                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+                    __m512i pos = _mm512_add_epi32(
+                        _mm512_set1_epi32((int)(q0 + i0 + 16 * grp)),
+                        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
                     __m512 mx = _mm512_set1_ps(-INFINITY);
                     for (long j = 0; j < kw; j++) {
                         float *s = b.st + (j * 4 + grp) * 16;
                         __mmask16 live = _mm512_cmp_epi32_mask(_mm512_set1_epi32((int)(kb0 + j)), pos, _MM_CMPINT_LE);
-                        __m512 x = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(_mm512_load_ps(s), sc));
+                        __m512 x = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live,
+                                                      _mm512_mul_ps(_mm512_load_ps(s), sc));
                         _mm512_store_ps(s, x);
                         mx = _mm512_max_ps(mx, x);
                     }
@@ -1983,7 +1987,8 @@ AVX512BF16 int jepd_bf16_causal_attention(const uint16_t *q, long qhs, long qts,
                             }
                         }
                         if (2 * t < kw) {
-                            __m512i pr = _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+                            __m512i pr = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
+                                                         _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
                             _mm512_store_si512((__m512i *)(b.pp + (t * 4 + grp) * 16), pr);
                         }
                     }
@@ -2009,7 +2014,8 @@ AVX512BF16 int jepd_bf16_causal_attention(const uint16_t *q, long qhs, long qts,
                     }
                     transpose16(r); /* r[i] lane e: query grp · 16 + i, element e0 + e */
                     for (int i = 0; i < 16 && 16 * grp + i < rows; i++) {
-                        _mm256_storeu_si256((__m256i *)(oh + (16 * grp + i) * ots + e0), narrow16(_mm512_castsi512_ps(r[i])));
+                        _mm256_storeu_si256((__m256i *)(oh + (16 * grp + i) * ots + e0),
+                                            narrow16(_mm512_castsi512_ps(r[i])));
                     }
                 }
             }

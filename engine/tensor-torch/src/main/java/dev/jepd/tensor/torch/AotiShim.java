@@ -220,7 +220,7 @@ public final class AotiShim {
 
     private static final int M_MMAP_THRESHOLD = -3;
 
-    /** What the heap grows by past each request when its free top runs short ({@code M_TOP_PAD}): address space only. */
+    /** What the heap grows by past a request that finds its free top short ({@code M_TOP_PAD}): address space only. */
     private static final int TOP_PAD = 1 << 30;
 
     /** The largest mmap threshold glibc takes on 64-bit (half its 64 MB arena heap). */

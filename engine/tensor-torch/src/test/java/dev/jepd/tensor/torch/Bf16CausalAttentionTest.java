@@ -84,7 +84,7 @@ class Bf16CausalAttentionTest {
         }
     }
 
-    /** Query row at {@code qOff} against keys and values 0..pos (token stride {@code ts}, head offset {@code kvOff}). */
+    /** Query row at {@code qOff} against keys and values 0..pos (token stride {@code ts}, head offset kvOff). */
     private static double[] reference(
             MemorySegment q,
             long qOff,
