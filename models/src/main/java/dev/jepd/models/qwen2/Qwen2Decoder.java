@@ -226,7 +226,10 @@ public final class Qwen2Decoder implements CausalLm {
      * @param wholeBatch every sequence of the step is in the group and sequence {@code i} owns row {@code i}
      */
     private record DecodeGroup(boolean[] member, Tensor rows, Tensor slots, int[] lengths, boolean wholeBatch) {
-        /** The step's group, or null when fewer than two sequences add one row. */
+        /**
+         * The step's group, or null when no sequence adds one row. A lone decode is a group of one: the decode op
+         * reads its context from the cache as a batch's does (JEPD's CPU kernel where it runs).
+         */
         static DecodeGroup of(StepBatch batch, Ops ops) {
             List<StepBatch.SeqAttention> att = batch.attention();
             boolean[] member = new boolean[att.size()];
@@ -242,7 +245,7 @@ public final class Qwen2Decoder implements CausalLm {
                     s = Math.max(s, a.contextSlots().length);
                 }
             }
-            if (count < 2) {
+            if (count == 0) {
                 return null;
             }
             long[] rows = new long[count];

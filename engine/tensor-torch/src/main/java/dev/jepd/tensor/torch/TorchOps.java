@@ -63,8 +63,8 @@ final class TorchOps implements Ops {
 
     /**
      * A batch's decode attention on the CPU goes through {@link Bf16DecodeAttention} (JEPD's AVX-512 kernel) for bf16
-     * caches where the library was built and the CPU has AVX-512 BF16 (one sequence's decode step through {@link
-     * #pagedAttention} too), a prompt's causal attention through {@link Bf16CausalAttention} (AVX-512 BF16), and
+     * caches where the library was built and the CPU has AVX-512 BF16, a prompt's causal attention through {@link
+     * Bf16CausalAttention} (AVX-512 BF16), and
      * attention within short segments (the vision windows) through {@link Bf16SegmentAttention} (AMX or AVX-512 BF16);
      * {@code -Djepd.native.attention=false} leaves all of them to libtorch.
      */
@@ -928,14 +928,6 @@ final class TorchOps implements Ops {
         long g = heads / kvHeads;
         long s = contextSlots.dim(0);
         DType c = keyCache.dtype();
-        if (NATIVE_ATTENTION && rt.onHost() && n == 1 && queryStart > 0 && s == queryStart + 1) {
-            // one sequence's decode step: the batch decode kernel, which reads its context straight from the cache
-            Tensor r = nativeDecodeAttention(
-                    q, keyCache, valueCache, reshape(contextSlots, 1, s), new int[] {(int) s}, scale);
-            if (r != null) {
-                return r;
-            }
-        }
         if (NATIVE_ATTENTION && Bf16CausalAttention.AVAILABLE && rt.onHost()) {
             Tensor r = nativeCausalAttention(q, k, v, keyCache, valueCache, contextSlots, queryStart, scale);
             if (r != null) {

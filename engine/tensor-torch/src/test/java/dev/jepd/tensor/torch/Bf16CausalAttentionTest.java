@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
  * JEPD's causal (prefill) attention kernel against attention computed here in doubles from the same bf16 values:
  * called directly with strided operands (query rows with NaN between them, keys and values interleaved in one
  * buffer), partial blocks of queries and keys, grouped heads, a chunk after cached context, one query; and through
- * {@code pagedAttention}, a fresh prompt and a chunk whose context is gathered from scattered cache slots, and one
- * sequence's decode step (which takes the decode kernel).
+ * {@code pagedAttention}, a fresh prompt, a chunk and one query whose context is gathered from scattered cache
+ * slots.
  */
 class Bf16CausalAttentionTest {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -141,7 +141,7 @@ class Bf16CausalAttentionTest {
             MemorySegment vc = Bf16TestData.random(arena, random, slots * kvHeads * d, 2f);
             Tensor keyCache = ops.load(kc, DType.BF16, slots, kvHeads, d);
             Tensor valueCache = ops.load(vc, DType.BF16, slots, kvHeads, d);
-            // a fresh prompt, a chunk after cached context, one sequence's decode step (the decode kernel's)
+            // a fresh prompt, a chunk after cached context, one query after it
             for (int[] c : new int[][] {{0, 75}, {90, 75}, {120, 1}}) {
                 int queryStart = c[0];
                 long n = c[1];
@@ -193,9 +193,6 @@ class Bf16CausalAttentionTest {
                                     "query start " + queryStart + ": query " + i + " head " + h + " e " + e);
                         }
                     }
-                }
-                if (n == 1) {
-                    continue;
                 }
                 // and it is this kernel's answer, bit for bit
                 MemorySegment direct = arena.allocate(2 * n * heads * d, 64);
