@@ -40,6 +40,14 @@ final class Bf16CausalAttention {
     }
 
     /**
+     * The bytes an operand of {@code tokens} × {@code heads} bf16 rows of {@code d} spans, from its first element past
+     * its last (strides in elements).
+     */
+    static long span(long tokens, long tokenStride, long heads, long headStride, long d) {
+        return 2 * ((tokens - 1) * tokenStride + (heads - 1) * headStride + d);
+    }
+
+    /**
      * Computes {@code out[i, h] = softmax_{j ≤ q0 + i}(q[i, h] · k[j, h / g] · scale) · v[j, h / g]}. Each operand is
      * bf16 rows of {@code d} elements, dense within a row; strides are in elements.
      *
@@ -75,10 +83,10 @@ final class Bf16CausalAttention {
             throw new IllegalArgumentException("causal attention: bad shape, " + n + " queries of " + heads
                     + " heads at " + q0 + " over " + s + " keys of " + kvHeads + " heads, d " + d);
         }
-        if (q.byteSize() < 2 * ((n - 1) * qTokenStride + (heads - 1) * qHeadStride + d)
-                || k.byteSize() < 2 * ((s - 1) * kTokenStride + (kvHeads - 1) * kHeadStride + d)
-                || v.byteSize() < 2 * ((s - 1) * vTokenStride + (kvHeads - 1) * vHeadStride + d)
-                || out.byteSize() < 2 * ((n - 1) * outTokenStride + (heads - 1) * outHeadStride + d)) {
+        if (q.byteSize() < span(n, qTokenStride, heads, qHeadStride, d)
+                || k.byteSize() < span(s, kTokenStride, kvHeads, kHeadStride, d)
+                || v.byteSize() < span(s, vTokenStride, kvHeads, vHeadStride, d)
+                || out.byteSize() < span(n, outTokenStride, heads, outHeadStride, d)) {
             throw new IllegalArgumentException("causal attention: segments smaller than their shapes");
         }
         long jobs = kvHeads * ((n + BLOCK - 1) / BLOCK);

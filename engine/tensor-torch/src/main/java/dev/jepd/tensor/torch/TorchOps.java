@@ -1019,13 +1019,13 @@ final class TorchOps implements Ops {
             }
             long out = temp(temps, rt.empty(new long[] {n, heads, d}, DType.BF16));
             boolean ran = Bf16CausalAttention.tryRun(
-                    rt.host(h(q), 2 * ((n - 1) * qst[0] + (heads - 1) * qst[1] + d)),
+                    rt.host(h(q), Bf16CausalAttention.span(n, qst[0], heads, qst[1], d)),
                     qst[1],
                     qst[0],
-                    rt.host(kc, 2 * ((s - 1) * kst[0] + (kvHeads - 1) * kst[1] + d)),
+                    rt.host(kc, Bf16CausalAttention.span(s, kst[0], kvHeads, kst[1], d)),
                     kst[1],
                     kst[0],
-                    rt.host(vc, 2 * ((s - 1) * vst[0] + (kvHeads - 1) * vst[1] + d)),
+                    rt.host(vc, Bf16CausalAttention.span(s, vst[0], kvHeads, vst[1], d)),
                     vst[1],
                     vst[0],
                     n,
