@@ -1347,10 +1347,11 @@ AVX512BF16 static int gemm5_run(const gemm_job *g, long n0, long n1) {
     }
     int fused = g->mode == GEMM_SILU_MUL;
     long colsJ = fused ? 16 : 32; /* output columns per 32 packed weight rows */
+    long colsBlock = GEMM5_NC / 32 * colsJ;
     long kc = K <= GEMM5_KMAX ? K : GEMM5_KC;
     long kcr = (kc + 31) / 32 * 32; /* the packed block's k, a whole number of pair tiles */
-    for (long nb0 = n0; nb0 < n1; nb0 += 2 * colsJ) {
-        long nw = n1 - nb0 < 2 * colsJ ? n1 - nb0 : 2 * colsJ;
+    for (long nb0 = n0; nb0 < n1; nb0 += colsBlock) {
+        long nw = n1 - nb0 < colsBlock ? n1 - nb0 : colsBlock;
         long js = (nw + colsJ - 1) / colsJ;
         const uint16_t *w[2] = {g->w[0] + nb0 * K, g->w[1] + nb0 * K};
         for (long k0 = 0; k0 < K; k0 += kc) {
@@ -1766,7 +1767,6 @@ AVX512BF16 int jepd_bf16_segment_attention_avx512(const uint16_t *q, long qhs, l
 #define CA_KB 64 /* keys per block */
 
 typedef struct {
-    long d, g;
     uint32_t *qp; /* [g][d/2][4][16]: the queries' pairs, lanes = queries */
     float *ot;    /* [g][d][4][16]: the running O^T */
     float *ml;    /* [g][2][4][16]: the running maximum and sum per query */
@@ -1800,8 +1800,6 @@ static int ca_scratch_for(long g, long d, ca_scratch *s) {
         m[0] = need;
     }
     char *p = (char *)m + 64;
-    s->d = d;
-    s->g = g;
     s->qp = (uint32_t *)p;
     s->ot = (float *)(p + qp);
     s->ml = (float *)(p + qp + ot);
