@@ -264,12 +264,23 @@ static inline __mmask16 first16(long n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
-/* x [M, K] into xr as M rows of ceil32(K), zeros past K: the AVX-512 build's x (jepd_bf16_packed_rows_bytes). */
+/*
+ * Elements from one row of the AVX-512 build's x to the next: ceil32(K) and one cache line more. Weight rows of K =
+ * 2048 lie 4 KB apart, so that the same k of every row falls in the same set of L1 (64 sets of 12 lines on Zen 5);
+ * x rows as far apart joined them there, and the x rows that stream through L1 pushed the weight rows out that the
+ * next rows of x were about to read (32 rows, C harness on the AMD machine of docs/PERF.md: 530-540 against 490-500
+ * GFLOP/s with the weights in L2).
+ */
+static inline long rows_stride(long K) {
+    return ((K + 31) & ~31L) + 32;
+}
+
+/* x [M, K] into xr as M rows of rows_stride(K), zeros past K: the AVX-512 build's x (jepd_bf16_packed_rows_bytes). */
 void jepd_bf16_pack_rows(const uint16_t *x, long ldx, int M, long K, uint16_t *xr) {
-    long kp = (K + 31) & ~31L;
+    long xs = rows_stride(K);
     for (int m = 0; m < M; m++) {
-        memcpy(xr + m * kp, x + m * ldx, (size_t)K * 2);
-        memset(xr + m * kp + K, 0, (size_t)(kp - K) * 2);
+        memcpy(xr + m * xs, x + m * ldx, (size_t)K * 2);
+        memset(xr + m * xs + K, 0, (size_t)(xs - K) * 2);
     }
 }
 
@@ -278,20 +289,34 @@ void jepd_bf16_pack_rows(const uint16_t *x, long ldx, int M, long K, uint16_t *x
 
 /* Bytes that jepd_bf16_pack_rows writes for M rows of K. */
 long jepd_bf16_packed_rows_bytes(int M, long K) {
-    return (long)M * ((K + 31) & ~31L) * 2;
+    return (long)M * rows_stride(K) * 2;
+}
+
+/* The sums of eight vectors' lanes, in lane order: lane i of the result is the sum of x[i]'s 16 lanes. */
+AVX512BF16 static inline __m256 sum8(const __m512 *x) {
+    __m256 h[8];
+    for (int i = 0; i < 8; i++) {
+        h[i] = _mm256_add_ps(_mm512_castps512_ps256(x[i]),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x[i]), 1)));
+    }
+    __m256 ab = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    __m256 cd = _mm256_hadd_ps(_mm256_hadd_ps(h[4], h[5]), _mm256_hadd_ps(h[6], h[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(ab, cd, 0x20), _mm256_permute2f128_ps(ab, cd, 0x31));
 }
 
 /*
  * NO weight rows from o against the M rows of xr: each 32 k of a weight row loaded once and dotted with each row of
  * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end, then the bias and one
- * rounding (biased, as in store). With PF, the next NO weight rows are fetched at the same k (a prefetch past the
- * matrix does not fault): the few-row products wait on memory, the many-row ones do not.
+ * rounding (as biased does; for 2 to 8 weight rows the lanes of each row of x are added in one tree, sum8, and
+ * rounded by vcvtneps2bf16, which differs from narrow only below f32's smallest normal). With PF, the next NO weight
+ * rows are fetched at the same k (a prefetch past the matrix does not fault): the few-row products wait on memory.
+ * Else `ahead`, when not NULL, is one weight row fetched k by k alongside.
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const uint16_t *w, long K, const uint16_t *xr,
                                                                         const int M, const int NO, const int PF,
-                                                                        long o, const uint16_t *bias, uint16_t *y,
-                                                                        long ldy) {
-    long kp = (K + 31) & ~31L;
+                                                                        const uint16_t *ahead, long o,
+                                                                        const uint16_t *bias, uint16_t *y, long ldy) {
+    long kp = (K + 31) & ~31L, xs = rows_stride(K);
     long kf = K & ~31L; /* whole blocks of 32; the last, part of a block, is loaded under a mask */
     const uint16_t *wr = w + o * K;
     __m512 acc[24];
@@ -309,14 +334,33 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const ui
                 _mm_prefetch((const char *)(wr + (NO + j) * K + k), _MM_HINT_T0);
             }
         }
+        if (!PF && ahead != NULL) {
+            _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
+        }
 #pragma GCC unroll 16
         for (int m = 0; m < M; m++) {
-            __m512bh xv = (__m512bh)_mm512_loadu_si512(xr + m * kp + k);
+            __m512bh xv = (__m512bh)_mm512_loadu_si512(xr + m * xs + k);
 #pragma GCC unroll 12
             for (int j = 0; j < NO; j++) {
                 acc[j * M + m] = _mm512_dpbf16_ps(acc[j * M + m], (__m512bh)wv[j], xv);
             }
         }
+    }
+    if (NO >= 2 && NO <= 8) {
+        __mmask8 cols = (__mmask8)((1u << NO) - 1);
+        __m256 b = bias == NULL ? _mm256_setzero_ps()
+                                : _mm256_castsi256_ps(_mm256_slli_epi32(
+                                          _mm256_cvtepu16_epi32(_mm_maskz_loadu_epi16(cols, bias + o)), 16));
+#pragma GCC unroll 16
+        for (int m = 0; m < M; m++) {
+            __m512 v[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                v[j] = j < NO ? acc[j * M + m] : _mm512_setzero_ps();
+            }
+            _mm_mask_storeu_epi16(y + m * ldy + o, cols, (__m128i)_mm256_cvtneps_pbh(_mm256_add_ps(sum8(v), b)));
+        }
+        return;
     }
 #pragma GCC unroll 12
     for (int j = 0; j < NO; j++) {
@@ -333,10 +377,10 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint
                                                                       uint16_t *y, long ldy, long o0, long o1) {
     long o = o0;
     for (; o + NO <= o1; o += NO) {
-        rows_block(w, K, xr, M, NO, 1, o, bias, y, ldy);
+        rows_block(w, K, xr, M, NO, 1, NULL, o, bias, y, ldy);
     }
     for (; o < o1; o++) {
-        rows_block(w, K, xr, M, 1, 1, o, bias, y, ldy);
+        rows_block(w, K, xr, M, 1, 1, NULL, o, bias, y, ldy);
     }
 }
 
@@ -344,21 +388,25 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint
  * [o0, o1) for 17 to ROWS_AVX512_MAX rows, where the products, not memory, bound the time (32 rows: 64 flops a
  * weight): NO weight rows (24 KB at K = 2048, held in L1) against x four rows at a time, each x row loaded once for
  * NO products. Against 6 × 4 sums in registers, 4 × 6 ran ~20% slower on the AMD machine of docs/PERF.md (x streams
- * from L2, and each of its loads served fewer products); 8 × 3 ~10% slower.
+ * from L2, and each of its loads served fewer products); 8 × 3 ~10% slower. While the block's i-th four rows of x
+ * run, the next block's i-th weight row is fetched, so that its read from memory overlaps the products (C harness,
+ * 32 rows of `[11008, 2048]`: ~600 against ~540 GFLOP/s).
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_many(const uint16_t *w, long K, const uint16_t *xr,
                                                                        int M, const int NO, const uint16_t *bias,
                                                                        uint16_t *y, long ldy, long o0, long o1) {
-    long kp = (K + 31) & ~31L;
+    long xs = rows_stride(K);
     for (long o = o0; o + NO <= o1; o += NO) {
         for (int g = 0; g < M; g += 4) {
-            const uint16_t *xg = xr + g * kp;
+            const uint16_t *xg = xr + g * xs;
             uint16_t *yg = y + g * ldy;
+            long next = o + NO + g / 4; /* the next block's row that this run of x fetches */
+            const uint16_t *ahead = g / 4 < NO && next < o1 ? w + next * K : NULL;
             switch (M - g < 4 ? M - g : 4) {
-            case 1: rows_block(w, K, xg, 1, NO, 0, o, bias, yg, ldy); break;
-            case 2: rows_block(w, K, xg, 2, NO, 0, o, bias, yg, ldy); break;
-            case 3: rows_block(w, K, xg, 3, NO, 0, o, bias, yg, ldy); break;
-            default: rows_block(w, K, xg, 4, NO, 0, o, bias, yg, ldy); break;
+            case 1: rows_block(w, K, xg, 1, NO, 0, ahead, o, bias, yg, ldy); break;
+            case 2: rows_block(w, K, xg, 2, NO, 0, ahead, o, bias, yg, ldy); break;
+            case 3: rows_block(w, K, xg, 3, NO, 0, ahead, o, bias, yg, ldy); break;
+            default: rows_block(w, K, xg, 4, NO, 0, ahead, o, bias, yg, ldy); break;
             }
         }
     }
@@ -404,18 +452,6 @@ AVX512BF16 int jepd_bf16_linear_rows_avx512(const uint16_t *w, long K, const uin
     default: return -1;
     }
     return 0;
-}
-
-/* The sums of eight vectors' lanes, in lane order: lane i of the result is the sum of x[i]'s 16 lanes. */
-AVX512BF16 static inline __m256 sum8(const __m512 *x) {
-    __m256 h[8];
-    for (int i = 0; i < 8; i++) {
-        h[i] = _mm256_add_ps(_mm512_castps512_ps256(x[i]),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x[i]), 1)));
-    }
-    __m256 ab = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
-    __m256 cd = _mm256_hadd_ps(_mm256_hadd_ps(h[4], h[5]), _mm256_hadd_ps(h[6], h[7]));
-    return _mm256_add_ps(_mm256_permute2f128_ps(ab, cd, 0x20), _mm256_permute2f128_ps(ab, cd, 0x31));
 }
 
 /* scores[h][t] = scale · q_h · k_t for h < g and t < len: eight heads at a time share each loaded key row. */
