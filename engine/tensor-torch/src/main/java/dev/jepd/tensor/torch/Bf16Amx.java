@@ -18,9 +18,9 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Where AMX does not run (AMD's Zen 4 and 5), the kernel's AVX-512 BF16 build ({@code vdpbf16ps}) takes x copied
  * as rows and rounds the same way, up to 64 rows: at 8 rows it reads the weights at 35–40 GB/s on the AMD machine of
- * docs/PERF.md, where oneDNN read them at ~13 GB/s; at 32 rows, where the products bound the time, it runs at ~490
- * GFLOP/s against oneDNN's ~340. {@link #AVAILABLE} says whether it runs here ({@link NativeKernels} says when it
- * does not).
+ * docs/PERF.md, where oneDNN read them at ~13 GB/s; at 32 rows, where the products bound the time, at ~600 GFLOP/s in
+ * its C harness (~540 in the JVM's LM head) against oneDNN's ~340. {@link #AVAILABLE} says whether it runs here
+ * ({@link NativeKernels} says when it does not).
  */
 final class Bf16Amx {
     /** The most rows of x one product takes: 16 on AMX (one B tile holds 16 columns), 64 on AVX-512 BF16 alone. */
