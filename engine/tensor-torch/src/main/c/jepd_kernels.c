@@ -268,8 +268,8 @@ static inline __mmask16 first16(long n) {
  * Elements from one row of the AVX-512 build's x to the next: ceil32(K) and one cache line more. Weight rows of K =
  * 2048 lie 4 KB apart, so that the same k of every row falls in the same set of L1 (64 sets of 12 lines on Zen 5);
  * x rows as far apart joined them there, and the x rows that stream through L1 pushed the weight rows out that the
- * next rows of x were about to read (32 rows, C harness on the AMD machine of docs/PERF.md: 530-540 against 490-500
- * GFLOP/s with the weights in L2).
+ * next rows of x were about to read (32 rows, C harness on the AMD machine of docs/PERF.md, alternated: 595-615
+ * against 525-550 GFLOP/s with the weights in L2).
  */
 static inline long rows_stride(long K) {
     return ((K + 31) & ~31L) + 32;
@@ -390,7 +390,7 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint
  * NO products. Against 6 × 4 sums in registers, 4 × 6 ran ~20% slower on the AMD machine of docs/PERF.md (x streams
  * from L2, and each of its loads served fewer products); 8 × 3 ~10% slower. While the block's i-th four rows of x
  * run, the next block's i-th weight row is fetched, so that its read from memory overlaps the products (C harness,
- * 32 rows of `[11008, 2048]`: ~600 against ~540 GFLOP/s).
+ * 32 rows of cold `[11008, 2048]` matrices, alternated: 486-623 against 463-543 GFLOP/s).
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_many(const uint16_t *w, long K, const uint16_t *xr,
                                                                        int M, const int NO, const uint16_t *bias,
