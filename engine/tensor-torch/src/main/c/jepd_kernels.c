@@ -308,13 +308,13 @@ AVX512BF16 static inline __m256 sum8(const __m512 *x) {
  * NO weight rows from o against the M rows of xr: each 32 k of a weight row loaded once and dotted with each row of
  * x (vdpbf16ps: pairs of exact products into 16 f32 lanes), the lanes added at the end, then the bias and one
  * rounding (as biased does; for 2 to 8 weight rows the lanes of each row of x are added in one tree, sum8, and
- * rounded by vcvtneps2bf16, which differs from narrow only below f32's smallest normal). With PF, the next NO weight
- * rows are fetched at the same k (a prefetch past the matrix does not fault): the few-row products wait on memory.
- * Else `ahead`, when not NULL, is one weight row fetched k by k alongside.
+ * rounded by vcvtneps2bf16, which differs from narrow only below f32's smallest normal). Unless `ahead` is NULL, the
+ * AN weight rows from it are fetched at the same k, so that their read from memory overlaps this block's products
+ * (a prefetch past the matrix does not fault).
  */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const uint16_t *w, long K, const uint16_t *xr,
-                                                                        const int M, const int NO, const int PF,
-                                                                        const uint16_t *ahead, long o,
+                                                                        const int M, const int NO,
+                                                                        const uint16_t *ahead, const int AN, long o,
                                                                         const uint16_t *bias, uint16_t *y, long ldy) {
     long kp = (K + 31) & ~31L, xs = rows_stride(K);
     long kf = K & ~31L; /* whole blocks of 32; the last, part of a block, is loaded under a mask */
@@ -330,12 +330,12 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const ui
 #pragma GCC unroll 12
         for (int j = 0; j < NO; j++) {
             wv[j] = _mm512_maskz_loadu_epi16(live, wr + j * K + k);
-            if (PF) {
-                _mm_prefetch((const char *)(wr + (NO + j) * K + k), _MM_HINT_T0);
-            }
         }
-        if (!PF && ahead != NULL) {
-            _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
+        if (ahead != NULL) {
+#pragma GCC unroll 12
+            for (int a = 0; a < AN; a++) {
+                _mm_prefetch((const char *)(ahead + a * K + k), _MM_HINT_T0);
+            }
         }
 #pragma GCC unroll 16
         for (int m = 0; m < M; m++) {
@@ -371,16 +371,19 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_block(const ui
     }
 }
 
-/* All of [o0, o1) for M rows: NO weight rows at a time (as many sums as 24 registers hold), then one at a time. */
+/*
+ * All of [o0, o1) for M rows: NO weight rows at a time (as many sums as 24 registers hold), then one at a time, each
+ * block fetching the next as it goes: the few-row products wait on memory.
+ */
 __attribute__((always_inline)) AVX512BF16 static inline void rows_all(const uint16_t *w, long K, const uint16_t *xr,
                                                                       const int M, const int NO, const uint16_t *bias,
                                                                       uint16_t *y, long ldy, long o0, long o1) {
     long o = o0;
     for (; o + NO <= o1; o += NO) {
-        rows_block(w, K, xr, M, NO, 1, NULL, o, bias, y, ldy);
+        rows_block(w, K, xr, M, NO, w + (o + NO) * K, NO, o, bias, y, ldy);
     }
     for (; o < o1; o++) {
-        rows_block(w, K, xr, M, 1, 1, NULL, o, bias, y, ldy);
+        rows_block(w, K, xr, M, 1, w + (o + 1) * K, 1, o, bias, y, ldy);
     }
 }
 
@@ -403,10 +406,10 @@ __attribute__((always_inline)) AVX512BF16 static inline void rows_many(const uin
             long next = o + NO + g / 4; /* the next block's row that this run of x fetches */
             const uint16_t *ahead = g / 4 < NO && next < o1 ? w + next * K : NULL;
             switch (M - g < 4 ? M - g : 4) {
-            case 1: rows_block(w, K, xg, 1, NO, 0, ahead, o, bias, yg, ldy); break;
-            case 2: rows_block(w, K, xg, 2, NO, 0, ahead, o, bias, yg, ldy); break;
-            case 3: rows_block(w, K, xg, 3, NO, 0, ahead, o, bias, yg, ldy); break;
-            default: rows_block(w, K, xg, 4, NO, 0, ahead, o, bias, yg, ldy); break;
+            case 1: rows_block(w, K, xg, 1, NO, ahead, 1, o, bias, yg, ldy); break;
+            case 2: rows_block(w, K, xg, 2, NO, ahead, 1, o, bias, yg, ldy); break;
+            case 3: rows_block(w, K, xg, 3, NO, ahead, 1, o, bias, yg, ldy); break;
+            default: rows_block(w, K, xg, 4, NO, ahead, 1, o, bias, yg, ldy); break;
             }
         }
     }
